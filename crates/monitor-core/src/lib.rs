@@ -1,0 +1,1 @@
+//! monitor core of model-router-native: pure Rust, knows nothing of N-API.

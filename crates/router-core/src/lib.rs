@@ -1,0 +1,1 @@
+//! router core of model-router-native: pure Rust, knows nothing of N-API.

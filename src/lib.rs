@@ -1,0 +1,8 @@
+//! The Node addon of model-router-native: a thin N-API binding over the pure core crates
+//! (`router-core`, `cache-core`, `monitor-core`). This crate only converts JS values to core
+//! types and maps core errors to JS errors; every export catches panics (`catch_unwind`).
+
+mod cache;
+mod errors;
+mod monitor;
+mod router;

@@ -1,0 +1,55 @@
+/**
+ * Errors thrown by the drop-in layer. One place builds them so every message names the
+ * field at fault and every domain error carries a stable `code`.
+ */
+
+/** Stable codes of domain errors (an `Error` with this `code`). */
+export type ErrorCode =
+  | 'ERR_NO_MODELS'
+  | 'ERR_NO_ELIGIBLE_MODEL'
+  | 'ERR_NO_FALLBACK_MODEL'
+  | 'ERR_SHUT_DOWN'
+  | 'ERR_NATIVE'
+
+export interface CodedError extends Error {
+  code: ErrorCode
+}
+
+export function codedError(code: ErrorCode, message: string): CodedError {
+  const err = new Error(message) as CodedError
+  err.code = code
+  return err
+}
+
+/** Describes a value for an error message without calling user code (no toString, no getters). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string of length ${value.length}` : JSON.stringify(value)
+    case 'number':
+      return Number.isNaN(value) ? 'NaN' : String(value)
+    case 'bigint':
+      return 'a bigint'
+    case 'symbol':
+      return 'a symbol'
+    case 'function':
+      return 'a function'
+    case 'undefined':
+      return 'undefined'
+    case 'boolean':
+      return String(value)
+    default:
+      return Array.isArray(value) ? 'an array' : 'an object'
+  }
+}
+
+/** `TypeError` naming the field, what was expected and what came. */
+export function typeError(field: string, expected: string, got: unknown): TypeError {
+  return new TypeError(`${field} must be ${expected}, got ${describe(got)}`)
+}
+
+/** `RangeError` naming the field and the allowed range. */
+export function rangeError(field: string, allowed: string, got: unknown): RangeError {
+  return new RangeError(`${field} must be ${allowed}, got ${describe(got)}`)
+}

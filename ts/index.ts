@@ -1,0 +1,9 @@
+/**
+ * model-router-native: drop-in native replacements for the legacy `ModelRouter`,
+ * `CacheManager` and `PerformanceMonitor`, and the rollout toolkit.
+ */
+export * from './errors'
+export * from './model-router'
+export * from './cache-manager'
+export * from './performance-monitor'
+export * from './rollout'
