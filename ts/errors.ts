@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'ERR_NO_FALLBACK_MODEL'
   | 'ERR_SHUT_DOWN'
   | 'ERR_NATIVE'
+  | 'ERR_NATIVE_PANIC'
 
 export interface CodedError extends Error {
   code: ErrorCode
@@ -52,4 +53,23 @@ export function typeError(field: string, expected: string, got: unknown): TypeEr
 /** `RangeError` naming the field and the allowed range. */
 export function rangeError(field: string, allowed: string, got: unknown): RangeError {
   return new RangeError(`${field} must be ${allowed}, got ${describe(got)}`)
+}
+
+const NATIVE_CODE = /^\[([A-Z_]+)\] ([\s\S]*)$/
+
+/**
+ * Maps an error thrown by the addon (`[CODE] message`, see `src/errors.rs`) to the error a
+ * user expects: `TypeError` for bad arguments, `RangeError` for out-of-range values, else
+ * an `Error` with the code. Anything else passes through unchanged.
+ */
+export function fromNative(err: unknown): unknown {
+  if (!(err instanceof Error)) return err
+  const m = NATIVE_CODE.exec(err.message)
+  if (m === null) return err
+  const [, code, message] = m
+  if (code === 'ERR_INVALID_ARG_TYPE') return new TypeError(message)
+  if (code === 'ERR_OUT_OF_RANGE') return new RangeError(message)
+  const coded = new Error(message) as Error & { code: string }
+  coded.code = code
+  return coded
 }
