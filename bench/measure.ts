@@ -1,0 +1,81 @@
+/**
+ * Shared measuring helpers for the benchmark suite: every operation is timed call by call
+ * (so p50 and p99 are real percentiles), after a warm-up, on the same inputs for each side.
+ */
+
+/** One row of a per-operation table: one operation on one side. */
+export interface Row {
+  group: 'router' | 'cache' | 'monitor' | 'workload'
+  op: string
+  side: string // 'legacy' | 'native' | a peer's npm name
+  p50Us: number
+  p99Us: number
+  opsPerSec: number
+  note?: string
+}
+
+export interface MeasureOptions {
+  /** Timed calls (default 20,000; --quick runs use fewer). */
+  iterations?: number
+  /** Untimed calls first, so the JIT settles (default iterations / 10). */
+  warmup?: number
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))]
+}
+
+function summarize(samples: Float64Array, totalNs: number, n: number) {
+  samples.sort()
+  return {
+    p50Us: percentile(samples, 0.5) / 1000,
+    p99Us: percentile(samples, 0.99) / 1000,
+    opsPerSec: n / (totalNs / 1e9),
+  }
+}
+
+/** Times `fn(i)` call by call; an async `fn` is awaited each time (sequential use). */
+export async function measure(
+  fn: (i: number) => unknown,
+  opts: MeasureOptions = {},
+): Promise<{ p50Us: number; p99Us: number; opsPerSec: number }> {
+  const n = opts.iterations ?? 20_000
+  const warmup = opts.warmup ?? Math.max(100, Math.floor(n / 10))
+  for (let i = 0; i < warmup; i++) {
+    const r = fn(i)
+    if (r instanceof Promise) await r
+  }
+  const samples = new Float64Array(n)
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint()
+    const r = fn(warmup + i)
+    if (r instanceof Promise) await r
+    samples[i] = Number(process.hrtime.bigint() - t0)
+  }
+  return summarize(samples, Number(process.hrtime.bigint() - start), n)
+}
+
+/**
+ * Throughput with `inFlight` calls outstanding at once (e.g. 64 concurrent `set`s): p50/p99
+ * are per-call latencies from start to settle, ops/s is completed calls per second.
+ */
+export async function measureInFlight(
+  fn: (i: number) => Promise<unknown>,
+  inFlight: number,
+  total: number,
+): Promise<{ p50Us: number; p99Us: number; opsPerSec: number }> {
+  const samples = new Float64Array(total)
+  let next = 0
+  const start = process.hrtime.bigint()
+  async function lane() {
+    while (next < total) {
+      const i = next++
+      const t0 = process.hrtime.bigint()
+      await fn(i)
+      samples[i] = Number(process.hrtime.bigint() - t0)
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, lane))
+  return summarize(samples, Number(process.hrtime.bigint() - start), total)
+}
