@@ -43,8 +43,10 @@ fn epoch_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-fn since(epoch: Instant) -> f64 {
-    epoch.elapsed().as_secs_f64() * 1000.0
+/// Milliseconds from `epoch` to `at` (reuses a clock reading: clock reads cost ~50 ns
+/// on these VMs, a noticeable share of a routing-cache hit).
+fn ms_between(epoch: Instant, at: Instant) -> f64 {
+    at.duration_since(epoch).as_secs_f64() * 1000.0
 }
 
 fn tier(code: u32) -> Result<Tier> {
@@ -187,7 +189,7 @@ pub fn router_select(
         matched_custom_rules: &custom,
     };
     let mut hd = h.borrow_mut();
-    let now = since(hd.epoch);
+    let now = ms_between(hd.epoch, started);
     match hd.router.select(&ctx, now) {
         Ok(d) => {
             finish(&mut hd, &d, started, out);
@@ -210,7 +212,7 @@ pub fn router_select_cached(
     let out = out_slice(&mut out)?;
     let t = tier(user_tier)?;
     let mut hd = h.borrow_mut();
-    let now = since(hd.epoch);
+    let now = ms_between(hd.epoch, started);
     match hd.router.select_cached(cache_id as u64, t, now) {
         Some(d) => {
             finish(&mut hd, &d, started, out);
@@ -384,7 +386,7 @@ pub fn router_builtin_rule_matches(
 #[napi(catch_unwind)]
 pub fn router_purge_expired(h: &Handle) -> u32 {
     let mut hd = h.borrow_mut();
-    let now = since(hd.epoch);
+    let now = ms_between(hd.epoch, Instant::now());
     hd.router.purge_expired(now) as u32
 }
 

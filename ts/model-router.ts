@@ -1,1 +1,664 @@
-export {}
+/**
+ * `ModelRouter`: the drop-in replacement for the legacy router. The decision logic lives in
+ * Rust (`crates/router-core`); this class owns the events and the boundary tricks:
+ *
+ * - the caller's `availableModels` Map is compared field by field with the last snapshot
+ *   sent to Rust (cheap) and re-sent only when it changed, so the same Map costs nothing
+ *   to cross while a mutated or new Map is still seen;
+ * - a key string → routing-cache entry id memo lets a repeated context be answered by id,
+ *   without sending the task text again;
+ * - decisions come back as numbers in a `Float64Array`, and payloads of events are built
+ *   only when someone listens.
+ */
+import { EventEmitter } from 'node:events'
+
+import { codedError, fromNative, rangeError, typeError } from './errors'
+import { native } from './native'
+
+export type Tier = 'free' | 'pro' | 'enterprise'
+export type Priority = 'low' | 'medium' | 'high' | 'critical'
+
+export interface ModelConfig {
+  name: string
+  endpoint?: string
+  apiKey?: string
+  projectId?: string
+  location?: string
+  tier: Tier
+  capabilities: string[]
+  latencyTarget: number
+  costPerToken: number
+  maxTokens: number
+}
+
+export interface RoutingContext {
+  task: string
+  userTier: Tier
+  priority: Priority
+  latencyRequirement: number
+  tokenBudget?: number
+  capabilities?: string[]
+  previousModel?: string
+  retryCount?: number
+}
+
+export interface RoutingDecision {
+  modelName: string
+  confidence: number
+  reason: string
+  /** Milliseconds spent deciding (float). */
+  routingTime: number
+  fromCache: boolean
+}
+
+export interface RoutingRule {
+  id: string
+  name: string
+  condition: (context: RoutingContext) => boolean
+  modelPreference: string[]
+  weight: number
+  active: boolean
+}
+
+export interface ModelPerformance {
+  modelName: string
+  avgLatency: number
+  successRate: number
+  avgCost: number
+  lastUsed: Date
+  usageCount: number
+  errorCount: number
+  complexityScore: number
+  tokenEfficiency: number
+}
+
+export interface RoutingPerformance {
+  averageTime: number
+  p95Time: number
+  cacheHitRate: number
+  targetMet: boolean
+}
+
+export interface RouterStats {
+  performance: RoutingPerformance
+  cache: { size: number; hitRate: number; limit: number }
+  availability: { total: number; available: number; unavailable: number }
+  models: Array<{ name: string; performance: ModelPerformance }>
+}
+
+export interface ModelRouterOptions {
+  /** `"legacy"` (default): the legacy algorithm. `"rules"`: rules → five-factor score → load-balanced pick. */
+  strategy?: 'legacy' | 'rules'
+  /** `"strict"` (default): no decision names a model above the user's tier. `"legacy"`: the legacy fallbacks. */
+  tierPolicy?: 'strict' | 'legacy'
+  /** Makes every random choice (load balancing) reproducible. */
+  seed?: number
+  /** Routing-cache entries (default 1000). */
+  cacheSize?: number
+  /** Routing-cache time to live in ms, from the write (default 300000). */
+  cacheTtlMs?: number
+}
+
+/** Status codes and the `out` layout of the binding (see `src/router.rs`). */
+const OK = 0
+const NO_MODELS = -1
+const NO_ELIGIBLE_MODEL = -2
+const KIND_CACHE_HIT = 0
+const KIND_SCORED = 1
+const KIND_BALANCED = 2
+const KIND_NO_CANDIDATES = 3
+const FLAG_METRICS_DUE = 1
+const FLAG_SLOW = 2
+const ROUTING_TARGET_MS = 75
+
+/** Tasks longer than this skip the key memo (its keys would hold the text twice). */
+const MEMO_MAX_TASK_LENGTH = 4096
+const TIMER_MS = 30_000
+/** Distinct latency requirements remembered per task by the key memo. */
+const MEMO_LATENCIES_PER_TASK = 16
+
+// null-prototype tables: a tier named "toString" is unknown, not a function
+const TIER_CODE: Record<string, number> = Object.assign(Object.create(null), { free: 0, pro: 1, enterprise: 2 })
+const PRIORITY_CODE: Record<string, number> = Object.assign(Object.create(null), {
+  low: 0,
+  medium: 1,
+  high: 2,
+  critical: 3,
+})
+const TIERS_TEXT = '"free", "pro" or "enterprise"'
+const PRIORITIES_TEXT = '"low", "medium", "high" or "critical"'
+
+const DEFAULT_RULE_IDS = new Set([
+  'critical-tasks',
+  'enterprise-tier',
+  'low-latency',
+  'code-tasks',
+  'large-context',
+  'free-tier',
+  'deep-reasoning',
+])
+const DEFAULT_RULES: Array<Omit<RoutingRule, 'condition'>> = [
+  { id: 'critical-tasks', name: 'Critical Tasks', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'], weight: 10, active: true },
+  { id: 'enterprise-tier', name: 'Enterprise Tier', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'], weight: 8, active: true },
+  { id: 'low-latency', name: 'Low Latency', modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'], weight: 7, active: true },
+  { id: 'code-tasks', name: 'Code Tasks', modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'], weight: 6, active: true },
+  { id: 'large-context', name: 'Large Context', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'], weight: 5, active: true },
+  { id: 'free-tier', name: 'Free Tier', modelPreference: ['gemini-2.0-flash', 'gemini-2.5-flash'], weight: 3, active: true },
+  { id: 'deep-reasoning', name: 'Deep Reasoning', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro'], weight: 9, active: true },
+]
+
+/** A context checked and encoded for the binding. */
+interface Checked {
+  task: string
+  tier: number
+  priority: number
+  latency: number
+  budget: number // NaN when absent
+  capabilitiesJson: string | null
+}
+
+function checkNumber(field: string, v: unknown, optional: boolean): number {
+  if (v === undefined && optional) return NaN
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!Number.isFinite(v) || v < 0) throw rangeError(field, 'a finite number ≥ 0', v)
+  return v
+}
+
+function checkStrings(field: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw typeError(field, 'an array of strings', v)
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'string') throw typeError(`${field}[${i}]`, 'a string', v[i])
+  }
+  return v as string[]
+}
+
+function checkContext(c: unknown): Checked {
+  if (typeof c !== 'object' || c === null) throw typeError('context', 'an object', c)
+  const ctx = c as Record<string, unknown>
+  const task = ctx.task
+  if (typeof task !== 'string') throw typeError('context.task', 'a string', task)
+  const userTier = ctx.userTier
+  const tier = typeof userTier === 'string' ? TIER_CODE[userTier] : undefined
+  if (tier === undefined) throw typeError('context.userTier', TIERS_TEXT, userTier)
+  const prio = ctx.priority
+  const priority = typeof prio === 'string' ? PRIORITY_CODE[prio] : undefined
+  if (priority === undefined) throw typeError('context.priority', PRIORITIES_TEXT, prio)
+  const latency = checkNumber('context.latencyRequirement', ctx.latencyRequirement, false)
+  const budget = checkNumber('context.tokenBudget', ctx.tokenBudget, true)
+  const caps = ctx.capabilities
+  const capabilitiesJson = caps === undefined ? null : JSON.stringify(checkStrings('context.capabilities', caps))
+  return { task, tier, priority, latency, budget, capabilitiesJson }
+}
+
+const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
+
+/** The routing fields of one model, as last sent to Rust. */
+interface ModelSnapshot {
+  name: string
+  tier: Tier
+  /** Our copy, sent to Rust. */
+  capabilities: string[]
+  /** The caller's array and its contents when sent: a replaced or edited array is seen. */
+  capabilitiesRef: string[]
+  latencyTarget: number
+  costPerToken: number
+  maxTokens: number
+}
+
+function sameModel(s: ModelSnapshot, c: ModelConfig): boolean {
+  if (s.tier !== c.tier || s.latencyTarget !== c.latencyTarget) return false
+  if (s.costPerToken !== c.costPerToken || s.maxTokens !== c.maxTokens) return false
+  const caps = c.capabilities
+  if (caps !== s.capabilitiesRef || caps.length !== s.capabilities.length) return false
+  for (let i = 0; i < caps.length; i++) if (caps[i] !== s.capabilities[i]) return false
+  return true
+}
+
+/** True when `models` holds exactly the snapshot (names, order and routing fields). */
+function sameModels(snap: ModelSnapshot[], models: Map<unknown, ModelConfig>): boolean {
+  // two plain iterators: `for (const [k, v] of map)` allocates an array per entry
+  let i = 0
+  for (const name of models.keys()) if (snap[i++].name !== name) return false
+  i = 0
+  for (const cfg of models.values()) {
+    if (typeof cfg !== 'object' || cfg === null || !sameModel(snap[i++], cfg)) return false
+  }
+  return true
+}
+
+/** Copies only the routing fields: `apiKey`, `endpoint` and the like are never kept. */
+function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
+  if (typeof name !== 'string') throw typeError('availableModels key', 'a string', name)
+  const field = `availableModels.get(${JSON.stringify(name)})`
+  if (typeof c !== 'object' || c === null) throw typeError(field, 'a ModelConfig object', c)
+  const cfg = c as Record<string, unknown>
+  const tier = cfg.tier
+  if (typeof tier !== 'string' || TIER_CODE[tier] === undefined) throw typeError(`${field}.tier`, TIERS_TEXT, tier)
+  const capabilitiesRef = checkStrings(`${field}.capabilities`, cfg.capabilities)
+  return {
+    name,
+    tier: tier as Tier,
+    capabilities: capabilitiesRef.slice(),
+    capabilitiesRef,
+    latencyTarget: checkNumber(`${field}.latencyTarget`, cfg.latencyTarget, false),
+    costPerToken: checkNumber(`${field}.costPerToken`, cfg.costPerToken, false),
+    maxTokens: checkNumber(`${field}.maxTokens`, cfg.maxTokens, false),
+  }
+}
+
+function checkOptions(o: unknown): ModelRouterOptions {
+  if (o === undefined) return {}
+  if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o)
+  const opts = o as Record<string, unknown>
+  const out: ModelRouterOptions = {}
+  if (opts.strategy !== undefined) {
+    if (opts.strategy !== 'legacy' && opts.strategy !== 'rules') throw typeError('options.strategy', '"legacy" or "rules"', opts.strategy)
+    out.strategy = opts.strategy
+  }
+  if (opts.tierPolicy !== undefined) {
+    if (opts.tierPolicy !== 'strict' && opts.tierPolicy !== 'legacy') throw typeError('options.tierPolicy', '"strict" or "legacy"', opts.tierPolicy)
+    out.tierPolicy = opts.tierPolicy
+  }
+  if (opts.seed !== undefined) {
+    if (typeof opts.seed !== 'number') throw typeError('options.seed', 'a number', opts.seed)
+    if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw rangeError('options.seed', 'a safe integer ≥ 0', opts.seed)
+    out.seed = opts.seed
+  }
+  if (opts.cacheSize !== undefined) {
+    if (typeof opts.cacheSize !== 'number') throw typeError('options.cacheSize', 'a number', opts.cacheSize)
+    if (!Number.isInteger(opts.cacheSize) || opts.cacheSize < 1 || opts.cacheSize > 1_000_000) {
+      throw rangeError('options.cacheSize', 'an integer from 1 to 1000000', opts.cacheSize)
+    }
+    out.cacheSize = opts.cacheSize
+  }
+  if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
+  return out
+}
+
+function toPerformance(p: Record<string, unknown>): ModelPerformance {
+  return { ...(p as unknown as ModelPerformance), lastUsed: new Date(p.lastUsed as number) }
+}
+
+type Handle = ReturnType<typeof native.routerCreate>
+
+export class ModelRouter extends EventEmitter {
+  readonly #h: Handle
+  readonly #strategy: 'legacy' | 'rules'
+  readonly #out = new Float64Array(8)
+  readonly #memo = new Map<string, Map<number, Float64Array>>()
+  readonly #memoLong = new Map<string, number>()
+  readonly #memoLimit: number
+  #models: ModelSnapshot[] = []
+  readonly #rules = new Map<string, RoutingRule>()
+  #customRules = 0
+  #timer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(options?: ModelRouterOptions) {
+    super()
+    const opts = checkOptions(options)
+    this.#strategy = opts.strategy ?? 'legacy'
+    this.#memoLimit = opts.cacheSize ?? 1000
+    try {
+      this.#h = native.routerCreate(JSON.stringify(opts))
+    } catch (e) {
+      throw fromNative(e)
+    }
+    for (const rule of DEFAULT_RULES) {
+      const id = rule.id
+      this.#rules.set(id, { ...rule, modelPreference: [...rule.modelPreference], condition: BUILTIN_CONDITIONS.get(id)! })
+    }
+    // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
+    // router only weakly: it never keeps the process, or a dropped router, alive.
+    const self = new WeakRef(this)
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const router = self.deref()
+      if (router === undefined) clearInterval(timer)
+      else router.#tick()
+    }, TIMER_MS)
+    timer.unref()
+    this.#timer = timer
+  }
+
+  #tick(): void {
+    if (this.#closed) return
+    native.routerPurgeExpired(this.#h)
+    if (this.listenerCount('performance_metrics') > 0) {
+      try {
+        this.emit('performance_metrics', this.#metricsPayload())
+      } catch {
+        // a listener's error must not crash the process from a timer
+      }
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw codedError('ERR_SHUT_DOWN', 'ModelRouter has been shut down')
+  }
+
+  /** Sends the Map to Rust when it differs from the last snapshot. */
+  #syncModels(models: unknown): void {
+    if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
+    const snap = this.#models
+    if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) return
+    const next: ModelSnapshot[] = []
+    for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
+    native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
+    this.#models = next
+  }
+
+  #matchedCustomRules(context: RoutingContext): string | null {
+    if (this.#strategy !== 'rules' || this.#customRules === 0) return null
+    const ids: string[] = []
+    for (const rule of this.#rules.values()) {
+      if (rule.active && !isBuiltin(rule) && rule.condition(context)) ids.push(rule.id)
+    }
+    return JSON.stringify(ids)
+  }
+
+  #metricsPayload() {
+    const o = this.#out
+    native.routerRoutingPerformance(this.#h, o)
+    return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
+  }
+
+  #fallbackName(tier: number, what: string): string {
+    const i = native.routerTierFallback(this.#h, tier)
+    if (i === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
+    if (i === NO_ELIGIBLE_MODEL) throw codedError('ERR_NO_ELIGIBLE_MODEL', `No model of the user's tier is available (${what})`)
+    return this.#models[i].name
+  }
+
+  async selectOptimalModel(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingDecision> {
+    return this.#select(context, availableModels)
+  }
+
+  #select(context: RoutingContext, availableModels: Map<string, ModelConfig>): RoutingDecision {
+    this.#open()
+    const c = checkContext(context)
+    this.#syncModels(availableModels)
+    if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
+    let customJson: string | null
+    try {
+      customJson = this.#matchedCustomRules(context)
+    } catch (e) {
+      return this.#emergency(c, e, 0)
+    }
+    const out = this.#out
+    const h = this.#h
+    // Key memo: (task, latency, tier, priority) → routing-cache entry id, in nested Maps so
+    // a repeated task string is found by its cached hash, not re-hashed with the other
+    // fields. Contexts with a budget, capabilities or custom rules use one flat string key
+    // (the task last, so no task text can imitate the other fields).
+    const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null
+    const slot = c.tier * 4 + c.priority
+    const longKey =
+      memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
+    let status = 1
+    if (memoable) {
+      const id = short ? this.#memo.get(c.task)?.get(c.latency)?.[slot] : this.#memoLong.get(longKey)
+      if (id !== undefined && id === id) status = native.routerSelectCached(h, id, c.tier, out)
+    }
+    if (status !== OK) {
+      try {
+        status = native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
+      } catch (e) {
+        throw fromNative(e)
+      }
+      if (status === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
+      if (status === NO_ELIGIBLE_MODEL) {
+        throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
+      }
+      if (memoable && out[6] >= 0) this.#remember(c, slot, short ? undefined : longKey, out[6])
+    }
+    const kind = out[2]
+    const routingTime = out[5]
+    const flags = out[7]
+    const decision: RoutingDecision = {
+      modelName: this.#models[out[0]].name,
+      confidence: out[1],
+      reason:
+        kind === KIND_CACHE_HIT
+          ? 'LRU cache hit'
+          : kind === KIND_SCORED
+            ? `Best match: latency=${out[3].toFixed(2)}, complexity=${out[4].toFixed(2)}`
+            : kind === KIND_BALANCED
+              ? `Rules pipeline: score=${out[3].toFixed(2)}`
+              : 'No candidates available - fallback',
+      routingTime,
+      fromCache: kind === KIND_CACHE_HIT,
+    }
+    if (kind === KIND_NO_CANDIDATES) return decision
+    // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
+    try {
+      if (flags & FLAG_METRICS_DUE && this.listenerCount('performance_metrics') > 0) {
+        this.emit('performance_metrics', this.#metricsPayload())
+      }
+      if (kind !== KIND_CACHE_HIT) {
+        if (flags & FLAG_SLOW) this.emit('routing_slow', { routingTime, target: ROUTING_TARGET_MS })
+        if (this.listenerCount('routing_decision') > 0) this.emit('routing_decision', decision)
+      }
+    } catch (e) {
+      return this.#emergency(c, e, routingTime)
+    }
+    return decision
+  }
+
+  /** Remembers a routing-cache entry id for the key memo (bounded like the cache itself). */
+  #remember(c: Checked, slot: number, longKey: string | undefined, id: number): void {
+    if (longKey !== undefined) {
+      if (this.#memoLong.size >= this.#memoLimit) this.#memoLong.delete(this.#memoLong.keys().next().value as string)
+      this.#memoLong.set(longKey, id)
+      return
+    }
+    let byLatency = this.#memo.get(c.task)
+    if (byLatency === undefined) {
+      if (this.#memo.size >= this.#memoLimit) this.#memo.delete(this.#memo.keys().next().value as string)
+      byLatency = new Map()
+      this.#memo.set(c.task, byLatency)
+    }
+    let ids = byLatency.get(c.latency)
+    if (ids === undefined) {
+      if (byLatency.size >= MEMO_LATENCIES_PER_TASK) byLatency.clear()
+      ids = new Float64Array(12).fill(NaN)
+      byLatency.set(c.latency, ids)
+    }
+    ids[slot] = id
+  }
+
+  #emergency(c: Checked, error: unknown, routingTime: number): RoutingDecision {
+    const message = error instanceof Error ? error.message : String(error)
+    return {
+      modelName: this.#fallbackName(c.tier, 'emergency fallback'),
+      confidence: 0.1,
+      reason: `Emergency fallback: ${message}`,
+      routingTime,
+      fromCache: false,
+    }
+  }
+
+  async selectFallbackModel(
+    originalModel: string,
+    context: RoutingContext,
+    availableModels: Map<string, ModelConfig>,
+    reason: string,
+  ): Promise<RoutingDecision> {
+    this.#open()
+    const start = performance.now()
+    if (typeof originalModel !== 'string') throw typeError('originalModel', 'a string', originalModel)
+    if (typeof reason !== 'string') throw typeError('reason', 'a string', reason)
+    const c = checkContext(context)
+    this.#syncModels(availableModels)
+    const i = native.routerSelectFallback(this.#h, originalModel, c.tier)
+    if (i === NO_MODELS || this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available for fallback')
+    if (i < 0) throw codedError('ERR_NO_ELIGIBLE_MODEL', 'No models available for fallback')
+    const fallbackModel = this.#models[i].name
+    const routingTime = performance.now() - start
+    this.emit('fallback_triggered', { originalModel, fallbackModel, reason, routingTime })
+    return {
+      modelName: fallbackModel,
+      confidence: 0.6,
+      reason: `Fallback from ${originalModel}: ${reason}`,
+      routingTime,
+      fromCache: false,
+    }
+  }
+
+  addRule(rule: RoutingRule): void {
+    this.#open()
+    if (typeof rule !== 'object' || rule === null) throw typeError('rule', 'an object', rule)
+    const { id, name, condition, modelPreference, weight, active } = rule
+    if (typeof id !== 'string') throw typeError('rule.id', 'a string', id)
+    if (typeof name !== 'string') throw typeError('rule.name', 'a string', name)
+    if (typeof condition !== 'function') throw typeError('rule.condition', 'a function', condition)
+    checkStrings('rule.modelPreference', modelPreference)
+    if (typeof weight !== 'number') throw typeError('rule.weight', 'a number', weight)
+    if (!Number.isFinite(weight)) throw rangeError('rule.weight', 'a finite number', weight)
+    if (typeof active !== 'boolean') throw typeError('rule.active', 'a boolean', active)
+    const stored: RoutingRule = { id, name, condition, modelPreference: [...modelPreference], weight, active }
+    const builtin = isBuiltin(stored)
+    if (!native.routerAddRule(this.#h, id, name, JSON.stringify(modelPreference), weight, active, builtin)) {
+      throw new RangeError('rule: a router holds at most 1024 rules')
+    }
+    this.#rules.set(id, stored)
+    this.#countCustomRules()
+  }
+
+  removeRule(id: string): boolean {
+    this.#open()
+    if (typeof id !== 'string') throw typeError('id', 'a string', id)
+    const removed = native.routerRemoveRule(this.#h, id)
+    this.#rules.delete(id)
+    this.#countCustomRules()
+    return removed
+  }
+
+  #countCustomRules(): void {
+    let n = 0
+    for (const r of this.#rules.values()) if (!isBuiltin(r)) n++
+    this.#customRules = n
+  }
+
+  getRules(): RoutingRule[] {
+    return Array.from(this.#rules.values(), (r) => ({ ...r, modelPreference: [...r.modelPreference] }))
+  }
+
+  recordPerformance(
+    modelName: string,
+    latency: number,
+    success: boolean,
+    cost: number,
+    tokenUsage?: { input: number; output: number; total: number },
+  ): void {
+    this.#open()
+    if (typeof modelName !== 'string') throw typeError('modelName', 'a string', modelName)
+    checkNumber('latency', latency, false)
+    if (typeof success !== 'boolean') throw typeError('success', 'a boolean', success)
+    checkNumber('cost', cost, false)
+    let output = NaN
+    let total = NaN
+    if (tokenUsage !== undefined) {
+      if (typeof tokenUsage !== 'object' || tokenUsage === null) throw typeError('tokenUsage', 'an object', tokenUsage)
+      output = checkNumber('tokenUsage.output', tokenUsage.output, false)
+      total = checkNumber('tokenUsage.total', tokenUsage.total, false)
+    }
+    native.routerRecordPerformance(this.#h, modelName, latency, success, cost, output, total)
+    if (this.listenerCount('model_performance_updated') > 0) {
+      const performance = toPerformance(JSON.parse(native.routerPerformanceOf(this.#h, modelName)))
+      this.emit('model_performance_updated', { modelName, latency, success, cost, performance })
+    }
+  }
+
+  updateModelAvailability(modelName: string, available: boolean): void {
+    this.#open()
+    if (typeof modelName !== 'string') throw typeError('modelName', 'a string', modelName)
+    if (typeof available !== 'boolean') throw typeError('available', 'a boolean', available)
+    if (native.routerSetAvailability(this.#h, modelName, available)) {
+      this.emit('model_availability_changed', { modelName, available, timestamp: Date.now() })
+    }
+  }
+
+  updateBatchAvailability(updates: Map<string, boolean>): void {
+    this.#open()
+    if (!(updates instanceof Map)) throw typeError('updates', 'a Map', updates)
+    for (const [model, available] of updates) {
+      if (typeof model !== 'string') throw typeError('updates key', 'a string', model)
+      if (typeof available !== 'boolean') throw typeError(`updates.get(${JSON.stringify(model)})`, 'a boolean', available)
+    }
+    const changes: Array<{ model: string; available: boolean }> = []
+    for (const [model, available] of updates) {
+      if (native.routerSetAvailability(this.#h, model, available)) changes.push({ model, available })
+    }
+    if (changes.length > 0) this.emit('batch_availability_update', { changes, timestamp: Date.now() })
+  }
+
+  getRoutingPerformance(): RoutingPerformance {
+    const m = this.#metricsPayload()
+    return { averageTime: m.averageRoutingTime, p95Time: m.p95RoutingTime, cacheHitRate: m.cacheHitRate, targetMet: m.targetMet }
+  }
+
+  #snapshot(): {
+    availability: RouterStats['availability']
+    cache: RouterStats['cache']
+    usage: Array<[string, number]>
+    performance: Array<Record<string, unknown>>
+  } {
+    return JSON.parse(native.routerSnapshot(this.#h))
+  }
+
+  getRouterStats(): RouterStats {
+    const s = this.#snapshot()
+    return {
+      performance: this.getRoutingPerformance(),
+      cache: s.cache,
+      availability: s.availability,
+      models: s.performance.map((p) => ({ name: p.modelName as string, performance: toPerformance(p) })),
+    }
+  }
+
+  optimizeBasedOnPerformance(data: unknown): void {
+    this.#open()
+    const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+    const failures = typeof d.recentFailures === 'number' ? d.recentFailures || 0 : 0
+    const latency = typeof d.avgLatency === 'number' ? d.avgLatency || 0 : 0
+    native.routerOptimize(this.#h, failures, latency)
+  }
+
+  getModelUsageStats(): Record<string, number> {
+    return Object.fromEntries(this.#snapshot().usage)
+  }
+
+  getPerformanceData(): ModelPerformance[] {
+    return this.#snapshot().performance.map(toPerformance)
+  }
+
+  /** New: stops the timer and releases the router's memory. Later calls throw `ERR_SHUT_DOWN`. */
+  shutdown(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    native.routerClear(this.#h)
+    this.#memo.clear()
+    this.#memoLong.clear()
+    this.#models = []
+    this.removeAllListeners()
+  }
+}
+
+/** One condition function per default rule, shared by every router (so identity tells a default rule). */
+const BUILTIN_CONDITIONS = new Map<string, (c: RoutingContext) => boolean>()
+
+/** The condition function of a default rule: evaluated by the same native code that routes. */
+function builtinCondition(id: string, context: RoutingContext): boolean {
+  const c = checkContext(context)
+  return native.routerBuiltinRuleMatches(id, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson)
+}
+
+for (const id of DEFAULT_RULE_IDS) BUILTIN_CONDITIONS.set(id, (c) => builtinCondition(id, c))
+
+/** A rule keeps its native condition when it is a default rule with its original condition. */
+function isBuiltin(rule: RoutingRule): boolean {
+  return BUILTIN_CONDITIONS.get(rule.id) === rule.condition
+}
