@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use napi::bindgen_prelude::*;
+use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::performance::Outcome;
 use router_core::rules::{BuiltinRule, Condition, Rule};
@@ -23,6 +24,38 @@ pub struct RouterHandle {
     router: Router,
     /// Monotonic clock origin for the routing cache's TTL.
     epoch: Instant,
+    /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
+    scratch: Vec<u8>,
+}
+
+/// Scratch kept between calls; a larger one is released after use.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// Reads a JS string as UTF-8 into `scratch` with one conversion pass. (napi-rs's `String`
+/// asks V8 for the UTF-8 length first, which walks the whole text once more.) The UTF-16
+/// length is known in O(1), and UTF-8 needs at most 3 bytes per UTF-16 unit.
+fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
+    let v = s.value();
+    let mut units = 0usize;
+    // SAFETY: plain N-API calls on the JS thread with a live value; the buffer has `cap` bytes.
+    let status =
+        unsafe { sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units) };
+    if status != sys::Status::napi_ok {
+        return Err(invalid_arg("context.task must be a string"));
+    }
+    let cap = units * 3 + 1;
+    scratch.clear();
+    scratch.reserve(cap);
+    let mut written = 0usize;
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(v.env, v.value, scratch.as_mut_ptr().cast(), cap, &mut written)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(invalid_arg("context.task must be a string"));
+    }
+    // SAFETY: V8 wrote `written` bytes of UTF-8 (lone surrogates become U+FFFD).
+    unsafe { scratch.set_len(written) };
+    std::str::from_utf8(scratch).map_err(|e| invalid_arg(format!("context.task: {e}")))
 }
 
 type Handle = External<RefCell<RouterHandle>>;
@@ -93,6 +126,7 @@ pub fn router_create(options_json: String) -> Result<Handle> {
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
         epoch: Instant::now(),
+        scratch: Vec::new(),
     })))
 }
 
@@ -166,7 +200,7 @@ fn route_error_status(e: RouteError) -> i32 {
 #[allow(clippy::too_many_arguments)]
 pub fn router_select(
     h: &Handle,
-    task: String,
+    task: JsString,
     user_tier: u32,
     priority_code: u32,
     latency_requirement: f64,
@@ -179,20 +213,28 @@ pub fn router_select(
     let out = out_slice(&mut out)?;
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
-    let ctx = RoutingContext {
-        task: &task,
-        user_tier: tier(user_tier)?,
-        priority: priority(priority_code)?,
-        latency_requirement,
-        token_budget: (!token_budget.is_nan()).then_some(token_budget),
-        capabilities: capabilities.as_deref(),
-        matched_custom_rules: &custom,
-    };
     let mut hd = h.borrow_mut();
     let now = ms_between(hd.epoch, started);
-    match hd.router.select(&ctx, now) {
+    let hd = &mut *hd;
+    let result = {
+        let task = read_task(&task, &mut hd.scratch)?;
+        let ctx = RoutingContext {
+            task,
+            user_tier: tier(user_tier)?,
+            priority: priority(priority_code)?,
+            latency_requirement,
+            token_budget: (!token_budget.is_nan()).then_some(token_budget),
+            capabilities: capabilities.as_deref(),
+            matched_custom_rules: &custom,
+        };
+        hd.router.select(&ctx, now)
+    };
+    if hd.scratch.capacity() > SCRATCH_KEEP {
+        hd.scratch = Vec::new();
+    }
+    match result {
         Ok(d) => {
-            finish(&mut hd, &d, started, out);
+            finish(hd, &d, started, out);
             Ok(OK)
         }
         Err(e) => Ok(route_error_status(e)),

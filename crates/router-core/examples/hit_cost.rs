@@ -30,6 +30,28 @@ fn main() {
         std::hint::black_box(Instant::now());
     }
     println!("Instant::now: {:.0} ns", t.elapsed().as_nanos() as f64 / n as f64);
+    let text = "Please analyze this function and optimize the algorithm: function f(x) { if (x) { for (const y of x) g(y) } } The database layer and the API need a security review before release. ";
+    for size in [100usize, 100_000] {
+        let body: String = text.chars().cycle().take(size).collect();
+        let iters = if size > 1000 { 500 } else { 50_000 };
+        let tasks: Vec<String> = (0..iters).map(|i| format!("#{i:<7}{body}")).collect();
+        let t = Instant::now();
+        for t in &tasks {
+            let c = RoutingContext { task: t, ..ctx };
+            std::hint::black_box(r.select(&c, 1.0).unwrap());
+        }
+        println!("select miss {size} B: {:.0} ns", t.elapsed().as_nanos() as f64 / iters as f64);
+        let t = Instant::now();
+        for t in &tasks {
+            std::hint::black_box(complexity::analyze(t, false));
+        }
+        println!("  of which analyze: {:.0} ns", t.elapsed().as_nanos() as f64 / iters as f64);
+        let t = Instant::now();
+        for t in &tasks {
+            std::hint::black_box(routing_cache::RouteKey::task_hash(t));
+        }
+        println!("  of which task hash: {:.0} ns", t.elapsed().as_nanos() as f64 / iters as f64);
+    }
     let n = 200_000;
     for size in [100usize, 10_000, 100_000] {
         let text: String = "Please analyze this function { if (x) for y } and optimize the code path. ".chars().cycle().take(size).collect();
@@ -41,3 +63,6 @@ fn main() {
         println!("analyze {size} B: {:.0} ns", t.elapsed().as_nanos() as f64 / iters as f64);
     }
 }
+
+#[allow(dead_code)]
+fn unused() {}

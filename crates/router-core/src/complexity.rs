@@ -5,7 +5,9 @@
 //! with SIMD substring search (`memchr::memmem`) over the text instead of a word-by-word
 //! scan; text with any non-ASCII byte takes the plain, obviously-correct path.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 /// Any word containing one of these makes the task "keyword complex".
 pub const COMPLEXITY_KEYWORDS: [&str; 6] = [
@@ -29,6 +31,22 @@ pub const DOMAIN_KEYWORDS: [&str; 6] = [
     "machine learning",
     "data science",
 ];
+
+/// Searchers built once: building a SIMD searcher costs more than running it on a short task.
+struct Finders {
+    keywords: Vec<Finder<'static>>,
+    structural: Vec<Finder<'static>>,
+    domain: Vec<Finder<'static>>,
+}
+
+static FINDERS: LazyLock<Finders> = LazyLock::new(|| {
+    let build = |words: &[&'static str]| words.iter().map(|w| Finder::new(w.as_bytes())).collect();
+    Finders {
+        keywords: build(&COMPLEXITY_KEYWORDS),
+        structural: build(&STRUCTURAL_PATTERNS),
+        domain: build(&DOMAIN_KEYWORDS),
+    }
+});
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Complexity {
@@ -70,16 +88,19 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
     };
     let keyword_complexity = (k as f64 / 10.0).min(1.0);
 
-    let s = STRUCTURAL_PATTERNS
+    let finders = &*FINDERS;
+    let s = finders
+        .structural
         .iter()
-        .filter(|p| memmem::find(task.as_bytes(), p.as_bytes()).is_some())
+        .filter(|f| f.find(task.as_bytes()).is_some())
         .count();
     let structural_complexity = (s as f64 / 15.0).min(1.0);
 
     let domain_specific = has_capabilities
-        && DOMAIN_KEYWORDS
+        && finders
+            .domain
             .iter()
-            .any(|d| memmem::find(lower.as_bytes(), d.as_bytes()).is_some());
+            .any(|f| f.find(lower.as_bytes()).is_some());
 
     let score = ((token_count / 1000.0).min(1.0) * 0.3
         + keyword_complexity * 0.3
@@ -128,8 +149,7 @@ const KEYWORD_WORDS_CAP: usize = 10;
 /// one word: the word is identified by the start of the whitespace-free run around it.
 fn keyword_words_ascii(text: &[u8]) -> usize {
     let mut word_starts: Vec<usize> = Vec::new();
-    for kw in COMPLEXITY_KEYWORDS {
-        let finder = memmem::Finder::new(kw.as_bytes());
+    for finder in &FINDERS.keywords {
         let mut from = 0;
         while let Some(pos) = finder.find(&text[from..]) {
             let at = from + pos;

@@ -258,6 +258,7 @@ impl Router {
             return Err(RouteError::NoModels);
         }
         let key = RouteKey {
+            task_hash: RouteKey::task_hash(ctx.task),
             task: ctx.task.into(),
             user_tier: ctx.user_tier,
             priority: ctx.priority,

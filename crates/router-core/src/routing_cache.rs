@@ -17,6 +17,9 @@ use crate::model::{Priority, Tier};
 /// Every input that can change a decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteKey {
+    /// xxh3 of the task, computed once: the map then hashes 8 bytes instead of the whole
+    /// task on every probe (tasks reach 100 KB). Equality still compares the full text.
+    pub task_hash: u64,
     pub task: Box<str>,
     pub user_tier: Tier,
     pub priority: Priority,
@@ -30,7 +33,7 @@ pub struct RouteKey {
 
 impl Hash for RouteKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.task.hash(state);
+        self.task_hash.hash(state);
         self.user_tier.hash(state);
         self.priority.hash(state);
         self.latency_bits.hash(state);
@@ -41,6 +44,10 @@ impl Hash for RouteKey {
 }
 
 impl RouteKey {
+    pub fn task_hash(task: &str) -> u64 {
+        twox_hash::XxHash3_64::oneshot(task.as_bytes())
+    }
+
     fn bytes(&self) -> usize {
         self.task.len()
             + self
@@ -241,6 +248,7 @@ mod tests {
 
     fn key(task: &str, tier: Tier) -> RouteKey {
         RouteKey {
+            task_hash: RouteKey::task_hash(task),
             task: task.into(),
             user_tier: tier,
             priority: Priority::Medium,
