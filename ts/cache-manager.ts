@@ -118,6 +118,18 @@ function encode(value: unknown): Encoded {
   return { kind: KIND_JSON, text, bytes: null }
 }
 
+/**
+ * `fromNative` for errors thrown by the addon. They are made in Node's main realm, so under
+ * a `vm` context (Jest) they fail `instanceof Error`: rebuild them in this realm first.
+ */
+function nativeError(err: unknown): unknown {
+  if (err !== null && typeof err === 'object' && !(err instanceof Error)) {
+    const message = (err as { message?: unknown }).message
+    if (typeof message === 'string') return fromNative(new Error(message))
+  }
+  return fromNative(err)
+}
+
 function parseOr(text: string): unknown {
   try {
     return JSON.parse(text)
@@ -221,7 +233,7 @@ export class CacheManager extends EventEmitter {
         maxValueBytes: this.maxValueSize,
       })
     } catch (err) {
-      throw fromNative(err)
+      throw nativeError(err)
     }
     this.cleanupTimer = setInterval(() => this.cleanup(), positive(config, 'cleanupInterval', 60_000))
     this.cleanupTimer.unref()
@@ -299,7 +311,7 @@ export class CacheManager extends EventEmitter {
           ? native.cacheSetText(h, key, namespace, enc.kind, enc.text, ttlMs)
           : native.cacheSetBytes(h, key, namespace, enc.kind, enc.bytes!, ttlMs)
     } catch (err) {
-      throw fromNative(err)
+      throw nativeError(err)
     }
     if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
     if (listening) {
@@ -315,7 +327,7 @@ export class CacheManager extends EventEmitter {
     try {
       existed = native.cacheDelete(this.live(), key)
     } catch (err) {
-      return Promise.reject(fromNative(err))
+      return Promise.reject(nativeError(err))
     }
     if (existed) this.emit('cache_delete', { key })
     return this.durable().then(() => existed)
@@ -329,7 +341,7 @@ export class CacheManager extends EventEmitter {
     try {
       native.cacheClear(this.live(), namespace)
     } catch (err) {
-      return Promise.reject(fromNative(err))
+      return Promise.reject(nativeError(err))
     }
     if (namespace === undefined) this.emit('cache_clear')
     else this.emit('cache_clear', { namespace })
@@ -346,7 +358,7 @@ export class CacheManager extends EventEmitter {
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
       return Promise.resolve(rs.map((r) => (r === null || r === undefined ? null : decode(r))))
     } catch (err) {
-      return Promise.reject(fromNative(err))
+      return Promise.reject(nativeError(err))
     }
   }
 
@@ -450,7 +462,7 @@ export class CacheManager extends EventEmitter {
     try {
       native.cacheWarm(this.live(), [...keys])
     } catch (err) {
-      return Promise.reject(fromNative(err))
+      return Promise.reject(nativeError(err))
     }
     return RESOLVED
   }
@@ -542,9 +554,9 @@ export class CacheManager extends EventEmitter {
       native.cacheCommit(this.handle)
       resolve?.()
     } catch (err) {
-      if (reject !== null) reject(fromNative(err))
+      if (reject !== null) reject(nativeError(err))
       // durability "async": nobody awaits this commit; tell an `error` listener if any.
-      else if (this.listenerCount('error') > 0) this.emit('error', fromNative(err))
+      else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
     }
   }
 }
