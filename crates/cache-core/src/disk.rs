@@ -51,6 +51,10 @@ pub struct DiskStore {
     access: HashMap<String, (i64, i64)>,
     compression: bool,
     max_disk_size: u64,
+    /// Usage at the last measurement, and bytes stored since: the size limit is measured
+    /// only when the writes since could have reached it (a measurement costs 3 pragmas).
+    last_usage: u64,
+    written_since: u64,
 }
 
 fn is_memory_path(path: &str) -> bool {
@@ -147,6 +151,8 @@ impl DiskStore {
             access: HashMap::new(),
             compression: cfg.compression,
             max_disk_size: cfg.max_disk_size,
+            last_usage: 0,
+            written_since: u64::MAX / 4,
         })
     }
 
@@ -156,7 +162,7 @@ impl DiskStore {
 
     fn begin(&mut self) -> rusqlite::Result<()> {
         if !self.in_txn {
-            self.writer.execute_batch("BEGIN IMMEDIATE")?;
+            self.writer.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
             self.in_txn = true;
         }
         Ok(())
@@ -266,6 +272,7 @@ impl DiskStore {
             )?
             .execute(params![key, stored, stored.len() as i64, expires_at, now, namespace, compressed, kind as i64])?;
         self.access.remove(key);
+        self.written_since = self.written_since.saturating_add((stored.len() + key.len()) as u64);
         if !self.dirty.contains(key) {
             self.dirty.insert(key.to_owned());
         }
@@ -302,7 +309,9 @@ impl DiskStore {
         if !self.in_txn {
             return Ok(0);
         }
-        let result = self.write_access().and_then(|_| self.writer.execute_batch("COMMIT"));
+        let result = self
+            .write_access()
+            .and_then(|_| self.writer.prepare_cached("COMMIT")?.execute([]).map(|_| ()));
         if let Err(e) = result {
             // A failed COMMIT may leave the transaction open: roll it back so the next
             // write starts clean; the writes of this batch are lost and reported.
@@ -332,17 +341,24 @@ impl DiskStore {
     /// Bytes the database uses: its pages minus the free ones.
     pub fn usage(&self) -> rusqlite::Result<u64> {
         let conn = &self.writer;
-        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages: i64 = conn.prepare_cached("PRAGMA page_count")?.query_row([], |r| r.get(0))?;
+        let free: i64 = conn.prepare_cached("PRAGMA freelist_count")?.query_row([], |r| r.get(0))?;
+        let size: i64 = conn.prepare_cached("PRAGMA page_size")?.query_row([], |r| r.get(0))?;
         Ok(((pages - free).max(0) * size) as u64)
     }
 
     /// Deletes the least recently accessed rows while the database is over its limit.
     fn enforce_max_size(&mut self) -> rusqlite::Result<usize> {
+        // A row grows the file by at most about twice its bytes (pages, index entries).
+        let headroom = self.max_disk_size.saturating_sub(self.last_usage);
+        if self.written_since.saturating_mul(2).saturating_add(64 * 1024) < headroom {
+            return Ok(0);
+        }
+        self.written_since = 0;
         let mut evicted = 0;
         for _ in 0..64 {
             let used = self.usage()?;
+            self.last_usage = used;
             if used <= self.max_disk_size {
                 break;
             }
