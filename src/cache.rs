@@ -1,1 +1,254 @@
-//! N-API binding of `cache-core`.
+//! N-API binding of `cache-core`. Free functions over an `External` handle (a function
+//! with a handle costs ~0.3 µs here, a class method ~0.65 µs). Everything runs on the JS
+//! thread: a memory hit or a disk point read takes microseconds, less than a thread hop.
+//!
+//! A value crosses as a JS string (JSON text or a string) or a `Buffer` (raw bytes). A
+//! value read back carries one leading tag, `kind * 2 + (disk ? 1 : 0)`: the first UTF-16
+//! unit of a returned string, or the first byte of a returned `Buffer`; `ts/cache-manager.ts`
+//! strips it.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cache_core::{kind, CacheError, Config, Policy, Source, TieredCache};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::errors::{coded, invalid_arg, out_of_range};
+
+/// `None` once `cacheClose` ran.
+type CacheCell = RefCell<Option<TieredCache>>;
+
+/// Options of `cacheCreate` (defaults applied by the drop-in layer).
+#[napi(object)]
+pub struct BindingCacheOptions {
+    pub max_memory_size: f64,
+    pub max_disk_size: f64,
+    pub default_ttl_ms: f64,
+    pub eviction_policy: String,
+    pub persist_to_disk: bool,
+    pub compression: bool,
+    pub db_path: String,
+    pub pool_size: u32,
+    pub max_key_bytes: u32,
+    pub max_value_bytes: f64,
+}
+
+#[napi(object)]
+pub struct BindingCacheStats {
+    pub total_keys: u32,
+    pub memory_usage: f64,
+    pub hits: f64,
+    pub misses: f64,
+    pub evictions: f64,
+    pub disk_usage: f64,
+    pub pool_size: u32,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn map_err(e: CacheError) -> Error {
+    match e {
+        CacheError::KeyTooLong { .. } | CacheError::ValueTooLarge { .. } => out_of_range(e),
+        CacheError::Disk(_) => coded("ERR_CACHE_DISK", e),
+    }
+}
+
+fn with<T>(h: &External<CacheCell>, f: impl FnOnce(&mut TieredCache) -> Result<T>) -> Result<T> {
+    let mut cell = h.try_borrow_mut().map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
+    match cell.as_mut() {
+        Some(c) => f(c),
+        None => Err(coded("ERR_SHUT_DOWN", "the cache was shut down")),
+    }
+}
+
+fn to_usize(v: f64, field: &str) -> Result<usize> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v.min(usize::MAX as f64) as usize)
+    } else {
+        Err(out_of_range(format!("{field} must be a finite number >= 0, got {v}")))
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn cache_create(options: BindingCacheOptions) -> Result<External<CacheCell>> {
+    let policy = match options.eviction_policy.as_str() {
+        "lru" => Policy::Lru,
+        "lfu" => Policy::Lfu,
+        "adaptive" => Policy::Adaptive,
+        other => return Err(invalid_arg(format!("evictionPolicy must be lru, lfu or adaptive, got {other:?}"))),
+    };
+    let cfg = Config {
+        max_memory_size: to_usize(options.max_memory_size, "maxMemorySize")?,
+        max_disk_size: to_usize(options.max_disk_size, "maxDiskSize")? as u64,
+        default_ttl_ms: to_usize(options.default_ttl_ms, "defaultTTL")?.min(i64::MAX as usize) as i64,
+        policy,
+        persist_to_disk: options.persist_to_disk,
+        compression: options.compression,
+        db_path: options.db_path,
+        pool_size: options.pool_size as usize,
+        max_key_bytes: options.max_key_bytes as usize,
+        max_value_bytes: to_usize(options.max_value_bytes, "maxValueSize")?,
+    };
+    let cache = TieredCache::open(cfg).map_err(map_err)?;
+    Ok(External::new(RefCell::new(Some(cache))))
+}
+
+fn ttl_ms(ttl: f64) -> i64 {
+    if ttl.is_finite() && ttl > 0.0 {
+        ttl.min(i64::MAX as f64 / 2.0) as i64
+    } else {
+        0
+    }
+}
+
+/// Stores a string or JSON text (`kind` 0 or 1). Returns 0 when placed in memory, 1 when
+/// on disk only. `ttl_ms` 0 means the default.
+#[napi(catch_unwind)]
+pub fn cache_set_text(h: &External<CacheCell>, key: String, namespace: Option<String>, kind: u32, text: String, ttl: f64) -> Result<u32> {
+    if kind != kind::JSON as u32 && kind != kind::STRING as u32 {
+        return Err(invalid_arg(format!("kind must be a text kind, got {kind}")));
+    }
+    with(h, |c| {
+        let ns = namespace.as_deref().unwrap_or("");
+        let s = c.set(&key, ns, kind as u8, text.as_bytes(), ttl_ms(ttl), now_ms()).map_err(map_err)?;
+        Ok((s == Source::Disk) as u32)
+    })
+}
+
+/// Stores raw bytes (`kind` 2: Buffer, 3: Uint8Array). Returns as `cacheSetText`.
+#[napi(catch_unwind)]
+pub fn cache_set_bytes(h: &External<CacheCell>, key: String, namespace: Option<String>, kind: u32, bytes: &[u8], ttl: f64) -> Result<u32> {
+    if kind != kind::BUFFER as u32 && kind != kind::BYTES as u32 {
+        return Err(invalid_arg(format!("kind must be a binary kind, got {kind}")));
+    }
+    with(h, |c| {
+        let ns = namespace.as_deref().unwrap_or("");
+        let s = c.set(&key, ns, kind as u8, bytes, ttl_ms(ttl), now_ms()).map_err(map_err)?;
+        Ok((s == Source::Disk) as u32)
+    })
+}
+
+fn is_text(kind: u8) -> bool {
+    !matches!(kind, kind::BUFFER | kind::BYTES)
+}
+
+/// One tagged result: a string for text kinds, a `Buffer` for binary kinds.
+fn tagged(kind: u8, disk: bool, value: &[u8]) -> Either<String, Buffer> {
+    let tag = kind * 2 + disk as u8;
+    if is_text(kind) {
+        let text = String::from_utf8_lossy(value);
+        let mut s = String::with_capacity(text.len() + 1);
+        s.push(tag as char);
+        s.push_str(&text);
+        Either::A(s)
+    } else {
+        let mut b = Vec::with_capacity(value.len() + 1);
+        b.push(tag);
+        b.extend_from_slice(value);
+        Either::B(b.into())
+    }
+}
+
+/// The value under `key` (tagged, see the module comment), or `null`.
+#[napi(catch_unwind)]
+pub fn cache_get(h: &External<CacheCell>, key: String) -> Result<Option<Either<String, Buffer>>> {
+    with(h, |c| {
+        Ok(c.get(&key, now_ms()).map_err(map_err)?.map(|hit| {
+            let value: &[u8] = match &hit.value {
+                Cow::Borrowed(v) => v,
+                Cow::Owned(v) => v,
+            };
+            tagged(hit.kind, hit.source == Source::Disk, value)
+        }))
+    })
+}
+
+/// `cacheGet` for many keys (disk lookups spread over the reader pool).
+#[napi(catch_unwind)]
+pub fn cache_get_many(h: &External<CacheCell>, keys: Vec<String>) -> Result<Vec<Option<Either<String, Buffer>>>> {
+    with(h, |c| {
+        let found = c.get_many(&keys, now_ms()).map_err(map_err)?;
+        Ok(found.into_iter().map(|f| f.map(|(kind, v)| tagged(kind, false, &v))).collect())
+    })
+}
+
+/// Loads the given keys from disk into memory (predictive warming); returns how many.
+#[napi(catch_unwind)]
+pub fn cache_warm(h: &External<CacheCell>, keys: Vec<String>) -> Result<u32> {
+    with(h, |c| c.warm(&keys, now_ms()).map(|n| n as u32).map_err(map_err))
+}
+
+#[napi(catch_unwind)]
+pub fn cache_delete(h: &External<CacheCell>, key: String) -> Result<bool> {
+    with(h, |c| c.delete(&key).map_err(map_err))
+}
+
+#[napi(catch_unwind)]
+pub fn cache_clear(h: &External<CacheCell>, namespace: Option<String>) -> Result<()> {
+    with(h, |c| c.clear(namespace.as_deref()).map_err(map_err))
+}
+
+/// Removes expired entries from both levels (in the open transaction); returns how many.
+#[napi(catch_unwind)]
+pub fn cache_purge_expired(h: &External<CacheCell>) -> Result<u32> {
+    with(h, |c| c.purge_expired(now_ms()).map(|n| n as u32).map_err(map_err))
+}
+
+/// Whether writes wait for `cacheCommit`.
+#[napi(catch_unwind)]
+pub fn cache_has_pending(h: &External<CacheCell>) -> Result<bool> {
+    with(h, |c| Ok(c.has_pending()))
+}
+
+/// Commits every write so far in one transaction; returns rows evicted by `maxDiskSize`.
+#[napi(catch_unwind)]
+pub fn cache_commit(h: &External<CacheCell>) -> Result<u32> {
+    with(h, |c| c.commit().map(|n| n as u32).map_err(map_err))
+}
+
+#[napi(catch_unwind)]
+pub fn cache_stats(h: &External<CacheCell>) -> Result<BindingCacheStats> {
+    with(h, |c| {
+        let k = c.counters();
+        Ok(BindingCacheStats {
+            total_keys: c.memory().len() as u32,
+            memory_usage: c.memory().used_bytes() as f64,
+            hits: k.hits as f64,
+            misses: k.misses as f64,
+            evictions: k.evictions as f64,
+            disk_usage: c.disk_usage().map_err(map_err)? as f64,
+            pool_size: c.pool_size() as u32,
+        })
+    })
+}
+
+/// Turns the evicted-key log on or off (on while `cache_evict` has listeners).
+#[napi(catch_unwind)]
+pub fn cache_record_evictions(h: &External<CacheCell>, on: bool) -> Result<()> {
+    with(h, |c| {
+        c.record_evictions(on);
+        Ok(())
+    })
+}
+
+/// Keys evicted from memory since the last call (bounded).
+#[napi(catch_unwind)]
+pub fn cache_take_evicted(h: &External<CacheCell>) -> Result<Vec<String>> {
+    with(h, |c| Ok(c.take_evicted().into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).collect()))
+}
+
+/// Commits pending writes, then closes the database and frees the memory level.
+#[napi(catch_unwind)]
+pub fn cache_close(h: &External<CacheCell>) -> Result<()> {
+    let mut cell = h.try_borrow_mut().map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
+    let result = match cell.as_mut() {
+        Some(c) => c.commit().map(|_| ()).map_err(map_err),
+        None => Ok(()),
+    };
+    *cell = None;
+    result
+}

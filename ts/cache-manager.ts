@@ -1,1 +1,562 @@
-export {}
+/**
+ * `CacheManager`: drop-in for the legacy two-level response cache, over the native core
+ * (`src/cache.rs`, `crates/cache-core`). This layer owns the events, the value encoding
+ * (JSON text with a type tag, bytes raw) and the group commit: every write issued in the
+ * same tick joins one SQLite transaction, committed in a microtask; each `set` promise of
+ * that tick resolves after the commit, so an awaited `set` survives a process kill.
+ */
+import { EventEmitter } from 'node:events'
+import { native } from './native'
+import { codedError, fromNative, rangeError, typeError } from './errors'
+
+export type EvictionPolicy = 'lru' | 'lfu' | 'adaptive'
+
+export interface CacheConfig {
+  /** Bytes the memory level may hold (keys, values and per-entry bookkeeping). Default 100 MiB. */
+  maxMemorySize?: number
+  /** Bytes the database may use; least recently accessed rows go first. Default 1 GiB. */
+  maxDiskSize?: number
+  /** Seconds an entry lives when `set` gets no TTL. Default 3600. */
+  defaultTTL?: number
+  /** Memory-level eviction. Default "adaptive" (W-TinyLFU). */
+  evictionPolicy?: EvictionPolicy
+  /** Keep a disk level (SQLite). Default true. */
+  persistToDisk?: boolean
+  /** lz4-compress stored values of 256 bytes or more. Default true. */
+  compression?: boolean
+  /** SQLite file; ":memory:" (the default) keeps the "disk" level in memory. */
+  dbPath?: string
+  /** Reader connections of the disk level. Default 5. */
+  poolSize?: number
+  /**
+   * "sync" (default): a `set` resolves once its transaction is committed. "async": it
+   * resolves at once and is committed on the next event-loop turn (a crash may lose the
+   * writes of that turn).
+   */
+  durability?: 'sync' | 'async'
+  /** Longest key, in UTF-8 bytes. Default 4096. */
+  maxKeyLength?: number
+  /** Largest serialized value, in bytes. Default 64 MiB. */
+  maxValueSize?: number
+  /** Milliseconds between sweeps of expired entries. Default 60000. */
+  cleanupInterval?: number
+  /** Keys remembered per context pattern for `predictiveWarmCache`. Default 64. */
+  maxWarmKeys?: number
+  /** Context patterns remembered. Default 256. */
+  maxWarmPatterns?: number
+}
+
+export interface CacheStats {
+  totalKeys: number
+  totalSize: number
+  hitRate: number
+  missRate: number
+  evictionCount: number
+  memoryUsage: number
+  diskUsage: number
+}
+
+/** The part of a routing context that names a warming pattern. */
+export interface WarmContext {
+  userTier: string
+  priority: string
+  capabilities?: string[]
+}
+
+/** One entry of `setMany`: `[key, value, ttl?, namespace?]`. */
+export type CacheEntry = [key: string, value: unknown, ttl?: number, namespace?: string]
+
+type Handle = ReturnType<typeof native.cacheCreate>
+
+const MiB = 1024 * 1024
+const KIND_JSON = 0
+const KIND_STRING = 1
+const KIND_BUFFER = 2
+const KIND_BYTES = 3
+const KIND_LEGACY_JSON = 4
+const KIND_LEGACY_QUOTED = 5
+const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
+const MISS = Symbol('miss')
+
+interface Encoded {
+  kind: number
+  text: string | null
+  bytes: Uint8Array | null
+}
+
+/** Serializes a value for storage, or throws the `TypeError`/`RangeError` that says why not. */
+function encode(value: unknown): Encoded {
+  switch (typeof value) {
+    case 'string':
+      return { kind: KIND_STRING, text: value, bytes: null }
+    case 'number':
+      if (!Number.isFinite(value)) throw rangeError('value', 'a finite number (JSON cannot hold it)', value)
+      return { kind: KIND_JSON, text: JSON.stringify(value), bytes: null }
+    case 'boolean':
+      return { kind: KIND_JSON, text: value ? 'true' : 'false', bytes: null }
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+    case 'bigint':
+      throw typeError('value', 'JSON data, a string or bytes', value)
+    default:
+      break
+  }
+  if (value === null) return { kind: KIND_JSON, text: 'null', bytes: null }
+  if (value instanceof Uint8Array) {
+    return { kind: Buffer.isBuffer(value) ? KIND_BUFFER : KIND_BYTES, text: null, bytes: value }
+  }
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (err) {
+    // A cycle or a BigInt inside: JSON.stringify says which.
+    throw new TypeError(`value cannot be stored: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (text === undefined) throw typeError('value', 'JSON data, a string or bytes', value)
+  return { kind: KIND_JSON, text, bytes: null }
+}
+
+/**
+ * `fromNative` for errors thrown by the addon. They are made in Node's main realm, so under
+ * a `vm` context (Jest) they fail `instanceof Error`: rebuild them in this realm first.
+ */
+function nativeError(err: unknown): unknown {
+  if (err !== null && typeof err === 'object' && !(err instanceof Error)) {
+    const message = (err as { message?: unknown }).message
+    if (typeof message === 'string') return fromNative(new Error(message))
+  }
+  return fromNative(err)
+}
+
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** Turns a tagged native result (see `src/cache.rs`) into a fresh value. */
+function decode(r: string | Buffer): unknown {
+  if (typeof r === 'string') {
+    const kind = r.charCodeAt(0) >> 1
+    const body = r.slice(1)
+    switch (kind) {
+      case KIND_JSON:
+        return JSON.parse(body)
+      case KIND_STRING:
+        return body
+      case KIND_LEGACY_JSON:
+        return parseOr(body)
+      case KIND_LEGACY_QUOTED: {
+        // The legacy stored JSON.stringify(text) where text was the string itself or the
+        // JSON of the value: undo both (a string that looks like JSON cannot be told apart).
+        const inner = parseOr(body)
+        return typeof inner === 'string' ? parseOr(inner) : inner
+      }
+      default:
+        return body
+    }
+  }
+  const body = r.subarray(1)
+  return r[0] >> 1 === KIND_BYTES ? new Uint8Array(body.buffer, body.byteOffset, body.length) : body
+}
+
+function sourceOf(r: string | Buffer): 'memory' | 'disk' {
+  const tag = typeof r === 'string' ? r.charCodeAt(0) : r[0]
+  return (tag & 1) === 1 ? 'disk' : 'memory'
+}
+
+function positive(config: CacheConfig, field: keyof CacheConfig, fallback: number): number {
+  const v = config[field]
+  if (!v) return fallback // legacy: a falsy value takes the default
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!(v > 0) || !Number.isFinite(v)) throw rangeError(field, 'a finite number > 0', v)
+  return v
+}
+
+export class CacheManager extends EventEmitter {
+  private handle: Handle | null
+  private readonly policy: EvictionPolicy
+  private readonly persist: boolean
+  private readonly asyncDurability: boolean
+  private readonly maxKeyLength: number
+  private readonly maxValueSize: number
+  private readonly maxWarmKeys: number
+  private readonly maxWarmPatterns: number
+  private readonly cleanupTimer: NodeJS.Timeout
+  private batch: Promise<void> | null = null
+  private batchResolve: (() => void) | null = null
+  private batchReject: ((err: unknown) => void) | null = null
+  private asyncFlushScheduled = false
+  private readonly inflight = new Map<string, Promise<unknown>>()
+  /** pattern → keys read while it was active (both in recency order, bounded). */
+  private readonly warmKeys = new Map<string, Set<string>>()
+  private activePattern: Set<string> | null = null
+
+  constructor(config: CacheConfig = {}) {
+    super()
+    if (config === null || typeof config !== 'object') throw typeError('config', 'an object', config)
+    const policy = config.evictionPolicy || 'adaptive'
+    if (policy !== 'lru' && policy !== 'lfu' && policy !== 'adaptive') {
+      throw typeError('evictionPolicy', '"lru", "lfu" or "adaptive"', policy)
+    }
+    const dbPath = config.dbPath || ':memory:'
+    if (typeof dbPath !== 'string') throw typeError('dbPath', 'a string', dbPath)
+    const durability = config.durability ?? 'sync'
+    if (durability !== 'sync' && durability !== 'async') {
+      throw typeError('durability', '"sync" or "async"', durability)
+    }
+    const poolSize = positive(config, 'poolSize', 5)
+    if (!Number.isInteger(poolSize) || poolSize > 64) throw rangeError('poolSize', 'an integer from 1 to 64', poolSize)
+    this.policy = policy
+    this.persist = config.persistToDisk ?? true
+    this.asyncDurability = durability === 'async'
+    this.maxKeyLength = positive(config, 'maxKeyLength', 4096)
+    this.maxValueSize = positive(config, 'maxValueSize', 64 * MiB)
+    this.maxWarmKeys = positive(config, 'maxWarmKeys', 64)
+    this.maxWarmPatterns = positive(config, 'maxWarmPatterns', 256)
+    const defaultTTL = positive(config, 'defaultTTL', 3600)
+    try {
+      this.handle = native.cacheCreate({
+        maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
+        maxDiskSize: positive(config, 'maxDiskSize', 1024 * MiB),
+        defaultTtlMs: defaultTTL * 1000,
+        evictionPolicy: policy,
+        persistToDisk: this.persist,
+        compression: config.compression ?? true,
+        dbPath,
+        poolSize,
+        maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
+        maxValueBytes: this.maxValueSize,
+      })
+    } catch (err) {
+      throw nativeError(err)
+    }
+    this.cleanupTimer = setInterval(() => this.cleanup(), positive(config, 'cleanupInterval', 60_000))
+    this.cleanupTimer.unref()
+    // The evicted-key log costs only while someone listens to `cache_evict`.
+    this.on('newListener', (event) => {
+      if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
+    })
+    this.on('removeListener', (event) => {
+      if (event === 'cache_evict' && this.handle !== null && this.listenerCount('cache_evict') === 0) {
+        native.cacheRecordEvictions(this.handle, false)
+      }
+    })
+  }
+
+  private live(): Handle {
+    if (this.handle === null) throw codedError('ERR_SHUT_DOWN', 'the cache was shut down')
+    return this.handle
+  }
+
+  /** The value under `key`, a fresh copy the caller may mutate; `null` on a miss. */
+  get(key: string): Promise<any> {
+    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
+    if (this.activePattern !== null) this.remember(key)
+    const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
+    const t0 = listening ? performance.now() : 0
+    try {
+      const r = native.cacheGet(this.handle, key)
+      if (r === null) {
+        if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
+        return RESOLVED_NULL
+      }
+      const value = decode(r)
+      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      if (listening) this.emit('cache_hit', { key, source: sourceOf(r), latency: performance.now() - t0 })
+      return Promise.resolve(value)
+    } catch {
+      // Legacy: an internal error (a throwing listener included) resolves null.
+      return RESOLVED_NULL
+    }
+  }
+
+  /**
+   * Stores `value` for `ttl` seconds (0 or none: the default TTL). Resolves once the
+   * write is committed (with `durability: "sync"`). Rejects with a `TypeError` or
+   * `RangeError` naming the reason when the value cannot be stored; nothing is stored then.
+   */
+  set(key: string, value: unknown, ttl?: number, namespace?: string): Promise<void> {
+    try {
+      this.write(key, value, ttl, namespace)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.durable()
+  }
+
+  private write(key: string, value: unknown, ttl: number | undefined, namespace: string | undefined): void {
+    if (typeof key !== 'string') throw typeError('key', 'a string', key)
+    if (ttl !== undefined && ttl !== null && ttl !== 0) {
+      if (typeof ttl !== 'number') throw typeError('ttl', 'a number of seconds', ttl)
+      if (!(ttl > 0) || !Number.isFinite(ttl)) throw rangeError('ttl', 'a finite number of seconds >= 0', ttl)
+    }
+    if (namespace !== undefined && namespace !== null && typeof namespace !== 'string') {
+      throw typeError('namespace', 'a string', namespace)
+    }
+    const h = this.live()
+    const listening = this.listenerCount('cache_set') > 0
+    const t0 = listening ? performance.now() : 0
+    const enc = encode(value)
+    const ttlMs = ttl ? ttl * 1000 : 0
+    let onDisk: number
+    try {
+      onDisk =
+        enc.text !== null
+          ? native.cacheSetText(h, key, namespace, enc.kind, enc.text, ttlMs)
+          : native.cacheSetBytes(h, key, namespace, enc.kind, enc.bytes!, ttlMs)
+    } catch (err) {
+      throw nativeError(err)
+    }
+    if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+    if (listening) {
+      const size = enc.text !== null ? Buffer.byteLength(enc.text) : enc.bytes!.byteLength
+      this.emit('cache_set', { key, size, latency: performance.now() - t0, location: onDisk ? 'disk' : 'memory' })
+    }
+  }
+
+  /** Removes `key` from both levels; true when either held it. */
+  delete(key: string): Promise<boolean> {
+    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    let existed: boolean
+    try {
+      existed = native.cacheDelete(this.live(), key)
+    } catch (err) {
+      return Promise.reject(nativeError(err))
+    }
+    if (existed) this.emit('cache_delete', { key })
+    return this.durable().then(() => existed)
+  }
+
+  /** Removes every entry, or only those set with `namespace`. Statistics are kept. */
+  clear(namespace?: string): Promise<void> {
+    if (namespace !== undefined && typeof namespace !== 'string') {
+      return Promise.reject(typeError('namespace', 'a string', namespace))
+    }
+    try {
+      native.cacheClear(this.live(), namespace)
+    } catch (err) {
+      return Promise.reject(nativeError(err))
+    }
+    if (namespace === undefined) this.emit('cache_clear')
+    else this.emit('cache_clear', { namespace })
+    return this.durable()
+  }
+
+  /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
+  getMany(keys: string[]): Promise<any[]> {
+    if (!Array.isArray(keys)) return Promise.reject(typeError('keys', 'an array of strings', keys))
+    for (const k of keys) if (typeof k !== 'string') return Promise.reject(typeError('keys[]', 'a string', k))
+    try {
+      const rs = native.cacheGetMany(this.live(), keys)
+      if (this.activePattern !== null) for (const k of keys) this.remember(k)
+      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      return Promise.resolve(rs.map((r) => (r === null || r === undefined ? null : decode(r))))
+    } catch (err) {
+      return Promise.reject(nativeError(err))
+    }
+  }
+
+  /** Stores many entries in one transaction; every value is checked before any is stored. */
+  setMany(entries: CacheEntry[] | Map<string, unknown>): Promise<void> {
+    const list: CacheEntry[] = entries instanceof Map ? [...entries] : entries
+    if (!Array.isArray(list)) return Promise.reject(typeError('entries', 'an array or a Map', entries))
+    try {
+      for (const e of list) {
+        if (!Array.isArray(e)) throw typeError('entries[]', 'a [key, value, ttl?, namespace?] array', e)
+        if (typeof e[0] !== 'string') throw typeError('key', 'a string', e[0])
+        if (Buffer.byteLength(e[0]) > this.maxKeyLength) {
+          throw rangeError('key', `at most ${this.maxKeyLength} bytes (UTF-8)`, e[0])
+        }
+        const enc = encode(e[1])
+        const size = enc.text !== null ? Buffer.byteLength(enc.text) : enc.bytes!.byteLength
+        if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
+      }
+      for (const e of list) this.write(e[0], e[1], e[2], e[3])
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.durable()
+  }
+
+  /**
+   * Single-flight read-through: on a miss, calls `loader` once for all concurrent callers
+   * of the same key, stores its result and resolves every caller with it. A loader error
+   * reaches every caller and nothing is cached.
+   */
+  getOrSet<T>(key: string, loader: () => T | Promise<T>, ttl?: number, namespace?: string): Promise<T> {
+    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    if (typeof loader !== 'function') return Promise.reject(typeError('loader', 'a function', loader))
+    const pending = this.inflight.get(key)
+    if (pending !== undefined) return pending as Promise<T>
+    const p = (async () => {
+      const found = this.read(key)
+      if (found !== MISS) return found as T
+      const value = await loader()
+      await this.set(key, value, ttl, namespace)
+      return value
+    })()
+    this.inflight.set(key, p)
+    const done = () => {
+      this.inflight.delete(key)
+    }
+    p.then(done, done)
+    return p
+  }
+
+  /** Like `get`, but tells a stored `null` from a miss. */
+  private read(key: string): unknown {
+    if (this.activePattern !== null) this.remember(key)
+    const r = native.cacheGet(this.live(), key)
+    if (r === null) {
+      if (this.listenerCount('cache_miss') > 0) this.emit('cache_miss', { key, latency: 0 })
+      return MISS
+    }
+    if (this.listenerCount('cache_hit') > 0) this.emit('cache_hit', { key, source: sourceOf(r), latency: 0 })
+    return decode(r)
+  }
+
+  /**
+   * A collision-free key from structured parts (strings, finite numbers, booleans, null):
+   * their JSON array text, so `keyFor("a|b")` and `keyFor("a", "b")` differ.
+   */
+  keyFor(...parts: Array<string | number | boolean | null>): string {
+    for (const p of parts) {
+      const t = typeof p
+      if (p !== null && t !== 'string' && t !== 'boolean' && !(t === 'number' && Number.isFinite(p))) {
+        throw typeError('keyFor part', 'a string, finite number, boolean or null', p)
+      }
+    }
+    return JSON.stringify(parts)
+  }
+
+  /**
+   * Learns and warms: from now on, keys read are remembered under this context's pattern
+   * (`${userTier}:${priority}:${capabilities}`, at most `maxWarmKeys` per pattern, the
+   * most recent kept); the keys remembered from earlier times the pattern was active are
+   * loaded from disk into memory.
+   */
+  predictiveWarmCache(context: WarmContext): Promise<void> {
+    if (context === null || typeof context !== 'object') {
+      return Promise.reject(typeError('context', 'an object', context))
+    }
+    const caps = Array.isArray(context.capabilities) ? context.capabilities.join(',') : ''
+    const pattern = `${context.userTier}:${context.priority}:${caps}`
+    let keys = this.warmKeys.get(pattern)
+    if (keys !== undefined) {
+      this.warmKeys.delete(pattern) // most recent last
+    } else {
+      keys = new Set()
+      if (this.warmKeys.size >= this.maxWarmPatterns) {
+        this.warmKeys.delete(this.warmKeys.keys().next().value as string)
+      }
+    }
+    this.warmKeys.set(pattern, keys)
+    this.activePattern = keys
+    if (keys.size === 0) return RESOLVED
+    try {
+      native.cacheWarm(this.live(), [...keys])
+    } catch (err) {
+      return Promise.reject(nativeError(err))
+    }
+    return RESOLVED
+  }
+
+  private remember(key: string): void {
+    const keys = this.activePattern!
+    if (keys.has(key)) keys.delete(key)
+    else if (keys.size >= this.maxWarmKeys) keys.delete(keys.values().next().value as string)
+    keys.add(key)
+  }
+
+  getStats(): CacheStats {
+    const s = native.cacheStats(this.live())
+    const total = s.hits + s.misses
+    return {
+      totalKeys: s.totalKeys,
+      totalSize: s.memoryUsage,
+      hitRate: total > 0 ? s.hits / total : 0,
+      missRate: total > 0 ? s.misses / total : 0,
+      evictionCount: s.evictions,
+      memoryUsage: s.memoryUsage,
+      diskUsage: s.diskUsage,
+    }
+  }
+
+  /** Commits pending writes, stops the cleanup timer, closes the database. */
+  shutdown(): void {
+    clearInterval(this.cleanupTimer)
+    if (this.handle === null) return
+    this.flush()
+    try {
+      native.cacheClose(this.handle)
+    } finally {
+      this.handle = null
+      this.inflight.clear()
+      this.warmKeys.clear()
+      this.activePattern = null
+    }
+  }
+
+  /** Removes expired entries from both levels (also run every `cleanupInterval` ms). */
+  private cleanup(): void {
+    if (this.handle === null) return
+    try {
+      const cleanedCount = native.cachePurgeExpired(this.handle)
+      if (this.batch === null) this.flush()
+      if (cleanedCount > 0) this.emit('cache_cleanup', { cleanedCount })
+    } catch {
+      // A failed sweep is retried at the next interval.
+    }
+  }
+
+  private emitEvictions(): void {
+    for (const key of native.cacheTakeEvicted(this.handle!)) {
+      this.emit('cache_evict', { key, reason: this.policy })
+    }
+  }
+
+  /** The promise of the current group commit (see the file comment). */
+  private durable(): Promise<void> {
+    if (!this.persist) return RESOLVED
+    if (this.asyncDurability) {
+      if (!this.asyncFlushScheduled) {
+        this.asyncFlushScheduled = true
+        setImmediate(() => this.flush())
+      }
+      return RESOLVED
+    }
+    if (this.batch === null) {
+      this.batch = new Promise<void>((resolve, reject) => {
+        this.batchResolve = resolve
+        this.batchReject = reject
+      })
+      queueMicrotask(() => this.flush())
+    }
+    return this.batch
+  }
+
+  private flush(): void {
+    const resolve = this.batchResolve
+    const reject = this.batchReject
+    this.batch = this.batchResolve = this.batchReject = null
+    this.asyncFlushScheduled = false
+    if (this.handle === null) {
+      reject?.(codedError('ERR_SHUT_DOWN', 'the cache was shut down before the write was committed'))
+      return
+    }
+    try {
+      native.cacheCommit(this.handle)
+      resolve?.()
+    } catch (err) {
+      if (reject !== null) reject(nativeError(err))
+      // durability "async": nobody awaits this commit; tell an `error` listener if any.
+      else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
+    }
+  }
+}

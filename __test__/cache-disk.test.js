@@ -1,0 +1,203 @@
+'use strict'
+// CacheManager's disk level: file permissions, the legacy file format, size limit,
+// compression, two processes on one file, and durability of acknowledged sets.
+const { CacheManager } = require('model-router-native')
+const Database = require('better-sqlite3')
+const { spawn, execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ENTRY = path.join(__dirname, '..', 'index.cjs')
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-cache-disk-'))
+
+function runChild(script, args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))))
+  })
+}
+
+test('the database file and its WAL are created with mode 0600', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath })
+  await c.set('k', 'v')
+  for (const f of [dbPath, `${dbPath}-wal`]) {
+    expect(fs.existsSync(f)).toBe(true)
+    expect((fs.statSync(f).mode & 0o777).toString(8)).toBe('600')
+  }
+  c.shutdown()
+})
+
+test('a database written by the legacy code opens and its live entries are readable', async () => {
+  const dbPath = path.join(tmp(), 'legacy.db')
+  const db = new Database(dbPath)
+  db.pragma('journal_mode = WAL')
+  db.exec(`CREATE TABLE cache_entries (key TEXT PRIMARY KEY, value BLOB, size INTEGER, ttl INTEGER,
+    created_at INTEGER, last_accessed INTEGER, hit_count INTEGER DEFAULT 0, namespace TEXT,
+    compressed INTEGER DEFAULT 0);
+    CREATE INDEX idx_ttl ON cache_entries(ttl); CREATE INDEX idx_last_accessed ON cache_entries(last_accessed);
+    CREATE INDEX idx_namespace ON cache_entries(namespace);`)
+  const now = Date.now()
+  const ins = db.prepare('INSERT INTO cache_entries VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0)')
+  const rows = [
+    ['obj', JSON.stringify({ model: 'gemini', tokens: [1, 2] })],
+    ['str', 'plain text answer'],
+    ['num', JSON.stringify(7)],
+  ]
+  for (const [k, v] of rows) ins.run(k, v, Buffer.byteLength(JSON.stringify(v)), now + 3_600_000, now, now, 'default')
+  ins.run('old', JSON.stringify({ stale: true }), 10, now - 1000, now - 5000, now - 5000, null)
+  db.close()
+
+  const c = new CacheManager({ dbPath })
+  expect(await c.get('obj')).toEqual({ model: 'gemini', tokens: [1, 2] })
+  expect(await c.get('str')).toBe('plain text answer')
+  expect(await c.get('num')).toBe(7)
+  expect(await c.get('old')).toBeNull() // expired
+  await c.set('new', { fresh: 1 })
+  expect(await c.get('new')).toEqual({ fresh: 1 })
+  c.shutdown()
+  const check = new Database(dbPath, { readonly: true })
+  expect(check.pragma('integrity_check', { simple: true })).toBe('ok')
+  // No duplicate indexes were added next to the legacy ones.
+  expect(check.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").get().n).toBe(3)
+  check.close()
+})
+
+// Legacy: maxDiskSize was never enforced and diskUsage was always 0.
+test('maxDiskSize is enforced, oldest-accessed entries first; diskUsage is real', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const limit = 256 * 1024
+  const c = new CacheManager({ dbPath, maxDiskSize: limit, compression: false, maxMemorySize: 1000 })
+  const noise = (i) => Array.from({ length: 100 }, (_, j) => ((i * 7919 + j * 104729) % 1000003).toString(36)).join('')
+  await c.set('first', noise(-1))
+  for (let i = 0; i < 1000; i++) {
+    await c.get('first') // keep it recently accessed
+    await c.set(`k${i}`, noise(i))
+  }
+  const s = c.getStats()
+  expect(s.diskUsage).toBeGreaterThan(0)
+  expect(s.diskUsage).toBeLessThanOrEqual(limit)
+  expect(s.evictionCount).toBeGreaterThan(0)
+  expect(await c.get('k999')).toBe(noise(999))
+  expect(await c.get('k0')).toBeNull()
+  expect(await c.get('first')).toBe(noise(-1))
+  c.shutdown()
+})
+
+// Legacy: `compression: true` stored the JSON of the JSON text, uncompressed.
+test('compression is real lz4, flagged per row', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath })
+  const big = { text: 'the same sentence again. '.repeat(400) }
+  await c.set('big', big)
+  await c.set('small', { a: 1 })
+  c.shutdown()
+  const db = new Database(dbPath, { readonly: true })
+  const rows = db.prepare('SELECT key, size, compressed, length(value) AS len FROM cache_entries ORDER BY key').all()
+  db.close()
+  expect(rows[0]).toMatchObject({ key: 'big', compressed: 1 })
+  expect(rows[0].len).toBeLessThan(JSON.stringify(big).length / 5)
+  expect(rows[1]).toMatchObject({ key: 'small', compressed: 0 })
+  const again = new CacheManager({ dbPath })
+  expect(await again.get('big')).toEqual(big)
+  again.shutdown()
+})
+
+const WRITER = `
+  const { CacheManager } = require(${JSON.stringify(ENTRY)})
+  const [dbPath, me, other, n] = process.argv.slice(1)
+  ;(async () => {
+    const c = new CacheManager({ dbPath })
+    const all = []
+    for (let i = 0; i < +n; i++) all.push(c.set(me + i, { from: me, i }))
+    for (let i = 0; i < +n; i += 10) await c.set(me + 'seq' + i, i)
+    await Promise.all(all)
+    // wait until the other process has written everything, then read it all
+    const other0 = other + (+n - 1)
+    for (let t = 0; (await c.get(other0)) === null; t++) {
+      if (t > 2000) throw new Error('never saw the other process')
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    let seen = 0
+    for (let i = 0; i < +n; i++) if ((await c.get(other + i))?.from === other) seen++
+    console.log(seen)
+    c.shutdown()
+  })().catch((e) => { console.error(e.code, e.message); process.exit(1) })`
+
+test('two processes on one database file see each other’s writes, never SQLITE_BUSY', async () => {
+  const dbPath = path.join(tmp(), 'shared.db')
+  const [a, b] = await Promise.all([
+    runChild(WRITER, [dbPath, 'a', 'b', '2000']),
+    runChild(WRITER, [dbPath, 'b', 'a', '2000']),
+  ])
+  expect(a.trim()).toBe('2000')
+  expect(b.trim()).toBe('2000')
+})
+
+const KILLED = `
+  const { CacheManager } = require(${JSON.stringify(ENTRY)})
+  const c = new CacheManager({ dbPath: process.argv[1] })
+  ;(async () => {
+    for (let i = 0; ; i++) {
+      await Promise.all([c.set('k' + i, { i, pad: 'x'.repeat(i % 300) }), c.set('j' + i, i)])
+      process.stdout.write(i + '\\n')
+    }
+  })()`
+
+test('a child killed with SIGKILL loses no acknowledged set; integrity_check is ok', async () => {
+  for (let round = 0; round < 4; round++) {
+    const dbPath = path.join(tmp(), 'killed.db')
+    const child = spawn(process.execPath, ['-e', KILLED, dbPath], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    const started = new Promise((r) => child.stdout.once('data', r))
+    child.stdout.on('data', (d) => (out += d))
+    await started // the addon is loaded and writing
+    await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 500)))
+    child.kill('SIGKILL')
+    await new Promise((r) => child.on('exit', r))
+    const acked = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number)
+    expect(acked.length).toBeGreaterThan(0)
+    const last = acked[acked.length - 1]
+    const db = new Database(dbPath)
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
+    db.close()
+    const c = new CacheManager({ dbPath })
+    const keys = []
+    for (let i = 0; i <= last; i++) keys.push('k' + i, 'j' + i)
+    const got = await c.getMany(keys)
+    const lost = keys.filter((_, n) => got[n] === null)
+    expect(lost).toEqual([])
+    c.shutdown()
+  }
+})
+
+test('durability "async" resolves before the commit and still commits', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath, durability: 'async' })
+  for (let i = 0; i < 100; i++) await c.set(`k${i}`, i)
+  await new Promise((r) => setImmediate(r))
+  const other = new CacheManager({ dbPath })
+  expect(await other.get('k99')).toBe(99)
+  c.shutdown()
+  other.shutdown()
+})
+
+test('reads do not write synchronously: access counts land with the next commit', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath, maxMemorySize: 1000 }) // values go to disk only
+  await c.set('k', 'x'.repeat(500))
+  for (let i = 0; i < 5; i++) await c.get('k')
+  const db = new Database(dbPath, { readonly: true })
+  const before = db.prepare("SELECT hit_count FROM cache_entries WHERE key = 'k'").get().hit_count
+  await c.set('other', 1)
+  const after = db.prepare("SELECT hit_count FROM cache_entries WHERE key = 'k'").get().hit_count
+  db.close()
+  expect(before).toBe(0)
+  expect(after).toBe(5)
+  c.shutdown()
+})

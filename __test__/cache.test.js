@@ -1,0 +1,427 @@
+'use strict'
+// CacheManager: behaviour of the drop-in, each fixed legacy defect, the additions.
+const { CacheManager } = require('model-router-native')
+const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ENTRY = path.join(__dirname, '..', 'index.cjs')
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-cache-'))
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+const VALUES = [
+  ['object', { a: 1, nested: { b: [1, 'x', null] } }],
+  ['array', [1, 'two', { three: 3 }]],
+  ['string', 'hello'],
+  ['string that looks like a number', '123'],
+  ['string that looks like JSON', '{"a":1}'],
+  ['empty string', ''],
+  ['number', 42.5],
+  ['zero', 0],
+  ['true', true],
+  ['false', false],
+  ['null', null],
+]
+
+function sameValue(got, want) {
+  expect(typeof got).toBe(typeof want)
+  expect(got).toEqual(want)
+}
+
+describe('values round-trip with their type and shape', () => {
+  test.each(VALUES)('%s from the memory level', async (_, value) => {
+    const c = new CacheManager()
+    const hits = []
+    c.on('cache_hit', (e) => hits.push(e.source))
+    await c.set('k', value)
+    sameValue(await c.get('k'), value)
+    expect(hits).toEqual(['memory'])
+    c.shutdown()
+  })
+
+  // Legacy: with compression on (the default) an object came back from disk as its JSON
+  // text; with it off, "123" came back as the number 123.
+  test.each(VALUES)('%s from the disk level, compression on and off', async (_, value) => {
+    for (const compression of [true, false]) {
+      const dbPath = path.join(tmp(), 'c.db')
+      const a = new CacheManager({ dbPath, compression })
+      await a.set('k', value)
+      const b = new CacheManager({ dbPath, compression })
+      const hits = []
+      b.on('cache_hit', (e) => hits.push(e.source))
+      sameValue(await b.get('k'), value)
+      expect(hits).toEqual(['disk'])
+      a.shutdown()
+      b.shutdown()
+    }
+  })
+
+  test('Buffer and Uint8Array are stored raw and come back as such, from both levels', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const a = new CacheManager({ dbPath })
+    const buf = Buffer.from([0, 1, 2, 255])
+    const u8 = new Uint8Array([9, 8, 7])
+    await a.set('buf', buf)
+    await a.set('u8', u8)
+    for (const c of [a, new CacheManager({ dbPath })]) {
+      const gb = await c.get('buf')
+      const gu = await c.get('u8')
+      expect(Buffer.isBuffer(gb)).toBe(true)
+      expect([...gb]).toEqual([...buf])
+      expect(Buffer.isBuffer(gu)).toBe(false)
+      expect(gu).toBeInstanceOf(Uint8Array)
+      expect([...gu]).toEqual([...u8])
+      c.shutdown()
+    }
+  })
+
+  // Legacy: a memory hit returned the very object that was set.
+  test('get returns a copy the caller may mutate', async () => {
+    const c = new CacheManager()
+    const v = { list: [1, 2] }
+    await c.set('k', v)
+    v.list.push(3)
+    const got = await c.get('k')
+    expect(got).toEqual({ list: [1, 2] })
+    got.list.push(99)
+    expect(await c.get('k')).toEqual({ list: [1, 2] })
+    c.shutdown()
+  })
+
+  // Legacy: a set not admitted to memory left the old value there, so get was stale.
+  test('a set always replaces what get returns, even when too large for memory', async () => {
+    const c = new CacheManager({ maxMemorySize: 2000 })
+    await c.set('k', 'small')
+    const big = 'x'.repeat(5000)
+    const where = []
+    c.on('cache_set', (e) => where.push(e.location))
+    await c.set('k', big)
+    expect(where).toEqual(['disk'])
+    expect(await c.get('k')).toBe(big)
+    c.shutdown()
+  })
+
+  test.each([
+    ['a function', () => 1, TypeError],
+    ['a symbol', Symbol('s'), TypeError],
+    ['a BigInt', 10n, TypeError],
+    ['a nested BigInt', { n: 10n }, TypeError],
+    ['undefined', undefined, TypeError],
+    ['NaN', NaN, RangeError],
+  ])('%s is rejected and nothing is stored', async (_, value, Err) => {
+    const c = new CacheManager()
+    await c.set('k', 'before')
+    await expect(c.set('k', value)).rejects.toThrow(Err)
+    expect(await c.get('k')).toBe('before')
+    c.shutdown()
+  })
+
+  test('a cycle is rejected with a TypeError naming it', async () => {
+    const c = new CacheManager()
+    const v = {}
+    v.self = v
+    await expect(c.set('k', v)).rejects.toThrow(/cannot be stored: .*circular/i)
+    expect(await c.get('k')).toBeNull()
+    c.shutdown()
+  })
+
+  test('oversized keys and values get a RangeError stating the limit', async () => {
+    const c = new CacheManager({ maxKeyLength: 100, maxValueSize: 1000 })
+    await expect(c.set('k'.repeat(101), 1)).rejects.toThrow(RangeError)
+    await expect(c.set('k'.repeat(101), 1)).rejects.toThrow(/at most 100 bytes/)
+    await expect(c.set('k', 'v'.repeat(1001))).rejects.toThrow(/at most 1000 bytes/)
+    await expect(c.setMany([['a', 1], ['b', 'v'.repeat(1001)]])).rejects.toThrow(RangeError)
+    expect(await c.get('a')).toBeNull() // nothing of the batch was stored
+    const mem = new CacheManager({ persistToDisk: false, maxMemorySize: 1000 })
+    await expect(mem.set('k', 'v'.repeat(2000))).rejects.toThrow(/at most \d+ bytes/)
+    c.shutdown()
+    mem.shutdown()
+  })
+})
+
+describe('memory level', () => {
+  // Legacy: once full, the memory level stopped admitting new keys.
+  test.each(['lru', 'lfu', 'adaptive'])('%s: inserting evicts, the budget holds exactly', async (evictionPolicy) => {
+    const c = new CacheManager({ persistToDisk: false, maxMemorySize: 20_000, evictionPolicy })
+    const evicted = []
+    c.on('cache_evict', (e) => evicted.push(e))
+    for (let i = 0; i < 1000; i++) {
+      await c.set(`key-${String(i).padStart(4, '0')}`, { i: String(i).padStart(4, '0'), pad: 'p'.repeat(50) })
+      expect(c.getStats().memoryUsage).toBeLessThanOrEqual(20_000)
+    }
+    const s = c.getStats()
+    expect(s.evictionCount).toBeGreaterThan(0)
+    expect(evicted.length).toBe(s.evictionCount)
+    expect(evicted[0].reason).toBe(evictionPolicy)
+    expect(await c.get('key-0999')).toEqual({ i: '0999', pad: 'p'.repeat(50) })
+    // Exact count: every entry costs the same here, so usage is a multiple of one entry.
+    expect(s.memoryUsage % s.totalKeys).toBe(0)
+    expect(s.memoryUsage / s.totalKeys).toBeGreaterThan(JSON.stringify({ i: '0999', pad: 'p'.repeat(50) }).length + 'key-0999'.length)
+    c.shutdown()
+  })
+
+  test('lru evicts the least recently read; lfu the least often read', async () => {
+    for (const [policy, survivor, victim] of [['lru', 'a', 'b'], ['lfu', 'a', 'c']]) {
+      const c = new CacheManager({ persistToDisk: false, maxMemorySize: 100_000, evictionPolicy: policy })
+      await c.set('probe', 'x'.repeat(10))
+      const one = c.getStats().memoryUsage
+      c.shutdown()
+      const d = new CacheManager({ persistToDisk: false, maxMemorySize: one * 3, evictionPolicy: policy })
+      await d.set('a', 'x'.repeat(10))
+      await d.set('b', 'x'.repeat(10))
+      await d.set('c', 'x'.repeat(10))
+      await d.get('a')
+      await d.get('a')
+      await d.get('b')
+      await d.get('b')
+      await d.get('c')
+      await d.get('a') // lru order now: a (newest), c, b
+      await d.set('n', 'x'.repeat(10))
+      expect(await d.get(survivor)).not.toBeNull()
+      expect(await d.get(victim)).toBeNull()
+      d.shutdown()
+    }
+  })
+
+  test('expired entries never come back, from either level', async () => {
+    const c = new CacheManager({ maxMemorySize: 100_000 })
+    await c.set('mem', 'v', 0.02)
+    await c.set('disk', 'x'.repeat(20_000), 0.02) // too large for memory: disk only
+    expect(await c.get('mem')).toBe('v')
+    await sleep(40)
+    expect(await c.get('mem')).toBeNull()
+    expect(await c.get('disk')).toBeNull()
+    c.shutdown()
+  })
+
+  test('the cleanup sweep removes expired entries and reports them', async () => {
+    const c = new CacheManager({ cleanupInterval: 30 })
+    const cleaned = new Promise((resolve) => c.on('cache_cleanup', resolve))
+    await c.set('a', 1, 0.01)
+    await c.set('b', 2, 0.01)
+    const e = await cleaned
+    expect(e.cleanedCount).toBeGreaterThanOrEqual(2) // counted in memory and on disk
+    expect(c.getStats().totalKeys).toBe(0)
+    c.shutdown()
+  })
+
+  test('entries live outside the V8 heap', () => {
+    const script = `
+      const { CacheManager } = require(${JSON.stringify(ENTRY)})
+      const c = new CacheManager({ persistToDisk: false, maxMemorySize: 512 * 1024 * 1024 })
+      global.gc(); const before = process.memoryUsage().heapUsed
+      const v = { text: 'y'.repeat(200) }
+      for (let i = 0; i < 200000; i++) c.set('key-' + i, v)
+      global.gc(); const after = process.memoryUsage().heapUsed
+      console.log(JSON.stringify({ heap: after - before, held: c.getStats().memoryUsage, keys: c.getStats().totalKeys }))`
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script]).toString())
+    expect(out.keys).toBe(200000)
+    expect(out.held).toBeGreaterThan(40 * 1024 * 1024)
+    expect(out.heap).toBeLessThan(out.held / 10)
+  })
+})
+
+describe('keys and namespaces', () => {
+  const KEYS = ["it's", 'say "hi"', '100%_done', 'nul\u0000inside', "'; DROP TABLE cache_entries; --", 'a%', '_', 'ключ ✓ 🔑', '']
+  test('keys with quotes, %, NUL and SQL fragments are stored and read back verbatim', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const a = new CacheManager({ dbPath })
+    for (const k of KEYS) await a.set(k, { k })
+    const b = new CacheManager({ dbPath }) // reads from disk
+    for (const c of [a, b]) {
+      for (const k of KEYS) expect(await c.get(k)).toEqual({ k })
+      expect(await c.get('nul')).toBeNull()
+      expect(await c.get('a')).toBeNull()
+    }
+    expect(await b.delete(KEYS[3])).toBe(true)
+    expect(await b.get(KEYS[3])).toBeNull()
+    expect(await b.get('nul')).toBeNull()
+    a.shutdown()
+    b.shutdown()
+  })
+
+  test('clear(namespace) touches only that namespace, in both levels', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const a = new CacheManager({ dbPath })
+    await a.set('a1', 1, 0, 'A')
+    await a.set('a2', 2, 0, 'A')
+    await a.set('b1', 3, 0, 'B')
+    await a.set('none', 4)
+    await a.clear('A')
+    const b = new CacheManager({ dbPath })
+    for (const c of [a, b]) {
+      expect(await c.get('a1')).toBeNull()
+      expect(await c.get('a2')).toBeNull()
+      expect(await c.get('b1')).toBe(3)
+      expect(await c.get('none')).toBe(4)
+    }
+    await a.clear()
+    expect(await a.get('b1')).toBeNull()
+    a.shutdown()
+    b.shutdown()
+  })
+
+  // The legacy callers built keys from base64 cut to 32 characters, which collides.
+  test('keyFor is collision-free for structured parts', () => {
+    const c = new CacheManager()
+    const long = 'Summarize the following document about '
+    expect(c.keyFor(long + 'cats', 'free')).not.toBe(c.keyFor(long + 'dogs', 'free'))
+    expect(c.keyFor('a|b')).not.toBe(c.keyFor('a', 'b'))
+    expect(c.keyFor('1')).not.toBe(c.keyFor(1))
+    expect(c.keyFor(null)).not.toBe(c.keyFor('null'))
+    expect(c.keyFor('x', 1, true)).toBe(c.keyFor('x', 1, true))
+    expect(() => c.keyFor({})).toThrow(TypeError)
+    c.shutdown()
+  })
+})
+
+describe('beyond the legacy', () => {
+  test('getOrSet: concurrent misses call the loader once and all get its result', async () => {
+    const c = new CacheManager()
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await sleep(10)
+      return { answer: 42 }
+    }
+    const results = await Promise.all(Array.from({ length: 20 }, () => c.getOrSet('k', loader)))
+    expect(calls).toBe(1)
+    for (const r of results) expect(r).toEqual({ answer: 42 })
+    expect(await c.get('k')).toEqual({ answer: 42 })
+    expect(await c.getOrSet('k', loader)).toEqual({ answer: 42 })
+    expect(calls).toBe(1)
+    c.shutdown()
+  })
+
+  test('getOrSet: a loader error reaches every waiter and caches nothing', async () => {
+    const c = new CacheManager()
+    let calls = 0
+    const loader = async () => {
+      calls++
+      await sleep(5)
+      throw new Error('upstream down')
+    }
+    const settled = await Promise.allSettled(Array.from({ length: 5 }, () => c.getOrSet('k', loader)))
+    expect(calls).toBe(1)
+    for (const s of settled) {
+      expect(s.status).toBe('rejected')
+      expect(s.reason.message).toBe('upstream down')
+    }
+    expect(await c.get('k')).toBeNull()
+    expect(await c.getOrSet('k', () => 'ok')).toBe('ok')
+    c.shutdown()
+  })
+
+  test('getMany and setMany', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const a = new CacheManager({ dbPath })
+    const entries = Array.from({ length: 700 }, (_, i) => [`k${i}`, { i }])
+    await a.setMany(entries)
+    await a.setMany(new Map([['m', 'map value']]))
+    const b = new CacheManager({ dbPath }) // disk lookups, split over the reader pool
+    const keys = [...entries.map((e) => e[0]), 'missing', 'm']
+    const got = await b.getMany(keys)
+    expect(got.length).toBe(702)
+    expect(got[0]).toEqual({ i: 0 })
+    expect(got[699]).toEqual({ i: 699 })
+    expect(got[700]).toBeNull()
+    expect(got[701]).toBe('map value')
+    a.shutdown()
+    b.shutdown()
+  })
+
+  test('predictive warming loads the keys read under a pattern the next time it appears', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const seed = new CacheManager({ dbPath })
+    for (let i = 0; i < 200; i++) await seed.set(`k${i}`, `value ${i}`)
+    seed.shutdown()
+    const c = new CacheManager({ dbPath, maxMemorySize: 10_000, evictionPolicy: 'lru' })
+    const sources = new Map()
+    c.on('cache_hit', (e) => sources.set(e.key, e.source))
+    const ctx = { userTier: 'pro', priority: 'high', capabilities: ['code'] }
+    await c.predictiveWarmCache(ctx)
+    await c.get('k1')
+    await c.get('k2')
+    await c.predictiveWarmCache({ userTier: 'free', priority: 'low' })
+    for (let i = 10; i < 200; i++) await c.get(`k${i}`) // pushes k1, k2 out of memory
+    await c.get('k3')
+    expect(sources.get('k3')).toBe('disk') // control: not learned, not in memory
+    await c.predictiveWarmCache(ctx)
+    await c.get('k1')
+    await c.get('k2')
+    expect(sources.get('k1')).toBe('memory')
+    expect(sources.get('k2')).toBe('memory')
+    c.shutdown()
+  })
+})
+
+describe('events, statistics, lifecycle', () => {
+  test('events carry the legacy payloads', async () => {
+    const c = new CacheManager()
+    const seen = []
+    for (const ev of ['cache_hit', 'cache_miss', 'cache_set', 'cache_delete', 'cache_clear']) {
+      c.on(ev, (p) => seen.push([ev, p]))
+    }
+    await c.set('k', { a: 1 })
+    await c.get('k')
+    await c.get('nope')
+    await c.delete('k')
+    await c.delete('k')
+    await c.clear()
+    expect(seen.map((s) => s[0])).toEqual(['cache_set', 'cache_hit', 'cache_miss', 'cache_delete', 'cache_clear'])
+    expect(seen[0][1]).toEqual({ key: 'k', size: 7, latency: expect.any(Number), location: 'memory' })
+    expect(seen[1][1]).toEqual({ key: 'k', source: 'memory', latency: expect.any(Number) })
+    expect(seen[2][1]).toEqual({ key: 'nope', latency: expect.any(Number) })
+    expect(seen[3][1]).toEqual({ key: 'k' })
+    expect(seen[4][1]).toBeUndefined()
+    c.shutdown()
+  })
+
+  test('getStats is synchronous; hit rate is hits / gets; diskUsage is measured', async () => {
+    const c = new CacheManager({ dbPath: path.join(tmp(), 'c.db') })
+    await c.set('a', 'x'.repeat(5000))
+    await c.get('a')
+    await c.get('b')
+    const s = c.getStats()
+    expect(s).toEqual({
+      totalKeys: 1,
+      totalSize: s.memoryUsage,
+      hitRate: 0.5,
+      missRate: 0.5,
+      evictionCount: 0,
+      memoryUsage: expect.any(Number),
+      diskUsage: expect.any(Number),
+    })
+    expect(s.memoryUsage).toBeGreaterThan(5000)
+    expect(s.diskUsage).toBeGreaterThan(0)
+    c.shutdown()
+  })
+
+  test('legacy defaults: falsy numbers take the default, persistToDisk false holds', async () => {
+    const c = new CacheManager({ maxMemorySize: 0, persistToDisk: false })
+    await c.set('k', 1)
+    expect(c.getStats().diskUsage).toBe(0)
+    expect(() => new CacheManager({ evictionPolicy: 'fifo' })).toThrow(TypeError)
+    expect(() => new CacheManager({ maxMemorySize: -1 })).toThrow(RangeError)
+    c.shutdown()
+  })
+
+  test('after shutdown, calls reject with ERR_SHUT_DOWN', async () => {
+    const c = new CacheManager()
+    c.shutdown()
+    await expect(c.get('k')).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+    await expect(c.set('k', 1)).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+    c.shutdown() // idempotent
+  })
+
+  // Legacy: the cleanup interval kept the process alive.
+  test('no timer keeps the process alive (a child exits without shutdown)', () => {
+    const script = `
+      const { CacheManager } = require(${JSON.stringify(ENTRY)})
+      const c = new CacheManager({ dbPath: ${JSON.stringify(path.join(tmp(), 'c.db'))} })
+      c.set('k', 1).then(() => c.get('k')).then((v) => console.log('got', v))`
+    const out = execFileSync(process.execPath, ['-e', script], { timeout: 20_000 }).toString()
+    expect(out.trim()).toBe('got 1')
+  })
+})

@@ -1,0 +1,198 @@
+/**
+ * Cache benchmark: the legacy port (bench/legacy/cache-manager.ts), the native
+ * `CacheManager`, and the peers users would pick (`lru-cache` in memory, `better-sqlite3`
+ * on disk), side by side in one process, call by call. Peak RSS runs each side in its own
+ * child process (RSS is per process).
+ */
+import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import Database from 'better-sqlite3'
+import { LRUCache } from 'lru-cache'
+import { CacheManager } from 'model-router-native'
+import { CacheManager as LegacyCacheManager } from './legacy/cache-manager'
+import { measure, measureInFlight, Row } from './measure'
+
+const GROUP = 'cache' as const
+
+/** A 1 KB JSON object, like a cached model response. */
+function response(i: number): Record<string, unknown> {
+  return {
+    id: `resp-${i}`,
+    model: 'gemini-2.5-flash',
+    usage: { input: 120, output: 380, total: 500 },
+    text: 'The quick brown fox jumps over the lazy dog. '.repeat(20).slice(0, 880),
+  }
+}
+
+function small(i: number): Record<string, unknown> {
+  return { i, model: 'gemini-2.0-flash', ok: true }
+}
+
+function tmpDb(name: string): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-cache-')), `${name}.db`)
+}
+
+function row(op: string, side: string, r: { p50Us: number; p99Us: number; opsPerSec: number }, note?: string): Row {
+  return { group: GROUP, op, side, ...r, ...(note ? { note } : {}) }
+}
+
+function sqlitePeer(dbPath: string) {
+  const db = new Database(dbPath)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT, ttl INTEGER)')
+  return {
+    db,
+    put: db.prepare('INSERT OR REPLACE INTO kv (key, value, ttl) VALUES (?, ?, ?)'),
+    get: db.prepare('SELECT value, ttl FROM kv WHERE key = ?'),
+  }
+}
+
+async function sets(quick: boolean): Promise<Row[]> {
+  const rows: Row[] = []
+  const n = quick ? 2_000 : 10_000
+  const values = Array.from({ length: 64 }, (_, i) => response(i))
+  const legacy = new LegacyCacheManager({ dbPath: tmpDb('legacy-set') })
+  const native = new CacheManager({ dbPath: tmpDb('native-set') })
+  const peer = sqlitePeer(tmpDb('sqlite-set'))
+  const op = 'set 1 KB JSON, file db, sequential (awaited commit)'
+  rows.push(row(op, 'legacy', await measure((i) => legacy.set(`k${i}`, values[i & 63], 3600), { iterations: n })))
+  rows.push(row(op, 'native', await measure((i) => native.set(`k${i}`, values[i & 63], 3600), { iterations: n })))
+  rows.push(
+    row(
+      op,
+      'better-sqlite3',
+      await measure((i) => peer.put.run(`k${i}`, JSON.stringify(values[i & 63]), Date.now() + 3_600_000), { iterations: n }),
+      'one autocommit INSERT per set',
+    ),
+  )
+  const op64 = 'set 1 KB JSON, file db, 64 in flight'
+  const total = quick ? 5_000 : 30_000
+  rows.push(row(op64, 'legacy', await measureInFlight((i) => legacy.set(`f${i}`, values[i & 63], 3600), 64, total)))
+  rows.push(row(op64, 'native', await measureInFlight((i) => native.set(`f${i}`, values[i & 63], 3600), 64, total)))
+  const nativeAsync = new CacheManager({ dbPath: tmpDb('native-set-async'), durability: 'async' })
+  rows.push(
+    row(op64, 'native (durability async)', await measureInFlight((i) => nativeAsync.set(`f${i}`, values[i & 63], 3600), 64, total), 'resolves before the commit'),
+  )
+  rows.push(
+    row(
+      op64,
+      'better-sqlite3',
+      await measureInFlight(async (i) => peer.put.run(`f${i}`, JSON.stringify(values[i & 63]), Date.now() + 3_600_000), 64, total),
+      'synchronous: one autocommit INSERT per set',
+    ),
+  )
+  legacy.shutdown()
+  native.shutdown()
+  nativeAsync.shutdown()
+  peer.db.close()
+  return rows
+}
+
+async function memoryHits(quick: boolean): Promise<Row[]> {
+  const rows: Row[] = []
+  const sizes = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000]
+  for (const size of sizes) {
+    const op = `get, memory hit, ${size.toLocaleString('en-US')} entries`
+    const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
+    const pick = (i: number) => keys[(i * 7919) % size]
+    const iterations = quick ? 5_000 : 20_000
+    // Legacy: populating is O(n) per set (indexOf on the LRU array): 10k and 100k only.
+    if (size <= 100_000) {
+      const legacy = new LegacyCacheManager({ persistToDisk: false, maxMemorySize: 1024 * 1024 * 1024 })
+      for (let i = 0; i < size; i++) await legacy.set(keys[i], small(i))
+      const it = size >= 100_000 ? Math.min(iterations, 1_000) : iterations
+      rows.push(row(op, 'legacy', await measure((i) => legacy.get(pick(i)), { iterations: it, warmup: 100 }), 'returns the stored object'))
+      legacy.shutdown()
+    }
+    const native = new CacheManager({ persistToDisk: false, maxMemorySize: 1024 * 1024 * 1024 })
+    for (let i = 0; i < size; i++) void native.set(keys[i], small(i))
+    rows.push(row(op, 'native', await measure((i) => native.get(pick(i)), { iterations }), 'returns a fresh copy'))
+    native.shutdown()
+    const lru = new LRUCache<string, object>({ max: size })
+    for (let i = 0; i < size; i++) lru.set(keys[i], small(i))
+    rows.push(row(op, 'lru-cache', await measure((i) => lru.get(pick(i)), { iterations }), 'sync; returns the stored object'))
+  }
+  return rows
+}
+
+async function diskAndMiss(quick: boolean): Promise<Row[]> {
+  const rows: Row[] = []
+  const size = quick ? 2_000 : 10_000
+  const iterations = quick ? 5_000 : 20_000
+  const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
+  const pick = (i: number) => keys[(i * 7919) % size]
+  // A 1000-byte memory budget (what the codebase passes): 1 KB values live on disk only.
+  const legacy = new LegacyCacheManager({ dbPath: tmpDb('legacy-disk'), maxMemorySize: 1000 })
+  const native = new CacheManager({ dbPath: tmpDb('native-disk'), maxMemorySize: 1000 })
+  const peer = sqlitePeer(tmpDb('sqlite-disk'))
+  for (let i = 0; i < size; i++) {
+    await legacy.set(keys[i], response(i))
+    void native.set(keys[i], response(i))
+    peer.put.run(keys[i], JSON.stringify(response(i)), Date.now() + 3_600_000)
+  }
+  await native.set('sync', 1)
+  const op = 'get, disk-only hit (1 KB JSON, file db)'
+  rows.push(row(op, 'legacy', await measure((i) => legacy.get(pick(i)), { iterations })))
+  rows.push(row(op, 'native', await measure((i) => native.get(pick(i)), { iterations })))
+  rows.push(
+    row(op, 'better-sqlite3', await measure((i) => {
+      const r = peer.get.get(pick(i)) as { value: string; ttl: number } | undefined
+      return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
+    }, { iterations }), 'point read + JSON.parse, sync'),
+  )
+  const miss = 'get, miss (file db)'
+  rows.push(row(miss, 'legacy', await measure((i) => legacy.get(`absent-${i}`), { iterations })))
+  rows.push(row(miss, 'native', await measure((i) => native.get(`absent-${i}`), { iterations })))
+  rows.push(row(miss, 'better-sqlite3', await measure((i) => peer.get.get(`absent-${i}`), { iterations }), 'sync'))
+  legacy.shutdown()
+  native.shutdown()
+  peer.db.close()
+  return rows
+}
+
+/** Peak RSS of a fresh process doing 1,000,000 small sets (memory level only). */
+function peakRss(quick: boolean): Row[] {
+  const n = quick ? 200_000 : 1_000_000
+  const benchDir = __dirname
+  const scripts: Record<string, string> = {
+    native: `const { CacheManager } = require(${JSON.stringify(path.join(benchDir, '..', '..', 'index.cjs'))})
+      const c = new CacheManager({ persistToDisk: false, maxMemorySize: 4 * 1024 ** 3 })
+      for (let i = 0; i < N; i++) c.set('key-' + i, { i, model: 'gemini-2.0-flash', ok: true })`,
+    'lru-cache': `const { LRUCache } = require('lru-cache')
+      const c = new LRUCache({ max: N })
+      for (let i = 0; i < N; i++) c.set('key-' + i, { i, model: 'gemini-2.0-flash', ok: true })`,
+    legacy: `const { CacheManager } = require(${JSON.stringify(path.join(benchDir, 'legacy', 'cache-manager.js'))})
+      const c = new CacheManager({ persistToDisk: false, maxMemorySize: 4 * 1024 ** 3 })
+      ;(async () => { for (let i = 0; i < N; i++) await c.set('key-' + i, { i, model: 'gemini-2.0-flash', ok: true }) })()`,
+  }
+  const rows: Row[] = []
+  for (const [side, body] of Object.entries(scripts)) {
+    const script = `const N = ${n}; const t0 = process.hrtime.bigint();
+      ${body}
+      setImmediate(() => { const s = Number(process.hrtime.bigint() - t0) / 1e9
+        console.log(JSON.stringify({ rss: process.resourceUsage().maxRSS * 1024, s })) })`
+    try {
+      const out = execFileSync(process.execPath, ['-e', script], {
+        cwd: path.join(benchDir, '..', '..'),
+        timeout: quick ? 60_000 : 600_000,
+      }).toString()
+      const { rss, s } = JSON.parse(out.trim().split('\n').pop()!)
+      rows.push(row(`peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`, side, { p50Us: 0, p99Us: 0, opsPerSec: n / s }, `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`))
+    } catch (err) {
+      rows.push(row(`peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`, side, { p50Us: NaN, p99Us: NaN, opsPerSec: NaN }, `not run: ${(err as Error).message.split('\n')[0]}`))
+    }
+  }
+  return rows
+}
+
+export async function run(opts: { quick: boolean }): Promise<Row[]> {
+  return [
+    ...(await sets(opts.quick)),
+    ...(await memoryHits(opts.quick)),
+    ...(await diskAndMiss(opts.quick)),
+    ...peakRss(opts.quick),
+  ]
+}

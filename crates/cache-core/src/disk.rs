@@ -1,0 +1,498 @@
+//! The disk level (L2): the legacy SQLite schema in WAL mode, a pool of reader connections
+//! and one writer connection whose writes are grouped into shared transactions.
+//!
+//! Group commit: the first write opens a transaction (`BEGIN IMMEDIATE`), later writes join
+//! it, and `commit()` ends it. The caller decides when (the drop-in layer commits once per
+//! JS tick and resolves every `set` of that tick after the commit). With
+//! `synchronous=NORMAL` in WAL mode a commit has reached the OS when `COMMIT` returns: it
+//! survives the process being killed, not a power loss (that needs `synchronous=FULL`).
+//!
+//! Reads do not write: hit counts and access times are gathered in a bounded map and
+//! written with the next commit.
+//!
+//! Two columns beyond the legacy schema are added when missing (`kind`: the value's type
+//! tag, NULL on rows the legacy code wrote). `compressed` is 1 for an lz4 block on rows
+//! with a `kind`; on legacy rows it keeps its legacy meaning (the JSON of the JSON text).
+
+use crate::kind;
+use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::time::Duration;
+
+/// Values at least this long are compressed (when it saves space).
+pub const COMPRESS_THRESHOLD: usize = 256;
+/// Bound of the pending access-time map: reaching it writes the updates at once.
+const MAX_PENDING_ACCESS: usize = 10_000;
+/// How long a connection waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct DiskConfig {
+    pub path: String,
+    pub pool_size: usize,
+    pub compression: bool,
+    pub max_disk_size: u64,
+}
+
+/// A row as read back: the value decoded (decompressed), its kind, its expiry.
+pub struct DiskRow {
+    pub kind: u8,
+    pub value: Vec<u8>,
+    pub expires_at: i64,
+    pub namespace: String,
+}
+
+pub struct DiskStore {
+    writer: Connection,
+    /// Empty for an in-memory database (one connection serves everything).
+    readers: Vec<Connection>,
+    in_txn: bool,
+    /// Keys written in the open transaction: readers cannot see them yet.
+    dirty: HashSet<String>,
+    access: HashMap<String, (i64, i64)>,
+    compression: bool,
+    max_disk_size: u64,
+    /// Usage at the last measurement, and bytes stored since: the size limit is measured
+    /// only when the writes since could have reached it (a measurement costs 3 pragmas).
+    last_usage: u64,
+    written_since: u64,
+}
+
+fn is_memory_path(path: &str) -> bool {
+    path.is_empty() || path == ":memory:" || path.starts_with("file::memory:")
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA cache_size=10000; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;",
+    )
+}
+
+fn has_index_on(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_index_list('cache_entries') il, pragma_index_info(il.name) ii
+         WHERE ii.name = ?1",
+        [column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Creates the file with mode 0600 before SQLite opens it; SQLite gives the WAL and
+/// shared-memory files the database file's permissions.
+#[cfg(unix)]
+fn create_private(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.starts_with("file:") || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+}
+#[cfg(not(unix))]
+fn create_private(_path: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
+impl DiskStore {
+    pub fn open(cfg: &DiskConfig) -> Result<Self, String> {
+        Self::open_inner(cfg).map_err(|e| format!("cannot open cache database {:?}: {e}", cfg.path))
+    }
+
+    fn open_inner(cfg: &DiskConfig) -> Result<Self, Box<dyn std::error::Error>> {
+        let memory = is_memory_path(&cfg.path);
+        if !memory {
+            create_private(&cfg.path)?;
+        }
+        let writer = Connection::open(if memory { ":memory:" } else { &cfg.path })?;
+        configure(&writer)?;
+        writer.execute_batch("PRAGMA page_size=4096;")?;
+        if !memory {
+            // journal_mode returns a row; WAL is persistent in the file.
+            writer.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        }
+        writer.execute_batch(
+            "PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS cache_entries (
+               key TEXT PRIMARY KEY, value BLOB, size INTEGER, ttl INTEGER, created_at INTEGER,
+               last_accessed INTEGER, hit_count INTEGER DEFAULT 0, namespace TEXT,
+               compressed INTEGER DEFAULT 0);",
+        )?;
+        let has_kind: bool = writer.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_kind {
+            writer.execute_batch("ALTER TABLE cache_entries ADD COLUMN kind INTEGER")?;
+        }
+        for column in ["ttl", "last_accessed", "namespace"] {
+            if !has_index_on(&writer, column)? {
+                writer.execute_batch(&format!(
+                    "CREATE INDEX IF NOT EXISTS idx_cache_entries_{column} ON cache_entries({column})"
+                ))?;
+            }
+        }
+        let mut readers = Vec::new();
+        if !memory {
+            for _ in 0..cfg.pool_size.max(1) {
+                let r = Connection::open_with_flags(
+                    &cfg.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&r)?;
+                readers.push(r);
+            }
+        }
+        Ok(DiskStore {
+            writer,
+            readers,
+            in_txn: false,
+            dirty: HashSet::new(),
+            access: HashMap::new(),
+            compression: cfg.compression,
+            max_disk_size: cfg.max_disk_size,
+            last_usage: 0,
+            written_since: u64::MAX / 4,
+        })
+    }
+
+    pub fn pool_size(&self) -> usize {
+        self.readers.len()
+    }
+
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        if !self.in_txn {
+            self.writer.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    /// Whether writes wait for `commit()`.
+    pub fn has_pending(&self) -> bool {
+        self.in_txn
+    }
+
+    fn reader_for(&self, key: &str) -> &Connection {
+        if self.readers.is_empty() || (self.in_txn && self.dirty.contains(key)) {
+            &self.writer
+        } else {
+            &self.readers[0]
+        }
+    }
+
+    /// The live row under `key`; an expired row is never returned. Marks it accessed
+    /// (written with the next commit).
+    pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
+        let row = read_row(self.reader_for(key), key, now)?;
+        if row.is_some() {
+            self.note_access(key, now)?;
+        }
+        Ok(row)
+    }
+
+    /// Like `get` for many keys; large batches are split over the reader pool's
+    /// connections on scoped threads.
+    pub fn get_many(&mut self, keys: &[String], now: i64) -> rusqlite::Result<Vec<Option<DiskRow>>> {
+        const PARALLEL_FROM: usize = 512;
+        let out = if keys.len() < PARALLEL_FROM || self.readers.len() < 2 || self.in_txn {
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                out.push(read_row(self.reader_for(k), k, now)?);
+            }
+            out
+        } else {
+            let chunk = keys.len().div_ceil(self.readers.len());
+            let parts: Vec<rusqlite::Result<Vec<Option<DiskRow>>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .readers
+                    .iter_mut()
+                    .zip(keys.chunks(chunk))
+                    .map(|(conn, part)| {
+                        s.spawn(move || part.iter().map(|k| read_row(conn, k, now)).collect())
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("reader thread panicked")).collect()
+            });
+            let mut out = Vec::with_capacity(keys.len());
+            for p in parts {
+                out.extend(p?);
+            }
+            out
+        };
+        for (k, r) in keys.iter().zip(&out) {
+            if r.is_some() {
+                self.note_access(k, now)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn note_access(&mut self, key: &str, now: i64) -> rusqlite::Result<()> {
+        if let Some(e) = self.access.get_mut(key) {
+            e.0 += 1;
+            e.1 = now;
+            return Ok(());
+        }
+        if self.access.len() >= MAX_PENDING_ACCESS {
+            self.begin()?;
+            self.commit()?;
+        }
+        self.access.insert(key.to_owned(), (1, now));
+        Ok(())
+    }
+
+    /// Writes an entry into the open transaction (opening one if needed).
+    pub fn put(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        kind: u8,
+        value: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        self.begin()?;
+        let packed;
+        let (stored, compressed): (&[u8], i64) = if self.compression && value.len() >= COMPRESS_THRESHOLD {
+            packed = lz4_flex::compress_prepend_size(value);
+            if packed.len() < value.len() {
+                (&packed, 1)
+            } else {
+                (value, 0)
+            }
+        } else {
+            (value, 0)
+        };
+        self.writer
+            .prepare_cached(
+                "INSERT OR REPLACE INTO cache_entries
+                 (key, value, size, ttl, created_at, last_accessed, hit_count, namespace, compressed, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, ?6, ?7, ?8)",
+            )?
+            .execute(params![key, stored, stored.len() as i64, expires_at, now, namespace, compressed, kind as i64])?;
+        self.access.remove(key);
+        self.written_since = self.written_since.saturating_add((stored.len() + key.len()) as u64);
+        if !self.dirty.contains(key) {
+            self.dirty.insert(key.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Deletes the row under `key` in the open transaction; true when one existed.
+    pub fn delete(&mut self, key: &str) -> rusqlite::Result<bool> {
+        self.begin()?;
+        let n = self.writer.prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?.execute([key])?;
+        self.access.remove(key);
+        Ok(n > 0)
+    }
+
+    /// Deletes every row (of `namespace` only, when given) in the open transaction.
+    pub fn clear(&mut self, namespace: Option<&str>) -> rusqlite::Result<usize> {
+        self.begin()?;
+        self.access.clear();
+        match namespace {
+            None => self.writer.execute("DELETE FROM cache_entries", []),
+            Some(ns) => self.writer.execute("DELETE FROM cache_entries WHERE namespace = ?1", [ns]),
+        }
+    }
+
+    /// Deletes expired rows in the open transaction; returns how many.
+    pub fn purge_expired(&mut self, now: i64) -> rusqlite::Result<usize> {
+        self.begin()?;
+        self.writer.prepare_cached("DELETE FROM cache_entries WHERE ttl < ?1")?.execute([now])
+    }
+
+    /// Ends the open transaction (writing pending access times first), then enforces
+    /// `max_disk_size`. Returns how many rows the size limit evicted.
+    pub fn commit(&mut self) -> rusqlite::Result<usize> {
+        if !self.in_txn {
+            return Ok(0);
+        }
+        let result = self
+            .write_access()
+            .and_then(|_| self.writer.prepare_cached("COMMIT")?.execute([]).map(|_| ()));
+        if let Err(e) = result {
+            // A failed COMMIT may leave the transaction open: roll it back so the next
+            // write starts clean; the writes of this batch are lost and reported.
+            let _ = self.writer.execute_batch("ROLLBACK");
+            self.in_txn = false;
+            self.dirty.clear();
+            return Err(e);
+        }
+        self.in_txn = false;
+        self.dirty.clear();
+        self.enforce_max_size()
+    }
+
+    fn write_access(&mut self) -> rusqlite::Result<()> {
+        if self.access.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.writer.prepare_cached(
+            "UPDATE cache_entries SET hit_count = hit_count + ?2, last_accessed = ?3 WHERE key = ?1",
+        )?;
+        for (k, (hits, last)) in self.access.drain() {
+            stmt.execute(params![k, hits, last])?;
+        }
+        Ok(())
+    }
+
+    /// Bytes the database uses: its pages minus the free ones.
+    pub fn usage(&self) -> rusqlite::Result<u64> {
+        let conn = &self.writer;
+        let pages: i64 = conn.prepare_cached("PRAGMA page_count")?.query_row([], |r| r.get(0))?;
+        let free: i64 = conn.prepare_cached("PRAGMA freelist_count")?.query_row([], |r| r.get(0))?;
+        let size: i64 = conn.prepare_cached("PRAGMA page_size")?.query_row([], |r| r.get(0))?;
+        Ok(((pages - free).max(0) * size) as u64)
+    }
+
+    /// Deletes the least recently accessed rows while the database is over its limit.
+    fn enforce_max_size(&mut self) -> rusqlite::Result<usize> {
+        // A row grows the file by at most about twice its bytes (pages, index entries).
+        let headroom = self.max_disk_size.saturating_sub(self.last_usage);
+        if self.written_since.saturating_mul(2).saturating_add(64 * 1024) < headroom {
+            return Ok(0);
+        }
+        self.written_since = 0;
+        let mut evicted = 0;
+        for _ in 0..64 {
+            let used = self.usage()?;
+            self.last_usage = used;
+            if used <= self.max_disk_size {
+                break;
+            }
+            let rows: i64 = self.writer.query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0))?;
+            if rows == 0 {
+                break;
+            }
+            // Remove the share of rows the excess represents (at least 1, 10% headroom).
+            let excess = (used - self.max_disk_size) as f64 / used as f64;
+            let n = ((rows as f64 * (excess + 0.1)).ceil() as i64).clamp(1, rows);
+            evicted += self.writer.execute(
+                "DELETE FROM cache_entries WHERE key IN
+                 (SELECT key FROM cache_entries ORDER BY last_accessed LIMIT ?1)",
+                [n],
+            )?;
+        }
+        Ok(evicted)
+    }
+}
+
+fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT value, kind, compressed, ttl, namespace FROM cache_entries WHERE key = ?1",
+    )?;
+    let row = stmt
+        .query_row([key], |r| {
+            let ttl: Option<i64> = r.get(3)?;
+            if ttl.is_some_and(|t| t < now) {
+                return Ok(None);
+            }
+            let kind: Option<i64> = r.get(1)?;
+            let compressed: Option<i64> = r.get(2)?;
+            let value = match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
+                rusqlite::types::ValueRef::Null => b"null".to_vec(),
+                other => other.as_i64().map(|n| n.to_string().into_bytes()).unwrap_or_default(),
+            };
+            let namespace: Option<String> = r.get(4)?;
+            let (kind, value) = match (kind, compressed.unwrap_or(0)) {
+                (Some(k), 1) => (
+                    k as u8,
+                    lz4_flex::decompress_size_prepended(&value).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+                    })?,
+                ),
+                (Some(k), _) => (k as u8, value),
+                (None, 0) => (kind::LEGACY_JSON, value),
+                (None, _) => (kind::LEGACY_QUOTED, value),
+            };
+            Ok(Some(DiskRow { kind, value, expires_at: ttl.unwrap_or(i64::MAX), namespace: namespace.unwrap_or_default() }))
+        })
+        .optional()?;
+    Ok(row.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &str, max: u64) -> DiskStore {
+        // Size tests need incompressible values: compression only when unbounded.
+        let compression = max == u64::MAX;
+        DiskStore::open(&DiskConfig { path: path.into(), pool_size: 2, compression, max_disk_size: max }).unwrap()
+    }
+
+    #[test]
+    fn writes_are_invisible_to_readers_until_commit_but_visible_to_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        d.put("k", "", kind::STRING, b"v", i64::MAX, 0).unwrap();
+        assert_eq!(d.get("k", 0).unwrap().unwrap().value, b"v");
+        d.commit().unwrap();
+        let mut other = open(p.to_str().unwrap(), u64::MAX);
+        assert_eq!(other.get("k", 0).unwrap().unwrap().value, b"v");
+    }
+
+    #[test]
+    fn compresses_large_values_and_round_trips() {
+        let mut d = open(":memory:", u64::MAX);
+        let v = vec![b'a'; 10_000];
+        d.put("k", "ns", kind::JSON, &v, i64::MAX, 0).unwrap();
+        d.commit().unwrap();
+        let (size, c): (i64, i64) = d
+            .writer
+            .query_row("SELECT size, compressed FROM cache_entries", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(c, 1);
+        assert!(size < 1000);
+        let row = d.get("k", 0).unwrap().unwrap();
+        assert_eq!(row.value, v);
+        assert_eq!(row.kind, kind::JSON);
+        assert_eq!(row.namespace, "ns");
+    }
+
+    #[test]
+    fn expired_rows_are_not_returned() {
+        let mut d = open(":memory:", u64::MAX);
+        d.put("k", "", kind::STRING, b"v", 10, 0).unwrap();
+        d.commit().unwrap();
+        assert!(d.get("k", 10).unwrap().is_some());
+        assert!(d.get("k", 11).unwrap().is_none());
+        d.purge_expired(11).unwrap();
+        d.commit().unwrap();
+    }
+
+    #[test]
+    fn max_disk_size_evicts_oldest_accessed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), 200_000);
+        let v = vec![7u8; 1000];
+        for i in 0..1000 {
+            d.put(&format!("k{i}"), "", kind::BUFFER, &v, i64::MAX, i).unwrap();
+        }
+        let evicted = d.commit().unwrap();
+        assert!(evicted > 0);
+        assert!(d.usage().unwrap() <= 200_000);
+        assert!(d.get("k999", 0).unwrap().is_some(), "newest kept");
+        assert!(d.get("k0", 0).unwrap().is_none(), "oldest evicted");
+    }
+
+    #[test]
+    fn many_keys_through_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        for i in 0..1000 {
+            d.put(&format!("k{i}"), "", kind::STRING, format!("{i}").as_bytes(), i64::MAX, 0).unwrap();
+        }
+        d.commit().unwrap();
+        let keys: Vec<String> = (0..1200).map(|i| format!("k{i}")).collect();
+        let rows = d.get_many(&keys, 0).unwrap();
+        assert_eq!(rows.iter().filter(|r| r.is_some()).count(), 1000);
+        assert_eq!(rows[42].as_ref().unwrap().value, b"42");
+    }
+}

@@ -1,0 +1,662 @@
+//! The memory level (L1): entries held as bytes outside any JS heap, bounded by a byte
+//! budget counted exactly, evicting on insert by the configured policy, O(1) per operation.
+//!
+//! Storage is a slab of nodes linked into index-based doubly linked lists, plus a hash
+//! index (`HashTable<u32>`) that holds only slot numbers — each key is stored once, in its
+//! node. The policies differ only in which lists they keep:
+//! - `Lru`: one list, most recent first; the tail is the victim.
+//! - `Lfu`: one list per use count ("frequency buckets", Shah, Mitra, Matani 2010, O(1));
+//!   the victim is the least recent entry of the lowest count.
+//! - `Adaptive`: W-TinyLFU (Einziger, Friedman, Manes 2017): new entries enter a small LRU
+//!   window (1% of the budget); an entry leaving it replaces the main LRU's victim only if
+//!   the frequency sketch says it is more popular — scans and one-off keys do not flush
+//!   the hot set.
+
+use crate::sketch::FrequencySketch;
+use ahash::RandomState;
+use hashbrown::HashTable;
+use std::mem::size_of;
+
+const NIL: u32 = u32::MAX;
+
+/// Eviction policy of the memory level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Lru,
+    Lfu,
+    Adaptive,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Lru => "lru",
+            Policy::Lfu => "lfu",
+            Policy::Adaptive => "adaptive",
+        }
+    }
+}
+
+struct Node {
+    /// key ++ namespace ++ value, one allocation.
+    data: Box<[u8]>,
+    key_len: u32,
+    ns_len: u32,
+    expires_at: i64,
+    prev: u32,
+    next: u32,
+    /// Which list holds the node: Adaptive `WINDOW`/`MAIN`; Lfu the bucket slot.
+    seg: u32,
+    kind: u8,
+}
+
+/// Bytes charged per entry besides its key, namespace and value: the node and its index
+/// slot (a `u32` plus one control byte). Allocator rounding is not counted.
+pub const ENTRY_OVERHEAD: usize = size_of::<Node>() + size_of::<u32>() + 1;
+
+impl Node {
+    fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+    fn namespace(&self) -> &[u8] {
+        &self.data[self.key_len as usize..(self.key_len + self.ns_len) as usize]
+    }
+    fn value(&self) -> &[u8] {
+        &self.data[(self.key_len + self.ns_len) as usize..]
+    }
+    fn charge(&self) -> usize {
+        self.data.len() + ENTRY_OVERHEAD
+    }
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl List {
+    const EMPTY: List = List { head: NIL, tail: NIL };
+}
+
+fn push_front(nodes: &mut [Node], list: &mut List, i: u32) {
+    nodes[i as usize].prev = NIL;
+    nodes[i as usize].next = list.head;
+    if list.head != NIL {
+        nodes[list.head as usize].prev = i;
+    } else {
+        list.tail = i;
+    }
+    list.head = i;
+}
+
+fn unlink(nodes: &mut [Node], list: &mut List, i: u32) {
+    let (prev, next) = (nodes[i as usize].prev, nodes[i as usize].next);
+    if prev != NIL {
+        nodes[prev as usize].next = next;
+    } else {
+        list.head = next;
+    }
+    if next != NIL {
+        nodes[next as usize].prev = prev;
+    } else {
+        list.tail = prev;
+    }
+}
+
+struct Bucket {
+    count: u64,
+    items: List,
+    prev: u32,
+    next: u32,
+}
+
+const WINDOW: u32 = 0;
+const MAIN: u32 = 1;
+
+enum Order {
+    Lru(List),
+    Lfu { buckets: Vec<Bucket>, free: Vec<u32>, first: u32 },
+    Adaptive { window: List, main: List, window_bytes: usize, window_cap: usize, sketch: FrequencySketch },
+}
+
+/// A live entry, borrowed from the store.
+pub struct EntryRef<'a> {
+    pub key: &'a [u8],
+    pub namespace: &'a [u8],
+    pub value: &'a [u8],
+    pub kind: u8,
+    pub expires_at: i64,
+}
+
+pub struct MemoryStore {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: RandomState,
+    order: Order,
+    policy: Policy,
+    capacity: usize,
+    used: usize,
+}
+
+impl MemoryStore {
+    pub fn new(capacity: usize, policy: Policy) -> Self {
+        let order = match policy {
+            Policy::Lru => Order::Lru(List::EMPTY),
+            Policy::Lfu => Order::Lfu { buckets: Vec::new(), free: Vec::new(), first: NIL },
+            Policy::Adaptive => Order::Adaptive {
+                window: List::EMPTY,
+                main: List::EMPTY,
+                window_bytes: 0,
+                window_cap: (capacity / 100).max(1),
+                sketch: FrequencySketch::new(capacity / ENTRY_OVERHEAD.next_power_of_two()),
+            },
+        };
+        MemoryStore {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
+            order,
+            policy,
+            capacity,
+            used: 0,
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Bytes charged for the entries held (see `ENTRY_OVERHEAD`).
+    pub fn used_bytes(&self) -> usize {
+        self.used
+    }
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+    /// What an entry would be charged.
+    pub fn charge_of(key: &[u8], namespace: &[u8], value: &[u8]) -> usize {
+        key.len() + namespace.len() + value.len() + ENTRY_OVERHEAD
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.index.find(self.hash(key), |&i| nodes[i as usize].key() == key).copied()
+    }
+
+    /// The live entry under `key`, marked as used. An expired entry is removed and `None`
+    /// returned: expired entries never come back.
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<EntryRef<'_>> {
+        let hash = self.hash(key);
+        if let Order::Adaptive { sketch, .. } = &mut self.order {
+            sketch.increment(hash);
+        }
+        let i = self.find(key)?;
+        if self.nodes[i as usize].expires_at < now {
+            self.remove_slot(i);
+            return None;
+        }
+        self.touch(i);
+        let n = &self.nodes[i as usize];
+        Some(EntryRef { key: n.key(), namespace: n.namespace(), value: n.value(), kind: n.kind, expires_at: n.expires_at })
+    }
+
+    /// Whether a live entry is held, without marking it used.
+    pub fn contains(&self, key: &[u8], now: i64) -> bool {
+        self.find(key).is_some_and(|i| self.nodes[i as usize].expires_at >= now)
+    }
+
+    /// Stores an entry, replacing any entry under `key`, evicting by the policy until it
+    /// fits (each evicted key goes to `on_evict`). Returns false when the entry is larger
+    /// than the whole budget (nothing is stored and the old entry is gone).
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        namespace: &[u8],
+        kind: u8,
+        value: &[u8],
+        expires_at: i64,
+        on_evict: &mut dyn FnMut(&[u8]),
+    ) -> bool {
+        self.remove(key);
+        let charge = Self::charge_of(key, namespace, value);
+        if charge > self.capacity || key.len() > u32::MAX as usize / 2 || namespace.len() > u32::MAX as usize / 2 {
+            return false;
+        }
+        let hash = self.hash(key);
+        let mut data = Vec::with_capacity(key.len() + namespace.len() + value.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(namespace);
+        data.extend_from_slice(value);
+        let node = Node {
+            data: data.into_boxed_slice(),
+            key_len: key.len() as u32,
+            ns_len: namespace.len() as u32,
+            expires_at,
+            prev: NIL,
+            next: NIL,
+            seg: 0,
+            kind,
+        };
+        // LRU and LFU make room first; the adaptive policy inserts into its window and
+        // then settles who leaves (the newest entry always stays).
+        if !matches!(self.order, Order::Adaptive { .. }) {
+            while self.used + charge > self.capacity {
+                let victim = self.victim();
+                if victim == NIL {
+                    break;
+                }
+                self.evict(victim, on_evict);
+            }
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        let nodes = &self.nodes;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(nodes[j as usize].key()));
+        self.used += charge;
+        self.link_new(i, hash);
+        if matches!(self.order, Order::Adaptive { .. }) {
+            self.settle_window(on_evict);
+        }
+        true
+    }
+
+    /// Removes the entry under `key` (expired or not); true when one was held.
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        match self.find(key) {
+            Some(i) => {
+                self.remove_slot(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every entry (of `namespace` only, when given); returns how many.
+    pub fn clear(&mut self, namespace: Option<&[u8]>) -> usize {
+        match namespace {
+            None => {
+                let n = self.len();
+                let capacity = self.capacity;
+                let policy = self.policy;
+                // Keep the learned popularity: the sketch is about keys, not entries.
+                let old = std::mem::replace(self, MemoryStore::new(capacity, policy));
+                if let (Order::Adaptive { sketch: s, .. }, Order::Adaptive { sketch, .. }) = (&mut self.order, old.order) {
+                    *s = sketch;
+                }
+                n
+            }
+            Some(ns) => self.remove_where(|n| n.namespace() == ns),
+        }
+    }
+
+    /// Removes entries expired at `now`; returns how many. A full sweep: run it from a
+    /// periodic cleanup, not per operation.
+    pub fn purge_expired(&mut self, now: i64) -> usize {
+        self.remove_where(|n| n.expires_at < now)
+    }
+
+    fn remove_where(&mut self, pred: impl Fn(&Node) -> bool) -> usize {
+        let doomed: Vec<u32> = self
+            .index
+            .iter()
+            .copied()
+            .filter(|&i| pred(&self.nodes[i as usize]))
+            .collect();
+        for &i in &doomed {
+            self.remove_slot(i);
+        }
+        doomed.len()
+    }
+
+    fn victim(&self) -> u32 {
+        match &self.order {
+            Order::Lru(list) => list.tail,
+            Order::Lfu { buckets, first, .. } => {
+                if *first == NIL {
+                    NIL
+                } else {
+                    buckets[*first as usize].items.tail
+                }
+            }
+            Order::Adaptive { main, window, .. } => {
+                if main.tail != NIL {
+                    main.tail
+                } else {
+                    window.tail
+                }
+            }
+        }
+    }
+
+    fn evict(&mut self, i: u32, on_evict: &mut dyn FnMut(&[u8])) {
+        on_evict(self.nodes[i as usize].key());
+        self.remove_slot(i);
+    }
+
+    fn remove_slot(&mut self, i: u32) {
+        let hash = self.hash(self.nodes[i as usize].key());
+        if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        self.unlink_slot(i);
+        self.used -= self.nodes[i as usize].charge();
+        self.nodes[i as usize].data = Box::new([]);
+        self.free.push(i);
+    }
+
+    fn link_new(&mut self, i: u32, hash: u64) {
+        let charge = self.nodes[i as usize].charge();
+        match &mut self.order {
+            Order::Lru(list) => push_front(&mut self.nodes, list, i),
+            Order::Lfu { buckets, free, first } => {
+                let b = if *first != NIL && buckets[*first as usize].count == 1 {
+                    *first
+                } else {
+                    let b = new_bucket(buckets, free, 1, NIL, *first);
+                    if *first != NIL {
+                        buckets[*first as usize].prev = b;
+                    }
+                    *first = b;
+                    b
+                };
+                self.nodes[i as usize].seg = b;
+                push_front(&mut self.nodes, &mut buckets[b as usize].items, i);
+            }
+            Order::Adaptive { window, window_bytes, sketch, .. } => {
+                sketch.increment(hash);
+                self.nodes[i as usize].seg = WINDOW;
+                push_front(&mut self.nodes, window, i);
+                *window_bytes += charge;
+            }
+        }
+    }
+
+    fn unlink_slot(&mut self, i: u32) {
+        let charge = self.nodes[i as usize].charge();
+        match &mut self.order {
+            Order::Lru(list) => unlink(&mut self.nodes, list, i),
+            Order::Lfu { buckets, free, first } => {
+                let b = self.nodes[i as usize].seg;
+                unlink(&mut self.nodes, &mut buckets[b as usize].items, i);
+                if buckets[b as usize].items.head == NIL {
+                    drop_bucket(buckets, free, first, b);
+                }
+            }
+            Order::Adaptive { window, main, window_bytes, .. } => {
+                if self.nodes[i as usize].seg == WINDOW {
+                    unlink(&mut self.nodes, window, i);
+                    *window_bytes -= charge;
+                } else {
+                    unlink(&mut self.nodes, main, i);
+                }
+            }
+        }
+    }
+
+    fn touch(&mut self, i: u32) {
+        match &mut self.order {
+            Order::Lru(list) => {
+                unlink(&mut self.nodes, list, i);
+                push_front(&mut self.nodes, list, i);
+            }
+            Order::Lfu { buckets, free, first } => {
+                let b = self.nodes[i as usize].seg;
+                let count = buckets[b as usize].count;
+                let next = buckets[b as usize].next;
+                let target = if next != NIL && buckets[next as usize].count == count + 1 {
+                    next
+                } else {
+                    let nb = new_bucket(buckets, free, count + 1, b, next);
+                    buckets[b as usize].next = nb;
+                    if next != NIL {
+                        buckets[next as usize].prev = nb;
+                    }
+                    nb
+                };
+                unlink(&mut self.nodes, &mut buckets[b as usize].items, i);
+                if buckets[b as usize].items.head == NIL {
+                    drop_bucket(buckets, free, first, b);
+                }
+                self.nodes[i as usize].seg = target;
+                push_front(&mut self.nodes, &mut buckets[target as usize].items, i);
+            }
+            Order::Adaptive { window, main, .. } => {
+                let list = if self.nodes[i as usize].seg == WINDOW { window } else { main };
+                unlink(&mut self.nodes, list, i);
+                push_front(&mut self.nodes, list, i);
+            }
+        }
+    }
+
+    /// Adaptive only: moves entries past the window's budget to the main LRU, each one
+    /// admitted only if more popular than the victims it would displace; then, if the
+    /// budget is still exceeded (a newest entry larger than the window), evicts from main.
+    fn settle_window(&mut self, on_evict: &mut dyn FnMut(&[u8])) {
+        loop {
+            let cand = match &self.order {
+                Order::Adaptive { window, window_bytes, window_cap, .. }
+                    if *window_bytes > *window_cap && window.head != window.tail =>
+                {
+                    window.tail
+                }
+                _ => break,
+            };
+            let charge = self.nodes[cand as usize].charge();
+            if let Order::Adaptive { window, main, window_bytes, .. } = &mut self.order {
+                unlink(&mut self.nodes, window, cand);
+                *window_bytes -= charge;
+                self.nodes[cand as usize].seg = MAIN;
+                push_front(&mut self.nodes, main, cand);
+            }
+            let cand_freq = self.frequency_of(cand);
+            while self.used > self.capacity {
+                let victim = match &self.order {
+                    Order::Adaptive { main, .. } => main.tail,
+                    _ => NIL,
+                };
+                if victim == NIL || victim == cand {
+                    break;
+                }
+                if cand_freq > self.frequency_of(victim) {
+                    self.evict(victim, on_evict);
+                } else {
+                    self.evict(cand, on_evict);
+                    break;
+                }
+            }
+        }
+        while self.used > self.capacity {
+            let victim = self.victim();
+            if victim == NIL {
+                break;
+            }
+            self.evict(victim, on_evict);
+        }
+    }
+
+    fn frequency_of(&self, i: u32) -> u8 {
+        match &self.order {
+            Order::Adaptive { sketch, .. } => sketch.frequency(self.hash_of(i)),
+            _ => 0,
+        }
+    }
+
+    fn hash_of(&self, i: u32) -> u64 {
+        self.hash(self.nodes[i as usize].key())
+    }
+
+    /// Heap bytes held beyond the charged entries (index, slab spare room, sketch).
+    pub fn structure_bytes(&self) -> usize {
+        let sketch = match &self.order {
+            Order::Adaptive { sketch, .. } => sketch.heap_bytes(),
+            _ => 0,
+        };
+        self.nodes.capacity() * size_of::<Node>() + self.index.allocation_size() + sketch
+    }
+}
+
+fn new_bucket(buckets: &mut Vec<Bucket>, free: &mut Vec<u32>, count: u64, prev: u32, next: u32) -> u32 {
+    let b = Bucket { count, items: List::EMPTY, prev, next };
+    match free.pop() {
+        Some(i) => {
+            buckets[i as usize] = b;
+            i
+        }
+        None => {
+            buckets.push(b);
+            (buckets.len() - 1) as u32
+        }
+    }
+}
+
+fn drop_bucket(buckets: &mut [Bucket], free: &mut Vec<u32>, first: &mut u32, b: u32) {
+    let (prev, next) = (buckets[b as usize].prev, buckets[b as usize].next);
+    if prev != NIL {
+        buckets[prev as usize].next = next;
+    } else {
+        *first = next;
+    }
+    if next != NIL {
+        buckets[next as usize].prev = prev;
+    }
+    free.push(b);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const FAR: i64 = i64::MAX;
+
+    fn ins(m: &mut MemoryStore, k: &str, v: &[u8]) -> Vec<String> {
+        let mut ev = Vec::new();
+        m.insert(k.as_bytes(), b"", 0, v, FAR, &mut |k| ev.push(String::from_utf8(k.to_vec()).unwrap()));
+        ev
+    }
+
+    fn budget(n: usize, value_len: usize) -> usize {
+        n * MemoryStore::charge_of(b"k0", b"", &vec![0; value_len])
+    }
+
+    #[test]
+    fn lru_evicts_least_recent() {
+        let mut m = MemoryStore::new(budget(3, 10), Policy::Lru);
+        ins(&mut m, "k0", &[0; 10]);
+        ins(&mut m, "k1", &[1; 10]);
+        ins(&mut m, "k2", &[2; 10]);
+        assert!(m.get(b"k0", 0).is_some());
+        assert_eq!(ins(&mut m, "k3", &[3; 10]), vec!["k1"]);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.used_bytes(), budget(3, 10));
+    }
+
+    #[test]
+    fn lfu_evicts_least_used() {
+        let mut m = MemoryStore::new(budget(3, 10), Policy::Lfu);
+        ins(&mut m, "k0", &[0; 10]);
+        ins(&mut m, "k1", &[1; 10]);
+        ins(&mut m, "k2", &[2; 10]);
+        for _ in 0..3 {
+            m.get(b"k0", 0);
+            m.get(b"k2", 0);
+        }
+        m.get(b"k1", 0);
+        assert_eq!(ins(&mut m, "k3", &[3; 10]), vec!["k1"]);
+    }
+
+    #[test]
+    fn adaptive_keeps_hot_keys_through_a_scan() {
+        let mut m = MemoryStore::new(budget(100, 10), Policy::Adaptive);
+        for i in 0..50 {
+            ins(&mut m, &format!("h{i:02}"), &[0; 10]);
+        }
+        for _ in 0..5 {
+            for i in 0..50 {
+                assert!(m.get(format!("h{i:02}").as_bytes(), 0).is_some());
+            }
+        }
+        for i in 0..1000 {
+            ins(&mut m, &format!("s{i:03}"), &[0; 10]);
+        }
+        let hot = (0..50).filter(|i| m.contains(format!("h{i:02}").as_bytes(), 0)).count();
+        assert!(hot >= 45, "hot keys kept: {hot}");
+        assert!(m.used_bytes() <= m.capacity());
+    }
+
+    #[test]
+    fn expired_entries_never_come_back() {
+        let mut m = MemoryStore::new(10_000, Policy::Lru);
+        m.insert(b"k", b"", 0, b"v", 100, &mut |_| {});
+        assert!(m.get(b"k", 100).is_some());
+        assert!(m.get(b"k", 101).is_none());
+        assert_eq!(m.len(), 0);
+        assert_eq!(m.used_bytes(), 0);
+    }
+
+    #[test]
+    fn clear_by_namespace() {
+        let mut m = MemoryStore::new(10_000, Policy::Adaptive);
+        m.insert(b"a", b"n1", 0, b"1", FAR, &mut |_| {});
+        m.insert(b"b", b"n2", 0, b"2", FAR, &mut |_| {});
+        assert_eq!(m.clear(Some(b"n1")), 1);
+        assert!(!m.contains(b"a", 0));
+        assert!(m.contains(b"b", 0));
+    }
+
+    proptest! {
+        /// Against a model: every policy keeps the byte count exact and within budget, and
+        /// a get returns exactly the last value set (when held).
+        #[test]
+        fn matches_model(ops in proptest::collection::vec((0u8..3, 0u8..20, 0usize..40), 1..400), pol in 0u8..3) {
+            let policy = [Policy::Lru, Policy::Lfu, Policy::Adaptive][pol as usize];
+            let cap = budget(6, 20);
+            let mut m = MemoryStore::new(cap, policy);
+            let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            for (op, k, len) in ops {
+                let key = format!("k{k}").into_bytes();
+                match op {
+                    0 => {
+                        let v = vec![k; len];
+                        let mut evicted = Vec::new();
+                        m.insert(&key, b"ns", 1, &v, FAR, &mut |e| evicted.push(e.to_vec()));
+                        for e in evicted { model.remove(&e); }
+                        model.insert(key.clone(), v);
+                    }
+                    1 => {
+                        if let Some(e) = m.get(&key, 0) {
+                            prop_assert_eq!(Some(&e.value.to_vec()), model.get(&key));
+                            prop_assert_eq!(e.namespace, b"ns");
+                        }
+                    }
+                    _ => { m.remove(&key); model.remove(&key); }
+                }
+                let expect: usize = model.iter().filter(|(k, _)| m.contains(k, 0)).map(|(k, v)| MemoryStore::charge_of(k, b"ns", v)).sum();
+                prop_assert_eq!(m.used_bytes(), expect);
+                prop_assert!(m.used_bytes() <= cap);
+            }
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The two levels together, as `CacheManager` sees them: memory first, then disk; disk hits
+//! promoted to memory; a `set` replaces what every level returns.
+
+use crate::disk::{DiskConfig, DiskStore};
+use crate::memory::{MemoryStore, Policy};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Bound of the evicted-key log kept for `cache_evict` events between two drains.
+const MAX_EVICTION_LOG: usize = 10_000;
+
+pub struct Config {
+    pub max_memory_size: usize,
+    pub max_disk_size: u64,
+    pub default_ttl_ms: i64,
+    pub policy: Policy,
+    pub persist_to_disk: bool,
+    pub compression: bool,
+    pub db_path: String,
+    pub pool_size: usize,
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CacheError {
+    KeyTooLong { len: usize, limit: usize },
+    ValueTooLarge { len: usize, limit: usize },
+    Disk(String),
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::KeyTooLong { len, limit } => {
+                write!(f, "key must be at most {limit} bytes (UTF-8), got {len} bytes")
+            }
+            CacheError::ValueTooLarge { len, limit } => {
+                write!(f, "value must be at most {limit} bytes serialized, got {len} bytes")
+            }
+            CacheError::Disk(m) => write!(f, "cache database error: {m}"),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CacheError {
+    fn from(e: rusqlite::Error) -> Self {
+        CacheError::Disk(e.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Memory,
+    Disk,
+}
+
+pub struct Hit<'a> {
+    pub source: Source,
+    pub kind: u8,
+    pub value: Cow<'a, [u8]>,
+}
+
+#[derive(Default, Clone, Copy)]
+pub struct Counters {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+pub struct TieredCache {
+    memory: MemoryStore,
+    disk: Option<DiskStore>,
+    max_key_bytes: usize,
+    max_value_bytes: usize,
+    /// Largest entry the memory level takes when a disk level exists (10% of the budget,
+    /// as in the legacy): one large value does not flush the whole memory level.
+    memory_admit_limit: usize,
+    default_ttl_ms: i64,
+    counters: Counters,
+    eviction_log: Option<Vec<Vec<u8>>>,
+}
+
+impl TieredCache {
+    pub fn open(cfg: Config) -> Result<Self, CacheError> {
+        let disk = if cfg.persist_to_disk {
+            Some(
+                DiskStore::open(&DiskConfig {
+                    path: cfg.db_path.clone(),
+                    pool_size: cfg.pool_size,
+                    compression: cfg.compression,
+                    max_disk_size: cfg.max_disk_size,
+                })
+                .map_err(CacheError::Disk)?,
+            )
+        } else {
+            None
+        };
+        let memory_admit_limit = if disk.is_some() { cfg.max_memory_size / 10 } else { cfg.max_memory_size };
+        Ok(TieredCache {
+            memory: MemoryStore::new(cfg.max_memory_size, cfg.policy),
+            disk,
+            max_key_bytes: cfg.max_key_bytes,
+            max_value_bytes: cfg.max_value_bytes,
+            memory_admit_limit,
+            default_ttl_ms: cfg.default_ttl_ms,
+            counters: Counters::default(),
+            eviction_log: None,
+        })
+    }
+
+    /// Turns the evicted-key log on (when someone listens to `cache_evict`) or off.
+    pub fn record_evictions(&mut self, on: bool) {
+        self.eviction_log = if on { Some(self.eviction_log.take().unwrap_or_default()) } else { None };
+    }
+
+    pub fn take_evicted(&mut self) -> Vec<Vec<u8>> {
+        self.eviction_log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+    pub fn memory(&self) -> &MemoryStore {
+        &self.memory
+    }
+    pub fn disk_usage(&self) -> Result<u64, CacheError> {
+        Ok(match &self.disk {
+            Some(d) => d.usage()?,
+            None => 0,
+        })
+    }
+    pub fn has_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+    pub fn pool_size(&self) -> usize {
+        self.disk.as_ref().map_or(0, |d| d.pool_size())
+    }
+
+    /// Checks the limits of an entry (also used by the binding before copying a value).
+    pub fn check(&self, key: &str, value_len: usize) -> Result<(), CacheError> {
+        if key.len() > self.max_key_bytes {
+            return Err(CacheError::KeyTooLong { len: key.len(), limit: self.max_key_bytes });
+        }
+        let limit = if self.disk.is_some() {
+            self.max_value_bytes
+        } else {
+            // Memory only: the entry must fit in the memory budget.
+            self.max_value_bytes.min(
+                self.memory.capacity().saturating_sub(MemoryStore::charge_of(key.as_bytes(), b"", b"")),
+            )
+        };
+        if value_len > limit {
+            return Err(CacheError::ValueTooLarge { len: value_len, limit });
+        }
+        Ok(())
+    }
+
+    fn expiry(&self, ttl_ms: i64, now: i64) -> i64 {
+        let ttl = if ttl_ms > 0 { ttl_ms } else { self.default_ttl_ms };
+        now.saturating_add(ttl)
+    }
+
+    /// Stores a value; `ttl_ms` 0 means the default TTL. Returns where it was placed
+    /// (memory when the memory level holds it). Nothing is stored on error.
+    pub fn set(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        kind: u8,
+        value: &[u8],
+        ttl_ms: i64,
+        now: i64,
+    ) -> Result<Source, CacheError> {
+        self.check(key, value.len())?;
+        let expires_at = self.expiry(ttl_ms, now);
+        if let Some(d) = &mut self.disk {
+            d.put(key, namespace, kind, value, expires_at, now)?;
+        }
+        let placed = self.admit(key, namespace, kind, value, expires_at);
+        Ok(if placed { Source::Memory } else { Source::Disk })
+    }
+
+    fn admit(&mut self, key: &str, namespace: &str, kind: u8, value: &[u8], expires_at: i64) -> bool {
+        let charge = MemoryStore::charge_of(key.as_bytes(), namespace.as_bytes(), value);
+        if charge > self.memory_admit_limit {
+            // A set replaces what every level returns: drop the memory copy.
+            self.memory.remove(key.as_bytes());
+            return false;
+        }
+        let mut evicted = 0u64;
+        let log = &mut self.eviction_log;
+        let ok = self.memory.insert(key.as_bytes(), namespace.as_bytes(), kind, value, expires_at, &mut |k| {
+            evicted += 1;
+            if let Some(log) = log.as_mut() {
+                if log.len() < MAX_EVICTION_LOG {
+                    log.push(k.to_vec());
+                }
+            }
+        });
+        self.counters.evictions += evicted;
+        ok
+    }
+
+    /// Memory, then disk (promoting a disk hit). Counts the hit or miss.
+    pub fn get(&mut self, key: &str, now: i64) -> Result<Option<Hit<'_>>, CacheError> {
+        // Two lookups on a memory hit would cost a second hash; the borrow checker cannot
+        // return the borrowed hit from inside the branch and fall through otherwise.
+        if self.memory.contains(key.as_bytes(), now) {
+            self.counters.hits += 1;
+            let e = self.memory.get(key.as_bytes(), now).expect("checked above");
+            return Ok(Some(Hit { source: Source::Memory, kind: e.kind, value: Cow::Borrowed(e.value) }));
+        }
+        let row = match &mut self.disk {
+            Some(d) => d.get(key, now)?,
+            None => None,
+        };
+        match row {
+            Some(row) => {
+                self.counters.hits += 1;
+                self.admit(key, &row.namespace, row.kind, &row.value, row.expires_at);
+                Ok(Some(Hit { source: Source::Disk, kind: row.kind, value: Cow::Owned(row.value) }))
+            }
+            None => {
+                // Let the adaptive policy count the miss too (TinyLFU counts every access).
+                self.memory.get(key.as_bytes(), now);
+                self.counters.misses += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    /// `get` for many keys; disk lookups of the memory misses go through the reader pool.
+    pub fn get_many(&mut self, keys: &[String], now: i64) -> Result<Vec<Option<(u8, Vec<u8>)>>, CacheError> {
+        let mut out: Vec<Option<(u8, Vec<u8>)>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match self.memory.get(k.as_bytes(), now) {
+                Some(e) => {
+                    out.push(Some((e.kind, e.value.to_vec())));
+                    self.counters.hits += 1;
+                }
+                None => {
+                    out.push(None);
+                    missing.push(i);
+                }
+            }
+        }
+        if let (Some(d), false) = (&mut self.disk, missing.is_empty()) {
+            let want: Vec<String> = missing.iter().map(|&i| keys[i].clone()).collect();
+            let rows = d.get_many(&want, now)?;
+            for (&i, row) in missing.iter().zip(rows) {
+                if let Some(row) = row {
+                    self.admit(&keys[i], &row.namespace, row.kind, &row.value, row.expires_at);
+                    out[i] = Some((row.kind, row.value));
+                }
+            }
+        }
+        for o in &out {
+            if o.is_none() {
+                self.counters.misses += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads into memory the keys held on disk but not in memory (predictive warming);
+    /// counts no hit or miss. Returns how many were loaded.
+    pub fn warm(&mut self, keys: &[String], now: i64) -> Result<usize, CacheError> {
+        let want: Vec<String> = keys.iter().filter(|k| !self.memory.contains(k.as_bytes(), now)).cloned().collect();
+        let Some(d) = &mut self.disk else { return Ok(0) };
+        if want.is_empty() {
+            return Ok(0);
+        }
+        let rows = d.get_many(&want, now)?;
+        let mut loaded = 0;
+        for (k, row) in want.iter().zip(rows) {
+            if let Some(row) = row {
+                loaded += self.admit(k, &row.namespace, row.kind, &row.value, row.expires_at) as usize;
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Removes `key` from both levels; true when either held it.
+    pub fn delete(&mut self, key: &str) -> Result<bool, CacheError> {
+        let in_memory = self.memory.remove(key.as_bytes());
+        let on_disk = match &mut self.disk {
+            Some(d) => d.delete(key)?,
+            None => false,
+        };
+        Ok(in_memory || on_disk)
+    }
+
+    pub fn clear(&mut self, namespace: Option<&str>) -> Result<(), CacheError> {
+        self.memory.clear(namespace.map(str::as_bytes));
+        if let Some(d) = &mut self.disk {
+            d.clear(namespace)?;
+        }
+        Ok(())
+    }
+
+    /// Removes expired entries from both levels; returns how many.
+    pub fn purge_expired(&mut self, now: i64) -> Result<usize, CacheError> {
+        let mut n = self.memory.purge_expired(now);
+        if let Some(d) = &mut self.disk {
+            n += d.purge_expired(now)?;
+        }
+        Ok(n)
+    }
+
+    /// Whether writes wait for `commit`.
+    pub fn has_pending(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.has_pending())
+    }
+
+    /// Commits the open disk transaction: every write before this call is durable when it
+    /// returns Ok. Returns rows evicted by `maxDiskSize`.
+    pub fn commit(&mut self) -> Result<usize, CacheError> {
+        let evicted = match &mut self.disk {
+            Some(d) => d.commit()?,
+            None => 0,
+        };
+        self.counters.evictions += evicted as u64;
+        Ok(evicted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind;
+
+    fn cfg(persist: bool, mem: usize) -> Config {
+        Config {
+            max_memory_size: mem,
+            max_disk_size: u64::MAX,
+            default_ttl_ms: 3_600_000,
+            policy: Policy::Adaptive,
+            persist_to_disk: persist,
+            compression: true,
+            db_path: ":memory:".into(),
+            pool_size: 5,
+            max_key_bytes: 100,
+            max_value_bytes: 1000,
+        }
+    }
+
+    #[test]
+    fn disk_hit_is_promoted() {
+        let mut c = TieredCache::open(cfg(true, 100_000)).unwrap();
+        c.set("k", "", kind::STRING, b"v", 0, 0).unwrap();
+        c.commit().unwrap();
+        c.memory.clear(None);
+        assert_eq!(c.get("k", 0).unwrap().unwrap().source, Source::Disk);
+        assert_eq!(c.get("k", 0).unwrap().unwrap().source, Source::Memory);
+    }
+
+    #[test]
+    fn a_set_not_admitted_to_memory_replaces_the_memory_copy() {
+        let mut c = TieredCache::open(cfg(true, 2000)).unwrap();
+        c.set("k", "", kind::STRING, b"small", 0, 0).unwrap();
+        let big = vec![b'x'; 500];
+        assert_eq!(c.set("k", "", kind::STRING, &big, 0, 0).unwrap(), Source::Disk);
+        assert_eq!(c.get("k", 0).unwrap().unwrap().value.as_ref(), &big[..]);
+    }
+
+    #[test]
+    fn limits_reject_and_store_nothing() {
+        let mut c = TieredCache::open(cfg(true, 100_000)).unwrap();
+        let long = "k".repeat(101);
+        assert!(matches!(c.set(&long, "", 0, b"1", 0, 0), Err(CacheError::KeyTooLong { limit: 100, .. })));
+        assert!(matches!(c.set("k", "", 0, &[0; 1001], 0, 0), Err(CacheError::ValueTooLarge { limit: 1000, .. })));
+        assert!(c.get("k", 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn warm_loads_disk_entries_without_counting() {
+        let mut c = TieredCache::open(cfg(true, 100_000)).unwrap();
+        c.set("a", "", kind::STRING, b"1", 0, 0).unwrap();
+        c.commit().unwrap();
+        c.memory.clear(None);
+        assert_eq!(c.warm(&["a".into(), "zz".into()], 0).unwrap(), 1);
+        assert!(c.memory().contains(b"a", 0));
+        assert_eq!(c.counters().hits + c.counters().misses, 0);
+    }
+
+    #[test]
+    fn ttl_expires_in_both_levels() {
+        let mut c = TieredCache::open(cfg(true, 100_000)).unwrap();
+        c.set("k", "", kind::STRING, b"v", 1000, 0).unwrap();
+        c.commit().unwrap();
+        assert!(c.get("k", 1000).unwrap().is_some());
+        assert!(c.get("k", 1001).unwrap().is_none());
+        assert_eq!(c.counters().misses, 1);
+    }
+}
