@@ -440,6 +440,9 @@ export class PerformanceMonitor extends EventEmitter {
 
   private register(name: string): number {
     checkName(name)
+    if (this.names.length >= this.maxMetrics) {
+      throw rangeError('name', `one of at most maxMetrics (${this.maxMetrics}) distinct names`, name)
+    }
     let id: number
     try {
       id = native.monitorRegister(this.handle, name)

@@ -1,8 +1,14 @@
 //! The Prometheus text exposition format (version 0.0.4) of a monitor: one summary family
-//! over the all-time distribution of every metric (quantiles from the HDR histogram,
-//! `_sum` and `_count` that only grow), the targets and the health score as gauges.
-//! Metric names travel as a label value, so any name is valid and no two names collide.
+//! per metric over its all-time distribution (quantiles from the HDR histogram, `_sum` and
+//! `_count` that only grow, as a summary's must), then the targets and the health score
+//! as gauges.
+//!
+//! A family is named `performance_monitor_metric_` + the metric name with every character
+//! outside `[a-zA-Z0-9_]` replaced by `_`; the HELP line carries the original name. When
+//! two names map to the same series name, the later one gets its id appended, so no two
+//! families share a series.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::analysis::health_score;
@@ -35,28 +41,59 @@ fn label(out: &mut String, v: &str) {
     }
 }
 
+/// HELP text with `\\` and newline escaped.
+fn help(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+const PREFIX: &str = "performance_monitor_metric_";
+
+fn family_name(name: &str, id: usize, used: &mut HashSet<String>) -> String {
+    let mut base = String::with_capacity(PREFIX.len() + name.len());
+    base.push_str(PREFIX);
+    base.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    let mut family = base.clone();
+    let mut n = 0;
+    // a family owns three series names: itself, _sum and _count
+    while [family.clone(), format!("{family}_sum"), format!("{family}_count")]
+        .iter()
+        .any(|f| used.contains(f))
+    {
+        n += 1;
+        family = if n == 1 { format!("{base}_{id}") } else { format!("{base}_{id}_{n}") };
+    }
+    used.insert(format!("{family}_sum"));
+    used.insert(format!("{family}_count"));
+    used.insert(family.clone());
+    family
+}
+
 pub fn exposition(m: &mut Monitor, now_ms: f64) -> String {
-    let mut out = String::with_capacity(256 + m.metric_count() * 400);
-    out.push_str(
-        "# HELP performance_monitor_metric All-time distribution of each recorded metric (HDR histogram, 3 significant digits).\n\
-         # TYPE performance_monitor_metric summary\n",
-    );
-    for metric in m.metrics() {
+    let mut out = String::with_capacity(512 + m.metric_count() * 600);
+    let mut used = HashSet::new();
+    for (id, metric) in m.metrics().iter().enumerate() {
         let Some(s) = metric.all_time.summary() else { continue };
+        let family = family_name(&metric.name, id, &mut used);
+        let _ = write!(out, "# HELP {family} PerformanceMonitor metric \"");
+        help(&mut out, &metric.name);
+        let _ = writeln!(
+            out,
+            "\": every value recorded (HDR histogram, 3 significant digits).\n# TYPE {family} summary"
+        );
         for (q, v) in [("0.5", s.p50), ("0.9", s.p90), ("0.99", s.p99), ("0.999", s.p999)] {
-            out.push_str("performance_monitor_metric{metric=\"");
-            label(&mut out, &metric.name);
-            let _ = write!(out, "\",quantile=\"{q}\"}} ");
+            let _ = write!(out, "{family}{{quantile=\"{q}\"}} ");
             num(&mut out, v);
             out.push('\n');
         }
-        out.push_str("performance_monitor_metric_sum{metric=\"");
-        label(&mut out, &metric.name);
-        out.push_str("\"} ");
+        let _ = write!(out, "{family}_sum ");
         num(&mut out, s.sum);
-        out.push_str("\nperformance_monitor_metric_count{metric=\"");
-        label(&mut out, &metric.name);
-        let _ = writeln!(out, "\"}} {}", s.count);
+        let _ = writeln!(out, "\n{family}_count {}", s.count);
     }
     out.push_str(
         "# HELP performance_monitor_target Target of each metric; direction says which side is good.\n\
@@ -89,13 +126,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_escaped_label_values() {
+    fn names_are_sanitized_unique_and_kept_in_help() {
         let mut m = Monitor::default();
-        let id = m.register("we\"ird\\name\nx").unwrap();
-        m.record(id, 1.5, 0.0).unwrap();
+        for name in ["we\"ird\\name\nx", "we_ird_name_x", "a", "a_sum"] {
+            let id = m.register(name).unwrap();
+            m.record(id, 1.5, 0.0).unwrap();
+        }
         let text = exposition(&mut m, 0.0);
-        assert!(text.contains(r#"performance_monitor_metric_count{metric="we\"ird\\name\nx"} 1"#), "{text}");
-        assert!(text.contains("performance_monitor_metric_sum{metric=\"we\\\"ird\\\\name\\nx\"} 1.5\n"));
+        assert!(text.contains("# HELP performance_monitor_metric_we_ird_name_x PerformanceMonitor metric \"we\"ird\\\\name\\nx\""), "{text}");
+        assert!(text.contains("# TYPE performance_monitor_metric_we_ird_name_x_1 summary\n"), "{text}");
+        assert!(text.contains("performance_monitor_metric_a_sum 1.5\n"));
+        assert!(text.contains("# TYPE performance_monitor_metric_a_sum_3 summary\n"), "{text}");
+        assert!(text.contains("performance_monitor_metric_a{quantile=\"0.999\"} 1.5\n"));
         assert!(text.ends_with("performance_monitor_health_score 100.0\n"));
         assert!(text.contains("performance_monitor_target{metric=\"cache_hit_rate\",direction=\"higher\"} 0.7\n"));
     }
