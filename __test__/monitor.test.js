@@ -429,3 +429,65 @@ describe('bad input', () => {
     expect(m.getMetrics()).toEqual({ b: naiveStats([2]) })
   })
 })
+
+describe('listeners added and removed every way', () => {
+  test('events follow on/once/prepend/off/removeAllListeners', () => {
+    const m = monitor()
+    const got = []
+    const f = (e) => got.push(['on', e.value])
+    m.once('metric_recorded', (e) => got.push(['once', e.value]))
+    m.recordMetric('x', 1)
+    m.recordMetric('x', 2) // the once listener is gone: nothing
+    m.addListener('metric_recorded', f)
+    m.recordMetric('x', 3)
+    m.off('metric_recorded', f)
+    m.recordMetric('x', 4)
+    m.prependOnceListener('threshold_exceeded', (e) => got.push(['threshold', e.value]))
+    m.recordMetric('error_rate', 0.5)
+    m.prependListener('metric_recorded', f)
+    m.removeAllListeners('metric_recorded')
+    m.recordMetric('x', 5)
+    m.on('metric_recorded', f)
+    m.removeAllListeners()
+    m.recordMetric('x', 6)
+    expect(got).toEqual([
+      ['once', 1],
+      ['on', 3],
+      ['threshold', 0.5],
+    ])
+    expect(m.getStats('x').count).toBe(6)
+  })
+
+  test('"turn" timestamps: one clock read per synchronous run, exact values', async () => {
+    const m = monitor({ healthCheckIntervalMs: 0, timestamps: 'turn' })
+    const before = Date.now()
+    for (let i = 0; i < 250; i++) m.recordMetric('t', i)
+    await new Promise((r) => setTimeout(r, 5))
+    m.recordMetric('t', 250)
+    const after = Date.now()
+    const rows = m.exportData('csv').trim().split('\n').slice(1)
+    const stamps = rows.map((r) => Date.parse(r.split(',')[1]))
+    for (const s of stamps) {
+      expect(s).toBeGreaterThanOrEqual(before)
+      expect(s).toBeLessThanOrEqual(after)
+    }
+    // the record after the turn ended read the clock again
+    expect(stamps[stamps.length - 1]).toBeGreaterThan(stamps[0])
+    expectClose(m.getStats('t'), naiveStats(Array.from({ length: 251 }, (_, i) => i)))
+    expect(() => new PerformanceMonitor({ timestamps: 'coarse' })).toThrow(RangeError)
+  })
+})
+
+test('large results (30 metrics × 120 values) come back whole', () => {
+  const m = monitor()
+  for (let i = 0; i < 120; i++) for (let k = 0; k < 30; k++) m.recordMetric(`m${k}`, k * 1000 + i)
+  const lines = m.exportData('csv').split('\n')
+  expect(lines).toHaveLength(1 + 30 * 100 + 1)
+  expect(lines[1 + 29 * 100 + 99]).toMatch(/^m29,.*,29119$/)
+  const json = JSON.parse(m.exportData('json'))
+  expect(Object.keys(json)).toHaveLength(30)
+  expect(json.m7.history[0].value).toBe(7020)
+  const metrics = m.getMetrics()
+  expect(Object.keys(metrics)).toHaveLength(30)
+  expect(metrics.m29.max).toBe(29119)
+})

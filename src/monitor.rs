@@ -69,39 +69,83 @@ pub fn monitor_record_batch(
     handle.borrow_mut().record_batch(triples).map_err(map_err)
 }
 
-/// `[mean, median, p95, p99, min, max, count, stddev]`, or null when nothing is in the
-/// window (a window of 0 means the whole history).
+/// Writes `[mean, median, p95, p99, min, max, count, stddev]` into `out` (length ≥ 8) and
+/// returns true, or returns false when nothing is in the window (a window of 0 means the
+/// whole history). An out-parameter: building a JS array costs more than the statistics.
 #[napi(catch_unwind)]
-pub fn monitor_stats(handle: &MonitorHandle, id: u32, now_ms: f64, window_ms: f64) -> Option<Vec<f64>> {
-    let s = handle.borrow_mut().stats(id, now_ms, window_ms)?;
-    let mut out = Vec::with_capacity(8);
-    push_stats(&mut out, &s);
-    Some(out)
+pub fn monitor_stats(
+    handle: &MonitorHandle,
+    id: u32,
+    now_ms: f64,
+    window_ms: f64,
+    mut out: Float64ArraySlice,
+) -> Result<bool> {
+    let Some(s) = handle.borrow_mut().stats(id, now_ms, window_ms) else { return Ok(false) };
+    let mut v = Vec::with_capacity(8);
+    push_stats(&mut v, &s);
+    write_out(&mut out, &v)?;
+    Ok(true)
 }
 
-/// For every metric with retained values, in first-recorded order: `[id, …8 stats]`.
+/// Copies `values` into the caller's typed array. Safe in practice: the call is synchronous
+/// on the JS thread, so no JS code touches the array meanwhile.
+fn write_out(out: &mut Float64ArraySlice, values: &[f64]) -> Result<()> {
+    let dst = unsafe { out.as_mut() };
+    let Some(dst) = dst.get_mut(..values.len()) else {
+        return Err(errors::out_of_range(format!(
+            "out must hold at least {} numbers, got {}",
+            values.len(),
+            dst.len()
+        )));
+    };
+    dst.copy_from_slice(values);
+    Ok(())
+}
+
+/// Copies a variable-length result into the caller's scratch array: returns how many
+/// numbers were written, or minus the length needed when `out` is too short (the caller
+/// grows it and asks again). A returned typed array would be an external ArrayBuffer,
+/// which costs microseconds of GC work each.
+fn write_flat(out: &mut Float64ArraySlice, values: &[f64]) -> f64 {
+    let dst = unsafe { out.as_mut() };
+    match dst.get_mut(..values.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(values);
+            values.len() as f64
+        }
+        None => -(values.len() as f64),
+    }
+}
+
+/// For every metric with retained values, in first-recorded order: `[id, …8 stats]`
+/// (written into `out`, see `write_flat`).
 #[napi(catch_unwind)]
-pub fn monitor_all_stats(handle: &MonitorHandle) -> Vec<f64> {
+pub fn monitor_all_stats(handle: &MonitorHandle, mut out: Float64ArraySlice) -> f64 {
     let mut m = handle.borrow_mut();
-    let mut out = Vec::with_capacity(m.metric_count() * 9);
+    let mut v = Vec::with_capacity(m.metric_count() * 9);
     for id in 0..m.metric_count() as u32 {
         if let Some(s) = m.stats(id, 0.0, 0.0) {
-            out.push(id as f64);
-            push_stats(&mut out, &s);
+            v.push(id as f64);
+            push_stats(&mut v, &s);
         }
     }
-    out
+    write_flat(&mut out, &v)
 }
 
 /// Bottlenecks, highest impact first: `[id, finding, severity, impact, observed, target]`
 /// per bottleneck (finding: 0 p95 above, 1 p5 below, 2 high variance; severity 0 low …
-/// 3 critical).
+/// 3 critical), written into `out` (see `write_flat`).
 #[napi(catch_unwind)]
-pub fn monitor_bottlenecks(handle: &MonitorHandle, now_ms: f64, window_ms: f64) -> Vec<f64> {
+pub fn monitor_bottlenecks(
+    handle: &MonitorHandle,
+    now_ms: f64,
+    window_ms: f64,
+    mut out: Float64ArraySlice,
+) -> f64 {
     let found = analyze_bottlenecks(&mut handle.borrow_mut(), now_ms, window_ms);
-    let mut out = Vec::with_capacity(found.len() * 6);
+    let mut v = Vec::with_capacity(found.len() * 6);
     for b in found {
-        out.extend_from_slice(&[
+        v.extend_from_slice(&[
             b.metric as f64,
             b.finding as u8 as f64,
             b.severity as u8 as f64,
@@ -110,7 +154,7 @@ pub fn monitor_bottlenecks(handle: &MonitorHandle, now_ms: f64, window_ms: f64) 
             b.target,
         ]);
     }
-    out
+    write_flat(&mut out, &v)
 }
 
 #[napi(catch_unwind)]
@@ -142,9 +186,10 @@ pub fn monitor_set_target(
 }
 
 /// Every metric in first-recorded order: `[id, k, then k × (seq, value, timestamp)]`, the
-/// last `limit` retained values (k may be 0 for an emptied metric).
+/// last `limit` retained values (k may be 0 for an emptied metric); into `out` (see
+/// `write_flat`).
 #[napi(catch_unwind)]
-pub fn monitor_history(handle: &MonitorHandle, limit: u32) -> Vec<f64> {
+pub fn monitor_history(handle: &MonitorHandle, limit: u32, mut dst: Float64ArraySlice) -> f64 {
     let m = handle.borrow();
     let mut out = Vec::new();
     for (id, metric) in m.metrics().iter().enumerate() {
@@ -158,15 +203,17 @@ pub fn monitor_history(handle: &MonitorHandle, limit: u32) -> Vec<f64> {
         }
         out[start + 1] = k as f64;
     }
-    out
+    write_flat(&mut dst, &out)
 }
 
-/// `[count, sum, min, max, p50, p90, p99, p999]` of every value ever recorded, or null.
+/// Writes `[count, sum, min, max, p50, p90, p99, p999]` of every value ever recorded into
+/// `out`; false when there is none.
 #[napi(catch_unwind)]
-pub fn monitor_all_time(handle: &MonitorHandle, id: u32) -> Option<Vec<f64>> {
+pub fn monitor_all_time(handle: &MonitorHandle, id: u32, mut out: Float64ArraySlice) -> Result<bool> {
     let m = handle.borrow();
-    let s = m.metric(id)?.all_time.summary()?;
-    Some(vec![s.count as f64, s.sum, s.min, s.max, s.p50, s.p90, s.p99, s.p999])
+    let Some(s) = m.metric(id).and_then(|x| x.all_time.summary()) else { return Ok(false) };
+    write_out(&mut out, &[s.count as f64, s.sum, s.min, s.max, s.p50, s.p90, s.p99, s.p999])?;
+    Ok(true)
 }
 
 /// Keeps the values with `timestamp ≥ now − olderThan`.

@@ -53,15 +53,21 @@ impl AllTime {
     pub fn record(&mut self, value: f64) {
         self.count += 1;
         self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
+        // values are finite: plain comparisons (f64::min/max also handle NaN, slower)
+        if value < self.min {
+            self.min = value;
+        }
+        if value > self.max {
+            self.max = value;
+        }
         let scaled = if value <= 0.0 {
             if value < 0.0 {
                 self.clamped_low += 1;
             }
             0
         } else {
-            ((value * SCALE).round() as u64).min(HIGHEST)
+            // `as` saturates; + 0.5 rounds (`f64::round` is a libm call on baseline x86-64)
+            ((value * SCALE + 0.5) as u64).min(HIGHEST)
         };
         // `record` resizes (up to HIGHEST); `saturating_record` would clamp instead
         if self.hist.record(scaled).is_err() {

@@ -135,7 +135,8 @@ impl Monitor {
         let n = self.metrics.len() as f64;
         for t in batch.chunks_exact(BATCH_STRIDE) {
             let id = t[0];
-            if !(id >= 0.0 && id < n && id.fract() == 0.0) {
+            // an integer id below the count (`as` truncates; `fract` would be a libm call)
+            if !(id >= 0.0 && id < n && (id as u32) as f64 == id) {
                 return Err(MonitorError::UnknownMetric { id });
             }
             check_finite("value", t[1])?;
