@@ -38,8 +38,9 @@ fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     let v = s.value();
     let mut units = 0usize;
     // SAFETY: plain N-API calls on the JS thread with a live value; the buffer has `cap` bytes.
-    let status =
-        unsafe { sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units) };
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units)
+    };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
     }
@@ -48,7 +49,13 @@ fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     scratch.reserve(cap);
     let mut written = 0usize;
     let status = unsafe {
-        sys::napi_get_value_string_utf8(v.env, v.value, scratch.as_mut_ptr().cast(), cap, &mut written)
+        sys::napi_get_value_string_utf8(
+            v.env,
+            v.value,
+            scratch.as_mut_ptr().cast(),
+            cap,
+            &mut written,
+        )
     };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
@@ -143,13 +150,15 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
 
 /// Status codes of a routing call (the decision itself is written to `out`).
 const OK: i32 = 0;
-const MISS: i32 = 1;
 const NO_MODELS: i32 = -1;
 const NO_ELIGIBLE_MODEL: i32 = -2;
 
 /// `out` layout: [model index, confidence, kind, score a, score b, routing ms, cache id,
-/// flags]. kind: 0 cache hit, 1 scored (a = latency, b = complexity), 2 balanced
-/// (a = score), 3 no candidates. flags: 1 = `performance_metrics` due, 2 = slow (> 75 ms).
+/// flags, ms the cache entry stays fresh]. kind: 0 cache hit, 1 scored (a = latency,
+/// b = complexity), 2 balanced (a = score), 3 no candidates. flags: 1 = `performance_metrics`
+/// due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the layer's key memo is stale).
+const OUT_LEN: usize = 9;
+
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
         DecisionKind::CacheHit => (0.0, 0.0, 0.0),
@@ -174,8 +183,8 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
 fn out_slice<'a>(out: &'a mut Float64ArraySlice<'_>) -> Result<&'a mut [f64]> {
     // SAFETY: the drop-in layer owns this array and does not touch it during the call.
     let s = unsafe { out.as_mut() };
-    if s.len() < 8 {
-        return Err(invalid_arg("out must be a Float64Array of length 8"));
+    if s.len() < OUT_LEN {
+        return Err(invalid_arg("out must be a Float64Array of length 9"));
     }
     Ok(s)
 }
@@ -185,6 +194,24 @@ fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, out: &mut [f64]
     // a no-candidates fallback is not recorded (legacy step 5)
     let due = d.kind != DecisionKind::NoCandidates && hd.router.record_routing_time(routing_ms);
     write_decision(d, routing_ms, due, out);
+    out[8] = d.cache_id.map_or(0.0, |id| {
+        hd.router
+            .cache()
+            .remaining_ms(id, ms_between(hd.epoch, started))
+    });
+}
+
+/// Replays hits the drop-in layer served from its key memo: `log` holds `n` pairs
+/// (cache entry id, routing ms), in the order they were served.
+#[napi(catch_unwind)]
+pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<()> {
+    let log = log.as_ref();
+    let n = (n as usize).min(log.len() / 2);
+    let mut hd = h.borrow_mut();
+    for pair in log[..2 * n].chunks_exact(2) {
+        hd.router.replay_hit(pair[0] as u64, pair[1]);
+    }
+    Ok(())
 }
 
 fn route_error_status(e: RouteError) -> i32 {
@@ -216,6 +243,7 @@ pub fn router_select(
     let mut hd = h.borrow_mut();
     let now = ms_between(hd.epoch, started);
     let hd = &mut *hd;
+    let evictions = hd.router.cache().evictions();
     let result = {
         let task = read_task(&task, &mut hd.scratch)?;
         let ctx = RoutingContext {
@@ -235,32 +263,12 @@ pub fn router_select(
     match result {
         Ok(d) => {
             finish(hd, &d, started, out);
+            if hd.router.cache().evictions() != evictions {
+                out[7] += 4.0;
+            }
             Ok(OK)
         }
         Err(e) => Ok(route_error_status(e)),
-    }
-}
-
-/// Serves routing-cache entry `cache_id` when fresh and still eligible: `OK` with the
-/// decision in `out`, or `MISS` (route in full with `routerSelect`).
-#[napi(catch_unwind)]
-pub fn router_select_cached(
-    h: &Handle,
-    cache_id: f64,
-    user_tier: u32,
-    mut out: Float64ArraySlice,
-) -> Result<i32> {
-    let started = Instant::now();
-    let out = out_slice(&mut out)?;
-    let t = tier(user_tier)?;
-    let mut hd = h.borrow_mut();
-    let now = ms_between(hd.epoch, started);
-    match hd.router.select_cached(cache_id as u64, t, now) {
-        Some(d) => {
-            finish(&mut hd, &d, started, out);
-            Ok(OK)
-        }
-        None => Ok(MISS),
     }
 }
 
@@ -278,10 +286,12 @@ pub fn router_tier_fallback(h: &Handle, user_tier: u32) -> Result<i32> {
 #[napi(catch_unwind)]
 pub fn router_select_fallback(h: &Handle, original_model: String, user_tier: u32) -> Result<i32> {
     let t = tier(user_tier)?;
-    Ok(match h.borrow().router.select_fallback(&original_model, t) {
-        Ok(i) => i as i32,
-        Err(e) => route_error_status(e),
-    })
+    Ok(
+        match h.borrow().router.select_fallback(&original_model, t) {
+            Ok(i) => i as i32,
+            Err(e) => route_error_status(e),
+        },
+    )
 }
 
 /// Writes [average, max, p95, samples, cache hit rate] of the routing-time window.
@@ -300,7 +310,9 @@ pub fn router_routing_performance(h: &Handle, mut out: Float64ArraySlice) -> Res
 /// True when the availability changed (a first sighting counts).
 #[napi(catch_unwind)]
 pub fn router_set_availability(h: &Handle, model_name: String, available: bool) -> bool {
-    h.borrow_mut().router.set_availability(&model_name, available)
+    h.borrow_mut()
+        .router
+        .set_availability(&model_name, available)
 }
 
 #[napi(catch_unwind)]
@@ -375,8 +387,8 @@ pub fn router_add_rule(
     active: bool,
     builtin: bool,
 ) -> Result<bool> {
-    let model_preference = parse_strings(Some(model_preference_json), "rule.modelPreference")?
-        .unwrap_or_default();
+    let model_preference =
+        parse_strings(Some(model_preference_json), "rule.modelPreference")?.unwrap_or_default();
     let condition = match (builtin, BuiltinRule::from_id(&id)) {
         (true, Some(b)) => Condition::Builtin(b),
         _ => Condition::Custom,

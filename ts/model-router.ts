@@ -5,8 +5,11 @@
  * - the caller's `availableModels` Map is compared field by field with the last snapshot
  *   sent to Rust (cheap) and re-sent only when it changed, so the same Map costs nothing
  *   to cross while a mutated or new Map is still seen;
- * - a key string → routing-cache entry id memo lets a repeated context be answered by id,
- *   without sending the task text again;
+ * - a key memo (task, latency, tier, priority, … → routing-cache entry, its model and how
+ *   long it stays fresh) answers a repeated context without crossing the boundary; the hit
+ *   is logged and replayed into Rust in batches (LRU order, access counts, hit rate, the
+ *   routing-time window) before anything reads or changes the cache. The memo is dropped
+ *   whenever models, availability or the cache's contents change under it;
  * - decisions come back as numbers in a `Float64Array`, and payloads of events are built
  *   only when someone listens.
  */
@@ -100,7 +103,6 @@ export interface ModelRouterOptions {
 }
 
 /** Status codes and the `out` layout of the binding (see `src/router.rs`). */
-const OK = 0
 const NO_MODELS = -1
 const NO_ELIGIBLE_MODEL = -2
 const KIND_CACHE_HIT = 0
@@ -109,6 +111,9 @@ const KIND_BALANCED = 2
 const KIND_NO_CANDIDATES = 3
 const FLAG_METRICS_DUE = 1
 const FLAG_SLOW = 2
+const FLAG_EVICTED = 4
+/** Memo hits logged before a replay into Rust. */
+const REPLAY_LOG_SIZE = 256
 const ROUTING_TARGET_MS = 75
 
 /** Tasks longer than this skip the key memo (its keys would hold the text twice). */
@@ -284,10 +289,22 @@ type Handle = ReturnType<typeof native.routerCreate>
 export class ModelRouter extends EventEmitter {
   readonly #h: Handle
   readonly #strategy: 'legacy' | 'rules'
-  readonly #out = new Float64Array(8)
-  readonly #memo = new Map<string, Map<number, Float64Array>>()
-  readonly #memoLong = new Map<string, number>()
+  readonly #out = new Float64Array(9)
+  /**
+   * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
+   * (performance.now() ms), memo generation]. An entry counts only while its generation is
+   * the current one: bumping `#memoGeneration` forgets the whole memo in O(1).
+   */
+  readonly #memo = new Map<string, Map<number, number[]>>()
+  /** The same for contexts with a budget, capabilities or custom rules: flat key → [id, model index, fresh until, generation]. */
+  readonly #memoLong = new Map<string, number[]>()
+  #memoGeneration = 0
   readonly #memoLimit: number
+  /** Memo hits not yet replayed into Rust: pairs (entry id, routing ms). */
+  readonly #log = new Float64Array(2 * REPLAY_LOG_SIZE)
+  #logLen = 0
+  /** Routing times recorded so far (memo hits included): the legacy's window-length cue. */
+  #samples = 0
   #models: ModelSnapshot[] = []
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
@@ -322,6 +339,7 @@ export class ModelRouter extends EventEmitter {
 
   #tick(): void {
     if (this.#closed) return
+    this.#flush()
     native.routerPurgeExpired(this.#h)
     if (this.listenerCount('performance_metrics') > 0) {
       try {
@@ -345,6 +363,19 @@ export class ModelRouter extends EventEmitter {
     for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
+    this.#forgetMemo()
+  }
+
+  /** Replays memo hits into Rust; runs before anything reads or changes the routing cache. */
+  #flush(): void {
+    if (this.#logLen > 0) {
+      native.routerReplayHits(this.#h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
+  }
+
+  #forgetMemo(): void {
+    this.#memoGeneration++
   }
 
   #matchedCustomRules(context: RoutingContext): string | null {
@@ -357,6 +388,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   #metricsPayload() {
+    this.#flush()
     const o = this.#out
     native.routerRoutingPerformance(this.#h, o)
     return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
@@ -374,6 +406,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   #select(context: RoutingContext, availableModels: Map<string, ModelConfig>): RoutingDecision {
+    const start = performance.now()
     this.#open()
     const c = checkContext(context)
     this.#syncModels(availableModels)
@@ -386,32 +419,33 @@ export class ModelRouter extends EventEmitter {
     }
     const out = this.#out
     const h = this.#h
-    // Key memo: (task, latency, tier, priority) → routing-cache entry id, in nested Maps so
-    // a repeated task string is found by its cached hash, not re-hashed with the other
-    // fields. Contexts with a budget, capabilities or custom rules use one flat string key
-    // (the task last, so no task text can imitate the other fields).
+    // Key memo (see the header): the task first, by its cached hash, then latency and slot.
+    // Contexts with a budget, capabilities or custom rules use one flat string key (the task
+    // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
     const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
-    let status = 1
     if (memoable) {
-      const id = short ? this.#memo.get(c.task)?.get(c.latency)?.[slot] : this.#memoLong.get(longKey)
-      if (id !== undefined && id === id) status = native.routerSelectCached(h, id, c.tier, out)
+      const m = short ? this.#memo.get(c.task)?.get(c.latency) : this.#memoLong.get(longKey)
+      const at = short ? slot * 4 : 0
+      if (m !== undefined && m[at + 2] > start && m[at + 3] === this.#memoGeneration) return this.#memoHit(c, m[at], m[at + 1], start)
     }
-    if (status !== OK) {
-      try {
-        status = native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
-      } catch (e) {
-        throw fromNative(e)
-      }
-      if (status === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
-      if (status === NO_ELIGIBLE_MODEL) {
-        throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
-      }
-      if (memoable && out[6] >= 0) this.#remember(c, slot, short ? undefined : longKey, out[6])
+    this.#flush()
+    let status: number
+    try {
+      status = native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
+    } catch (e) {
+      throw fromNative(e)
     }
+    if (status === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
+    if (status === NO_ELIGIBLE_MODEL) {
+      throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
+    }
+    if (out[7] & FLAG_EVICTED) this.#forgetMemo()
+    if (out[2] !== KIND_NO_CANDIDATES) this.#samples++
+    if (memoable && out[6] >= 0 && out[8] > 0) this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], start + out[8])
     const kind = out[2]
     const routingTime = out[5]
     const flags = out[7]
@@ -445,26 +479,57 @@ export class ModelRouter extends EventEmitter {
     return decision
   }
 
-  /** Remembers a routing-cache entry id for the key memo (bounded like the cache itself). */
-  #remember(c: Checked, slot: number, longKey: string | undefined, id: number): void {
+  /** A decision served from the key memo: as the legacy's step 2, plus a logged replay. */
+  #memoHit(c: Checked, id: number, modelIndex: number, start: number): RoutingDecision {
+    const routingTime = performance.now() - start
+    const n = this.#logLen
+    this.#log[2 * n] = id
+    this.#log[2 * n + 1] = routingTime
+    this.#logLen = n + 1
+    if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    const samples = ++this.#samples
+    const decision: RoutingDecision = { modelName: this.#models[modelIndex].name, confidence: 0.95, reason: 'LRU cache hit', routingTime, fromCache: true }
+    // the window's length (at most 100) is a multiple of 10: the legacy emits its metrics
+    if ((samples >= 100 || samples % 10 === 0) && this.listenerCount('performance_metrics') > 0) {
+      try {
+        this.emit('performance_metrics', this.#metricsPayload())
+      } catch (e) {
+        return this.#emergency(c, e, routingTime)
+      }
+    }
+    return decision
+  }
+
+  /** Remembers a routing-cache entry for the key memo (bounded like the cache itself). */
+  #remember(c: Checked, slot: number, longKey: string | undefined, id: number, modelIndex: number, freshUntil: number): void {
+    let m: number[] | undefined
+    let at = 0
     if (longKey !== undefined) {
-      if (this.#memoLong.size >= this.#memoLimit) this.#memoLong.delete(this.#memoLong.keys().next().value as string)
-      this.#memoLong.set(longKey, id)
-      return
+      m = this.#memoLong.get(longKey)
+      if (m === undefined) {
+        if (this.#memoLong.size >= this.#memoLimit) this.#memoLong.delete(this.#memoLong.keys().next().value as string)
+        m = [0, 0, 0, -1]
+        this.#memoLong.set(longKey, m)
+      }
+    } else {
+      let byLatency = this.#memo.get(c.task)
+      if (byLatency === undefined) {
+        if (this.#memo.size >= this.#memoLimit) this.#memo.delete(this.#memo.keys().next().value as string)
+        byLatency = new Map()
+        this.#memo.set(c.task, byLatency)
+      }
+      m = byLatency.get(c.latency)
+      if (m === undefined) {
+        if (byLatency.size >= MEMO_LATENCIES_PER_TASK) byLatency.clear()
+        m = new Array<number>(48).fill(-1)
+        byLatency.set(c.latency, m)
+      }
+      at = slot * 4
     }
-    let byLatency = this.#memo.get(c.task)
-    if (byLatency === undefined) {
-      if (this.#memo.size >= this.#memoLimit) this.#memo.delete(this.#memo.keys().next().value as string)
-      byLatency = new Map()
-      this.#memo.set(c.task, byLatency)
-    }
-    let ids = byLatency.get(c.latency)
-    if (ids === undefined) {
-      if (byLatency.size >= MEMO_LATENCIES_PER_TASK) byLatency.clear()
-      ids = new Float64Array(12).fill(NaN)
-      byLatency.set(c.latency, ids)
-    }
-    ids[slot] = id
+    m[at] = id
+    m[at + 1] = modelIndex
+    m[at + 2] = freshUntil
+    m[at + 3] = this.#memoGeneration
   }
 
   #emergency(c: Checked, error: unknown, routingTime: number): RoutingDecision {
@@ -575,6 +640,7 @@ export class ModelRouter extends EventEmitter {
     if (typeof modelName !== 'string') throw typeError('modelName', 'a string', modelName)
     if (typeof available !== 'boolean') throw typeError('available', 'a boolean', available)
     if (native.routerSetAvailability(this.#h, modelName, available)) {
+      this.#forgetMemo()
       this.emit('model_availability_changed', { modelName, available, timestamp: Date.now() })
     }
   }
@@ -590,7 +656,10 @@ export class ModelRouter extends EventEmitter {
     for (const [model, available] of updates) {
       if (native.routerSetAvailability(this.#h, model, available)) changes.push({ model, available })
     }
-    if (changes.length > 0) this.emit('batch_availability_update', { changes, timestamp: Date.now() })
+    if (changes.length > 0) {
+      this.#forgetMemo()
+      this.emit('batch_availability_update', { changes, timestamp: Date.now() })
+    }
   }
 
   getRoutingPerformance(): RoutingPerformance {
@@ -604,6 +673,7 @@ export class ModelRouter extends EventEmitter {
     usage: Array<[string, number]>
     performance: Array<Record<string, unknown>>
   } {
+    this.#flush()
     return JSON.parse(native.routerSnapshot(this.#h))
   }
 
@@ -642,6 +712,7 @@ export class ModelRouter extends EventEmitter {
     native.routerClear(this.#h)
     this.#memo.clear()
     this.#memoLong.clear()
+    this.#logLen = 0
     this.#models = []
     this.removeAllListeners()
   }

@@ -120,20 +120,14 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
 pub fn is_js_whitespace(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\u{0B}'
-            | '\u{0C}'
-            | '\r'
-            | ' '
-            | '\u{A0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200A}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202F}'
-            | '\u{205F}'
-            | '\u{3000}'
-            | '\u{FEFF}'
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
     )
 }
 
@@ -200,7 +194,10 @@ mod tests {
             .filter(|w| COMPLEXITY_KEYWORDS.iter().any(|kw| w.contains(kw)))
             .count();
         let keyword = (k as f64 / 10.0).min(1.0);
-        let s = STRUCTURAL_PATTERNS.iter().filter(|p| task.contains(*p)).count();
+        let s = STRUCTURAL_PATTERNS
+            .iter()
+            .filter(|p| task.contains(*p))
+            .count();
         let structural = (s as f64 / 15.0).min(1.0);
         let domain = has_caps && DOMAIN_KEYWORDS.iter().any(|d| lower.contains(d));
         let score = ((token_count / 1000.0).min(1.0) * 0.3
@@ -250,10 +247,41 @@ mod tests {
 
     fn task_strategy() -> impl Strategy<Value = String> {
         let atoms = prop::sample::select(vec![
-            "analyze", "Implement", "OPTIMIZE", "algorithm", "debug", "code", "API",
-            "database", "machine learning", "data science", "{", "}", "(", ")", "[", "]",
-            "=>", "function", "class", "if", "for", "format", " ", "\n", "\t", "\u{A0}",
-            "\u{FEFF}", "\u{85}", "é", "İ", "😀", "x", "security", "ANALYZE", "-",
+            "analyze",
+            "Implement",
+            "OPTIMIZE",
+            "algorithm",
+            "debug",
+            "code",
+            "API",
+            "database",
+            "machine learning",
+            "data science",
+            "{",
+            "}",
+            "(",
+            ")",
+            "[",
+            "]",
+            "=>",
+            "function",
+            "class",
+            "if",
+            "for",
+            "format",
+            " ",
+            "\n",
+            "\t",
+            "\u{A0}",
+            "\u{FEFF}",
+            "\u{85}",
+            "é",
+            "İ",
+            "😀",
+            "x",
+            "security",
+            "ANALYZE",
+            "-",
         ]);
         prop::collection::vec(atoms, 0..80).prop_map(|v| v.concat())
     }

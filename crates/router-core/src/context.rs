@@ -19,6 +19,7 @@ pub struct RoutingContext<'a> {
 
 impl RoutingContext<'_> {
     pub fn has_capability(&self, cap: &str) -> bool {
-        self.capabilities.is_some_and(|caps| caps.iter().any(|c| c == cap))
+        self.capabilities
+            .is_some_and(|caps| caps.iter().any(|c| c == cap))
     }
 }

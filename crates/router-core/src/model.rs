@@ -22,7 +22,9 @@ impl Tier {
         }
     }
     pub fn from_code(code: u32) -> Option<Tier> {
-        [Tier::Free, Tier::Pro, Tier::Enterprise].get(code as usize).copied()
+        [Tier::Free, Tier::Pro, Tier::Enterprise]
+            .get(code as usize)
+            .copied()
     }
     pub fn level(self) -> u8 {
         self as u8
@@ -55,9 +57,14 @@ impl Priority {
         }
     }
     pub fn from_code(code: u32) -> Option<Priority> {
-        [Priority::Low, Priority::Medium, Priority::High, Priority::Critical]
-            .get(code as usize)
-            .copied()
+        [
+            Priority::Low,
+            Priority::Medium,
+            Priority::High,
+            Priority::Critical,
+        ]
+        .get(code as usize)
+        .copied()
     }
 }
 

@@ -283,7 +283,10 @@ impl Router {
         if decision.kind == DecisionKind::NoCandidates {
             return Ok(decision); // nothing cached, counted or recorded
         }
-        let name = self.models.get(decision.model_index).map(|m| m.name.clone());
+        let name = self
+            .models
+            .get(decision.model_index)
+            .map(|m| m.name.clone());
         let name = name.unwrap_or_default();
         let id = self.cache.insert(
             key,
@@ -314,7 +317,12 @@ impl Router {
             .peek(id)
             .and_then(|d| self.models.index_of(&d.model_name));
         match index {
-            Some(i) if self.models.get(i).is_some_and(|m| self.eligible(m, user_tier)) => {
+            Some(i)
+                if self
+                    .models
+                    .get(i)
+                    .is_some_and(|m| self.eligible(m, user_tier)) =>
+            {
                 Some(Decision {
                     model_index: i,
                     confidence: 0.95,
@@ -373,7 +381,12 @@ impl Router {
     }
 
     /// Step 6 of the contract: (total, latency score, complexity score).
-    fn legacy_score(&self, m: &ModelConfig, ctx: &RoutingContext, cx: &Complexity) -> (f64, f64, f64) {
+    fn legacy_score(
+        &self,
+        m: &ModelConfig,
+        ctx: &RoutingContext,
+        cx: &Complexity,
+    ) -> (f64, f64, f64) {
         let target = if ctx.latency_requirement != 0.0 {
             ctx.latency_requirement
         } else {
@@ -446,7 +459,11 @@ impl Router {
         let preferred = self.rules.preferred(ctx, &self.models);
         let mut pool: Vec<usize> = preferred
             .into_iter()
-            .filter(|&i| self.models.get(i).is_some_and(|m| self.eligible_strict(m, ctx.user_tier)))
+            .filter(|&i| {
+                self.models
+                    .get(i)
+                    .is_some_and(|m| self.eligible_strict(m, ctx.user_tier))
+            })
             .collect();
         if pool.is_empty() {
             pool = self
@@ -482,7 +499,8 @@ impl Router {
             })
             .collect();
         let r = self.rng.f64();
-        let (i, score) = rules::load_balanced_pick(&scored, r).ok_or(RouteError::NoEligibleModel)?;
+        let (i, score) =
+            rules::load_balanced_pick(&scored, r).ok_or(RouteError::NoEligibleModel)?;
         Ok(Decision {
             model_index: i,
             confidence: score.min(0.95),
@@ -505,7 +523,12 @@ impl Router {
         let legacy = self.options.tier_policy == TierPolicy::Legacy;
         for name in tier_fallbacks(user_tier) {
             if let Some(i) = self.models.index_of(name) {
-                if legacy || self.models.get(i).is_some_and(|m| self.eligible(m, user_tier)) {
+                if legacy
+                    || self
+                        .models
+                        .get(i)
+                        .is_some_and(|m| self.eligible(m, user_tier))
+                {
                     return Ok(i);
                 }
             }
@@ -576,6 +599,14 @@ impl Router {
             .ok_or(RouteError::NoEligibleModel)
     }
 
+    /// Replays a routing-cache hit served by the caller from its memo of entry `id` (see
+    /// `routing_cache`), with its routing time. The entry is touched and the hit counted as
+    /// if it had been served here; false when the entry has gone meanwhile.
+    pub fn replay_hit(&mut self, id: u64, routing_ms: f64) -> bool {
+        self.times.record(routing_ms);
+        self.cache.replay_hit(id)
+    }
+
     /// Adds a routing time to the window; true when `performance_metrics` is due.
     pub fn record_routing_time(&mut self, ms: f64) -> bool {
         self.times.record(ms)
@@ -588,7 +619,11 @@ impl Router {
         }
     }
 
-    pub fn record_performance(&mut self, name: &str, outcome: Outcome) -> &crate::performance::ModelPerformance {
+    pub fn record_performance(
+        &mut self,
+        name: &str,
+        outcome: Outcome,
+    ) -> &crate::performance::ModelPerformance {
         self.performance.record(name, outcome)
     }
 

@@ -89,6 +89,8 @@ pub struct RoutingCache {
     ttl_ms: f64,
     hits: u64,
     misses: u64,
+    /// Entries dropped by the bounds (not by expiry or replacement).
+    evictions: u64,
 }
 
 impl RoutingCache {
@@ -103,6 +105,7 @@ impl RoutingCache {
             ttl_ms,
             hits: 0,
             misses: 0,
+            evictions: 0,
         }
     }
 
@@ -123,6 +126,9 @@ impl RoutingCache {
         } else {
             self.hits as f64 / total as f64
         }
+    }
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
     pub fn hits(&self) -> u64 {
         self.hits
@@ -168,6 +174,26 @@ impl RoutingCache {
         self.entries.peek(&id).map(|e| &e.decision)
     }
 
+    /// Replays a hit that the caller served from its own memo of this entry: the entry
+    /// becomes most recently used and the hit is counted. False when the entry is gone.
+    pub fn replay_hit(&mut self, id: u64) -> bool {
+        match self.entries.get_mut(&id) {
+            Some(e) => {
+                e.access_count += 1;
+                self.hits += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Milliseconds entry `id` stays fresh at `now_ms` (≤ 0: expired or gone).
+    pub fn remaining_ms(&self, id: u64, now_ms: f64) -> f64 {
+        self.entries
+            .peek(&id)
+            .map_or(0.0, |e| e.written_at_ms + self.ttl_ms - now_ms)
+    }
+
     /// Counts a served lookup as a miss after all (the cached model is no longer eligible).
     pub fn reject_hit(&mut self, id: u64) {
         self.hits -= 1;
@@ -198,7 +224,10 @@ impl RoutingCache {
             || (self.key_bytes > self.max_key_bytes && self.entries.len() > 1)
         {
             match self.entries.pop_lru() {
-                Some((_, e)) => self.forget(&e),
+                Some((_, e)) => {
+                    self.forget(&e);
+                    self.evictions += 1;
+                }
                 None => break,
             }
         }
@@ -269,8 +298,14 @@ mod tests {
         let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
         let task = "Summarize the quarterly report for the board";
         c.insert(key(task, Tier::Enterprise), d("big"), 0.0);
-        assert!(matches!(c.lookup(&key(task, Tier::Free), 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&key(task, Tier::Enterprise), 1.0), Lookup::Fresh(_)));
+        assert!(matches!(
+            c.lookup(&key(task, Tier::Free), 1.0),
+            Lookup::Miss
+        ));
+        assert!(matches!(
+            c.lookup(&key(task, Tier::Enterprise), 1.0),
+            Lookup::Fresh(_)
+        ));
     }
 
     #[test]
@@ -281,7 +316,10 @@ mod tests {
         assert!(matches!(c.lookup_id(a, 1.0), Lookup::Fresh(_))); // a is now MRU
         c.insert(key("c", Tier::Free), d("m"), 0.0); // evicts b
         assert!(matches!(c.lookup(&key("b", Tier::Free), 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&key("a", Tier::Free), 1.0), Lookup::Fresh(_)));
+        assert!(matches!(
+            c.lookup(&key("a", Tier::Free), 1.0),
+            Lookup::Fresh(_)
+        ));
         assert_eq!(c.len(), 2);
     }
 
@@ -299,7 +337,11 @@ mod tests {
     fn key_bytes_are_bounded() {
         let mut c = RoutingCache::new(1000, 1000.0, 10_000);
         for i in 0..100 {
-            c.insert(key(&format!("{i}{}", "x".repeat(1000)), Tier::Free), d("m"), 0.0);
+            c.insert(
+                key(&format!("{i}{}", "x".repeat(1000)), Tier::Free),
+                d("m"),
+                0.0,
+            );
         }
         assert!(c.key_bytes <= 10_000);
         assert!(c.len() < 10);

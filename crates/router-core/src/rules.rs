@@ -339,10 +339,15 @@ mod tests {
     fn preferences_follow_weight_order() {
         let book = RuleBook::default();
         let models = ModelSet::new(
-            ["gemini-2.5-deep-think", "gemini-2.5-pro", "gemini-2.5-flash", "x"]
-                .iter()
-                .map(|n| model(n))
-                .collect(),
+            [
+                "gemini-2.5-deep-think",
+                "gemini-2.5-pro",
+                "gemini-2.5-flash",
+                "x",
+            ]
+            .iter()
+            .map(|n| model(n))
+            .collect(),
         );
         // "Analyze the code": deep-reasoning (9) before code-tasks (6)
         let p = book.preferred(&ctx("Analyze the CODE", None), &models);

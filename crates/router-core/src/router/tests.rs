@@ -16,10 +16,34 @@ fn model(name: &str, tier: Tier, caps: &[&str], latency: f64, cost: f64) -> Mode
 
 fn six_models() -> Vec<ModelConfig> {
     vec![
-        model("gemini-2.5-deep-think", Tier::Enterprise, &["advanced-reasoning", "reasoning", "code"], 8000.0, 1e-5),
-        model("gemini-2.5-pro", Tier::Pro, &["reasoning", "code"], 2500.0, 3.5e-6),
-        model("gemini-pro-vertex", Tier::Enterprise, &["reasoning"], 2000.0, 5e-6),
-        model("gemini-2.0-flash-thinking", Tier::Pro, &["reasoning"], 1500.0, 1e-6),
+        model(
+            "gemini-2.5-deep-think",
+            Tier::Enterprise,
+            &["advanced-reasoning", "reasoning", "code"],
+            8000.0,
+            1e-5,
+        ),
+        model(
+            "gemini-2.5-pro",
+            Tier::Pro,
+            &["reasoning", "code"],
+            2500.0,
+            3.5e-6,
+        ),
+        model(
+            "gemini-pro-vertex",
+            Tier::Enterprise,
+            &["reasoning"],
+            2000.0,
+            5e-6,
+        ),
+        model(
+            "gemini-2.0-flash-thinking",
+            Tier::Pro,
+            &["reasoning"],
+            1500.0,
+            1e-6,
+        ),
         model("gemini-2.5-flash", Tier::Pro, &["code"], 800.0, 5e-7),
         model("gemini-2.0-flash", Tier::Free, &[], 600.0, 2e-7),
     ]
@@ -61,7 +85,9 @@ fn second_identical_request_is_a_cache_hit() {
     assert_eq!(second.kind, DecisionKind::CacheHit);
     assert_eq!(second.confidence, 0.95);
     assert_eq!(second.model_index, first.model_index);
-    let by_id = r.select_cached(first.cache_id.unwrap(), Tier::Pro, 2.0).unwrap();
+    let by_id = r
+        .select_cached(first.cache_id.unwrap(), Tier::Pro, 2.0)
+        .unwrap();
     assert_eq!(by_id.model_index, first.model_index);
 }
 
@@ -97,7 +123,12 @@ fn cached_decision_for_a_removed_model_is_not_served() {
     let c = ctx("Write a haiku", Tier::Pro, 3000.0);
     let first = r.select(&c, 0.0).unwrap();
     let chosen = name(&r, &first);
-    r.set_models(six_models().into_iter().filter(|m| m.name != chosen).collect());
+    r.set_models(
+        six_models()
+            .into_iter()
+            .filter(|m| m.name != chosen)
+            .collect(),
+    );
     let second = r.select(&c, 1.0).unwrap();
     assert_ne!(name(&r, &second), chosen);
 }
@@ -106,12 +137,22 @@ fn cached_decision_for_a_removed_model_is_not_served() {
 fn strict_fallback_never_exceeds_the_user_tier() {
     let mut r = router(TierPolicy::Strict);
     // only pro/enterprise models: a free user has nothing eligible
-    r.set_models(six_models().into_iter().filter(|m| m.tier != Tier::Free).collect());
+    r.set_models(
+        six_models()
+            .into_iter()
+            .filter(|m| m.tier != Tier::Free)
+            .collect(),
+    );
     let err = r.select(&ctx("hi", Tier::Free, 3000.0), 0.0).unwrap_err();
     assert_eq!(err, RouteError::NoEligibleModel);
     // the legacy policy falls back to the free list's pro model
     let mut legacy = router(TierPolicy::Legacy);
-    legacy.set_models(six_models().into_iter().filter(|m| m.tier != Tier::Free).collect());
+    legacy.set_models(
+        six_models()
+            .into_iter()
+            .filter(|m| m.tier != Tier::Free)
+            .collect(),
+    );
     let d = legacy.select(&ctx("hi", Tier::Free, 3000.0), 0.0).unwrap();
     assert_eq!(d.kind, DecisionKind::NoCandidates);
     assert_eq!(name(&legacy, &d), "gemini-2.5-flash");
@@ -132,7 +173,10 @@ fn no_candidates_is_not_cached_or_counted() {
 #[test]
 fn empty_model_set_is_an_error() {
     let mut r = Router::new(RouterOptions::default());
-    assert_eq!(r.select(&ctx("x", Tier::Pro, 1.0), 0.0).unwrap_err(), RouteError::NoModels);
+    assert_eq!(
+        r.select(&ctx("x", Tier::Pro, 1.0), 0.0).unwrap_err(),
+        RouteError::NoModels
+    );
 }
 
 #[test]
@@ -140,15 +184,33 @@ fn recorded_latency_changes_the_latency_score() {
     let mut r = router(TierPolicy::Strict);
     let c = ctx("Write a haiku", Tier::Free, 1000.0);
     let d = r.select(&c, 0.0).unwrap();
-    assert_eq!(d.kind, DecisionKind::Scored { latency: 1.0, complexity: 1.0 });
+    assert_eq!(
+        d.kind,
+        DecisionKind::Scored {
+            latency: 1.0,
+            complexity: 1.0
+        }
+    );
     r.record_performance(
         "gemini-2.0-flash",
-        Outcome { latency_ms: 3000.0, success: true, cost: 0.0, tokens: None, now_epoch_ms: 0.0 },
+        Outcome {
+            latency_ms: 3000.0,
+            success: true,
+            cost: 0.0,
+            tokens: None,
+            now_epoch_ms: 0.0,
+        },
     );
     let c2 = ctx("Write another haiku", Tier::Free, 1000.0);
     let d2 = r.select(&c2, 0.0).unwrap();
     // 3000 ms recorded (not 300 as the legacy average would say): latency score 0.1
-    assert_eq!(d2.kind, DecisionKind::Scored { latency: 0.1, complexity: 1.0 });
+    assert_eq!(
+        d2.kind,
+        DecisionKind::Scored {
+            latency: 0.1,
+            complexity: 1.0
+        }
+    );
 }
 
 #[test]
@@ -202,4 +264,17 @@ fn optimize_moves_weights_within_bounds() {
     let mut r2 = router(TierPolicy::Strict);
     r2.optimize(0.0, 0.0);
     assert_eq!(r2.weights(), Weights::default());
+}
+
+#[test]
+fn replayed_hits_touch_the_entry_and_count() {
+    let mut r = router(TierPolicy::Strict);
+    let d = r.select(&ctx("a", Tier::Pro, 3000.0), 0.0).unwrap();
+    let id = d.cache_id.unwrap();
+    assert!(r.replay_hit(id, 0.01));
+    assert!(r.replay_hit(id, 0.01));
+    assert_eq!(r.routing_performance().window.len, 2);
+    assert_eq!(r.cache().hit_rate(), 2.0 / 3.0);
+    assert!(r.cache().remaining_ms(id, 1000.0) > 0.0);
+    assert!(!r.replay_hit(id + 100, 0.01));
 }
