@@ -5,7 +5,7 @@
 //! them into the legacy `RoutingDecision`.
 
 use std::cell::RefCell;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
@@ -26,6 +26,8 @@ pub struct RouterHandle {
     epoch: Instant,
     /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
     scratch: Vec<u8>,
+    /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
+    names: Vec<String>,
 }
 
 /// Scratch kept between calls; a larger one is released after use.
@@ -75,12 +77,6 @@ struct OptionsJson {
     seed: Option<f64>,
     cache_size: Option<f64>,
     cache_ttl_ms: Option<f64>,
-}
-
-fn epoch_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// Milliseconds from `epoch` to `at` (reuses a clock reading: clock reads cost ~50 ns
@@ -134,6 +130,7 @@ pub fn router_create(options_json: String) -> Result<Handle> {
         router: Router::new(opts),
         epoch: Instant::now(),
         scratch: Vec::new(),
+        names: Vec::new(),
     })))
 }
 
@@ -315,28 +312,45 @@ pub fn router_set_availability(h: &Handle, model_name: String, available: bool) 
         .set_availability(&model_name, available)
 }
 
+/// Registers a model name for `routerRecordPerformanceBatch`; returns its id.
 #[napi(catch_unwind)]
-#[allow(clippy::too_many_arguments)]
-pub fn router_record_performance(
-    h: &Handle,
-    model_name: String,
-    latency: f64,
-    success: bool,
-    cost: f64,
-    output_tokens: f64,
-    total_tokens: f64,
-) {
-    let tokens = (!total_tokens.is_nan()).then_some((output_tokens, total_tokens));
-    h.borrow_mut().router.record_performance(
-        &model_name,
-        Outcome {
-            latency_ms: latency,
-            success,
-            cost,
-            tokens,
-            now_epoch_ms: epoch_ms(),
-        },
-    );
+pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
+    let mut hd = h.borrow_mut();
+    hd.names.push(model_name);
+    (hd.names.len() - 1) as u32
+}
+
+/// Forgets the registered names (the drop-in layer bounds its name table).
+#[napi(catch_unwind)]
+pub fn router_reset_names(h: &Handle) {
+    h.borrow_mut().names.clear();
+}
+
+/// Applies `n` outcomes buffered by the drop-in layer, in order. Each is 7 numbers:
+/// [name id, latency ms, success (1/0), cost, output tokens, total tokens (NaN: none),
+/// epoch ms when recorded].
+#[napi(catch_unwind)]
+pub fn router_record_performance_batch(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<()> {
+    let log = log.as_ref();
+    let n = (n as usize).min(log.len() / 7);
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    for r in log[..7 * n].chunks_exact(7) {
+        let Some(name) = hd.names.get(r[0] as usize) else {
+            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
+        };
+        hd.router.record_performance(
+            name,
+            Outcome {
+                latency_ms: r[1],
+                success: r[2] != 0.0,
+                cost: r[3],
+                tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
+                now_epoch_ms: r[6],
+            },
+        );
+    }
+    Ok(())
 }
 
 /// One model's performance record as JSON (`null` when none).

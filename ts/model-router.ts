@@ -114,6 +114,10 @@ const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
+/** Outcomes (`recordPerformance`) buffered before they are sent to Rust; 7 numbers each. */
+const PERF_LOG_SIZE = 256
+/** Distinct model names the outcome buffer keeps ids for. */
+const PERF_NAMES_LIMIT = 4096
 const ROUTING_TARGET_MS = 75
 
 /** Tasks longer than this skip the key memo (its keys would hold the text twice). */
@@ -305,6 +309,10 @@ export class ModelRouter extends EventEmitter {
   #logLen = 0
   /** Routing times recorded so far (memo hits included): the legacy's window-length cue. */
   #samples = 0
+  /** `recordPerformance` outcomes not yet sent to Rust (see PERF_LOG_SIZE). */
+  readonly #perfLog = new Float64Array(7 * PERF_LOG_SIZE)
+  #perfLen = 0
+  readonly #perfNames = new Map<string, number>()
   #models: ModelSnapshot[] = []
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
@@ -366,11 +374,18 @@ export class ModelRouter extends EventEmitter {
     this.#forgetMemo()
   }
 
-  /** Replays memo hits into Rust; runs before anything reads or changes the routing cache. */
+  /**
+   * Sends what the layer buffered — memo hits to replay, `recordPerformance` outcomes — to
+   * Rust; runs before anything reads router state or routes in full.
+   */
   #flush(): void {
     if (this.#logLen > 0) {
       native.routerReplayHits(this.#h, this.#log, this.#logLen)
       this.#logLen = 0
+    }
+    if (this.#perfLen > 0) {
+      native.routerRecordPerformanceBatch(this.#h, this.#perfLog, this.#perfLen)
+      this.#perfLen = 0
     }
   }
 
@@ -628,8 +643,28 @@ export class ModelRouter extends EventEmitter {
       output = checkNumber('tokenUsage.output', tokenUsage.output, false)
       total = checkNumber('tokenUsage.total', tokenUsage.total, false)
     }
-    native.routerRecordPerformance(this.#h, modelName, latency, success, cost, output, total)
+    let id = this.#perfNames.get(modelName)
+    if (id === undefined) {
+      if (this.#perfNames.size >= PERF_NAMES_LIMIT) {
+        this.#flush()
+        native.routerResetNames(this.#h)
+        this.#perfNames.clear()
+      }
+      id = native.routerRegisterName(this.#h, modelName)
+      this.#perfNames.set(modelName, id)
+    }
+    const log = this.#perfLog
+    const at = 7 * this.#perfLen
+    log[at] = id
+    log[at + 1] = latency
+    log[at + 2] = success ? 1 : 0
+    log[at + 3] = cost
+    log[at + 4] = output
+    log[at + 5] = total
+    log[at + 6] = Date.now()
+    if (++this.#perfLen === PERF_LOG_SIZE) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
+      this.#flush()
       const performance = toPerformance(JSON.parse(native.routerPerformanceOf(this.#h, modelName)))
       this.emit('model_performance_updated', { modelName, latency, success, cost, performance })
     }
@@ -713,6 +748,7 @@ export class ModelRouter extends EventEmitter {
     this.#memo.clear()
     this.#memoLong.clear()
     this.#logLen = 0
+    this.#perfLen = 0
     this.#models = []
     this.removeAllListeners()
   }
