@@ -17,6 +17,8 @@
 use crate::kind;
 use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Values at least this long are compressed (when it saves space).
@@ -25,6 +27,47 @@ pub const COMPRESS_THRESHOLD: usize = 256;
 const MAX_PENDING_ACCESS: usize = 10_000;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages after which a commit checkpoints on the JS thread after all (the background
+/// checkpointer has fallen far behind): bounds the WAL at about 64 MiB.
+const WAL_SAFETY_PAGES: u32 = 16_384;
+
+/// Checkpoints the WAL on its own thread and connection, so the fsyncs of a checkpoint
+/// (synchronous=NORMAL syncs there, not at commit) never run on the JS thread. Passive
+/// checkpoints wait for nobody: readers and the writer go on meanwhile.
+struct Checkpointer {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &str) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("cache-checkpoint".into())
+            .spawn(move || {
+                // Ends when told to, or when the store is gone (sender dropped).
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    // A failed checkpoint (e.g. busy) is retried at the next tick.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 pub struct DiskConfig {
     pub path: String,
@@ -55,6 +98,8 @@ pub struct DiskStore {
     /// only when the writes since could have reached it (a measurement costs 3 pragmas).
     last_usage: u64,
     written_since: u64,
+    /// Stopped and joined when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
 }
 
 fn is_memory_path(path: &str) -> bool {
@@ -133,7 +178,10 @@ impl DiskStore {
             }
         }
         let mut readers = Vec::new();
+        let mut checkpointer = None;
         if !memory {
+            writer.execute_batch(&format!("PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES};"))?;
+            checkpointer = Some(Checkpointer::start(&cfg.path)?);
             for _ in 0..cfg.pool_size.max(1) {
                 let r = Connection::open_with_flags(
                     &cfg.path,
@@ -153,6 +201,7 @@ impl DiskStore {
             max_disk_size: cfg.max_disk_size,
             last_usage: 0,
             written_since: u64::MAX / 4,
+            _checkpointer: checkpointer,
         })
     }
 
