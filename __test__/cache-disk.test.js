@@ -201,3 +201,9 @@ test('reads do not write synchronously: access counts land with the next commit'
   expect(after).toBe(5)
   c.shutdown()
 })
+
+test('a database that cannot be opened fails the constructor with a coded error', () => {
+  expect(() => new CacheManager({ dbPath: path.join(tmp(), 'no', 'such', 'dir', 'c.db') })).toThrow(
+    expect.objectContaining({ code: 'ERR_CACHE_DISK', message: expect.stringMatching(/cannot open cache database/) }),
+  )
+})
