@@ -25,6 +25,9 @@ use std::time::Duration;
 pub const COMPRESS_THRESHOLD: usize = 256;
 /// Bound of the pending access-time map: reaching it writes the updates at once.
 const MAX_PENDING_ACCESS: usize = 10_000;
+/// Bound of the keys written in one open transaction: reaching it commits early (always
+/// safe: a write is acknowledged at the first commit after it).
+const MAX_BATCH_KEYS: usize = 50_000;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the background checkpointer copies the WAL into the database.
@@ -98,6 +101,8 @@ pub struct DiskStore {
     /// only when the writes since could have reached it (a measurement costs 3 pragmas).
     last_usage: u64,
     written_since: u64,
+    /// Rows evicted by commits made early (bounds reached), reported with the next commit.
+    early_evictions: usize,
     /// Stopped and joined when the store is dropped.
     _checkpointer: Option<Checkpointer>,
 }
@@ -201,6 +206,7 @@ impl DiskStore {
             max_disk_size: cfg.max_disk_size,
             last_usage: 0,
             written_since: u64::MAX / 4,
+            early_evictions: 0,
             _checkpointer: checkpointer,
         })
     }
@@ -285,7 +291,7 @@ impl DiskStore {
         }
         if self.access.len() >= MAX_PENDING_ACCESS {
             self.begin()?;
-            self.commit()?;
+            self.early_evictions += self.commit()?;
         }
         self.access.insert(key.to_owned(), (1, now));
         Ok(())
@@ -301,6 +307,9 @@ impl DiskStore {
         expires_at: i64,
         now: i64,
     ) -> rusqlite::Result<()> {
+        if self.dirty.len() >= MAX_BATCH_KEYS {
+            self.early_evictions += self.commit()?;
+        }
         self.begin()?;
         let packed;
         let (stored, compressed): (&[u8], i64) = if self.compression && value.len() >= COMPRESS_THRESHOLD {
@@ -355,8 +364,9 @@ impl DiskStore {
     /// Ends the open transaction (writing pending access times first), then enforces
     /// `max_disk_size`. Returns how many rows the size limit evicted.
     pub fn commit(&mut self) -> rusqlite::Result<usize> {
+        let early = std::mem::take(&mut self.early_evictions);
         if !self.in_txn {
-            return Ok(0);
+            return Ok(early);
         }
         let result = self
             .write_access()
@@ -371,7 +381,7 @@ impl DiskStore {
         }
         self.in_txn = false;
         self.dirty.clear();
-        self.enforce_max_size()
+        Ok(early + self.enforce_max_size()?)
     }
 
     fn write_access(&mut self) -> rusqlite::Result<()> {
@@ -483,6 +493,21 @@ mod tests {
         d.commit().unwrap();
         let mut other = open(p.to_str().unwrap(), u64::MAX);
         assert_eq!(other.get("k", 0).unwrap().unwrap().value, b"v");
+    }
+
+    #[test]
+    fn a_huge_batch_commits_early_at_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        for i in 0..=MAX_BATCH_KEYS {
+            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0).unwrap();
+        }
+        assert!(d.has_pending());
+        assert_eq!(d.dirty.len(), 1, "the first {MAX_BATCH_KEYS} keys were committed");
+        let other = open(p.to_str().unwrap(), u64::MAX);
+        let n: i64 = other.readers[0].query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0)).unwrap();
+        assert_eq!(n as usize, MAX_BATCH_KEYS);
     }
 
     #[test]
