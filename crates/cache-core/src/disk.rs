@@ -23,8 +23,9 @@ use std::time::Duration;
 
 /// Values at least this long are compressed (when it saves space).
 pub const COMPRESS_THRESHOLD: usize = 256;
-/// Bound of the pending access-time map: reaching it writes the updates at once.
-const MAX_PENDING_ACCESS: usize = 10_000;
+/// Bound of the pending access-time map: reaching it writes the updates at once (kept
+/// small so that write, on the JS thread, stays short).
+const MAX_PENDING_ACCESS: usize = 2_048;
 /// Bound of the keys written in one open transaction: reaching it commits early (always
 /// safe: a write is acknowledged at the first commit after it).
 const MAX_BATCH_KEYS: usize = 50_000;
