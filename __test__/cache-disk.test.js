@@ -176,6 +176,20 @@ test('a child killed with SIGKILL loses no acknowledged set; integrity_check is 
   }
 })
 
+// Legacy: every set was its own transaction (each commit appends its own WAL frames for
+// the table and its four B-trees: 200 commits would write several MB of WAL).
+test('sets issued in one tick share one transaction', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath })
+  await c.set('warm', 0)
+  const walBefore = fs.statSync(`${dbPath}-wal`).size
+  await Promise.all(Array.from({ length: 200 }, (_, i) => c.set(`k${i}`, i)))
+  const grown = fs.statSync(`${dbPath}-wal`).size - walBefore
+  expect(grown).toBeLessThan(200 * 4096)
+  expect(await new CacheManager({ dbPath }).get('k199')).toBe(199)
+  c.shutdown()
+})
+
 test('durability "async" resolves before the commit and still commits', async () => {
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath, durability: 'async' })
@@ -200,4 +214,10 @@ test('reads do not write synchronously: access counts land with the next commit'
   expect(before).toBe(0)
   expect(after).toBe(5)
   c.shutdown()
+})
+
+test('a database that cannot be opened fails the constructor with a coded error', () => {
+  expect(() => new CacheManager({ dbPath: path.join(tmp(), 'no', 'such', 'dir', 'c.db') })).toThrow(
+    expect.objectContaining({ code: 'ERR_CACHE_DISK', message: expect.stringMatching(/cannot open cache database/) }),
+  )
 })

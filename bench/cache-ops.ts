@@ -30,6 +30,25 @@ function small(i: number): Record<string, unknown> {
   return { i, model: 'gemini-2.0-flash', ok: true }
 }
 
+/**
+ * Uniform random indexes (seeded xorshift, the same sequence for every side): a fixed
+ * stride would walk keys in a cycle, which flatters the legacy LRU array (the key it
+ * searches for is then always near its front).
+ */
+function randomPicks(count: number, size: number, seed = 0x9e3779b9): Uint32Array {
+  const out = new Uint32Array(count)
+  let x = seed >>> 0
+  for (let i = 0; i < count; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x % size
+  }
+  return out
+}
+
 function tmpDb(name: string): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-cache-')), `${name}.db`)
 }
@@ -97,8 +116,9 @@ async function memoryHits(quick: boolean): Promise<Row[]> {
   for (const size of sizes) {
     const op = `get, memory hit, ${size.toLocaleString('en-US')} entries`
     const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
-    const pick = (i: number) => keys[(i * 7919) % size]
     const iterations = quick ? 5_000 : 20_000
+    const picks = randomPicks(iterations * 2, size)
+    const pick = (i: number) => keys[picks[i % picks.length]]
     // Legacy: populating is O(n) per set (indexOf on the LRU array): 10k and 100k only.
     if (size <= 100_000) {
       const legacy = new LegacyCacheManager({ persistToDisk: false, maxMemorySize: 1024 * 1024 * 1024 })
@@ -123,7 +143,8 @@ async function diskAndMiss(quick: boolean): Promise<Row[]> {
   const size = quick ? 2_000 : 10_000
   const iterations = quick ? 5_000 : 20_000
   const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
-  const pick = (i: number) => keys[(i * 7919) % size]
+  const picks = randomPicks(iterations * 2, size)
+  const pick = (i: number) => keys[picks[i % picks.length]]
   // A 1000-byte memory budget (what the codebase passes): 1 KB values live on disk only.
   const legacy = new LegacyCacheManager({ dbPath: tmpDb('legacy-disk'), maxMemorySize: 1000 })
   const native = new CacheManager({ dbPath: tmpDb('native-disk'), maxMemorySize: 1000 })

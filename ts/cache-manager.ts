@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { native } from './native'
 import { codedError, fromNative, rangeError, typeError } from './errors'
 
-export type EvictionPolicy = 'lru' | 'lfu' | 'adaptive'
+export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
 
 export interface CacheConfig {
   /** Bytes the memory level may hold (keys, values and per-entry bookkeeping). Default 100 MiB. */
@@ -19,7 +19,7 @@ export interface CacheConfig {
   /** Seconds an entry lives when `set` gets no TTL. Default 3600. */
   defaultTTL?: number
   /** Memory-level eviction. Default "adaptive" (W-TinyLFU). */
-  evictionPolicy?: EvictionPolicy
+  evictionPolicy?: CacheEvictionPolicy
   /** Keep a disk level (SQLite). Default true. */
   persistToDisk?: boolean
   /** lz4-compress stored values of 256 bytes or more. Default true. */
@@ -57,7 +57,7 @@ export interface CacheStats {
 }
 
 /** The part of a routing context that names a warming pattern. */
-export interface WarmContext {
+export interface CacheWarmContext {
   userTier: string
   priority: string
   capabilities?: string[]
@@ -179,7 +179,7 @@ function positive(config: CacheConfig, field: keyof CacheConfig, fallback: numbe
 
 export class CacheManager extends EventEmitter {
   private handle: Handle | null
-  private readonly policy: EvictionPolicy
+  private readonly policy: CacheEvictionPolicy
   private readonly persist: boolean
   private readonly asyncDurability: boolean
   private readonly maxKeyLength: number
@@ -441,7 +441,7 @@ export class CacheManager extends EventEmitter {
    * most recent kept); the keys remembered from earlier times the pattern was active are
    * loaded from disk into memory.
    */
-  predictiveWarmCache(context: WarmContext): Promise<void> {
+  predictiveWarmCache(context: CacheWarmContext): Promise<void> {
     if (context === null || typeof context !== 'object') {
       return Promise.reject(typeError('context', 'an object', context))
     }

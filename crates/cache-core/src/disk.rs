@@ -17,14 +17,61 @@
 use crate::kind;
 use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Values at least this long are compressed (when it saves space).
 pub const COMPRESS_THRESHOLD: usize = 256;
-/// Bound of the pending access-time map: reaching it writes the updates at once.
-const MAX_PENDING_ACCESS: usize = 10_000;
+/// Bound of the pending access-time map: reaching it writes the updates at once (kept
+/// small so that write, on the JS thread, stays short).
+const MAX_PENDING_ACCESS: usize = 2_048;
+/// Bound of the keys written in one open transaction: reaching it commits early (always
+/// safe: a write is acknowledged at the first commit after it).
+const MAX_BATCH_KEYS: usize = 50_000;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the background checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages after which a commit checkpoints on the JS thread after all (the background
+/// checkpointer has fallen far behind): bounds the WAL at about 64 MiB.
+const WAL_SAFETY_PAGES: u32 = 16_384;
+
+/// Checkpoints the WAL on its own thread and connection, so the fsyncs of a checkpoint
+/// (synchronous=NORMAL syncs there, not at commit) never run on the JS thread. Passive
+/// checkpoints wait for nobody: readers and the writer go on meanwhile.
+struct Checkpointer {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &str) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("cache-checkpoint".into())
+            .spawn(move || {
+                // Ends when told to, or when the store is gone (sender dropped).
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    // A failed checkpoint (e.g. busy) is retried at the next tick.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 pub struct DiskConfig {
     pub path: String,
@@ -55,6 +102,10 @@ pub struct DiskStore {
     /// only when the writes since could have reached it (a measurement costs 3 pragmas).
     last_usage: u64,
     written_since: u64,
+    /// Rows evicted by commits made early (bounds reached), reported with the next commit.
+    early_evictions: usize,
+    /// Stopped and joined when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
 }
 
 fn is_memory_path(path: &str) -> bool {
@@ -133,7 +184,10 @@ impl DiskStore {
             }
         }
         let mut readers = Vec::new();
+        let mut checkpointer = None;
         if !memory {
+            writer.execute_batch(&format!("PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES};"))?;
+            checkpointer = Some(Checkpointer::start(&cfg.path)?);
             for _ in 0..cfg.pool_size.max(1) {
                 let r = Connection::open_with_flags(
                     &cfg.path,
@@ -153,6 +207,8 @@ impl DiskStore {
             max_disk_size: cfg.max_disk_size,
             last_usage: 0,
             written_since: u64::MAX / 4,
+            early_evictions: 0,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -236,7 +292,7 @@ impl DiskStore {
         }
         if self.access.len() >= MAX_PENDING_ACCESS {
             self.begin()?;
-            self.commit()?;
+            self.early_evictions += self.commit()?;
         }
         self.access.insert(key.to_owned(), (1, now));
         Ok(())
@@ -252,6 +308,9 @@ impl DiskStore {
         expires_at: i64,
         now: i64,
     ) -> rusqlite::Result<()> {
+        if self.dirty.len() >= MAX_BATCH_KEYS {
+            self.early_evictions += self.commit()?;
+        }
         self.begin()?;
         let packed;
         let (stored, compressed): (&[u8], i64) = if self.compression && value.len() >= COMPRESS_THRESHOLD {
@@ -306,8 +365,9 @@ impl DiskStore {
     /// Ends the open transaction (writing pending access times first), then enforces
     /// `max_disk_size`. Returns how many rows the size limit evicted.
     pub fn commit(&mut self) -> rusqlite::Result<usize> {
+        let early = std::mem::take(&mut self.early_evictions);
         if !self.in_txn {
-            return Ok(0);
+            return Ok(early);
         }
         let result = self
             .write_access()
@@ -322,7 +382,7 @@ impl DiskStore {
         }
         self.in_txn = false;
         self.dirty.clear();
-        self.enforce_max_size()
+        Ok(early + self.enforce_max_size()?)
     }
 
     fn write_access(&mut self) -> rusqlite::Result<()> {
@@ -434,6 +494,21 @@ mod tests {
         d.commit().unwrap();
         let mut other = open(p.to_str().unwrap(), u64::MAX);
         assert_eq!(other.get("k", 0).unwrap().unwrap().value, b"v");
+    }
+
+    #[test]
+    fn a_huge_batch_commits_early_at_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        for i in 0..=MAX_BATCH_KEYS {
+            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0).unwrap();
+        }
+        assert!(d.has_pending());
+        assert_eq!(d.dirty.len(), 1, "the first {MAX_BATCH_KEYS} keys were committed");
+        let other = open(p.to_str().unwrap(), u64::MAX);
+        let n: i64 = other.readers[0].query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0)).unwrap();
+        assert_eq!(n as usize, MAX_BATCH_KEYS);
     }
 
     #[test]

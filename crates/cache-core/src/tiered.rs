@@ -55,6 +55,9 @@ pub enum Source {
     Disk,
 }
 
+/// A value found by `get_many`: its kind and bytes.
+pub type Found = Option<(u8, Vec<u8>)>;
+
 pub struct Hit<'a> {
     pub source: Source,
     pub kind: u8,
@@ -231,8 +234,8 @@ impl TieredCache {
     }
 
     /// `get` for many keys; disk lookups of the memory misses go through the reader pool.
-    pub fn get_many(&mut self, keys: &[String], now: i64) -> Result<Vec<Option<(u8, Vec<u8>)>>, CacheError> {
-        let mut out: Vec<Option<(u8, Vec<u8>)>> = Vec::with_capacity(keys.len());
+    pub fn get_many(&mut self, keys: &[String], now: i64) -> Result<Vec<Found>, CacheError> {
+        let mut out: Vec<Found> = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             match self.memory.get(k.as_bytes(), now) {
