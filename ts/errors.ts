@@ -63,8 +63,9 @@ const NATIVE_CODE = /^\[([A-Z_]+)\] ([\s\S]*)$/
  * an `Error` with the code. Anything else passes through unchanged.
  */
 export function fromNative(err: unknown): unknown {
-  if (!(err instanceof Error)) return err
-  const m = NATIVE_CODE.exec(err.message)
+  // not `instanceof Error`: an error from the addon may come from another realm (vm contexts, Jest)
+  if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return err
+  const m = NATIVE_CODE.exec((err as Error).message)
   if (m === null) return err
   const [, code, message] = m
   if (code === 'ERR_INVALID_ARG_TYPE') return new TypeError(message)
