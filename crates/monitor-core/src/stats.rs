@@ -32,17 +32,10 @@ pub fn mean_stddev<I>(values: I) -> (f64, f64)
 where
     I: Iterator<Item = f64> + Clone,
 {
-    let mut n = 0usize;
-    let mut sum = 0.0;
-    for v in values.clone() {
-        sum += v;
-        n += 1;
-    }
+    // `fold` (not a `for` loop) so that chained slices are walked one after the other
+    let (n, sum) = values.clone().fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
     let mean = sum / n as f64;
-    let mut sq = 0.0;
-    for v in values {
-        sq += (v - mean) * (v - mean);
-    }
+    let sq = values.fold(0.0, |sq, v| sq + (v - mean) * (v - mean));
     (mean, (sq / n as f64).sqrt())
 }
 
