@@ -190,6 +190,28 @@ mod tests {
         assert_eq!(health_score(&mut m, 300_001.0), 100.0);
     }
 
+    proptest::proptest! {
+        // The legacy health arithmetic, recomputed from naive stats, for lower-is-better
+        // targets (where nothing was changed).
+        #[test]
+        fn health_matches_the_legacy_formula_for_lower_is_better(
+            values in proptest::collection::vec(0.0f64..10_000.0, 1..200),
+        ) {
+            let mut m = monitor_with("orchestration_latency", &values, 0.0);
+            let s = crate::stats::naive(&values).unwrap();
+            let t = 2000.0;
+            let mut score: f64 = 100.0;
+            if s.mean > t {
+                score = (score - ((s.mean - t) / t) * 50.0).max(0.0);
+            }
+            let cv = s.stddev / s.mean;
+            if cv > 0.3 {
+                score *= 1.0 - cv * 0.5;
+            }
+            proptest::prop_assert_eq!(health_score(&mut m, 0.0), score.max(0.0));
+        }
+    }
+
     #[test]
     fn set_target_changes_direction() {
         let mut m = monitor_with("queue_depth", &[10.0; 6], 0.0);

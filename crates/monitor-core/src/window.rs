@@ -326,6 +326,14 @@ mod tests {
                 } else if read == 1 {
                     let cutoff = ts - cut as f64;
                     prop_assert_eq!(w.stats_since(cutoff), naive_since(&all, cutoff));
+                } else if read == 2 && cut == 0 && i % 7 == 0 {
+                    // clearOldMetrics now and then
+                    let cutoff = ts - 30.0;
+                    w.retain_since(cutoff);
+                    all.retain(|(_, t)| *t >= cutoff);
+                    let kept: Vec<f64> = w.iter().map(|s| s.value).collect();
+                    let want: Vec<f64> = all.iter().map(|(v, _)| *v).collect();
+                    prop_assert_eq!(kept, want);
                 }
             }
             prop_assert_eq!(w.stats(), naive_since(&all, f64::NEG_INFINITY));
