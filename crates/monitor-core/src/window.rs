@@ -219,7 +219,11 @@ impl RecentWindow {
 
     fn sample(&self, j: usize) -> Sample {
         let i = self.physical(j);
-        Sample { value: self.values[i], timestamp_ms: self.times[i], seq: self.seqs[i] }
+        Sample {
+            value: self.values[i],
+            timestamp_ms: self.times[i],
+            seq: self.seqs[i],
+        }
     }
 
     /// The last `limit` samples, oldest first.
@@ -238,7 +242,10 @@ impl RecentWindow {
         if self.count_since(cutoff_ms) == self.values.len() {
             return;
         }
-        let kept: Vec<Sample> = self.iter().filter(|s| s.timestamp_ms >= cutoff_ms).collect();
+        let kept: Vec<Sample> = self
+            .iter()
+            .filter(|s| s.timestamp_ms >= cutoff_ms)
+            .collect();
         self.values.clear();
         self.times.clear();
         self.seqs.clear();
@@ -270,12 +277,20 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample(value: f64, ts: f64, seq: u64) -> Sample {
-        Sample { value, timestamp_ms: ts, seq }
+        Sample {
+            value,
+            timestamp_ms: ts,
+            seq,
+        }
     }
 
     /// The legacy computation over the retained values, in recording order.
     fn naive_since(values: &[(f64, f64)], cutoff: f64) -> Option<Stats> {
-        let v: Vec<f64> = values.iter().filter(|(_, t)| *t >= cutoff).map(|(v, _)| *v).collect();
+        let v: Vec<f64> = values
+            .iter()
+            .filter(|(_, t)| *t >= cutoff)
+            .map(|(v, _)| *v)
+            .collect();
         stats::naive(&v)
     }
 
