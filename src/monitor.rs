@@ -80,7 +80,9 @@ pub fn monitor_stats(
     window_ms: f64,
     mut out: Float64ArraySlice,
 ) -> Result<bool> {
-    let Some(s) = handle.borrow_mut().stats(id, now_ms, window_ms) else { return Ok(false) };
+    let Some(s) = handle.borrow_mut().stats(id, now_ms, window_ms) else {
+        return Ok(false);
+    };
     let mut v = Vec::with_capacity(8);
     push_stats(&mut v, &s);
     write_out(&mut out, &v)?;
@@ -171,11 +173,20 @@ pub fn monitor_set_target(
     higher_is_better: bool,
 ) -> Result<()> {
     if !value.is_finite() {
-        return Err(errors::out_of_range(format!("target must be a finite number, got {value}")));
+        return Err(errors::out_of_range(format!(
+            "target must be a finite number, got {value}"
+        )));
     }
-    let direction =
-        if higher_is_better { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
-    if handle.borrow_mut().targets.set(&name, Target { value, direction }) {
+    let direction = if higher_is_better {
+        Direction::HigherIsBetter
+    } else {
+        Direction::LowerIsBetter
+    };
+    if handle
+        .borrow_mut()
+        .targets
+        .set(&name, Target { value, direction })
+    {
         Ok(())
     } else {
         Err(errors::out_of_range(format!(
@@ -209,10 +220,28 @@ pub fn monitor_history(handle: &MonitorHandle, limit: u32, mut dst: Float64Array
 /// Writes `[count, sum, min, max, p50, p90, p99, p999]` of every value ever recorded into
 /// `out`; false when there is none.
 #[napi(catch_unwind)]
-pub fn monitor_all_time(handle: &MonitorHandle, id: u32, mut out: Float64ArraySlice) -> Result<bool> {
+pub fn monitor_all_time(
+    handle: &MonitorHandle,
+    id: u32,
+    mut out: Float64ArraySlice,
+) -> Result<bool> {
     let m = handle.borrow();
-    let Some(s) = m.metric(id).and_then(|x| x.all_time.summary()) else { return Ok(false) };
-    write_out(&mut out, &[s.count as f64, s.sum, s.min, s.max, s.p50, s.p90, s.p99, s.p999])?;
+    let Some(s) = m.metric(id).and_then(|x| x.all_time.summary()) else {
+        return Ok(false);
+    };
+    write_out(
+        &mut out,
+        &[
+            s.count as f64,
+            s.sum,
+            s.min,
+            s.max,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.p999,
+        ],
+    )?;
     Ok(true)
 }
 

@@ -47,7 +47,14 @@ impl AllTime {
     pub fn new() -> Self {
         // auto-resizing: memory grows only to the range actually seen (up to HIGHEST)
         let hist = Histogram::new(3).expect("3 significant digits is a valid HDR precision");
-        AllTime { hist, count: 0, sum: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, clamped_low: 0 }
+        AllTime {
+            hist,
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            clamped_low: 0,
+        }
     }
 
     pub fn record(&mut self, value: f64) {
@@ -124,7 +131,12 @@ mod tests {
         let s = a.summary().unwrap();
         assert_eq!(s.count, 100_000);
         assert_eq!((s.min, s.max), (0.1, 10000.0));
-        for (got, want) in [(s.p50, 5000.0), (s.p90, 9000.0), (s.p99, 9900.0), (s.p999, 9990.0)] {
+        for (got, want) in [
+            (s.p50, 5000.0),
+            (s.p90, 9000.0),
+            (s.p99, 9900.0),
+            (s.p999, 9990.0),
+        ] {
             assert!((got - want).abs() / want < 1e-3, "got {got}, want {want}");
         }
     }

@@ -39,9 +39,13 @@ pub fn analyze_bottlenecks(m: &mut Monitor, now_ms: f64, window_ms: f64) -> Vec<
         if metric.window.count_since(cutoff) < 5 {
             continue;
         }
-        let Some(target) = m.targets.get(&metric.name) else { continue };
+        let Some(target) = m.targets.get(&metric.name) else {
+            continue;
+        };
         let weight = impact_weight(&metric.name);
-        let Some(stats) = m.stats(id, now_ms, window_ms) else { continue };
+        let Some(stats) = m.stats(id, now_ms, window_ms) else {
+            continue;
+        };
         let t = target.value;
         match target.direction {
             Direction::LowerIsBetter => {
@@ -58,7 +62,11 @@ pub fn analyze_bottlenecks(m: &mut Monitor, now_ms: f64, window_ms: f64) -> Vec<
                 }
             }
             Direction::HigherIsBetter => {
-                let ratio = if stats.p5 > 0.0 { t / stats.p5 } else { f64::INFINITY };
+                let ratio = if stats.p5 > 0.0 {
+                    t / stats.p5
+                } else {
+                    f64::INFINITY
+                };
                 if t > 0.0 && ratio > 1.5 {
                     found.push(Bottleneck {
                         metric: id,
@@ -84,7 +92,11 @@ pub fn analyze_bottlenecks(m: &mut Monitor, now_ms: f64, window_ms: f64) -> Vec<
         }
     }
     // stable, like Array.prototype.sort with (a, b) => b.impact - a.impact
-    found.sort_by(|a, b| b.impact.partial_cmp(&a.impact).unwrap_or(std::cmp::Ordering::Equal));
+    found.sort_by(|a, b| {
+        b.impact
+            .partial_cmp(&a.impact)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     found
 }
 
@@ -99,7 +111,9 @@ pub fn health_score(m: &mut Monitor, now_ms: f64) -> f64 {
     for (name, target) in targets {
         let Some(id) = m.id_of(&name) else { continue };
         debug_assert!(!is_whole_history(HEALTH_WINDOW_MS));
-        let Some(stats) = m.stats(id, now_ms, HEALTH_WINDOW_MS) else { continue };
+        let Some(stats) = m.stats(id, now_ms, HEALTH_WINDOW_MS) else {
+            continue;
+        };
         let t = target.value;
         let mut score: f64 = 100.0;
         match target.direction {
@@ -190,10 +204,38 @@ mod tests {
         assert_eq!(health_score(&mut m, 300_001.0), 100.0);
     }
 
+    proptest::proptest! {
+        // The legacy health arithmetic, recomputed from naive stats, for lower-is-better
+        // targets (where nothing was changed).
+        #[test]
+        fn health_matches_the_legacy_formula_for_lower_is_better(
+            values in proptest::collection::vec(0.0f64..10_000.0, 1..200),
+        ) {
+            let mut m = monitor_with("orchestration_latency", &values, 0.0);
+            let s = crate::stats::naive(&values).unwrap();
+            let t = 2000.0;
+            let mut score: f64 = 100.0;
+            if s.mean > t {
+                score = (score - ((s.mean - t) / t) * 50.0).max(0.0);
+            }
+            let cv = s.stddev / s.mean;
+            if cv > 0.3 {
+                score *= 1.0 - cv * 0.5;
+            }
+            proptest::prop_assert_eq!(health_score(&mut m, 0.0), score.max(0.0));
+        }
+    }
+
     #[test]
     fn set_target_changes_direction() {
         let mut m = monitor_with("queue_depth", &[10.0; 6], 0.0);
-        m.targets.set("queue_depth", Target { value: 100.0, direction: Direction::HigherIsBetter });
+        m.targets.set(
+            "queue_depth",
+            Target {
+                value: 100.0,
+                direction: Direction::HigherIsBetter,
+            },
+        );
         let b = analyze_bottlenecks(&mut m, 0.0, 300_000.0);
         assert_eq!(b[0].finding, Finding::TailBelowTarget);
     }

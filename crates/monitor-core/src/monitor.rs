@@ -36,14 +36,20 @@ impl std::fmt::Display for MonitorError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MonitorError::TooManyMetrics { max } => {
-                write!(f, "name would exceed maxMetrics ({max} distinct metric names)")
+                write!(
+                    f,
+                    "name would exceed maxMetrics ({max} distinct metric names)"
+                )
             }
             MonitorError::UnknownMetric { id } => write!(f, "metric id {id} is not registered"),
             MonitorError::NonFinite { field, value } => {
                 write!(f, "{field} must be a finite number, got {value}")
             }
             MonitorError::BatchShape { len } => {
-                write!(f, "batch length must be a multiple of {BATCH_STRIDE}, got {len}")
+                write!(
+                    f,
+                    "batch length must be a multiple of {BATCH_STRIDE}, got {len}"
+                )
             }
         }
     }
@@ -86,7 +92,9 @@ impl Monitor {
             return Ok(id);
         }
         if self.metrics.len() >= self.max_metrics {
-            return Err(MonitorError::TooManyMetrics { max: self.max_metrics });
+            return Err(MonitorError::TooManyMetrics {
+                max: self.max_metrics,
+            });
         }
         let id = self.metrics.len() as u32;
         self.metrics.push(Metric {
@@ -129,7 +137,7 @@ impl Monitor {
     /// Records (id, value, timestamp) triples in order. The whole batch is checked first:
     /// a bad entry records nothing, so nothing already recorded is corrupted.
     pub fn record_batch(&mut self, batch: &[f64]) -> Result<(), MonitorError> {
-        if batch.len() % BATCH_STRIDE != 0 {
+        if !batch.len().is_multiple_of(BATCH_STRIDE) {
             return Err(MonitorError::BatchShape { len: batch.len() });
         }
         let n = self.metrics.len() as f64;
@@ -190,7 +198,11 @@ fn check_finite(field: &'static str, value: f64) -> Result<(), MonitorError> {
 
 fn push(m: &mut Metric, value: f64, timestamp_ms: f64) {
     let value = value + 0.0; // -0 → +0: one zero, so sorting and removal agree
-    m.window.push(Sample { value, timestamp_ms, seq: m.next_seq });
+    m.window.push(Sample {
+        value,
+        timestamp_ms,
+        seq: m.next_seq,
+    });
     m.next_seq += 1;
     m.all_time.record(value);
 }
@@ -204,8 +216,13 @@ mod tests {
         let mut m = Monitor::default();
         let a = m.register("a").unwrap();
         m.record(a, 1.0, 10.0).unwrap();
-        let err = m.record_batch(&[0.0, 2.0, 11.0, 0.0, f64::NAN, 12.0]).unwrap_err();
-        assert!(matches!(err, MonitorError::NonFinite { field: "value", .. }));
+        let err = m
+            .record_batch(&[0.0, 2.0, 11.0, 0.0, f64::NAN, 12.0])
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            MonitorError::NonFinite { field: "value", .. }
+        ));
         assert!(m.record_batch(&[5.0, 2.0, 11.0]).is_err());
         assert!(m.record_batch(&[0.0, 2.0]).is_err());
         assert_eq!(m.stats(a, 20.0, 0.0).unwrap().count, 1);
@@ -217,7 +234,10 @@ mod tests {
         assert_eq!(m.register("x").unwrap(), 0);
         assert_eq!(m.register("y").unwrap(), 1);
         assert_eq!(m.register("x").unwrap(), 0);
-        assert_eq!(m.register("z"), Err(MonitorError::TooManyMetrics { max: 2 }));
+        assert_eq!(
+            m.register("z"),
+            Err(MonitorError::TooManyMetrics { max: 2 })
+        );
     }
 
     #[test]

@@ -57,16 +57,30 @@ const PREFIX: &str = "performance_monitor_metric_";
 fn family_name(name: &str, id: usize, used: &mut HashSet<String>) -> String {
     let mut base = String::with_capacity(PREFIX.len() + name.len());
     base.push_str(PREFIX);
-    base.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    base.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
     let mut family = base.clone();
     let mut n = 0;
     // a family owns three series names: itself, _sum and _count
-    while [family.clone(), format!("{family}_sum"), format!("{family}_count")]
-        .iter()
-        .any(|f| used.contains(f))
+    while [
+        family.clone(),
+        format!("{family}_sum"),
+        format!("{family}_count"),
+    ]
+    .iter()
+    .any(|f| used.contains(f))
     {
         n += 1;
-        family = if n == 1 { format!("{base}_{id}") } else { format!("{base}_{id}_{n}") };
+        family = if n == 1 {
+            format!("{base}_{id}")
+        } else {
+            format!("{base}_{id}_{n}")
+        };
     }
     used.insert(format!("{family}_sum"));
     used.insert(format!("{family}_count"));
@@ -78,7 +92,9 @@ pub fn exposition(m: &mut Monitor, now_ms: f64) -> String {
     let mut out = String::with_capacity(512 + m.metric_count() * 600);
     let mut used = HashSet::new();
     for (id, metric) in m.metrics().iter().enumerate() {
-        let Some(s) = metric.all_time.summary() else { continue };
+        let Some(s) = metric.all_time.summary() else {
+            continue;
+        };
         let family = family_name(&metric.name, id, &mut used);
         let _ = write!(out, "# HELP {family} PerformanceMonitor metric \"");
         help(&mut out, &metric.name);
@@ -86,7 +102,12 @@ pub fn exposition(m: &mut Monitor, now_ms: f64) -> String {
             out,
             "\": every value recorded (HDR histogram, 3 significant digits).\n# TYPE {family} summary"
         );
-        for (q, v) in [("0.5", s.p50), ("0.9", s.p90), ("0.99", s.p99), ("0.999", s.p999)] {
+        for (q, v) in [
+            ("0.5", s.p50),
+            ("0.9", s.p90),
+            ("0.99", s.p99),
+            ("0.999", s.p999),
+        ] {
             let _ = write!(out, "{family}{{quantile=\"{q}\"}} ");
             num(&mut out, v);
             out.push('\n');
@@ -134,11 +155,19 @@ mod tests {
         }
         let text = exposition(&mut m, 0.0);
         assert!(text.contains("# HELP performance_monitor_metric_we_ird_name_x PerformanceMonitor metric \"we\"ird\\\\name\\nx\""), "{text}");
-        assert!(text.contains("# TYPE performance_monitor_metric_we_ird_name_x_1 summary\n"), "{text}");
+        assert!(
+            text.contains("# TYPE performance_monitor_metric_we_ird_name_x_1 summary\n"),
+            "{text}"
+        );
         assert!(text.contains("performance_monitor_metric_a_sum 1.5\n"));
-        assert!(text.contains("# TYPE performance_monitor_metric_a_sum_3 summary\n"), "{text}");
+        assert!(
+            text.contains("# TYPE performance_monitor_metric_a_sum_3 summary\n"),
+            "{text}"
+        );
         assert!(text.contains("performance_monitor_metric_a{quantile=\"0.999\"} 1.5\n"));
         assert!(text.ends_with("performance_monitor_health_score 100.0\n"));
-        assert!(text.contains("performance_monitor_target{metric=\"cache_hit_rate\",direction=\"higher\"} 0.7\n"));
+        assert!(text.contains(
+            "performance_monitor_target{metric=\"cache_hit_rate\",direction=\"higher\"} 0.7\n"
+        ));
     }
 }

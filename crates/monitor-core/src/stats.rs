@@ -32,17 +32,12 @@ pub fn mean_stddev<I>(values: I) -> (f64, f64)
 where
     I: Iterator<Item = f64> + Clone,
 {
-    let mut n = 0usize;
-    let mut sum = 0.0;
-    for v in values.clone() {
-        sum += v;
-        n += 1;
-    }
+    // `fold` (not a `for` loop) so that chained slices are walked one after the other
+    let (n, sum) = values
+        .clone()
+        .fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
     let mean = sum / n as f64;
-    let mut sq = 0.0;
-    for v in values {
-        sq += (v - mean) * (v - mean);
-    }
+    let sq = values.fold(0.0, |sq, v| sq + (v - mean) * (v - mean));
     (mean, (sq / n as f64).sqrt())
 }
 
@@ -84,12 +79,38 @@ pub fn by_selection(scratch: &mut [f64], mean: f64, stddev: f64) -> Stats {
         v
     };
     let max = pick(n - 1, &mut upper);
-    let p99 = if i99 == n - 1 { max } else { pick(i99, &mut upper) };
-    let p95 = if i95 == i99 { p99 } else { pick(i95, &mut upper) };
-    let median = if i50 == i95 { p95 } else { pick(i50, &mut upper) };
-    let p5 = if i5 == i50 { median } else { pick(i5, &mut upper) };
+    let p99 = if i99 == n - 1 {
+        max
+    } else {
+        pick(i99, &mut upper)
+    };
+    let p95 = if i95 == i99 {
+        p99
+    } else {
+        pick(i95, &mut upper)
+    };
+    let median = if i50 == i95 {
+        p95
+    } else {
+        pick(i50, &mut upper)
+    };
+    let p5 = if i5 == i50 {
+        median
+    } else {
+        pick(i5, &mut upper)
+    };
     let min = if i5 == 0 { p5 } else { pick(0, &mut upper) };
-    Stats { mean, median, p95, p99, min, max, count: n, stddev, p5 }
+    Stats {
+        mean,
+        median,
+        p95,
+        p99,
+        min,
+        max,
+        count: n,
+        stddev,
+        p5,
+    }
 }
 
 /// The naive recomputation (copy, sort, two passes): the reference the tests compare with.
@@ -122,7 +143,10 @@ mod tests {
     #[test]
     fn stats_of_known_values() {
         let s = naive(&[4.0, 1.0, 3.0, 2.0]).unwrap();
-        assert_eq!((s.min, s.max, s.median, s.p95, s.count), (1.0, 4.0, 2.0, 4.0, 4));
+        assert_eq!(
+            (s.min, s.max, s.median, s.p95, s.count),
+            (1.0, 4.0, 2.0, 4.0, 4)
+        );
         assert_eq!(s.mean, 2.5);
         assert!((s.stddev - 1.25f64.sqrt()).abs() < 1e-15);
     }

@@ -57,7 +57,10 @@ impl Default for Targets {
 
 impl Targets {
     pub fn get(&self, name: &str) -> Option<Target> {
-        self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
     }
 
     /// Sets (or replaces in place) a target. Returns false when the bound is reached.
@@ -111,17 +114,38 @@ mod tests {
     #[test]
     fn defaults_carry_directions() {
         let t = Targets::default();
-        assert_eq!(t.get("cache_hit_rate").unwrap().direction, Direction::HigherIsBetter);
-        assert_eq!(t.get("model_availability").unwrap().direction, Direction::HigherIsBetter);
-        assert_eq!(t.get("error_rate").unwrap().direction, Direction::LowerIsBetter);
+        assert_eq!(
+            t.get("cache_hit_rate").unwrap().direction,
+            Direction::HigherIsBetter
+        );
+        assert_eq!(
+            t.get("model_availability").unwrap().direction,
+            Direction::HigherIsBetter
+        );
+        assert_eq!(
+            t.get("error_rate").unwrap().direction,
+            Direction::LowerIsBetter
+        );
         assert!(t.get("toString").is_none());
     }
 
     #[test]
     fn set_replaces_in_place() {
         let mut t = Targets::default();
-        t.set("routing_overhead", Target { value: 5.0, direction: Direction::LowerIsBetter });
-        t.set("x", Target { value: 1.0, direction: Direction::HigherIsBetter });
+        t.set(
+            "routing_overhead",
+            Target {
+                value: 5.0,
+                direction: Direction::LowerIsBetter,
+            },
+        );
+        t.set(
+            "x",
+            Target {
+                value: 1.0,
+                direction: Direction::HigherIsBetter,
+            },
+        );
         let names: Vec<&str> = t.iter().map(|(n, _)| n).collect();
         assert_eq!(names[1], "routing_overhead");
         assert_eq!(names.last(), Some(&"x"));

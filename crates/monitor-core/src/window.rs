@@ -3,13 +3,12 @@
 //!
 //! Why not sort on each read: the legacy copies and sorts the whole history on every
 //! `getStats` (~0.3 ms for 1000 values). Here recording is O(1) — the value goes into the
-//! ring and into an `added` list, an evicted value into a `removed` list — and the first
+//! ring (the newest `added` values are the changes), an evicted value into a `removed`
+//! list — and the first
 //! read after a change sorts only those few changes and merges them into the cached sorted
 //! copy in one linear pass (O(n + k log k) for k changes). After more than N/2 changes a
 //! full rebuild is cheaper and is done instead. The computed stats are cached until the
 //! next change, so repeated reads cost nothing.
-
-use std::collections::VecDeque;
 
 use crate::stats::{self, Stats};
 
@@ -22,13 +21,20 @@ pub struct Sample {
     pub seq: u64,
 }
 
+/// A ring of samples stored as three parallel arrays (values are scanned alone by the
+/// statistics), oldest at `head` once full.
 #[derive(Debug)]
 pub struct RecentWindow {
     capacity: usize,
-    samples: VecDeque<Sample>,
-    /// Sorted values of `samples` as of the last sync, unless `stale`.
+    values: Vec<f64>,
+    times: Vec<f64>,
+    seqs: Vec<u64>,
+    head: usize,
+    /// Sorted values as of the last sync, unless `stale`.
     sorted: Vec<f64>,
-    added: Vec<f64>,
+    /// How many of the newest values arrived since the last sync.
+    added: usize,
+    /// Values evicted since the last sync (all of them are in `sorted`).
     removed: Vec<f64>,
     stale: bool,
     merge_buf: Vec<f64>,
@@ -41,9 +47,12 @@ impl RecentWindow {
         assert!(capacity > 0, "window capacity must be positive");
         RecentWindow {
             capacity,
-            samples: VecDeque::new(),
+            values: Vec::new(),
+            times: Vec::new(),
+            seqs: Vec::new(),
+            head: 0,
             sorted: Vec::new(),
-            added: Vec::new(),
+            added: 0,
             removed: Vec::new(),
             stale: false,
             merge_buf: Vec::new(),
@@ -53,25 +62,56 @@ impl RecentWindow {
     }
 
     pub fn len(&self) -> usize {
-        self.samples.len()
+        self.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.values.is_empty()
+    }
+
+    /// Physical index of the j-th oldest sample.
+    #[inline]
+    fn physical(&self, j: usize) -> usize {
+        let i = self.head + j;
+        if i >= self.values.len() {
+            i - self.values.len()
+        } else {
+            i
+        }
+    }
+
+    /// The values oldest first, as two slices.
+    #[inline]
+    fn value_slices(&self) -> (&[f64], &[f64]) {
+        (&self.values[self.head..], &self.values[..self.head])
+    }
+
+    #[inline]
+    fn time_slices(&self) -> (&[f64], &[f64]) {
+        (&self.times[self.head..], &self.times[..self.head])
     }
 
     /// Appends a value, evicting the oldest when full. O(1).
+    #[inline]
     pub fn push(&mut self, sample: Sample) {
-        if self.samples.len() == self.capacity {
-            let old = self.samples.pop_front().expect("full window is not empty");
+        if self.values.len() < self.capacity {
+            // not full yet: head stays 0 and the arrays grow in order
+            self.values.push(sample.value);
+            self.times.push(sample.timestamp_ms);
+            self.seqs.push(sample.seq);
+        } else {
+            let i = self.head;
             if !self.stale {
-                self.removed.push(old.value);
+                self.removed.push(self.values[i]);
             }
+            self.values[i] = sample.value;
+            self.times[i] = sample.timestamp_ms;
+            self.seqs[i] = sample.seq;
+            self.head = if i + 1 == self.capacity { 0 } else { i + 1 };
         }
-        self.samples.push_back(sample);
         if !self.stale {
-            self.added.push(sample.value);
-            if self.added.len() > self.capacity / 2 {
+            self.added += 1;
+            if self.added > self.capacity / 2 {
                 self.mark_stale();
             }
         }
@@ -80,58 +120,67 @@ impl RecentWindow {
 
     fn mark_stale(&mut self) {
         self.stale = true;
-        self.added.clear();
+        self.added = 0;
         self.removed.clear();
         self.cached = None;
     }
 
-    /// Brings `sorted` up to date with `samples`.
+    /// Brings `sorted` up to date with the ring.
     fn sync(&mut self) {
         if self.stale {
             self.sorted.clear();
-            self.sorted.extend(self.samples.iter().map(|s| s.value));
+            self.sorted.extend_from_slice(&self.values[self.head..]);
+            self.sorted.extend_from_slice(&self.values[..self.head]);
             self.sorted.sort_unstable_by(f64::total_cmp);
             self.stale = false;
             return;
         }
-        if self.added.is_empty() && self.removed.is_empty() {
+        if self.added == 0 && self.removed.is_empty() {
             return;
         }
-        self.added.sort_unstable_by(f64::total_cmp);
+        // the values added since the last sync are the newest `added` ones
+        let mut added = std::mem::take(&mut self.scratch);
+        added.clear();
+        let n = self.values.len();
+        for j in n - self.added..n {
+            added.push(self.values[self.physical(j)]);
+        }
+        added.sort_unstable_by(f64::total_cmp);
         self.removed.sort_unstable_by(f64::total_cmp);
         let out = &mut self.merge_buf;
         out.clear();
-        out.reserve(self.samples.len());
+        out.reserve(n);
         let (mut a, mut r) = (0, 0);
         for &x in &self.sorted {
-            // every removed value is in `sorted` (it was evicted after the last sync)
             if r < self.removed.len() && self.removed[r].total_cmp(&x).is_eq() {
                 r += 1;
                 continue;
             }
-            while a < self.added.len() && self.added[a].total_cmp(&x).is_lt() {
-                out.push(self.added[a]);
+            while a < added.len() && added[a].total_cmp(&x).is_lt() {
+                out.push(added[a]);
                 a += 1;
             }
             out.push(x);
         }
-        out.extend_from_slice(&self.added[a..]);
+        out.extend_from_slice(&added[a..]);
         debug_assert_eq!(r, self.removed.len());
         std::mem::swap(&mut self.sorted, &mut self.merge_buf);
-        self.added.clear();
+        self.added = 0;
         self.removed.clear();
+        self.scratch = added;
     }
 
     /// Stats over every retained value; cached until the next change.
     pub fn stats(&mut self) -> Option<Stats> {
-        if self.samples.is_empty() {
+        if self.values.is_empty() {
             return None;
         }
         if let Some(s) = self.cached {
             return Some(s);
         }
         self.sync();
-        let (mean, stddev) = stats::mean_stddev(self.samples.iter().map(|s| s.value));
+        let (a, b) = self.value_slices();
+        let (mean, stddev) = stats::mean_stddev(a.iter().chain(b).copied());
         let s = stats::from_sorted(&self.sorted, mean, stddev);
         self.cached = Some(s);
         Some(s)
@@ -139,7 +188,8 @@ impl RecentWindow {
 
     /// How many retained values have `timestamp ≥ cutoff`.
     pub fn count_since(&self, cutoff_ms: f64) -> usize {
-        self.samples.iter().filter(|s| s.timestamp_ms >= cutoff_ms).count()
+        let (a, b) = self.time_slices();
+        a.iter().chain(b).filter(|&&t| t >= cutoff_ms).count()
     }
 
     /// Stats over the values with `timestamp ≥ cutoff` (the legacy time-window rule).
@@ -150,47 +200,71 @@ impl RecentWindow {
         if k == 0 {
             return None;
         }
-        if k == self.samples.len() {
+        if k == self.values.len() {
             return self.stats();
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.extend(
-            self.samples
-                .iter()
-                .filter(|s| s.timestamp_ms >= cutoff_ms)
-                .map(|s| s.value),
-        );
+        for j in 0..self.values.len() {
+            let i = self.physical(j);
+            if self.times[i] >= cutoff_ms {
+                scratch.push(self.values[i]);
+            }
+        }
         let (mean, stddev) = stats::mean_stddev(scratch.iter().copied());
         let s = stats::by_selection(&mut scratch, mean, stddev);
         self.scratch = scratch;
         Some(s)
     }
 
+    fn sample(&self, j: usize) -> Sample {
+        let i = self.physical(j);
+        Sample {
+            value: self.values[i],
+            timestamp_ms: self.times[i],
+            seq: self.seqs[i],
+        }
+    }
+
     /// The last `limit` samples, oldest first.
-    pub fn last(&self, limit: usize) -> impl Iterator<Item = &Sample> {
-        let skip = self.samples.len().saturating_sub(limit);
-        self.samples.iter().skip(skip)
+    pub fn last(&self, limit: usize) -> impl Iterator<Item = Sample> + '_ {
+        let n = self.values.len();
+        (n.saturating_sub(limit)..n).map(move |j| self.sample(j))
     }
 
     /// Every retained sample, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &Sample> {
-        self.samples.iter()
+    pub fn iter(&self) -> impl Iterator<Item = Sample> + '_ {
+        (0..self.values.len()).map(move |j| self.sample(j))
     }
 
     /// Keeps only the values with `timestamp ≥ cutoff` (legacy `clearOldMetrics`).
     pub fn retain_since(&mut self, cutoff_ms: f64) {
-        let before = self.samples.len();
-        self.samples.retain(|s| s.timestamp_ms >= cutoff_ms);
-        if self.samples.len() != before {
-            self.mark_stale();
+        if self.count_since(cutoff_ms) == self.values.len() {
+            return;
         }
+        let kept: Vec<Sample> = self
+            .iter()
+            .filter(|s| s.timestamp_ms >= cutoff_ms)
+            .collect();
+        self.values.clear();
+        self.times.clear();
+        self.seqs.clear();
+        self.head = 0;
+        for s in kept {
+            self.values.push(s.value);
+            self.times.push(s.timestamp_ms);
+            self.seqs.push(s.seq);
+        }
+        self.mark_stale();
     }
 
     pub fn clear(&mut self) {
-        self.samples.clear();
+        self.values.clear();
+        self.times.clear();
+        self.seqs.clear();
+        self.head = 0;
         self.sorted.clear();
-        self.added.clear();
+        self.added = 0;
         self.removed.clear();
         self.stale = false;
         self.cached = None;
@@ -203,12 +277,20 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample(value: f64, ts: f64, seq: u64) -> Sample {
-        Sample { value, timestamp_ms: ts, seq }
+        Sample {
+            value,
+            timestamp_ms: ts,
+            seq,
+        }
     }
 
     /// The legacy computation over the retained values, in recording order.
     fn naive_since(values: &[(f64, f64)], cutoff: f64) -> Option<Stats> {
-        let v: Vec<f64> = values.iter().filter(|(_, t)| *t >= cutoff).map(|(v, _)| *v).collect();
+        let v: Vec<f64> = values
+            .iter()
+            .filter(|(_, t)| *t >= cutoff)
+            .map(|(v, _)| *v)
+            .collect();
         stats::naive(&v)
     }
 
@@ -259,6 +341,14 @@ mod tests {
                 } else if read == 1 {
                     let cutoff = ts - cut as f64;
                     prop_assert_eq!(w.stats_since(cutoff), naive_since(&all, cutoff));
+                } else if read == 2 && cut == 0 && i % 7 == 0 {
+                    // clearOldMetrics now and then
+                    let cutoff = ts - 30.0;
+                    w.retain_since(cutoff);
+                    all.retain(|(_, t)| *t >= cutoff);
+                    let kept: Vec<f64> = w.iter().map(|s| s.value).collect();
+                    let want: Vec<f64> = all.iter().map(|(v, _)| *v).collect();
+                    prop_assert_eq!(kept, want);
                 }
             }
             prop_assert_eq!(w.stats(), naive_since(&all, f64::NEG_INFINITY));
