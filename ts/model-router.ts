@@ -199,6 +199,7 @@ function checkContext(c: unknown): Checked {
   return { task, tier, priority, latency, budget, capabilitiesJson }
 }
 
+/** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
 const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
 
 /** The routing fields of one model, as last sent to Rust. */
@@ -212,6 +213,45 @@ interface ModelSnapshot {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  /** The caller's config object, to notice it being edited in place. */
+  ref: ModelConfig
+}
+
+/**
+ * A version counter on the caller's Map, bumped by its `set`, `delete` and `clear`: the router
+ * wraps those three methods on that Map instance (non-enumerable own properties that call the
+ * originals), so "same Map, same version" proves that no entry was added, removed, replaced
+ * or reordered without walking the Map (a walk costs more than the rest of a cache hit).
+ * A Map that cannot take them (frozen, sealed) is walked on every call instead.
+ */
+const MAP_VERSION = Symbol('model-router-native: Map version')
+
+type WatchedMap = Map<unknown, unknown> & { [MAP_VERSION]?: number }
+
+function watchMap(m: WatchedMap): boolean {
+  if (Object.prototype.hasOwnProperty.call(m, MAP_VERSION)) return true
+  if (!Object.isExtensible(m)) return false
+  const { set, delete: del, clear } = m
+  const bump = (map: WatchedMap) => {
+    if (map[MAP_VERSION] !== undefined) map[MAP_VERSION]++
+  }
+  const hidden = (value: unknown) => ({ value, writable: true, configurable: true, enumerable: false })
+  Object.defineProperties(m, {
+    [MAP_VERSION]: hidden(0),
+    set: hidden(function (this: WatchedMap, k: unknown, v: unknown) {
+      bump(this)
+      return set.call(this, k, v)
+    }),
+    delete: hidden(function (this: WatchedMap, k: unknown) {
+      bump(this)
+      return del.call(this, k)
+    }),
+    clear: hidden(function (this: WatchedMap) {
+      bump(this)
+      return clear.call(this)
+    }),
+  })
+  return true
 }
 
 function sameModel(s: ModelSnapshot, c: ModelConfig): boolean {
@@ -252,6 +292,7 @@ function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
     latencyTarget: checkNumber(`${field}.latencyTarget`, cfg.latencyTarget, false),
     costPerToken: checkNumber(`${field}.costPerToken`, cfg.costPerToken, false),
     maxTokens: checkNumber(`${field}.maxTokens`, cfg.maxTokens, false),
+    ref: c as ModelConfig,
   }
 }
 
@@ -314,6 +355,9 @@ export class ModelRouter extends EventEmitter {
   #perfLen = 0
   readonly #perfNames = new Map<string, number>()
   #models: ModelSnapshot[] = []
+  /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
+  #lastMap: WatchedMap | undefined
+  #lastMapVersion: number | undefined
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
@@ -366,12 +410,36 @@ export class ModelRouter extends EventEmitter {
   #syncModels(models: unknown): void {
     if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
     const snap = this.#models
-    if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) return
+    const watched = models as WatchedMap
+    if (watched === this.#lastMap && watched[MAP_VERSION] === this.#lastMapVersion) {
+      // same entries in the same order: only in-place edits of the configs remain to check
+      let same = true
+      for (let i = 0; i < snap.length; i++) {
+        if (!sameModel(snap[i], snap[i].ref)) {
+          same = false
+          break
+        }
+      }
+      if (same) return
+    } else if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) {
+      this.#watch(watched)
+      return
+    }
     const next: ModelSnapshot[] = []
     for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
     this.#forgetMemo()
+    this.#watch(watched)
+  }
+
+  #watch(m: WatchedMap): void {
+    if (watchMap(m)) {
+      this.#lastMap = m
+      this.#lastMapVersion = m[MAP_VERSION]
+    } else {
+      this.#lastMap = undefined
+    }
   }
 
   /**
@@ -750,6 +818,7 @@ export class ModelRouter extends EventEmitter {
     this.#logLen = 0
     this.#perfLen = 0
     this.#models = []
+    this.#lastMap = undefined
     this.removeAllListeners()
   }
 }
