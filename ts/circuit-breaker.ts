@@ -1,0 +1,167 @@
+/**
+ * The circuit breaker of the rollout toolkit: judges the native side over a bounded,
+ * count-based sliding window of its most recent calls (error rate and p99 latency), opens
+ * when either crosses its bound, and after a cooldown lets exactly one probe call through
+ * to decide whether to close again. It keeps no timer: the cooldown is checked against the
+ * clock when a call arrives, so an idle process is never kept alive.
+ */
+
+export type CircuitState = 'closed' | 'open' | 'half_open'
+
+export interface CircuitOptions {
+  /** Native calls the window holds (default 100). */
+  windowSize?: number
+  /** Calls the window must hold before it is judged (default 20). */
+  minCalls?: number
+  /** Error rate above which the circuit opens (default 0.01, the roadmap's error-rate target). */
+  maxErrorRate?: number
+  /** p99 latency (ms) of the window above which the circuit opens (default 150, the roadmap's p99 target). */
+  maxP99Ms?: number
+  /** Milliseconds the circuit stays open before one probe call is let through (default 30000). */
+  cooldownMs?: number
+}
+
+/** Why the circuit opened, as the `circuit_open` event says. */
+export interface CircuitOpenEvent {
+  reason: 'error_rate' | 'p99_latency' | 'probe_failed'
+  errorRate: number
+  p99: number
+  /** The error that tipped it, when an error did. */
+  error?: string
+}
+
+export interface CircuitSnapshot {
+  state: CircuitState
+  opens: number
+  lastOpen: CircuitOpenEvent | null
+  windowCalls: number
+  errorRate: number
+  p99Ms: number
+}
+
+/** p99 is recomputed (a sort of the window) only every this many calls. */
+const P99_EVERY = 16
+
+function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: number): number {
+  const v = o[name]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
+    throw new RangeError(`circuit.${name} must be a finite number ≥ 0, got ${String(v)}`)
+  }
+  return v
+}
+
+export class CircuitBreaker {
+  readonly windowSize: number
+  readonly minCalls: number
+  readonly maxErrorRate: number
+  readonly maxP99Ms: number
+  readonly cooldownMs: number
+  state: CircuitState = 'closed'
+  opens = 0
+  lastOpen: CircuitOpenEvent | null = null
+  private readonly latencies: Float64Array
+  private readonly failed: Uint8Array
+  private readonly scratch: Float64Array
+  private count = 0
+  private next = 0
+  private failures = 0
+  private sinceP99 = 0
+  private p99 = 0
+  private openedAt = 0
+  private probing = false
+
+  constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
+    this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
+    this.minCalls = Math.min(this.windowSize, Math.max(1, Math.floor(positive(options, 'minCalls', 20))))
+    this.maxErrorRate = positive(options, 'maxErrorRate', 0.01)
+    this.maxP99Ms = positive(options, 'maxP99Ms', 150)
+    this.cooldownMs = positive(options, 'cooldownMs', 30_000)
+    this.latencies = new Float64Array(this.windowSize)
+    this.failed = new Uint8Array(this.windowSize)
+    this.scratch = new Float64Array(this.windowSize)
+  }
+
+  /**
+   * Whether this call may go to the native side. When open and the cooldown has passed, the
+   * first caller becomes the probe (state `half_open`) and every other call stays on legacy
+   * until the probe has reported.
+   */
+  admit(): { native: boolean; probe: boolean; halfOpened: boolean } {
+    if (this.state === 'closed') return { native: true, probe: false, halfOpened: false }
+    if (this.state === 'open' && this.now() - this.openedAt >= this.cooldownMs) {
+      this.state = 'half_open'
+      this.probing = true
+      return { native: true, probe: true, halfOpened: true }
+    }
+    return { native: false, probe: false, halfOpened: false }
+  }
+
+  /**
+   * Records one native call (closed state). Returns the reason to open, or null.
+   * `error` is the message of a native failure, if it failed.
+   */
+  record(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
+    const i = this.next
+    if (this.count === this.windowSize) this.failures -= this.failed[i]
+    else this.count++
+    this.latencies[i] = latencyMs
+    this.failed[i] = error === undefined ? 0 : 1
+    this.failures += this.failed[i]
+    this.next = (i + 1) % this.windowSize
+    if (++this.sinceP99 >= P99_EVERY || error !== undefined || latencyMs > this.maxP99Ms) this.refreshP99()
+    if (this.state !== 'closed' || this.count < this.minCalls) return null
+    const errorRate = this.failures / this.count
+    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.p99, error })
+    if (this.p99 > this.maxP99Ms) return this.open({ reason: 'p99_latency', errorRate, p99: this.p99 })
+    return null
+  }
+
+  /** The probe's outcome: true closes the circuit (with a fresh window), false opens it again. */
+  settleProbe(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
+    this.probing = false
+    if (error === undefined && latencyMs <= this.maxP99Ms) {
+      this.state = 'closed'
+      this.count = 0
+      this.next = 0
+      this.failures = 0
+      this.p99 = 0
+      this.sinceP99 = 0
+      return null
+    }
+    return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.p99, latencyMs), error })
+  }
+
+  get probeInFlight(): boolean {
+    return this.probing
+  }
+
+  errorRate(): number {
+    return this.count === 0 ? 0 : this.failures / this.count
+  }
+
+  snapshot(): CircuitSnapshot {
+    this.refreshP99()
+    return { state: this.state, opens: this.opens, lastOpen: this.lastOpen, windowCalls: this.count, errorRate: this.errorRate(), p99Ms: this.p99 }
+  }
+
+  private open(event: CircuitOpenEvent): CircuitOpenEvent {
+    this.state = 'open'
+    this.openedAt = this.now()
+    this.opens++
+    this.lastOpen = event
+    return event
+  }
+
+  private refreshP99(): void {
+    this.sinceP99 = 0
+    if (this.count === 0) {
+      this.p99 = 0
+      return
+    }
+    const s = this.scratch.subarray(0, this.count)
+    s.set(this.latencies.subarray(0, this.count))
+    s.sort()
+    this.p99 = s[Math.min(this.count - 1, Math.ceil(this.count * 0.99) - 1)]
+  }
+}
