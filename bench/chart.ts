@@ -24,8 +24,15 @@ function fmtMs(ms: number): string {
 
 export function cdfChart(title: string, series: Series[], markersMs: Array<[string, number]> = []): string {
   const all = series.flatMap((s) => s.valuesMs).filter((v) => v > 0)
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 1e-3))))
-  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 1e-3) * 1.01)))
+  all.push(...markersMs.map(([, v]) => v))
+  let min = Infinity
+  let max = 1e-3
+  for (const v of all) {
+    if (v < min) min = v
+    if (v > max) max = v
+  }
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(min, 1e-3))))
+  const hi = Math.pow(10, Math.ceil(Math.log10(max * 1.01)))
   const pw = W - M.left - M.right
   const ph = H - M.top - M.bottom
   const x = (ms: number) => M.left + ((Math.log10(Math.max(ms, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * pw
@@ -43,16 +50,18 @@ export function cdfChart(title: string, series: Series[], markersMs: Array<[stri
     out.push(`<line x1="${M.left}" y1="${y(q).toFixed(1)}" x2="${M.left + pw}" y2="${y(q).toFixed(1)}" stroke="${q === 0.95 || q === 0.99 ? '#eee' : '#ddd'}"/>`)
     out.push(`<text x="${M.left - 6}" y="${(y(q) + 4).toFixed(1)}" text-anchor="end">${q === 0.95 || q === 0.99 ? `p${q * 100}` : `${q * 100}%`}</text>`)
   }
-  for (const [label, ms] of markersMs) {
-    if (ms < lo || ms > hi) continue
+  markersMs.forEach(([label, ms], k) => {
     out.push(`<line x1="${x(ms).toFixed(1)}" y1="${M.top}" x2="${x(ms).toFixed(1)}" y2="${M.top + ph}" stroke="#c00" stroke-dasharray="4 3"/>`)
-    out.push(`<text x="${(x(ms) - 4).toFixed(1)}" y="${M.top + 12}" text-anchor="end" fill="#c00">${esc(label)}</text>`)
-  }
+    out.push(`<text x="${(x(ms) - 4).toFixed(1)}" y="${M.top + 14 + k * 14}" text-anchor="end" fill="#c00">${esc(label)}</text>`)
+  })
   series.forEach((s, k) => {
     const n = s.valuesMs.length
     if (n === 0) return
+    // at most ~1000 points: the curve is drawn at this resolution anyway
+    const step = Math.max(1, Math.floor(n / 1000))
     const pts: string[] = []
-    for (let i = 0; i < n; i++) pts.push(`${x(s.valuesMs[i]).toFixed(1)},${y((i + 1) / n).toFixed(1)}`)
+    for (let i = 0; i < n; i += step) pts.push(`${x(s.valuesMs[i]).toFixed(1)},${y((i + 1) / n).toFixed(1)}`)
+    pts.push(`${x(s.valuesMs[n - 1]).toFixed(1)},${y(1).toFixed(1)}`)
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`)
     const ly = M.top + ph - 14 - k * 18
     out.push(`<line x1="${M.left + pw - 170}" y1="${ly}" x2="${M.left + pw - 146}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`)

@@ -50,6 +50,7 @@ export interface WorkloadResult {
   cacheHitRate: number
   /** Requests that ended in an error (model call and its fallback retry failed, or the pipeline threw). */
   errorRate: number
+  failedRequests: number
   modelErrors: number
   pipelineErrors: number
   eventLoopDelayP99Ms: number
@@ -290,6 +291,7 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
     routing: { avgMs: sum / requests, p50Ms: at(0.5), p95Ms: at(0.95), p99Ms: at(0.99), maxMs: sorted[requests - 1] },
     cacheHitRate: gets === 0 ? 0 : hits / gets,
     errorRate: (failed + pipelineErrors) / requests,
+    failedRequests: failed + pipelineErrors,
     modelErrors,
     pipelineErrors,
     eventLoopDelayP99Ms: eld.percentile(99) / 1e6,
