@@ -164,7 +164,9 @@ async function main() {
   process.stderr.write(`results: ${path.relative(process.cwd(), dir)}/${side}.{md,json} and ${chartFile}\n`)
 }
 
-main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}

@@ -39,6 +39,10 @@ export interface CircuitSnapshot {
   p99Ms: number
 }
 
+export const ADMIT_NATIVE = 0
+export const ADMIT_PROBE = 1
+export const ADMIT_LEGACY = 2
+
 /** p99 is recomputed (a sort of the window) only every this many calls. */
 const P99_EVERY = 16
 
@@ -83,18 +87,19 @@ export class CircuitBreaker {
   }
 
   /**
-   * Whether this call may go to the native side. When open and the cooldown has passed, the
-   * first caller becomes the probe (state `half_open`) and every other call stays on legacy
-   * until the probe has reported.
+   * Whether this call may go to the native side: `ADMIT_NATIVE`, `ADMIT_PROBE` (the circuit
+   * was open and the cooldown has passed: this caller is the probe, the state is now
+   * `half_open`, and every other call stays on legacy until the probe has reported) or
+   * `ADMIT_LEGACY`. A number, not an object: this runs on every call.
    */
-  admit(): { native: boolean; probe: boolean; halfOpened: boolean } {
-    if (this.state === 'closed') return { native: true, probe: false, halfOpened: false }
+  admit(): number {
+    if (this.state === 'closed') return ADMIT_NATIVE
     if (this.state === 'open' && this.now() - this.openedAt >= this.cooldownMs) {
       this.state = 'half_open'
       this.probing = true
-      return { native: true, probe: true, halfOpened: true }
+      return ADMIT_PROBE
     }
-    return { native: false, probe: false, halfOpened: false }
+    return ADMIT_LEGACY
   }
 
   /**

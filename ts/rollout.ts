@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events'
 import { isDeepStrictEqual } from 'node:util'
 
 import { CacheManager, type CacheConfig } from './cache-manager'
-import { CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
+import { ADMIT_LEGACY, ADMIT_PROBE, CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
 import { typeError } from './errors'
 import { ModelRouter, type ModelRouterOptions } from './model-router'
 import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
@@ -309,9 +309,8 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     if (this.legacyInstance !== null) for (const n of methodNames(this.legacyInstance)) names.add(n)
     for (const name of names) {
       if (name in EventEmitter.prototype || name === 'getRolloutStats' || name === 'rolloutSettled') continue
-      const extra = extraMethods[name]
       Object.defineProperty(this, name, {
-        value: extra ?? ((...args: unknown[]) => this.call(name, args)),
+        value: extraMethods[name] ?? this.dispatcher(name),
         writable: true,
         configurable: true,
         enumerable: false,
@@ -367,16 +366,16 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   // ---- dispatch ----------------------------------------------------------------------
 
-  private call(name: string, args: unknown[]): unknown {
-    if (name === 'shutdown') return this.shutdownBoth(args)
-    // A method only one side has (e.g. a native extra such as `getOrSet`): that side answers
-    // it alone, with nothing to compare and no fallback.
-    const onNative = typeof this.nativeInstance[name] === 'function'
-    if (!onNative) return this.direct(this.legacy(), name, args)
-    if (this.mode === 'shadow') {
-      return typeof this.legacy()[name] === 'function' ? this.shadowCall(name, args) : this.direct(this.nativeInstance, name, args)
-    }
-    return this.nativeCall(name, args)
+  /**
+   * The method `name` of the wrapper. A method only one side has (e.g. a native extra such
+   * as `getOrSet`) is answered by that side alone, with nothing to compare and no fallback.
+   */
+  private dispatcher(name: string): AnyFn {
+    if (name === 'shutdown') return (...args) => this.shutdownBoth(args)
+    if (typeof this.nativeInstance[name] !== 'function') return (...args) => this.direct(this.legacy(), name, args)
+    if (this.mode === 'native') return (...args) => this.nativeCall(name, args)
+    return (...args) =>
+      typeof this.legacy()[name] === 'function' ? this.shadowCall(name, args) : this.direct(this.nativeInstance, name, args)
   }
 
   private direct(target: Record<string, unknown>, name: string, args: unknown[]): unknown {
@@ -392,27 +391,31 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   /** Mode "native": served by native unless the circuit is open; a native failure is retried on legacy. */
   private nativeCall(name: string, args: unknown[]): unknown {
     const breaker = this.breaker!
-    const gate = breaker.admit()
-    if (gate.halfOpened) super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
-    if (!gate.native) return this.legacyServe(name, args)
+    let probe = false
+    if (breaker.state !== 'closed') {
+      const gate = breaker.admit()
+      if (gate === ADMIT_LEGACY) return this.legacyServe(name, args)
+      probe = gate === ADMIT_PROBE
+      if (probe) super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
+    }
     this.calls.native++
     const t0 = this.now()
     let result: unknown
     try {
       result = this.invoke('native', name, args)
     } catch (err) {
-      return this.retryOnLegacy(name, args, err, this.now() - t0, gate.probe)
+      return this.retryOnLegacy(name, args, err, this.now() - t0, probe)
     }
     if (!isThenable(result)) {
-      this.settleNative(this.now() - t0, undefined, gate.probe)
+      this.settleNative(this.now() - t0, undefined, probe)
       return result
     }
-    return Promise.resolve(result).then(
+    return (result as Promise<unknown>).then(
       (value) => {
-        this.settleNative(this.now() - t0, undefined, gate.probe)
+        this.settleNative(this.now() - t0, undefined, probe)
         return value
       },
-      (err) => this.retryOnLegacy(name, args, err, this.now() - t0, gate.probe),
+      (err) => this.retryOnLegacy(name, args, err, this.now() - t0, probe),
     )
   }
 
