@@ -18,6 +18,7 @@ const M = { left: 64, right: 24, top: 40, bottom: 56 }
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 function fmtMs(ms: number): string {
+  if (ms >= 1000) return `${+(ms / 1000).toPrecision(3)} s`
   if (ms >= 1) return `${+ms.toPrecision(3)} ms`
   return `${+(ms * 1000).toPrecision(3)} µs`
 }

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 import { cdfChart } from './chart'
 import type { Row } from './measure'
@@ -28,12 +29,16 @@ function loadSuites(): Suite[] {
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3))
 
+const ok = (x: number) => Number.isFinite(x) && x > 0
+
 export function table(rows: Row[]): string {
-  const lines = ['| group | operation | side | p50 µs | p99 µs | ops/s | p50 ratio (legacy/this) |', '|---|---|---|---:|---:|---:|---:|']
+  const lines = ['| group | operation | side | p50 µs | p99 µs | ops/s | p50 ratio (legacy/this) | note |', '|---|---|---|---:|---:|---:|---:|---|']
   for (const r of rows) {
     const legacy = rows.find((x) => x.group === r.group && x.op === r.op && x.side === 'legacy')
-    const ratio = legacy && r.side !== 'legacy' ? `${(legacy.p50Us / r.p50Us).toFixed(1)}×` : ''
-    lines.push(`| ${r.group} | ${r.op} | ${r.side} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${ratio} |`)
+    const ratio = legacy && r.side !== 'legacy' && ok(legacy.p50Us) && ok(r.p50Us) ? `${(legacy.p50Us / r.p50Us).toFixed(1)}×` : ''
+    const t = (x: number) => (ok(x) ? fmt(x) : '—')
+    const ops = Number.isFinite(r.opsPerSec) ? Math.round(r.opsPerSec).toLocaleString('en-US') : '—'
+    lines.push(`| ${r.group} | ${r.op} | ${r.side} | ${t(r.p50Us)} | ${t(r.p99Us)} | ${ops} | ${ratio} | ${r.note ?? ''} |`)
   }
   return lines.join('\n')
 }
@@ -118,6 +123,15 @@ async function main() {
   const sides: WorkloadSide[] = side === 'baseline' ? ['legacy'] : side === 'optimized' ? ['native'] : ['legacy', 'native']
   const requests = quick ? 4000 : 40_000
 
+  // The machine's noise floor: the event-loop delay of an idle loop (on a shared machine it
+  // includes the time the process waits for a core).
+  const idle = monitorEventLoopDelay({ resolution: 1 })
+  idle.enable()
+  await new Promise((resolve) => setTimeout(resolve, quick ? 300 : 1000))
+  idle.disable()
+  const idleP99 = idle.percentile(99) / 1e6
+  const load = os.loadavg()[0]
+
   const workload: WorkloadResult[] = []
   for (const s of sides) {
     workload.push(await runWorkload(s, { requests, progress: progress(`workload, ${s}`) }))
@@ -139,7 +153,8 @@ async function main() {
   const chartFile = `${side}-routing.svg`
   const md =
     `# Benchmark (${side}${quick ? ', quick' : ''})\n\n` +
-    `${machine}; ${new Date().toISOString()}; ${seconds.toFixed(0)} s in all\n\n` +
+    `${machine}; ${new Date().toISOString()}; ${seconds.toFixed(0)} s in all; load average ${load.toFixed(1)} at the start; ` +
+    `event-loop delay p99 of the idle loop ${ms(idleP99)}\n\n` +
     `## Success metrics under the orchestrator workload\n\n` +
     `${w0.requests.toLocaleString('en-US')} requests per side, ${w0.concurrency} in flight, Zipf-distributed prompts (seeded), ` +
     `simulated model calls (latency drawn, not slept), the codebase's construction (\`maxMemorySize: 1000\`).\n\n` +
@@ -152,7 +167,7 @@ async function main() {
   fs.writeFileSync(path.join(dir, `${side}.md`), md)
   fs.writeFileSync(
     path.join(dir, `${side}.json`),
-    JSON.stringify({ machine, side, quick, seconds, workload: workload.map(({ routingSample, ...w }) => w), rows }, null, 2),
+    JSON.stringify({ machine, side, quick, seconds, loadAverage: load, idleEventLoopDelayP99Ms: idleP99, workload: workload.map(({ routingSample, ...w }) => w), rows }, null, 2),
   )
   const colors: Record<WorkloadSide, string> = { legacy: '#d9822b', native: '#2b6cd9' }
   const svg = cdfChart(

@@ -8,7 +8,8 @@
  * capabilities, latency requirement and length. The model call does not sleep: its latency
  * is drawn from a lognormal around the model's latency target and recorded as a number, and
  * the call yields with `setImmediate` (one event-loop turn), so the run stays fast while
- * the event loop turns as it would. A share of model calls fail; a failed call is retried
+ * the event loop turns as it would. Each request also starts on a new turn, as one brought
+ * by network I/O does. A share of model calls fail; a failed call is retried
  * once on `selectFallbackModel`'s choice, and a request fails when the retry fails too.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -249,6 +250,9 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
   async function lane() {
     while (next < requests) {
       const i = next++
+      // A request arrives as I/O would bring it: on a new event-loop turn (without this, a
+      // lane would chain cache hits in microtasks and starve the loop, which no server does).
+      await yieldTurn()
       try {
         await request(i)
       } catch {
