@@ -545,3 +545,11 @@ test('a process using the three factories in shadow mode exits by itself', async
   })
   expect(r).toEqual({ code: 0, signal: null, out: 'done\n', err: '' })
 })
+
+test('the ESM entry point names every rollout export', () => {
+  const { execFileSync } = require('node:child_process')
+  const mjs = path.join(__dirname, '..', 'index.mjs')
+  const names = ['createModelRouter', 'createCacheManager', 'createPerformanceMonitor', 'getRolloutStats', 'flagEnabled', 'resolveMode', 'ROLLOUT_FLAGS', 'PREDICTIVE_FLAG']
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import * as m from ${JSON.stringify(mjs)}; console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`]).toString()
+  expect(JSON.parse(out)).toEqual(['function', 'function', 'function', 'function', 'function', 'function', 'object', 'string'])
+})
