@@ -97,6 +97,25 @@ export function successTable(results: WorkloadResult[]): string {
   return lines.join('\n')
 }
 
+export function shadowTable(w: WorkloadResult): string {
+  const s = w.shadow!
+  const top = (t: Array<[string, number]>) => (t.length === 0 ? '—' : t.map(([k, n]) => `${k} (${n})`).join('; '))
+  return [
+    `${w.requests.toLocaleString('en-US')} requests through \`createModelRouter\`, \`createCacheManager\`, \`createPerformanceMonitor\` in mode "shadow" ` +
+      `(every call runs on the legacy port and on native; the legacy answer is served).`,
+    '',
+    '| | router (same model) | cache (deep-equal value) |',
+    '|---|---:|---:|',
+    `| compared calls | ${s.router.compared.toLocaleString('en-US')} | ${s.cache.compared.toLocaleString('en-US')} |`,
+    `| agreement | ${pct(s.router.rate)} | ${pct(s.cache.rate)} |`,
+    `| native errors (never seen by the caller) | ${s.router.shadowErrors} | ${s.cache.shadowErrors} |`,
+    `| most common disagreements, legacy → native (count among the last 1,000 logged) | ${top(s.router.top)} | ${top(s.cache.top)} |`,
+    '',
+    `Cost of shadowing, for the served caller: routing time avg ${ms(w.routing.avgMs)}, p99 ${ms(w.routing.p99Ms)}; ` +
+      `${Math.round(w.requestsPerSec).toLocaleString('en-US')} requests/s.`,
+  ].join('\n')
+}
+
 /** One status line on stderr, rewritten in place on a terminal, else printed now and then. */
 function progress(label: string) {
   const tty = process.stderr.isTTY === true
@@ -137,6 +156,12 @@ async function main() {
     workload.push(await runWorkload(s, { requests, progress: progress(`workload, ${s}`) }))
   }
 
+  // Shadow mode on the same workload: how often the two sides agree, and what it costs.
+  let shadow: WorkloadResult | null = null
+  if (side === 'compare') {
+    shadow = await runWorkload('shadow', { requests: quick ? 2000 : 10_000, progress: progress('workload, shadow mode') })
+  }
+
   let rows: Row[] = []
   // The rollout wrappers run the native classes: nothing to show in a legacy-only run.
   for (const suite of loadSuites().filter((x) => side !== 'baseline' || x.name !== 'rollout-ops')) {
@@ -161,6 +186,7 @@ async function main() {
     `${w0.requests.toLocaleString('en-US')} requests per side, ${w0.concurrency} in flight, Zipf-distributed prompts (seeded), ` +
     `simulated model calls (latency drawn, not slept), the codebase's construction (\`maxMemorySize: 1000\`).\n\n` +
     `${successTable(workload)}\n\n![routing-time distributions](${chartFile})\n\n` +
+    (shadow !== null ? `## Shadow mode on the same workload\n\n${shadowTable(shadow)}\n\n` : '') +
     `## Per operation\n\n${table(rows)}\n`
   console.log(md)
 
@@ -169,9 +195,18 @@ async function main() {
   fs.writeFileSync(path.join(dir, `${side}.md`), md)
   fs.writeFileSync(
     path.join(dir, `${side}.json`),
-    JSON.stringify({ machine, side, quick, seconds, loadAverage: load, idleEventLoopDelayP99Ms: idleP99, workload: workload.map(({ routingSample, ...w }) => w), rows }, null, 2),
+    JSON.stringify(
+      {
+        machine, side, quick, seconds, loadAverage: load, idleEventLoopDelayP99Ms: idleP99,
+        workload: workload.map(({ routingSample, ...w }) => w),
+        shadow: shadow === null ? null : (({ routingSample, ...w }) => w)(shadow),
+        rows,
+      },
+      null,
+      2,
+    ),
   )
-  const colors: Record<WorkloadSide, string> = { legacy: '#d9822b', native: '#2b6cd9' }
+  const colors: Record<WorkloadSide, string> = { legacy: '#d9822b', native: '#2b6cd9', shadow: '#888888' }
   const svg = cdfChart(
     `Routing time per request, ${w0.requests.toLocaleString('en-US')} requests per side`,
     workload.map((w) => ({ label: `${w.side} (p99 ${ms(w.routing.p99Ms)})`, color: colors[w.side], valuesMs: w.routingSample })),

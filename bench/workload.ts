@@ -14,14 +14,22 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
-import { CacheManager as NativeCache, ModelRouter as NativeRouter, PerformanceMonitor as NativeMonitor } from 'model-router-native'
+import {
+  CacheManager as NativeCache,
+  createCacheManager,
+  createModelRouter,
+  createPerformanceMonitor,
+  ModelRouter as NativeRouter,
+  PerformanceMonitor as NativeMonitor,
+} from 'model-router-native'
 
 import { CacheManager as LegacyCache } from './legacy/cache-manager'
 import { ModelRouter as LegacyRouter } from './legacy/model-router'
 import { PerformanceMonitor as LegacyMonitor } from './legacy/performance-monitor'
 import { defaultModels } from './router-ops'
 
-export type WorkloadSide = 'legacy' | 'native'
+/** "shadow": the rollout wrappers in mode "shadow" (both sides run, legacy served). */
+export type WorkloadSide = 'legacy' | 'native' | 'shadow'
 
 export interface WorkloadOptions {
   /** Requests timed (default 40,000). */
@@ -60,6 +68,29 @@ export interface WorkloadResult {
   rssGrowthMiB: number
   /** Routing times in ms, for the chart (a sorted sample of at most 5000). */
   routingSample: number[]
+  /** Side "shadow": what the rollout wrappers recorded. */
+  shadow?: Record<'router' | 'cache', ShadowSummary>
+}
+
+export interface ShadowSummary {
+  compared: number
+  agreed: number
+  rate: number
+  shadowErrors: number
+  /** The most common disagreements among the last 1000, e.g. "gemini-2.0-flash → gemini-2.5-flash" (legacy → native), with counts. */
+  top: Array<[string, number]>
+}
+
+function summarizeShadow(stats: any, describe: (d: any) => string): ShadowSummary {
+  const counts = new Map<string, number>()
+  for (const d of stats.disagreements) counts.set(describe(d), (counts.get(describe(d)) ?? 0) + 1)
+  return {
+    compared: stats.agreement.compared,
+    agreed: stats.agreement.agreed,
+    rate: stats.agreement.rate,
+    shadowErrors: stats.shadowErrors,
+    top: [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3),
+  }
 }
 
 /** Mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
@@ -169,6 +200,12 @@ function makeSide(side: WorkloadSide): Sides {
     const monitor = new LegacyMonitor()
     return { router, cache, monitor, close: () => (router.dispose(), cache.shutdown(), monitor.dispose()) }
   }
+  if (side === 'shadow') {
+    const router: any = createModelRouter(LegacyRouter, { mode: 'shadow', maxDisagreements: 1000 })
+    const cache: any = createCacheManager(LegacyCache, { mode: 'shadow', maxDisagreements: 1000, config: { maxMemorySize: 1000 } })
+    const monitor: any = createPerformanceMonitor(LegacyMonitor, { mode: 'shadow' })
+    return { router, cache, monitor, close: () => (router.shutdown(), cache.shutdown(), monitor.shutdown()) }
+  }
   const router = new NativeRouter()
   const cache = new NativeCache({ maxMemorySize: 1000 })
   const monitor = new NativeMonitor()
@@ -220,25 +257,27 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
     gets++
     const hit = await cache.get(key)
     let modelMs = 0
+    const outcomes: Array<{ model: string; ok: boolean; latency: number; cost: number; tokens: unknown }> = []
     if (hit !== null && hit !== undefined) {
       hits++
     } else {
       let model = decision.modelName
       let r = await callModel(model, p, rand)
       modelMs += r.latency
-      router.recordPerformance(model, r.latency, r.ok, r.cost, r.tokens)
+      outcomes.push({ model, ...r })
       if (!r.ok) {
         const fb = await router.selectFallbackModel(model, ctx, models, 'model error')
         model = fb.modelName
         r = await callModel(model, p, rand)
         modelMs += r.latency
-        router.recordPerformance(model, r.latency, r.ok, r.cost, r.tokens)
+        outcomes.push({ model, ...r })
       }
-      if (r.ok) await cache.set(`resp:${decision.modelName}:${p.hash}`, { text: r.text, model, tokens: r.tokens }, 3600)
+      if (r.ok) await cache.set(key, { text: r.text, model, tokens: r.tokens }, 3600)
       else failed++
     }
     monitor.recordMetric('orchestration_latency', performance.now() - t0 + modelMs)
     monitor.recordMetric('routing_overhead', t1 - t0)
+    for (const o of outcomes) router.recordPerformance(o.model, o.latency, o.ok, o.cost, o.tokens)
   }
 
   const rssStart = process.memoryUsage.rss()
@@ -275,6 +314,16 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
   const seconds = (performance.now() - start) / 1000
   eld.disable()
   rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+  let shadow: WorkloadResult['shadow']
+  if (side === 'shadow') {
+    await router.rolloutSettled()
+    await cache.rolloutSettled()
+    const kind = (v: any) => (v === null ? 'null' : typeof v === 'string' ? 'a string' : typeof v)
+    shadow = {
+      router: summarizeShadow(router.getRolloutStats(), (d) => `${d.legacy?.modelName ?? d.legacy?.error} → ${d.native?.modelName ?? d.native?.error}`),
+      cache: summarizeShadow(cache.getRolloutStats(), (d) => `${kind(d.legacy)} → ${kind(d.native)}`),
+    }
+  }
   close()
   if (!measure) return null
   o.progress?.(requests, requests)
@@ -302,6 +351,7 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
     peakRssMiB: rssPeak / 1048576,
     rssGrowthMiB: (rssPeak - rssStart) / 1048576,
     routingSample: sample,
+    shadow,
   }
   return result
 }
