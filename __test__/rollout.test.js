@@ -553,3 +553,24 @@ test('the ESM entry point names every rollout export', () => {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import * as m from ${JSON.stringify(mjs)}; console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`]).toString()
   expect(JSON.parse(out)).toEqual(['function', 'function', 'function', 'function', 'function', 'function', 'object', 'string'])
 })
+
+test('the breaker opens on p99 exactly when the sorted p99 of the window exceeds the bound', () => {
+  const fc = require('fast-check')
+  const { CircuitBreaker } = require('../dist/circuit-breaker.js')
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 300 }), (windowSize, lat) => {
+      const b = new CircuitBreaker({ windowSize, minCalls: 1, maxP99Ms: 150, maxErrorRate: 1 }, () => 0)
+      for (let i = 0; i < lat.length; i++) {
+        const opened = b.record(lat[i], undefined)
+        const win = lat.slice(Math.max(0, i + 1 - windowSize), i + 1).sort((x, y) => x - y)
+        const p99 = win[Math.ceil(win.length * 0.99) - 1]
+        if (p99 > 150) {
+          expect(opened).toEqual({ reason: 'p99_latency', errorRate: 0, p99 })
+          return
+        }
+        expect(opened).toBeNull()
+      }
+    }),
+    { numRuns: 300 },
+  )
+})

@@ -43,9 +43,6 @@ export const ADMIT_NATIVE = 0
 export const ADMIT_PROBE = 1
 export const ADMIT_LEGACY = 2
 
-/** p99 is recomputed (a sort of the window) only every this many calls. */
-const P99_EVERY = 16
-
 function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: number): number {
   const v = o[name]
   if (v === undefined) return fallback
@@ -70,8 +67,8 @@ export class CircuitBreaker {
   private count = 0
   private next = 0
   private failures = 0
-  private sinceP99 = 0
-  private p99 = 0
+  /** Calls of the window slower than `maxP99Ms`. */
+  private slow = 0
   private openedAt = 0
   private probing = false
 
@@ -108,17 +105,25 @@ export class CircuitBreaker {
    */
   record(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
     const i = this.next
-    if (this.count === this.windowSize) this.failures -= this.failed[i]
-    else this.count++
+    if (this.count === this.windowSize) {
+      this.failures -= this.failed[i]
+      if (this.latencies[i] > this.maxP99Ms) this.slow--
+    } else {
+      this.count++
+    }
     this.latencies[i] = latencyMs
     this.failed[i] = error === undefined ? 0 : 1
     this.failures += this.failed[i]
-    this.next = (i + 1) % this.windowSize
-    if (++this.sinceP99 >= P99_EVERY || error !== undefined || latencyMs > this.maxP99Ms) this.refreshP99()
+    if (latencyMs > this.maxP99Ms) this.slow++
+    this.next = i + 1 === this.windowSize ? 0 : i + 1
     if (this.state !== 'closed' || this.count < this.minCalls) return null
     const errorRate = this.failures / this.count
-    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.p99, error })
-    if (this.p99 > this.maxP99Ms) return this.open({ reason: 'p99_latency', errorRate, p99: this.p99 })
+    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    // p99 = sorted[ceil(0.99·n) − 1] exceeds the bound exactly when at least n − ceil(0.99·n) + 1
+    // calls of the window exceed it: a counter, so no sort on the hot path.
+    if (this.slow >= this.count - Math.ceil(this.count * 0.99) + 1) {
+      return this.open({ reason: 'p99_latency', errorRate, p99: this.refreshP99() })
+    }
     return null
   }
 
@@ -130,11 +135,10 @@ export class CircuitBreaker {
       this.count = 0
       this.next = 0
       this.failures = 0
-      this.p99 = 0
-      this.sinceP99 = 0
+      this.slow = 0
       return null
     }
-    return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.p99, latencyMs), error })
+    return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
   }
 
   get probeInFlight(): boolean {
@@ -146,8 +150,7 @@ export class CircuitBreaker {
   }
 
   snapshot(): CircuitSnapshot {
-    this.refreshP99()
-    return { state: this.state, opens: this.opens, lastOpen: this.lastOpen, windowCalls: this.count, errorRate: this.errorRate(), p99Ms: this.p99 }
+    return { state: this.state, opens: this.opens, lastOpen: this.lastOpen, windowCalls: this.count, errorRate: this.errorRate(), p99Ms: this.refreshP99() }
   }
 
   private open(event: CircuitOpenEvent): CircuitOpenEvent {
@@ -158,15 +161,12 @@ export class CircuitBreaker {
     return event
   }
 
-  private refreshP99(): void {
-    this.sinceP99 = 0
-    if (this.count === 0) {
-      this.p99 = 0
-      return
-    }
+  /** The p99 latency of the window (a sort: only when opening or asked). */
+  private refreshP99(): number {
+    if (this.count === 0) return 0
     const s = this.scratch.subarray(0, this.count)
     s.set(this.latencies.subarray(0, this.count))
     s.sort()
-    this.p99 = s[Math.min(this.count - 1, Math.ceil(this.count * 0.99) - 1)]
+    return s[Math.min(this.count - 1, Math.ceil(this.count * 0.99) - 1)]
   }
 }
