@@ -8,6 +8,11 @@ export const {
   createModelRouter,
   createCacheManager,
   createPerformanceMonitor,
+  getRolloutStats,
+  flagEnabled,
+  resolveMode,
+  ROLLOUT_FLAGS,
+  PREDICTIVE_FLAG,
   codedError,
 } = pkg
 export default pkg

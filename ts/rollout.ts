@@ -1,1 +1,684 @@
-export {}
+/**
+ * The rollout toolkit: feature flags, shadow mode (A/B without risk) and automatic fallback.
+ *
+ * `createModelRouter`, `createCacheManager` and `createPerformanceMonitor` take the caller's
+ * legacy implementation (a class, a factory or an instance) and return an object with the
+ * drop-in interface:
+ * - mode "legacy": the legacy instance itself, untouched;
+ * - mode "native": a wrapper serving the native class behind a circuit breaker; a call that
+ *   fails on the native side is retried on the legacy side (created only when first needed);
+ * - mode "shadow": a wrapper running every call on both, serving the legacy result and
+ *   recording agreement, both latencies and every disagreement.
+ * The environment decides between "legacy" and "native" unless `mode` is given.
+ */
+import { EventEmitter } from 'node:events'
+import { isDeepStrictEqual } from 'node:util'
+
+import { CacheManager, type CacheConfig } from './cache-manager'
+import { ADMIT_LEGACY, ADMIT_PROBE, CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
+import { typeError } from './errors'
+import { ModelRouter, type ModelRouterOptions } from './model-router'
+import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
+
+export type { CircuitOpenEvent, CircuitOptions, CircuitSnapshot, CircuitState } from './circuit-breaker'
+
+export type RolloutMode = 'legacy' | 'native' | 'shadow'
+export type RolloutKind = 'router' | 'cache' | 'monitor'
+
+/** A legacy class, a factory returning an instance, or an instance. */
+export type LegacyImplementation<T extends object> = (new (...args: any[]) => T) | ((...args: any[]) => T) | T
+
+/** Something with `recordMetric`, e.g. a `PerformanceMonitor` (legacy or native). */
+export interface MetricSink {
+  recordMetric(name: string, value: number, metadata?: unknown): void
+}
+
+export interface RolloutOptions<C = unknown> {
+  /** Forces a mode; without it the environment flag decides between "legacy" and "native". */
+  mode?: RolloutMode
+  /** Overrides the environment flag (`true` → "native", `false` → "legacy"); `mode` wins over it. */
+  enabled?: boolean
+  /** The constructor argument given to both sides (e.g. the cache config). */
+  config?: C
+  /** Where flags are read (default `process.env`). */
+  env?: Record<string, string | undefined>
+  /** The circuit breaker of mode "native" (see `CircuitOptions` for the defaults). */
+  circuit?: CircuitOptions
+  /** Mode "native" without fallback: returns the bare native instance. Default true. */
+  fallback?: boolean
+  /** Receives the rollout metrics (`rollout_<kind>_*`). */
+  monitor?: MetricSink
+  /** Disagreements kept, the most recent (default 100). */
+  maxDisagreements?: number
+  /** Shadow comparisons pending at once; beyond it the native call is skipped and counted (default 1000). */
+  maxShadowInFlight?: number
+  /**
+   * Whether a native error counts against the circuit (default: every error after which the
+   * legacy retry succeeded; an error the legacy raises too is the caller's, not native's).
+   */
+  countsAsFailure?: (err: unknown) => boolean
+  /** Clock in ms, for the latencies and the cooldown (default `performance.now`). */
+  now?: () => number
+}
+
+export interface CacheRolloutOptions extends RolloutOptions<CacheConfig> {
+  /**
+   * Whether `predictiveWarmCache` warms (default: the `ENABLE_PREDICTIVE_CACHING` flag);
+   * off, it resolves at once and does nothing. Applies to the wrappers (modes "native" and
+   * "shadow"); mode "legacy" returns the legacy instance untouched.
+   */
+  predictive?: boolean
+}
+
+export interface Disagreement {
+  method: string
+  /** The inputs, copied (a Map as its keys, long strings cut to 1000 characters). */
+  args: unknown[]
+  legacy: unknown
+  native: unknown
+  at: number
+}
+
+export interface LatencySummary {
+  count: number
+  meanMs: number
+  p50Ms: number
+  p99Ms: number
+}
+
+export interface RolloutStats {
+  kind: RolloutKind
+  mode: RolloutMode
+  /** Calls served by (or, in shadow mode, run on) each side. */
+  calls: { legacy: number; native: number }
+  /** Native calls that failed and were retried on legacy. */
+  fallbacks: number
+  /** Shadow native calls skipped because `maxShadowInFlight` were pending. */
+  shadowSkipped: number
+  /** Native errors in shadow mode (never seen by the caller). */
+  shadowErrors: number
+  agreement: { compared: number; agreed: number; rate: number }
+  disagreements: Disagreement[]
+  circuit: CircuitSnapshot | null
+  /** Latencies of the compared operations (shadow) or of every native call (native), last 1024 per side. */
+  latency: { legacy: LatencySummary; native: LatencySummary }
+}
+
+/** What the wrapper adds to the drop-in interface. */
+export interface RolloutControl {
+  getRolloutStats(): RolloutStats
+  /** Resolves when every pending shadow comparison has been recorded. */
+  rolloutSettled(): Promise<void>
+}
+
+export type Rollout<T> = T & Partial<RolloutControl>
+
+// ---------------------------------------------------------------------------------------
+// Flags
+
+/** Which environment flag governs each kind. The monitor follows the router's flag. */
+export const ROLLOUT_FLAGS: Readonly<Record<RolloutKind, string>> = Object.freeze({
+  router: 'ENABLE_ASYNC_ROUTING',
+  cache: 'ENABLE_CONNECTION_POOLING',
+  monitor: 'ENABLE_ASYNC_ROUTING',
+})
+export const PREDICTIVE_FLAG = 'ENABLE_PREDICTIVE_CACHING'
+
+/** A flag is on exactly when its value is the string "true" (as the roadmap says). */
+export function flagEnabled(name: string, env: Record<string, string | undefined> = process.env): boolean {
+  return env[name] === 'true'
+}
+
+/** The mode a factory will use for these options. */
+export function resolveMode(kind: RolloutKind, options: RolloutOptions = {}): RolloutMode {
+  const mode = options.mode
+  if (mode !== undefined) {
+    if (mode !== 'legacy' && mode !== 'native' && mode !== 'shadow') throw typeError('mode', '"legacy", "native" or "shadow"', mode)
+    return mode
+  }
+  if (options.enabled !== undefined) return options.enabled ? 'native' : 'legacy'
+  return flagEnabled(ROLLOUT_FLAGS[kind], options.env ?? process.env) ? 'native' : 'legacy'
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-kind knowledge: the interface methods and what "agreement" means.
+
+interface KindSpec {
+  methods: string[]
+  /** Methods whose results are compared in shadow mode, and how. */
+  compare: Record<string, (legacy: unknown, native: unknown) => boolean>
+  /** Rewrites the native call's arguments in shadow mode (e.g. not calling a loader twice). */
+  shadowArgs?: Record<string, (args: unknown[], legacyResult: unknown) => unknown[]>
+}
+
+const sameModel = (a: unknown, b: unknown) => (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
+
+const SPECS: Record<RolloutKind, KindSpec> = {
+  router: {
+    methods: [
+      'selectOptimalModel', 'selectFallbackModel', 'recordPerformance', 'addRule', 'removeRule', 'getRules',
+      'updateModelAvailability', 'updateBatchAvailability', 'getRoutingPerformance', 'getRouterStats',
+      'optimizeBasedOnPerformance', 'getModelUsageStats', 'getPerformanceData', 'shutdown',
+    ],
+    // The routing-time fields differ by construction: agreement is the same model.
+    compare: { selectOptimalModel: sameModel, selectFallbackModel: sameModel },
+  },
+  cache: {
+    methods: ['get', 'set', 'delete', 'clear', 'getStats', 'predictiveWarmCache', 'shutdown'],
+    compare: { get: isDeepStrictEqual, getMany: isDeepStrictEqual },
+    shadowArgs: {
+      // The native side reuses the legacy's loaded value instead of calling the loader again.
+      getOrSet: (args, legacyResult) => [args[0], () => legacyResult, ...args.slice(2)],
+    },
+  },
+  monitor: {
+    methods: [
+      'recordMetric', 'getStats', 'analyzeBottlenecks', 'getHealthScore', 'getMetrics', 'clearOldMetrics',
+      'exportData', 'shutdown',
+    ],
+    compare: {},
+  },
+}
+
+/** Events the wrapper emits itself; every other event is the served side's. */
+const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error'])
+
+const LATENCY_RING = 1024
+
+class LatencyRing {
+  private readonly values = new Float64Array(LATENCY_RING)
+  private n = 0
+  private total = 0
+  private sum = 0
+  push(ms: number): void {
+    const i = this.total % LATENCY_RING
+    if (this.n === LATENCY_RING) this.sum -= this.values[i]
+    else this.n++
+    this.values[i] = ms
+    this.sum += ms
+    this.total++
+  }
+  summary(): LatencySummary {
+    if (this.n === 0) return { count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0 }
+    const s = this.values.slice(0, this.n).sort()
+    const at = (p: number) => s[Math.min(this.n - 1, Math.max(0, Math.ceil(this.n * p) - 1))]
+    return { count: this.total, meanMs: this.sum / this.n, p50Ms: at(0.5), p99Ms: at(0.99) }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** A bounded copy of an input or answer for the disagreement log. */
+function clip(v: unknown, depth = 0): unknown {
+  if (typeof v === 'string') return v.length > 1000 ? `${v.slice(0, 1000)}… (${v.length} chars)` : v
+  if (typeof v === 'function') return `[function ${v.name || 'anonymous'}]`
+  if (v === null || typeof v !== 'object') return v
+  if (v instanceof Map) return [...v.keys()].slice(0, 100)
+  if (v instanceof Error) return { error: v.message, code: (v as { code?: unknown }).code }
+  if (depth >= 3) return '[…]'
+  if (Array.isArray(v)) return v.slice(0, 100).map((x) => clip(x, depth + 1))
+  if (ArrayBuffer.isView(v)) return `[${v.constructor.name} ${v.byteLength} bytes]`
+  const out: Record<string, unknown> = {}
+  let k = 0
+  for (const key of Object.keys(v)) {
+    if (k++ >= 50) break
+    out[key] = clip((v as Record<string, unknown>)[key], depth + 1)
+  }
+  return out
+}
+
+/** Builds the legacy instance from a class, a factory or an instance. */
+function instantiate<T extends object>(impl: LegacyImplementation<T>, config: unknown): T {
+  const args = config === undefined ? [] : [config]
+  if (typeof impl !== 'function') return impl as T
+  const fn = impl as (...a: unknown[]) => T
+  const source = Function.prototype.toString.call(fn)
+  const isClass = /^class[\s{]/.test(source) || (fn.prototype !== undefined && Object.getOwnPropertyNames(fn.prototype).length > 1)
+  return isClass ? new (fn as unknown as new (...a: unknown[]) => T)(...args) : fn(...args)
+}
+
+function methodNames(obj: object): string[] {
+  const names = new Set<string>()
+  for (let p = Object.getPrototypeOf(obj); p && p !== EventEmitter.prototype && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      if (name !== 'constructor' && typeof (obj as Record<string, unknown>)[name] === 'function') names.add(name)
+    }
+  }
+  return [...names]
+}
+
+type Side = 'legacy' | 'native'
+type AnyFn = (...args: unknown[]) => unknown
+
+/**
+ * The wrapper of modes "native" and "shadow": an EventEmitter whose events are those of the
+ * side being served, with one method per method of the drop-in interface.
+ */
+class RolloutWrapper extends EventEmitter implements RolloutControl {
+  private legacyInstance: Record<string, unknown> | null = null
+  private readonly nativeInstance: Record<string, unknown>
+  private readonly spec: KindSpec
+  private readonly breaker: CircuitBreaker | null
+  private readonly now: () => number
+  private readonly sink: MetricSink | undefined
+  private readonly maxDisagreements: number
+  private readonly maxShadowInFlight: number
+  private readonly countsAsFailure: (err: unknown) => boolean
+  private readonly calls = { legacy: 0, native: 0 }
+  private fallbacks = 0
+  private shadowSkipped = 0
+  private shadowErrors = 0
+  private compared = 0
+  private agreed = 0
+  private readonly disagreements: Disagreement[] = []
+  private readonly latency = { legacy: new LatencyRing(), native: new LatencyRing() }
+  private readonly pending = new Set<Promise<void>>()
+  /** Legacy retries under way: their events are forwarded even while native is served. */
+  private legacyRetries = 0
+  /** event → the forwarders attached to each side. */
+  private readonly forwarders = new Map<string | symbol, { legacy: AnyFn; native: AnyFn }>()
+
+  constructor(
+    readonly kind: RolloutKind,
+    readonly mode: 'native' | 'shadow',
+    private readonly makeLegacy: () => object,
+    native: object,
+    options: RolloutOptions,
+    extraMethods: Record<string, AnyFn> = {},
+  ) {
+    super()
+    this.spec = SPECS[kind]
+    this.nativeInstance = native as Record<string, unknown>
+    this.now = options.now ?? (() => performance.now())
+    this.sink = options.monitor
+    this.maxDisagreements = Math.max(0, options.maxDisagreements ?? 100)
+    this.maxShadowInFlight = Math.max(0, options.maxShadowInFlight ?? 1000)
+    this.countsAsFailure = options.countsAsFailure ?? (() => true)
+    this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
+    // The native side's errors never reach the caller through an unhandled 'error' event.
+    ;(native as EventEmitter).on?.('error', (err: unknown) => this.onNativeEvent('error', err))
+    if (mode === 'shadow') this.legacy()
+
+    const names = new Set([...this.spec.methods, ...methodNames(native)])
+    if (this.legacyInstance !== null) for (const n of methodNames(this.legacyInstance)) names.add(n)
+    for (const name of names) {
+      if (name in EventEmitter.prototype || name === 'getRolloutStats' || name === 'rolloutSettled') continue
+      Object.defineProperty(this, name, {
+        value: extraMethods[name] ?? this.dispatcher(name),
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      })
+    }
+    this.on('newListener', (event: string | symbol) => {
+      if (!OWN_EVENTS.has(event) && !this.forwarders.has(event)) this.forward(event)
+    })
+    this.on('removeListener', (event: string | symbol) => {
+      if (!OWN_EVENTS.has(event) && this.listenerCount(event) === 0) this.unforward(event)
+    })
+  }
+
+  // ---- events ------------------------------------------------------------------------
+
+  /** The side whose events the caller sees right now. */
+  private served(): Side {
+    if (this.mode === 'shadow') return 'legacy'
+    return this.breaker!.state === 'closed' || this.breaker!.probeInFlight ? 'native' : 'legacy'
+  }
+
+  private forward(event: string | symbol): void {
+    const make = (side: Side): AnyFn => (...args: unknown[]) => {
+      if (this.served() === side || (side === 'legacy' && this.legacyRetries > 0)) super.emit(event, ...args)
+    }
+    const f = { legacy: make('legacy'), native: make('native') }
+    this.forwarders.set(event, f)
+    ;(this.nativeInstance as unknown as EventEmitter).on?.(event, f.native)
+    ;(this.legacyInstance as unknown as EventEmitter | null)?.on?.(event, f.legacy)
+  }
+
+  private unforward(event: string | symbol): void {
+    const f = this.forwarders.get(event)
+    if (f === undefined) return
+    this.forwarders.delete(event)
+    ;(this.nativeInstance as unknown as EventEmitter).off?.(event, f.native)
+    ;(this.legacyInstance as unknown as EventEmitter | null)?.off?.(event, f.legacy)
+  }
+
+  private onNativeEvent(event: string, err: unknown): void {
+    if (event === 'error' && this.served() !== 'native') this.metric('native_error', 1, { error: messageOf(err) })
+  }
+
+  /** The legacy instance, created when first needed (mode "native": on the first fallback). */
+  private legacy(): Record<string, unknown> {
+    if (this.legacyInstance === null) {
+      const inst = this.makeLegacy() as Record<string, unknown>
+      this.legacyInstance = inst
+      for (const [event, f] of this.forwarders) (inst as unknown as EventEmitter).on?.(event, f.legacy)
+    }
+    return this.legacyInstance
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------
+
+  /**
+   * The method `name` of the wrapper. A method only one side has (e.g. a native extra such
+   * as `getOrSet`) is answered by that side alone, with nothing to compare and no fallback.
+   */
+  private dispatcher(name: string): AnyFn {
+    if (name === 'shutdown') return (...args) => this.shutdownBoth(args)
+    if (typeof this.nativeInstance[name] !== 'function') return (...args) => this.direct(this.legacy(), name, args)
+    if (this.mode === 'native') return (...args) => this.nativeCall(name, args)
+    return (...args) =>
+      typeof this.legacy()[name] === 'function' ? this.shadowCall(name, args) : this.direct(this.nativeInstance, name, args)
+  }
+
+  private direct(target: Record<string, unknown>, name: string, args: unknown[]): unknown {
+    const fn = target[name]
+    if (typeof fn !== 'function') throw new TypeError(`${name} is not a function`)
+    return (fn as AnyFn).apply(target, args)
+  }
+
+  private invoke(side: Side, name: string, args: unknown[]): unknown {
+    return this.direct(side === 'native' ? this.nativeInstance : this.legacy(), name, args)
+  }
+
+  /** Mode "native": served by native unless the circuit is open; a native failure is retried on legacy. */
+  private nativeCall(name: string, args: unknown[]): unknown {
+    const breaker = this.breaker!
+    let probe = false
+    if (breaker.state !== 'closed') {
+      const gate = breaker.admit()
+      if (gate === ADMIT_LEGACY) return this.legacyServe(name, args)
+      probe = gate === ADMIT_PROBE
+      if (probe) super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
+    }
+    this.calls.native++
+    const t0 = this.now()
+    let result: unknown
+    try {
+      result = this.invoke('native', name, args)
+    } catch (err) {
+      return this.retryOnLegacy(name, args, err, this.now() - t0, probe)
+    }
+    if (!isThenable(result)) {
+      this.settleNative(this.now() - t0, undefined, probe)
+      return result
+    }
+    return (result as Promise<unknown>).then(
+      (value) => {
+        this.settleNative(this.now() - t0, undefined, probe)
+        return value
+      },
+      (err) => this.retryOnLegacy(name, args, err, this.now() - t0, probe),
+    )
+  }
+
+  private legacyServe(name: string, args: unknown[]): unknown {
+    this.calls.legacy++
+    return this.invoke('legacy', name, args)
+  }
+
+  /** Runs the call on legacy; the native error counts against the circuit only if legacy succeeds. */
+  private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: boolean): unknown {
+    this.fallbacks++
+    const counts = this.countsAsFailure(nativeErr)
+    const judge = (legacyFailed: boolean) => {
+      const error = legacyFailed || !counts ? undefined : messageOf(nativeErr) || 'native error'
+      this.settleNative(ms, error, probe)
+    }
+    this.metric('fallback', 1, { method: name, error: messageOf(nativeErr) })
+    this.legacyRetries++
+    let result: unknown
+    try {
+      result = this.legacyServe(name, args)
+    } catch (legacyErr) {
+      this.legacyRetries--
+      judge(true)
+      throw legacyErr
+    }
+    if (!isThenable(result)) {
+      this.legacyRetries--
+      judge(false)
+      return result
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.legacyRetries--
+        judge(false)
+        return value
+      },
+      (legacyErr) => {
+        this.legacyRetries--
+        judge(true)
+        throw legacyErr
+      },
+    )
+  }
+
+  private settleNative(ms: number, error: string | undefined, probe: boolean): void {
+    const breaker = this.breaker!
+    this.latency.native.push(ms)
+    let opened: CircuitOpenEvent | null
+    if (probe) {
+      opened = breaker.settleProbe(ms, error)
+      if (opened === null) {
+        super.emit('circuit_close', { probeLatency: ms })
+        this.metric('circuit_open', 0)
+      }
+    } else {
+      opened = breaker.record(ms, error)
+    }
+    if (opened !== null) {
+      super.emit('circuit_open', opened)
+      this.metric('circuit_open', 1, opened)
+    }
+  }
+
+  /** Mode "shadow": both sides run, the legacy result (or error) is what the caller gets. */
+  private shadowCall(name: string, args: unknown[]): unknown {
+    const compare = this.spec.compare[name]
+    this.calls.legacy++
+    const t0 = this.now()
+    let legacyResult: unknown
+    let legacyThrew = false
+    try {
+      legacyResult = this.invoke('legacy', name, args)
+    } catch (err) {
+      legacyResult = err
+      legacyThrew = true
+    }
+    const legacyMs = this.now() - t0
+    if (this.pending.size >= this.maxShadowInFlight) {
+      this.shadowSkipped++
+    } else {
+      this.runShadowNative(name, args, compare, legacyThrew ? Promise.reject(legacyResult) : legacyResult, legacyMs, t0)
+    }
+    if (legacyThrew) throw legacyResult
+    return legacyResult
+  }
+
+  private runShadowNative(name: string, args: unknown[], compare: ((a: unknown, b: unknown) => boolean) | undefined, legacyResult: unknown, legacyMs: number, t0: number): void {
+    const rewrite = this.spec.shadowArgs?.[name]
+    if (isThenable(legacyResult)) (legacyResult as Promise<unknown>).catch(() => {}) // served to the caller, who handles it
+    const nativeArgs = rewrite !== undefined ? rewrite(args, legacyResult) : args
+    this.calls.native++
+    const n0 = this.now()
+    let nativeResult: unknown
+    try {
+      nativeResult = this.invoke('native', name, nativeArgs)
+    } catch (err) {
+      nativeResult = Promise.reject(err)
+    }
+    const nativeSyncMs = this.now() - n0
+    if (!isThenable(legacyResult) && !isThenable(nativeResult)) {
+      this.judgeShadow(name, args, compare, { ok: true, value: legacyResult, ms: legacyMs }, { ok: true, value: nativeResult, ms: nativeSyncMs })
+      return
+    }
+    const settle = (p: unknown, start: number) =>
+      Promise.resolve(p).then(
+        (value) => ({ ok: true, value, ms: this.now() - start }),
+        (value) => ({ ok: false, value, ms: this.now() - start }),
+      )
+    const legacyP = isThenable(legacyResult) ? settle(legacyResult, t0) : Promise.resolve({ ok: true, value: legacyResult, ms: legacyMs })
+    const done: Promise<void> = Promise.all([legacyP, settle(nativeResult, n0)]).then(([l, n]) => {
+      this.pending.delete(done)
+      this.judgeShadow(name, args, compare, l, n)
+    })
+    this.pending.add(done)
+  }
+
+  private judgeShadow(
+    name: string,
+    args: unknown[],
+    compare: ((a: unknown, b: unknown) => boolean) | undefined,
+    l: { ok: boolean; value: unknown; ms: number },
+    n: { ok: boolean; value: unknown; ms: number },
+  ): void {
+    if (!n.ok && l.ok) {
+      this.shadowErrors++
+      this.metric('native_error', 1, { method: name, error: messageOf(n.value) })
+    }
+    if (compare === undefined) return
+    this.latency.legacy.push(l.ms)
+    this.latency.native.push(n.ms)
+    let same: boolean
+    try {
+      same = l.ok === n.ok && (l.ok ? compare(l.value, n.value) : true)
+    } catch {
+      same = false
+    }
+    this.compared++
+    if (same) this.agreed++
+    this.metric('agreement', same ? 1 : 0, undefined)
+    this.metric('legacy_latency', l.ms, undefined)
+    this.metric('native_latency', n.ms, undefined)
+    if (same) return
+    const entry: Disagreement = {
+      method: name,
+      args: args.map((a) => clip(a)),
+      legacy: clip(l.ok ? l.value : l.value instanceof Error ? l.value : { error: l.value }),
+      native: clip(n.ok ? n.value : n.value instanceof Error ? n.value : { error: n.value }),
+      at: Date.now(),
+    }
+    if (this.maxDisagreements > 0) {
+      if (this.disagreements.length >= this.maxDisagreements) this.disagreements.shift()
+      this.disagreements.push(entry)
+    }
+    if (this.listenerCount('shadow_disagreement') > 0) super.emit('shadow_disagreement', entry)
+  }
+
+  private metric(what: string, value: number, metadata?: unknown): void {
+    if (this.sink === undefined) return
+    try {
+      this.sink.recordMetric(`rollout_${this.kind}_${what}`, value, metadata)
+    } catch {
+      // the rollout's own metrics never fail a call
+    }
+  }
+
+  private shutdownBoth(args: unknown[]): void {
+    let legacyErr: unknown
+    try {
+      const fn = this.legacyInstance?.shutdown
+      if (typeof fn === 'function') fn.apply(this.legacyInstance, args)
+    } catch (err) {
+      legacyErr = err
+    }
+    try {
+      ;(this.nativeInstance.shutdown as AnyFn).apply(this.nativeInstance, args)
+    } catch {
+      // a native failure at shutdown is not the caller's concern
+    }
+    if (legacyErr !== undefined) throw legacyErr
+  }
+
+  // ---- control -----------------------------------------------------------------------
+
+  getRolloutStats(): RolloutStats {
+    return {
+      kind: this.kind,
+      mode: this.mode,
+      calls: { ...this.calls },
+      fallbacks: this.fallbacks,
+      shadowSkipped: this.shadowSkipped,
+      shadowErrors: this.shadowErrors,
+      agreement: { compared: this.compared, agreed: this.agreed, rate: this.compared === 0 ? 1 : this.agreed / this.compared },
+      disagreements: this.disagreements.slice(),
+      circuit: this.breaker?.snapshot() ?? null,
+      latency: { legacy: this.latency.legacy.summary(), native: this.latency.native.summary() },
+    }
+  }
+
+  async rolloutSettled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending])
+  }
+}
+
+function checkImpl(fn: string, impl: unknown): void {
+  if (impl === null || (typeof impl !== 'function' && typeof impl !== 'object')) {
+    throw typeError(`${fn}: legacy`, 'a class, a factory or an instance', impl)
+  }
+}
+
+function build<T extends object>(
+  kind: RolloutKind,
+  legacy: LegacyImplementation<T>,
+  options: RolloutOptions,
+  makeNative: () => object,
+  extraMethods: () => Record<string, AnyFn> = () => ({}),
+): Rollout<T> {
+  const mode = resolveMode(kind, options)
+  if (mode === 'legacy') return instantiate(legacy, options.config) as Rollout<T>
+  const native = makeNative()
+  if (mode === 'native' && options.fallback === false) return native as Rollout<T>
+  const w = new RolloutWrapper(kind, mode, () => instantiate(legacy, options.config), native, options, extraMethods())
+  return w as unknown as Rollout<T>
+}
+
+/**
+ * The router for this process: the legacy one when `ENABLE_ASYNC_ROUTING` is not "true",
+ * else the native one behind a circuit breaker; `options.mode` overrides ("shadow" runs both).
+ */
+export function createModelRouter<T extends object>(legacy: LegacyImplementation<T>, options: RolloutOptions<ModelRouterOptions> = {}): Rollout<T> {
+  checkImpl('createModelRouter', legacy)
+  return build('router', legacy, options, () => new ModelRouter(options.config))
+}
+
+/**
+ * The cache for this process: `ENABLE_CONNECTION_POOLING` chooses the native cache (its
+ * SQLite pool), `ENABLE_PREDICTIVE_CACHING` (or `options.predictive`) turns
+ * `predictiveWarmCache` on; off, it resolves at once and does nothing.
+ */
+export function createCacheManager<T extends object>(legacy: LegacyImplementation<T>, options: CacheRolloutOptions = {}): Rollout<T> {
+  checkImpl('createCacheManager', legacy)
+  const predictive = options.predictive ?? flagEnabled(PREDICTIVE_FLAG, options.env ?? process.env)
+  return build('cache', legacy, options, () => new CacheManager(options.config), (): Record<string, AnyFn> =>
+    predictive ? {} : { predictiveWarmCache: () => Promise.resolve() },
+  )
+}
+
+/**
+ * The monitor for this process; it follows the router's flag (`ENABLE_ASYNC_ROUTING`)
+ * unless `options.enabled` or `options.mode` says otherwise.
+ *
+ * Also accepts the plain form `createPerformanceMonitor(options?)` (no legacy
+ * implementation): a native `PerformanceMonitor`, as `new PerformanceMonitor(options)`.
+ */
+export function createPerformanceMonitor(options?: PerformanceMonitorOptions): PerformanceMonitor
+export function createPerformanceMonitor<T extends object>(legacy: LegacyImplementation<T>, options?: RolloutOptions<PerformanceMonitorOptions>): Rollout<T>
+export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptions<PerformanceMonitorOptions> = {}): unknown {
+  const isImpl = typeof legacy === 'function' || (legacy !== null && typeof legacy === 'object' && typeof (legacy as MetricSink).recordMetric === 'function')
+  if (!isImpl) return new PerformanceMonitor(legacy as PerformanceMonitorOptions | undefined)
+  return build('monitor', legacy as object, options, () => new PerformanceMonitor(options.config))
+}
+
+/** The rollout statistics of an object made by one of the factories, or null (mode "legacy", or not one of ours). */
+export function getRolloutStats(obj: unknown): RolloutStats | null {
+  return obj instanceof RolloutWrapper ? obj.getRolloutStats() : null
+}

@@ -1,0 +1,172 @@
+/**
+ * The circuit breaker of the rollout toolkit: judges the native side over a bounded,
+ * count-based sliding window of its most recent calls (error rate and p99 latency), opens
+ * when either crosses its bound, and after a cooldown lets exactly one probe call through
+ * to decide whether to close again. It keeps no timer: the cooldown is checked against the
+ * clock when a call arrives, so an idle process is never kept alive.
+ */
+
+export type CircuitState = 'closed' | 'open' | 'half_open'
+
+export interface CircuitOptions {
+  /** Native calls the window holds (default 100). */
+  windowSize?: number
+  /** Calls the window must hold before it is judged (default 20). */
+  minCalls?: number
+  /** Error rate above which the circuit opens (default 0.01, the roadmap's error-rate target). */
+  maxErrorRate?: number
+  /** p99 latency (ms) of the window above which the circuit opens (default 150, the roadmap's p99 target). */
+  maxP99Ms?: number
+  /** Milliseconds the circuit stays open before one probe call is let through (default 30000). */
+  cooldownMs?: number
+}
+
+/** Why the circuit opened, as the `circuit_open` event says. */
+export interface CircuitOpenEvent {
+  reason: 'error_rate' | 'p99_latency' | 'probe_failed'
+  errorRate: number
+  p99: number
+  /** The error that tipped it, when an error did. */
+  error?: string
+}
+
+export interface CircuitSnapshot {
+  state: CircuitState
+  opens: number
+  lastOpen: CircuitOpenEvent | null
+  windowCalls: number
+  errorRate: number
+  p99Ms: number
+}
+
+export const ADMIT_NATIVE = 0
+export const ADMIT_PROBE = 1
+export const ADMIT_LEGACY = 2
+
+function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: number): number {
+  const v = o[name]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
+    throw new RangeError(`circuit.${name} must be a finite number ≥ 0, got ${String(v)}`)
+  }
+  return v
+}
+
+export class CircuitBreaker {
+  readonly windowSize: number
+  readonly minCalls: number
+  readonly maxErrorRate: number
+  readonly maxP99Ms: number
+  readonly cooldownMs: number
+  state: CircuitState = 'closed'
+  opens = 0
+  lastOpen: CircuitOpenEvent | null = null
+  private readonly latencies: Float64Array
+  private readonly failed: Uint8Array
+  private readonly scratch: Float64Array
+  private count = 0
+  private next = 0
+  private failures = 0
+  /** Calls of the window slower than `maxP99Ms`. */
+  private slow = 0
+  private openedAt = 0
+  private probing = false
+
+  constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
+    this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
+    this.minCalls = Math.min(this.windowSize, Math.max(1, Math.floor(positive(options, 'minCalls', 20))))
+    this.maxErrorRate = positive(options, 'maxErrorRate', 0.01)
+    this.maxP99Ms = positive(options, 'maxP99Ms', 150)
+    this.cooldownMs = positive(options, 'cooldownMs', 30_000)
+    this.latencies = new Float64Array(this.windowSize)
+    this.failed = new Uint8Array(this.windowSize)
+    this.scratch = new Float64Array(this.windowSize)
+  }
+
+  /**
+   * Whether this call may go to the native side: `ADMIT_NATIVE`, `ADMIT_PROBE` (the circuit
+   * was open and the cooldown has passed: this caller is the probe, the state is now
+   * `half_open`, and every other call stays on legacy until the probe has reported) or
+   * `ADMIT_LEGACY`. A number, not an object: this runs on every call.
+   */
+  admit(): number {
+    if (this.state === 'closed') return ADMIT_NATIVE
+    if (this.state === 'open' && this.now() - this.openedAt >= this.cooldownMs) {
+      this.state = 'half_open'
+      this.probing = true
+      return ADMIT_PROBE
+    }
+    return ADMIT_LEGACY
+  }
+
+  /**
+   * Records one native call (closed state). Returns the reason to open, or null.
+   * `error` is the message of a native failure, if it failed.
+   */
+  record(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
+    const i = this.next
+    if (this.count === this.windowSize) {
+      this.failures -= this.failed[i]
+      if (this.latencies[i] > this.maxP99Ms) this.slow--
+    } else {
+      this.count++
+    }
+    this.latencies[i] = latencyMs
+    this.failed[i] = error === undefined ? 0 : 1
+    this.failures += this.failed[i]
+    if (latencyMs > this.maxP99Ms) this.slow++
+    this.next = i + 1 === this.windowSize ? 0 : i + 1
+    if (this.state !== 'closed' || this.count < this.minCalls) return null
+    const errorRate = this.failures / this.count
+    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    // p99 = sorted[ceil(0.99·n) − 1] exceeds the bound exactly when at least n − ceil(0.99·n) + 1
+    // calls of the window exceed it: a counter, so no sort on the hot path.
+    if (this.slow >= this.count - Math.ceil(this.count * 0.99) + 1) {
+      return this.open({ reason: 'p99_latency', errorRate, p99: this.refreshP99() })
+    }
+    return null
+  }
+
+  /** The probe's outcome: true closes the circuit (with a fresh window), false opens it again. */
+  settleProbe(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
+    this.probing = false
+    if (error === undefined && latencyMs <= this.maxP99Ms) {
+      this.state = 'closed'
+      this.count = 0
+      this.next = 0
+      this.failures = 0
+      this.slow = 0
+      return null
+    }
+    return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
+  }
+
+  get probeInFlight(): boolean {
+    return this.probing
+  }
+
+  errorRate(): number {
+    return this.count === 0 ? 0 : this.failures / this.count
+  }
+
+  snapshot(): CircuitSnapshot {
+    return { state: this.state, opens: this.opens, lastOpen: this.lastOpen, windowCalls: this.count, errorRate: this.errorRate(), p99Ms: this.refreshP99() }
+  }
+
+  private open(event: CircuitOpenEvent): CircuitOpenEvent {
+    this.state = 'open'
+    this.openedAt = this.now()
+    this.opens++
+    this.lastOpen = event
+    return event
+  }
+
+  /** The p99 latency of the window (a sort: only when opening or asked). */
+  private refreshP99(): number {
+    if (this.count === 0) return 0
+    const s = this.scratch.subarray(0, this.count)
+    s.set(this.latencies.subarray(0, this.count))
+    s.sort()
+    return s[Math.min(this.count - 1, Math.ceil(this.count * 0.99) - 1)]
+  }
+}
