@@ -528,7 +528,8 @@ export class ModelRouter extends EventEmitter {
     }
     if (out[7] & FLAG_EVICTED) this.#forgetMemo()
     if (out[2] !== KIND_NO_CANDIDATES) this.#samples++
-    if (memoable && out[6] >= 0 && out[8] > 0) this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], start + out[8])
+    // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing
+    if (memoable && out[2] === KIND_CACHE_HIT && out[8] > 0) this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], start + out[8])
     const kind = out[2]
     const routingTime = out[5]
     const flags = out[7]
@@ -539,7 +540,7 @@ export class ModelRouter extends EventEmitter {
         kind === KIND_CACHE_HIT
           ? 'LRU cache hit'
           : kind === KIND_SCORED
-            ? `Best match: latency=${out[3].toFixed(2)}, complexity=${out[4].toFixed(2)}`
+            ? bestMatchReason(out[3], out[4])
             : kind === KIND_BALANCED
               ? `Rules pipeline: score=${out[3].toFixed(2)}`
               : 'No candidates available - fallback',
@@ -549,12 +550,12 @@ export class ModelRouter extends EventEmitter {
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
-      if (flags & FLAG_METRICS_DUE && this.listenerCount('performance_metrics') > 0) {
+      if (flags & FLAG_METRICS_DUE && hasListeners(this, 'performance_metrics')) {
         this.emit('performance_metrics', this.#metricsPayload())
       }
       if (kind !== KIND_CACHE_HIT) {
         if (flags & FLAG_SLOW) this.emit('routing_slow', { routingTime, target: ROUTING_TARGET_MS })
-        if (this.listenerCount('routing_decision') > 0) this.emit('routing_decision', decision)
+        if (hasListeners(this, 'routing_decision')) this.emit('routing_decision', decision)
       }
     } catch (e) {
       return this.#emergency(c, e, routingTime)
@@ -573,7 +574,7 @@ export class ModelRouter extends EventEmitter {
     const samples = ++this.#samples
     const decision: RoutingDecision = { modelName: this.#models[modelIndex].name, confidence: 0.95, reason: 'LRU cache hit', routingTime, fromCache: true }
     // the window's length (at most 100) is a multiple of 10: the legacy emits its metrics
-    if ((samples >= 100 || samples % 10 === 0) && this.listenerCount('performance_metrics') > 0) {
+    if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
       } catch (e) {
@@ -821,6 +822,34 @@ export class ModelRouter extends EventEmitter {
     this.#lastMap = undefined
     this.removeAllListeners()
   }
+}
+
+/**
+ * Whether `emitter` has listeners for `name`, without `listenerCount`'s cost on the hot path:
+ * Node's EventEmitter keeps them in `_events` (a stable, widely relied-on field); anything
+ * else falls back to `listenerCount`.
+ */
+function hasListeners(emitter: EventEmitter, name: string): boolean {
+  const events = (emitter as unknown as { _events?: Record<string, unknown> })._events
+  return events !== undefined && events !== null && typeof events === 'object'
+    ? events[name] !== undefined
+    : emitter.listenerCount(name) > 0
+}
+
+/** The legacy's reason text; the scores take a handful of values, so the texts are kept. */
+const REASONS = new Map<number, Map<number, string>>()
+function bestMatchReason(latency: number, complexity: number): string {
+  let byComplexity = REASONS.get(latency)
+  if (byComplexity === undefined) {
+    byComplexity = new Map()
+    if (REASONS.size < 64) REASONS.set(latency, byComplexity)
+  }
+  let text = byComplexity.get(complexity)
+  if (text === undefined) {
+    text = `Best match: latency=${latency.toFixed(2)}, complexity=${complexity.toFixed(2)}`
+    if (byComplexity.size < 64) byComplexity.set(complexity, text)
+  }
+  return text
 }
 
 /** One condition function per default rule, shared by every router (so identity tells a default rule). */
