@@ -518,7 +518,9 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     let status: number
     try {
-      status = native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
+      status = short
+        ? native.routerSelectPlain(h, c.task, slot, c.latency, out)
+        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
     } catch (e) {
       throw fromNative(e)
     }

@@ -114,6 +114,12 @@ impl UsageCounters {
     }
 
     pub fn increment(&mut self, name: &str) {
+        if let Some(c) = self.counts.get_mut(name) {
+            if *c <= USAGE_RESET_ABOVE {
+                *c += 1;
+                return;
+            }
+        }
         let before = self.get(name);
         if before > USAGE_RESET_ABOVE {
             // as the legacy: the increment happens, then every counter (its own too) is cleared
