@@ -242,7 +242,7 @@ fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> 
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 5000 } else { 300 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
 }
 
 /// Budgets from "a few entries" to "one big value fits alone".

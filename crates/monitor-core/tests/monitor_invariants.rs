@@ -183,7 +183,7 @@ fn run(metrics: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 3000 } else { 200 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
 }
 
 proptest! {

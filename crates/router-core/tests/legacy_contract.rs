@@ -389,7 +389,7 @@ fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Resul
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 5000 } else { 400 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
 }
 
 proptest! {
