@@ -92,10 +92,11 @@ test(`the addon in ${THREADS} worker_threads at once; workers terminated mid-cal
 
 // DEFECT (crates/cache-core/src/disk.rs, not editable here): the first opening of a new
 // database file is not atomic. Threads (or processes) opening the same new file at once
-// fail with ERR_CACHE_DISK, either "File exists (os error 17)" (the file is created by a
-// check-then-create) or "duplicate column name: kind" (the schema check and the ALTER TABLE
-// that adds `kind` run outside a transaction). Measured: 26 of 400 opens failed (4 threads
-// × 100 rounds). Expected: every open succeeds.
+// fail with ERR_CACHE_DISK: "File exists (os error 17)" (the file is created by a
+// check-then-create), "duplicate column name: kind" (the schema check and the ALTER TABLE
+// that adds `kind` run outside a transaction), now and then "database is locked". Measured:
+// 26 of 400 opens failed (4 threads × 100 rounds); 17 of 240 in the CI size. Expected:
+// every open succeeds.
 test.failing('threads opening the same new database file at once all succeed', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-race-'))
   const r = await runNode([path.join(__dirname, 'fixtures', 'open-race.js'), dir, '4', LONG ? '400' : '60'])
