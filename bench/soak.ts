@@ -8,7 +8,8 @@
  *
  * Bounded means: after the first minute's warm-up, RSS and fds stop growing (the end is not
  * above the peak reached early). The working set is bounded by construction: 200,000
- * distinct tasks (more than the disk limit holds, so disk eviction runs), a 1000-byte memory budget as the codebase passes, maxDiskSize 32 MiB.
+ * distinct tasks whose responses (random text, ~1 KB) overflow maxDiskSize 8 MiB, so disk
+ * eviction runs; a 1000-byte memory budget as the codebase passes.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -52,13 +53,17 @@ function models(): Map<string, any> {
 const TIERS = ['free', 'pro', 'enterprise'] as const
 const PRIORITIES = ['low', 'medium', 'high', 'critical'] as const
 const DISTINCT_TASKS = 200_000
+/** Small enough that the distinct responses overflow it, so disk eviction runs. */
+const DISK_LIMIT = 8 * 2 ** 20
+/** Responses are slices of random text: lz4 cannot shrink them, the disk fills. */
+const POOL = Array.from({ length: 8192 }, () => String.fromCharCode(33 + Math.floor(Math.random() * 94))).join('')
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.SOAK_SECONDS ?? 300)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-soak-'))
   const before = sample(performance.now()) // before the three classes exist
   const router = new ModelRouter()
-  const cache = new CacheManager({ maxMemorySize: 1000, maxDiskSize: 32 * 2 ** 20, dbPath: path.join(dir, 'soak.db') })
+  const cache = new CacheManager({ maxMemorySize: 1000, maxDiskSize: DISK_LIMIT, dbPath: path.join(dir, 'soak.db') })
   const monitor = new PerformanceMonitor()
   const available = models()
   const names = [...available.keys()]
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
       const key = `resp:${id}:${context.userTier}`
       const hit = await cache.get(key)
       if (hit !== null) hits++
-      else await cache.set(key, { model: decision.modelName, text: 'y'.repeat(100 + (id % 2000)) }, 3600)
+      else await cache.set(key, { model: decision.modelName, text: POOL.slice(id % 4096, (id % 4096) + 100 + (id % 2000)) }, 3600)
       const latency = 200 + rand(3000)
       monitor.recordMetric('orchestration_latency', performance.now() - start + latency)
       monitor.recordMetric('routing_overhead', routingMs)
@@ -115,6 +120,8 @@ async function main(): Promise<void> {
   }
   clearInterval(timer)
   samples.push(sample(t0))
+  const cacheStats = cache.getStats()
+  const routerStats = router.getRouterStats()
   router.shutdown()
   cache.shutdown()
   monitor.shutdown()
@@ -134,9 +141,16 @@ async function main(): Promise<void> {
   console.log(`| V8 heap used MiB | ${f(first.heapMiB)} | ${f(Math.max(...samples.map((s) => s.heapMiB)))} | ${f(last.heapMiB)} |`)
   console.log(`| open fds | ${first.fds} | ${peakFds.fds} (at ${Math.round(peakFds.t)} s) | ${last.fds} |`)
   console.log(`before construction: RSS ${f(before.rssMiB)} MiB, ${before.fds} fds`)
+  // RSS at the end of each tenth of the run: growth that flattens is caches filling, steady growth a leak
+  const tenths = Array.from({ length: 10 }, (_, i) => samples.filter((s) => s.t <= ((i + 1) * seconds) / 10).pop()!)
+  console.log(`RSS MiB by tenth of the run: ${tenths.map((s) => f(s.rssMiB)).join(', ')}`)
+  console.log(
+    `at the end: cache diskUsage ${f(cacheStats.diskUsage / 2 ** 20)} MiB, memoryUsage ${cacheStats.memoryUsage} B, ` +
+      `${cacheStats.evictionCount} evictions; routing cache ${routerStats.cache.size} entries`,
+  )
   console.log(`RSS over the first quarter after warm-up: peak ${f(warmPeak)} MiB; end ${f(last.rssMiB)} MiB`)
   console.log(
-    `SOAK ${JSON.stringify({ seconds, requests, before, hitRate: hits / requests, start: first, peakRss, peakFds, end: last, warmPeak })}`,
+    `SOAK ${JSON.stringify({ seconds, requests, before, cacheStats, hitRate: hits / requests, start: first, peakRss, peakFds, end: last, warmPeak })}`,
   )
 }
 
