@@ -20,7 +20,15 @@ const path = require('node:path')
 const LONG = !!process.env.RELIABILITY_LONG
 const RUNS = LONG ? 2000 : 150
 const ENTRY = path.join(__dirname, '..', 'index.cjs')
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-sec-'))
+const dirs = []
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-sec-'))
+  dirs.push(d)
+  return d
+}
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+})
 const LEVEL = { free: 0, pro: 1, enterprise: 2 }
 const FALLBACK_NAMES = ['gemini-2.0-flash', 'gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking', 'gemini-2.5-deep-think']
 
