@@ -91,17 +91,20 @@ describe('defects found by fuzzing (test.failing until fixed)', () => {
     else expect(r).toBeInstanceOf(TypeError)
   })
 
-  test.failing('PerformanceMonitor: getHealthScore stays within 0..100 whatever the targets', () => {
-    // today: setTarget("x", -5) then five values of 1 → 160 (a target of -1e-300 → ~1e300)
+  test('PerformanceMonitor: a target ≤ 0 is refused, and getHealthScore stays within 0..100', () => {
+    // was: setTarget("x", -5) then five values of 1 → 160 (a target of -1e-300 → ~1e300)
     const m = new PerformanceMonitor()
-    m.setTarget('x', -5)
+    expect(() => m.setTarget('x', -5)).toThrow(RangeError)
+    expect(() => m.setTarget('x', 0)).toThrow(RangeError)
+    m.setTarget('x', 1e-300)
     for (let i = 0; i < 5; i++) m.recordMetric('x', 1)
     const score = m.getHealthScore()
     m.shutdown()
+    expect(score).toBeGreaterThanOrEqual(0)
     expect(score).toBeLessThanOrEqual(100)
   })
 
-  test.failing('timer periods of 2^31 ms or more are refused or capped (Node would run them every 1 ms)', async () => {
+  test('timer periods of 2^31 ms or more are refused or capped (Node would run them every 1 ms)', async () => {
     // today: both are accepted and passed to setInterval, which warns (TimeoutOverflowWarning)
     // and runs the timer every 1 ms: 100+ health checks in 200 ms.
     const warnings = []

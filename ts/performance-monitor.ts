@@ -195,10 +195,13 @@ function checkDirection(field: string, value: unknown): MetricDirection {
   throw rangeError(field, '"lower" or "higher"', value)
 }
 
-function positiveInt(field: string, value: unknown, fallback: number, min: number): number {
+/** Node runs a timer of 2^31 ms or more every 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function positiveInt(field: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number') throw typeError(field, 'an integer', value)
-  if (!Number.isInteger(value) || value < min) throw rangeError(field, `an integer ≥ ${min}`, value)
+  if (!Number.isInteger(value) || value < min || value > max) throw rangeError(field, `an integer from ${min} to ${max}`, value)
   return value
 }
 
@@ -235,7 +238,7 @@ export class PerformanceMonitor extends EventEmitter {
   constructor(options: PerformanceMonitorOptions = {}) {
     super()
     if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
-    const interval = positiveInt('options.healthCheckIntervalMs', options.healthCheckIntervalMs, 60000, 0)
+    const interval = positiveInt('options.healthCheckIntervalMs', options.healthCheckIntervalMs, 60000, 0, MAX_TIMER_MS)
     this.maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1)
     this.capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1)
     this.buf = new Float64Array(this.capacity * STRIDE)
@@ -407,6 +410,8 @@ export class PerformanceMonitor extends EventEmitter {
   setTarget(name: string, value: number, direction?: MetricDirection): void {
     checkName(name)
     checkFinite('value', value)
+    // the health score and bottlenecks divide by the target: only a positive one means anything
+    if (value <= 0) throw rangeError('value', 'a target > 0', value)
     const dir =
       direction === undefined ? (this.targets.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
     try {

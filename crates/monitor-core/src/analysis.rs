@@ -129,7 +129,8 @@ pub fn health_score(m: &mut Monitor, now_ms: f64) -> f64 {
         if cv > 0.3 {
             score *= 1.0 - cv * 0.5;
         }
-        sum += score.max(0.0);
+        // a degenerate target (≤ 0: the drop-in layer refuses those) must not leave 0..100
+        sum += score.clamp(0.0, 100.0);
         n += 1;
     }
     if n == 0 {
