@@ -68,19 +68,35 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
     };
     let token_count = (utf16_len as f64 / 4.0).ceil();
 
-    let lower_owned;
-    let lower: &str = if ascii {
-        if task.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower_owned = task.to_ascii_lowercase();
-            &lower_owned
-        } else {
-            task
-        }
+    if ascii && task.bytes().any(|b| b.is_ascii_uppercase()) {
+        // lower-case into a reused buffer: a fresh allocation per call of a large task
+        // costs page faults, not just a copy
+        LOWER.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            buf.extend(task.bytes().map(|b| b.to_ascii_lowercase()));
+            // SAFETY: ASCII bytes lower-cased are ASCII, hence UTF-8.
+            let lower = unsafe { std::str::from_utf8_unchecked(&buf) };
+            let c = scores(task, lower, token_count, has_capabilities);
+            if buf.capacity() > LOWER_KEEP {
+                *buf = Vec::new();
+            }
+            c
+        })
+    } else if ascii {
+        scores(task, task, token_count, has_capabilities)
     } else {
-        lower_owned = task.to_lowercase();
-        &lower_owned
-    };
+        scores(task, &task.to_lowercase(), token_count, has_capabilities)
+    }
+}
 
+thread_local! {
+    static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+/// The lower-casing buffer kept between calls; a larger one is released after use.
+const LOWER_KEEP: usize = 1 << 20;
+
+fn scores(task: &str, lower: &str, token_count: f64, has_capabilities: bool) -> Complexity {
     let k = if lower.is_ascii() {
         keyword_words_ascii(lower.as_bytes())
     } else {

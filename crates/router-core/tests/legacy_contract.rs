@@ -21,9 +21,8 @@ use router_core::{
 /// JS `\s` (ECMAScript WhiteSpace + LineTerminator), spelled out.
 const JS_WS: [char; 25] = [
     '\t', '\n', '\u{0B}', '\u{0C}', '\r', ' ', '\u{A0}', '\u{1680}', '\u{2000}', '\u{2001}',
-    '\u{2002}', '\u{2003}', '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}',
-    '\u{2009}', '\u{200A}', '\u{2028}', '\u{2029}', '\u{202F}', '\u{205F}', '\u{3000}',
-    '\u{FEFF}',
+    '\u{2002}', '\u{2003}', '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}', '\u{2009}',
+    '\u{200A}', '\u{2028}', '\u{2029}', '\u{202F}', '\u{205F}', '\u{3000}', '\u{FEFF}',
 ];
 
 /// Step 3, word for word.
@@ -31,7 +30,14 @@ fn naive_complexity(task: &str, has_caps: bool) -> f64 {
     let length = task.encode_utf16().count() as f64;
     let token_count = (length / 4.0).ceil();
     let lower = task.to_lowercase();
-    let keywords = ["analyze", "implement", "optimize", "algorithm", "architecture", "debug"];
+    let keywords = [
+        "analyze",
+        "implement",
+        "optimize",
+        "algorithm",
+        "architecture",
+        "debug",
+    ];
     let mut k = 0;
     for word in lower.split(|c: char| JS_WS.contains(&c)) {
         let mut hit = false;
@@ -45,7 +51,9 @@ fn naive_complexity(task: &str, has_caps: bool) -> f64 {
         }
     }
     let keyword = f64::min(1.0, k as f64 / 10.0);
-    let patterns = ["{", "}", "(", ")", "[", "]", "=>", "function", "class", "if", "for"];
+    let patterns = [
+        "{", "}", "(", ")", "[", "]", "=>", "function", "class", "if", "for",
+    ];
     let mut s = 0;
     for p in patterns {
         if task.contains(p) {
@@ -55,7 +63,14 @@ fn naive_complexity(task: &str, has_caps: bool) -> f64 {
     let structural = f64::min(1.0, s as f64 / 15.0);
     let mut domain = false;
     if has_caps {
-        for d in ["code", "api", "database", "security", "machine learning", "data science"] {
+        for d in [
+            "code",
+            "api",
+            "database",
+            "security",
+            "machine learning",
+            "data science",
+        ] {
             if lower.contains(d) {
                 domain = true;
             }
@@ -81,8 +96,15 @@ struct Naive {
 
 #[derive(Debug, PartialEq)]
 enum Expect {
-    Scored { index: usize, confidence: f64, latency: f64, complexity: f64 },
-    Fallback { index: usize },
+    Scored {
+        index: usize,
+        confidence: f64,
+        latency: f64,
+        complexity: f64,
+    },
+    Fallback {
+        index: usize,
+    },
     NoEligible,
 }
 
@@ -92,8 +114,17 @@ fn has(m: &ModelConfig, cap: &str) -> bool {
 
 fn fallback_list(t: Tier) -> &'static [&'static str] {
     match t {
-        Tier::Enterprise => &["gemini-2.5-pro", "gemini-pro-vertex", "gemini-2.0-flash-thinking", "gemini-2.0-flash"],
-        Tier::Pro => &["gemini-2.5-flash", "gemini-2.0-flash-thinking", "gemini-2.0-flash"],
+        Tier::Enterprise => &[
+            "gemini-2.5-pro",
+            "gemini-pro-vertex",
+            "gemini-2.0-flash-thinking",
+            "gemini-2.0-flash",
+        ],
+        Tier::Pro => &[
+            "gemini-2.5-flash",
+            "gemini-2.0-flash-thinking",
+            "gemini-2.0-flash",
+        ],
         Tier::Free => &["gemini-2.0-flash", "gemini-2.5-flash"],
     }
 }
@@ -131,7 +162,11 @@ impl Naive {
                 continue;
             }
             // step 6
-            let target = if latency_req == 0.0 { 2000.0 } else { latency_req };
+            let target = if latency_req == 0.0 {
+                2000.0
+            } else {
+                latency_req
+            };
             let model_latency = if perf[i].usage > 0 && perf[i].avg_latency != 0.0 {
                 perf[i].avg_latency
             } else {
@@ -147,9 +182,17 @@ impl Naive {
                 0.1
             };
             let c = if score < 0.3 {
-                if m.latency_target < 1000.0 { 1.0 } else { 0.7 }
+                if m.latency_target < 1000.0 {
+                    1.0
+                } else {
+                    0.7
+                }
             } else if score < 0.7 {
-                if has(m, "reasoning") { 0.9 } else { 0.6 }
+                if has(m, "reasoning") {
+                    0.9
+                } else {
+                    0.6
+                }
             } else if has(m, "advanced-reasoning") {
                 1.0
             } else {
@@ -159,12 +202,28 @@ impl Naive {
                 0.8
             } else {
                 let rate = (perf[i].usage - perf[i].errors) as f64 / perf[i].usage as f64;
-                if rate > 0.1 { rate } else { 0.1 }
+                if rate > 0.1 {
+                    rate
+                } else {
+                    0.1
+                }
             };
             let cost = match user {
                 Tier::Enterprise => 0.9,
-                Tier::Pro => if m.cost_per_token < 3e-6 { 1.0 } else { 0.7 },
-                Tier::Free => if m.cost_per_token < 1e-6 { 1.0 } else { 0.3 },
+                Tier::Pro => {
+                    if m.cost_per_token < 3e-6 {
+                        1.0
+                    } else {
+                        0.7
+                    }
+                }
+                Tier::Free => {
+                    if m.cost_per_token < 1e-6 {
+                        1.0
+                    } else {
+                        0.3
+                    }
+                }
             };
             let mut total = 0.0;
             total += l * self.weights[0];
@@ -219,7 +278,9 @@ const NAMES: [&str; 6] = [
 ];
 const CAPS: [&str; 5] = ["code", "reasoning", "advanced-reasoning", "vision", "Code"];
 /// Latency targets and costs on the boundaries of the rules.
-const TARGETS: [f64; 9] = [0.0, 500.0, 799.0, 999.0, 1000.0, 1199.0, 1200.0, 1600.0, 2500.0];
+const TARGETS: [f64; 9] = [
+    0.0, 500.0, 799.0, 999.0, 1000.0, 1199.0, 1200.0, 1600.0, 2500.0,
+];
 const COSTS: [f64; 6] = [0.0, 5e-7, 1e-6, 2.9e-6, 3e-6, 1e-5];
 const REQS: [f64; 8] = [0.0, 1.0, 500.0, 999.0, 1000.0, 1500.0, 2000.0, 1e9];
 
@@ -250,11 +311,46 @@ fn models() -> impl Strategy<Value = Vec<ModelConfig>> {
 /// Pieces of tasks: keywords (any case), structural patterns, domain words, non-ASCII
 /// text whose lower case differs in length, and every kind of whitespace.
 const PIECES: [&str; 40] = [
-    "analyze", "Implement", "OPTIMIZE", "algorithm", "architecture", "debug", "debugging",
-    "code", "API", "database", "Security", "machine learning", "data science", "format", "if",
-    "{", "}", "(", ")", "[", "]", "=>", "function", "class", "x", "hello", "İmplement",
-    "\u{212A}", "Σ", "ß", "日本語", "🙂", " ", "\t", "\u{85}", "\u{FEFF}", "\u{A0}", "\u{2028}",
-    "\n", "  ",
+    "analyze",
+    "Implement",
+    "OPTIMIZE",
+    "algorithm",
+    "architecture",
+    "debug",
+    "debugging",
+    "code",
+    "API",
+    "database",
+    "Security",
+    "machine learning",
+    "data science",
+    "format",
+    "if",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "=>",
+    "function",
+    "class",
+    "x",
+    "hello",
+    "İmplement",
+    "\u{212A}",
+    "Σ",
+    "ß",
+    "日本語",
+    "🙂",
+    " ",
+    "\t",
+    "\u{85}",
+    "\u{FEFF}",
+    "\u{A0}",
+    "\u{2028}",
+    "\n",
+    "  ",
 ];
 
 fn task() -> impl Strategy<Value = String> {
@@ -277,10 +373,26 @@ fn task() -> impl Strategy<Value = String> {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Route { task: String, tier: u8, prio: u8, req: usize, caps: Option<Vec<usize>> },
-    Perf { model: usize, latency: f64, success: bool },
-    Avail { model: usize, available: bool },
-    Optimize { failures: f64, latency: f64 },
+    Route {
+        task: String,
+        tier: u8,
+        prio: u8,
+        req: usize,
+        caps: Option<Vec<usize>>,
+    },
+    Perf {
+        model: usize,
+        latency: f64,
+        success: bool,
+    },
+    Avail {
+        model: usize,
+        available: bool,
+    },
+    Optimize {
+        failures: f64,
+        latency: f64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -296,23 +408,40 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Result<usize, TestCaseError> {
+fn run(
+    models: Vec<ModelConfig>,
+    steps: Vec<Step>,
+    legacy_policy: bool,
+) -> Result<usize, TestCaseError> {
     let mut router = Router::new(RouterOptions {
-        tier_policy: if legacy_policy { TierPolicy::Legacy } else { TierPolicy::Strict },
+        tier_policy: if legacy_policy {
+            TierPolicy::Legacy
+        } else {
+            TierPolicy::Strict
+        },
         ..RouterOptions::default()
     });
     router.set_models(models.clone());
     let n = models.len();
     let mut available = vec![true; n];
     let mut perf = vec![NaivePerf::default(); n];
-    let mut naive = Naive { weights: [0.35, 0.1, 0.25, 0.15] };
+    let mut naive = Naive {
+        weights: [0.35, 0.1, 0.25, 0.15],
+    };
     let mut decided = 0;
     for (s, st) in steps.into_iter().enumerate() {
         match st {
-            Step::Route { task, tier: t, prio, req, caps } => {
+            Step::Route {
+                task,
+                tier: t,
+                prio,
+                req,
+                caps,
+            } => {
                 // a distinct task per step: the routing cache never answers
                 let task = format!("{task} #{s}");
-                let caps: Option<Vec<String>> = caps.map(|v| v.into_iter().map(|c| CAPS[c].to_string()).collect());
+                let caps: Option<Vec<String>> =
+                    caps.map(|v| v.into_iter().map(|c| CAPS[c].to_string()).collect());
                 let ctx = RoutingContext {
                     task: &task,
                     user_tier: tier(t),
@@ -322,11 +451,23 @@ fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Resul
                     capabilities: caps.as_deref(),
                     matched_custom_rules: &[],
                 };
-                let expect = naive.decide(&models, &available, &perf, &task, tier(t), REQS[req], caps.as_deref(), legacy_policy);
+                let expect = naive.decide(
+                    &models,
+                    &available,
+                    &perf,
+                    &task,
+                    tier(t),
+                    REQS[req],
+                    caps.as_deref(),
+                    legacy_policy,
+                );
                 let got = router.select(&ctx, s as f64);
                 let got = match got {
                     Ok(d) => match d.kind {
-                        DecisionKind::Scored { latency, complexity } => Expect::Scored {
+                        DecisionKind::Scored {
+                            latency,
+                            complexity,
+                        } => Expect::Scored {
                             index: d.model_index,
                             confidence: d.confidence,
                             latency,
@@ -334,9 +475,13 @@ fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Resul
                         },
                         DecisionKind::NoCandidates => {
                             prop_assert_eq!(d.confidence, 0.3);
-                            Expect::Fallback { index: d.model_index }
+                            Expect::Fallback {
+                                index: d.model_index,
+                            }
                         }
-                        other => return Err(TestCaseError::fail(format!("unexpected kind {other:?}"))),
+                        other => {
+                            return Err(TestCaseError::fail(format!("unexpected kind {other:?}")))
+                        }
                     },
                     Err(RouteError::NoEligibleModel) => Expect::NoEligible,
                     Err(e) => return Err(TestCaseError::fail(format!("unexpected error {e:?}"))),
@@ -344,28 +489,48 @@ fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Resul
                 prop_assert_eq!(&got, &expect, "step {} task {:?}", s, task);
                 if !legacy_policy {
                     if let Expect::Scored { index, .. } | Expect::Fallback { index } = got {
-                        prop_assert!(models[index].tier as u8 <= t, "no decision above the user's tier");
+                        prop_assert!(
+                            models[index].tier as u8 <= t,
+                            "no decision above the user's tier"
+                        );
                     }
                 }
                 decided += 1;
             }
-            Step::Perf { model, latency, success } => {
+            Step::Perf {
+                model,
+                latency,
+                success,
+            } => {
                 if model >= n {
                     continue;
                 }
                 router.record_performance(
                     &models[model].name,
-                    Outcome { latency_ms: latency, success, cost: 1e-6, tokens: None, now_epoch_ms: s as f64 },
+                    Outcome {
+                        latency_ms: latency,
+                        success,
+                        cost: 1e-6,
+                        tokens: None,
+                        now_epoch_ms: s as f64,
+                    },
                 );
                 // Duplicate names (cannot come from a JS Map) never occur: names are unique.
                 let p = &mut perf[model];
-                p.avg_latency = if p.usage == 0 { latency } else { 0.1 * latency + 0.9 * p.avg_latency };
+                p.avg_latency = if p.usage == 0 {
+                    latency
+                } else {
+                    0.1 * latency + 0.9 * p.avg_latency
+                };
                 p.usage += 1;
                 if !success {
                     p.errors += 1;
                 }
             }
-            Step::Avail { model, available: a } => {
+            Step::Avail {
+                model,
+                available: a,
+            } => {
                 if model < n {
                     router.set_availability(&models[model].name, a);
                     available[model] = a;
@@ -389,7 +554,11 @@ fn run(models: Vec<ModelConfig>, steps: Vec<Step>, legacy_policy: bool) -> Resul
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() {
+        10000
+    } else {
+        1000
+    }
 }
 
 proptest! {
@@ -413,6 +582,8 @@ fn the_naive_complexity_agrees_with_the_contract_examples() {
     assert!((naive_complexity(&t, false) - (0.3 + 0.3 * (20.0f64 / 1000.0))).abs() < 1e-12);
     assert_eq!(naive_complexity("", false), 0.0);
     // "for" matches "format" (plain substring), domain needs capabilities
-    assert!((naive_complexity("format", false) - (0.3 / 15.0 + 0.3 * (2.0 / 1000.0))).abs() < 1e-12);
+    assert!(
+        (naive_complexity("format", false) - (0.3 / 15.0 + 0.3 * (2.0 / 1000.0))).abs() < 1e-12
+    );
     assert!(naive_complexity("code", true) > naive_complexity("code", false));
 }
