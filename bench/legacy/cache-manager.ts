@@ -24,25 +24,9 @@ import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import type BetterSqlite3 from "better-sqlite3";
 
-export interface CacheConfig {
-  maxMemorySize?: number; // bytes
-  maxDiskSize?: number; // bytes
-  defaultTTL?: number; // seconds
-  evictionPolicy?: "lru" | "lfu" | "adaptive";
-  persistToDisk?: boolean;
-  compression?: boolean;
-  dbPath?: string;
-}
+import type { CacheConfig, CacheStats } from "./types";
 
-export interface CacheStats {
-  totalKeys: number;
-  totalSize: number;
-  hitRate: number;
-  missRate: number;
-  evictionCount: number;
-  memoryUsage: number;
-  diskUsage: number;
-}
+export type { CacheConfig, CacheStats };
 
 /** The part of the router's RoutingContext that predictive warming reads. */
 export interface WarmContext {

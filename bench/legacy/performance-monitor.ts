@@ -16,32 +16,9 @@
  */
 import { EventEmitter } from "node:events";
 
-export interface PerformanceMetric {
-  name: string;
-  value: number;
-  timestamp: Date;
-  metadata?: any;
-}
+import type { Bottleneck, PerformanceMetric, PerformanceStats } from "./types";
 
-export interface PerformanceStats {
-  mean: number;
-  median: number;
-  p95: number;
-  p99: number;
-  min: number;
-  max: number;
-  count: number;
-  stddev: number;
-}
-
-export interface Bottleneck {
-  component: string;
-  metric: string;
-  severity: "low" | "medium" | "high" | "critical";
-  impact: number;
-  description: string;
-  recommendation: string;
-}
+export type { Bottleneck, PerformanceMetric, PerformanceStats };
 
 const MAX_HISTORY = 1000;
 const EXPORT_HISTORY = 100;
