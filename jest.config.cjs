@@ -6,4 +6,5 @@ module.exports = {
   moduleNameMapper: { '^model-router-native$': '<rootDir>/index.cjs' },
   testTimeout: 60000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/__test__/summary-reporter.cjs'],
 }
