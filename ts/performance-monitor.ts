@@ -631,8 +631,3 @@ export class PerformanceMonitor extends EventEmitter {
     }
   }
 }
-
-/** Factory form of `new PerformanceMonitor(options)`. */
-export function createPerformanceMonitor(options?: PerformanceMonitorOptions): PerformanceMonitor {
-  return new PerformanceMonitor(options)
-}
