@@ -24,6 +24,7 @@ fn main() {
             pool_size: 5,
             max_key_bytes: 4096,
             max_value_bytes: 64 << 20,
+            writer_notify: None,
         })
         .unwrap();
         let n = 30_000;

@@ -370,6 +370,16 @@ impl DiskStore {
         self.writer.prepare_cached("DELETE FROM cache_entries WHERE ttl < ?1")?.execute([now])
     }
 
+    /// Rolls the open transaction back (its writes are lost; the caller reports them).
+    pub fn abort(&mut self) {
+        if self.in_txn {
+            let _ = self.writer.execute_batch("ROLLBACK");
+        }
+        self.in_txn = false;
+        self.dirty.clear();
+        self.early_evictions = 0;
+    }
+
     /// Ends the open transaction (writing pending access times first), then enforces
     /// `max_disk_size`. Returns how many rows the size limit evicted.
     pub fn commit(&mut self) -> rusqlite::Result<usize> {
