@@ -106,11 +106,19 @@ pub fn cache_create(options: BindingCacheOptions, on_settled: Function<(f64, Opt
         max_value_bytes: to_usize(options.max_value_bytes, "maxValueSize")?,
         writer_notify: None,
     };
-    let tsfn = on_settled.build_threadsafe_function::<(f64, Option<String>)>().weak::<true>().build()?;
-    let notify: Notify = Box::new(move |last, error| {
-        tsfn.call((last as f64, error), ThreadsafeFunctionCallMode::NonBlocking);
-    });
-    let cfg = Config { writer_notify: Some(notify), ..cfg };
+    // Without a threadsafe function (an environment shutting down), every commit runs
+    // inline on this thread, as it would with one write per tick.
+    let writer_notify = on_settled
+        .build_threadsafe_function::<(f64, Option<String>)>()
+        .weak::<true>()
+        .build()
+        .ok()
+        .map(|tsfn| -> Notify {
+            Box::new(move |last, error| {
+                tsfn.call((last as f64, error), ThreadsafeFunctionCallMode::NonBlocking);
+            })
+        });
+    let cfg = Config { writer_notify, ..cfg };
     let cache = TieredCache::open(cfg).map_err(map_err)?;
     Ok(External::new(RefCell::new(Some(cache))))
 }
