@@ -221,3 +221,43 @@ test('a database that cannot be opened fails the constructor with a coded error'
     expect.objectContaining({ code: 'ERR_CACHE_DISK', message: expect.stringMatching(/cannot open cache database/) }),
   )
 })
+
+// Groups of sets are committed on a native writer thread; its outcome must reach every
+// promise of the group, and it must neither keep the process alive nor let it exit early.
+test('a failed commit on the writer thread rejects every set of the tick; later sets succeed', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath, maxMemorySize: 1000 })
+  await c.set('warm', 0)
+  const db = new Database(dbPath)
+  db.exec("CREATE TRIGGER refuse BEFORE INSERT ON cache_entries BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+  const results = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => c.set(`k${i}`, 'x'.repeat(200))))
+  expect(results.map((r) => r.status)).toEqual(Array(64).fill('rejected'))
+  for (const r of results) {
+    expect(r.reason).toBeInstanceOf(Error)
+    expect(r.reason).toMatchObject({ code: 'ERR_CACHE_DISK', message: expect.stringMatching(/refused by trigger/) })
+  }
+  expect(await c.get('k0')).toBeNull()
+  db.exec('DROP TRIGGER refuse')
+  db.close()
+  await Promise.all(Array.from({ length: 64 }, (_, i) => c.set(`k${i}`, i)))
+  c.shutdown()
+  const again = new CacheManager({ dbPath })
+  expect(await again.getMany(['k0', 'k63'])).toEqual([0, 63])
+  again.shutdown()
+})
+
+const IN_FLIGHT = `
+  const { CacheManager } = require(${JSON.stringify(ENTRY)})
+  const c = new CacheManager({ dbPath: process.argv[1] })
+  // Not awaited, no shutdown: the process must stay until they are committed, then exit.
+  for (let i = 0; i < 500; i++) c.set('f' + i, { i }).catch((e) => { console.error(e); process.exit(1) })
+  Promise.all(Array.from({ length: 64 }, (_, i) => c.set('a' + i, i))).then(() => console.log('acked'))`
+
+test('sets in flight on the writer thread settle, then the process exits by itself', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const out = await runChild(IN_FLIGHT, [dbPath])
+  expect(out.trim()).toBe('acked')
+  const c = new CacheManager({ dbPath })
+  expect(await c.getMany(['f0', 'f499', 'a63'])).toEqual([{ i: 0 }, { i: 499 }, 63])
+  c.shutdown()
+})

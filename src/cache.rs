@@ -11,8 +11,9 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cache_core::{kind, CacheError, Config, Policy, Source, TieredCache};
+use cache_core::{kind, CacheError, Committed, Config, Notify, Policy, Source, TieredCache};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::errors::{coded, invalid_arg, out_of_range};
@@ -73,8 +74,19 @@ fn to_usize(v: f64, field: &str) -> Result<usize> {
     }
 }
 
+/// A failed group of writes (`first`..=`last`, see `cacheCommit`), as `cacheClose` lists them.
+#[napi(object)]
+pub struct BindingCommitFailure {
+    pub first: f64,
+    pub last: f64,
+    pub message: String,
+}
+
+/// `on_settled(last, error)` is called on the JS thread each time the writer thread has
+/// settled the groups up to `last` (`error`: why they failed, or null). It is weak: it
+/// never keeps the process alive (the drop-in layer holds a timer while groups are out).
 #[napi(catch_unwind)]
-pub fn cache_create(options: BindingCacheOptions) -> Result<External<CacheCell>> {
+pub fn cache_create(options: BindingCacheOptions, on_settled: Function<(f64, Option<String>), ()>) -> Result<External<CacheCell>> {
     let policy = match options.eviction_policy.as_str() {
         "lru" => Policy::Lru,
         "lfu" => Policy::Lfu,
@@ -92,7 +104,21 @@ pub fn cache_create(options: BindingCacheOptions) -> Result<External<CacheCell>>
         pool_size: options.pool_size as usize,
         max_key_bytes: options.max_key_bytes as usize,
         max_value_bytes: to_usize(options.max_value_bytes, "maxValueSize")?,
+        writer_notify: None,
     };
+    // Without a threadsafe function (an environment shutting down), every commit runs
+    // inline on this thread, as it would with one write per tick.
+    let writer_notify = on_settled
+        .build_threadsafe_function::<(f64, Option<String>)>()
+        .weak::<true>()
+        .build()
+        .ok()
+        .map(|tsfn| -> Notify {
+            Box::new(move |last, error| {
+                tsfn.call((last as f64, error), ThreadsafeFunctionCallMode::NonBlocking);
+            })
+        });
+    let cfg = Config { writer_notify, ..cfg };
     let cache = TieredCache::open(cfg).map_err(map_err)?;
     Ok(External::new(RefCell::new(Some(cache))))
 }
@@ -204,10 +230,16 @@ pub fn cache_has_pending(h: &External<CacheCell>) -> Result<bool> {
     with(h, |c| Ok(c.has_pending()))
 }
 
-/// Commits every write so far in one transaction; returns rows evicted by `maxDiskSize`.
+/// The group commit of one tick: 0 when every write so far is committed on return, else
+/// the number of the group shipped to the writer thread (`on_settled` reports it).
 #[napi(catch_unwind)]
-pub fn cache_commit(h: &External<CacheCell>) -> Result<u32> {
-    with(h, |c| c.commit().map(|n| n as u32).map_err(map_err))
+pub fn cache_commit(h: &External<CacheCell>) -> Result<f64> {
+    with(h, |c| {
+        Ok(match c.commit_or_ship().map_err(map_err)? {
+            Committed::Now => 0.0,
+            Committed::Later(seq) => seq as f64,
+        })
+    })
 }
 
 #[napi(catch_unwind)]
@@ -241,14 +273,20 @@ pub fn cache_take_evicted(h: &External<CacheCell>) -> Result<Vec<String>> {
     with(h, |c| Ok(c.take_evicted().into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).collect()))
 }
 
-/// Commits pending writes, then closes the database and frees the memory level.
+/// Waits for the writer thread to settle every group, commits pending writes, then closes
+/// the database and frees the memory level. Returns the failed groups (all others are
+/// committed); throws when the final commit fails.
 #[napi(catch_unwind)]
-pub fn cache_close(h: &External<CacheCell>) -> Result<()> {
+pub fn cache_close(h: &External<CacheCell>) -> Result<Vec<BindingCommitFailure>> {
     let mut cell = h.try_borrow_mut().map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
-    let result = match cell.as_mut() {
-        Some(c) => c.commit().map(|_| ()).map_err(map_err),
-        None => Ok(()),
+    let (result, failures) = match cell.as_mut() {
+        Some(c) => c.close(),
+        None => (Ok(()), Vec::new()),
     };
     *cell = None;
-    result
+    result.map_err(map_err)?;
+    Ok(failures
+        .into_iter()
+        .map(|(first, last, message)| BindingCommitFailure { first: first as f64, last: last as f64, message })
+        .collect())
 }

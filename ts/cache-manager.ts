@@ -3,7 +3,9 @@
  * (`src/cache.rs`, `crates/cache-core`). This layer owns the events, the value encoding
  * (JSON text with a type tag, bytes raw) and the group commit: every write issued in the
  * same tick joins one SQLite transaction, committed in a microtask; each `set` promise of
- * that tick resolves after the commit, so an awaited `set` survives a process kill.
+ * that tick resolves after the commit, so an awaited `set` survives a process kill. The
+ * commit runs inline (one write, nothing in flight) or on the native writer thread, which
+ * reports each settled group through `onSettled`.
  */
 import { EventEmitter } from 'node:events'
 import { native } from './native'
@@ -78,6 +80,13 @@ const KIND_LEGACY_QUOTED = 5
 const RESOLVED: Promise<void> = Promise.resolve()
 const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
 const MISS = Symbol('miss')
+const noop = (): void => {}
+
+/** How to settle the promise of a group shipped to the writer thread. */
+interface Waiter {
+  resolve: (() => void) | null
+  reject: ((err: unknown) => void) | null
+}
 
 interface Encoded {
   kind: number
@@ -191,6 +200,10 @@ export class CacheManager extends EventEmitter {
   private batchResolve: (() => void) | null = null
   private batchReject: ((err: unknown) => void) | null = null
   private asyncFlushScheduled = false
+  /** Groups shipped to the writer thread, by number (ascending), until reported. */
+  private readonly waiters = new Map<number, Waiter>()
+  /** Keeps the process alive while groups are out: their promises must settle. */
+  private keepAlive: NodeJS.Timeout | null = null
   private readonly inflight = new Map<string, Promise<unknown>>()
   /** pattern → keys read while it was active (both in recency order, bounded). */
   private readonly warmKeys = new Map<string, Set<string>>()
@@ -231,6 +244,10 @@ export class CacheManager extends EventEmitter {
         poolSize,
         maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
         maxValueBytes: this.maxValueSize,
+      }, (a: unknown, b?: unknown) => {
+        // napi passes the pair as one array argument.
+        const [last, error] = Array.isArray(a) ? a : [a, b]
+        this.settled(last as number, (error as string | null | undefined) ?? null)
       })
     } catch (err) {
       throw nativeError(err)
@@ -494,7 +511,15 @@ export class CacheManager extends EventEmitter {
     if (this.handle === null) return
     this.flush()
     try {
-      native.cacheClose(this.handle)
+      // Joins the writer thread: every group shipped is settled when this returns.
+      const failures = native.cacheClose(this.handle)
+      for (const [seq, w] of [...this.waiters]) {
+        const f = failures.find((x) => x.first <= seq && seq <= x.last)
+        this.settle(seq, w, f ? f.message : null)
+      }
+    } catch (err) {
+      for (const [seq, w] of [...this.waiters]) this.settle(seq, w, (err as Error).message ?? String(err))
+      throw nativeError(err)
     } finally {
       this.handle = null
       this.inflight.clear()
@@ -551,12 +576,41 @@ export class CacheManager extends EventEmitter {
       return
     }
     try {
-      native.cacheCommit(this.handle)
-      resolve?.()
+      const seq = native.cacheCommit(this.handle)
+      if (seq === 0) {
+        resolve?.()
+      } else {
+        this.waiters.set(seq, { resolve, reject })
+        if (this.keepAlive === null) this.keepAlive = setInterval(noop, 0x7fff_ffff)
+      }
     } catch (err) {
       if (reject !== null) reject(nativeError(err))
       // durability "async": nobody awaits this commit; tell an `error` listener if any.
       else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
     }
+  }
+
+  /** The writer thread settled every group up to `last` (`error`: they failed). */
+  private settled(last: number, error: string | null): void {
+    for (const [seq, w] of this.waiters) {
+      if (seq > last) break
+      this.settle(seq, w, error)
+    }
+  }
+
+  private settle(seq: number, w: Waiter, error: string | null): void {
+    this.waiters.delete(seq)
+    if (this.waiters.size === 0 && this.keepAlive !== null) {
+      clearInterval(this.keepAlive)
+      this.keepAlive = null
+    }
+    if (error === null) {
+      w.resolve?.()
+      return
+    }
+    const err = nativeError(new Error(error.startsWith('[') ? error : `[ERR_CACHE_DISK] ${error}`))
+    if (w.reject !== null) w.reject(err)
+    // durability "async": nobody awaits this commit; tell an `error` listener if any.
+    else if (this.listenerCount('error') > 0) this.emit('error', err)
   }
 }

@@ -325,9 +325,17 @@ impl DiskStore {
         };
         self.writer
             .prepare_cached(
-                "INSERT OR REPLACE INTO cache_entries
+                // An upsert, not INSERT OR REPLACE: replacing a key updates its row in
+                // place (REPLACE deletes the row and inserts a new one, rewriting all
+                // four B-trees of the legacy schema twice).
+                "INSERT INTO cache_entries
                  (key, value, size, ttl, created_at, last_accessed, hit_count, namespace, compressed, kind)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, ?6, ?7, ?8)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, size = excluded.size,
+                   ttl = excluded.ttl, created_at = excluded.created_at,
+                   last_accessed = excluded.last_accessed, hit_count = 0,
+                   namespace = excluded.namespace, compressed = excluded.compressed,
+                   kind = excluded.kind",
             )?
             .execute(params![key, stored, stored.len() as i64, expires_at, now, namespace, compressed, kind as i64])?;
         self.access.remove(key);
@@ -360,6 +368,16 @@ impl DiskStore {
     pub fn purge_expired(&mut self, now: i64) -> rusqlite::Result<usize> {
         self.begin()?;
         self.writer.prepare_cached("DELETE FROM cache_entries WHERE ttl < ?1")?.execute([now])
+    }
+
+    /// Rolls the open transaction back (its writes are lost; the caller reports them).
+    pub fn abort(&mut self) {
+        if self.in_txn {
+            let _ = self.writer.execute_batch("ROLLBACK");
+        }
+        self.in_txn = false;
+        self.dirty.clear();
+        self.early_evictions = 0;
     }
 
     /// Ends the open transaction (writing pending access times first), then enforces
@@ -451,22 +469,28 @@ fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<D
             }
             let kind: Option<i64> = r.get(1)?;
             let compressed: Option<i64> = r.get(2)?;
-            let value = match r.get_ref(0)? {
-                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
-                rusqlite::types::ValueRef::Null => b"null".to_vec(),
-                other => other.as_i64().map(|n| n.to_string().into_bytes()).unwrap_or_default(),
-            };
             let namespace: Option<String> = r.get(4)?;
-            let (kind, value) = match (kind, compressed.unwrap_or(0)) {
-                (Some(k), 1) => (
+            let stored = r.get_ref(0)?;
+            let (kind, value) = match (kind, compressed.unwrap_or(0), stored) {
+                // Decompressed straight from SQLite's buffer: no intermediate copy.
+                (Some(k), 1, rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b)) => (
                     k as u8,
-                    lz4_flex::decompress_size_prepended(&value).map_err(|e| {
+                    lz4_flex::decompress_size_prepended(b).map_err(|e| {
                         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
                     })?,
                 ),
-                (Some(k), _) => (k as u8, value),
-                (None, 0) => (kind::LEGACY_JSON, value),
-                (None, _) => (kind::LEGACY_QUOTED, value),
+                (kind, compressed, stored) => {
+                    let value = match stored {
+                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
+                        rusqlite::types::ValueRef::Null => b"null".to_vec(),
+                        other => other.as_i64().map(|n| n.to_string().into_bytes()).unwrap_or_default(),
+                    };
+                    match (kind, compressed) {
+                        (Some(k), _) => (k as u8, value),
+                        (None, 0) => (kind::LEGACY_JSON, value),
+                        (None, _) => (kind::LEGACY_QUOTED, value),
+                    }
+                }
             };
             Ok(Some(DiskRow { kind, value, expires_at: ttl.unwrap_or(i64::MAX), namespace: namespace.unwrap_or_default() }))
         })
@@ -527,6 +551,27 @@ mod tests {
         assert_eq!(row.value, v);
         assert_eq!(row.kind, kind::JSON);
         assert_eq!(row.namespace, "ns");
+    }
+
+    #[test]
+    fn replacing_a_key_rewrites_its_row() {
+        let mut d = open(":memory:", u64::MAX);
+        d.put("k", "a", kind::STRING, b"old", 100, 1).unwrap();
+        d.commit().unwrap();
+        d.get("k", 2).unwrap();
+        d.commit().unwrap(); // writes the hit
+        d.put("k", "b", kind::BUFFER, &[9; 300], 200, 3).unwrap();
+        d.commit().unwrap();
+        let (n, hits, created, ns, size): (i64, i64, i64, String, i64) = d
+            .writer
+            .query_row("SELECT COUNT(*), hit_count, created_at, namespace, size FROM cache_entries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap();
+        assert_eq!((n, hits, created, ns.as_str()), (1, 0, 3, "b"));
+        assert!(size < 300, "compressed: {size}");
+        let row = d.get("k", 4).unwrap().unwrap();
+        assert_eq!((row.kind, row.value, row.expires_at, row.namespace.as_str()), (kind::BUFFER, vec![9; 300], 200, "b"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - `memory`: the memory level (L1), byte-bounded, O(1), LRU / LFU / W-TinyLFU.
 //! - `sketch`: the frequency sketch behind TinyLFU admission.
 //! - `disk`: the SQLite level (L2): WAL, a reader pool, one writer with group commit.
+//! - `writer`: the disk level seen from the JS thread: queued sets, a writer thread.
 //! - `tiered`: the two levels together, as the `CacheManager` sees them.
 //! - `kind`: the type tags stored with each value.
 
@@ -10,9 +11,11 @@ pub mod disk;
 pub mod memory;
 pub mod sketch;
 pub mod tiered;
+pub mod writer;
 
 pub use memory::Policy;
 pub use tiered::{CacheError, Config, Source, TieredCache};
+pub use writer::{Committed, Notify};
 
 /// Type tags of stored values. The core stores them; the drop-in layer (JS) serializes
 /// and parses by them.

@@ -1,7 +1,8 @@
 //! The two levels together, as `CacheManager` sees them: memory first, then disk; disk hits
 //! promoted to memory; a `set` replaces what every level returns.
 
-use crate::disk::{DiskConfig, DiskStore};
+use crate::disk::DiskConfig;
+use crate::writer::{Committed, Disk, Notify};
 use crate::memory::{MemoryStore, Policy};
 use std::borrow::Cow;
 use std::fmt;
@@ -20,6 +21,9 @@ pub struct Config {
     pub pool_size: usize,
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
+    /// Given: groups of writes are committed on a writer thread, which calls this when
+    /// each group is settled (see `writer`). None: every commit runs on the caller.
+    pub writer_notify: Option<Notify>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +77,7 @@ pub struct Counters {
 
 pub struct TieredCache {
     memory: MemoryStore,
-    disk: Option<DiskStore>,
+    disk: Option<Disk>,
     max_key_bytes: usize,
     max_value_bytes: usize,
     /// Largest entry the memory level takes when a disk level exists (10% of the budget,
@@ -88,12 +92,15 @@ impl TieredCache {
     pub fn open(cfg: Config) -> Result<Self, CacheError> {
         let disk = if cfg.persist_to_disk {
             Some(
-                DiskStore::open(&DiskConfig {
-                    path: cfg.db_path.clone(),
-                    pool_size: cfg.pool_size,
-                    compression: cfg.compression,
-                    max_disk_size: cfg.max_disk_size,
-                })
+                Disk::open(
+                    &DiskConfig {
+                        path: cfg.db_path.clone(),
+                        pool_size: cfg.pool_size,
+                        compression: cfg.compression,
+                        max_disk_size: cfg.max_disk_size,
+                    },
+                    cfg.writer_notify,
+                )
                 .map_err(CacheError::Disk)?,
             )
         } else {
@@ -122,7 +129,9 @@ impl TieredCache {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters
+        let mut c = self.counters;
+        c.evictions += self.disk.as_ref().map_or(0, |d| d.writer_evictions());
+        c
     }
     pub fn memory(&self) -> &MemoryStore {
         &self.memory
@@ -178,7 +187,7 @@ impl TieredCache {
         self.check(key, value.len())?;
         let expires_at = self.expiry(ttl_ms, now);
         if let Some(d) = &mut self.disk {
-            d.put(key, namespace, kind, value, expires_at, now)?;
+            d.put(key, namespace, kind, value.to_vec(), expires_at, now)?;
         }
         let placed = self.admit(key, namespace, kind, value, expires_at);
         Ok(if placed { Source::Memory } else { Source::Disk })
@@ -321,11 +330,34 @@ impl TieredCache {
     /// returns Ok. Returns rows evicted by `maxDiskSize`.
     pub fn commit(&mut self) -> Result<usize, CacheError> {
         let evicted = match &mut self.disk {
-            Some(d) => d.commit()?,
+            Some(d) => d.commit().map_err(CacheError::Disk)?,
             None => 0,
         };
         self.counters.evictions += evicted as u64;
         Ok(evicted)
+    }
+
+    /// The group commit of one tick: committed now, or shipped to the writer thread as a
+    /// numbered group that `writer_notify` reports (see `writer::Disk::commit_or_ship`).
+    pub fn commit_or_ship(&mut self) -> Result<Committed, CacheError> {
+        let (done, evicted) = match &mut self.disk {
+            Some(d) => d.commit_or_ship().map_err(CacheError::Disk)?,
+            None => (Committed::Now, 0),
+        };
+        self.counters.evictions += evicted as u64;
+        Ok(done)
+    }
+
+    /// Stops the writer thread after it settled every group, commits the rest. Returns
+    /// the failed groups `(first, last, reason)` so far (the callback reported them too).
+    pub fn close(&mut self) -> (Result<(), CacheError>, Vec<(u64, u64, String)>) {
+        match &mut self.disk {
+            Some(d) => {
+                let (r, failures) = d.close();
+                (r.map(|_| ()).map_err(CacheError::Disk), failures)
+            }
+            None => (Ok(()), Vec::new()),
+        }
     }
 }
 
@@ -346,6 +378,7 @@ mod tests {
             pool_size: 5,
             max_key_bytes: 100,
             max_value_bytes: 1000,
+            writer_notify: None,
         }
     }
 
