@@ -51,7 +51,7 @@ describe(`fuzzed bad input (seed ${SEED}, ${PER_CLASS} calls per class)`, () => 
       totals.known += Object.values(s.knownDefects).reduce((a, b) => a + b, 0) + (s.warnings.TimeoutOverflowWarning || 0)
       console.log(`RELIABILITY fuzz ${cls}: ${JSON.stringify({ ...s, badSamples: s.badSamples.length })}`)
       expect(s.badSamples).toEqual([])
-      // process warnings: only the known timer overflow (see its test.failing below)
+      // process warnings: none expected (the timer-overflow defect is fixed, see below)
       expect(Object.keys(s.warnings).filter((w) => w !== 'TimeoutOverflowWarning')).toEqual([])
       expect(s.calls).toBe(PER_CLASS)
       expect(s.ok + s.TypeError + s.RangeError + s.hostile + Object.values(s.coded).reduce((a, b) => a + b, 0) + s.otherThrows).toBe(s.calls)
@@ -61,13 +61,12 @@ describe(`fuzzed bad input (seed ${SEED}, ${PER_CLASS} calls per class)`, () => 
   }
 })
 
-// Defects the fuzzer found in files this suite may not edit. Each is a precise reproduction,
-// marked `test.failing` until fixed (then it fails: remove the mark and the fuzz runner's
-// KNOWN_DEFECTS entry). See docs/reliability.md.
-describe('defects found by fuzzing (test.failing until fixed)', () => {
+// Defects the fuzzer found, each a precise reproduction (marked `test.failing` until it was
+// fixed); each now guards its fix. See docs/reliability.md.
+describe('defects found by fuzzing, now fixed', () => {
   const { CacheManager, PerformanceMonitor } = require('model-router-native')
 
-  test.failing('CacheManager: a non-boolean persistToDisk/compression is a TypeError naming the field', () => {
+  test('CacheManager: a non-boolean persistToDisk/compression is a TypeError naming the field', () => {
     // today: Error { code: "BooleanExpected", message: "Failed to convert napi value into rust type `bool` on BindingCacheOptions.persistToDisk" }
     for (const config of [{ persistToDisk: 1 }, { persistToDisk: 'yes' }, { compression: [] }]) {
       let err = null
@@ -81,7 +80,7 @@ describe('defects found by fuzzing (test.failing until fixed)', () => {
     }
   })
 
-  test.failing('CacheManager: a string value with a lone surrogate round-trips (or is refused with a TypeError)', async () => {
+  test('CacheManager: a string value with a lone surrogate round-trips (or is refused with a TypeError)', async () => {
     // today: set("k", "\uD800") resolves and get("k") returns "\uFFFD" (the value changed silently)
     const c = new CacheManager()
     const r = await c.set('k', 'a\uD800b').then(() => 'stored', (e) => e)

@@ -48,7 +48,9 @@ pub struct BindingCacheStats {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn map_err(e: CacheError) -> Error {
@@ -59,7 +61,9 @@ fn map_err(e: CacheError) -> Error {
 }
 
 fn with<T>(h: &External<CacheCell>, f: impl FnOnce(&mut TieredCache) -> Result<T>) -> Result<T> {
-    let mut cell = h.try_borrow_mut().map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
+    let mut cell = h
+        .try_borrow_mut()
+        .map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
     match cell.as_mut() {
         Some(c) => f(c),
         None => Err(coded("ERR_SHUT_DOWN", "the cache was shut down")),
@@ -70,7 +74,9 @@ fn to_usize(v: f64, field: &str) -> Result<usize> {
     if v.is_finite() && v >= 0.0 {
         Ok(v.min(usize::MAX as f64) as usize)
     } else {
-        Err(out_of_range(format!("{field} must be a finite number >= 0, got {v}")))
+        Err(out_of_range(format!(
+            "{field} must be a finite number >= 0, got {v}"
+        )))
     }
 }
 
@@ -86,17 +92,25 @@ pub struct BindingCommitFailure {
 /// settled the groups up to `last` (`error`: why they failed, or null). It is weak: it
 /// never keeps the process alive (the drop-in layer holds a timer while groups are out).
 #[napi(catch_unwind)]
-pub fn cache_create(options: BindingCacheOptions, on_settled: Function<(f64, Option<String>), ()>) -> Result<External<CacheCell>> {
+pub fn cache_create(
+    options: BindingCacheOptions,
+    on_settled: Function<(f64, Option<String>), ()>,
+) -> Result<External<CacheCell>> {
     let policy = match options.eviction_policy.as_str() {
         "lru" => Policy::Lru,
         "lfu" => Policy::Lfu,
         "adaptive" => Policy::Adaptive,
-        other => return Err(invalid_arg(format!("evictionPolicy must be lru, lfu or adaptive, got {other:?}"))),
+        other => {
+            return Err(invalid_arg(format!(
+                "evictionPolicy must be lru, lfu or adaptive, got {other:?}"
+            )))
+        }
     };
     let cfg = Config {
         max_memory_size: to_usize(options.max_memory_size, "maxMemorySize")?,
         max_disk_size: to_usize(options.max_disk_size, "maxDiskSize")? as u64,
-        default_ttl_ms: to_usize(options.default_ttl_ms, "defaultTTL")?.min(i64::MAX as usize) as i64,
+        default_ttl_ms: to_usize(options.default_ttl_ms, "defaultTTL")?.min(i64::MAX as usize)
+            as i64,
         policy,
         persist_to_disk: options.persist_to_disk,
         compression: options.compression,
@@ -115,10 +129,16 @@ pub fn cache_create(options: BindingCacheOptions, on_settled: Function<(f64, Opt
         .ok()
         .map(|tsfn| -> Notify {
             Box::new(move |last, error| {
-                tsfn.call((last as f64, error), ThreadsafeFunctionCallMode::NonBlocking);
+                tsfn.call(
+                    (last as f64, error),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
             })
         });
-    let cfg = Config { writer_notify, ..cfg };
+    let cfg = Config {
+        writer_notify,
+        ..cfg
+    };
     let cache = TieredCache::open(cfg).map_err(map_err)?;
     Ok(External::new(RefCell::new(Some(cache))))
 }
@@ -134,26 +154,46 @@ fn ttl_ms(ttl: f64) -> i64 {
 /// Stores a string or JSON text (`kind` 0 or 1). Returns 0 when placed in memory, 1 when
 /// on disk only. `ttl_ms` 0 means the default.
 #[napi(catch_unwind)]
-pub fn cache_set_text(h: &External<CacheCell>, key: String, namespace: Option<String>, kind: u32, text: String, ttl: f64) -> Result<u32> {
+pub fn cache_set_text(
+    h: &External<CacheCell>,
+    key: String,
+    namespace: Option<String>,
+    kind: u32,
+    text: String,
+    ttl: f64,
+) -> Result<u32> {
     if kind != kind::JSON as u32 && kind != kind::STRING as u32 {
         return Err(invalid_arg(format!("kind must be a text kind, got {kind}")));
     }
     with(h, |c| {
         let ns = namespace.as_deref().unwrap_or("");
-        let s = c.set(&key, ns, kind as u8, text.as_bytes(), ttl_ms(ttl), now_ms()).map_err(map_err)?;
+        let s = c
+            .set(&key, ns, kind as u8, text.as_bytes(), ttl_ms(ttl), now_ms())
+            .map_err(map_err)?;
         Ok((s == Source::Disk) as u32)
     })
 }
 
 /// Stores raw bytes (`kind` 2: Buffer, 3: Uint8Array). Returns as `cacheSetText`.
 #[napi(catch_unwind)]
-pub fn cache_set_bytes(h: &External<CacheCell>, key: String, namespace: Option<String>, kind: u32, bytes: &[u8], ttl: f64) -> Result<u32> {
+pub fn cache_set_bytes(
+    h: &External<CacheCell>,
+    key: String,
+    namespace: Option<String>,
+    kind: u32,
+    bytes: &[u8],
+    ttl: f64,
+) -> Result<u32> {
     if kind != kind::BUFFER as u32 && kind != kind::BYTES as u32 {
-        return Err(invalid_arg(format!("kind must be a binary kind, got {kind}")));
+        return Err(invalid_arg(format!(
+            "kind must be a binary kind, got {kind}"
+        )));
     }
     with(h, |c| {
         let ns = namespace.as_deref().unwrap_or("");
-        let s = c.set(&key, ns, kind as u8, bytes, ttl_ms(ttl), now_ms()).map_err(map_err)?;
+        let s = c
+            .set(&key, ns, kind as u8, bytes, ttl_ms(ttl), now_ms())
+            .map_err(map_err)?;
         Ok((s == Source::Disk) as u32)
     })
 }
@@ -195,17 +235,25 @@ pub fn cache_get(h: &External<CacheCell>, key: String) -> Result<Option<Either<S
 
 /// `cacheGet` for many keys (disk lookups spread over the reader pool).
 #[napi(catch_unwind)]
-pub fn cache_get_many(h: &External<CacheCell>, keys: Vec<String>) -> Result<Vec<Option<Either<String, Buffer>>>> {
+pub fn cache_get_many(
+    h: &External<CacheCell>,
+    keys: Vec<String>,
+) -> Result<Vec<Option<Either<String, Buffer>>>> {
     with(h, |c| {
         let found = c.get_many(&keys, now_ms()).map_err(map_err)?;
-        Ok(found.into_iter().map(|f| f.map(|(kind, v)| tagged(kind, false, &v))).collect())
+        Ok(found
+            .into_iter()
+            .map(|f| f.map(|(kind, v)| tagged(kind, false, &v)))
+            .collect())
     })
 }
 
 /// Loads the given keys from disk into memory (predictive warming); returns how many.
 #[napi(catch_unwind)]
 pub fn cache_warm(h: &External<CacheCell>, keys: Vec<String>) -> Result<u32> {
-    with(h, |c| c.warm(&keys, now_ms()).map(|n| n as u32).map_err(map_err))
+    with(h, |c| {
+        c.warm(&keys, now_ms()).map(|n| n as u32).map_err(map_err)
+    })
 }
 
 #[napi(catch_unwind)]
@@ -221,7 +269,9 @@ pub fn cache_clear(h: &External<CacheCell>, namespace: Option<String>) -> Result
 /// Removes expired entries from both levels (in the open transaction); returns how many.
 #[napi(catch_unwind)]
 pub fn cache_purge_expired(h: &External<CacheCell>) -> Result<u32> {
-    with(h, |c| c.purge_expired(now_ms()).map(|n| n as u32).map_err(map_err))
+    with(h, |c| {
+        c.purge_expired(now_ms()).map(|n| n as u32).map_err(map_err)
+    })
 }
 
 /// Whether writes wait for `cacheCommit`.
@@ -270,7 +320,12 @@ pub fn cache_record_evictions(h: &External<CacheCell>, on: bool) -> Result<()> {
 /// Keys evicted from memory since the last call (bounded).
 #[napi(catch_unwind)]
 pub fn cache_take_evicted(h: &External<CacheCell>) -> Result<Vec<String>> {
-    with(h, |c| Ok(c.take_evicted().into_iter().map(|k| String::from_utf8_lossy(&k).into_owned()).collect()))
+    with(h, |c| {
+        Ok(c.take_evicted()
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    })
 }
 
 /// Waits for the writer thread to settle every group, commits pending writes, then closes
@@ -278,7 +333,9 @@ pub fn cache_take_evicted(h: &External<CacheCell>) -> Result<Vec<String>> {
 /// committed); throws when the final commit fails.
 #[napi(catch_unwind)]
 pub fn cache_close(h: &External<CacheCell>) -> Result<Vec<BindingCommitFailure>> {
-    let mut cell = h.try_borrow_mut().map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
+    let mut cell = h
+        .try_borrow_mut()
+        .map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
     let (result, failures) = match cell.as_mut() {
         Some(c) => c.close(),
         None => (Ok(()), Vec::new()),
@@ -287,6 +344,10 @@ pub fn cache_close(h: &External<CacheCell>) -> Result<Vec<BindingCommitFailure>>
     result.map_err(map_err)?;
     Ok(failures
         .into_iter()
-        .map(|(first, last, message)| BindingCommitFailure { first: first as f64, last: last as f64, message })
+        .map(|(first, last, message)| BindingCommitFailure {
+            first: first as f64,
+            last: last as f64,
+            message,
+        })
         .collect())
 }

@@ -239,8 +239,21 @@ pub fn router_select(
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
     let budget = (!token_budget.is_nan()).then_some(token_budget);
-    let fields = (tier(user_tier)?, priority(priority_code)?, latency_requirement, budget);
-    select_into(h, &task, fields, capabilities.as_deref(), &custom, started, out)
+    let fields = (
+        tier(user_tier)?,
+        priority(priority_code)?,
+        latency_requirement,
+        budget,
+    );
+    select_into(
+        h,
+        &task,
+        fields,
+        capabilities.as_deref(),
+        &custom,
+        started,
+        out,
+    )
 }
 
 /// `routerSelect` for the common context: no budget, no capabilities, no custom rules;
@@ -255,7 +268,12 @@ pub fn router_select_plain(
 ) -> Result<i32> {
     let started = Instant::now();
     let out = out_slice(&mut out)?;
-    let fields = (tier(tier_priority / 4)?, priority(tier_priority % 4)?, latency_requirement, None);
+    let fields = (
+        tier(tier_priority / 4)?,
+        priority(tier_priority % 4)?,
+        latency_requirement,
+        None,
+    );
     select_into(h, &task, fields, None, &[], started, out)
 }
 

@@ -94,10 +94,28 @@ interface Encoded {
   bytes: Uint8Array | null
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** False when `s` holds a lone surrogate, which UTF-8 (what the levels store) cannot hold. */
+function wellFormed(s: string): boolean {
+  const f = (s as { isWellFormed?: () => boolean }).isWellFormed
+  return typeof f === 'function' ? f.call(s) : !LONE_SURROGATE.test(s)
+}
+
+/** The error for a key (or namespace) that is not a string, or not one UTF-8 can hold exactly. */
+function keyError(field: string, key: unknown): TypeError {
+  return typeof key !== 'string'
+    ? typeError(field, 'a string', key)
+    : new TypeError(`${field} must be a well-formed string: it holds a lone surrogate, which would change in storage`)
+}
+
 /** Serializes a value for storage, or throws the `TypeError`/`RangeError` that says why not. */
 function encode(value: unknown): Encoded {
   switch (typeof value) {
     case 'string':
+      // a lone surrogate cannot cross into UTF-8 unchanged: store such a string as JSON
+      // text (JSON escapes it), which parses back to the very same string
+      if (!wellFormed(value)) return { kind: KIND_JSON, text: JSON.stringify(value), bytes: null }
       return { kind: KIND_STRING, text: value, bytes: null }
     case 'number':
       if (!Number.isFinite(value)) throw rangeError('value', 'a finite number (JSON cannot hold it)', value)
@@ -225,7 +243,11 @@ export class CacheManager extends EventEmitter {
     const poolSize = positive(config, 'poolSize', 5)
     if (!Number.isInteger(poolSize) || poolSize > 64) throw rangeError('poolSize', 'an integer from 1 to 64', poolSize)
     this.policy = policy
-    this.persist = config.persistToDisk ?? true
+    const persist = config.persistToDisk ?? true
+    if (typeof persist !== 'boolean') throw typeError('persistToDisk', 'a boolean', persist)
+    const compression = config.compression ?? true
+    if (typeof compression !== 'boolean') throw typeError('compression', 'a boolean', compression)
+    this.persist = persist
     this.asyncDurability = durability === 'async'
     this.maxKeyLength = positive(config, 'maxKeyLength', 4096)
     this.maxValueSize = positive(config, 'maxValueSize', 64 * MiB)
@@ -239,7 +261,7 @@ export class CacheManager extends EventEmitter {
         defaultTtlMs: defaultTTL * 1000,
         evictionPolicy: policy,
         persistToDisk: this.persist,
-        compression: config.compression ?? true,
+        compression,
         dbPath,
         poolSize,
         maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
@@ -272,7 +294,7 @@ export class CacheManager extends EventEmitter {
 
   /** The value under `key`, a fresh copy the caller may mutate; `null` on a miss. */
   get(key: string): Promise<any> {
-    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
     if (this.activePattern !== null) this.remember(key)
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
@@ -308,13 +330,13 @@ export class CacheManager extends EventEmitter {
   }
 
   private write(key: string, value: unknown, ttl: number | undefined, namespace: string | undefined): void {
-    if (typeof key !== 'string') throw typeError('key', 'a string', key)
+    if (typeof key !== 'string' || !wellFormed(key)) throw keyError('key', key)
     if (ttl !== undefined && ttl !== null && ttl !== 0) {
       if (typeof ttl !== 'number') throw typeError('ttl', 'a number of seconds', ttl)
       if (!(ttl > 0) || !Number.isFinite(ttl)) throw rangeError('ttl', 'a finite number of seconds >= 0', ttl)
     }
-    if (namespace !== undefined && namespace !== null && typeof namespace !== 'string') {
-      throw typeError('namespace', 'a string', namespace)
+    if (namespace !== undefined && namespace !== null && (typeof namespace !== 'string' || !wellFormed(namespace))) {
+      throw keyError('namespace', namespace)
     }
     const h = this.live()
     const listening = this.listenerCount('cache_set') > 0
@@ -339,7 +361,7 @@ export class CacheManager extends EventEmitter {
 
   /** Removes `key` from both levels; true when either held it. */
   delete(key: string): Promise<boolean> {
-    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     let existed: boolean
     try {
       existed = native.cacheDelete(this.live(), key)
@@ -352,8 +374,8 @@ export class CacheManager extends EventEmitter {
 
   /** Removes every entry, or only those set with `namespace`. Statistics are kept. */
   clear(namespace?: string): Promise<void> {
-    if (namespace !== undefined && typeof namespace !== 'string') {
-      return Promise.reject(typeError('namespace', 'a string', namespace))
+    if (namespace !== undefined && (typeof namespace !== 'string' || !wellFormed(namespace))) {
+      return Promise.reject(keyError('namespace', namespace))
     }
     try {
       native.cacheClear(this.live(), namespace)
@@ -368,7 +390,7 @@ export class CacheManager extends EventEmitter {
   /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
   getMany(keys: string[]): Promise<any[]> {
     if (!Array.isArray(keys)) return Promise.reject(typeError('keys', 'an array of strings', keys))
-    for (const k of keys) if (typeof k !== 'string') return Promise.reject(typeError('keys[]', 'a string', k))
+    for (const k of keys) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
     try {
       const rs = native.cacheGetMany(this.live(), keys)
       if (this.activePattern !== null) for (const k of keys) this.remember(k)
@@ -386,7 +408,7 @@ export class CacheManager extends EventEmitter {
     try {
       for (const e of list) {
         if (!Array.isArray(e)) throw typeError('entries[]', 'a [key, value, ttl?, namespace?] array', e)
-        if (typeof e[0] !== 'string') throw typeError('key', 'a string', e[0])
+        if (typeof e[0] !== 'string' || !wellFormed(e[0])) throw keyError('key', e[0])
         if (Buffer.byteLength(e[0]) > this.maxKeyLength) {
           throw rangeError('key', `at most ${this.maxKeyLength} bytes (UTF-8)`, e[0])
         }
@@ -407,7 +429,7 @@ export class CacheManager extends EventEmitter {
    * reaches every caller and nothing is cached.
    */
   getOrSet<T>(key: string, loader: () => T | Promise<T>, ttl?: number, namespace?: string): Promise<T> {
-    if (typeof key !== 'string') return Promise.reject(typeError('key', 'a string', key))
+    if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     if (typeof loader !== 'function') return Promise.reject(typeError('loader', 'a function', loader))
     const pending = this.inflight.get(key)
     if (pending !== undefined) return pending as Promise<T>

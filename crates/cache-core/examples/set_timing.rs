@@ -11,7 +11,11 @@ fn main() {
         "The quick brown fox jumps over the lazy dog. ".repeat(20).chars().take(880).collect::<String>()
     );
     memory_only(value.as_bytes());
-    for (label, mem, batch) in [("disk+memory, batch 64", 100 << 20, 64), ("disk only, batch 64", 1000, 64), ("disk+memory, batch 1", 100 << 20, 1)] {
+    for (label, mem, batch) in [
+        ("disk+memory, batch 64", 100 << 20, 64),
+        ("disk only, batch 64", 1000, 64),
+        ("disk+memory, batch 1", 100 << 20, 1),
+    ] {
         let path = dir.join(format!("{}.db", label.replace([' ', ',', '+'], "_")));
         let mut c = TieredCache::open(Config {
             max_memory_size: mem,
@@ -33,7 +37,15 @@ fn main() {
         while i < n {
             let t0 = Instant::now();
             for _ in 0..batch {
-                c.set(&format!("f{i}"), "", kind::JSON, value.as_bytes(), 3_600_000, 1_700_000_000_000 + i as i64).unwrap();
+                c.set(
+                    &format!("f{i}"),
+                    "",
+                    kind::JSON,
+                    value.as_bytes(),
+                    3_600_000,
+                    1_700_000_000_000 + i as i64,
+                )
+                .unwrap();
                 i += 1;
             }
             let t1 = Instant::now();

@@ -47,20 +47,28 @@ struct Checkpointer {
 
 impl Checkpointer {
     fn start(path: &str) -> rusqlite::Result<Self> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("cache-checkpoint".into())
             .spawn(move || {
                 // Ends when told to, or when the store is gone (sender dropped).
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
                     // A failed checkpoint (e.g. busy) is retried at the next tick.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Checkpointer { stop, thread: Some(thread) })
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -137,7 +145,38 @@ fn create_private(path: &str) -> std::io::Result<()> {
     if path.starts_with("file:") || std::path::Path::new(path).exists() {
         return Ok(());
     }
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // another thread or process created it between the check and the open: fine
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        r => r.map(|_| ()),
+    }
+}
+
+/// Runs `f` again while SQLite reports the database busy or locked (several connections,
+/// threads or processes opening one new file at once race for the schema and the WAL switch).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let mut delay_ms = 1;
+    // each try already waits up to the connection's busy timeout where SQLite uses it
+    for _ in 0..8 {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                delay_ms = (delay_ms * 2).min(50);
+            }
+            r => return r,
+        }
+    }
+    f()
 }
 #[cfg(not(unix))]
 fn create_private(_path: &str) -> std::io::Result<()> {
@@ -159,29 +198,58 @@ impl DiskStore {
         writer.execute_batch("PRAGMA page_size=4096;")?;
         if !memory {
             // journal_mode returns a row; WAL is persistent in the file.
-            writer.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+            retry_busy(|| writer.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())))?;
         }
-        writer.execute_batch(
-            "PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS cache_entries (
-               key TEXT PRIMARY KEY, value BLOB, size INTEGER, ttl INTEGER, created_at INTEGER,
-               last_accessed INTEGER, hit_count INTEGER DEFAULT 0, namespace TEXT,
-               compressed INTEGER DEFAULT 0);",
-        )?;
-        let has_kind: bool = writer.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_kind {
-            writer.execute_batch("ALTER TABLE cache_entries ADD COLUMN kind INTEGER")?;
-        }
-        for column in ["ttl", "last_accessed", "namespace"] {
-            if !has_index_on(&writer, column)? {
-                writer.execute_batch(&format!(
-                    "CREATE INDEX IF NOT EXISTS idx_cache_entries_{column} ON cache_entries({column})"
-                ))?;
+        writer.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        // A complete schema is only read. Otherwise it is checked and completed in one write
+        // transaction, so openers of one new file take turns instead of adding the same
+        // column or index twice.
+        let complete = (|| -> rusqlite::Result<bool> {
+            let has_kind: bool = writer.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            let mut indexed = true;
+            for column in ["ttl", "last_accessed", "namespace"] {
+                indexed &= has_index_on(&writer, column)?;
             }
+            Ok(has_kind && indexed)
+        })()
+        .unwrap_or(false);
+        if !complete {
+            retry_busy(|| {
+                writer.execute_batch("BEGIN IMMEDIATE")?;
+                let done = (|| {
+                    writer.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS cache_entries (
+                       key TEXT PRIMARY KEY, value BLOB, size INTEGER, ttl INTEGER, created_at INTEGER,
+                       last_accessed INTEGER, hit_count INTEGER DEFAULT 0, namespace TEXT,
+                       compressed INTEGER DEFAULT 0);",
+                )?;
+                    let has_kind: bool = writer.query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
+                    [],
+                    |r| r.get::<_, i64>(0).map(|n| n > 0),
+                )?;
+                    if !has_kind {
+                        writer
+                            .execute_batch("ALTER TABLE cache_entries ADD COLUMN kind INTEGER")?;
+                    }
+                    for column in ["ttl", "last_accessed", "namespace"] {
+                        if !has_index_on(&writer, column)? {
+                            writer.execute_batch(&format!(
+                            "CREATE INDEX IF NOT EXISTS idx_cache_entries_{column} ON cache_entries({column})"
+                        ))?;
+                        }
+                    }
+                    writer.execute_batch("COMMIT")
+                })();
+                if done.is_err() {
+                    let _ = writer.execute_batch("ROLLBACK");
+                }
+                done
+            })?;
         }
         let mut readers = Vec::new();
         let mut checkpointer = None;
@@ -249,7 +317,11 @@ impl DiskStore {
 
     /// Like `get` for many keys; large batches are split over the reader pool's
     /// connections on scoped threads.
-    pub fn get_many(&mut self, keys: &[String], now: i64) -> rusqlite::Result<Vec<Option<DiskRow>>> {
+    pub fn get_many(
+        &mut self,
+        keys: &[String],
+        now: i64,
+    ) -> rusqlite::Result<Vec<Option<DiskRow>>> {
         const PARALLEL_FROM: usize = 512;
         let out = if keys.len() < PARALLEL_FROM || self.readers.len() < 2 || self.in_txn {
             let mut out = Vec::with_capacity(keys.len());
@@ -268,7 +340,10 @@ impl DiskStore {
                         s.spawn(move || part.iter().map(|k| read_row(conn, k, now)).collect())
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().expect("reader thread panicked")).collect()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("reader thread panicked"))
+                    .collect()
             });
             let mut out = Vec::with_capacity(keys.len());
             for p in parts {
@@ -313,16 +388,17 @@ impl DiskStore {
         }
         self.begin()?;
         let packed;
-        let (stored, compressed): (&[u8], i64) = if self.compression && value.len() >= COMPRESS_THRESHOLD {
-            packed = lz4_flex::compress_prepend_size(value);
-            if packed.len() < value.len() {
-                (&packed, 1)
+        let (stored, compressed): (&[u8], i64) =
+            if self.compression && value.len() >= COMPRESS_THRESHOLD {
+                packed = lz4_flex::compress_prepend_size(value);
+                if packed.len() < value.len() {
+                    (&packed, 1)
+                } else {
+                    (value, 0)
+                }
             } else {
                 (value, 0)
-            }
-        } else {
-            (value, 0)
-        };
+            };
         self.writer
             .prepare_cached(
                 // An upsert, not INSERT OR REPLACE: replacing a key updates its row in
@@ -339,7 +415,9 @@ impl DiskStore {
             )?
             .execute(params![key, stored, stored.len() as i64, expires_at, now, namespace, compressed, kind as i64])?;
         self.access.remove(key);
-        self.written_since = self.written_since.saturating_add((stored.len() + key.len()) as u64);
+        self.written_since = self
+            .written_since
+            .saturating_add((stored.len() + key.len()) as u64);
         if !self.dirty.contains(key) {
             self.dirty.insert(key.to_owned());
         }
@@ -349,7 +427,10 @@ impl DiskStore {
     /// Deletes the row under `key` in the open transaction; true when one existed.
     pub fn delete(&mut self, key: &str) -> rusqlite::Result<bool> {
         self.begin()?;
-        let n = self.writer.prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?.execute([key])?;
+        let n = self
+            .writer
+            .prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?
+            .execute([key])?;
         self.access.remove(key);
         Ok(n > 0)
     }
@@ -360,14 +441,18 @@ impl DiskStore {
         self.access.clear();
         match namespace {
             None => self.writer.execute("DELETE FROM cache_entries", []),
-            Some(ns) => self.writer.execute("DELETE FROM cache_entries WHERE namespace = ?1", [ns]),
+            Some(ns) => self
+                .writer
+                .execute("DELETE FROM cache_entries WHERE namespace = ?1", [ns]),
         }
     }
 
     /// Deletes expired rows in the open transaction; returns how many.
     pub fn purge_expired(&mut self, now: i64) -> rusqlite::Result<usize> {
         self.begin()?;
-        self.writer.prepare_cached("DELETE FROM cache_entries WHERE ttl < ?1")?.execute([now])
+        self.writer
+            .prepare_cached("DELETE FROM cache_entries WHERE ttl < ?1")?
+            .execute([now])
     }
 
     /// Rolls the open transaction back (its writes are lost; the caller reports them).
@@ -387,9 +472,12 @@ impl DiskStore {
         if !self.in_txn {
             return Ok(early);
         }
-        let result = self
-            .write_access()
-            .and_then(|_| self.writer.prepare_cached("COMMIT")?.execute([]).map(|_| ()));
+        let result = self.write_access().and_then(|_| {
+            self.writer
+                .prepare_cached("COMMIT")?
+                .execute([])
+                .map(|_| ())
+        });
         if let Err(e) = result {
             // A failed COMMIT may leave the transaction open: roll it back so the next
             // write starts clean; the writes of this batch are lost and reported.
@@ -419,9 +507,15 @@ impl DiskStore {
     /// Bytes the database uses: its pages minus the free ones.
     pub fn usage(&self) -> rusqlite::Result<u64> {
         let conn = &self.writer;
-        let pages: i64 = conn.prepare_cached("PRAGMA page_count")?.query_row([], |r| r.get(0))?;
-        let free: i64 = conn.prepare_cached("PRAGMA freelist_count")?.query_row([], |r| r.get(0))?;
-        let size: i64 = conn.prepare_cached("PRAGMA page_size")?.query_row([], |r| r.get(0))?;
+        let pages: i64 = conn
+            .prepare_cached("PRAGMA page_count")?
+            .query_row([], |r| r.get(0))?;
+        let free: i64 = conn
+            .prepare_cached("PRAGMA freelist_count")?
+            .query_row([], |r| r.get(0))?;
+        let size: i64 = conn
+            .prepare_cached("PRAGMA page_size")?
+            .query_row([], |r| r.get(0))?;
         Ok(((pages - free).max(0) * size) as u64)
     }
 
@@ -429,7 +523,12 @@ impl DiskStore {
     fn enforce_max_size(&mut self) -> rusqlite::Result<usize> {
         // A row grows the file by at most about twice its bytes (pages, index entries).
         let headroom = self.max_disk_size.saturating_sub(self.last_usage);
-        if self.written_since.saturating_mul(2).saturating_add(64 * 1024) < headroom {
+        if self
+            .written_since
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
+            < headroom
+        {
             return Ok(0);
         }
         self.written_since = 0;
@@ -440,7 +539,9 @@ impl DiskStore {
             if used <= self.max_disk_size {
                 break;
             }
-            let rows: i64 = self.writer.query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0))?;
+            let rows: i64 =
+                self.writer
+                    .query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0))?;
             if rows == 0 {
                 break;
             }
@@ -473,17 +574,30 @@ fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<D
             let stored = r.get_ref(0)?;
             let (kind, value) = match (kind, compressed.unwrap_or(0), stored) {
                 // Decompressed straight from SQLite's buffer: no intermediate copy.
-                (Some(k), 1, rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b)) => (
+                (
+                    Some(k),
+                    1,
+                    rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b),
+                ) => (
                     k as u8,
                     lz4_flex::decompress_size_prepended(b).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+                        rusqlite::Error::FromSqlConversionFailure(
+                            0,
+                            rusqlite::types::Type::Blob,
+                            Box::new(e),
+                        )
                     })?,
                 ),
                 (kind, compressed, stored) => {
                     let value = match stored {
-                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b.to_vec(),
+                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+                            b.to_vec()
+                        }
                         rusqlite::types::ValueRef::Null => b"null".to_vec(),
-                        other => other.as_i64().map(|n| n.to_string().into_bytes()).unwrap_or_default(),
+                        other => other
+                            .as_i64()
+                            .map(|n| n.to_string().into_bytes())
+                            .unwrap_or_default(),
                     };
                     match (kind, compressed) {
                         (Some(k), _) => (k as u8, value),
@@ -492,7 +606,12 @@ fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<D
                     }
                 }
             };
-            Ok(Some(DiskRow { kind, value, expires_at: ttl.unwrap_or(i64::MAX), namespace: namespace.unwrap_or_default() }))
+            Ok(Some(DiskRow {
+                kind,
+                value,
+                expires_at: ttl.unwrap_or(i64::MAX),
+                namespace: namespace.unwrap_or_default(),
+            }))
         })
         .optional()?;
     Ok(row.flatten())
@@ -505,7 +624,13 @@ mod tests {
     fn open(path: &str, max: u64) -> DiskStore {
         // Size tests need incompressible values: compression only when unbounded.
         let compression = max == u64::MAX;
-        DiskStore::open(&DiskConfig { path: path.into(), pool_size: 2, compression, max_disk_size: max }).unwrap()
+        DiskStore::open(&DiskConfig {
+            path: path.into(),
+            pool_size: 2,
+            compression,
+            max_disk_size: max,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -526,12 +651,19 @@ mod tests {
         let p = dir.path().join("c.db");
         let mut d = open(p.to_str().unwrap(), u64::MAX);
         for i in 0..=MAX_BATCH_KEYS {
-            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0).unwrap();
+            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0)
+                .unwrap();
         }
         assert!(d.has_pending());
-        assert_eq!(d.dirty.len(), 1, "the first {MAX_BATCH_KEYS} keys were committed");
+        assert_eq!(
+            d.dirty.len(),
+            1,
+            "the first {MAX_BATCH_KEYS} keys were committed"
+        );
         let other = open(p.to_str().unwrap(), u64::MAX);
-        let n: i64 = other.readers[0].query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0)).unwrap();
+        let n: i64 = other.readers[0]
+            .query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n as usize, MAX_BATCH_KEYS);
     }
 
@@ -543,7 +675,9 @@ mod tests {
         d.commit().unwrap();
         let (size, c): (i64, i64) = d
             .writer
-            .query_row("SELECT size, compressed FROM cache_entries", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT size, compressed FROM cache_entries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
         assert_eq!(c, 1);
         assert!(size < 1000);
@@ -564,14 +698,19 @@ mod tests {
         d.commit().unwrap();
         let (n, hits, created, ns, size): (i64, i64, i64, String, i64) = d
             .writer
-            .query_row("SELECT COUNT(*), hit_count, created_at, namespace, size FROM cache_entries", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
+            .query_row(
+                "SELECT COUNT(*), hit_count, created_at, namespace, size FROM cache_entries",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
             .unwrap();
         assert_eq!((n, hits, created, ns.as_str()), (1, 0, 3, "b"));
         assert!(size < 300, "compressed: {size}");
         let row = d.get("k", 4).unwrap().unwrap();
-        assert_eq!((row.kind, row.value, row.expires_at, row.namespace.as_str()), (kind::BUFFER, vec![9; 300], 200, "b"));
+        assert_eq!(
+            (row.kind, row.value, row.expires_at, row.namespace.as_str()),
+            (kind::BUFFER, vec![9; 300], 200, "b")
+        );
     }
 
     #[test]
@@ -592,7 +731,8 @@ mod tests {
         let mut d = open(p.to_str().unwrap(), 200_000);
         let v = vec![7u8; 1000];
         for i in 0..1000 {
-            d.put(&format!("k{i}"), "", kind::BUFFER, &v, i64::MAX, i).unwrap();
+            d.put(&format!("k{i}"), "", kind::BUFFER, &v, i64::MAX, i)
+                .unwrap();
         }
         let evicted = d.commit().unwrap();
         assert!(evicted > 0);
@@ -607,7 +747,15 @@ mod tests {
         let p = dir.path().join("c.db");
         let mut d = open(p.to_str().unwrap(), u64::MAX);
         for i in 0..1000 {
-            d.put(&format!("k{i}"), "", kind::STRING, format!("{i}").as_bytes(), i64::MAX, 0).unwrap();
+            d.put(
+                &format!("k{i}"),
+                "",
+                kind::STRING,
+                format!("{i}").as_bytes(),
+                i64::MAX,
+                0,
+            )
+            .unwrap();
         }
         d.commit().unwrap();
         let keys: Vec<String> = (0..1200).map(|i| format!("k{i}")).collect();

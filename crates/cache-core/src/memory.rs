@@ -95,14 +95,22 @@ fn header_len(key_len: usize, ns_len: usize) -> usize {
 
 impl Node {
     fn new(key: &[u8], namespace: &[u8], kind: u8, value: &[u8], expires_at: i64) -> Node {
-        let mut data = Vec::with_capacity(header_len(key.len(), namespace.len()) + key.len() + namespace.len() + value.len());
+        let mut data = Vec::with_capacity(
+            header_len(key.len(), namespace.len()) + key.len() + namespace.len() + value.len(),
+        );
         data.extend_from_slice(&expires_at.to_le_bytes());
         put_varint(&mut data, key.len());
         put_varint(&mut data, namespace.len());
         data.extend_from_slice(key);
         data.extend_from_slice(namespace);
         data.extend_from_slice(value);
-        Node { data: data.into_boxed_slice(), prev: NIL, next: NIL, seg: 0, kind }
+        Node {
+            data: data.into_boxed_slice(),
+            prev: NIL,
+            next: NIL,
+            seg: 0,
+            kind,
+        }
     }
     /// (start of the key, end of the key, end of the namespace) in `data`.
     fn bounds(&self) -> (usize, usize, usize) {
@@ -136,7 +144,10 @@ struct List {
 }
 
 impl List {
-    const EMPTY: List = List { head: NIL, tail: NIL };
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
 }
 
 fn push_front(nodes: &mut [Node], list: &mut List, i: u32) {
@@ -176,8 +187,18 @@ const MAIN: u32 = 1;
 
 enum Order {
     Lru(List),
-    Lfu { buckets: Vec<Bucket>, free: Vec<u32>, first: u32 },
-    Adaptive { window: List, main: List, window_bytes: usize, window_cap: usize, sketch: FrequencySketch },
+    Lfu {
+        buckets: Vec<Bucket>,
+        free: Vec<u32>,
+        first: u32,
+    },
+    Adaptive {
+        window: List,
+        main: List,
+        window_bytes: usize,
+        window_cap: usize,
+        sketch: FrequencySketch,
+    },
 }
 
 /// A live entry, borrowed from the store.
@@ -204,7 +225,11 @@ impl MemoryStore {
     pub fn new(capacity: usize, policy: Policy) -> Self {
         let order = match policy {
             Policy::Lru => Order::Lru(List::EMPTY),
-            Policy::Lfu => Order::Lfu { buckets: Vec::new(), free: Vec::new(), first: NIL },
+            Policy::Lfu => Order::Lfu {
+                buckets: Vec::new(),
+                free: Vec::new(),
+                first: NIL,
+            },
             Policy::Adaptive => Order::Adaptive {
                 window: List::EMPTY,
                 main: List::EMPTY,
@@ -243,7 +268,11 @@ impl MemoryStore {
     }
     /// What an entry would be charged.
     pub fn charge_of(key: &[u8], namespace: &[u8], value: &[u8]) -> usize {
-        header_len(key.len(), namespace.len()) + key.len() + namespace.len() + value.len() + ENTRY_OVERHEAD
+        header_len(key.len(), namespace.len())
+            + key.len()
+            + namespace.len()
+            + value.len()
+            + ENTRY_OVERHEAD
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -252,7 +281,9 @@ impl MemoryStore {
 
     fn find(&self, key: &[u8]) -> Option<u32> {
         let nodes = &self.nodes;
-        self.index.find(self.hash(key), |&i| nodes[i as usize].key() == key).copied()
+        self.index
+            .find(self.hash(key), |&i| nodes[i as usize].key() == key)
+            .copied()
     }
 
     /// The live entry under `key`, marked as used. An expired entry is removed and `None`
@@ -270,12 +301,19 @@ impl MemoryStore {
         self.touch(i);
         let n = &self.nodes[i as usize];
         let (k, ns, v) = n.bounds();
-        Some(EntryRef { key: &n.data[k..ns], namespace: &n.data[ns..v], value: &n.data[v..], kind: n.kind, expires_at: n.expires_at() })
+        Some(EntryRef {
+            key: &n.data[k..ns],
+            namespace: &n.data[ns..v],
+            value: &n.data[v..],
+            kind: n.kind,
+            expires_at: n.expires_at(),
+        })
     }
 
     /// Whether a live entry is held, without marking it used.
     pub fn contains(&self, key: &[u8], now: i64) -> bool {
-        self.find(key).is_some_and(|i| self.nodes[i as usize].expires_at() >= now)
+        self.find(key)
+            .is_some_and(|i| self.nodes[i as usize].expires_at() >= now)
     }
 
     /// Stores an entry, replacing any entry under `key`, evicting by the policy until it
@@ -292,7 +330,10 @@ impl MemoryStore {
     ) -> bool {
         self.remove(key);
         let charge = Self::charge_of(key, namespace, value);
-        if charge > self.capacity || key.len() > u32::MAX as usize / 2 || namespace.len() > u32::MAX as usize / 2 {
+        if charge > self.capacity
+            || key.len() > u32::MAX as usize / 2
+            || namespace.len() > u32::MAX as usize / 2
+        {
             return false;
         }
         let hash = self.hash(key);
@@ -320,7 +361,8 @@ impl MemoryStore {
         };
         let nodes = &self.nodes;
         let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| hasher.hash_one(nodes[j as usize].key()));
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(nodes[j as usize].key()));
         self.used += charge;
         self.link_new(i, hash);
         if matches!(self.order, Order::Adaptive { .. }) {
@@ -349,7 +391,9 @@ impl MemoryStore {
                 let policy = self.policy;
                 // Keep the learned popularity: the sketch is about keys, not entries.
                 let old = std::mem::replace(self, MemoryStore::new(capacity, policy));
-                if let (Order::Adaptive { sketch: s, .. }, Order::Adaptive { sketch, .. }) = (&mut self.order, old.order) {
+                if let (Order::Adaptive { sketch: s, .. }, Order::Adaptive { sketch, .. }) =
+                    (&mut self.order, old.order)
+                {
                     *s = sketch;
                 }
                 n
@@ -417,7 +461,11 @@ impl MemoryStore {
         let charge = self.nodes[i as usize].charge();
         match &mut self.order {
             Order::Lru(list) => push_front(&mut self.nodes, list, i),
-            Order::Lfu { buckets, free, first } => {
+            Order::Lfu {
+                buckets,
+                free,
+                first,
+            } => {
                 let b = if *first != NIL && buckets[*first as usize].count == 1 {
                     *first
                 } else {
@@ -431,7 +479,12 @@ impl MemoryStore {
                 self.nodes[i as usize].seg = b;
                 push_front(&mut self.nodes, &mut buckets[b as usize].items, i);
             }
-            Order::Adaptive { window, window_bytes, sketch, .. } => {
+            Order::Adaptive {
+                window,
+                window_bytes,
+                sketch,
+                ..
+            } => {
                 sketch.increment(hash);
                 self.nodes[i as usize].seg = WINDOW;
                 push_front(&mut self.nodes, window, i);
@@ -444,14 +497,23 @@ impl MemoryStore {
         let charge = self.nodes[i as usize].charge();
         match &mut self.order {
             Order::Lru(list) => unlink(&mut self.nodes, list, i),
-            Order::Lfu { buckets, free, first } => {
+            Order::Lfu {
+                buckets,
+                free,
+                first,
+            } => {
                 let b = self.nodes[i as usize].seg;
                 unlink(&mut self.nodes, &mut buckets[b as usize].items, i);
                 if buckets[b as usize].items.head == NIL {
                     drop_bucket(buckets, free, first, b);
                 }
             }
-            Order::Adaptive { window, main, window_bytes, .. } => {
+            Order::Adaptive {
+                window,
+                main,
+                window_bytes,
+                ..
+            } => {
                 if self.nodes[i as usize].seg == WINDOW {
                     unlink(&mut self.nodes, window, i);
                     *window_bytes -= charge;
@@ -468,7 +530,11 @@ impl MemoryStore {
                 unlink(&mut self.nodes, list, i);
                 push_front(&mut self.nodes, list, i);
             }
-            Order::Lfu { buckets, free, first } => {
+            Order::Lfu {
+                buckets,
+                free,
+                first,
+            } => {
                 let b = self.nodes[i as usize].seg;
                 let count = buckets[b as usize].count;
                 let next = buckets[b as usize].next;
@@ -490,7 +556,11 @@ impl MemoryStore {
                 push_front(&mut self.nodes, &mut buckets[target as usize].items, i);
             }
             Order::Adaptive { window, main, .. } => {
-                let list = if self.nodes[i as usize].seg == WINDOW { window } else { main };
+                let list = if self.nodes[i as usize].seg == WINDOW {
+                    window
+                } else {
+                    main
+                };
                 unlink(&mut self.nodes, list, i);
                 push_front(&mut self.nodes, list, i);
             }
@@ -503,15 +573,22 @@ impl MemoryStore {
     fn settle_window(&mut self, on_evict: &mut dyn FnMut(&[u8])) {
         loop {
             let cand = match &self.order {
-                Order::Adaptive { window, window_bytes, window_cap, .. }
-                    if *window_bytes > *window_cap && window.head != window.tail =>
-                {
-                    window.tail
-                }
+                Order::Adaptive {
+                    window,
+                    window_bytes,
+                    window_cap,
+                    ..
+                } if *window_bytes > *window_cap && window.head != window.tail => window.tail,
                 _ => break,
             };
             let charge = self.nodes[cand as usize].charge();
-            if let Order::Adaptive { window, main, window_bytes, .. } = &mut self.order {
+            if let Order::Adaptive {
+                window,
+                main,
+                window_bytes,
+                ..
+            } = &mut self.order
+            {
                 unlink(&mut self.nodes, window, cand);
                 *window_bytes -= charge;
                 self.nodes[cand as usize].seg = MAIN;
@@ -564,8 +641,19 @@ impl MemoryStore {
     }
 }
 
-fn new_bucket(buckets: &mut Vec<Bucket>, free: &mut Vec<u32>, count: u64, prev: u32, next: u32) -> u32 {
-    let b = Bucket { count, items: List::EMPTY, prev, next };
+fn new_bucket(
+    buckets: &mut Vec<Bucket>,
+    free: &mut Vec<u32>,
+    count: u64,
+    prev: u32,
+    next: u32,
+) -> u32 {
+    let b = Bucket {
+        count,
+        items: List::EMPTY,
+        prev,
+        next,
+    };
     match free.pop() {
         Some(i) => {
             buckets[i as usize] = b;
@@ -601,7 +689,9 @@ mod tests {
 
     fn ins(m: &mut MemoryStore, k: &str, v: &[u8]) -> Vec<String> {
         let mut ev = Vec::new();
-        m.insert(k.as_bytes(), b"", 0, v, FAR, &mut |k| ev.push(String::from_utf8(k.to_vec()).unwrap()));
+        m.insert(k.as_bytes(), b"", 0, v, FAR, &mut |k| {
+            ev.push(String::from_utf8(k.to_vec()).unwrap())
+        });
         ev
     }
 
@@ -649,7 +739,9 @@ mod tests {
         for i in 0..1000 {
             ins(&mut m, &format!("s{i:03}"), &[0; 10]);
         }
-        let hot = (0..50).filter(|i| m.contains(format!("h{i:02}").as_bytes(), 0)).count();
+        let hot = (0..50)
+            .filter(|i| m.contains(format!("h{i:02}").as_bytes(), 0))
+            .count();
         assert!(hot >= 45, "hot keys kept: {hot}");
         assert!(m.used_bytes() <= m.capacity());
     }
@@ -675,15 +767,26 @@ mod tests {
     #[test]
     fn header_round_trips_any_lengths_and_expiry() {
         let mut m = MemoryStore::new(1 << 20, Policy::Lru);
-        for (klen, nlen, vlen, exp) in [(0, 0, 0, 0i64), (1, 127, 128, -5), (128, 16_383, 3, i64::MAX), (16_384, 0, 70_000, i64::MIN + 1)] {
+        for (klen, nlen, vlen, exp) in [
+            (0, 0, 0, 0i64),
+            (1, 127, 128, -5),
+            (128, 16_383, 3, i64::MAX),
+            (16_384, 0, 70_000, i64::MIN + 1),
+        ] {
             let key = vec![b'k'; klen];
             let ns = vec![b'n'; nlen];
             let value = vec![7u8; vlen];
             let before = m.used_bytes();
             assert!(m.insert(&key, &ns, 3, &value, exp, &mut |_| {}));
-            assert_eq!(m.used_bytes() - before, MemoryStore::charge_of(&key, &ns, &value));
+            assert_eq!(
+                m.used_bytes() - before,
+                MemoryStore::charge_of(&key, &ns, &value)
+            );
             let e = m.get(&key, i64::MIN).unwrap();
-            assert_eq!((e.key, e.namespace, e.value, e.kind, e.expires_at), (&key[..], &ns[..], &value[..], 3, exp));
+            assert_eq!(
+                (e.key, e.namespace, e.value, e.kind, e.expires_at),
+                (&key[..], &ns[..], &value[..], 3, exp)
+            );
             assert!(m.remove(&key));
             assert_eq!(m.used_bytes(), before);
         }

@@ -24,7 +24,12 @@ impl FrequencySketch {
     pub fn new(expected_entries: usize) -> Self {
         let entries = expected_entries.clamp(16, 1 << 18);
         let width = (4 * entries).next_power_of_two();
-        FrequencySketch { table: vec![0; 4 * width], width, additions: 0, sample: 10 * entries }
+        FrequencySketch {
+            table: vec![0; 4 * width],
+            width,
+            additions: 0,
+            sample: 10 * entries,
+        }
     }
 
     fn slot(&self, hash: u64, row: usize) -> usize {
@@ -51,7 +56,10 @@ impl FrequencySketch {
     }
 
     pub fn frequency(&self, hash: u64) -> u8 {
-        (0..4).map(|row| self.table[self.slot(hash, row)]).min().unwrap_or(0)
+        (0..4)
+            .map(|row| self.table[self.slot(hash, row)])
+            .min()
+            .unwrap_or(0)
     }
 
     /// Halves every count: the "reset" that keeps the sketch fresh.

@@ -2,8 +2,8 @@
 //! promoted to memory; a `set` replaces what every level returns.
 
 use crate::disk::DiskConfig;
-use crate::writer::{Committed, Disk, Notify};
 use crate::memory::{MemoryStore, Policy};
+use crate::writer::{Committed, Disk, Notify};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -37,10 +37,16 @@ impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheError::KeyTooLong { len, limit } => {
-                write!(f, "key must be at most {limit} bytes (UTF-8), got {len} bytes")
+                write!(
+                    f,
+                    "key must be at most {limit} bytes (UTF-8), got {len} bytes"
+                )
             }
             CacheError::ValueTooLarge { len, limit } => {
-                write!(f, "value must be at most {limit} bytes serialized, got {len} bytes")
+                write!(
+                    f,
+                    "value must be at most {limit} bytes serialized, got {len} bytes"
+                )
             }
             CacheError::Disk(m) => write!(f, "cache database error: {m}"),
         }
@@ -106,7 +112,11 @@ impl TieredCache {
         } else {
             None
         };
-        let memory_admit_limit = if disk.is_some() { cfg.max_memory_size / 10 } else { cfg.max_memory_size };
+        let memory_admit_limit = if disk.is_some() {
+            cfg.max_memory_size / 10
+        } else {
+            cfg.max_memory_size
+        };
         Ok(TieredCache {
             memory: MemoryStore::new(cfg.max_memory_size, cfg.policy),
             disk,
@@ -121,11 +131,18 @@ impl TieredCache {
 
     /// Turns the evicted-key log on (when someone listens to `cache_evict`) or off.
     pub fn record_evictions(&mut self, on: bool) {
-        self.eviction_log = if on { Some(self.eviction_log.take().unwrap_or_default()) } else { None };
+        self.eviction_log = if on {
+            Some(self.eviction_log.take().unwrap_or_default())
+        } else {
+            None
+        };
     }
 
     pub fn take_evicted(&mut self) -> Vec<Vec<u8>> {
-        self.eviction_log.as_mut().map(std::mem::take).unwrap_or_default()
+        self.eviction_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn counters(&self) -> Counters {
@@ -150,26 +167,42 @@ impl TieredCache {
     }
 
     /// Checks the limits of an entry (also used by the binding before copying a value).
-    pub fn check(&self, key: &str, value_len: usize) -> Result<(), CacheError> {
+    pub fn check(&self, key: &str, namespace: &str, value_len: usize) -> Result<(), CacheError> {
         if key.len() > self.max_key_bytes {
-            return Err(CacheError::KeyTooLong { len: key.len(), limit: self.max_key_bytes });
+            return Err(CacheError::KeyTooLong {
+                len: key.len(),
+                limit: self.max_key_bytes,
+            });
         }
         let limit = if self.disk.is_some() {
             self.max_value_bytes
         } else {
             // Memory only: the entry must fit in the memory budget.
             self.max_value_bytes.min(
-                self.memory.capacity().saturating_sub(MemoryStore::charge_of(key.as_bytes(), b"", b"")),
+                self.memory
+                    .capacity()
+                    .saturating_sub(MemoryStore::charge_of(
+                        key.as_bytes(),
+                        namespace.as_bytes(),
+                        b"",
+                    )),
             )
         };
         if value_len > limit {
-            return Err(CacheError::ValueTooLarge { len: value_len, limit });
+            return Err(CacheError::ValueTooLarge {
+                len: value_len,
+                limit,
+            });
         }
         Ok(())
     }
 
     fn expiry(&self, ttl_ms: i64, now: i64) -> i64 {
-        let ttl = if ttl_ms > 0 { ttl_ms } else { self.default_ttl_ms };
+        let ttl = if ttl_ms > 0 {
+            ttl_ms
+        } else {
+            self.default_ttl_ms
+        };
         now.saturating_add(ttl)
     }
 
@@ -184,7 +217,7 @@ impl TieredCache {
         ttl_ms: i64,
         now: i64,
     ) -> Result<Source, CacheError> {
-        self.check(key, value.len())?;
+        self.check(key, namespace, value.len())?;
         let expires_at = self.expiry(ttl_ms, now);
         if let Some(d) = &mut self.disk {
             d.put(key, namespace, kind, value.to_vec(), expires_at, now)?;
@@ -193,7 +226,14 @@ impl TieredCache {
         Ok(if placed { Source::Memory } else { Source::Disk })
     }
 
-    fn admit(&mut self, key: &str, namespace: &str, kind: u8, value: &[u8], expires_at: i64) -> bool {
+    fn admit(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        kind: u8,
+        value: &[u8],
+        expires_at: i64,
+    ) -> bool {
         let charge = MemoryStore::charge_of(key.as_bytes(), namespace.as_bytes(), value);
         if charge > self.memory_admit_limit {
             // A set replaces what every level returns: drop the memory copy.
@@ -202,14 +242,21 @@ impl TieredCache {
         }
         let mut evicted = 0u64;
         let log = &mut self.eviction_log;
-        let ok = self.memory.insert(key.as_bytes(), namespace.as_bytes(), kind, value, expires_at, &mut |k| {
-            evicted += 1;
-            if let Some(log) = log.as_mut() {
-                if log.len() < MAX_EVICTION_LOG {
-                    log.push(k.to_vec());
+        let ok = self.memory.insert(
+            key.as_bytes(),
+            namespace.as_bytes(),
+            kind,
+            value,
+            expires_at,
+            &mut |k| {
+                evicted += 1;
+                if let Some(log) = log.as_mut() {
+                    if log.len() < MAX_EVICTION_LOG {
+                        log.push(k.to_vec());
+                    }
                 }
-            }
-        });
+            },
+        );
         self.counters.evictions += evicted;
         ok
     }
@@ -221,7 +268,11 @@ impl TieredCache {
         if self.memory.contains(key.as_bytes(), now) {
             self.counters.hits += 1;
             let e = self.memory.get(key.as_bytes(), now).expect("checked above");
-            return Ok(Some(Hit { source: Source::Memory, kind: e.kind, value: Cow::Borrowed(e.value) }));
+            return Ok(Some(Hit {
+                source: Source::Memory,
+                kind: e.kind,
+                value: Cow::Borrowed(e.value),
+            }));
         }
         let row = match &mut self.disk {
             Some(d) => d.get(key, now)?,
@@ -231,7 +282,11 @@ impl TieredCache {
             Some(row) => {
                 self.counters.hits += 1;
                 self.admit(key, &row.namespace, row.kind, &row.value, row.expires_at);
-                Ok(Some(Hit { source: Source::Disk, kind: row.kind, value: Cow::Owned(row.value) }))
+                Ok(Some(Hit {
+                    source: Source::Disk,
+                    kind: row.kind,
+                    value: Cow::Owned(row.value),
+                }))
             }
             None => {
                 // Let the adaptive policy count the miss too (TinyLFU counts every access).
@@ -263,7 +318,13 @@ impl TieredCache {
             let rows = d.get_many(&want, now)?;
             for (&i, row) in missing.iter().zip(rows) {
                 if let Some(row) = row {
-                    self.admit(&keys[i], &row.namespace, row.kind, &row.value, row.expires_at);
+                    self.admit(
+                        &keys[i],
+                        &row.namespace,
+                        row.kind,
+                        &row.value,
+                        row.expires_at,
+                    );
                     out[i] = Some((row.kind, row.value));
                 }
             }
@@ -279,8 +340,14 @@ impl TieredCache {
     /// Loads into memory the keys held on disk but not in memory (predictive warming);
     /// counts no hit or miss. Returns how many were loaded.
     pub fn warm(&mut self, keys: &[String], now: i64) -> Result<usize, CacheError> {
-        let want: Vec<String> = keys.iter().filter(|k| !self.memory.contains(k.as_bytes(), now)).cloned().collect();
-        let Some(d) = &mut self.disk else { return Ok(0) };
+        let want: Vec<String> = keys
+            .iter()
+            .filter(|k| !self.memory.contains(k.as_bytes(), now))
+            .cloned()
+            .collect();
+        let Some(d) = &mut self.disk else {
+            return Ok(0);
+        };
         if want.is_empty() {
             return Ok(0);
         }
@@ -288,7 +355,8 @@ impl TieredCache {
         let mut loaded = 0;
         for (k, row) in want.iter().zip(rows) {
             if let Some(row) = row {
-                loaded += self.admit(k, &row.namespace, row.kind, &row.value, row.expires_at) as usize;
+                loaded +=
+                    self.admit(k, &row.namespace, row.kind, &row.value, row.expires_at) as usize;
             }
         }
         Ok(loaded)
@@ -397,7 +465,10 @@ mod tests {
         let mut c = TieredCache::open(cfg(true, 2000)).unwrap();
         c.set("k", "", kind::STRING, b"small", 0, 0).unwrap();
         let big = vec![b'x'; 500];
-        assert_eq!(c.set("k", "", kind::STRING, &big, 0, 0).unwrap(), Source::Disk);
+        assert_eq!(
+            c.set("k", "", kind::STRING, &big, 0, 0).unwrap(),
+            Source::Disk
+        );
         assert_eq!(c.get("k", 0).unwrap().unwrap().value.as_ref(), &big[..]);
     }
 
@@ -405,8 +476,14 @@ mod tests {
     fn limits_reject_and_store_nothing() {
         let mut c = TieredCache::open(cfg(true, 100_000)).unwrap();
         let long = "k".repeat(101);
-        assert!(matches!(c.set(&long, "", 0, b"1", 0, 0), Err(CacheError::KeyTooLong { limit: 100, .. })));
-        assert!(matches!(c.set("k", "", 0, &[0; 1001], 0, 0), Err(CacheError::ValueTooLarge { limit: 1000, .. })));
+        assert!(matches!(
+            c.set(&long, "", 0, b"1", 0, 0),
+            Err(CacheError::KeyTooLong { limit: 100, .. })
+        ));
+        assert!(matches!(
+            c.set("k", "", 0, &[0; 1001], 0, 0),
+            Err(CacheError::ValueTooLarge { limit: 1000, .. })
+        ));
         assert!(c.get("k", 0).unwrap().is_none());
     }
 

@@ -146,7 +146,10 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 Err(p) => {
                     // The transaction is in an unknown state: roll it back.
                     let _ = catch_unwind(AssertUnwindSafe(|| lock(&shared.store).abort()));
-                    let f = format!("the cache writer thread panicked: {}", panic_message(p.as_ref()));
+                    let f = format!(
+                        "the cache writer thread panicked: {}",
+                        panic_message(p.as_ref())
+                    );
                     if batch.commit {
                         Some(f)
                     } else {
@@ -155,7 +158,9 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                     }
                 }
             };
-            shared.rows_in_flight.fetch_sub(batch.puts.len() as u64, Ordering::Relaxed);
+            shared
+                .rows_in_flight
+                .fetch_sub(batch.puts.len() as u64, Ordering::Relaxed);
             {
                 let mut s = lock(&shared.settled);
                 s.applied = batch.seq;
@@ -231,7 +236,16 @@ impl Disk {
         } else {
             None
         };
-        Ok(Disk { shared, thread, local: Vec::new(), pending_keys: HashMap::new(), next_seq: 1, shipped: 0, apply_error: None, pool_size })
+        Ok(Disk {
+            shared,
+            thread,
+            local: Vec::new(),
+            pending_keys: HashMap::new(),
+            next_seq: 1,
+            shipped: 0,
+            apply_error: None,
+            pool_size,
+        })
     }
 
     pub fn pool_size(&self) -> usize {
@@ -251,7 +265,11 @@ impl Disk {
     fn wait_applied(&self, seq: u64) {
         let mut s = lock(&self.shared.settled);
         while s.applied < seq {
-            s = self.shared.settled_cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = self
+                .shared
+                .settled_cv
+                .wait(s)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -278,12 +296,29 @@ impl Disk {
     }
 
     /// Queues a write (validated by the caller); written at the next commit.
-    pub fn put(&mut self, key: &str, namespace: &str, kind: u8, value: Vec<u8>, expires_at: i64, now: i64) -> rusqlite::Result<()> {
+    pub fn put(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        kind: u8,
+        value: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> rusqlite::Result<()> {
         if self.thread.is_none() || self.local.len() >= MAX_LOCAL_PUTS {
-            return self.synced().put(key, namespace, kind, &value, expires_at, now);
+            return self
+                .synced()
+                .put(key, namespace, kind, &value, expires_at, now);
         }
         self.pending_keys.insert(key.to_owned(), self.next_seq);
-        self.local.push(Put { key: key.to_owned(), namespace: namespace.to_owned(), kind, value, expires_at, now });
+        self.local.push(Put {
+            key: key.to_owned(),
+            namespace: namespace.to_owned(),
+            kind,
+            value,
+            expires_at,
+            now,
+        });
         if self.local.len() >= SHIP_EVERY {
             self.ship(false);
         }
@@ -297,8 +332,13 @@ impl Disk {
         lock(&self.shared.store).get(key, now)
     }
 
-    pub fn get_many(&mut self, keys: &[String], now: i64) -> rusqlite::Result<Vec<Option<DiskRow>>> {
-        let pending = !self.pending_keys.is_empty() && keys.iter().any(|k| self.pending_keys.contains_key(k));
+    pub fn get_many(
+        &mut self,
+        keys: &[String],
+        now: i64,
+    ) -> rusqlite::Result<Vec<Option<DiskRow>>> {
+        let pending =
+            !self.pending_keys.is_empty() && keys.iter().any(|k| self.pending_keys.contains_key(k));
         if pending {
             self.sync();
         }
@@ -323,7 +363,9 @@ impl Disk {
 
     /// Whether writes wait for a commit (queued, in flight or in the open transaction).
     pub fn has_pending(&self) -> bool {
-        !self.local.is_empty() || self.shipped > self.committed() || lock(&self.shared.store).has_pending()
+        !self.local.is_empty()
+            || self.shipped > self.committed()
+            || lock(&self.shared.store).has_pending()
     }
 
     /// Commits every write so far on the calling thread (waiting for the groups in
@@ -336,14 +378,19 @@ impl Disk {
             store.abort();
             return Err(e);
         }
-        store.commit().map_err(|e| format!("cache database error: {e}"))
+        store
+            .commit()
+            .map_err(|e| format!("cache database error: {e}"))
     }
 
     /// The group commit of one tick: inline when the writer thread would cost more than
     /// it saves (at most one queued write and nothing shipped), else shipped.
     pub fn commit_or_ship(&mut self) -> Result<(Committed, usize), String> {
         let in_flight = self.shipped > self.committed();
-        if self.thread.is_none() || self.apply_error.is_some() || (!in_flight && self.local.len() <= 1) {
+        if self.thread.is_none()
+            || self.apply_error.is_some()
+            || (!in_flight && self.local.len() <= 1)
+        {
             return self.commit().map(|n| (Committed::Now, n));
         }
         Ok((Committed::Later(self.ship(true)), 0))
@@ -358,13 +405,17 @@ impl Disk {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.shipped = seq;
-        self.shared.rows_in_flight.fetch_add(rows, Ordering::Relaxed);
+        self.shared
+            .rows_in_flight
+            .fetch_add(rows, Ordering::Relaxed);
         let puts = std::mem::take(&mut self.local);
         if commit {
             let committed = self.committed();
             self.pending_keys.retain(|_, s| *s > committed);
         }
-        lock(&self.shared.queue).batches.push(Batch { seq, puts, commit });
+        lock(&self.shared.queue)
+            .batches
+            .push(Batch { seq, puts, commit });
         self.shared.wake.notify_one();
         seq
     }
@@ -384,7 +435,6 @@ impl Disk {
             let _ = t.join();
         }
     }
-
 }
 
 impl Drop for Disk {
@@ -408,7 +458,12 @@ pub(crate) mod tests {
         let notify: Notify = Box::new(move |seq, err| {
             let _ = lock(&tx).send((seq, err));
         });
-        let cfg = DiskConfig { path: path.into(), pool_size: 2, compression: true, max_disk_size: u64::MAX };
+        let cfg = DiskConfig {
+            path: path.into(),
+            pool_size: 2,
+            compression: true,
+            max_disk_size: u64::MAX,
+        };
         (Disk::open(&cfg, Some(notify)).unwrap(), rx)
     }
 
@@ -424,7 +479,9 @@ pub(crate) mod tests {
         assert_eq!(d.commit_or_ship().unwrap().0, Committed::Now);
         put(&mut d, "b", b"2", kind::STRING);
         put(&mut d, "c", b"3", kind::STRING);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
         // Read-your-writes before the group is reported.
         assert_eq!(d.get("c", 0).unwrap().unwrap().value, b"3");
         assert_eq!(rx.recv().unwrap(), (seq, None));
@@ -446,11 +503,16 @@ pub(crate) mod tests {
             .unwrap();
         put(&mut d, "a", b"1", kind::STRING);
         put(&mut d, "b", b"2", kind::STRING);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("refused"));
-        assert!(d.get("a", 0).unwrap().is_none(), "nothing of the group was stored");
+        assert!(
+            d.get("a", 0).unwrap().is_none(),
+            "nothing of the group was stored"
+        );
         let (r, failures) = d.close();
         assert!(r.is_ok());
         assert_eq!(failures.len(), 1);
@@ -463,14 +525,21 @@ pub(crate) mod tests {
         let (mut d, rx) = open(dir.path().join("c.db").to_str().unwrap());
         put(&mut d, "a", b"1", kind::STRING);
         put(&mut d, "boom", b"", PANIC_KIND);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("panicked"));
-        assert!(d.get("a", 0).unwrap().is_none(), "the group was rolled back");
+        assert!(
+            d.get("a", 0).unwrap().is_none(),
+            "the group was rolled back"
+        );
         put(&mut d, "b", b"2", kind::STRING);
         put(&mut d, "c", b"3", kind::STRING);
-        let Committed::Later(next) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
+        let Committed::Later(next) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
         assert_eq!(rx.recv().unwrap(), (next, None));
         assert_eq!(d.get("b", 0).unwrap().unwrap().value, b"2");
     }
@@ -483,8 +552,13 @@ pub(crate) mod tests {
         for i in 0..(3 * SHIP_EVERY) {
             put(&mut d, &format!("k{i}"), b"v", kind::STRING);
         }
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
-        assert_eq!(seq, 4, "three groups of {SHIP_EVERY} shipped before the commit");
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
+        assert_eq!(
+            seq, 4,
+            "three groups of {SHIP_EVERY} shipped before the commit"
+        );
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("panicked"));
@@ -500,7 +574,9 @@ pub(crate) mod tests {
         for i in 0..100 {
             put(&mut d, &format!("k{i}"), b"v", kind::STRING);
         }
-        let Committed::Later(_) = d.commit_or_ship().unwrap().0 else { panic!("not shipped") };
+        let Committed::Later(_) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
         // Shipped but maybe not written yet: delete and clear wait for it.
         assert!(d.delete("k5").unwrap());
         put(&mut d, "k6", b"new", kind::STRING);

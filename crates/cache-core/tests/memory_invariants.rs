@@ -73,7 +73,11 @@ impl Model {
             evicted.push(self.entries.remove(v).key);
         }
         self.clock += 1;
-        self.entries.push(Entry { count: 1, stamp: self.clock, ..e });
+        self.entries.push(Entry {
+            count: 1,
+            stamp: self.clock,
+            ..e
+        });
         (true, evicted)
     }
     fn get(&mut self, key: &[u8], now: i64) -> Option<Vec<u8>> {
@@ -94,12 +98,25 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { key: u8, ns: u8, len: usize, ttl: i64 },
-    Get { key: u8 },
-    Remove { key: u8 },
-    Tick { ms: i64 },
+    Set {
+        key: u8,
+        ns: u8,
+        len: usize,
+        ttl: i64,
+    },
+    Get {
+        key: u8,
+    },
+    Remove {
+        key: u8,
+    },
+    Tick {
+        ms: i64,
+    },
     Purge,
-    ClearNs { ns: u8 },
+    ClearNs {
+        ns: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -135,7 +152,12 @@ fn value_of(k: u8, len: usize, version: u64) -> Vec<u8> {
 fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut m = MemoryStore::new(cap, policy);
     let exact = policy != Policy::Adaptive;
-    let mut model = Model { policy, cap, entries: Vec::new(), clock: 0 };
+    let mut model = Model {
+        policy,
+        cap,
+        entries: Vec::new(),
+        clock: 0,
+    };
     let mut now: i64 = 1_000;
     let mut version = 0u64;
     for op in ops {
@@ -151,7 +173,9 @@ fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> 
                     stamp: 0,
                 };
                 let mut evicted = Vec::new();
-                let stored = m.insert(&e.key, &e.ns, 1, &e.value, e.expires_at, &mut |k| evicted.push(k.to_vec()));
+                let stored = m.insert(&e.key, &e.ns, 1, &e.value, e.expires_at, &mut |k| {
+                    evicted.push(k.to_vec())
+                });
                 if exact {
                     let (want_stored, want_evicted) = model.insert(e);
                     prop_assert_eq!(stored, want_stored);
@@ -184,7 +208,10 @@ fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> 
                 } else if got.is_none() {
                     // not held: dropped and reported (so not in the model), or expired
                     if let Some(i) = model.pos(&k) {
-                        prop_assert!(model.entries[i].expires_at < now, "a live entry vanished unreported");
+                        prop_assert!(
+                            model.entries[i].expires_at < now,
+                            "a live entry vanished unreported"
+                        );
                         model.entries.remove(i);
                     }
                 } else if let Some(v) = got {
@@ -226,23 +253,41 @@ fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> 
                 }
             }
         }
-        prop_assert!(m.used_bytes() <= cap, "{} bytes held, budget {}", m.used_bytes(), cap);
+        prop_assert!(
+            m.used_bytes() <= cap,
+            "{} bytes held, budget {}",
+            m.used_bytes(),
+            cap
+        );
         if exact {
             prop_assert_eq!(m.used_bytes(), model.used());
             prop_assert_eq!(m.len(), model.entries.len());
         } else {
             // everything held is in the model (the model may hold more: not reported, yet gone
             // is impossible — every drop is reported — so the two agree)
-            let held: usize = model.entries.iter().filter(|e| m.contains(&e.key, i64::MIN)).map(Entry::charge).sum();
+            let held: usize = model
+                .entries
+                .iter()
+                .filter(|e| m.contains(&e.key, i64::MIN))
+                .map(Entry::charge)
+                .sum();
             prop_assert_eq!(m.used_bytes(), held);
-            prop_assert_eq!(m.len(), model.entries.len(), "a dropped key was not reported");
+            prop_assert_eq!(
+                m.len(),
+                model.entries.len(),
+                "a dropped key was not reported"
+            );
         }
     }
     Ok(())
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() {
+        10000
+    } else {
+        1000
+    }
 }
 
 /// Budgets from "a few entries" to "one big value fits alone".

@@ -80,13 +80,27 @@ fn of(s: Stats) -> Naive {
 #[derive(Clone, Debug)]
 enum Op {
     /// `n` values into one metric, each its own `record` call.
-    Record { metric: usize, n: usize, base: f64 },
+    Record {
+        metric: usize,
+        n: usize,
+        base: f64,
+    },
     /// A batch over several metrics; `poison` puts a NaN or an unknown id at that place.
-    Batch { items: Vec<(usize, f64)>, poison: Option<(usize, bool)> },
+    Batch {
+        items: Vec<(usize, f64)>,
+        poison: Option<(usize, bool)>,
+    },
     /// The clock moves (sometimes backwards, as a wall clock may).
-    Clock { delta: f64 },
-    Read { metric: usize, window: f64 },
-    Clear { older_than: f64 },
+    Clock {
+        delta: f64,
+    },
+    Read {
+        metric: usize,
+        window: f64,
+    },
+    Clear {
+        older_than: f64,
+    },
 }
 
 fn value() -> impl Strategy<Value = f64> {
@@ -114,7 +128,9 @@ fn op(metrics: usize) -> impl Strategy<Value = Op> {
 
 fn run(metrics: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut m = Monitor::new(metrics);
-    let ids: Vec<u32> = (0..metrics).map(|i| m.register(&format!("metric_{i}")).unwrap()).collect();
+    let ids: Vec<u32> = (0..metrics)
+        .map(|i| m.register(&format!("metric_{i}")).unwrap())
+        .collect();
     let mut kept: Vec<Vec<(f64, f64)>> = vec![Vec::new(); metrics];
     let mut total = vec![0u64; metrics];
     let mut now = 1_000_000.0;
@@ -163,8 +179,18 @@ fn run(metrics: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Clock { delta } => now += delta,
             Op::Read { metric, window } => {
                 let got = m.stats(ids[metric], now, window).map(of);
-                let cutoff = if window == 0.0 || window.is_nan() { None } else { Some(now - window) };
-                prop_assert_eq!(got, naive(&kept[metric], cutoff), "metric {} window {}", metric, window);
+                let cutoff = if window == 0.0 || window.is_nan() {
+                    None
+                } else {
+                    Some(now - window)
+                };
+                prop_assert_eq!(
+                    got,
+                    naive(&kept[metric], cutoff),
+                    "metric {} window {}",
+                    metric,
+                    window
+                );
             }
             Op::Clear { older_than } => {
                 m.clear_older_than(now, older_than);
@@ -176,14 +202,22 @@ fn run(metrics: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     for i in 0..metrics {
         prop_assert_eq!(m.stats(ids[i], now, 0.0).map(of), naive(&kept[i], None));
-        prop_assert_eq!(m.metric(ids[i]).unwrap().all_time.count(), total[i], "all-time count");
+        prop_assert_eq!(
+            m.metric(ids[i]).unwrap().all_time.count(),
+            total[i],
+            "all-time count"
+        );
         prop_assert!(m.metric(ids[i]).unwrap().window.len() <= HISTORY);
     }
     Ok(())
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("RELIABILITY_LONG").is_some() { 10000 } else { 1000 }
+    if std::env::var_os("RELIABILITY_LONG").is_some() {
+        10000
+    } else {
+        1000
+    }
 }
 
 proptest! {
