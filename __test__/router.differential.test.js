@@ -12,17 +12,8 @@ const { ModelRouter: LegacyRouter } = require('../bench/dist/legacy/model-router
 
 const STEPS = Number(process.env.DIFF_STEPS || 10_000)
 
-function rng(seed) {
-  // mulberry32: a tiny seeded PRNG, enough for test inputs
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+// the benchmark workload's seeded PRNG (mulberry32)
+const { rng } = require('../bench/dist/workload.js')
 
 const NAMES = [
   'gemini-2.5-deep-think',

@@ -2,8 +2,8 @@
 //!
 //! A native error reaches JS as a plain `Error` whose message starts with `[CODE] `; the
 //! drop-in layer (`ts/errors.ts`, `fromNative`) turns it into a `TypeError`, `RangeError` or a
-//! coded `Error`. Panics never reach Node: every export is `#[napi(catch_unwind)]`, and
-//! work on other threads runs under `catch_panic`.
+//! coded `Error`. Panics never reach Node: every export is `#[napi(catch_unwind)]` (work on
+//! the cache's writer thread catches its own panics and reports them as errors).
 
 use std::fmt::Display;
 
@@ -24,20 +24,4 @@ pub fn invalid_arg(message: impl Display) -> napi::Error {
 /// A value outside its allowed range: becomes a `RangeError` in JS.
 pub fn out_of_range(message: impl Display) -> napi::Error {
     coded(OUT_OF_RANGE, message)
-}
-
-/// Runs `f`, turning a panic into a coded error (for work off the JS thread, where
-/// `#[napi(catch_unwind)]` does not reach).
-pub fn catch_panic<T>(f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(coded("ERR_NATIVE_PANIC", format!("internal error: {what}")))
-        }
-    }
 }

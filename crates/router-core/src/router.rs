@@ -302,15 +302,6 @@ impl Router {
         })
     }
 
-    /// Serves the routing-cache entry `id` (known to the caller from an earlier decision)
-    /// when it is fresh and its model still eligible; `None` means: route in full.
-    pub fn select_cached(&mut self, id: u64, user_tier: Tier, now_ms: f64) -> Option<Decision> {
-        match self.cache.lookup_id(id, now_ms) {
-            Lookup::Fresh(_) => self.serve_cached(id, user_tier),
-            Lookup::Miss => None,
-        }
-    }
-
     fn serve_cached(&mut self, id: u64, user_tier: Tier) -> Option<Decision> {
         let index = self
             .cache
