@@ -7,7 +7,7 @@ use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
-use crate::routing_cache::{CachedDecision, Lookup, RouteKey, RoutingCache};
+use crate::routing_cache::{CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, RuleBook};
 use crate::window::{RoutingTimes, WindowSummary};
 
@@ -257,20 +257,7 @@ impl Router {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
-        let key = RouteKey {
-            task_hash: RouteKey::task_hash(ctx.task),
-            task: ctx.task.into(),
-            user_tier: ctx.user_tier,
-            priority: ctx.priority,
-            latency_bits: ctx.latency_requirement.to_bits(),
-            token_budget_bits: ctx.token_budget.map(f64::to_bits),
-            capabilities: ctx.capabilities.map(|c| c.to_vec().into_boxed_slice()),
-            custom_rules: {
-                let mut ids = ctx.matched_custom_rules.to_vec();
-                ids.sort();
-                ids.into_boxed_slice()
-            },
-        };
+        let key = self.cache.key(ctx);
         if let Lookup::Fresh(id) = self.cache.lookup(&key, now_ms) {
             if let Some(d) = self.serve_cached(id, ctx.user_tier) {
                 return Ok(d);
@@ -289,7 +276,7 @@ impl Router {
             .map(|m| m.name.clone());
         let name = name.unwrap_or_default();
         let id = self.cache.insert(
-            key,
+            &key,
             CachedDecision {
                 model_name: name.clone(),
             },

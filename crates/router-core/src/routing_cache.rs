@@ -1,59 +1,171 @@
 //! The routing-decision cache: LRU by access, TTL from the write, bounded by entry count
-//! and by key bytes (tasks can be large). The key holds every field that changes a
-//! decision, compared in full, so two contexts never share an entry by accident (the
-//! legacy keyed on a 32-character base64 prefix).
+//! and by key bytes. The key holds every field that changes a decision, so two contexts
+//! never share an entry by accident (the legacy keyed on a 32-character base64 prefix).
+//!
+//! A task of up to `TEXT_KEY_MAX_BYTES` is kept in the key and compared in full. A longer
+//! task (they reach 100 KB) is keyed by a 128-bit xxh3 digest seeded per cache: copying,
+//! comparing and freeing 100 KB per miss cost more than the rest of the miss (page
+//! faults on these VMs), and the random seed keeps crafted collisions out of reach.
+//!
+//! Lookups borrow the caller's context (`KeyRef`); only an insert builds an owned key.
 //!
 //! Each entry also has a numeric id, so the JS layer can remember "this key string is
 //! entry 42" and revisit it without sending the task text across the boundary again.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use ahash::AHashMap;
+use hashbrown::{Equivalent, HashMap};
 use lru::LruCache;
 
+use crate::context::RoutingContext;
 use crate::model::{Priority, Tier};
 
-/// Every input that can change a decision.
+/// Tasks up to this many bytes are keyed by their text, longer ones by a digest.
+pub const TEXT_KEY_MAX_BYTES: usize = 1024;
+
+/// The task part of an owned key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TaskKey {
+    Text(Box<str>),
+    Digest(u128),
+}
+
+/// The task part of a borrowed key.
+#[derive(Clone, Copy, Debug)]
+enum TaskRef<'a> {
+    Text(&'a str),
+    Digest(u128),
+}
+
+/// Every input that can change a decision (owned; held by the cache).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteKey {
-    /// xxh3 of the task, computed once: the map then hashes 8 bytes instead of the whole
-    /// task on every probe (tasks reach 100 KB). Equality still compares the full text.
-    pub task_hash: u64,
-    pub task: Box<str>,
-    pub user_tier: Tier,
-    pub priority: Priority,
-    pub latency_bits: u64,
-    pub token_budget_bits: Option<u64>,
+    /// Hash of the task, computed once: the map then hashes 8 bytes instead of the task.
+    task_hash: u64,
+    task: TaskKey,
+    user_tier: Tier,
+    priority: Priority,
+    latency_bits: u64,
+    token_budget_bits: Option<u64>,
     /// `None`: no `capabilities` given; the list otherwise, as given.
-    pub capabilities: Option<Box<[String]>>,
+    capabilities: Option<Box<[String]>>,
     /// Sorted ids of custom rules that matched (the "rules" strategy only).
-    pub custom_rules: Box<[String]>,
+    custom_rules: Box<[String]>,
+}
+
+/// The key of a request, borrowing its context (see `RoutingCache::key`).
+#[derive(Clone, Debug)]
+pub struct KeyRef<'a> {
+    task_hash: u64,
+    task: TaskRef<'a>,
+    user_tier: Tier,
+    priority: Priority,
+    latency_bits: u64,
+    token_budget_bits: Option<u64>,
+    capabilities: Option<&'a [String]>,
+    custom_rules: Cow<'a, [String]>,
+}
+
+/// One hash for both key forms (hashbrown probes owned keys with borrowed ones).
+#[allow(clippy::too_many_arguments)]
+fn hash_parts<H: Hasher>(
+    state: &mut H,
+    task_hash: u64,
+    user_tier: Tier,
+    priority: Priority,
+    latency_bits: u64,
+    token_budget_bits: Option<u64>,
+    capabilities: Option<&[String]>,
+    custom_rules: &[String],
+) {
+    task_hash.hash(state);
+    user_tier.hash(state);
+    priority.hash(state);
+    latency_bits.hash(state);
+    token_budget_bits.hash(state);
+    capabilities.hash(state);
+    custom_rules.hash(state);
 }
 
 impl Hash for RouteKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.task_hash.hash(state);
-        self.user_tier.hash(state);
-        self.priority.hash(state);
-        self.latency_bits.hash(state);
-        self.token_budget_bits.hash(state);
-        self.capabilities.hash(state);
-        self.custom_rules.hash(state);
+        hash_parts(
+            state,
+            self.task_hash,
+            self.user_tier,
+            self.priority,
+            self.latency_bits,
+            self.token_budget_bits,
+            self.capabilities.as_deref(),
+            &self.custom_rules,
+        );
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_parts(
+            state,
+            self.task_hash,
+            self.user_tier,
+            self.priority,
+            self.latency_bits,
+            self.token_budget_bits,
+            self.capabilities,
+            &self.custom_rules,
+        );
+    }
+}
+
+impl Equivalent<Rc<RouteKey>> for KeyRef<'_> {
+    fn equivalent(&self, k: &Rc<RouteKey>) -> bool {
+        let same_task = match (&self.task, &k.task) {
+            (TaskRef::Text(a), TaskKey::Text(b)) => *a == &**b,
+            (TaskRef::Digest(a), TaskKey::Digest(b)) => a == b,
+            _ => false,
+        };
+        self.task_hash == k.task_hash
+            && same_task
+            && self.user_tier == k.user_tier
+            && self.priority == k.priority
+            && self.latency_bits == k.latency_bits
+            && self.token_budget_bits == k.token_budget_bits
+            && self.capabilities == k.capabilities.as_deref()
+            && *self.custom_rules == *k.custom_rules
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_owned_key(&self) -> RouteKey {
+        RouteKey {
+            task_hash: self.task_hash,
+            task: match self.task {
+                TaskRef::Text(t) => TaskKey::Text(t.into()),
+                TaskRef::Digest(d) => TaskKey::Digest(d),
+            },
+            user_tier: self.user_tier,
+            priority: self.priority,
+            latency_bits: self.latency_bits,
+            token_budget_bits: self.token_budget_bits,
+            capabilities: self.capabilities.map(|c| c.to_vec().into_boxed_slice()),
+            custom_rules: self.custom_rules.to_vec().into_boxed_slice(),
+        }
     }
 }
 
 impl RouteKey {
-    pub fn task_hash(task: &str) -> u64 {
-        twox_hash::XxHash3_64::oneshot(task.as_bytes())
-    }
-
+    /// Bytes charged against the key bound: the task text (or digest) and the lists.
     fn bytes(&self) -> usize {
-        self.task.len()
-            + self
-                .capabilities
-                .as_ref()
-                .map_or(0, |c| c.iter().map(|s| s.len() + 8).sum())
+        let task = match &self.task {
+            TaskKey::Text(t) => t.len(),
+            TaskKey::Digest(_) => 16,
+        };
+        task + self
+            .capabilities
+            .as_ref()
+            .map_or(0, |c| c.iter().map(|s| s.len() + 8).sum())
             + self.custom_rules.iter().map(|s| s.len() + 8).sum::<usize>()
             + 64
     }
@@ -81,7 +193,9 @@ pub enum Lookup {
 
 pub struct RoutingCache {
     entries: LruCache<u64, Entry>,
-    ids: AHashMap<Rc<RouteKey>, u64>,
+    ids: HashMap<Rc<RouteKey>, u64, ahash::RandomState>,
+    /// Seeds the digests of long tasks (random per cache).
+    digest_seed: u64,
     next_id: u64,
     capacity: usize,
     max_key_bytes: usize,
@@ -97,7 +211,8 @@ impl RoutingCache {
     pub fn new(capacity: usize, ttl_ms: f64, max_key_bytes: usize) -> RoutingCache {
         RoutingCache {
             entries: LruCache::unbounded(),
-            ids: AHashMap::new(),
+            ids: HashMap::with_hasher(ahash::RandomState::new()),
+            digest_seed: ahash::RandomState::new().hash_one(0u64),
             next_id: 1,
             capacity: capacity.max(1),
             max_key_bytes,
@@ -137,8 +252,36 @@ impl RoutingCache {
         self.misses
     }
 
+    /// The key of `ctx`, borrowing it (a long task is digested here, once per request).
+    pub fn key<'a>(&self, ctx: &RoutingContext<'a>) -> KeyRef<'a> {
+        let (task_hash, task) = if ctx.task.len() <= TEXT_KEY_MAX_BYTES {
+            let h = twox_hash::XxHash3_64::oneshot(ctx.task.as_bytes());
+            (h, TaskRef::Text(ctx.task))
+        } else {
+            let d = twox_hash::XxHash3_128::oneshot_with_seed(self.digest_seed, ctx.task.as_bytes());
+            (d as u64, TaskRef::Digest(d))
+        };
+        let rules = ctx.matched_custom_rules;
+        KeyRef {
+            task_hash,
+            task,
+            user_tier: ctx.user_tier,
+            priority: ctx.priority,
+            latency_bits: ctx.latency_requirement.to_bits(),
+            token_budget_bits: ctx.token_budget.map(f64::to_bits),
+            capabilities: ctx.capabilities,
+            custom_rules: if rules.is_sorted() {
+                Cow::Borrowed(rules)
+            } else {
+                let mut sorted = rules.to_vec();
+                sorted.sort();
+                Cow::Owned(sorted)
+            },
+        }
+    }
+
     /// Looks `key` up; a fresh entry becomes most recently used.
-    pub fn lookup(&mut self, key: &RouteKey, now_ms: f64) -> Lookup {
+    pub fn lookup(&mut self, key: &KeyRef<'_>, now_ms: f64) -> Lookup {
         match self.ids.get(key).copied() {
             Some(id) => self.lookup_id(id, now_ms),
             None => {
@@ -202,11 +345,11 @@ impl RoutingCache {
     }
 
     /// Stores a decision (replacing any entry of the same key) and returns its id.
-    pub fn insert(&mut self, key: RouteKey, decision: CachedDecision, now_ms: f64) -> u64 {
-        if let Some(old) = self.ids.get(&key).copied() {
+    pub fn insert(&mut self, key: &KeyRef<'_>, decision: CachedDecision, now_ms: f64) -> u64 {
+        if let Some(old) = self.ids.get(key).copied() {
             self.remove_id(old);
         }
-        let key = Rc::new(key);
+        let key = Rc::new(key.to_owned_key());
         let id = self.next_id;
         self.next_id += 1;
         self.key_bytes += key.bytes();
@@ -267,7 +410,8 @@ impl RoutingCache {
 
     fn forget(&mut self, e: &Entry) {
         self.key_bytes -= e.key.bytes();
-        self.ids.remove(&*e.key);
+        // by the Rc: `Rc<T: Eq>` compares pointers first, so the text is not compared
+        self.ids.remove(&e.key);
     }
 }
 
@@ -275,16 +419,15 @@ impl RoutingCache {
 mod tests {
     use super::*;
 
-    fn key(task: &str, tier: Tier) -> RouteKey {
-        RouteKey {
-            task_hash: RouteKey::task_hash(task),
-            task: task.into(),
+    fn ctx(task: &str, tier: Tier) -> RoutingContext<'_> {
+        RoutingContext {
+            task,
             user_tier: tier,
             priority: Priority::Medium,
-            latency_bits: 500f64.to_bits(),
-            token_budget_bits: None,
+            latency_requirement: 500.0,
+            token_budget: None,
             capabilities: None,
-            custom_rules: Box::new([]),
+            matched_custom_rules: &[],
         }
     }
     fn d(m: &str) -> CachedDecision {
@@ -297,13 +440,13 @@ mod tests {
     fn same_prefix_different_tier_does_not_collide() {
         let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
         let task = "Summarize the quarterly report for the board";
-        c.insert(key(task, Tier::Enterprise), d("big"), 0.0);
+        c.insert(&c.key(&ctx(task, Tier::Enterprise)), d("big"), 0.0);
         assert!(matches!(
-            c.lookup(&key(task, Tier::Free), 1.0),
+            c.lookup(&c.key(&ctx(task, Tier::Free)), 1.0),
             Lookup::Miss
         ));
         assert!(matches!(
-            c.lookup(&key(task, Tier::Enterprise), 1.0),
+            c.lookup(&c.key(&ctx(task, Tier::Enterprise)), 1.0),
             Lookup::Fresh(_)
         ));
     }
@@ -311,13 +454,13 @@ mod tests {
     #[test]
     fn evicts_least_recently_used() {
         let mut c = RoutingCache::new(2, 1000.0, 1 << 20);
-        let a = c.insert(key("a", Tier::Free), d("m"), 0.0);
-        c.insert(key("b", Tier::Free), d("m"), 0.0);
+        let a = c.insert(&c.key(&ctx("a", Tier::Free)), d("m"), 0.0);
+        c.insert(&c.key(&ctx("b", Tier::Free)), d("m"), 0.0);
         assert!(matches!(c.lookup_id(a, 1.0), Lookup::Fresh(_))); // a is now MRU
-        c.insert(key("c", Tier::Free), d("m"), 0.0); // evicts b
-        assert!(matches!(c.lookup(&key("b", Tier::Free), 1.0), Lookup::Miss));
+        c.insert(&c.key(&ctx("c", Tier::Free)), d("m"), 0.0); // evicts b
+        assert!(matches!(c.lookup(&c.key(&ctx("b", Tier::Free)), 1.0), Lookup::Miss));
         assert!(matches!(
-            c.lookup(&key("a", Tier::Free), 1.0),
+            c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0),
             Lookup::Fresh(_)
         ));
         assert_eq!(c.len(), 2);
@@ -326,10 +469,10 @@ mod tests {
     #[test]
     fn expired_entries_never_come_back_and_hits_do_not_refresh() {
         let mut c = RoutingCache::new(10, 100.0, 1 << 20);
-        let id = c.insert(key("a", Tier::Free), d("m"), 0.0);
+        let id = c.insert(&c.key(&ctx("a", Tier::Free)), d("m"), 0.0);
         assert!(matches!(c.lookup_id(id, 99.0), Lookup::Fresh(_)));
         assert!(matches!(c.lookup_id(id, 100.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&key("a", Tier::Free), 1.0), Lookup::Miss));
+        assert!(matches!(c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0), Lookup::Miss));
         assert_eq!(c.len(), 0);
     }
 
@@ -338,7 +481,7 @@ mod tests {
         let mut c = RoutingCache::new(1000, 1000.0, 10_000);
         for i in 0..100 {
             c.insert(
-                key(&format!("{i}{}", "x".repeat(1000)), Tier::Free),
+                &c.key(&ctx(&format!("{i}{}", "x".repeat(1000)), Tier::Free)),
                 d("m"),
                 0.0,
             );
@@ -350,11 +493,51 @@ mod tests {
     #[test]
     fn hit_rate_is_hits_over_lookups() {
         let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
-        c.lookup(&key("a", Tier::Free), 0.0);
-        c.insert(key("a", Tier::Free), d("m"), 0.0);
-        c.lookup(&key("a", Tier::Free), 0.0);
-        c.lookup(&key("a", Tier::Free), 0.0);
-        c.lookup(&key("zz", Tier::Free), 0.0);
+        c.lookup(&c.key(&ctx("a", Tier::Free)), 0.0);
+        c.insert(&c.key(&ctx("a", Tier::Free)), d("m"), 0.0);
+        c.lookup(&c.key(&ctx("a", Tier::Free)), 0.0);
+        c.lookup(&c.key(&ctx("a", Tier::Free)), 0.0);
+        c.lookup(&c.key(&ctx("zz", Tier::Free)), 0.0);
         assert_eq!(c.hit_rate(), 0.5);
+    }
+
+    #[test]
+    fn long_tasks_are_keyed_by_a_seeded_digest_of_the_whole_text() {
+        let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
+        let base = "y".repeat(100_000);
+        let a = format!("{base}a");
+        let b = format!("{base}b"); // same length, differs in the last byte only
+        c.insert(&c.key(&ctx(&a, Tier::Free)), d("m"), 0.0);
+        assert!(matches!(c.lookup(&c.key(&ctx(&a, Tier::Free)), 1.0), Lookup::Fresh(_)));
+        assert!(matches!(c.lookup(&c.key(&ctx(&b, Tier::Free)), 1.0), Lookup::Miss));
+        assert!(matches!(c.lookup(&c.key(&ctx(&a, Tier::Pro)), 1.0), Lookup::Miss));
+        // a digest is charged, not the text: 100 KB tasks do not push entries out
+        assert!(c.key_bytes < 200);
+        // another cache digests with another seed
+        let other = RoutingCache::new(10, 1000.0, 1 << 20);
+        assert_ne!(other.key(&ctx(&a, Tier::Free)).task_hash, c.key(&ctx(&a, Tier::Free)).task_hash);
+    }
+
+    #[test]
+    fn text_and_digest_keys_meet_at_the_threshold() {
+        let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
+        let at = "z".repeat(TEXT_KEY_MAX_BYTES);
+        let over = "z".repeat(TEXT_KEY_MAX_BYTES + 1);
+        assert!(matches!(c.key(&ctx(&at, Tier::Free)).task, TaskRef::Text(_)));
+        assert!(matches!(c.key(&ctx(&over, Tier::Free)).task, TaskRef::Digest(_)));
+        c.insert(&c.key(&ctx(&at, Tier::Free)), d("m"), 0.0);
+        assert!(matches!(c.lookup(&c.key(&ctx(&over, Tier::Free)), 1.0), Lookup::Miss));
+        assert!(matches!(c.lookup(&c.key(&ctx(&at, Tier::Free)), 1.0), Lookup::Fresh(_)));
+    }
+
+    #[test]
+    fn custom_rule_order_does_not_change_the_key() {
+        let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
+        let ab = ["a".to_string(), "b".to_string()];
+        let ba = ["b".to_string(), "a".to_string()];
+        let with = |rules| RoutingContext { matched_custom_rules: rules, ..ctx("t", Tier::Free) };
+        c.insert(&c.key(&with(&ab)), d("m"), 0.0);
+        assert!(matches!(c.lookup(&c.key(&with(&ba)), 1.0), Lookup::Fresh(_)));
+        assert!(matches!(c.lookup(&c.key(&with(&ab[..1])), 1.0), Lookup::Miss));
     }
 }

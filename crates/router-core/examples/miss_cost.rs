@@ -1,0 +1,52 @@
+//! Cost of a routing-cache miss in the router core (no N-API), in steady state (the cache
+//! full, so every miss also evicts): `cargo run --release -p router-core --example miss_cost [bytes]`.
+use router_core::*;
+use std::time::Instant;
+
+fn main() {
+    let size: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let models: Vec<ModelConfig> = [
+        ("gemini-2.5-deep-think", Tier::Enterprise, &["advanced-reasoning", "reasoning", "code"][..], 8000.0, 1e-5),
+        ("gemini-2.5-pro", Tier::Pro, &["reasoning", "code"][..], 2500.0, 3.5e-6),
+        ("gemini-pro-vertex", Tier::Enterprise, &["reasoning"][..], 2000.0, 5e-6),
+        ("gemini-2.0-flash-thinking", Tier::Pro, &["reasoning"][..], 1500.0, 1e-6),
+        ("gemini-2.5-flash", Tier::Pro, &["code"][..], 800.0, 5e-7),
+        ("gemini-2.0-flash", Tier::Free, &[][..], 600.0, 2e-7),
+    ]
+    .iter()
+    .map(|(n, tier, caps, lat, cost)| ModelConfig {
+        name: n.to_string(),
+        tier: *tier,
+        capabilities: caps.iter().map(|c| c.to_string()).collect(),
+        latency_target: *lat,
+        cost_per_token: *cost,
+        max_tokens: 8192.0,
+    })
+    .collect();
+    let mut r = Router::new(RouterOptions::default());
+    r.set_models(models);
+    let text = "Please analyze this function and optimize the algorithm: function f(x) { if (x) { for (const y of x) g(y) } } The database layer and the API need a security review before release. ";
+    let body: String = text.chars().cycle().take(size.saturating_sub(8)).collect();
+    let rounds = if size >= 10_000 { 3 } else { 100 };
+    let per_round = 2000;
+    let mut k = 0;
+    for round in 0..rounds {
+        let tasks: Vec<String> = (0..per_round).map(|_| { k += 1; format!("#{k:<7}{body}") }).collect();
+        let t = Instant::now();
+        for task in &tasks {
+            let ctx = RoutingContext {
+                task,
+                user_tier: Tier::Pro,
+                priority: Priority::High,
+                latency_requirement: 2000.0,
+                token_budget: None,
+                capabilities: None,
+                matched_custom_rules: &[],
+            };
+            std::hint::black_box(r.select(&ctx, 1.0).unwrap());
+        }
+        if round + 1 == rounds || round == 0 {
+            println!("select miss {size} B, round {round}: {:.0} ns", t.elapsed().as_nanos() as f64 / per_round as f64);
+        }
+    }
+}
