@@ -1,8 +1,9 @@
 //! N-API binding of `router-core`. Free functions over an `External` handle (a class
 //! method call costs ~0.65 µs here, a function with a handle and numbers ~0.3 µs).
-//! Decisions come back as numbers in a caller-owned `Float64Array` (`out`), so the hot
-//! path creates no JS objects or strings on the native side; `ts/model-router.ts` turns
-//! them into the legacy `RoutingDecision`.
+//! Decisions come back as numbers in a `Float64Array` (`out`) that the drop-in layer hands
+//! over once, at creation, and the handle keeps (a typed-array argument per call costs a
+//! conversion), so the hot path creates no JS objects or strings on the native side;
+//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -28,6 +29,9 @@ pub struct RouterHandle {
     scratch: Vec<u8>,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
     names: Vec<String>,
+    /// Where routing calls write their decision (`OUT_LEN` numbers; see `write_decision`).
+    /// Held by reference, so the array stays alive and in place while the handle lives.
+    out: Float64Array,
 }
 
 /// Scratch kept between calls; a larger one is released after use.
@@ -105,8 +109,12 @@ fn parse_strings(json: Option<String>, field: &str) -> Result<Option<Vec<String>
 
 /// Creates a router. `options_json`: `{strategy, tierPolicy, seed, cacheSize, cacheTtlMs}`
 /// (validated by the drop-in layer; checked again here).
+/// `out`: a `Float64Array` of length ≥ 9 that every routing call writes its decision to.
 #[napi(catch_unwind)]
-pub fn router_create(options_json: String) -> Result<Handle> {
+pub fn router_create(options_json: String, out: Float64Array) -> Result<Handle> {
+    if out.len() < OUT_LEN {
+        return Err(invalid_arg("out must be a Float64Array of length 9"));
+    }
     let o: OptionsJson =
         serde_json::from_str(&options_json).map_err(|e| invalid_arg(format!("options: {e}")))?;
     let mut opts = RouterOptions::default();
@@ -132,6 +140,7 @@ pub fn router_create(options_json: String) -> Result<Handle> {
         epoch: Instant::now(),
         scratch: Vec::new(),
         names: Vec::new(),
+        out,
     })))
 }
 
@@ -187,16 +196,24 @@ fn out_slice<'a>(out: &'a mut Float64ArraySlice<'_>) -> Result<&'a mut [f64]> {
     Ok(s)
 }
 
-fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, out: &mut [f64]) {
+fn out_of(hd: &mut RouterHandle) -> &mut [f64] {
+    // SAFETY: the drop-in layer reads this array only between routing calls, on this
+    // thread; the handle's reference keeps it alive (its length was checked at creation).
+    unsafe { hd.out.as_mut() }
+}
+
+fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant) {
     let routing_ms = started.elapsed().as_secs_f64() * 1000.0;
     // a no-candidates fallback is not recorded (legacy step 5)
     let due = d.kind != DecisionKind::NoCandidates && hd.router.record_routing_time(routing_ms);
-    write_decision(d, routing_ms, due, out);
-    out[8] = d.cache_id.map_or(0.0, |id| {
+    let remaining = d.cache_id.map_or(0.0, |id| {
         hd.router
             .cache()
             .remaining_ms(id, ms_between(hd.epoch, started))
     });
+    let out = out_of(hd);
+    write_decision(d, routing_ms, due, out);
+    out[8] = remaining;
 }
 
 /// Replays hits the drop-in layer served from its key memo: `log` holds `n` pairs
@@ -232,10 +249,8 @@ pub fn router_select(
     token_budget: f64,
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
-    mut out: Float64ArraySlice,
 ) -> Result<i32> {
     let started = Instant::now();
-    let out = out_slice(&mut out)?;
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
     let budget = (!token_budget.is_nan()).then_some(token_budget);
@@ -252,7 +267,6 @@ pub fn router_select(
         capabilities.as_deref(),
         &custom,
         started,
-        out,
     )
 }
 
@@ -264,17 +278,15 @@ pub fn router_select_plain(
     task: JsString,
     tier_priority: u32,
     latency_requirement: f64,
-    mut out: Float64ArraySlice,
 ) -> Result<i32> {
     let started = Instant::now();
-    let out = out_slice(&mut out)?;
     let fields = (
         tier(tier_priority / 4)?,
         priority(tier_priority % 4)?,
         latency_requirement,
         None,
     );
-    select_into(h, &task, fields, None, &[], started, out)
+    select_into(h, &task, fields, None, &[], started)
 }
 
 fn select_into(
@@ -284,7 +296,6 @@ fn select_into(
     capabilities: Option<&[String]>,
     custom: &[String],
     started: Instant,
-    out: &mut [f64],
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
     let now = ms_between(hd.epoch, started);
@@ -308,9 +319,9 @@ fn select_into(
     }
     match result {
         Ok(d) => {
-            finish(hd, &d, started, out);
+            finish(hd, &d, started);
             if hd.router.cache().evictions() != evictions {
-                out[7] += 4.0;
+                out_of(hd)[7] += 4.0;
             }
             Ok(OK)
         }

@@ -126,14 +126,13 @@ const TIMER_MS = 30_000
 /** Distinct latency requirements remembered per task by the key memo. */
 const MEMO_LATENCIES_PER_TASK = 16
 
-// null-prototype tables: a tier named "toString" is unknown, not a function
-const TIER_CODE: Record<string, number> = Object.assign(Object.create(null), { free: 0, pro: 1, enterprise: 2 })
-const PRIORITY_CODE: Record<string, number> = Object.assign(Object.create(null), {
-  low: 0,
-  medium: 1,
-  high: 2,
-  critical: 3,
-})
+/** Tier and priority codes; comparisons, not a table (a tier named "toString" is unknown). */
+function tierCode(t: string): number | undefined {
+  return t === 'pro' ? 1 : t === 'free' ? 0 : t === 'enterprise' ? 2 : undefined
+}
+function priorityCode(p: string): number | undefined {
+  return p === 'medium' ? 1 : p === 'high' ? 2 : p === 'low' ? 0 : p === 'critical' ? 3 : undefined
+}
 const TIERS_TEXT = '"free", "pro" or "enterprise"'
 const PRIORITIES_TEXT = '"low", "medium", "high" or "critical"'
 
@@ -187,10 +186,10 @@ function checkContext(c: unknown): Checked {
   const task = ctx.task
   if (typeof task !== 'string') throw typeError('context.task', 'a string', task)
   const userTier = ctx.userTier
-  const tier = typeof userTier === 'string' ? TIER_CODE[userTier] : undefined
+  const tier = typeof userTier === 'string' ? tierCode(userTier) : undefined
   if (tier === undefined) throw typeError('context.userTier', TIERS_TEXT, userTier)
   const prio = ctx.priority
-  const priority = typeof prio === 'string' ? PRIORITY_CODE[prio] : undefined
+  const priority = typeof prio === 'string' ? priorityCode(prio) : undefined
   if (priority === undefined) throw typeError('context.priority', PRIORITIES_TEXT, prio)
   const latency = checkNumber('context.latencyRequirement', ctx.latencyRequirement, false)
   const budget = checkNumber('context.tokenBudget', ctx.tokenBudget, true)
@@ -282,7 +281,7 @@ function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
   if (typeof c !== 'object' || c === null) throw typeError(field, 'a ModelConfig object', c)
   const cfg = c as Record<string, unknown>
   const tier = cfg.tier
-  if (typeof tier !== 'string' || TIER_CODE[tier] === undefined) throw typeError(`${field}.tier`, TIERS_TEXT, tier)
+  if (typeof tier !== 'string' || tierCode(tier) === undefined) throw typeError(`${field}.tier`, TIERS_TEXT, tier)
   const capabilitiesRef = checkStrings(`${field}.capabilities`, cfg.capabilities)
   return {
     name,
@@ -369,7 +368,7 @@ export class ModelRouter extends EventEmitter {
     this.#strategy = opts.strategy ?? 'legacy'
     this.#memoLimit = opts.cacheSize ?? 1000
     try {
-      this.#h = native.routerCreate(JSON.stringify(opts))
+      this.#h = native.routerCreate(JSON.stringify(opts), this.#out)
     } catch (e) {
       throw fromNative(e)
     }
@@ -510,7 +509,8 @@ export class ModelRouter extends EventEmitter {
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
-    if (memoable) {
+    // an empty memo cannot hit: skip hashing the task (one-off requests never fill it)
+    if (memoable && (short ? this.#memo.size : this.#memoLong.size) !== 0) {
       const m = short ? this.#memo.get(c.task)?.get(c.latency) : this.#memoLong.get(longKey)
       const at = short ? slot * 4 : 0
       if (m !== undefined && m[at + 2] > start && m[at + 3] === this.#memoGeneration) return this.#memoHit(c, m[at], m[at + 1], start)
@@ -519,8 +519,8 @@ export class ModelRouter extends EventEmitter {
     let status: number
     try {
       status = short
-        ? native.routerSelectPlain(h, c.task, slot, c.latency, out)
-        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, out)
+        ? native.routerSelectPlain(h, c.task, slot, c.latency)
+        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
     } catch (e) {
       throw fromNative(e)
     }

@@ -77,16 +77,16 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
             buf.extend(task.bytes().map(|b| b.to_ascii_lowercase()));
             // SAFETY: ASCII bytes lower-cased are ASCII, hence UTF-8.
             let lower = unsafe { std::str::from_utf8_unchecked(&buf) };
-            let c = scores(task, lower, token_count, has_capabilities);
+            let c = scores(task, lower, true, token_count, has_capabilities);
             if buf.capacity() > LOWER_KEEP {
                 *buf = Vec::new();
             }
             c
         })
     } else if ascii {
-        scores(task, task, token_count, has_capabilities)
+        scores(task, task, true, token_count, has_capabilities)
     } else {
-        scores(task, &task.to_lowercase(), token_count, has_capabilities)
+        scores(task, &task.to_lowercase(), false, token_count, has_capabilities)
     }
 }
 
@@ -96,8 +96,10 @@ thread_local! {
 /// The lower-casing buffer kept between calls; a larger one is released after use.
 const LOWER_KEEP: usize = 1 << 20;
 
-fn scores(task: &str, lower: &str, token_count: f64, has_capabilities: bool) -> Complexity {
-    let k = if lower.is_ascii() {
+/// `ascii`: whether `lower` is known to be ASCII (saves a pass over a long text; the
+/// Unicode path gives the same count on ASCII text, only slower).
+fn scores(task: &str, lower: &str, ascii: bool, token_count: f64, has_capabilities: bool) -> Complexity {
+    let k = if ascii {
         keyword_words_ascii(lower.as_bytes())
     } else {
         keyword_words_unicode(lower)

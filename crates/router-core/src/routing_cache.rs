@@ -9,14 +9,15 @@
 //!
 //! Lookups borrow the caller's context (`KeyRef`); only an insert builds an owned key.
 //!
-//! Each entry also has a numeric id, so the JS layer can remember "this key string is
-//! entry 42" and revisit it without sending the task text across the boundary again.
+//! One map, keyed by the entry id: a 52-bit hash of the whole key (it survives the trip
+//! through a JS number). The entry keeps its full key and a lookup compares it, so two
+//! keys that share an id only displace each other (a miss), never share a decision. The
+//! id also lets the JS layer remember "this key string is entry 42" and revisit it
+//! without sending the task text across the boundary again.
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
-use std::rc::Rc;
 
-use hashbrown::{Equivalent, HashMap};
 use lru::LruCache;
 
 use crate::context::RoutingContext;
@@ -39,6 +40,9 @@ enum TaskRef<'a> {
     Digest(u128),
 }
 
+/// Ids fit in a JS number exactly.
+const ID_MASK: u64 = (1 << 52) - 1;
+
 /// Every input that can change a decision (owned; held by the cache).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteKey {
@@ -58,6 +62,8 @@ pub struct RouteKey {
 /// The key of a request, borrowing its context (see `RoutingCache::key`).
 #[derive(Clone, Debug)]
 pub struct KeyRef<'a> {
+    /// The entry id this key maps to.
+    id: u64,
     task_hash: u64,
     task: TaskRef<'a>,
     user_tier: Tier,
@@ -68,59 +74,21 @@ pub struct KeyRef<'a> {
     custom_rules: Cow<'a, [String]>,
 }
 
-/// One hash for both key forms (hashbrown probes owned keys with borrowed ones).
-#[allow(clippy::too_many_arguments)]
-fn hash_parts<H: Hasher>(
-    state: &mut H,
-    task_hash: u64,
-    user_tier: Tier,
-    priority: Priority,
-    latency_bits: u64,
-    token_budget_bits: Option<u64>,
-    capabilities: Option<&[String]>,
-    custom_rules: &[String],
-) {
-    task_hash.hash(state);
-    user_tier.hash(state);
-    priority.hash(state);
-    latency_bits.hash(state);
-    token_budget_bits.hash(state);
-    capabilities.hash(state);
-    custom_rules.hash(state);
-}
-
-impl Hash for RouteKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(
-            state,
-            self.task_hash,
-            self.user_tier,
-            self.priority,
-            self.latency_bits,
-            self.token_budget_bits,
-            self.capabilities.as_deref(),
-            &self.custom_rules,
-        );
-    }
-}
-
 impl Hash for KeyRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(
-            state,
-            self.task_hash,
-            self.user_tier,
-            self.priority,
-            self.latency_bits,
-            self.token_budget_bits,
-            self.capabilities,
-            &self.custom_rules,
-        );
+        self.task_hash.hash(state);
+        self.user_tier.hash(state);
+        self.priority.hash(state);
+        self.latency_bits.hash(state);
+        self.token_budget_bits.hash(state);
+        self.capabilities.hash(state);
+        self.custom_rules.hash(state);
     }
 }
 
-impl Equivalent<Rc<RouteKey>> for KeyRef<'_> {
-    fn equivalent(&self, k: &Rc<RouteKey>) -> bool {
+impl KeyRef<'_> {
+    /// Whether `k` is this key (every field; the task text in full or by digest).
+    fn matches(&self, k: &RouteKey) -> bool {
         let same_task = match (&self.task, &k.task) {
             (TaskRef::Text(a), TaskKey::Text(b)) => *a == &**b,
             (TaskRef::Digest(a), TaskKey::Digest(b)) => a == b,
@@ -135,9 +103,7 @@ impl Equivalent<Rc<RouteKey>> for KeyRef<'_> {
             && self.capabilities == k.capabilities.as_deref()
             && *self.custom_rules == *k.custom_rules
     }
-}
 
-impl KeyRef<'_> {
     fn to_owned_key(&self) -> RouteKey {
         RouteKey {
             task_hash: self.task_hash,
@@ -177,7 +143,7 @@ pub struct CachedDecision {
 }
 
 struct Entry {
-    key: Rc<RouteKey>,
+    key: RouteKey,
     decision: CachedDecision,
     written_at_ms: f64,
     access_count: u64,
@@ -193,10 +159,10 @@ pub enum Lookup {
 
 pub struct RoutingCache {
     entries: LruCache<u64, Entry>,
-    ids: HashMap<Rc<RouteKey>, u64, ahash::RandomState>,
+    /// Hashes keys into ids (random per cache).
+    id_hasher: ahash::RandomState,
     /// Seeds the digests of long tasks (random per cache).
     digest_seed: u64,
-    next_id: u64,
     capacity: usize,
     max_key_bytes: usize,
     key_bytes: usize,
@@ -211,9 +177,8 @@ impl RoutingCache {
     pub fn new(capacity: usize, ttl_ms: f64, max_key_bytes: usize) -> RoutingCache {
         RoutingCache {
             entries: LruCache::unbounded(),
-            ids: HashMap::with_hasher(ahash::RandomState::new()),
+            id_hasher: ahash::RandomState::new(),
             digest_seed: ahash::RandomState::new().hash_one(0u64),
-            next_id: 1,
             capacity: capacity.max(1),
             max_key_bytes,
             key_bytes: 0,
@@ -262,7 +227,8 @@ impl RoutingCache {
             (d as u64, TaskRef::Digest(d))
         };
         let rules = ctx.matched_custom_rules;
-        KeyRef {
+        let mut key = KeyRef {
+            id: 0,
             task_hash,
             task,
             user_tier: ctx.user_tier,
@@ -277,17 +243,18 @@ impl RoutingCache {
                 sorted.sort();
                 Cow::Owned(sorted)
             },
-        }
+        };
+        key.id = self.id_hasher.hash_one(&key) & ID_MASK;
+        key
     }
 
     /// Looks `key` up; a fresh entry becomes most recently used.
     pub fn lookup(&mut self, key: &KeyRef<'_>, now_ms: f64) -> Lookup {
-        match self.ids.get(key).copied() {
-            Some(id) => self.lookup_id(id, now_ms),
-            None => {
-                self.misses += 1;
-                Lookup::Miss
-            }
+        if self.entries.peek(&key.id).is_some_and(|e| key.matches(&e.key)) {
+            self.lookup_id(key.id, now_ms)
+        } else {
+            self.misses += 1;
+            Lookup::Miss
         }
     }
 
@@ -345,16 +312,13 @@ impl RoutingCache {
     }
 
     /// Stores a decision (replacing any entry of the same key) and returns its id.
+    /// Stores a decision under `key`'s id, replacing the entry there (the same key, or a
+    /// rare other key with the same id), and returns the id.
     pub fn insert(&mut self, key: &KeyRef<'_>, decision: CachedDecision, now_ms: f64) -> u64 {
-        if let Some(old) = self.ids.get(key).copied() {
-            self.remove_id(old);
-        }
-        let key = Rc::new(key.to_owned_key());
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = key.id;
+        let key = key.to_owned_key();
         self.key_bytes += key.bytes();
-        self.ids.insert(Rc::clone(&key), id);
-        self.entries.push(
+        let replaced = self.entries.push(
             id,
             Entry {
                 key,
@@ -363,6 +327,9 @@ impl RoutingCache {
                 access_count: 0,
             },
         );
+        if let Some((_, old)) = replaced {
+            self.forget(&old);
+        }
         while self.entries.len() > self.capacity
             || (self.key_bytes > self.max_key_bytes && self.entries.len() > 1)
         {
@@ -393,7 +360,6 @@ impl RoutingCache {
 
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.ids.clear();
         self.key_bytes = 0;
     }
 
@@ -410,8 +376,6 @@ impl RoutingCache {
 
     fn forget(&mut self, e: &Entry) {
         self.key_bytes -= e.key.bytes();
-        // by the Rc: `Rc<T: Eq>` compares pointers first, so the text is not compared
-        self.ids.remove(&e.key);
     }
 }
 
@@ -539,5 +503,20 @@ mod tests {
         c.insert(&c.key(&with(&ab)), d("m"), 0.0);
         assert!(matches!(c.lookup(&c.key(&with(&ba)), 1.0), Lookup::Fresh(_)));
         assert!(matches!(c.lookup(&c.key(&with(&ab[..1])), 1.0), Lookup::Miss));
+    }
+
+    #[test]
+    fn keys_that_share_an_id_displace_each_other_but_never_share_a_decision() {
+        let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
+        let a = c.key(&ctx("task a", Tier::Free));
+        let mut b = c.key(&ctx("task b", Tier::Free));
+        b.id = a.id; // force the (2^-52) collision
+        c.insert(&a, d("model-a"), 0.0);
+        assert!(matches!(c.lookup(&b, 1.0), Lookup::Miss));
+        c.insert(&b, d("model-b"), 0.0);
+        assert_eq!(c.len(), 1);
+        assert!(matches!(c.lookup(&a, 1.0), Lookup::Miss));
+        assert!(matches!(c.lookup(&b, 1.0), Lookup::Fresh(id) if c.peek(id).unwrap().model_name == "model-b"));
+        assert_eq!(c.key_bytes, b.to_owned_key().bytes());
     }
 }
