@@ -91,6 +91,8 @@ impl ModelConfig {
 pub struct ModelSet {
     models: Vec<ModelConfig>,
     by_name: ahash::AHashMap<String, usize>,
+    /// The names again, shared: a routing-cache entry holds one without an allocation.
+    shared_names: Vec<std::rc::Rc<str>>,
 }
 
 impl ModelSet {
@@ -101,7 +103,12 @@ impl ModelSet {
         for (i, m) in models.iter().enumerate() {
             by_name.entry(m.name.clone()).or_insert(i);
         }
-        ModelSet { models, by_name }
+        let shared_names = models.iter().map(|m| std::rc::Rc::from(m.name.as_str())).collect();
+        ModelSet {
+            models,
+            by_name,
+            shared_names,
+        }
     }
     pub fn len(&self) -> usize {
         self.models.len()
@@ -111,6 +118,9 @@ impl ModelSet {
     }
     pub fn get(&self, index: usize) -> Option<&ModelConfig> {
         self.models.get(index)
+    }
+    pub fn shared_name(&self, index: usize) -> Option<&std::rc::Rc<str>> {
+        self.shared_names.get(index)
     }
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()

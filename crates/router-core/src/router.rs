@@ -1,6 +1,8 @@
 //! The router: routing cache → complexity analysis → candidates → score → decision, plus
 //! fallbacks, availability, performance records and routing-time statistics.
 
+use std::rc::Rc;
+
 use ahash::AHashMap;
 
 use crate::complexity::{self, Complexity};
@@ -270,19 +272,13 @@ impl Router {
         if decision.kind == DecisionKind::NoCandidates {
             return Ok(decision); // nothing cached, counted or recorded
         }
-        let name = self
+        let name: Rc<str> = self
             .models
-            .get(decision.model_index)
-            .map(|m| m.name.clone());
-        let name = name.unwrap_or_default();
-        let id = self.cache.insert(
-            &key,
-            CachedDecision {
-                model_name: name.clone(),
-            },
-            now_ms,
-        );
+            .shared_name(decision.model_index)
+            .cloned()
+            .unwrap_or_else(|| Rc::from(""));
         self.usage.increment(&name);
+        let id = self.cache.insert(&key, CachedDecision { model_name: name }, now_ms);
         Ok(Decision {
             cache_id: Some(id),
             ..decision

@@ -139,7 +139,8 @@ impl RouteKey {
 
 #[derive(Clone, Debug)]
 pub struct CachedDecision {
-    pub model_name: String,
+    /// Shared with the model set (see `ModelSet::shared_name`).
+    pub model_name: std::rc::Rc<str>,
 }
 
 struct Entry {
@@ -396,7 +397,7 @@ mod tests {
     }
     fn d(m: &str) -> CachedDecision {
         CachedDecision {
-            model_name: m.into(),
+            model_name: std::rc::Rc::from(m),
         }
     }
 
@@ -516,7 +517,7 @@ mod tests {
         c.insert(&b, d("model-b"), 0.0);
         assert_eq!(c.len(), 1);
         assert!(matches!(c.lookup(&a, 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&b, 1.0), Lookup::Fresh(id) if c.peek(id).unwrap().model_name == "model-b"));
+        assert!(matches!(c.lookup(&b, 1.0), Lookup::Fresh(id) if &*c.peek(id).unwrap().model_name == "model-b"));
         assert_eq!(c.key_bytes, b.to_owned_key().bytes());
     }
 }
