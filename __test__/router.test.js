@@ -286,6 +286,30 @@ describe('bad input', () => {
 })
 
 describe('beyond the legacy', () => {
+  test('cacheTtlMs: a decision expires from the routing cache and from the key memo alike', async () => {
+    const r = make({ cacheTtlMs: 150 })
+    const models = defaultModels()
+    const c = ctx({ task: 'Summarize this memo' })
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(false)
+    // the second call hits in Rust and fills the JS memo; the third is served by the memo
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(true)
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(true)
+    expect(r.getRouterStats().cache.hitRate).toBeCloseTo(2 / 3, 5)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(false)
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(true)
+  })
+
+  test('long tasks (over 1 KB, keyed by digest) hit only on the identical text', async () => {
+    const r = make()
+    const models = defaultModels()
+    const long = 'x'.repeat(50_000)
+    expect((await r.selectOptimalModel(ctx({ task: long + 'a' }), models)).fromCache).toBe(false)
+    expect((await r.selectOptimalModel(ctx({ task: long + 'a' }), models)).fromCache).toBe(true)
+    expect((await r.selectOptimalModel(ctx({ task: long + 'b' }), models)).fromCache).toBe(false)
+    expect((await r.selectOptimalModel(ctx({ task: long + 'a', userTier: 'free' }), models)).fromCache).toBe(false)
+  })
+
   test('rules strategy: reproducible with a seed, never above the tier, balances load', async () => {
     const run = async () => {
       const r = make({ strategy: 'rules', seed: 99 })

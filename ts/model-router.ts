@@ -488,7 +488,6 @@ export class ModelRouter extends EventEmitter {
   }
 
   #select(context: RoutingContext, availableModels: Map<string, ModelConfig>): RoutingDecision {
-    const start = performance.now()
     this.#open()
     const c = checkContext(context)
     this.#syncModels(availableModels)
@@ -509,8 +508,10 @@ export class ModelRouter extends EventEmitter {
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
-    // an empty memo cannot hit: skip hashing the task (one-off requests never fill it)
+    // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
+    // requests never fill it)
     if (memoable && (short ? this.#memo.size : this.#memoLong.size) !== 0) {
+      const start = performance.now()
       const m = short ? this.#memo.get(c.task)?.get(c.latency) : this.#memoLong.get(longKey)
       const at = short ? slot * 4 : 0
       if (m !== undefined && m[at + 2] > start && m[at + 3] === this.#memoGeneration) return this.#memoHit(c, m[at], m[at + 1], start)
@@ -531,7 +532,11 @@ export class ModelRouter extends EventEmitter {
     if (out[7] & FLAG_EVICTED) this.#forgetMemo()
     if (out[2] !== KIND_NO_CANDIDATES) this.#samples++
     // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing
-    if (memoable && out[2] === KIND_CACHE_HIT && out[8] > 0) this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], start + out[8])
+    // the entry's expiry on this clock: now − the routing time ≈ when Rust read its clock,
+    // less 1 ms so that clock skew can only make the memo expire early
+    if (memoable && out[2] === KIND_CACHE_HIT && out[8] > 0) {
+      this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], performance.now() - out[5] + out[8] - 1)
+    }
     const kind = out[2]
     const routingTime = out[5]
     const flags = out[7]
