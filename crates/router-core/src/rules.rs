@@ -158,7 +158,7 @@ impl Rule {
     fn matches(&self, c: &RoutingContext) -> bool {
         match &self.condition {
             Condition::Builtin(b) => b.matches(c),
-            Condition::Custom => c.matched_custom_rules.iter().any(|id| *id == self.id),
+            Condition::Custom => c.matched_custom_rules.contains(&self.id),
         }
     }
 }

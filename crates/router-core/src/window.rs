@@ -35,7 +35,7 @@ impl RoutingTimes {
         self.ring[self.next] = ms;
         self.next = (self.next + 1) % WINDOW;
         self.len = (self.len + 1).min(WINDOW);
-        self.len % 10 == 0
+        self.len.is_multiple_of(10)
     }
 
     pub fn len(&self) -> usize {
@@ -54,9 +54,9 @@ impl RoutingTimes {
         let start = if self.len < WINDOW { 0 } else { self.next };
         let mut sorted = [0.0f64; WINDOW];
         let mut sum = 0.0;
-        for i in 0..self.len {
+        for (i, slot) in sorted.iter_mut().enumerate().take(self.len) {
             let v = self.ring[(start + i) % WINDOW];
-            sorted[i] = v;
+            *slot = v;
             sum += v;
         }
         let s = &mut sorted[..self.len];
