@@ -492,6 +492,28 @@ describe('listeners added and removed every way', () => {
     expect(m.getStats('x').count).toBe(6)
   })
 
+  test('"exact" timestamps (default): Date.now() at the call, real or faked', () => {
+    const m = monitor()
+    const stamps = []
+    for (let i = 0; i < 300; i++) {
+      const before = Date.now()
+      m.recordMetric('e', i)
+      const after = Date.now()
+      stamps.push([before, after])
+    }
+    const rows = m.exportData('csv').trim().split('\n').slice(1)
+    rows.forEach((r, i) => {
+      const t = Date.parse(r.split(',')[1])
+      expect(t).toBeGreaterThanOrEqual(stamps[200 + i][0])
+      expect(t).toBeLessThanOrEqual(stamps[200 + i][1])
+    })
+    jest.useFakeTimers({ now: 5_000_000 })
+    m.recordMetric('f', 1)
+    jest.setSystemTime(5_000_250)
+    m.recordMetric('f', 2)
+    expect(JSON.parse(m.exportData()).f.history.map((h) => Date.parse(h.timestamp))).toEqual([5_000_000, 5_000_250])
+  })
+
   test('"turn" timestamps: one clock read per synchronous run, exact values', async () => {
     const m = monitor({ healthCheckIntervalMs: 0, timestamps: 'turn' })
     const before = Date.now()
