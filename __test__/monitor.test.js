@@ -430,6 +430,40 @@ describe('bad input', () => {
   })
 })
 
+describe('name → id cache (one slot per name length)', () => {
+  test('names sharing a length, equal strings built at run time, and 33 lengths apart', () => {
+    const m = monitor()
+    // 'aa'/'bb' share a slot, 'x' and a 33-character name share one (length mod 32)
+    const long = 'y'.repeat(33)
+    const seq = ['aa', 'bb', 'aa', 'x', long, 'x', 'bb', long, ['a', 'a'].join('')]
+    const want = {}
+    seq.forEach((name, i) => {
+      m.recordMetric(name, i)
+      ;(want[name] ??= []).push(i)
+    })
+    for (const [name, values] of Object.entries(want)) expect(m.getStats(name)).toEqual(naiveStats(values))
+    expect(Object.keys(m.getMetrics())).toEqual(['aa', 'bb', 'x', long])
+  })
+
+  test('a rejected name is not cached; shutdown forgets the cached ids', () => {
+    const m = monitor({ healthCheckIntervalMs: 0, maxMetrics: 2 })
+    m.recordMetric('ab', 1)
+    m.recordMetric('cd', 2)
+    expect(() => m.recordMetric('ef', 3)).toThrow(RangeError) // same length, over maxMetrics
+    expect(() => m.recordMetric('ef', 3)).toThrow(RangeError)
+    expect(() => m.recordMetric(undefined, 3)).toThrow(TypeError)
+    expect(() => m.recordMetric({ length: 2 }, 3)).toThrow(TypeError)
+    m.recordMetric('cd', 4)
+    expect(m.getMetrics()).toEqual({ ab: naiveStats([1]), cd: naiveStats([2, 4]) })
+    m.shutdown()
+    // ids restart from 0: 'cd' first now, and a cached 'cd' → 1 would be wrong
+    m.recordMetric('cd', 5)
+    m.recordMetric('ef', 6)
+    expect(m.getMetrics()).toEqual({ cd: naiveStats([5]), ef: naiveStats([6]) })
+    expect(() => m.recordMetric('ab', 7)).toThrow(RangeError)
+  })
+})
+
 describe('listeners added and removed every way', () => {
   test('events follow on/once/prepend/off/removeAllListeners', () => {
     const m = monitor()
@@ -456,6 +490,28 @@ describe('listeners added and removed every way', () => {
       ['threshold', 0.5],
     ])
     expect(m.getStats('x').count).toBe(6)
+  })
+
+  test('"exact" timestamps (default): Date.now() at the call, real or faked', () => {
+    const m = monitor()
+    const stamps = []
+    for (let i = 0; i < 300; i++) {
+      const before = Date.now()
+      m.recordMetric('e', i)
+      const after = Date.now()
+      stamps.push([before, after])
+    }
+    const rows = m.exportData('csv').trim().split('\n').slice(1)
+    rows.forEach((r, i) => {
+      const t = Date.parse(r.split(',')[1])
+      expect(t).toBeGreaterThanOrEqual(stamps[200 + i][0])
+      expect(t).toBeLessThanOrEqual(stamps[200 + i][1])
+    })
+    jest.useFakeTimers({ now: 5_000_000 })
+    m.recordMetric('f', 1)
+    jest.setSystemTime(5_000_250)
+    m.recordMetric('f', 2)
+    expect(JSON.parse(m.exportData()).f.history.map((h) => Date.parse(h.timestamp))).toEqual([5_000_000, 5_000_250])
   })
 
   test('"turn" timestamps: one clock read per synchronous run, exact values', async () => {

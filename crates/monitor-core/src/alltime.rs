@@ -8,7 +8,7 @@
 //! about 60 KB for latencies up to 10 s). Negative values count in `clamped_low` and in the
 //! histogram as 0; the exact min/max/sum still see them.
 
-use hdrhistogram::Histogram;
+use crate::hdr::Hdr;
 
 /// Thousandths of the unit.
 const SCALE: f64 = 1000.0;
@@ -29,7 +29,7 @@ pub struct AllTimeSummary {
 
 #[derive(Debug)]
 pub struct AllTime {
-    hist: Histogram<u32>,
+    hist: Hdr,
     count: u64,
     sum: f64,
     min: f64,
@@ -45,10 +45,9 @@ impl Default for AllTime {
 
 impl AllTime {
     pub fn new() -> Self {
-        // auto-resizing: memory grows only to the range actually seen (up to HIGHEST)
-        let hist = Histogram::new(3).expect("3 significant digits is a valid HDR precision");
         AllTime {
-            hist,
+            // grows only to the range actually seen (up to HIGHEST)
+            hist: Hdr::new(),
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -76,10 +75,7 @@ impl AllTime {
             // `as` saturates; + 0.5 rounds (`f64::round` is a libm call on baseline x86-64)
             ((value * SCALE + 0.5) as u64).min(HIGHEST)
         };
-        // `record` resizes (up to HIGHEST); `saturating_record` would clamp instead
-        if self.hist.record(scaled).is_err() {
-            self.hist.saturating_record(scaled);
-        }
+        self.hist.record(scaled);
     }
 
     pub fn count(&self) -> u64 {
@@ -97,23 +93,28 @@ impl AllTime {
         if self.count == 0 {
             return f64::NAN;
         }
-        let v = self.hist.value_at_quantile(q) as f64 / SCALE;
-        v.max(self.min).min(self.max)
+        self.unscaled(self.hist.value_at_quantile(q))
+    }
+
+    fn unscaled(&self, v: u64) -> f64 {
+        (v as f64 / SCALE).max(self.min).min(self.max)
     }
 
     pub fn summary(&self) -> Option<AllTimeSummary> {
         if self.count == 0 {
             return None;
         }
+        // one scan of the counts for the four quantiles
+        let [p50, p90, p99, p999] = self.hist.values_at_quantiles([0.5, 0.9, 0.99, 0.999]);
         Some(AllTimeSummary {
             count: self.count,
             sum: self.sum,
             min: self.min,
             max: self.max,
-            p50: self.quantile(0.5),
-            p90: self.quantile(0.9),
-            p99: self.quantile(0.99),
-            p999: self.quantile(0.999),
+            p50: self.unscaled(p50),
+            p90: self.unscaled(p90),
+            p99: self.unscaled(p99),
+            p999: self.unscaled(p999),
         })
     }
 }
@@ -151,5 +152,11 @@ mod tests {
         assert_eq!((s.count, s.min, s.max), (3, -5.0, 1e300));
         assert_eq!(a.clamped_low(), 1);
         assert!(s.p999 <= 1e300);
+        // 31 buckets' worth of u32 counts cover 10^12 thousandths
+        assert!(
+            a.hist.memory() <= 31 * 1024 * 4,
+            "{} bytes",
+            a.hist.memory()
+        );
     }
 }
