@@ -93,28 +93,23 @@ impl AllTime {
         if self.count == 0 {
             return f64::NAN;
         }
-        self.unscaled(self.hist.value_at_quantile(q))
-    }
-
-    fn unscaled(&self, v: u64) -> f64 {
-        (v as f64 / SCALE).max(self.min).min(self.max)
+        let v = self.hist.value_at_quantile(q) as f64 / SCALE;
+        v.max(self.min).min(self.max)
     }
 
     pub fn summary(&self) -> Option<AllTimeSummary> {
         if self.count == 0 {
             return None;
         }
-        // one scan of the counts for the four quantiles
-        let [p50, p90, p99, p999] = self.hist.values_at_quantiles([0.5, 0.9, 0.99, 0.999]);
         Some(AllTimeSummary {
             count: self.count,
             sum: self.sum,
             min: self.min,
             max: self.max,
-            p50: self.unscaled(p50),
-            p90: self.unscaled(p90),
-            p99: self.unscaled(p99),
-            p999: self.unscaled(p999),
+            p50: self.quantile(0.5),
+            p90: self.quantile(0.9),
+            p99: self.quantile(0.99),
+            p999: self.quantile(0.999),
         })
     }
 }

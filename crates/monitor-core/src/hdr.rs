@@ -98,62 +98,28 @@ impl Hdr {
     /// whose cumulative count reaches ⌈q·total⌉ (at least 1); the lowest for q = 0.
     /// 0 when empty.
     pub fn value_at_quantile(&self, quantile: f64) -> u64 {
-        self.values_at_quantiles([quantile])[0]
-    }
-
-    /// `value_at_quantile` for several quantiles in ascending order, in one scan that skips
-    /// whole chunks of counts (summed 8 at a time, as the crate does: a summary asks for 4
-    /// quantiles over up to ~31k counts).
-    pub fn values_at_quantiles<const N: usize>(&self, quantiles: [f64; N]) -> [u64; N] {
-        const CHUNK: usize = 8;
-        let mut out = [0u64; N];
-        let total = self.total as f64;
-        let target = |q: f64| ((if q > 1.0 { 1.0 } else { q } * total).ceil() as u64).max(1);
-        let mut k = 0; // the next quantile to resolve
+        let quantile = if quantile > 1.0 { 1.0 } else { quantile };
+        let target = ((quantile * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0u64;
-        let mut last = None; // the last index with a count
-        'scan: for (c, chunk) in self.counts.chunks(CHUNK).enumerate() {
-            let sum: u64 = chunk.iter().map(|&x| u64::from(x)).sum();
-            if sum == 0 {
+        let mut last = None;
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c == 0 {
                 continue;
             }
-            if seen + sum < target(quantiles[k]) {
-                seen += sum;
-                last = chunk.iter().rposition(|&x| x != 0).map(|j| c * CHUNK + j);
-                continue;
-            }
-            for (j, &count) in chunk.iter().enumerate() {
-                if count == 0 {
-                    continue;
-                }
-                seen += u64::from(count);
-                last = Some(c * CHUNK + j);
-                while seen >= target(quantiles[k]) {
-                    out[k] = finish(c * CHUNK + j, quantiles[k]);
-                    k += 1;
-                    if k == N {
-                        break 'scan;
-                    }
-                }
+            seen += u64::from(c);
+            last = Some(i);
+            if seen >= target {
+                break;
             }
         }
         // a saturated count can leave `seen` short of the total: the last value counted
-        if let Some(i) = last {
-            while k < N {
-                out[k] = finish(i, quantiles[k]);
-                k += 1;
-            }
+        let Some(i) = last else { return 0 };
+        let v = value_of(i);
+        if quantile == 0.0 {
+            v
+        } else {
+            highest_equivalent(v)
         }
-        out
-    }
-}
-
-fn finish(index: usize, quantile: f64) -> u64 {
-    let v = value_of(index);
-    if quantile == 0.0 {
-        v
-    } else {
-        highest_equivalent(v)
     }
 }
 
@@ -181,10 +147,6 @@ mod tests {
                 "q = {}",
                 q
             );
-        }
-        let all = ours.values_at_quantiles(QUANTILES);
-        for (i, q) in QUANTILES.into_iter().enumerate() {
-            prop_assert_eq!(all[i], theirs.value_at_quantile(q), "one scan, q = {}", q);
         }
         Ok(())
     }
