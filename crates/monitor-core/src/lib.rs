@@ -7,7 +7,6 @@
 
 pub mod alltime;
 pub mod analysis;
-pub mod hdr;
 pub mod monitor;
 pub mod prometheus;
 pub mod stats;
