@@ -88,11 +88,6 @@ interface Waiter {
   reject: ((err: unknown) => void) | null
 }
 
-interface Encoded {
-  kind: number
-  text: string | null
-  bytes: Uint8Array | null
-}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
@@ -109,19 +104,31 @@ function keyError(field: string, key: unknown): TypeError {
     : new TypeError(`${field} must be a well-formed string: it holds a lone surrogate, which would change in storage`)
 }
 
-/** Serializes a value for storage, or throws the `TypeError`/`RangeError` that says why not. */
-function encode(value: unknown): Encoded {
+/**
+ * The kind of the value `encode` returned last. A module variable rather than a
+ * `{kind, text}` result: `set` runs per call and a result object is garbage each time.
+ */
+let encodedKind = KIND_JSON
+
+/**
+ * Serializes a value for storage (text for strings and JSON, the bytes themselves for
+ * `Uint8Array`s; the kind in `encodedKind`), or throws the `TypeError`/`RangeError` that
+ * says why not.
+ */
+function encode(value: unknown): string | Uint8Array {
+  encodedKind = KIND_JSON
   switch (typeof value) {
     case 'string':
       // a lone surrogate cannot cross into UTF-8 unchanged: store such a string as JSON
       // text (JSON escapes it), which parses back to the very same string
-      if (!wellFormed(value)) return { kind: KIND_JSON, text: JSON.stringify(value), bytes: null }
-      return { kind: KIND_STRING, text: value, bytes: null }
+      if (!wellFormed(value)) return JSON.stringify(value)
+      encodedKind = KIND_STRING
+      return value
     case 'number':
       if (!Number.isFinite(value)) throw rangeError('value', 'a finite number (JSON cannot hold it)', value)
-      return { kind: KIND_JSON, text: JSON.stringify(value), bytes: null }
+      return JSON.stringify(value)
     case 'boolean':
-      return { kind: KIND_JSON, text: value ? 'true' : 'false', bytes: null }
+      return value ? 'true' : 'false'
     case 'undefined':
     case 'function':
     case 'symbol':
@@ -130,9 +137,10 @@ function encode(value: unknown): Encoded {
     default:
       break
   }
-  if (value === null) return { kind: KIND_JSON, text: 'null', bytes: null }
+  if (value === null) return 'null'
   if (value instanceof Uint8Array) {
-    return { kind: Buffer.isBuffer(value) ? KIND_BUFFER : KIND_BYTES, text: null, bytes: value }
+    encodedKind = Buffer.isBuffer(value) ? KIND_BUFFER : KIND_BYTES
+    return value
   }
   let text: string | undefined
   try {
@@ -142,7 +150,7 @@ function encode(value: unknown): Encoded {
     throw new TypeError(`value cannot be stored: ${(err as Error).message.split('\n')[0]}`)
   }
   if (text === undefined) throw typeError('value', 'JSON data, a string or bytes', value)
-  return { kind: KIND_JSON, text, bytes: null }
+  return text
 }
 
 /**
@@ -346,15 +354,15 @@ export class CacheManager extends EventEmitter {
     let onDisk: number
     try {
       onDisk =
-        enc.text !== null
-          ? native.cacheSetText(h, key, namespace, enc.kind, enc.text, ttlMs)
-          : native.cacheSetBytes(h, key, namespace, enc.kind, enc.bytes!, ttlMs)
+        typeof enc === 'string'
+          ? native.cacheSetText(h, key, namespace, encodedKind, enc, ttlMs)
+          : native.cacheSetBytes(h, key, namespace, encodedKind, enc, ttlMs)
     } catch (err) {
       throw nativeError(err)
     }
     if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
     if (listening) {
-      const size = enc.text !== null ? Buffer.byteLength(enc.text) : enc.bytes!.byteLength
+      const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
       this.emit('cache_set', { key, size, latency: performance.now() - t0, location: onDisk ? 'disk' : 'memory' })
     }
   }
@@ -413,7 +421,7 @@ export class CacheManager extends EventEmitter {
           throw rangeError('key', `at most ${this.maxKeyLength} bytes (UTF-8)`, e[0])
         }
         const enc = encode(e[1])
-        const size = enc.text !== null ? Buffer.byteLength(enc.text) : enc.bytes!.byteLength
+        const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
         if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
       }
       for (const e of list) this.write(e[0], e[1], e[2], e[3])

@@ -217,12 +217,36 @@ impl TieredCache {
         ttl_ms: i64,
         now: i64,
     ) -> Result<Source, CacheError> {
+        if self.disk.is_some() {
+            return self.set_owned(key, namespace, kind, value.to_vec(), ttl_ms, now);
+        }
         self.check(key, namespace, value.len())?;
         let expires_at = self.expiry(ttl_ms, now);
-        if let Some(d) = &mut self.disk {
-            d.put(key, namespace, kind, value.to_vec(), expires_at, now)?;
-        }
         let placed = self.admit(key, namespace, kind, value, expires_at);
+        Ok(if placed { Source::Memory } else { Source::Disk })
+    }
+
+    /// `set` of a value the caller gives up: the disk level queues it without a copy.
+    pub fn set_owned(
+        &mut self,
+        key: &str,
+        namespace: &str,
+        kind: u8,
+        value: Vec<u8>,
+        ttl_ms: i64,
+        now: i64,
+    ) -> Result<Source, CacheError> {
+        self.check(key, namespace, value.len())?;
+        let expires_at = self.expiry(ttl_ms, now);
+        // Memory first (it copies), then the disk level takes the bytes.
+        let placed = self.admit(key, namespace, kind, &value, expires_at);
+        if let Some(d) = &mut self.disk {
+            if let Err(e) = d.put(key, namespace, kind, value, expires_at, now) {
+                // Nothing is stored on error: reads fall back to the committed row.
+                self.memory.remove(key.as_bytes());
+                return Err(e.into());
+            }
+        }
         Ok(if placed { Source::Memory } else { Source::Disk })
     }
 
@@ -448,6 +472,37 @@ mod tests {
             max_value_bytes: 1000,
             writer_notify: None,
         }
+    }
+
+    #[test]
+    fn a_set_the_disk_level_refuses_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut c = TieredCache::open(Config {
+            db_path: path.to_str().unwrap().into(),
+            ..cfg(true, 1 << 20)
+        })
+        .unwrap();
+        c.set("k", "", kind::STRING, b"old", 0, 0).unwrap();
+        c.commit().unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_update BEFORE UPDATE ON cache_entries
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        // No writer thread: the write runs inline and fails; the memory level already took
+        // the new value and must give it up.
+        assert!(matches!(
+            c.set_owned("k", "", kind::STRING, b"new".to_vec(), 0, 1),
+            Err(CacheError::Disk(_))
+        ));
+        let hit = c.get("k", 2).unwrap().unwrap();
+        assert_eq!(
+            (hit.source, hit.value.as_ref()),
+            (Source::Disk, b"old".as_slice())
+        );
     }
 
     #[test]

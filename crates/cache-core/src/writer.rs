@@ -9,7 +9,8 @@
 //! group is committed after every group shipped before it (one writer, FIFO).
 
 use crate::disk::{DiskConfig, DiskRow, DiskStore};
-use std::collections::HashMap;
+use ahash::RandomState;
+use ahash::{HashMap, HashMapExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -50,6 +51,9 @@ struct Batch {
 struct Queue {
     batches: Vec<Batch>,
     stop: bool,
+    /// The writer waits on `wake`: only then does a new batch need a wake-up (a futex
+    /// call, which the caller would otherwise pay for every group).
+    idle: bool,
 }
 
 #[derive(Default)]
@@ -106,7 +110,9 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
         let batches = {
             let mut q = lock(&shared.queue);
             while q.batches.is_empty() && !q.stop {
+                q.idle = true;
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                q.idle = false;
             }
             if q.batches.is_empty() {
                 return; // stopped, nothing left
@@ -199,8 +205,11 @@ pub struct Disk {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     local: Vec<Put>,
-    /// Keys whose latest write is queued or in flight, with the group holding it.
-    pending_keys: HashMap<String, u64>,
+    /// Hashes of the keys whose latest write is queued or in flight, with the group
+    /// holding it. A hash collision only makes a read wait for the writer (`sync`), which
+    /// is always correct; storing hashes saves a key copy per `set`.
+    pending_keys: HashMap<u64, u64>,
+    key_hasher: RandomState,
     /// The group number the local queue will get.
     next_seq: u64,
     shipped: u64,
@@ -241,6 +250,7 @@ impl Disk {
             thread,
             local: Vec::new(),
             pending_keys: HashMap::new(),
+            key_hasher: RandomState::new(),
             next_seq: 1,
             shipped: 0,
             apply_error: None,
@@ -310,7 +320,8 @@ impl Disk {
                 .synced()
                 .put(key, namespace, kind, &value, expires_at, now);
         }
-        self.pending_keys.insert(key.to_owned(), self.next_seq);
+        self.pending_keys
+            .insert(self.key_hasher.hash_one(key), self.next_seq);
         self.local.push(Put {
             key: key.to_owned(),
             namespace: namespace.to_owned(),
@@ -325,8 +336,16 @@ impl Disk {
         Ok(())
     }
 
+    /// Whether a write of `key` may be queued or in flight (false positives possible).
+    fn is_pending(&self, key: &str) -> bool {
+        !self.pending_keys.is_empty()
+            && self
+                .pending_keys
+                .contains_key(&self.key_hasher.hash_one(key))
+    }
+
     pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-        if self.pending_keys.contains_key(key) {
+        if self.is_pending(key) {
             self.sync();
         }
         lock(&self.shared.store).get(key, now)
@@ -337,8 +356,7 @@ impl Disk {
         keys: &[String],
         now: i64,
     ) -> rusqlite::Result<Vec<Option<DiskRow>>> {
-        let pending =
-            !self.pending_keys.is_empty() && keys.iter().any(|k| self.pending_keys.contains_key(k));
+        let pending = !self.pending_keys.is_empty() && keys.iter().any(|k| self.is_pending(k));
         if pending {
             self.sync();
         }
@@ -413,10 +431,14 @@ impl Disk {
             let committed = self.committed();
             self.pending_keys.retain(|_, s| *s > committed);
         }
-        lock(&self.shared.queue)
-            .batches
-            .push(Batch { seq, puts, commit });
-        self.shared.wake.notify_one();
+        let idle = {
+            let mut q = lock(&self.shared.queue);
+            q.batches.push(Batch { seq, puts, commit });
+            q.idle
+        };
+        if idle {
+            self.shared.wake.notify_one();
+        }
         seq
     }
 
