@@ -22,6 +22,13 @@ function runChild(script, args = []) {
   })
 }
 
+/** Runs one SQL statement on `dbPath` with better-sqlite3 in a child process. */
+function sqlInChild(dbPath, statement) {
+  const script = `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))})
+    const db = new Database(process.argv[1]); db.exec(process.argv[2]); db.close()`
+  return runChild(script, [dbPath, statement])
+}
+
 test('the database file and its WAL are created with mode 0600', async () => {
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath })
@@ -228,8 +235,10 @@ test('a failed commit on the writer thread rejects every set of the tick; later 
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath, maxMemorySize: 1000 })
   await c.set('warm', 0)
-  const db = new Database(dbPath)
-  db.exec("CREATE TRIGGER refuse BEFORE INSERT ON cache_entries BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
+  // The trigger is made and dropped by another process: a second copy of SQLite in this
+  // process (better-sqlite3's) cannot see this cache's POSIX locks, and closing its
+  // connection could take it for the last one and remove the WAL under the cache.
+  await sqlInChild(dbPath, "CREATE TRIGGER refuse BEFORE INSERT ON cache_entries BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END")
   const results = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => c.set(`k${i}`, 'x'.repeat(200))))
   expect(results.map((r) => r.status)).toEqual(Array(64).fill('rejected'))
   for (const r of results) {
@@ -237,8 +246,7 @@ test('a failed commit on the writer thread rejects every set of the tick; later 
     expect(r.reason).toMatchObject({ code: 'ERR_CACHE_DISK', message: expect.stringMatching(/refused by trigger/) })
   }
   expect(await c.get('k0')).toBeNull()
-  db.exec('DROP TRIGGER refuse')
-  db.close()
+  await sqlInChild(dbPath, 'DROP TRIGGER refuse')
   await Promise.all(Array.from({ length: 64 }, (_, i) => c.set(`k${i}`, i)))
   c.shutdown()
   const again = new CacheManager({ dbPath })
