@@ -270,22 +270,23 @@ pub fn router_select(
     )
 }
 
-/// `routerSelect` for the common context: no budget, no capabilities, no custom rules;
-/// `tier_priority` = tier · 4 + priority. (Fewer arguments: each costs a conversion.)
+/// `routerSelect` for the common context: no budget, no capabilities, no custom rules.
+/// The caller writes tier · 4 + priority to `out[0]` and the latency requirement to
+/// `out[1]` first: two fewer arguments, each of which costs a conversion.
 #[napi(catch_unwind)]
-pub fn router_select_plain(
-    h: &Handle,
-    task: JsString,
-    tier_priority: u32,
-    latency_requirement: f64,
-) -> Result<i32> {
+pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
     let started = Instant::now();
-    let fields = (
-        tier(tier_priority / 4)?,
-        priority(tier_priority % 4)?,
-        latency_requirement,
-        None,
-    );
+    let (slot, latency_requirement) = {
+        let mut hd = h.borrow_mut();
+        let out = out_of(&mut hd);
+        (out[0], out[1])
+    };
+    // the drop-in layer writes a small integer; anything else is a caller bug, not a slot
+    if !(slot >= 0.0 && slot < 16.0 && (slot as u32) as f64 == slot) {
+        return Err(invalid_arg(format!("out[0] must be a tier/priority slot, got {slot}")));
+    }
+    let slot = slot as u32;
+    let fields = (tier(slot / 4)?, priority(slot % 4)?, latency_requirement, None);
     select_into(h, &task, fields, None, &[], started)
 }
 

@@ -523,7 +523,7 @@ export class ModelRouter extends EventEmitter {
     let status: number
     try {
       status = short
-        ? native.routerSelectPlain(h, c.task, slot, c.latency)
+        ? ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
         : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
     } catch (e) {
       throw fromNative(e)
