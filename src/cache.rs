@@ -168,7 +168,14 @@ pub fn cache_set_text(
     with(h, |c| {
         let ns = namespace.as_deref().unwrap_or("");
         let s = c
-            .set_owned(&key, ns, kind as u8, text.into_bytes(), ttl_ms(ttl), now_ms())
+            .set_owned(
+                &key,
+                ns,
+                kind as u8,
+                text.into_bytes(),
+                ttl_ms(ttl),
+                now_ms(),
+            )
             .map_err(map_err)?;
         Ok((s == Source::Disk) as u32)
     })

@@ -260,14 +260,7 @@ pub fn router_select(
         latency_requirement,
         budget,
     );
-    select_into(
-        h,
-        &task,
-        fields,
-        capabilities.as_deref(),
-        &custom,
-        started,
-    )
+    select_into(h, &task, fields, capabilities.as_deref(), &custom, started)
 }
 
 /// `routerSelect` for the common context: no budget, no capabilities, no custom rules.
@@ -283,10 +276,17 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
     };
     // the drop-in layer writes a small integer; anything else is a caller bug, not a slot
     if !(slot >= 0.0 && slot < 16.0 && (slot as u32) as f64 == slot) {
-        return Err(invalid_arg(format!("out[0] must be a tier/priority slot, got {slot}")));
+        return Err(invalid_arg(format!(
+            "out[0] must be a tier/priority slot, got {slot}"
+        )));
     }
     let slot = slot as u32;
-    let fields = (tier(slot / 4)?, priority(slot % 4)?, latency_requirement, None);
+    let fields = (
+        tier(slot / 4)?,
+        priority(slot % 4)?,
+        latency_requirement,
+        None,
+    );
     select_into(h, &task, fields, None, &[], started)
 }
 

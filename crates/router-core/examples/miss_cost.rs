@@ -4,12 +4,39 @@ use router_core::*;
 use std::time::Instant;
 
 fn main() {
-    let size: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let size: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     let models: Vec<ModelConfig> = [
-        ("gemini-2.5-deep-think", Tier::Enterprise, &["advanced-reasoning", "reasoning", "code"][..], 8000.0, 1e-5),
-        ("gemini-2.5-pro", Tier::Pro, &["reasoning", "code"][..], 2500.0, 3.5e-6),
-        ("gemini-pro-vertex", Tier::Enterprise, &["reasoning"][..], 2000.0, 5e-6),
-        ("gemini-2.0-flash-thinking", Tier::Pro, &["reasoning"][..], 1500.0, 1e-6),
+        (
+            "gemini-2.5-deep-think",
+            Tier::Enterprise,
+            &["advanced-reasoning", "reasoning", "code"][..],
+            8000.0,
+            1e-5,
+        ),
+        (
+            "gemini-2.5-pro",
+            Tier::Pro,
+            &["reasoning", "code"][..],
+            2500.0,
+            3.5e-6,
+        ),
+        (
+            "gemini-pro-vertex",
+            Tier::Enterprise,
+            &["reasoning"][..],
+            2000.0,
+            5e-6,
+        ),
+        (
+            "gemini-2.0-flash-thinking",
+            Tier::Pro,
+            &["reasoning"][..],
+            1500.0,
+            1e-6,
+        ),
         ("gemini-2.5-flash", Tier::Pro, &["code"][..], 800.0, 5e-7),
         ("gemini-2.0-flash", Tier::Free, &[][..], 600.0, 2e-7),
     ]
@@ -31,7 +58,12 @@ fn main() {
     let per_round = 2000;
     let mut k = 0;
     for round in 0..rounds {
-        let tasks: Vec<String> = (0..per_round).map(|_| { k += 1; format!("#{k:<7}{body}") }).collect();
+        let tasks: Vec<String> = (0..per_round)
+            .map(|_| {
+                k += 1;
+                format!("#{k:<7}{body}")
+            })
+            .collect();
         let t = Instant::now();
         for task in &tasks {
             let ctx = RoutingContext {
@@ -46,7 +78,10 @@ fn main() {
             std::hint::black_box(r.select(&ctx, 1.0).unwrap());
         }
         if round + 1 == rounds || round == 0 {
-            println!("select miss {size} B, round {round}: {:.0} ns", t.elapsed().as_nanos() as f64 / per_round as f64);
+            println!(
+                "select miss {size} B, round {round}: {:.0} ns",
+                t.elapsed().as_nanos() as f64 / per_round as f64
+            );
         }
     }
 }

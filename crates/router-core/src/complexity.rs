@@ -86,7 +86,13 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
     } else if ascii {
         scores(task, task, true, token_count, has_capabilities)
     } else {
-        scores(task, &task.to_lowercase(), false, token_count, has_capabilities)
+        scores(
+            task,
+            &task.to_lowercase(),
+            false,
+            token_count,
+            has_capabilities,
+        )
     }
 }
 
@@ -98,7 +104,13 @@ const LOWER_KEEP: usize = 1 << 20;
 
 /// `ascii`: whether `lower` is known to be ASCII (saves a pass over a long text; the
 /// Unicode path gives the same count on ASCII text, only slower).
-fn scores(task: &str, lower: &str, ascii: bool, token_count: f64, has_capabilities: bool) -> Complexity {
+fn scores(
+    task: &str,
+    lower: &str,
+    ascii: bool,
+    token_count: f64,
+    has_capabilities: bool,
+) -> Complexity {
     let k = if ascii {
         keyword_words_ascii(lower.as_bytes())
     } else {

@@ -103,7 +103,10 @@ impl ModelSet {
         for (i, m) in models.iter().enumerate() {
             by_name.entry(m.name.clone()).or_insert(i);
         }
-        let shared_names = models.iter().map(|m| std::rc::Rc::from(m.name.as_str())).collect();
+        let shared_names = models
+            .iter()
+            .map(|m| std::rc::Rc::from(m.name.as_str()))
+            .collect();
         ModelSet {
             models,
             by_name,

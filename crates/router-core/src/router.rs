@@ -278,7 +278,9 @@ impl Router {
             .cloned()
             .unwrap_or_else(|| Rc::from(""));
         self.usage.increment(&name);
-        let id = self.cache.insert(&key, CachedDecision { model_name: name }, now_ms);
+        let id = self
+            .cache
+            .insert(&key, CachedDecision { model_name: name }, now_ms);
         Ok(Decision {
             cache_id: Some(id),
             ..decision

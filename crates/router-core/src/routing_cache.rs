@@ -224,7 +224,8 @@ impl RoutingCache {
             let h = twox_hash::XxHash3_64::oneshot(ctx.task.as_bytes());
             (h, TaskRef::Text(ctx.task))
         } else {
-            let d = twox_hash::XxHash3_128::oneshot_with_seed(self.digest_seed, ctx.task.as_bytes());
+            let d =
+                twox_hash::XxHash3_128::oneshot_with_seed(self.digest_seed, ctx.task.as_bytes());
             (d as u64, TaskRef::Digest(d))
         };
         let rules = ctx.matched_custom_rules;
@@ -251,7 +252,11 @@ impl RoutingCache {
 
     /// Looks `key` up; a fresh entry becomes most recently used.
     pub fn lookup(&mut self, key: &KeyRef<'_>, now_ms: f64) -> Lookup {
-        if self.entries.peek(&key.id).is_some_and(|e| key.matches(&e.key)) {
+        if self
+            .entries
+            .peek(&key.id)
+            .is_some_and(|e| key.matches(&e.key))
+        {
             self.lookup_id(key.id, now_ms)
         } else {
             self.misses += 1;
@@ -423,7 +428,10 @@ mod tests {
         c.insert(&c.key(&ctx("b", Tier::Free)), d("m"), 0.0);
         assert!(matches!(c.lookup_id(a, 1.0), Lookup::Fresh(_))); // a is now MRU
         c.insert(&c.key(&ctx("c", Tier::Free)), d("m"), 0.0); // evicts b
-        assert!(matches!(c.lookup(&c.key(&ctx("b", Tier::Free)), 1.0), Lookup::Miss));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx("b", Tier::Free)), 1.0),
+            Lookup::Miss
+        ));
         assert!(matches!(
             c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0),
             Lookup::Fresh(_)
@@ -437,7 +445,10 @@ mod tests {
         let id = c.insert(&c.key(&ctx("a", Tier::Free)), d("m"), 0.0);
         assert!(matches!(c.lookup_id(id, 99.0), Lookup::Fresh(_)));
         assert!(matches!(c.lookup_id(id, 100.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0), Lookup::Miss));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0),
+            Lookup::Miss
+        ));
         assert_eq!(c.len(), 0);
     }
 
@@ -473,14 +484,26 @@ mod tests {
         let a = format!("{base}a");
         let b = format!("{base}b"); // same length, differs in the last byte only
         c.insert(&c.key(&ctx(&a, Tier::Free)), d("m"), 0.0);
-        assert!(matches!(c.lookup(&c.key(&ctx(&a, Tier::Free)), 1.0), Lookup::Fresh(_)));
-        assert!(matches!(c.lookup(&c.key(&ctx(&b, Tier::Free)), 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&c.key(&ctx(&a, Tier::Pro)), 1.0), Lookup::Miss));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx(&a, Tier::Free)), 1.0),
+            Lookup::Fresh(_)
+        ));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx(&b, Tier::Free)), 1.0),
+            Lookup::Miss
+        ));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx(&a, Tier::Pro)), 1.0),
+            Lookup::Miss
+        ));
         // a digest is charged, not the text: 100 KB tasks do not push entries out
         assert!(c.key_bytes < 200);
         // another cache digests with another seed
         let other = RoutingCache::new(10, 1000.0, 1 << 20);
-        assert_ne!(other.key(&ctx(&a, Tier::Free)).task_hash, c.key(&ctx(&a, Tier::Free)).task_hash);
+        assert_ne!(
+            other.key(&ctx(&a, Tier::Free)).task_hash,
+            c.key(&ctx(&a, Tier::Free)).task_hash
+        );
     }
 
     #[test]
@@ -488,11 +511,23 @@ mod tests {
         let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
         let at = "z".repeat(TEXT_KEY_MAX_BYTES);
         let over = "z".repeat(TEXT_KEY_MAX_BYTES + 1);
-        assert!(matches!(c.key(&ctx(&at, Tier::Free)).task, TaskRef::Text(_)));
-        assert!(matches!(c.key(&ctx(&over, Tier::Free)).task, TaskRef::Digest(_)));
+        assert!(matches!(
+            c.key(&ctx(&at, Tier::Free)).task,
+            TaskRef::Text(_)
+        ));
+        assert!(matches!(
+            c.key(&ctx(&over, Tier::Free)).task,
+            TaskRef::Digest(_)
+        ));
         c.insert(&c.key(&ctx(&at, Tier::Free)), d("m"), 0.0);
-        assert!(matches!(c.lookup(&c.key(&ctx(&over, Tier::Free)), 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&c.key(&ctx(&at, Tier::Free)), 1.0), Lookup::Fresh(_)));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx(&over, Tier::Free)), 1.0),
+            Lookup::Miss
+        ));
+        assert!(matches!(
+            c.lookup(&c.key(&ctx(&at, Tier::Free)), 1.0),
+            Lookup::Fresh(_)
+        ));
     }
 
     #[test]
@@ -500,10 +535,19 @@ mod tests {
         let mut c = RoutingCache::new(10, 1000.0, 1 << 20);
         let ab = ["a".to_string(), "b".to_string()];
         let ba = ["b".to_string(), "a".to_string()];
-        let with = |rules| RoutingContext { matched_custom_rules: rules, ..ctx("t", Tier::Free) };
+        let with = |rules| RoutingContext {
+            matched_custom_rules: rules,
+            ..ctx("t", Tier::Free)
+        };
         c.insert(&c.key(&with(&ab)), d("m"), 0.0);
-        assert!(matches!(c.lookup(&c.key(&with(&ba)), 1.0), Lookup::Fresh(_)));
-        assert!(matches!(c.lookup(&c.key(&with(&ab[..1])), 1.0), Lookup::Miss));
+        assert!(matches!(
+            c.lookup(&c.key(&with(&ba)), 1.0),
+            Lookup::Fresh(_)
+        ));
+        assert!(matches!(
+            c.lookup(&c.key(&with(&ab[..1])), 1.0),
+            Lookup::Miss
+        ));
     }
 
     #[test]
@@ -517,7 +561,9 @@ mod tests {
         c.insert(&b, d("model-b"), 0.0);
         assert_eq!(c.len(), 1);
         assert!(matches!(c.lookup(&a, 1.0), Lookup::Miss));
-        assert!(matches!(c.lookup(&b, 1.0), Lookup::Fresh(id) if &*c.peek(id).unwrap().model_name == "model-b"));
+        assert!(
+            matches!(c.lookup(&b, 1.0), Lookup::Fresh(id) if &*c.peek(id).unwrap().model_name == "model-b")
+        );
         assert_eq!(c.key_bytes, b.to_owned_key().bytes());
     }
 }
