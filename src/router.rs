@@ -187,15 +187,6 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
     out[7] = (metrics_due as u8 | ((slow as u8) << 1)) as f64;
 }
 
-fn out_slice<'a>(out: &'a mut Float64ArraySlice<'_>) -> Result<&'a mut [f64]> {
-    // SAFETY: the drop-in layer owns this array and does not touch it during the call.
-    let s = unsafe { out.as_mut() };
-    if s.len() < OUT_LEN {
-        return Err(invalid_arg("out must be a Float64Array of length 9"));
-    }
-    Ok(s)
-}
-
 fn out_of(hd: &mut RouterHandle) -> &mut [f64] {
     // SAFETY: the drop-in layer reads this array only between routing calls, on this
     // thread; the handle's reference keeps it alive (its length was checked at creation).
@@ -352,17 +343,18 @@ pub fn router_select_fallback(h: &Handle, original_model: String, user_tier: u32
     )
 }
 
-/// Writes [average, max, p95, samples, cache hit rate] of the routing-time window.
+/// Writes [average, max, p95, samples, cache hit rate] of the routing-time window to the
+/// handle's `out` (the array handed over at creation).
 #[napi(catch_unwind)]
-pub fn router_routing_performance(h: &Handle, mut out: Float64ArraySlice) -> Result<()> {
-    let out = out_slice(&mut out)?;
-    let p = h.borrow().router.routing_performance();
+pub fn router_routing_performance(h: &Handle) {
+    let mut hd = h.borrow_mut();
+    let p = hd.router.routing_performance();
+    let out = out_of(&mut hd);
     out[0] = p.window.average;
     out[1] = p.window.max;
     out[2] = p.window.p95;
     out[3] = p.window.len as f64;
     out[4] = p.cache_hit_rate;
-    Ok(())
 }
 
 /// True when the availability changed (a first sighting counts).

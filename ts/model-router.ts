@@ -475,7 +475,7 @@ export class ModelRouter extends EventEmitter {
   #metricsPayload() {
     this.#flush()
     const o = this.#out
-    native.routerRoutingPerformance(this.#h, o)
+    native.routerRoutingPerformance(this.#h)
     return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
   }
 
