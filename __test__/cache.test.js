@@ -89,6 +89,17 @@ describe('values round-trip with their type and shape', () => {
     c.shutdown()
   })
 
+  test('a toJSON that stores another value does not change the kind of the outer one', async () => {
+    const c = new CacheManager({ persistToDisk: false })
+    const outer = { toJSON: () => (c.set('inner', Buffer.from('raw')), { a: 1 }) }
+    await c.set('outer', outer)
+    await c.setMany([['outer2', outer]])
+    expect(await c.get('outer')).toEqual({ a: 1 })
+    expect(await c.get('outer2')).toEqual({ a: 1 })
+    expect(Buffer.isBuffer(await c.get('inner'))).toBe(true)
+    c.shutdown()
+  })
+
   // Legacy: a set not admitted to memory left the old value there, so get was stale.
   test('a set always replaces what get returns, even when too large for memory', async () => {
     const c = new CacheManager({ maxMemorySize: 2000 })

@@ -105,24 +105,16 @@ function keyError(field: string, key: unknown): TypeError {
 }
 
 /**
- * The kind of the value `encode` returned last. A module variable rather than a
- * `{kind, text}` result: `set` runs per call and a result object is garbage each time.
- */
-let encodedKind = KIND_JSON
-
-/**
  * Serializes a value for storage (text for strings and JSON, the bytes themselves for
- * `Uint8Array`s; the kind in `encodedKind`), or throws the `TypeError`/`RangeError` that
- * says why not.
+ * `Uint8Array`s; `kindOf` tells which), or throws the `TypeError`/`RangeError` that says
+ * why not.
  */
 function encode(value: unknown): string | Uint8Array {
-  encodedKind = KIND_JSON
   switch (typeof value) {
     case 'string':
       // a lone surrogate cannot cross into UTF-8 unchanged: store such a string as JSON
       // text (JSON escapes it), which parses back to the very same string
       if (!wellFormed(value)) return JSON.stringify(value)
-      encodedKind = KIND_STRING
       return value
     case 'number':
       if (!Number.isFinite(value)) throw rangeError('value', 'a finite number (JSON cannot hold it)', value)
@@ -138,10 +130,7 @@ function encode(value: unknown): string | Uint8Array {
       break
   }
   if (value === null) return 'null'
-  if (value instanceof Uint8Array) {
-    encodedKind = Buffer.isBuffer(value) ? KIND_BUFFER : KIND_BYTES
-    return value
-  }
+  if (value instanceof Uint8Array) return value
   let text: string | undefined
   try {
     text = JSON.stringify(value)
@@ -151,6 +140,16 @@ function encode(value: unknown): string | Uint8Array {
   }
   if (text === undefined) throw typeError('value', 'JSON data, a string or bytes', value)
   return text
+}
+
+/**
+ * The stored kind of `value` as `encode` serialized it: derived from the result (a string
+ * kept as is, bytes, or JSON text), so no state outlives the call — a `toJSON` that calls
+ * `set` again cannot mix up two values' kinds.
+ */
+function kindOf(value: unknown, encoded: string | Uint8Array): number {
+  if (typeof encoded === 'string') return encoded === value ? KIND_STRING : KIND_JSON
+  return Buffer.isBuffer(encoded) ? KIND_BUFFER : KIND_BYTES
 }
 
 /**
@@ -337,7 +336,14 @@ export class CacheManager extends EventEmitter {
     return this.durable()
   }
 
-  private write(key: string, value: unknown, ttl: number | undefined, namespace: string | undefined): void {
+  /** `encoded`: `encode(value)` when the caller already has it (`setMany` checks sizes first). */
+  private write(
+    key: string,
+    value: unknown,
+    ttl: number | undefined,
+    namespace: string | undefined,
+    encoded?: string | Uint8Array,
+  ): void {
     if (typeof key !== 'string' || !wellFormed(key)) throw keyError('key', key)
     if (ttl !== undefined && ttl !== null && ttl !== 0) {
       if (typeof ttl !== 'number') throw typeError('ttl', 'a number of seconds', ttl)
@@ -349,14 +355,15 @@ export class CacheManager extends EventEmitter {
     const h = this.live()
     const listening = this.listenerCount('cache_set') > 0
     const t0 = listening ? performance.now() : 0
-    const enc = encode(value)
+    const enc = encoded ?? encode(value)
+    const kind = kindOf(value, enc)
     const ttlMs = ttl ? ttl * 1000 : 0
     let onDisk: number
     try {
       onDisk =
         typeof enc === 'string'
-          ? native.cacheSetText(h, key, namespace, encodedKind, enc, ttlMs)
-          : native.cacheSetBytes(h, key, namespace, encodedKind, enc, ttlMs)
+          ? native.cacheSetText(h, key, namespace, kind, enc, ttlMs)
+          : native.cacheSetBytes(h, key, namespace, kind, enc, ttlMs)
     } catch (err) {
       throw nativeError(err)
     }
@@ -414,6 +421,7 @@ export class CacheManager extends EventEmitter {
     const list: CacheEntry[] = entries instanceof Map ? [...entries] : entries
     if (!Array.isArray(list)) return Promise.reject(typeError('entries', 'an array or a Map', entries))
     try {
+      const encoded: (string | Uint8Array)[] = []
       for (const e of list) {
         if (!Array.isArray(e)) throw typeError('entries[]', 'a [key, value, ttl?, namespace?] array', e)
         if (typeof e[0] !== 'string' || !wellFormed(e[0])) throw keyError('key', e[0])
@@ -423,8 +431,9 @@ export class CacheManager extends EventEmitter {
         const enc = encode(e[1])
         const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
         if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
+        encoded.push(enc)
       }
-      for (const e of list) this.write(e[0], e[1], e[2], e[3])
+      list.forEach((e, i) => this.write(e[0], e[1], e[2], e[3], encoded[i]))
     } catch (err) {
       return Promise.reject(err)
     }
