@@ -201,9 +201,15 @@ test('durability "async" resolves before the commit and still commits', async ()
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath, durability: 'async' })
   for (let i = 0; i < 100; i++) await c.set(`k${i}`, i)
-  await new Promise((r) => setImmediate(r))
+  // The next turn ships the writes to the writer thread, which commits them on its own
+  // time: wait (bounded) until another connection sees the last one.
   const other = new CacheManager({ dbPath })
-  expect(await other.get('k99')).toBe(99)
+  let seen = null
+  for (const deadline = Date.now() + 10_000; seen === null && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 5))
+    seen = await other.get('k99')
+  }
+  expect(seen).toBe(99)
   c.shutdown()
   other.shutdown()
 })
