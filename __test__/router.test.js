@@ -131,6 +131,25 @@ describe('interface', () => {
     models.get('other').tier = 'enterprise' // edited in place: a free user may no longer use it
     await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'y' }), models)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
   })
+
+  test('a repeated request whose model was edited in place to a higher tier is not served from the cache', async () => {
+    const r = make()
+    const models = new Map([
+      ['a', config('a', 'free', [], 500, 1e-7)],
+      ['b', config('b', 'free', [], 900, 1e-7)],
+    ])
+    const c = ctx({ userTier: 'free', task: 'same request, many times' })
+    const first = await r.selectOptimalModel(c, models)
+    for (let i = 0; i < 3; i++) expect(await r.selectOptimalModel(c, models)).toMatchObject({ modelName: first.modelName, fromCache: true })
+    models.get(first.modelName).tier = 'enterprise' // in place: the free user may no longer use it
+    const after = await r.selectOptimalModel(c, models)
+    expect(after.modelName).not.toBe(first.modelName)
+    expect(after.fromCache).toBe(false)
+    // an edit that leaves the tier alone does not stop the cached decision
+    models.get(after.modelName).latencyTarget += 1
+    await r.selectOptimalModel(c, models)
+    expect(await r.selectOptimalModel(c, models)).toMatchObject({ modelName: after.modelName, fromCache: true })
+  })
 })
 
 describe('legacy defects, fixed (each test fails on the legacy port)', () => {
