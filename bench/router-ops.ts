@@ -53,49 +53,104 @@ function ctx(t: string) {
   return { task: t, userTier: 'pro', priority: 'high', latencyRequirement: 2000 }
 }
 
-export async function run(opts: { quick: boolean }): Promise<Row[]> {
-  const rows: Row[] = []
-  const scale = opts.quick ? 0.1 : 1
-  const sides: Array<[string, () => AnyRouter, (r: AnyRouter) => void]> = [
-    ['legacy', () => new LegacyRouter() as unknown as AnyRouter, (r) => (r as unknown as LegacyRouter).dispose()],
-    ['native', () => new NativeRouter() as unknown as AnyRouter, (r) => (r as unknown as NativeRouter).shutdown()],
-  ]
-  const add = (op: string, side: string, m: { p50Us: number; p99Us: number; opsPerSec: number }, note?: string) =>
-    rows.push({ group: 'router', op, side, ...m, note })
+/** Rounds per operation: the sides alternate (which goes first alternates too), so a drift
+ * in the shared machine's load reaches both; each row is the median over its side's rounds. */
+const ROUNDS = 5
 
-  for (const [side, make, dispose] of sides) {
-    const models = defaultModels()
-    // routing-cache hit, 1 entry
+type Side = { name: string; make: () => AnyRouter; dispose: (r: AnyRouter) => void }
+
+/** One operation: `prepare` builds its state on a router and returns the call to time. */
+type Op = { op: string; n: number; batch?: number; warmupShare?: number; prepare: (r: AnyRouter) => Promise<(i: number) => unknown> }
+
+export async function run(opts: { quick: boolean }): Promise<Row[]> {
+  const scale = opts.quick ? 0.1 : 1
+  const sides: Side[] = [
+    { name: 'legacy', make: () => new LegacyRouter() as unknown as AnyRouter, dispose: (r) => (r as unknown as LegacyRouter).dispose() },
+    { name: 'native', make: () => new NativeRouter() as unknown as AnyRouter, dispose: (r) => (r as unknown as NativeRouter).shutdown() },
+  ]
+  const models = defaultModels()
+  const names = [...models.keys()]
+  const ops: Op[] = [
     {
-      const r = make()
-      const c = ctx('Write a function to sort a list')
-      await r.selectOptimalModel(c, models)
-      add('selectOptimalModel, cache hit, 1 entry', side, await measure(() => r.selectOptimalModel(c, models), { iterations: Math.ceil(200_000 * scale), batch: 32 }))
-      dispose(r)
-    }
-    // routing-cache hit, 1000 entries (cycling through all of them)
+      op: 'selectOptimalModel, cache hit, 1 entry',
+      n: 200_000,
+      batch: 32,
+      prepare: async (r) => {
+        const c = ctx('Write a function to sort a list')
+        await r.selectOptimalModel(c, models)
+        return () => r.selectOptimalModel(c, models)
+      },
+    },
     {
-      const r = make()
-      const cs = Array.from({ length: 1000 }, (_, i) => ctx(task(i, 60)))
-      for (const c of cs) await r.selectOptimalModel(c, models)
-      add('selectOptimalModel, cache hit, 1000 entries', side, await measure((i) => r.selectOptimalModel(cs[i % 1000], models), { iterations: Math.ceil(100_000 * scale), batch: 16 }))
-      dispose(r)
-    }
-    // misses: every task is new (unique first characters), the cache is in steady state
-    for (const [label, bytes, n] of [['100 B', 100, 50_000], ['10 KB', 10_000, 5_000], ['100 KB', 100_000, 600]] as const) {
-      const r = make()
-      let k = 0
-      add(`selectOptimalModel, miss, task ${label}`, side, await measure(() => r.selectOptimalModel(ctx(task(k++, bytes)), models), { iterations: Math.ceil(n * scale), warmup: Math.ceil(n * scale * 0.2) }))
-      dispose(r)
-    }
+      // cycling through all 1000 entries
+      op: 'selectOptimalModel, cache hit, 1000 entries',
+      n: 100_000,
+      batch: 16,
+      prepare: async (r) => {
+        const cs = Array.from({ length: 1000 }, (_, i) => ctx(task(i, 60)))
+        for (const c of cs) await r.selectOptimalModel(c, models)
+        return (i) => r.selectOptimalModel(cs[i % 1000], models)
+      },
+    },
+    // misses: every task is new (unique first characters); both sides see the same tasks
+    ...([['100 B', 100, 50_000], ['10 KB', 10_000, 5_000], ['100 KB', 100_000, 600]] as const).map(
+      ([label, bytes, n]): Op => ({
+        op: `selectOptimalModel, miss, task ${label}`,
+        n,
+        warmupShare: 0.2,
+        prepare: async (r) => {
+          let k = 0
+          // fill the routing cache first, so that every timed miss also evicts (steady state)
+          for (; k < 1000; k++) await r.selectOptimalModel(ctx(task(k, Math.min(bytes, 1000))), models)
+          return () => r.selectOptimalModel(ctx(task(k++, bytes)), models)
+        },
+      }),
+    ),
     {
-      const r = make()
-      const names = [...models.keys()]
-      add('recordPerformance', side, await measure((i) => r.recordPerformance(names[i % 6], 500 + (i % 100), i % 10 !== 0, 0.001), { iterations: Math.ceil(200_000 * scale), batch: 32 }))
-      for (let i = 0; i < 200; i++) await r.selectOptimalModel(ctx(task(i, 80)), models)
-      add('getRoutingPerformance', side, await measure(() => r.getRoutingPerformance(), { iterations: Math.ceil(100_000 * scale), batch: 16 }))
-      dispose(r)
+      op: 'recordPerformance',
+      n: 200_000,
+      batch: 32,
+      prepare: async (r) => (i) => r.recordPerformance(names[i % 6], 500 + (i % 100), i % 10 !== 0, 0.001),
+    },
+    {
+      op: 'getRoutingPerformance',
+      n: 100_000,
+      batch: 16,
+      prepare: async (r) => {
+        for (let i = 0; i < 200; i++) await r.selectOptimalModel(ctx(task(i, 80)), models)
+        return () => r.getRoutingPerformance()
+      },
+    },
+  ]
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]
+  const bySide = new Map<string, Row[]>(sides.map((s) => [s.name, []]))
+  for (const o of ops) {
+    const routers = sides.map((s) => s.make())
+    const calls = await Promise.all(routers.map((r) => o.prepare(r)))
+    const perSide = sides.map(() => ({ p50: [] as number[], p99: [] as number[], ops: [] as number[] }))
+    const iterations = Math.ceil((o.n * scale) / ROUNDS)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let j = 0; j < sides.length; j++) {
+        const k = round % 2 === 0 ? j : sides.length - 1 - j
+        const warmup = o.warmupShare === undefined ? undefined : Math.ceil(iterations * o.warmupShare)
+        const m = await measure(calls[k], { iterations, batch: o.batch, warmup })
+        perSide[k].p50.push(m.p50Us)
+        perSide[k].p99.push(m.p99Us)
+        perSide[k].ops.push(m.opsPerSec)
+      }
     }
+    sides.forEach((s, k) => {
+      s.dispose(routers[k])
+      bySide.get(s.name)!.push({
+        group: 'router',
+        op: o.op,
+        side: s.name,
+        p50Us: median(perSide[k].p50),
+        p99Us: median(perSide[k].p99),
+        opsPerSec: median(perSide[k].ops),
+        note: `median of ${ROUNDS} interleaved rounds`,
+      })
+    })
   }
-  return rows
+  return sides.flatMap((s) => bySide.get(s.name)!)
 }
