@@ -12,7 +12,7 @@ import Database from 'better-sqlite3'
 import { LRUCache } from 'lru-cache'
 import { CacheManager } from 'model-router-native'
 import { CacheManager as LegacyCacheManager } from './legacy/cache-manager'
-import { measure, measureInFlight, Row } from './measure'
+import { interleaved, measure, measureInFlight, type Measured, type Row } from './measure'
 
 const GROUP = 'cache' as const
 
@@ -69,39 +69,50 @@ function sqlitePeer(dbPath: string) {
   }
 }
 
+/** Rounds per operation (see `interleaved`); each row is its side's median over them. */
+const ROUNDS = 5
+const ROUNDS_NOTE = `median of ${ROUNDS} interleaved rounds`
+
+/** Rows for one operation measured on several sides in interleaved rounds. */
+async function compare(op: string, sides: Array<[side: string, run: () => Promise<Measured>, note?: string]>): Promise<Row[]> {
+  const results = await interleaved(sides.map(([, run]) => run), ROUNDS)
+  return sides.map(([side, , note], k) => row(op, side, results[k], note ? `${note}; ${ROUNDS_NOTE}` : ROUNDS_NOTE))
+}
+
 async function sets(quick: boolean): Promise<Row[]> {
-  const rows: Row[] = []
-  const n = quick ? 2_000 : 10_000
+  const n = Math.ceil((quick ? 2_000 : 10_000) / ROUNDS)
   const values = Array.from({ length: 64 }, (_, i) => response(i))
   const legacy = new LegacyCacheManager({ dbPath: tmpDb('legacy-set') })
   const native = new CacheManager({ dbPath: tmpDb('native-set') })
-  const peer = sqlitePeer(tmpDb('sqlite-set'))
-  const op = 'set 1 KB JSON, file db, sequential (awaited commit)'
-  rows.push(row(op, 'legacy', await measure((i) => legacy.set(`k${i}`, values[i & 63], 3600), { iterations: n })))
-  rows.push(row(op, 'native', await measure((i) => native.set(`k${i}`, values[i & 63], 3600), { iterations: n })))
-  rows.push(
-    row(
-      op,
-      'better-sqlite3',
-      await measure((i) => peer.put.run(`k${i}`, JSON.stringify(values[i & 63]), Date.now() + 3_600_000), { iterations: n }),
-      'one autocommit INSERT per set',
-    ),
-  )
-  const op64 = 'set 1 KB JSON, file db, 64 in flight'
-  const total = quick ? 5_000 : 30_000
-  rows.push(row(op64, 'legacy', await measureInFlight((i) => legacy.set(`f${i}`, values[i & 63], 3600), 64, total)))
-  rows.push(row(op64, 'native', await measureInFlight((i) => native.set(`f${i}`, values[i & 63], 3600), 64, total)))
   const nativeAsync = new CacheManager({ dbPath: tmpDb('native-set-async'), durability: 'async' })
-  rows.push(
-    row(op64, 'native (durability async)', await measureInFlight((i) => nativeAsync.set(`f${i}`, values[i & 63], 3600), 64, total), 'resolves before the commit'),
-  )
-  rows.push(
-    row(
-      op64,
+  const peer = sqlitePeer(tmpDb('sqlite-set'))
+  // every call writes a new key; each side counts its own keys
+  const next = { legacy: 0, native: 0, nativeAsync: 0, peer: 0 }
+  const rows = await compare('set 1 KB JSON, file db, sequential (awaited commit)', [
+    ['legacy', () => measure(() => legacy.set(`k${next.legacy}`, values[next.legacy++ & 63], 3600), { iterations: n })],
+    ['native', () => measure(() => native.set(`k${next.native}`, values[next.native++ & 63], 3600), { iterations: n })],
+    [
       'better-sqlite3',
-      await measureInFlight(async (i) => peer.put.run(`f${i}`, JSON.stringify(values[i & 63]), Date.now() + 3_600_000), 64, total),
-      'synchronous: one autocommit INSERT per set',
-    ),
+      () => measure(() => peer.put.run(`k${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000), { iterations: n }),
+      'one autocommit INSERT per set',
+    ],
+  ])
+  const total = Math.ceil((quick ? 5_000 : 30_000) / ROUNDS)
+  rows.push(
+    ...(await compare('set 1 KB JSON, file db, 64 in flight', [
+      ['legacy', () => measureInFlight(() => legacy.set(`f${next.legacy}`, values[next.legacy++ & 63], 3600), 64, total)],
+      ['native', () => measureInFlight(() => native.set(`f${next.native}`, values[next.native++ & 63], 3600), 64, total)],
+      [
+        'native (durability async)',
+        () => measureInFlight(() => nativeAsync.set(`f${next.nativeAsync}`, values[next.nativeAsync++ & 63], 3600), 64, total),
+        'resolves before the commit',
+      ],
+      [
+        'better-sqlite3',
+        () => measureInFlight(async () => peer.put.run(`f${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000), 64, total),
+        'synchronous: one autocommit INSERT per set',
+      ],
+    ])),
   )
   legacy.shutdown()
   native.shutdown()
@@ -116,35 +127,40 @@ async function memoryHits(quick: boolean): Promise<Row[]> {
   for (const size of sizes) {
     const op = `get, memory hit, ${size.toLocaleString('en-US')} entries`
     const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
-    const iterations = quick ? 5_000 : 20_000
+    const iterations = Math.ceil((quick ? 5_000 : 20_000) / ROUNDS)
     const picks = randomPicks(iterations * 2, size)
     const pick = (i: number) => keys[picks[i % picks.length]]
+    const sides: Array<[string, () => Promise<Measured>, string]> = []
+    const done: Array<() => void> = []
     // Legacy: populating is O(n) per set (indexOf on the LRU array): 10k and 100k only.
     if (size <= 100_000) {
       const legacy = new LegacyCacheManager({ persistToDisk: false, maxMemorySize: 1024 * 1024 * 1024 })
       for (let i = 0; i < size; i++) await legacy.set(keys[i], small(i))
-      const it = size >= 100_000 ? Math.min(iterations, 1_000) : iterations
-      rows.push(row(op, 'legacy', await measure((i) => legacy.get(pick(i)), { iterations: it, warmup: 100 }), 'returns the stored object'))
-      legacy.shutdown()
+      const it = size >= 100_000 ? Math.min(iterations, 200) : iterations
+      sides.push(['legacy', () => measure((i) => legacy.get(pick(i)), { iterations: it, warmup: 20 }), 'returns the stored object'])
+      done.push(() => legacy.shutdown())
     }
     const native = new CacheManager({ persistToDisk: false, maxMemorySize: 1024 * 1024 * 1024 })
     for (let i = 0; i < size; i++) void native.set(keys[i], small(i))
-    rows.push(row(op, 'native', await measure((i) => native.get(pick(i)), { iterations }), 'returns a fresh copy'))
-    native.shutdown()
+    sides.push(['native', () => measure((i) => native.get(pick(i)), { iterations }), 'returns a fresh copy'])
+    done.push(() => native.shutdown())
     const lru = new LRUCache<string, object>({ max: size })
     for (let i = 0; i < size; i++) lru.set(keys[i], small(i))
-    rows.push(row(op, 'lru-cache', await measure((i) => lru.get(pick(i)), { iterations }), 'sync; returns the stored object'))
+    sides.push(['lru-cache', () => measure((i) => lru.get(pick(i)), { iterations }), 'sync; returns the stored object'])
+    rows.push(...(await compare(op, sides)))
+    for (const d of done) d()
   }
   return rows
 }
 
 async function diskAndMiss(quick: boolean): Promise<Row[]> {
-  const rows: Row[] = []
   const size = quick ? 2_000 : 10_000
-  const iterations = quick ? 5_000 : 20_000
+  const iterations = Math.ceil((quick ? 5_000 : 20_000) / ROUNDS)
   const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
-  const picks = randomPicks(iterations * 2, size)
-  const pick = (i: number) => keys[picks[i % picks.length]]
+  const picks = randomPicks(iterations * ROUNDS * 2, size)
+  // each side walks the same sequence of keys, round after round
+  const at = { legacy: 0, native: 0, peer: 0 }
+  const pick = (side: keyof typeof at) => keys[picks[at[side]++ % picks.length]]
   // A 1000-byte memory budget (what the codebase passes): 1 KB values live on disk only.
   const legacy = new LegacyCacheManager({ dbPath: tmpDb('legacy-disk'), maxMemorySize: 1000 })
   const native = new CacheManager({ dbPath: tmpDb('native-disk'), maxMemorySize: 1000 })
@@ -155,19 +171,27 @@ async function diskAndMiss(quick: boolean): Promise<Row[]> {
     peer.put.run(keys[i], JSON.stringify(response(i)), Date.now() + 3_600_000)
   }
   await native.set('sync', 1)
-  const op = 'get, disk-only hit (1 KB JSON, file db)'
-  rows.push(row(op, 'legacy', await measure((i) => legacy.get(pick(i)), { iterations })))
-  rows.push(row(op, 'native', await measure((i) => native.get(pick(i)), { iterations })))
+  const rows = await compare('get, disk-only hit (1 KB JSON, file db)', [
+    ['legacy', () => measure(() => legacy.get(pick('legacy')), { iterations })],
+    ['native', () => measure(() => native.get(pick('native')), { iterations })],
+    [
+      'better-sqlite3',
+      () =>
+        measure(() => {
+          const r = peer.get.get(pick('peer')) as { value: string; ttl: number } | undefined
+          return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
+        }, { iterations }),
+      'point read + JSON.parse, sync',
+    ],
+  ])
+  const absent = { legacy: 0, native: 0, peer: 0 }
   rows.push(
-    row(op, 'better-sqlite3', await measure((i) => {
-      const r = peer.get.get(pick(i)) as { value: string; ttl: number } | undefined
-      return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
-    }, { iterations }), 'point read + JSON.parse, sync'),
+    ...(await compare('get, miss (file db)', [
+      ['legacy', () => measure(() => legacy.get(`absent-${absent.legacy++}`), { iterations })],
+      ['native', () => measure(() => native.get(`absent-${absent.native++}`), { iterations })],
+      ['better-sqlite3', () => measure(() => peer.get.get(`absent-${absent.peer++}`), { iterations }), 'sync'],
+    ])),
   )
-  const miss = 'get, miss (file db)'
-  rows.push(row(miss, 'legacy', await measure((i) => legacy.get(`absent-${i}`), { iterations })))
-  rows.push(row(miss, 'native', await measure((i) => native.get(`absent-${i}`), { iterations })))
-  rows.push(row(miss, 'better-sqlite3', await measure((i) => peer.get.get(`absent-${i}`), { iterations }), 'sync'))
   legacy.shutdown()
   native.shutdown()
   peer.db.close()

@@ -90,3 +90,27 @@ export async function measureInFlight(
   await Promise.all(Array.from({ length: inFlight }, lane))
   return summarize(samples, Number(process.hrtime.bigint() - start), total)
 }
+
+export type Measured = { p50Us: number; p99Us: number; opsPerSec: number }
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]
+
+/**
+ * Measures several sides of one operation in `rounds` rounds, the sides in turn (which one
+ * goes first alternates), and returns each side's median p50, p99 and ops/s over its rounds:
+ * the shared machine's load drifts, and a drift then reaches every side alike.
+ * `runs[k]()` measures side k once (a round's share of the calls).
+ */
+export async function interleaved(runs: Array<() => Promise<Measured>>, rounds = 5): Promise<Measured[]> {
+  const per = runs.map(() => ({ p50: [] as number[], p99: [] as number[], ops: [] as number[] }))
+  for (let round = 0; round < rounds; round++) {
+    for (let j = 0; j < runs.length; j++) {
+      const k = round % 2 === 0 ? j : runs.length - 1 - j
+      const m = await runs[k]()
+      per[k].p50.push(m.p50Us)
+      per[k].p99.push(m.p99Us)
+      per[k].ops.push(m.opsPerSec)
+    }
+  }
+  return per.map((p) => ({ p50Us: median(p.p50), p99Us: median(p.p99), opsPerSec: median(p.ops) }))
+}
