@@ -146,6 +146,37 @@ test('two processes on one database file see each other’s writes, never SQLITE
   expect(b.trim()).toBe('2000')
 })
 
+test('disk reads of one turn share a snapshot that ends with the turn: another process’s write shows next turn', async () => {
+  const dbPath = path.join(tmp(), 'snapshot.db')
+  const c = new CacheManager({ dbPath })
+  await c.set('seed', 1)
+  // two misses in one turn: the second reads in the turn's snapshot
+  const misses = [c.get('x1'), c.get('x2')]
+  expect(await Promise.all(misses)).toEqual([null, null])
+  await runChild(
+    `const { CacheManager } = require(${JSON.stringify(ENTRY)})
+     const c = new CacheManager({ dbPath: process.argv[1] })
+     c.set('x2', 'from the child').then(() => c.shutdown())`,
+    [dbPath],
+  )
+  expect(await c.get('x2')).toBe('from the child')
+  // and within one turn, a write of ours is seen by the shared reads after it
+  const first = c.get('y1')
+  await c.set('y2', 'ours')
+  expect(await first).toBeNull()
+  expect(await Promise.all([c.get('nothing'), c.get('y2')])).toEqual([null, 'ours'])
+  // once the turn is over no snapshot is held: another process can checkpoint and reset the WAL
+  await new Promise((r) => setImmediate(r))
+  const checkpoint = await runChild(
+    `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))})
+     const db = new Database(process.argv[1], { timeout: 0 })
+     console.log(JSON.stringify(db.pragma('wal_checkpoint(TRUNCATE)')[0])); db.close()`,
+    [dbPath],
+  )
+  expect(JSON.parse(checkpoint)).toMatchObject({ busy: 0, log: 0 })
+  c.shutdown()
+})
+
 const KILLED = `
   const { CacheManager } = require(${JSON.stringify(ENTRY)})
   const c = new CacheManager({ dbPath: process.argv[1] })

@@ -231,17 +231,33 @@ fn tagged(kind: u8, disk: bool, value: &[u8]) -> Either<String, Buffer> {
     }
 }
 
-/// The value under `key` (tagged, see the module comment), or `null`.
+/// The value under `key` (tagged, see the module comment), or `null`. `shared`: a disk
+/// read joins the read snapshot of this event-loop turn (`cacheEndRead` ends it).
 #[napi(catch_unwind)]
-pub fn cache_get(h: &External<CacheCell>, key: String) -> Result<Option<Either<String, Buffer>>> {
+pub fn cache_get(
+    h: &External<CacheCell>,
+    key: String,
+    shared: bool,
+) -> Result<Option<Either<String, Buffer>>> {
     with(h, |c| {
-        Ok(c.get(&key, now_ms()).map_err(map_err)?.map(|hit| {
-            let value: &[u8] = match &hit.value {
-                Cow::Borrowed(v) => v,
-                Cow::Owned(v) => v,
-            };
-            tagged(hit.kind, hit.source == Source::Disk, value)
-        }))
+        Ok(c.get_shared(&key, now_ms(), shared)
+            .map_err(map_err)?
+            .map(|hit| {
+                let value: &[u8] = match &hit.value {
+                    Cow::Borrowed(v) => v,
+                    Cow::Owned(v) => v,
+                };
+                tagged(hit.kind, hit.source == Source::Disk, value)
+            }))
+    })
+}
+
+/// Ends the read snapshot the disk reads of `cacheGet` hold within one event-loop turn.
+#[napi(catch_unwind)]
+pub fn cache_end_read(h: &External<CacheCell>) -> Result<()> {
+    with(h, |c| {
+        c.end_read();
+        Ok(())
     })
 }
 

@@ -114,6 +114,14 @@ pub struct DiskStore {
     early_evictions: usize,
     /// Stopped and joined when the store is dropped.
     _checkpointer: Option<Checkpointer>,
+    /// Commits made through this store, counted: a read snapshot older than one is renewed.
+    commits: u64,
+    /// A read transaction held open on the first reader across point reads (`get`), with
+    /// the commit count it began at: each autocommit read takes and drops two file locks
+    /// (four `fcntl` calls, a sixth of a disk hit here). `end_read` ends it; the binding
+    /// does that at the end of each event-loop turn, so another process's writes show from
+    /// the next turn on, and ours at once (a commit of ours renews it).
+    read_snapshot: Option<u64>,
 }
 
 fn is_memory_path(path: &str) -> bool {
@@ -277,6 +285,8 @@ impl DiskStore {
             written_since: u64::MAX / 4,
             early_evictions: 0,
             _checkpointer: checkpointer,
+            commits: 0,
+            read_snapshot: None,
         })
     }
 
@@ -305,10 +315,52 @@ impl DiskStore {
         }
     }
 
+    /// The first reader inside a read transaction that has seen every commit of ours.
+    fn snapshot_reader(&mut self) -> rusqlite::Result<&Connection> {
+        if self.read_snapshot.is_some_and(|at| at != self.commits) {
+            self.end_read();
+        }
+        if self.read_snapshot.is_none() {
+            self.readers[0].prepare_cached("BEGIN")?.execute([])?;
+            self.read_snapshot = Some(self.commits);
+        }
+        Ok(&self.readers[0])
+    }
+
+    /// Ends the read transaction `get` may hold (see `read_snapshot`).
+    pub fn end_read(&mut self) {
+        if self.read_snapshot.take().is_some() {
+            // Ending a read-only transaction cannot fail for want of a lock; should it fail
+            // anyway, a rollback still releases the snapshot.
+            if self.readers[0].execute_batch("COMMIT").is_err() {
+                let _ = self.readers[0].execute_batch("ROLLBACK");
+            }
+        }
+    }
+
     /// The live row under `key`; an expired row is never returned. Marks it accessed
     /// (written with the next commit).
     pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-        let row = read_row(self.reader_for(key), key, now)?;
+        self.get_shared(key, now, false)
+    }
+
+    /// `get`; with `shared`, inside the read snapshot (opened by the first shared read,
+    /// see `read_snapshot`) instead of a transaction of its own.
+    pub fn get_shared(
+        &mut self,
+        key: &str,
+        now: i64,
+        shared: bool,
+    ) -> rusqlite::Result<Option<DiskRow>> {
+        let conn = if self.readers.is_empty() || (self.in_txn && self.dirty.contains(key)) {
+            &self.writer
+        } else if shared {
+            self.snapshot_reader()?
+        } else {
+            self.end_read();
+            &self.readers[0]
+        };
+        let row = read_row(conn, key, now)?;
         if row.is_some() {
             self.note_access(key, now)?;
         }
@@ -323,6 +375,7 @@ impl DiskStore {
         now: i64,
     ) -> rusqlite::Result<Vec<Option<DiskRow>>> {
         const PARALLEL_FROM: usize = 512;
+        self.end_read(); // batches read in autocommit, on every reader
         let out = if keys.len() < PARALLEL_FROM || self.readers.len() < 2 || self.in_txn {
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
@@ -488,7 +541,9 @@ impl DiskStore {
         }
         self.in_txn = false;
         self.dirty.clear();
-        Ok(early + self.enforce_max_size()?)
+        let evicted = self.enforce_max_size(); // its deletes commit on their own
+        self.commits += 1;
+        Ok(early + evicted?)
     }
 
     fn write_access(&mut self) -> rusqlite::Result<()> {
@@ -631,6 +686,43 @@ mod tests {
             max_disk_size: max,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn shared_reads_hold_one_snapshot_renewed_by_our_commits_and_ended_by_end_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        let mut other = open(p.to_str().unwrap(), u64::MAX);
+        assert!(d.get_shared("a", 0, true).unwrap().is_none()); // opens the snapshot
+        other.put("a", "", kind::STRING, b"1", i64::MAX, 0).unwrap();
+        other.commit().unwrap();
+        assert!(
+            d.get_shared("a", 0, true).unwrap().is_none(),
+            "inside the snapshot"
+        );
+        assert_eq!(
+            d.get("a", 0).unwrap().unwrap().value,
+            b"1",
+            "a read of its own ends it"
+        );
+        d.get_shared("a", 0, true).unwrap();
+        d.put("b", "", kind::STRING, b"2", i64::MAX, 0).unwrap();
+        d.commit().unwrap();
+        assert_eq!(
+            d.get_shared("b", 0, true).unwrap().unwrap().value,
+            b"2",
+            "our commit renews it"
+        );
+        other.put("c", "", kind::STRING, b"3", i64::MAX, 0).unwrap();
+        other.commit().unwrap();
+        assert!(d.get_shared("c", 0, true).unwrap().is_none());
+        d.end_read();
+        assert_eq!(
+            d.get_shared("c", 0, true).unwrap().unwrap().value,
+            b"3",
+            "ended, then a new one"
+        );
     }
 
     #[test]

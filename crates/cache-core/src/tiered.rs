@@ -287,6 +287,17 @@ impl TieredCache {
 
     /// Memory, then disk (promoting a disk hit). Counts the hit or miss.
     pub fn get(&mut self, key: &str, now: i64) -> Result<Option<Hit<'_>>, CacheError> {
+        self.get_shared(key, now, false)
+    }
+
+    /// `get`; with `shared`, a disk read joins the read snapshot of the reads before it
+    /// (see `DiskStore::get_shared`; `end_read` ends the snapshot).
+    pub fn get_shared(
+        &mut self,
+        key: &str,
+        now: i64,
+        shared: bool,
+    ) -> Result<Option<Hit<'_>>, CacheError> {
         // Two lookups on a memory hit would cost a second hash; the borrow checker cannot
         // return the borrowed hit from inside the branch and fall through otherwise.
         if self.memory.contains(key.as_bytes(), now) {
@@ -299,7 +310,7 @@ impl TieredCache {
             }));
         }
         let row = match &mut self.disk {
-            Some(d) => d.get(key, now)?,
+            Some(d) => d.get_shared(key, now, shared)?,
             None => None,
         };
         match row {
@@ -318,6 +329,14 @@ impl TieredCache {
                 self.counters.misses += 1;
                 Ok(None)
             }
+        }
+    }
+
+    /// Ends the read snapshot that `get`'s disk reads may hold: the binding calls it at the
+    /// end of each event-loop turn that read the disk.
+    pub fn end_read(&mut self) {
+        if let Some(d) = &mut self.disk {
+            d.end_read();
         }
     }
 

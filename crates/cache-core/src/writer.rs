@@ -345,10 +345,20 @@ impl Disk {
     }
 
     pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
+        self.get_shared(key, now, false)
+    }
+
+    /// `shared`: see `DiskStore::get_shared`.
+    pub fn get_shared(
+        &mut self,
+        key: &str,
+        now: i64,
+        shared: bool,
+    ) -> rusqlite::Result<Option<DiskRow>> {
         if self.is_pending(key) {
             self.sync();
         }
-        lock(&self.shared.store).get(key, now)
+        lock(&self.shared.store).get_shared(key, now, shared)
     }
 
     pub fn get_many(
@@ -373,6 +383,11 @@ impl Disk {
 
     pub fn purge_expired(&mut self, now: i64) -> rusqlite::Result<usize> {
         self.synced().purge_expired(now)
+    }
+
+    /// Ends the read snapshot point reads may hold (see `DiskStore::end_read`).
+    pub fn end_read(&mut self) {
+        lock(&self.shared.store).end_read()
     }
 
     pub fn usage(&self) -> rusqlite::Result<u64> {
