@@ -73,8 +73,12 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
         // costs page faults, not just a copy
         LOWER.with(|buf| {
             let mut buf = buf.borrow_mut();
+            // sized first, then filled over zipped slices: the loop vectorizes
             buf.clear();
-            buf.extend(task.bytes().map(|b| b.to_ascii_lowercase()));
+            buf.resize(task.len(), 0);
+            for (d, s) in buf.iter_mut().zip(task.as_bytes()) {
+                *d = s.to_ascii_lowercase();
+            }
             // SAFETY: ASCII bytes lower-cased are ASCII, hence UTF-8.
             let lower = unsafe { std::str::from_utf8_unchecked(&buf) };
             let c = scores(task, lower, true, token_count, has_capabilities);
