@@ -237,9 +237,10 @@ export class CacheManager extends EventEmitter {
   private readonly warmKeys = new Map<string, Set<string>>()
   private activePattern: Set<string> | null = null
   /**
-   * Disk reads in one event-loop turn: the first reads on its own, later ones share one
-   * read snapshot (the native side then skips each read's file locks, a sixth of a disk
-   * hit), ended when the turn is over. Another process's writes show from the next turn.
+   * Disk reads in one event-loop iteration: the first reads on its own, later ones share
+   * one read snapshot (the native side then skips each read's file locks, a sixth of a
+   * disk hit), ended in the iteration's check phase. Another process's writes show from the
+   * next iteration on at the latest.
    */
   private turnReadDisk = false
   private snapshotOpen = false
@@ -482,13 +483,15 @@ export class CacheManager extends EventEmitter {
     return p
   }
 
-  /** Notes a disk read (see `turnReadDisk`); `shared`: it joined the turn's snapshot. */
+  /** Notes a disk read (see `turnReadDisk`); `shared`: it joined the iteration's snapshot. */
   private readDisk(shared: boolean): void {
     if (shared) {
       this.snapshotOpen = true
     } else {
       this.turnReadDisk = true
-      setImmediate(this.endTurn).unref()
+      // not unref'd: it runs in this iteration's check phase, so it never holds the process
+      // (and unref costs a call into Node's C++ when no other immediate is pending)
+      setImmediate(this.endTurn)
     }
   }
 

@@ -119,8 +119,8 @@ pub struct DiskStore {
     /// A read transaction held open on the first reader across point reads (`get`), with
     /// the commit count it began at: each autocommit read takes and drops two file locks
     /// (four `fcntl` calls, a sixth of a disk hit here). `end_read` ends it; the binding
-    /// does that at the end of each event-loop turn, so another process's writes show from
-    /// the next turn on, and ours at once (a commit of ours renews it).
+    /// does that in the check phase of each event-loop iteration, so another process's
+    /// writes show from the next iteration on, and ours at once (a commit of ours renews it).
     read_snapshot: Option<u64>,
 }
 
