@@ -113,6 +113,20 @@ describe('values round-trip with their type and shape', () => {
     c.shutdown()
   })
 
+  test('a delete or clear is seen by a get in the same tick, before it is committed (file database)', async () => {
+    const c = new CacheManager({ dbPath: path.join(tmp(), 'c.db'), maxMemorySize: 1000 })
+    const big = 'x'.repeat(2000) // disk only: larger than the memory level
+    await Promise.all([c.set('a', big), c.set('b', big, 0, 'ns'), c.set('c', big, 0, 'ns')])
+    const deleted = c.delete('a')
+    expect(await c.get('a')).toBeNull()
+    expect(await deleted).toBe(true)
+    const cleared = c.clear('ns')
+    expect(await Promise.all([c.get('b'), c.get('c')])).toEqual([null, null])
+    await cleared
+    expect(await c.getMany(['a', 'b', 'c'])).toEqual([null, null, null])
+    c.shutdown()
+  })
+
   test.each([
     ['a function', () => 1, TypeError],
     ['a symbol', Symbol('s'), TypeError],

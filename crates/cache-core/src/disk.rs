@@ -101,8 +101,10 @@ pub struct DiskStore {
     /// Empty for an in-memory database (one connection serves everything).
     readers: Vec<Connection>,
     in_txn: bool,
-    /// Keys written in the open transaction: readers cannot see them yet.
+    /// Keys written or deleted in the open transaction: readers cannot see that yet.
     dirty: HashSet<String>,
+    /// A `clear` ran in the open transaction: every read goes through the writer.
+    cleared: bool,
     access: HashMap<String, (i64, i64)>,
     compression: bool,
     max_disk_size: u64,
@@ -278,6 +280,7 @@ impl DiskStore {
             readers,
             in_txn: false,
             dirty: HashSet::new(),
+            cleared: false,
             access: HashMap::new(),
             compression: cfg.compression,
             max_disk_size: cfg.max_disk_size,
@@ -307,8 +310,14 @@ impl DiskStore {
         self.in_txn
     }
 
+    /// Whether `key` must be read through the writer: the open transaction changed it (a
+    /// reader would still see the committed row, e.g. one deleted since).
+    fn changed_in_txn(&self, key: &str) -> bool {
+        self.in_txn && (self.cleared || self.dirty.contains(key))
+    }
+
     fn reader_for(&self, key: &str) -> &Connection {
-        if self.readers.is_empty() || (self.in_txn && self.dirty.contains(key)) {
+        if self.readers.is_empty() || self.changed_in_txn(key) {
             &self.writer
         } else {
             &self.readers[0]
@@ -352,7 +361,7 @@ impl DiskStore {
         now: i64,
         shared: bool,
     ) -> rusqlite::Result<Option<DiskRow>> {
-        let conn = if self.readers.is_empty() || (self.in_txn && self.dirty.contains(key)) {
+        let conn = if self.readers.is_empty() || self.changed_in_txn(key) {
             &self.writer
         } else if shared {
             self.snapshot_reader()?
@@ -485,6 +494,9 @@ impl DiskStore {
             .prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?
             .execute([key])?;
         self.access.remove(key);
+        if n > 0 && !self.dirty.contains(key) {
+            self.dirty.insert(key.to_owned());
+        }
         Ok(n > 0)
     }
 
@@ -492,6 +504,7 @@ impl DiskStore {
     pub fn clear(&mut self, namespace: Option<&str>) -> rusqlite::Result<usize> {
         self.begin()?;
         self.access.clear();
+        self.cleared = true;
         match namespace {
             None => self.writer.execute("DELETE FROM cache_entries", []),
             Some(ns) => self
@@ -515,6 +528,7 @@ impl DiskStore {
         }
         self.in_txn = false;
         self.dirty.clear();
+        self.cleared = false;
         self.early_evictions = 0;
     }
 
@@ -537,10 +551,12 @@ impl DiskStore {
             let _ = self.writer.execute_batch("ROLLBACK");
             self.in_txn = false;
             self.dirty.clear();
+            self.cleared = false;
             return Err(e);
         }
         self.in_txn = false;
         self.dirty.clear();
+        self.cleared = false;
         let evicted = self.enforce_max_size(); // its deletes commit on their own
         self.commits += 1;
         Ok(early + evicted?)
@@ -686,6 +702,27 @@ mod tests {
             max_disk_size: max,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_delete_or_clear_not_yet_committed_is_seen_by_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        for k in ["a", "b", "c"] {
+            d.put(k, "ns", kind::STRING, b"v", i64::MAX, 0).unwrap();
+        }
+        d.commit().unwrap();
+        assert!(d.delete("a").unwrap());
+        assert!(d.get("a", 0).unwrap().is_none(), "deleted, uncommitted");
+        assert!(d.get_shared("a", 0, true).unwrap().is_none());
+        assert!(d.get_many(&["a".into(), "b".into()], 0).unwrap()[0].is_none());
+        assert!(d.get("b", 0).unwrap().is_some());
+        d.clear(Some("ns")).unwrap();
+        assert!(d.get("b", 0).unwrap().is_none(), "cleared, uncommitted");
+        assert!(d.get_shared("c", 0, true).unwrap().is_none());
+        d.commit().unwrap();
+        assert!(d.get("c", 0).unwrap().is_none());
     }
 
     #[test]
