@@ -132,6 +132,28 @@ describe('interface', () => {
     await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'y' }), models)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
   })
 
+  test('a config replaced by an equal copy, then edited in place, is seen (the copy is watched)', async () => {
+    const r = make()
+    const models = new Map([
+      ['a', config('a', 'free', [], 500, 1e-7)],
+      ['b', config('b', 'free', [], 900, 1e-7)],
+    ])
+    const c = ctx({ userTier: 'free', task: 'same request' })
+    const first = (await r.selectOptimalModel(c, models)).modelName
+    await r.selectOptimalModel(c, models)
+    models.set(first, { ...models.get(first), apiKey: 'rotated' }) // same routing fields, new object
+    await r.selectOptimalModel(c, models)
+    models.get(first).tier = 'enterprise' // in place, on the copy now in the Map
+    expect((await r.selectOptimalModel(c, models)).modelName).not.toBe(first)
+    expect((await r.selectOptimalModel(ctx({ userTier: 'free', task: 'a new request' }), models)).modelName).not.toBe(first)
+    // the same through a new Map of copies
+    const copies = new Map([...models].map(([k, v]) => [k, { ...v }]))
+    await r.selectOptimalModel(c, copies)
+    const other = first === 'a' ? 'b' : 'a'
+    copies.get(other).tier = 'enterprise'
+    await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'yet another request' }), copies)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
+  })
+
   test('a repeated request whose model was edited in place to a higher tier is not served from the cache', async () => {
     const r = make()
     const models = new Map([

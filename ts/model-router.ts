@@ -434,8 +434,15 @@ export class ModelRouter extends EventEmitter {
   #syncMap(models: unknown): void {
     if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
     const snap = this.#models
-    if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) this.#watch(models as WatchedMap)
-    else this.#resend(models as WatchedMap)
+    if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) {
+      // equal, but possibly other objects (a config replaced by a copy): watch these from
+      // now on, or an in-place edit of the new object would go unseen
+      let i = 0
+      for (const cfg of (models as Map<unknown, ModelConfig>).values()) snap[i++].ref = cfg
+      this.#watch(models as WatchedMap)
+    } else {
+      this.#resend(models as WatchedMap)
+    }
   }
 
   #resend(models: WatchedMap): void {
