@@ -319,6 +319,31 @@ describe('beyond the legacy', () => {
     c.shutdown()
   })
 
+  test('getOrSet: a write, delete or clear while the loader runs is not overwritten by its result', async () => {
+    const c = new CacheManager()
+    for (const [name, change, expected] of [
+      ['set', (k) => c.set(k, 'fresh'), 'fresh'],
+      ['delete', (k) => c.delete(k), null],
+      ['clear', () => c.clear(), null],
+    ]) {
+      const key = `k-${name}`
+      let release
+      const gate = new Promise((r) => (release = r))
+      const p = c.getOrSet(key, async () => {
+        await gate
+        return 'loaded before the change'
+      })
+      await change(key)
+      release()
+      expect(await p).toBe('loaded before the change') // the callers get the loader's result
+      expect(await c.get(key)).toBe(expected) // the cache keeps the newer state
+    }
+    // a later miss loads and stores again
+    expect(await c.getOrSet('k-delete', () => 'second load')).toBe('second load')
+    expect(await c.get('k-delete')).toBe('second load')
+    c.shutdown()
+  })
+
   test('getOrSet: a loader error reaches every waiter and caches nothing', async () => {
     const c = new CacheManager()
     let calls = 0

@@ -233,6 +233,8 @@ export class CacheManager extends EventEmitter {
   /** Keeps the process alive while groups are out: their promises must settle. */
   private keepAlive: NodeJS.Timeout | null = null
   private readonly inflight = new Map<string, Promise<unknown>>()
+  /** Keys of `inflight` written, deleted or cleared since their loader started. */
+  private readonly superseded = new Set<string>()
   /** pattern → keys read while it was active (both in recency order, bounded). */
   private readonly warmKeys = new Map<string, Set<string>>()
   private activePattern: Set<string> | null = null
@@ -385,6 +387,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       throw nativeError(err)
     }
+    this.supersede(key)
     if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
     if (listening) {
       const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
@@ -401,6 +404,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
+    this.supersede(key)
     if (existed) this.emit('cache_delete', { key })
     return this.durable().then(() => existed)
   }
@@ -415,6 +419,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
+    for (const k of this.inflight.keys()) this.superseded.add(k)
     if (namespace === undefined) this.emit('cache_clear')
     else this.emit('cache_clear', { namespace })
     return this.durable()
@@ -472,15 +477,22 @@ export class CacheManager extends EventEmitter {
       const found = this.read(key)
       if (found !== MISS) return found as T
       const value = await loader()
-      await this.set(key, value, ttl, namespace)
+      // a write of the key while the loader ran is newer than what the loader read
+      if (!this.superseded.has(key)) await this.set(key, value, ttl, namespace)
       return value
     })()
     this.inflight.set(key, p)
     const done = () => {
       this.inflight.delete(key)
+      this.superseded.delete(key)
     }
     p.then(done, done)
     return p
+  }
+
+  /** A `getOrSet` loading `key` must not store its (older) result. */
+  private supersede(key: string): void {
+    if (this.inflight.size !== 0 && this.inflight.has(key)) this.superseded.add(key)
   }
 
   /** Notes a disk read (see `turnReadDisk`); `shared`: it joined the iteration's snapshot. */
