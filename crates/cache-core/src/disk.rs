@@ -17,7 +17,8 @@
 use crate::kind;
 use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ const MAX_PENDING_ACCESS: usize = 2_048;
 /// Bound of the keys written in one open transaction: reaching it commits early (always
 /// safe: a write is acknowledged at the first commit after it).
 const MAX_BATCH_KEYS: usize = 50_000;
+/// Keys of lost writes remembered for the memory level; beyond, it forgets everything.
+const MAX_LOST_KEYS: usize = 100_000;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the background checkpointer copies the WAL into the database.
@@ -105,6 +108,13 @@ pub struct DiskStore {
     dirty: HashSet<String>,
     /// A `clear` ran in the open transaction: every read goes through the writer.
     cleared: bool,
+    /// Keys whose writes a rolled-back transaction (or a write never applied) lost: the
+    /// memory level, which took those values at `set`, must forget them (`take_lost`).
+    lost: Vec<String>,
+    /// More keys were lost than `lost` holds: the memory level forgets everything.
+    lost_all: bool,
+    /// Set while `lost`/`lost_all` hold something: checked without the store's lock.
+    lost_flag: Arc<AtomicBool>,
     access: HashMap<String, (i64, i64)>,
     compression: bool,
     max_disk_size: u64,
@@ -281,6 +291,9 @@ impl DiskStore {
             in_txn: false,
             dirty: HashSet::new(),
             cleared: false,
+            lost: Vec::new(),
+            lost_all: false,
+            lost_flag: Arc::new(AtomicBool::new(false)),
             access: HashMap::new(),
             compression: cfg.compression,
             max_disk_size: cfg.max_disk_size,
@@ -521,13 +534,54 @@ impl DiskStore {
             .execute([now])
     }
 
+    /// Notes keys whose latest write will never reach the database (see `lost`).
+    pub fn lose_keys<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
+        let mut any = false;
+        for k in keys {
+            any = true;
+            if self.lost_all || self.lost.len() >= MAX_LOST_KEYS {
+                self.lost_all = true;
+                self.lost = Vec::new();
+                break;
+            }
+            self.lost.push(k.to_owned());
+        }
+        if any {
+            self.lost_flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// The flag `take_lost` has something; shared so it can be read without the lock.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.lost_flag)
+    }
+
+    /// The keys of lost writes since the last call, and whether all must be forgotten.
+    pub fn take_lost(&mut self) -> (Vec<String>, bool) {
+        self.lost_flag.store(false, Ordering::Release);
+        (
+            std::mem::take(&mut self.lost),
+            std::mem::take(&mut self.lost_all),
+        )
+    }
+
+    /// The writes of the open transaction are rolled back: their keys are lost.
+    fn lose_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        self.lose_keys(dirty.iter().map(String::as_str));
+        if self.cleared {
+            // a rolled-back clear leaves the rows the memory level no longer holds: fine
+            self.cleared = false;
+        }
+    }
+
     /// Rolls the open transaction back (its writes are lost; the caller reports them).
     pub fn abort(&mut self) {
         if self.in_txn {
             let _ = self.writer.execute_batch("ROLLBACK");
         }
         self.in_txn = false;
-        self.dirty.clear();
+        self.lose_dirty();
         self.cleared = false;
         self.early_evictions = 0;
     }
@@ -550,16 +604,18 @@ impl DiskStore {
             // write starts clean; the writes of this batch are lost and reported.
             let _ = self.writer.execute_batch("ROLLBACK");
             self.in_txn = false;
-            self.dirty.clear();
-            self.cleared = false;
+            self.lose_dirty();
             return Err(e);
         }
         self.in_txn = false;
         self.dirty.clear();
         self.cleared = false;
-        let evicted = self.enforce_max_size(); // its deletes commit on their own
         self.commits += 1;
-        Ok(early + evicted?)
+        // The commit stands whatever the size check does: a failure there is retried at
+        // the next commit rather than reported as a failed write.
+        let evicted = self.enforce_max_size().unwrap_or(0); // its deletes commit on their own
+        self.commits += 1;
+        Ok(early + evicted)
     }
 
     fn write_access(&mut self) -> rusqlite::Result<()> {

@@ -290,6 +290,21 @@ impl TieredCache {
         self.get_shared(key, now, false)
     }
 
+    /// The memory level forgets values whose disk write was lost (a failed commit): it
+    /// took them at `set`, before the write was known to fail. Reads call this first.
+    fn forget_lost(&mut self) {
+        let Some((keys, all)) = self.disk.as_mut().and_then(|d| d.take_lost()) else {
+            return;
+        };
+        if all {
+            self.memory.clear(None);
+        } else {
+            for k in &keys {
+                self.memory.remove(k.as_bytes());
+            }
+        }
+    }
+
     /// `get`; with `shared`, a disk read joins the read snapshot of the reads before it
     /// (see `DiskStore::get_shared`; `end_read` ends the snapshot).
     pub fn get_shared(
@@ -298,6 +313,7 @@ impl TieredCache {
         now: i64,
         shared: bool,
     ) -> Result<Option<Hit<'_>>, CacheError> {
+        self.forget_lost();
         // Two lookups on a memory hit would cost a second hash; the borrow checker cannot
         // return the borrowed hit from inside the branch and fall through otherwise.
         if self.memory.contains(key.as_bytes(), now) {
@@ -342,6 +358,7 @@ impl TieredCache {
 
     /// `get` for many keys; disk lookups of the memory misses go through the reader pool.
     pub fn get_many(&mut self, keys: &[String], now: i64) -> Result<Vec<Found>, CacheError> {
+        self.forget_lost();
         let mut out: Vec<Found> = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (i, k) in keys.iter().enumerate() {
@@ -383,6 +400,7 @@ impl TieredCache {
     /// Loads into memory the keys held on disk but not in memory (predictive warming);
     /// counts no hit or miss. Returns how many were loaded.
     pub fn warm(&mut self, keys: &[String], now: i64) -> Result<usize, CacheError> {
+        self.forget_lost();
         let want: Vec<String> = keys
             .iter()
             .filter(|k| !self.memory.contains(k.as_bytes(), now))
@@ -522,6 +540,44 @@ mod tests {
             (hit.source, hit.value.as_ref()),
             (Source::Disk, b"old".as_slice())
         );
+    }
+
+    #[test]
+    fn a_write_the_writer_thread_fails_is_forgotten_by_the_memory_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let notify: Notify = Box::new(move |seq, failure| {
+            let _ = tx.send((seq, failure));
+        });
+        let mut c = TieredCache::open(Config {
+            db_path: path.to_str().unwrap().into(),
+            writer_notify: Some(notify),
+            ..cfg(true, 1 << 20)
+        })
+        .unwrap();
+        c.set("k", "", kind::STRING, b"old", 0, 0).unwrap();
+        c.commit().unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_update BEFORE UPDATE ON cache_entries
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        // Queued for the writer thread (two writes: not committed inline); the memory level
+        // takes the values at once, the commit fails later.
+        c.set("k", "", kind::STRING, b"new", 0, 1).unwrap();
+        c.set("j", "", kind::STRING, b"also lost", 0, 1).unwrap();
+        assert!(matches!(c.commit_or_ship().unwrap(), Committed::Later(_)));
+        let (_, failure) = rx.recv().unwrap();
+        assert!(failure.is_some(), "the trigger refuses the update");
+        let hit = c.get("k", 2).unwrap().unwrap();
+        assert_eq!(
+            (hit.source, hit.value.as_ref()),
+            (Source::Disk, b"old".as_slice())
+        );
+        assert!(c.get("j", 2).unwrap().is_none(), "never written");
     }
 
     #[test]

@@ -125,8 +125,12 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 if failed.is_none() {
                     if let Err(e) = apply(&mut store, &batch.puts) {
                         store.abort();
+                        store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
                         failed = Some(format!("cache database error: {e}"));
                     }
+                } else {
+                    // not written: the group fails with the transaction before it
+                    store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
                 }
                 if !batch.commit {
                     return None;
@@ -151,7 +155,11 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 Ok(f) => f,
                 Err(p) => {
                     // The transaction is in an unknown state: roll it back.
-                    let _ = catch_unwind(AssertUnwindSafe(|| lock(&shared.store).abort()));
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        let mut store = lock(&shared.store);
+                        store.abort();
+                        store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
+                    }));
                     let f = format!(
                         "the cache writer thread panicked: {}",
                         panic_message(p.as_ref())
@@ -216,6 +224,8 @@ pub struct Disk {
     /// A failed inline write of queued puts: fails the next commit.
     apply_error: Option<String>,
     pool_size: usize,
+    /// `DiskStore::lost_flag`: lost writes to hand to the memory level.
+    lost_flag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Disk {
@@ -224,6 +234,7 @@ impl Disk {
     pub fn open(cfg: &DiskConfig, notify: Option<Notify>) -> Result<Self, String> {
         let store = DiskStore::open(cfg)?;
         let pool_size = store.pool_size();
+        let lost_flag = store.lost_flag();
         let threaded = notify.is_some() && pool_size > 0;
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
@@ -255,6 +266,7 @@ impl Disk {
             shipped: 0,
             apply_error: None,
             pool_size,
+            lost_flag,
         })
     }
 
@@ -294,6 +306,7 @@ impl Disk {
             let mut store = lock(&self.shared.store);
             if let Err(e) = apply(&mut store, &puts) {
                 store.abort();
+                store.lose_keys(puts.iter().map(|p| p.key.as_str()));
                 self.apply_error = Some(format!("cache database error: {e}"));
             }
         }
@@ -383,6 +396,15 @@ impl Disk {
 
     pub fn purge_expired(&mut self, now: i64) -> rusqlite::Result<usize> {
         self.synced().purge_expired(now)
+    }
+
+    /// Keys of writes lost since the last call (rolled back, or never written), and
+    /// whether everything must be forgotten; `None` when there are none (one atomic load).
+    pub fn take_lost(&mut self) -> Option<(Vec<String>, bool)> {
+        if !self.lost_flag.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(lock(&self.shared.store).take_lost())
     }
 
     /// Ends the read snapshot point reads may hold (see `DiskStore::end_read`).
