@@ -177,6 +177,31 @@ test('disk reads of one turn share a snapshot that ends with the turn: another p
   c.shutdown()
 })
 
+test('a read snapshot never outlives its callback: one opened in a setImmediate callback is gone by the next I/O callback', async () => {
+  const dbPath = path.join(tmp(), 'macrotask.db')
+  const c = new CacheManager({ dbPath, maxMemorySize: 1000 })
+  const big = (s) => s + 'x'.repeat(300) // disk only: over a tenth of the memory budget
+  await c.set('k', big('v1'))
+  await c.set('a', big('a'))
+  const seen = await new Promise((resolve, reject) => {
+    setImmediate(async () => {
+      try {
+        await c.get('a') // the first disk read of this callback
+        expect((await c.get('k')).slice(0, 2)).toBe('v1') // shared: opens the snapshot
+        // another process commits v2; this callback's reads may still share the snapshot,
+        // a later callback's may not
+        execFileSync(process.execPath, ['-e', `const { CacheManager } = require(${JSON.stringify(ENTRY)})
+          const c = new CacheManager({ dbPath: process.argv[1] }); c.set('k', ${JSON.stringify(big('v2'))}).then(() => c.shutdown())`, dbPath])
+        fs.stat(__filename, async () => resolve((await c.get('k')).slice(0, 2)))
+      } catch (e) {
+        reject(e)
+      }
+    })
+  })
+  expect(seen).toBe('v2')
+  c.shutdown()
+})
+
 const KILLED = `
   const { CacheManager } = require(${JSON.stringify(ENTRY)})
   const c = new CacheManager({ dbPath: process.argv[1] })

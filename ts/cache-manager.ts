@@ -198,6 +198,13 @@ function decode(r: string | Buffer): unknown {
   return r[0] >> 1 === KIND_BYTES ? new Uint8Array(body.buffer, body.byteOffset, body.length) : body
 }
 
+/**
+ * Microtasks without a disk read after which the shared read snapshot ends (see
+ * `CacheManager.reading`): an `await` of a resolved promise takes one, an `await` of an
+ * async function that awaits the cache two or three.
+ */
+const QUIET_HOPS = 4
+
 function tagOf(r: string | Buffer): number {
   return typeof r === 'string' ? r.charCodeAt(0) : r[0]
 }
@@ -239,17 +246,29 @@ export class CacheManager extends EventEmitter {
   private readonly warmKeys = new Map<string, Set<string>>()
   private activePattern: Set<string> | null = null
   /**
-   * Disk reads in one event-loop iteration: the first reads on its own, later ones share
-   * one read snapshot (the native side then skips each read's file locks, a sixth of a
-   * disk hit), ended in the iteration's check phase. Another process's writes show from the
-   * next iteration on at the latest.
+   * Disk reads of one macrotask (a callback and the promise continuations it runs): the
+   * first reads on its own; the later ones share one read snapshot (the native side then
+   * skips each read's file locks, a sixth of a disk hit). A watcher on the microtask queue
+   * ends it once QUIET_HOPS microtasks pass without a disk read, so it never outlives the
+   * macrotask: a read in any later callback sees every commit made before it began.
    */
-  private turnReadDisk = false
+  private reading = false // the watcher is queued: a read now joins the snapshot
   private snapshotOpen = false
-  private readonly endTurn = (): void => {
-    this.turnReadDisk = false
-    if (this.snapshotOpen && this.handle !== null) native.cacheEndRead(this.handle)
-    this.snapshotOpen = false
+  private diskReads = 0
+  private seenReads = 0
+  private quietHops = 0
+  private readonly watchReads = (): void => {
+    if (this.diskReads !== this.seenReads) {
+      this.seenReads = this.diskReads
+      this.quietHops = 0
+      queueMicrotask(this.watchReads)
+    } else if (++this.quietHops < QUIET_HOPS) {
+      queueMicrotask(this.watchReads)
+    } else {
+      this.reading = false
+      if (this.snapshotOpen && this.handle !== null) native.cacheEndRead(this.handle)
+      this.snapshotOpen = false
+    }
   }
 
   constructor(config: CacheConfig = {}) {
@@ -325,7 +344,7 @@ export class CacheManager extends EventEmitter {
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
     const t0 = listening ? performance.now() : 0
     try {
-      const shared = this.turnReadDisk
+      const shared = this.reading
       const r = native.cacheGet(this.handle, key, shared)
       if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
       if (r === null) {
@@ -495,22 +514,23 @@ export class CacheManager extends EventEmitter {
     if (this.inflight.size !== 0 && this.inflight.has(key)) this.superseded.add(key)
   }
 
-  /** Notes a disk read (see `turnReadDisk`); `shared`: it joined the iteration's snapshot. */
+  /** Notes a disk read (see `reading`); `shared`: it joined the snapshot. */
   private readDisk(shared: boolean): void {
+    this.diskReads++
     if (shared) {
       this.snapshotOpen = true
     } else {
-      this.turnReadDisk = true
-      // not unref'd: it runs in this iteration's check phase, so it never holds the process
-      // (and unref costs a call into Node's C++ when no other immediate is pending)
-      setImmediate(this.endTurn)
+      this.reading = true
+      this.seenReads = this.diskReads
+      this.quietHops = 0
+      queueMicrotask(this.watchReads)
     }
   }
 
   /** Like `get`, but tells a stored `null` from a miss. */
   private read(key: string): unknown {
     if (this.activePattern !== null) this.remember(key)
-    const shared = this.turnReadDisk
+    const shared = this.reading
     const r = native.cacheGet(this.live(), key, shared)
     if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
     if (r === null) {
