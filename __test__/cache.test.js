@@ -475,3 +475,81 @@ describe('events, statistics, lifecycle', () => {
     expect(out.trim()).toBe('got 1')
   })
 })
+
+describe('found in review (third session)', () => {
+  test('setMany checks every entry (ttl, namespace, the size limits) before it stores any', async () => {
+    const c = new CacheManager()
+    await expect(c.setMany([['a', 1], ['b', 2, -1]])).rejects.toBeInstanceOf(RangeError)
+    await expect(c.setMany([['a', 1], ['b', 2, '60']])).rejects.toBeInstanceOf(TypeError)
+    await expect(c.setMany([['a', 1], ['b', 2, 0, 7]])).rejects.toBeInstanceOf(TypeError)
+    expect(await c.get('a')).toBeNull()
+    c.shutdown()
+    const small = new CacheManager({ persistToDisk: false, maxMemorySize: 1000 })
+    await expect(small.setMany([['a', 1], ['b', 'x'.repeat(990)]])).rejects.toBeInstanceOf(RangeError)
+    expect(await small.get('a')).toBeNull()
+    small.shutdown()
+  })
+
+  test('a throwing listener rejects the promise after the commit; the write stands and no lock is held', async () => {
+    const dbPath = path.join(tmp(), 'c.db')
+    const c = new CacheManager({ dbPath })
+    await c.set('k', 'v')
+    for (const event of ['cache_set', 'cache_delete', 'cache_clear']) c.on(event, () => { throw new Error(`boom ${event}`) })
+    const set = c.set('k2', 'v2')
+    expect(set).toBeInstanceOf(Promise)
+    await expect(set).rejects.toThrow('boom cache_set')
+    await expect(c.delete('k')).rejects.toThrow('boom cache_delete')
+    await expect(c.clear()).rejects.toThrow('boom cache_clear')
+    // committed: another instance writes at once (the write lock is free) and sees the clear
+    const other = new CacheManager({ dbPath })
+    await other.set('other', 1)
+    expect(await other.getMany(['k', 'k2'])).toEqual([null, null])
+    other.shutdown()
+    c.shutdown()
+  })
+
+  test('a TTL under a millisecond expires (it does not become the default TTL)', async () => {
+    const c = new CacheManager()
+    await c.set('tiny', 'v', 0.0005)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(await c.get('tiny')).toBeNull()
+    c.shutdown()
+  })
+
+  test('getMany counts its disk hits in hitRate', async () => {
+    const c = new CacheManager({ maxMemorySize: 1 })
+    await c.set('a', 1)
+    expect(await c.getMany(['a', 'zz'])).toEqual([1, null])
+    expect(c.getStats()).toMatchObject({ hitRate: 0.5, missRate: 0.5 })
+    c.shutdown()
+  })
+
+  test('clear() keeps what the adaptive policy learned about keys', async () => {
+    const run = async (clearFirst) => {
+      const c = new CacheManager({ persistToDisk: false, maxMemorySize: 5000, evictionPolicy: 'adaptive' })
+      for (let i = 0; i < 15; i++) await c.get('hot')
+      if (clearFirst) await c.clear()
+      for (let i = 0; i < 200; i++) await c.set(`f${i}`, i)
+      await c.set('hot', 'H')
+      await c.set('g', 1)
+      const r = await c.get('hot')
+      c.shutdown()
+      return r
+    }
+    expect(await run(false)).toBe('H')
+    expect(await run(true)).toBe('H')
+  })
+
+  test('after shutdown, predictiveWarmCache and setMany reject with ERR_SHUT_DOWN', async () => {
+    for (const config of [{}, { persistToDisk: false }, { durability: 'async', dbPath: path.join(tmp(), 'a.db') }]) {
+      const c = new CacheManager(config)
+      c.shutdown()
+      await expect(c.predictiveWarmCache({ userTier: 'pro', priority: 'high' })).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+      await expect(c.setMany([])).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+    }
+  })
+
+  test('cleanupInterval of 2^31 ms or more is a RangeError (Node would run it every millisecond)', () => {
+    expect(() => new CacheManager({ cleanupInterval: 2 ** 31 })).toThrow(RangeError)
+  })
+})

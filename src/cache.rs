@@ -143,12 +143,32 @@ pub fn cache_create(
     Ok(External::new(RefCell::new(Some(cache))))
 }
 
+/// A positive TTL is at least 1 ms (0 would mean the default TTL).
 fn ttl_ms(ttl: f64) -> i64 {
     if ttl.is_finite() && ttl > 0.0 {
-        ttl.min(i64::MAX as f64 / 2.0) as i64
+        ttl.ceil().min(i64::MAX as f64 / 2.0) as i64
     } else {
         0
     }
+}
+
+/// Throws what `cacheSetText`/`cacheSetBytes` would for these sizes, storing nothing
+/// (`setMany` checks every entry before it stores any).
+#[napi(catch_unwind)]
+pub fn cache_check(
+    h: &External<CacheCell>,
+    key: String,
+    namespace: Option<String>,
+    value_bytes: f64,
+) -> Result<()> {
+    with(h, |c| {
+        c.check(
+            &key,
+            namespace.as_deref().unwrap_or(""),
+            to_usize(value_bytes, "value")?,
+        )
+        .map_err(map_err)
+    })
 }
 
 /// Stores a string or JSON text (`kind` 0 or 1). Returns 0 when placed in memory, 1 when

@@ -213,6 +213,17 @@ function sourceOf(r: string | Buffer): 'memory' | 'disk' {
   return (tagOf(r) & 1) === 1 ? 'disk' : 'memory'
 }
 
+/** The longest period Node's timers take (a longer one fires every millisecond). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** What `write` reports for the `cache_set` event. */
+interface SetEvent {
+  key: string
+  size: number
+  latency: number
+  location: 'memory' | 'disk'
+}
+
 function positive(config: CacheConfig, field: keyof CacheConfig, fallback: number): number {
   const v = config[field]
   if (!v) return fallback // legacy: a falsy value takes the default
@@ -298,6 +309,9 @@ export class CacheManager extends EventEmitter {
     this.maxWarmKeys = positive(config, 'maxWarmKeys', 64)
     this.maxWarmPatterns = positive(config, 'maxWarmPatterns', 256)
     const defaultTTL = positive(config, 'defaultTTL', 3600)
+    const cleanupInterval = positive(config, 'cleanupInterval', 60_000)
+    // Node runs a longer period every millisecond (TimeoutOverflowWarning)
+    if (cleanupInterval > MAX_TIMER_MS) throw rangeError('cleanupInterval', `at most ${MAX_TIMER_MS} ms`, cleanupInterval)
     try {
       this.handle = native.cacheCreate({
         maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
@@ -318,7 +332,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       throw nativeError(err)
     }
-    this.cleanupTimer = setInterval(() => this.cleanup(), positive(config, 'cleanupInterval', 60_000))
+    this.cleanupTimer = setInterval(() => this.cleanup(), cleanupInterval)
     this.cleanupTimer.unref()
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
@@ -367,22 +381,19 @@ export class CacheManager extends EventEmitter {
    * `RangeError` naming the reason when the value cannot be stored; nothing is stored then.
    */
   set(key: string, value: unknown, ttl?: number, namespace?: string): Promise<void> {
+    let event: SetEvent | null
     try {
-      this.write(key, value, ttl, namespace)
+      event = this.write(key, value, ttl, namespace)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.durable()
+    return this.emitAfter(this.durable(), () => {
+      if (event !== null) this.emit('cache_set', event)
+    })
   }
 
-  /** `encoded`: `encode(value)` when the caller already has it (`setMany` checks sizes first). */
-  private write(
-    key: string,
-    value: unknown,
-    ttl: number | undefined,
-    namespace: string | undefined,
-    encoded?: string | Uint8Array,
-  ): void {
+  /** Throws a `TypeError`/`RangeError` naming what of a write's arguments is wrong. */
+  private checkWrite(key: unknown, ttl: unknown, namespace: unknown): void {
     if (typeof key !== 'string' || !wellFormed(key)) throw keyError('key', key)
     if (ttl !== undefined && ttl !== null && ttl !== 0) {
       if (typeof ttl !== 'number') throw typeError('ttl', 'a number of seconds', ttl)
@@ -391,12 +402,29 @@ export class CacheManager extends EventEmitter {
     if (namespace !== undefined && namespace !== null && (typeof namespace !== 'string' || !wellFormed(namespace))) {
       throw keyError('namespace', namespace)
     }
+  }
+
+  /**
+   * Validates and stores one entry; throws (nothing stored) on bad input. Returns the
+   * `cache_set` event to emit, or null when nobody listens: the caller emits it once the
+   * commit is scheduled, so a throwing listener cannot leave the write uncommitted.
+   * `encoded`: `encode(value)` when the caller already has it (`setMany` checks first).
+   */
+  private write(
+    key: string,
+    value: unknown,
+    ttl: number | undefined,
+    namespace: string | undefined,
+    encoded?: string | Uint8Array,
+  ): SetEvent | null {
+    this.checkWrite(key, ttl, namespace)
     const h = this.live()
     const listening = this.listenerCount('cache_set') > 0
     const t0 = listening ? performance.now() : 0
     const enc = encoded ?? encode(value)
     const kind = kindOf(value, enc)
-    const ttlMs = ttl ? ttl * 1000 : 0
+    // a TTL under a millisecond is a millisecond (0 would mean the default TTL)
+    const ttlMs = ttl ? Math.max(1, ttl * 1000) : 0
     let onDisk: number
     try {
       onDisk =
@@ -407,11 +435,24 @@ export class CacheManager extends EventEmitter {
       throw nativeError(err)
     }
     this.supersede(key)
-    if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
-    if (listening) {
-      const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
-      this.emit('cache_set', { key, size, latency: performance.now() - t0, location: onDisk ? 'disk' : 'memory' })
+    if (!listening) return null
+    const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
+    return { key, size, latency: performance.now() - t0, location: onDisk ? 'disk' : 'memory' }
+  }
+
+  /**
+   * Emits events of an operation already done, after its commit promise `done` exists: a
+   * throwing listener then rejects the returned promise (as it would the legacy's async
+   * method) once the commit settles, instead of leaving the write uncommitted.
+   */
+  private emitAfter<T>(done: Promise<T>, emit: () => void): Promise<T> {
+    try {
+      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      emit()
+    } catch (err) {
+      return done.then(() => Promise.reject(err))
     }
+    return done
   }
 
   /** Removes `key` from both levels; true when either held it. */
@@ -424,8 +465,10 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     this.supersede(key)
-    if (existed) this.emit('cache_delete', { key })
-    return this.durable().then(() => existed)
+    return this.emitAfter(
+      this.durable().then(() => existed),
+      () => existed && this.emit('cache_delete', { key }),
+    )
   }
 
   /** Removes every entry, or only those set with `namespace`. Statistics are kept. */
@@ -439,9 +482,9 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     for (const k of this.inflight.keys()) this.superseded.add(k)
-    if (namespace === undefined) this.emit('cache_clear')
-    else this.emit('cache_clear', { namespace })
-    return this.durable()
+    return this.emitAfter(this.durable(), () =>
+      namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace }),
+    )
   }
 
   /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
@@ -462,24 +505,38 @@ export class CacheManager extends EventEmitter {
   setMany(entries: CacheEntry[] | Map<string, unknown>): Promise<void> {
     const list: CacheEntry[] = entries instanceof Map ? [...entries] : entries
     if (!Array.isArray(list)) return Promise.reject(typeError('entries', 'an array or a Map', entries))
+    const events: SetEvent[] = []
     try {
+      const h = this.live()
+      // every entry is checked, by the same rules as `set` (the native size limits
+      // included), before anything is stored
       const encoded: (string | Uint8Array)[] = []
       for (const e of list) {
         if (!Array.isArray(e)) throw typeError('entries[]', 'a [key, value, ttl?, namespace?] array', e)
-        if (typeof e[0] !== 'string' || !wellFormed(e[0])) throw keyError('key', e[0])
+        this.checkWrite(e[0], e[2], e[3])
         if (Buffer.byteLength(e[0]) > this.maxKeyLength) {
           throw rangeError('key', `at most ${this.maxKeyLength} bytes (UTF-8)`, e[0])
         }
         const enc = encode(e[1])
         const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
         if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
+        try {
+          native.cacheCheck(h, e[0], e[3] ?? undefined, size)
+        } catch (err) {
+          throw nativeError(err)
+        }
         encoded.push(enc)
       }
-      list.forEach((e, i) => this.write(e[0], e[1], e[2], e[3], encoded[i]))
+      list.forEach((e, i) => {
+        const event = this.write(e[0], e[1], e[2], e[3], encoded[i])
+        if (event !== null) events.push(event)
+      })
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.durable()
+    return this.emitAfter(this.durable(), () => {
+      for (const event of events) this.emit('cache_set', event)
+    })
   }
 
   /**
@@ -565,6 +622,7 @@ export class CacheManager extends EventEmitter {
     if (context === null || typeof context !== 'object') {
       return Promise.reject(typeError('context', 'an object', context))
     }
+    if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
     const caps = Array.isArray(context.capabilities) ? context.capabilities.join(',') : ''
     const pattern = `${context.userTier}:${context.priority}:${caps}`
     let keys = this.warmKeys.get(pattern)
@@ -581,6 +639,7 @@ export class CacheManager extends EventEmitter {
     if (keys.size === 0) return RESOLVED
     try {
       native.cacheWarm(this.live(), [...keys])
+      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
     } catch (err) {
       return Promise.reject(nativeError(err))
     }

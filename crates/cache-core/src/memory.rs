@@ -389,8 +389,10 @@ impl MemoryStore {
                 let n = self.len();
                 let capacity = self.capacity;
                 let policy = self.policy;
-                // Keep the learned popularity: the sketch is about keys, not entries.
+                // Keep the learned popularity: the sketch is about keys, not entries; its
+                // counts are indexed by this hasher's hashes, so the hasher stays too.
                 let old = std::mem::replace(self, MemoryStore::new(capacity, policy));
+                self.hasher = old.hasher;
                 if let (Order::Adaptive { sketch: s, .. }, Order::Adaptive { sketch, .. }) =
                     (&mut self.order, old.order)
                 {

@@ -378,6 +378,7 @@ impl TieredCache {
             let rows = d.get_many(&want, now)?;
             for (&i, row) in missing.iter().zip(rows) {
                 if let Some(row) = row {
+                    self.counters.hits += 1;
                     self.admit(
                         &keys[i],
                         &row.namespace,

@@ -307,7 +307,8 @@ impl Disk {
             if let Err(e) = apply(&mut store, &puts) {
                 store.abort();
                 store.lose_keys(puts.iter().map(|p| p.key.as_str()));
-                self.apply_error = Some(format!("cache database error: {e}"));
+                // `CacheError::Disk` adds "cache database error: " when reported
+                self.apply_error = Some(e.to_string());
             }
         }
         self.pending_keys.clear();
@@ -433,9 +434,7 @@ impl Disk {
             store.abort();
             return Err(e);
         }
-        store
-            .commit()
-            .map_err(|e| format!("cache database error: {e}"))
+        store.commit().map_err(|e| e.to_string())
     }
 
     /// The group commit of one tick: inline when the writer thread would cost more than
