@@ -547,3 +547,33 @@ test('large results (30 metrics × 120 values) come back whole', () => {
   expect(Object.keys(metrics)).toHaveLength(30)
   expect(metrics.m29.max).toBe(29119)
 })
+
+describe('found in review (third session)', () => {
+  test('timestamps "turn" follow Jest fake timers, and real time once they are gone', async () => {
+    jest.useFakeTimers({ now: 1_000_000 })
+    const m = new PerformanceMonitor({ timestamps: 'turn', healthCheckIntervalMs: 0 })
+    try {
+      m.recordMetric('x', 1)
+      jest.setSystemTime(1_000_000 + 10 * 60_000)
+      await Promise.resolve()
+      await Promise.resolve()
+      m.recordMetric('x', 2) // a later turn: a fresh clock read
+      expect(m.getStats('x', 60_000)).toMatchObject({ count: 1 })
+      jest.useRealTimers()
+      await Promise.resolve()
+      m.recordMetric('y', 3)
+      expect(m.getStats('y', 60_000)).toMatchObject({ count: 1 })
+    } finally {
+      jest.useRealTimers()
+      m.shutdown()
+    }
+  })
+
+  test('maxMetrics beyond 2^32 - 1 is a RangeError (it wrapped around natively)', () => {
+    expect(() => new PerformanceMonitor({ maxMetrics: 2 ** 32, healthCheckIntervalMs: 0 })).toThrow(RangeError)
+    const m = new PerformanceMonitor({ maxMetrics: 2 ** 32 - 1, healthCheckIntervalMs: 0 })
+    m.recordMetric('a', 1)
+    expect(m.getStats('a')).toMatchObject({ count: 1 })
+    m.shutdown()
+  })
+})

@@ -282,6 +282,64 @@ describe('circuit breaker', () => {
     expect(spy.mock.calls.length).toBe(calls + 2)
   })
 
+  test('a probe whose native call fails keeps the circuit open, even when legacy fails too or the error does not count', async () => {
+    for (const variant of ['both fail', 'does not count']) {
+      let clock = 0
+      const closes = []
+      const r = track(
+        createModelRouter(FixedRouter, {
+          mode: 'native',
+          now: () => clock,
+          circuit: { windowSize: 10, minCalls: 1, maxErrorRate: 0, cooldownMs: 1000 },
+          countsAsFailure: (e) => variant === 'both fail' || e.message !== 'not counted',
+        }),
+      )
+      r.on('circuit_close', (e) => closes.push(e))
+      const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
+      await r.selectOptimalModel(ctx('opens'), models())
+      expect(getRolloutStats(r).circuit.state).toBe('open')
+      clock += 1000
+      if (variant === 'both fail') {
+        const legacy = jest.spyOn(FixedRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('legacy too')))
+        await expect(r.selectOptimalModel(ctx('probe'), models())).rejects.toThrow('legacy too')
+        legacy.mockRestore()
+      } else {
+        spy.mockImplementation(() => Promise.reject(new Error('not counted')))
+        await r.selectOptimalModel(ctx('probe'), models())
+      }
+      expect(getRolloutStats(r).circuit.state).toBe('open')
+      expect(closes).toHaveLength(0)
+      spy.mockRestore()
+    }
+  })
+
+  test('a throwing circuit_half_open listener does not leave the circuit half open', async () => {
+    const { r, tick } = setup({ minCalls: 1, maxErrorRate: 0 })
+    const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementationOnce(() => Promise.reject(new Error('down')))
+    await r.selectOptimalModel(ctx('opens'), models())
+    let once = true
+    r.on('circuit_half_open', () => {
+      if (once) {
+        once = false
+        throw new Error('listener bug')
+      }
+    })
+    tick(1000)
+    expect(() => r.selectOptimalModel(ctx('probe'), models())).toThrow('listener bug')
+    expect(getRolloutStats(r).circuit.state).toBe('open') // another cooldown, then a new probe
+    tick(1000)
+    await r.selectOptimalModel(ctx('probe again'), models())
+    expect(getRolloutStats(r).circuit.state).toBe('closed')
+    spy.mockRestore()
+  })
+
+  test('input errors (TypeError, RangeError) do not count against native by default', async () => {
+    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', circuit: { minCalls: 1, maxErrorRate: 0 }, options: { healthCheckIntervalMs: 0 } }))
+    for (let i = 0; i < 30; i++) m.recordMetric('x', i)
+    m.recordMetric('x', NaN) // native refuses it (RangeError); legacy serves it
+    expect(getRolloutStats(m).circuit.state).toBe('closed')
+  })
+
   test('half-open lets a single probe through: calls during the probe go to legacy', async () => {
     const { r, tick } = setup()
     const real = ModelRouter.prototype.selectOptimalModel
@@ -473,6 +531,41 @@ describe('mode "shadow"', () => {
     await expect(c.get('g')).resolves.toEqual({ n: 1 })
     await c.rolloutSettled()
     expect(getRolloutStats(c).agreement).toEqual({ compared: 1, agreed: 1, rate: 1 })
+  })
+
+  test('a method only the native side has is answered by it alone in mode "native" too, circuit open or not', async () => {
+    let clock = 0
+    const c = track(
+      createCacheManager(LegacyCache, {
+        mode: 'native',
+        now: () => clock,
+        config: { persistToDisk: false },
+        circuit: { minCalls: 1, maxErrorRate: 0, cooldownMs: 1e9 },
+        countsAsFailure: () => true,
+      }),
+    )
+    // a loader error is the caller's: it reaches the caller, with no fallback
+    await expect(c.getOrSet('k', () => Promise.reject(new Error('loader failed')))).rejects.toThrow('loader failed')
+    expect(getRolloutStats(c).fallbacks).toBe(0)
+    const spy = jest.spyOn(CacheManager.prototype, 'get').mockImplementationOnce(() => Promise.reject(new Error('down')))
+    await c.get('opens')
+    expect(getRolloutStats(c).circuit.state).toBe('open')
+    spy.mockRestore()
+    expect(await c.getOrSet('n', () => 'native only')).toBe('native only')
+    clock += 1
+    expect(await c.getOrSet('n', () => 'not called')).toBe('native only')
+  })
+
+  test('listeners added after removeAllListeners() or shutdown() still hear the served side', () => {
+    for (const mode of ['native', 'shadow']) {
+      const m = track(createPerformanceMonitor(LegacyMonitor, { mode, options: { healthCheckIntervalMs: 0 } }))
+      m.on('metric_recorded', () => {})
+      m.removeAllListeners()
+      let heard = 0
+      m.on('metric_recorded', () => heard++)
+      m.recordMetric('x', 1)
+      expect(heard).toBe(1)
+    }
   })
 
   test('a method only the native side has is answered by it alone', async () => {

@@ -141,6 +141,13 @@ export class CircuitBreaker {
     return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
   }
 
+  /** The probe admitted will not run: open again, for another cooldown. */
+  abandonProbe(): void {
+    this.probing = false
+    this.state = 'open'
+    this.openedAt = this.now()
+  }
+
   get probeInFlight(): boolean {
     return this.probing
   }

@@ -109,6 +109,7 @@ const DEFAULT_BOTTLENECK_WINDOW_MS = 300000
 const DEFAULT_CLEAR_OLDER_MS = 86400000
 /** In "turn" timestamp mode, the clock is re-read after this many records in one turn. */
 const TURN_CLOCK_REUSE = 100
+const RESOLVED_TURN = Promise.resolve()
 /** Slots of the name → id cache, indexed by name length (a power of two). */
 const NAME_SLOTS = 32
 
@@ -249,7 +250,8 @@ export class PerformanceMonitor extends EventEmitter {
     super()
     if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
     const interval = positiveInt('options.healthCheckIntervalMs', options.healthCheckIntervalMs, 60000, 0, MAX_TIMER_MS)
-    this.maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1)
+    // the native side counts metrics in 32 bits
+    this.maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1, 2 ** 32 - 1)
     this.capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1)
     this.buf = new Float64Array(this.capacity * STRIDE)
     const timestamps = options.timestamps ?? 'exact'
@@ -577,7 +579,9 @@ export class PerformanceMonitor extends EventEmitter {
   private turnTime(): number {
     let t = this.turnNow
     if (t < 0 || ++this.turnUses >= TURN_CLOCK_REUSE) {
-      if (t < 0) queueMicrotask(this.endTurn)
+      // a promise job, not queueMicrotask: Jest's fake timers fake queueMicrotask (and drop
+      // its jobs when real timers return), which would pin the turn's time
+      if (t < 0) void RESOLVED_TURN.then(this.endTurn)
       t = Date.now()
       this.turnNow = t
       this.turnUses = 0

@@ -180,6 +180,14 @@ const SPECS: Record<RolloutKind, KindSpec> = {
   },
 }
 
+/**
+ * The default `countsAsFailure`: a `TypeError` or `RangeError` is the native side refusing
+ * the caller's input (it names the field), not a native failure.
+ */
+function countsByDefault(err: unknown): boolean {
+  return !(err instanceof TypeError || err instanceof RangeError)
+}
+
 /** Events the wrapper emits itself; every other event is the served side's. */
 const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error'])
 
@@ -299,7 +307,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     this.sink = options.monitor
     this.maxDisagreements = Math.max(0, options.maxDisagreements ?? 100)
     this.maxShadowInFlight = Math.max(0, options.maxShadowInFlight ?? 1000)
-    this.countsAsFailure = options.countsAsFailure ?? (() => true)
+    this.countsAsFailure = options.countsAsFailure ?? countsByDefault
     this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
     // The native side's errors never reach the caller through an unhandled 'error' event.
     ;(native as EventEmitter).on?.('error', (err: unknown) => this.onNativeEvent('error', err))
@@ -316,12 +324,31 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
         enumerable: false,
       })
     }
+    this.hook()
+  }
+
+  /** Forwards the served side's events while the wrapper has listeners for them. */
+  private hook(): void {
     this.on('newListener', (event: string | symbol) => {
       if (!OWN_EVENTS.has(event) && !this.forwarders.has(event)) this.forward(event)
     })
     this.on('removeListener', (event: string | symbol) => {
       if (!OWN_EVENTS.has(event) && this.listenerCount(event) === 0) this.unforward(event)
     })
+  }
+
+  /** `EventEmitter`'s, keeping the forwarding hooks (a listener added later still works). */
+  override removeAllListeners(event?: string | symbol): this {
+    super.removeAllListeners(event)
+    for (const e of [...this.forwarders.keys()]) {
+      if (event === undefined || e === event) this.unforward(e)
+    }
+    if (event === undefined || event === 'newListener' || event === 'removeListener') {
+      super.removeAllListeners('newListener')
+      super.removeAllListeners('removeListener')
+      this.hook()
+    }
+    return this
   }
 
   // ---- events ------------------------------------------------------------------------
@@ -396,7 +423,15 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       const gate = breaker.admit()
       if (gate === ADMIT_LEGACY) return this.legacyServe(name, args)
       probe = gate === ADMIT_PROBE
-      if (probe) super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
+      if (probe) {
+        try {
+          super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
+        } catch (err) {
+          // a throwing listener must not leave the circuit half open for good
+          breaker.abandonProbe()
+          throw err
+        }
+      }
     }
     this.calls.native++
     const t0 = this.now()
@@ -420,17 +455,28 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   }
 
   private legacyServe(name: string, args: unknown[]): unknown {
+    // a method only native has (e.g. `getOrSet`) is answered by native whatever the circuit
+    if (typeof this.legacy()[name] !== 'function') return this.invoke('native', name, args)
     this.calls.legacy++
     return this.invoke('legacy', name, args)
   }
 
   /** Runs the call on legacy; the native error counts against the circuit only if legacy succeeds. */
   private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: boolean): unknown {
+    const error = messageOf(nativeErr) || 'native error'
+    if (typeof this.legacy()[name] !== 'function') {
+      // nothing to fall back to (a native-only method): the caller gets native's error;
+      // it counts only against a probe (an error is never a successful probe)
+      if (probe) this.settleNative(ms, error, true)
+      throw nativeErr
+    }
     this.fallbacks++
     const counts = this.countsAsFailure(nativeErr)
     const judge = (legacyFailed: boolean) => {
-      const error = legacyFailed || !counts ? undefined : messageOf(nativeErr) || 'native error'
-      this.settleNative(ms, error, probe)
+      // A call that failed on both sides, or whose error does not count, says nothing
+      // against native in the window; but a probe that failed never closes the circuit.
+      if (probe) this.settleNative(ms, error, true)
+      else this.settleNative(ms, legacyFailed || !counts ? undefined : error, false)
     }
     this.metric('fallback', 1, { method: name, error: messageOf(nativeErr) })
     this.legacyRetries++
@@ -594,6 +640,12 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       ;(this.nativeInstance.shutdown as AnyFn).apply(this.nativeInstance, args)
     } catch {
       // a native failure at shutdown is not the caller's concern
+    }
+    // the instances drop their listeners at shutdown: attach the forwarders again, so the
+    // wrapper's listeners keep hearing whatever they still emit
+    for (const event of [...this.forwarders.keys()]) {
+      this.unforward(event)
+      this.forward(event)
     }
     if (legacyErr !== undefined) throw legacyErr
   }
