@@ -202,6 +202,41 @@ test('a read snapshot never outlives its callback: one opened in a setImmediate 
   c.shutdown()
 })
 
+test('a CacheManager or PerformanceMonitor dropped without shutdown() is collected: its threads and files go with it', async () => {
+  const dir = tmp()
+  const out = await new Promise((resolve, reject) => {
+    const script = `
+      const fs = require('fs'), path = require('path')
+      const { CacheManager, PerformanceMonitor } = require(${JSON.stringify(ENTRY)})
+      const threads = () => fs.readdirSync('/proc/self/task').length
+      const fds = () => fs.readdirSync('/proc/self/fd').length
+      let collected = 0
+      const reg = new FinalizationRegistry(() => collected++)
+      ;(async () => {
+        const before = { threads: threads(), fds: fds() }
+        for (let i = 0; i < 20; i++) {
+          const c = new CacheManager({ dbPath: path.join(process.argv[1], 'c' + i + '.db'), poolSize: 2 })
+          await c.set('k', 'v')
+          reg.register(c, i)
+          const m = new PerformanceMonitor()
+          m.recordMetric('x', 1)
+          reg.register(m, i)
+        }
+        const during = { threads: threads(), fds: fds() }
+        for (let i = 0; i < 10 && collected < 40; i++) { global.gc(); await new Promise((r) => setTimeout(r, 50)) }
+        console.log(JSON.stringify({ before, during, after: { threads: threads(), fds: fds() }, collected }))
+      })()`
+    const child = spawn(process.execPath, ['--expose-gc', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let text = ''
+    child.stdout.on('data', (d) => (text += d))
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`exit ${code}`))))
+  })
+  expect(out.during.threads).toBeGreaterThan(out.before.threads + 20) // a writer thread per cache
+  expect(out.collected).toBeGreaterThanOrEqual(38)
+  expect(out.after.threads).toBeLessThanOrEqual(out.before.threads + 4)
+  expect(out.after.fds).toBeLessThanOrEqual(out.before.fds + 12)
+})
+
 const KILLED = `
   const { CacheManager } = require(${JSON.stringify(ENTRY)})
   const c = new CacheManager({ dbPath: process.argv[1] })

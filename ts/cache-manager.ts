@@ -80,7 +80,6 @@ const KIND_LEGACY_QUOTED = 5
 const RESOLVED: Promise<void> = Promise.resolve()
 const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
 const MISS = Symbol('miss')
-const noop = (): void => {}
 
 /** How to settle the promise of a group shipped to the writer thread. */
 interface Waiter {
@@ -324,16 +323,11 @@ export class CacheManager extends EventEmitter {
         poolSize,
         maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
         maxValueBytes: this.maxValueSize,
-      }, (a: unknown, b?: unknown) => {
-        // napi passes the pair as one array argument.
-        const [last, error] = Array.isArray(a) ? a : [a, b]
-        this.settled(last as number, (error as string | null | undefined) ?? null)
-      })
+      }, CacheManager.onSettled(new WeakRef(this)))
     } catch (err) {
       throw nativeError(err)
     }
-    this.cleanupTimer = setInterval(() => this.cleanup(), cleanupInterval)
-    this.cleanupTimer.unref()
+    this.cleanupTimer = CacheManager.cleanupTimer(new WeakRef(this), cleanupInterval)
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
       if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
@@ -343,6 +337,26 @@ export class CacheManager extends EventEmitter {
         native.cacheRecordEvictions(this.handle, false)
       }
     })
+  }
+
+  // Built outside the constructor: closures made there share its context, which holds `this`.
+  // Neither the timer nor the writer thread's callback may keep a dropped cache alive.
+  private static onSettled(ref: WeakRef<CacheManager>): (a: unknown, b?: unknown) => void {
+    return (a, b) => {
+      // napi passes the pair as one array argument.
+      const [last, error] = Array.isArray(a) ? a : [a, b]
+      ref.deref()?.settled(last as number, (error as string | null | undefined) ?? null)
+    }
+  }
+
+  private static cleanupTimer(ref: WeakRef<CacheManager>, ms: number): NodeJS.Timeout {
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const cache = ref.deref()
+      if (cache === undefined) clearInterval(timer)
+      else cache.cleanup()
+    }, ms)
+    timer.unref()
+    return timer
   }
 
   private live(): Handle {
@@ -743,7 +757,7 @@ export class CacheManager extends EventEmitter {
         resolve?.()
       } else {
         this.waiters.set(seq, { resolve, reject })
-        if (this.keepAlive === null) this.keepAlive = setInterval(noop, 0x7fff_ffff)
+        if (this.keepAlive === null) this.keepAlive = setInterval(() => void this, 0x7fff_ffff)
       }
     } catch (err) {
       if (reject !== null) reject(nativeError(err))

@@ -263,7 +263,13 @@ export class PerformanceMonitor extends EventEmitter {
     for (const [name, value, direction] of DEFAULT_TARGETS) this.targets.set(name, { value, direction })
     for (const [name, value] of DEFAULT_THRESHOLDS) this.thresholds.set(name, { value, direction: 'lower' })
     if (interval > 0) {
-      this.healthTimer = setInterval(() => this.performHealthCheck(), interval)
+      const self = new WeakRef(this)
+      const timer: NodeJS.Timeout = setInterval(() => {
+        const monitor = self.deref()
+        if (monitor === undefined) clearInterval(timer)
+        else monitor.performHealthCheck()
+      }, interval)
+      this.healthTimer = timer
       this.healthTimer.unref()
     }
   }
