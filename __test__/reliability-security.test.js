@@ -64,6 +64,9 @@ describe('no tier bypass', () => {
       fc.asyncProperty(mapArb, fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(), async (models, steps, rules) => {
         const r = new ModelRouter(rules ? { strategy: 'rules', seed: 1 } : undefined)
         const unavailable = new Set()
+        // availability entries: step 1 of selectOptimalModel adds the Map's models, and
+        // updateModelAvailability its model; selectFallbackModel refreshes none (the contract)
+        const known = new Set()
         const names = [...models.keys()]
         try {
           for (const s of steps) {
@@ -71,11 +74,15 @@ describe('no tier bypass', () => {
               const name = names[s.flip % names.length]
               const off = !unavailable.has(name)
               r.updateModelAvailability(name, !off)
+              known.add(name)
               if (off) unavailable.add(name)
               else unavailable.delete(name)
             }
             const ctx = { task: `Summarize the quarterly report for the board${s.suffix}`, userTier: s.userTier, priority: s.priority, latencyRequirement: s.latencyRequirement, capabilities: s.capabilities }
-            const eligible = names.some((n) => !unavailable.has(n) && LEVEL[models.get(n).tier] <= LEVEL[s.userTier])
+            if (!s.fallback) for (const n of names) known.add(n)
+            const eligible = names.some(
+              (n) => (!s.fallback || known.has(n)) && !unavailable.has(n) && LEVEL[models.get(n).tier] <= LEVEL[s.userTier],
+            )
             const p = s.fallback ? r.selectFallbackModel(names[0], ctx, models, 'timeout') : r.selectOptimalModel(ctx, models)
             let d
             try {

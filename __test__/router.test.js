@@ -132,6 +132,25 @@ describe('interface', () => {
     await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'y' }), models)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
   })
 
+  test('the key memo for repeated requests is bounded in bytes, whatever cacheSize is', () => {
+    const script = `
+      const { ModelRouter } = require(${JSON.stringify(require.resolve('model-router-native'))})
+      const models = new Map([['m', { name: 'm', tier: 'free', capabilities: [], latencyTarget: 100, costPerToken: 0, maxTokens: 10 }]])
+      ;(async () => {
+        const r = new ModelRouter({ cacheSize: 1_000_000 })
+        global.gc(); const h0 = process.memoryUsage().heapUsed
+        const pad = 'x'.repeat(4080)
+        for (let i = 0; i < 20000; i++) {
+          const c = { task: pad + String(i).padStart(16, '0'), userTier: 'free', priority: 'low', latencyRequirement: 1000 }
+          await r.selectOptimalModel(c, models); await r.selectOptimalModel(c, models) // the second is memoized
+        }
+        global.gc()
+        console.log((process.memoryUsage().heapUsed - h0) / 2 ** 20)
+      })()`
+    const grewMiB = Number(execFileSync(process.execPath, ['--expose-gc', '-e', script]).toString().trim())
+    expect(grewMiB).toBeLessThan(30) // 20,000 tasks of 4 KB: ~91 MiB when the memo followed cacheSize
+  })
+
   test('a config replaced by an equal copy, then edited in place, is seen (the copy is watched)', async () => {
     const r = make()
     const models = new Map([
@@ -414,5 +433,82 @@ describe('beyond the legacy', () => {
     expect(out.trim()).toBe('function function function')
     const cjs = `const m = require('model-router-native'); console.log(typeof m.ModelRouter)`
     expect(execFileSync(process.execPath, ['-e', cjs], { cwd: root, timeout: 20000 }).toString().trim()).toBe('function')
+  })
+})
+
+describe('found in review (third session)', () => {
+  test('selectFallbackModel does not mark the Map it is given available (the contract), like the legacy', async () => {
+    const models = new Map([
+      ['a', config('a', 'free', [], 500, 1e-7)],
+      ['b', config('b', 'free', [], 500, 1e-7)],
+    ])
+    const c = ctx({ userTier: 'free', task: 't' })
+    for (const [R, opts] of [[LegacyRouter, undefined], [ModelRouter, { tierPolicy: 'legacy' }]]) {
+      const r = new R(opts)
+      await expect(r.selectFallbackModel('a', c, models, 'timeout')).rejects.toThrow('No models available for fallback')
+      await r.selectOptimalModel(ctx({ userTier: 'free', task: 'u' }), new Map([['a', config('a', 'free', [], 500, 1e-7)]]))
+      expect((await r.selectFallbackModel('a', c, models, 'timeout')).modelName).toBe('a') // b was never marked
+      expect(r.getRouterStats().availability).toMatchObject({ total: 1, available: 1 })
+      r.shutdown ? r.shutdown() : r.dispose()
+    }
+  })
+
+  test('rules strategy: adding or removing a rule changes the next decision at once (no stale cache)', async () => {
+    const r = make({ strategy: 'rules', seed: 7 })
+    const models = new Map([
+      ['gemini-2.0-flash', config('gemini-2.0-flash', 'free', [], 500, 1e-7)],
+      ['other', config('other', 'free', [], 500, 1e-7)],
+    ])
+    for (const rule of r.getRules()) r.addRule({ ...rule, active: false })
+    const vip = (pref) => ({ id: 'vip', name: 'VIP', condition: () => true, modelPreference: [pref], weight: 100, active: true })
+    r.addRule(vip('other'))
+    const c = ctx({ userTier: 'free', priority: 'low', latencyRequirement: 5000, task: 'hello' })
+    expect((await r.selectOptimalModel(c, models)).modelName).toBe('other')
+    expect((await r.selectOptimalModel(c, models)).fromCache).toBe(true)
+    r.addRule(vip('gemini-2.0-flash'))
+    expect(await r.selectOptimalModel(c, models)).toMatchObject({ modelName: 'gemini-2.0-flash', fromCache: false })
+  })
+
+  test('getPerformanceData and getRouterStats list models in first-recorded order', () => {
+    for (let run = 0; run < 5; run++) {
+      const r = make()
+      const order = ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash', 'x', 'y', 'z']
+      for (const n of order) r.recordPerformance(n, 100, true, 0.001)
+      expect(r.getPerformanceData().map((p) => p.modelName)).toEqual(order)
+      expect(r.getRouterStats().models.map((m) => m.name)).toEqual(order)
+      r.shutdown()
+    }
+  })
+
+  test('strings with a lone surrogate (model names, capabilities, rules) are a TypeError naming the field', async () => {
+    const r = make()
+    const bad = '\uD800'
+    await expect(r.selectOptimalModel(ctx(), new Map([[bad, config(bad, 'free', [], 500, 1e-7)]]))).rejects.toThrow(TypeError)
+    await expect(r.selectOptimalModel(ctx(), new Map([['m', config('m', 'free', [bad], 500, 1e-7)]]))).rejects.toThrow(/capabilities\[0\]/)
+    await expect(r.selectOptimalModel(ctx({ capabilities: [bad] }), defaultModels())).rejects.toThrow(/context\.capabilities\[0\]/)
+    const rule = { id: bad, name: 'n', condition: () => true, modelPreference: ['m'], weight: 1, active: true }
+    expect(() => r.addRule(rule)).toThrow(/rule\.id/)
+    expect(() => r.addRule({ ...rule, id: 'ok', modelPreference: [bad] })).toThrow(/rule\.modelPreference\[0\]/)
+    expect((await r.selectOptimalModel(ctx(), defaultModels())).modelName).toBeDefined() // still usable
+  })
+
+  test('after shutdown() every getter throws ERR_SHUT_DOWN', () => {
+    const r = make()
+    r.shutdown()
+    for (const get of ['getRoutingPerformance', 'getRouterStats', 'getModelUsageStats', 'getPerformanceData', 'getRules']) {
+      expect(() => r[get]()).toThrow(expect.objectContaining({ code: 'ERR_SHUT_DOWN' }))
+    }
+  })
+
+  test('optimizeBasedOnPerformance reads numeric strings as the legacy comparisons do', async () => {
+    const confidence = async (avgLatency) => {
+      const r = make()
+      r.optimizeBasedOnPerformance({ avgLatency })
+      const d = await r.selectOptimalModel(ctx({ task: 'Write a function to sort a list' }), defaultModels())
+      r.shutdown()
+      return d.confidence
+    }
+    expect(await confidence('3000')).toBe(await confidence(3000))
+    expect(await confidence(3000)).not.toBe(await confidence(0))
   })
 })

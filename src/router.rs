@@ -460,7 +460,7 @@ pub fn router_add_rule(
         (true, Some(b)) => Condition::Builtin(b),
         _ => Condition::Custom,
     };
-    Ok(h.borrow_mut().router.rules_mut().add(Rule {
+    Ok(h.borrow_mut().router.add_rule(Rule {
         id,
         name,
         condition,
@@ -472,7 +472,7 @@ pub fn router_add_rule(
 
 #[napi(catch_unwind)]
 pub fn router_remove_rule(h: &Handle, id: String) -> bool {
-    h.borrow_mut().router.rules_mut().remove(&id)
+    h.borrow_mut().router.remove_rule(&id)
 }
 
 /// Evaluates one of the seven default rule conditions (what `getRules()[i].condition`

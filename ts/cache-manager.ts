@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { native } from './native'
+import { wellFormed } from './strings'
 import { codedError, fromNative, rangeError, typeError } from './errors'
 
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
@@ -87,14 +88,6 @@ interface Waiter {
   reject: ((err: unknown) => void) | null
 }
 
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** False when `s` holds a lone surrogate, which UTF-8 (what the levels store) cannot hold. */
-function wellFormed(s: string): boolean {
-  const f = (s as { isWellFormed?: () => boolean }).isWellFormed
-  return typeof f === 'function' ? f.call(s) : !LONE_SURROGATE.test(s)
-}
 
 /** The error for a key (or namespace) that is not a string, or not one UTF-8 can hold exactly. */
 function keyError(field: string, key: unknown): TypeError {

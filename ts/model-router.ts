@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks'
 
 import { codedError, fromNative, rangeError, typeError } from './errors'
 import { native } from './native'
+import { wellFormed } from './strings'
 
 export type Tier = 'free' | 'pro' | 'enterprise'
 export type Priority = 'low' | 'medium' | 'high' | 'critical'
@@ -126,7 +127,14 @@ const ROUTING_TARGET_MS = 75
 const MEMO_MAX_TASK_LENGTH = 4096
 const TIMER_MS = 30_000
 /** Distinct latency requirements remembered per task by the key memo. */
-const MEMO_LATENCIES_PER_TASK = 16
+const MEMO_LATENCIES_PER_TASK = 4
+/**
+ * The key memo's bounds, whatever `cacheSize` is: it only speeds up repeated requests (a
+ * request it does not hold goes to Rust's routing cache), so it holds at most this many
+ * keys and this many characters of key text (~8 MiB), plus ~1.6 KB of slots per task.
+ */
+const MEMO_MAX_KEYS = 4096
+const MEMO_MAX_CHARS = 4 * 1024 * 1024
 
 /** Tier and priority codes; comparisons, not a table (a tier named "toString" is unknown). */
 function tierCode(t: string): number | undefined {
@@ -178,9 +186,15 @@ function checkNumber(field: string, v: unknown, optional: boolean): number {
 function checkStrings(field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw typeError(field, 'an array of strings', v)
   for (let i = 0; i < v.length; i++) {
-    if (typeof v[i] !== 'string') throw typeError(`${field}[${i}]`, 'a string', v[i])
+    if (typeof v[i] !== 'string' || !wellFormed(v[i])) throw typeError(`${field}[${i}]`, 'a well-formed string', v[i])
   }
   return v as string[]
+}
+
+/** A string Rust can hold exactly (no lone surrogate), or a `TypeError` naming `field`. */
+function checkString(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !wellFormed(v)) throw typeError(field, 'a well-formed string', v)
+  return v
 }
 
 function checkContext(c: unknown): Checked {
@@ -199,6 +213,15 @@ function checkContext(c: unknown): Checked {
   const caps = ctx.capabilities
   const capabilitiesJson = caps === undefined ? null : JSON.stringify(checkStrings('context.capabilities', caps))
   return { task, tier, priority, latency, budget, capabilitiesJson }
+}
+
+/**
+ * A metric as the legacy's comparisons (`x > 2000`) read it: a numeric string or a BigInt
+ * counts by its value; anything else, or NaN, as 0.
+ */
+function numberLike(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' || typeof v === 'bigint' ? Number(v) : 0
+  return n || 0
 }
 
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
@@ -279,7 +302,7 @@ function sameModels(snap: ModelSnapshot[], models: Map<unknown, ModelConfig>): b
 
 /** Copies only the routing fields: `apiKey`, `endpoint` and the like are never kept. */
 function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
-  if (typeof name !== 'string') throw typeError('availableModels key', 'a string', name)
+  if (typeof name !== 'string' || !wellFormed(name)) throw typeError('availableModels key', 'a well-formed string', name)
   const field = `availableModels.get(${JSON.stringify(name)})`
   if (typeof c !== 'object' || c === null) throw typeError(field, 'a ModelConfig object', c)
   const cfg = c as Record<string, unknown>
@@ -347,6 +370,8 @@ export class ModelRouter extends EventEmitter {
   readonly #memoLong = new Map<string, number[]>()
   #memoGeneration = 0
   readonly #memoLimit: number
+  /** Characters of key text the memo holds (bounded by MEMO_MAX_CHARS). */
+  #memoChars = 0
   /** Memo hits not yet replayed into Rust: pairs (entry id, routing ms). */
   readonly #log = new Float64Array(2 * REPLAY_LOG_SIZE)
   #logLen = 0
@@ -369,7 +394,7 @@ export class ModelRouter extends EventEmitter {
     super()
     const opts = checkOptions(options)
     this.#strategy = opts.strategy ?? 'legacy'
-    this.#memoLimit = opts.cacheSize ?? 1000
+    this.#memoLimit = Math.min(opts.cacheSize ?? 1000, MEMO_MAX_KEYS)
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out)
     } catch (e) {
@@ -480,6 +505,10 @@ export class ModelRouter extends EventEmitter {
 
   #forgetMemo(): void {
     this.#memoGeneration++
+    // stale entries are freed, not just outdated
+    if (this.#memo.size !== 0) this.#memo.clear()
+    if (this.#memoLong.size !== 0) this.#memoLong.clear()
+    this.#memoChars = 0
   }
 
   #matchedCustomRules(context: RoutingContext): string | null {
@@ -629,16 +658,28 @@ export class ModelRouter extends EventEmitter {
     if (longKey !== undefined) {
       m = this.#memoLong.get(longKey)
       if (m === undefined) {
-        if (this.#memoLong.size >= this.#memoLimit) this.#memoLong.delete(this.#memoLong.keys().next().value as string)
+        if (this.#memoLong.size >= this.#memoLimit) {
+          const oldest = this.#memoLong.keys().next().value as string
+          this.#memoLong.delete(oldest)
+          this.#memoChars -= oldest.length
+        }
+        if (this.#memoChars + longKey.length > MEMO_MAX_CHARS) this.#forgetMemo()
         m = [0, 0, 0, -1]
         this.#memoLong.set(longKey, m)
+        this.#memoChars += longKey.length
       }
     } else {
       let byLatency = this.#memo.get(c.task)
       if (byLatency === undefined) {
-        if (this.#memo.size >= this.#memoLimit) this.#memo.delete(this.#memo.keys().next().value as string)
+        if (this.#memo.size >= this.#memoLimit) {
+          const oldest = this.#memo.keys().next().value as string
+          this.#memo.delete(oldest)
+          this.#memoChars -= oldest.length
+        }
+        if (this.#memoChars + c.task.length > MEMO_MAX_CHARS) this.#forgetMemo()
         byLatency = new Map()
         this.#memo.set(c.task, byLatency)
+        this.#memoChars += c.task.length
       }
       m = byLatency.get(c.latency)
       if (m === undefined) {
@@ -697,8 +738,8 @@ export class ModelRouter extends EventEmitter {
     this.#open()
     if (typeof rule !== 'object' || rule === null) throw typeError('rule', 'an object', rule)
     const { id, name, condition, modelPreference, weight, active } = rule
-    if (typeof id !== 'string') throw typeError('rule.id', 'a string', id)
-    if (typeof name !== 'string') throw typeError('rule.name', 'a string', name)
+    checkString('rule.id', id)
+    checkString('rule.name', name)
     if (typeof condition !== 'function') throw typeError('rule.condition', 'a function', condition)
     checkStrings('rule.modelPreference', modelPreference)
     if (typeof weight !== 'number') throw typeError('rule.weight', 'a number', weight)
@@ -706,19 +747,23 @@ export class ModelRouter extends EventEmitter {
     if (typeof active !== 'boolean') throw typeError('rule.active', 'a boolean', active)
     const stored: RoutingRule = { id, name, condition, modelPreference: [...modelPreference], weight, active }
     const builtin = isBuiltin(stored)
+    this.#flush() // hits replayed before the rules pipeline's cache may be emptied
     if (!native.routerAddRule(this.#h, id, name, JSON.stringify(modelPreference), weight, active, builtin)) {
       throw new RangeError('rule: a router holds at most 1024 rules')
     }
     this.#rules.set(id, stored)
     this.#countCustomRules()
+    if (this.#strategy === 'rules') this.#forgetMemo() // its decisions came from the old rules
   }
 
   removeRule(id: string): boolean {
     this.#open()
     if (typeof id !== 'string') throw typeError('id', 'a string', id)
+    this.#flush()
     const removed = native.routerRemoveRule(this.#h, id)
     this.#rules.delete(id)
     this.#countCustomRules()
+    if (removed && this.#strategy === 'rules') this.#forgetMemo()
     return removed
   }
 
@@ -729,6 +774,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   getRules(): RoutingRule[] {
+    this.#open()
     return Array.from(this.#rules.values(), (r) => ({ ...r, modelPreference: [...r.modelPreference] }))
   }
 
@@ -806,6 +852,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   getRoutingPerformance(): RoutingPerformance {
+    this.#open()
     const m = this.#metricsPayload()
     return { averageTime: m.averageRoutingTime, p95Time: m.p95RoutingTime, cacheHitRate: m.cacheHitRate, targetMet: m.targetMet }
   }
@@ -821,6 +868,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   getRouterStats(): RouterStats {
+    this.#open()
     const s = this.#snapshot()
     return {
       performance: this.getRoutingPerformance(),
@@ -833,16 +881,18 @@ export class ModelRouter extends EventEmitter {
   optimizeBasedOnPerformance(data: unknown): void {
     this.#open()
     const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
-    const failures = typeof d.recentFailures === 'number' ? d.recentFailures || 0 : 0
-    const latency = typeof d.avgLatency === 'number' ? d.avgLatency || 0 : 0
+    const failures = numberLike(d.recentFailures)
+    const latency = numberLike(d.avgLatency)
     native.routerOptimize(this.#h, failures, latency)
   }
 
   getModelUsageStats(): Record<string, number> {
+    this.#open()
     return Object.fromEntries(this.#snapshot().usage)
   }
 
   getPerformanceData(): ModelPerformance[] {
+    this.#open()
     return this.#snapshot().performance.map(toPerformance)
   }
 

@@ -38,6 +38,8 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct PerformanceBook {
     records: AHashMap<String, ModelPerformance>,
+    /// First-recorded order, so exports list models as the legacy's Map did.
+    order: Vec<String>,
     /// The legacy started moving averages at 0 (one 3000 ms sample read as 300 ms);
     /// the native default lets the first sample initialise them.
     pub averages_from_zero: bool,
@@ -57,7 +59,11 @@ impl PerformanceBook {
                 .map(|p| p.model_name.clone());
             if let Some(oldest) = oldest {
                 self.records.remove(&oldest);
+                self.order.retain(|n| *n != oldest);
             }
+        }
+        if !self.records.contains_key(name) {
+            self.order.push(name.to_string());
         }
         let from_zero = self.averages_from_zero;
         let p = self
@@ -96,7 +102,7 @@ impl PerformanceBook {
     }
 
     pub fn all(&self) -> impl Iterator<Item = &ModelPerformance> {
-        self.records.values()
+        self.order.iter().filter_map(|n| self.records.get(n))
     }
 }
 

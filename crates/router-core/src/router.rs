@@ -10,7 +10,7 @@ use crate::context::RoutingContext;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
 use crate::routing_cache::{CachedDecision, Lookup, RoutingCache};
-use crate::rules::{self, RuleBook};
+use crate::rules::{self, Rule, RuleBook};
 use crate::window::{RoutingTimes, WindowSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +137,8 @@ pub struct Router {
     models: ModelSet,
     /// Explicit availability by name; a model of the Map without an entry is available.
     availability: AHashMap<String, bool>,
+    /// `select` marked the current model set available (step 1).
+    models_marked: bool,
     performance: PerformanceBook,
     usage: UsageCounters,
     cache: RoutingCache,
@@ -161,6 +163,7 @@ impl Router {
             options,
             models: ModelSet::default(),
             availability: AHashMap::new(),
+            models_marked: false,
             performance: PerformanceBook::default(),
             usage: UsageCounters::default(),
             times: RoutingTimes::default(),
@@ -179,8 +182,29 @@ impl Router {
     pub fn rules(&self) -> &RuleBook {
         &self.rules
     }
-    pub fn rules_mut(&mut self) -> &mut RuleBook {
-        &mut self.rules
+    /// Adds or replaces a rule (false: the book is full). Under the rules pipeline the
+    /// routing cache is emptied: its decisions came from the rules as they were.
+    pub fn add_rule(&mut self, rule: Rule) -> bool {
+        let added = self.rules.add(rule);
+        if added {
+            self.rules_changed();
+        }
+        added
+    }
+
+    /// Removes a rule; true when there was one (see `add_rule` for the cache).
+    pub fn remove_rule(&mut self, id: &str) -> bool {
+        let removed = self.rules.remove(id);
+        if removed {
+            self.rules_changed();
+        }
+        removed
+    }
+
+    fn rules_changed(&mut self) {
+        if self.options.strategy == Strategy::Rules {
+            self.cache.clear();
+        }
     }
     pub fn weights(&self) -> Weights {
         self.weights
@@ -199,7 +223,9 @@ impl Router {
         self.performance.averages_from_zero = on;
     }
 
-    /// Replaces the model set (the caller's `availableModels` Map changed).
+    /// Replaces the model set (the caller's `availableModels` Map changed). Availability
+    /// is not touched: `selectFallbackModel` passes its Map too, and it does not refresh
+    /// availability (the contract); `select` applies step 1 (`mark_models_available`).
     pub fn set_models(&mut self, models: Vec<ModelConfig>) {
         self.models = ModelSet::new(models);
         if self.availability.len() > MAX_MODELS_TRACKED {
@@ -208,11 +234,21 @@ impl Router {
             self.availability
                 .retain(|name, _| models.index_of(name).is_some());
         }
+        self.models_marked = false;
+    }
+
+    /// Step 1 of `select`: every model of the Map is available (an explicit "unavailable"
+    /// holds, the fixed deviation). Once per model set.
+    fn mark_models_available(&mut self) {
+        if self.models_marked {
+            return;
+        }
         for (_, m) in self.models.iter() {
             if !self.availability.contains_key(&m.name) {
                 self.availability.insert(m.name.clone(), true);
             }
         }
+        self.models_marked = true;
     }
 
     pub fn is_available(&self, name: &str) -> bool {
@@ -259,6 +295,7 @@ impl Router {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
+        self.mark_models_available();
         let key = self.cache.key(ctx);
         if let Lookup::Fresh(id) = self.cache.lookup(&key, now_ms) {
             if let Some(d) = self.serve_cached(id, ctx.user_tier) {
