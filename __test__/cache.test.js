@@ -553,3 +553,36 @@ describe('found in review (third session)', () => {
     expect(() => new CacheManager({ cleanupInterval: 2 ** 31 })).toThrow(RangeError)
   })
 })
+
+describe('found in the binding review (third session)', () => {
+  test('predictiveWarmCache checks its context fields (TypeError naming the field) and never throws synchronously', async () => {
+    const c = new CacheManager()
+    for (const [ctx, field] of [
+      [{ userTier: Symbol('s'), priority: 'high' }, /context\.userTier/],
+      [{ userTier: 'pro', priority: 7 }, /context\.priority/],
+      [{ userTier: 'pro', priority: 'high', capabilities: [1] }, /context\.capabilities/],
+    ]) {
+      const p = c.predictiveWarmCache(ctx)
+      expect(p).toBeInstanceOf(Promise)
+      await expect(p).rejects.toThrow(field)
+    }
+    await expect(c.predictiveWarmCache({ userTier: 'x'.repeat(5000), priority: 'high' })).rejects.toBeInstanceOf(RangeError)
+    const throwing = { get userTier() { throw new Error('getter') }, priority: 'high' }
+    await expect(c.predictiveWarmCache(throwing)).rejects.toThrow('getter')
+    c.shutdown()
+  })
+
+  test('getMany reads the keys it checked (a copy), and setMany takes a throwing iterator as a rejection', async () => {
+    const c = new CacheManager()
+    await c.set('\uFFFD', 'replacement')
+    let reads = 0
+    const keys = new Proxy(['k'], { get: (t, p) => (p === '0' ? (reads++ === 0 ? 'k' : '\uD800') : Reflect.get(t, p)) })
+    expect(await c.getMany(keys)).toEqual([null])
+    const bad = new Map([['a', 1]])
+    bad[Symbol.iterator] = () => { throw new Error('iterator') }
+    const p = c.setMany(bad)
+    expect(p).toBeInstanceOf(Promise)
+    await expect(p).rejects.toThrow('iterator')
+    c.shutdown()
+  })
+})

@@ -334,7 +334,7 @@ describe('circuit breaker', () => {
   })
 
   test('input errors (TypeError, RangeError) do not count against native by default', async () => {
-    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', circuit: { minCalls: 1, maxErrorRate: 0 }, options: { healthCheckIntervalMs: 0 } }))
+    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', circuit: { minCalls: 1, maxErrorRate: 0 }, config: { healthCheckIntervalMs: 0 } }))
     for (let i = 0; i < 30; i++) m.recordMetric('x', i)
     m.recordMetric('x', NaN) // native refuses it (RangeError); legacy serves it
     expect(getRolloutStats(m).circuit.state).toBe('closed')
@@ -558,7 +558,7 @@ describe('mode "shadow"', () => {
 
   test('listeners added after removeAllListeners() or shutdown() still hear the served side', () => {
     for (const mode of ['native', 'shadow']) {
-      const m = track(createPerformanceMonitor(LegacyMonitor, { mode, options: { healthCheckIntervalMs: 0 } }))
+      const m = track(createPerformanceMonitor(LegacyMonitor, { mode, config: { healthCheckIntervalMs: 0 } }))
       m.on('metric_recorded', () => {})
       m.removeAllListeners()
       let heard = 0
@@ -666,4 +666,17 @@ test('the breaker opens on p99 exactly when the sorted p99 of the window exceeds
     }),
     { numRuns: 300 },
   )
+})
+
+describe('options are checked (found in the binding review, third session)', () => {
+  test('bad counts and non-functions are a TypeError/RangeError naming the option, at construction', () => {
+    const make = (options) => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, ...options })
+    expect(() => make({ maxShadowInFlight: NaN })).toThrow(/maxShadowInFlight/)
+    expect(() => make({ maxShadowInFlight: -1 })).toThrow(RangeError)
+    expect(() => make({ maxDisagreements: 1.5 })).toThrow(/maxDisagreements/)
+    expect(() => make({ countsAsFailure: 'no' })).toThrow(TypeError)
+    expect(() => make({ now: 5 })).toThrow(/options\.now/)
+    expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
+    expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', config: { bufferSize: 2 ** 40 } })).toThrow(/bufferSize/)
+  })
 })

@@ -208,6 +208,29 @@ function sourceOf(r: string | Buffer): 'memory' | 'disk' {
 /** The longest period Node's timers take (a longer one fires every millisecond). */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
+/** Longest warming pattern kept (the legacy's `${userTier}:${priority}:${capabilities}`). */
+const MAX_PATTERN_LENGTH = 1024
+
+/**
+ * The warming pattern of a context, as the legacy builds it; a `TypeError` naming the field
+ * for a value that is not a string (nor, for `capabilities`, an array of strings).
+ */
+function warmPattern(context: CacheWarmContext): string {
+  const { userTier, priority, capabilities } = context as unknown as Record<string, unknown>
+  if (typeof userTier !== 'string' && userTier !== undefined) throw typeError('context.userTier', 'a string', userTier)
+  if (typeof priority !== 'string' && priority !== undefined) throw typeError('context.priority', 'a string', priority)
+  let caps = ''
+  if (capabilities !== undefined) {
+    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+      throw typeError('context.capabilities', 'an array of strings', capabilities)
+    }
+    caps = capabilities.join(',')
+  }
+  const pattern = `${userTier}:${priority}:${caps}`
+  if (pattern.length > MAX_PATTERN_LENGTH) throw rangeError('context', `a pattern of at most ${MAX_PATTERN_LENGTH} characters`, pattern.slice(0, 40) + '…')
+  return pattern
+}
+
 /** What `write` reports for the `cache_set` event. */
 interface SetEvent {
   key: string
@@ -496,8 +519,16 @@ export class CacheManager extends EventEmitter {
 
   /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
   getMany(keys: string[]): Promise<any[]> {
-    if (!Array.isArray(keys)) return Promise.reject(typeError('keys', 'an array of strings', keys))
-    for (const k of keys) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
+    let list: string[]
+    try {
+      if (!Array.isArray(keys)) throw typeError('keys', 'an array of strings', keys)
+      // a copy: what is checked is what native reads (an array's getters could differ)
+      list = Array.from(keys)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    for (const k of list) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
+    keys = list
     try {
       const rs = native.cacheGetMany(this.live(), keys)
       if (this.activePattern !== null) for (const k of keys) this.remember(k)
@@ -510,7 +541,13 @@ export class CacheManager extends EventEmitter {
 
   /** Stores many entries in one transaction; every value is checked before any is stored. */
   setMany(entries: CacheEntry[] | Map<string, unknown>): Promise<void> {
-    const list: CacheEntry[] = entries instanceof Map ? [...entries] : entries
+    let list: CacheEntry[]
+    try {
+      // a copy (a Map's or an array's iteration may throw, or change between two walks)
+      list = entries instanceof Map ? [...entries] : Array.isArray(entries) ? Array.from(entries) : (entries as never)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (!Array.isArray(list)) return Promise.reject(typeError('entries', 'an array or a Map', entries))
     const events: SetEvent[] = []
     try {
@@ -630,8 +667,12 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(typeError('context', 'an object', context))
     }
     if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
-    const caps = Array.isArray(context.capabilities) ? context.capabilities.join(',') : ''
-    const pattern = `${context.userTier}:${context.priority}:${caps}`
+    let pattern: string
+    try {
+      pattern = warmPattern(context)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     let keys = this.warmKeys.get(pattern)
     if (keys !== undefined) {
       this.warmKeys.delete(pattern) // most recent last

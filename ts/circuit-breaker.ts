@@ -43,6 +43,9 @@ export const ADMIT_NATIVE = 0
 export const ADMIT_PROBE = 1
 export const ADMIT_LEGACY = 2
 
+/** The largest window of calls the breaker keeps (three typed arrays of this length). */
+const MAX_WINDOW = 1_000_000
+
 function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: number): number {
   const v = o[name]
   if (v === undefined) return fallback
@@ -74,6 +77,8 @@ export class CircuitBreaker {
 
   constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
+    // three typed arrays of this length are allocated
+    if (this.windowSize > MAX_WINDOW) throw new RangeError(`circuit.windowSize must be at most ${MAX_WINDOW}, got ${this.windowSize}`)
     this.minCalls = Math.min(this.windowSize, Math.max(1, Math.floor(positive(options, 'minCalls', 20))))
     this.maxErrorRate = positive(options, 'maxErrorRate', 0.01)
     this.maxP99Ms = positive(options, 'maxP99Ms', 150)

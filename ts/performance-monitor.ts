@@ -252,7 +252,8 @@ export class PerformanceMonitor extends EventEmitter {
     const interval = positiveInt('options.healthCheckIntervalMs', options.healthCheckIntervalMs, 60000, 0, MAX_TIMER_MS)
     // the native side counts metrics in 32 bits
     this.maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1, 2 ** 32 - 1)
-    this.capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1)
+    // the buffer holds STRIDE numbers per value: bounded so that it stays an allocation
+    this.capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1, 1 << 20)
     this.buf = new Float64Array(this.capacity * STRIDE)
     const timestamps = options.timestamps ?? 'exact'
     if (timestamps !== 'exact' && timestamps !== 'turn') {

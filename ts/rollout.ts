@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from 'node:util'
 
 import { CacheManager, type CacheConfig } from './cache-manager'
 import { ADMIT_LEGACY, ADMIT_PROBE, CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
-import { typeError } from './errors'
+import { rangeError, typeError } from './errors'
 import { ModelRouter, type ModelRouterOptions } from './model-router'
 import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
 
@@ -180,6 +180,19 @@ const SPECS: Record<RolloutKind, KindSpec> = {
   },
 }
 
+/** A whole number ≥ 0 (`fallback` when absent), or a `TypeError`/`RangeError` naming `field`. */
+function count(field: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!Number.isInteger(v) || v < 0) throw rangeError(field, 'a whole number >= 0', v)
+  return v
+}
+
+function optionalFunction<F>(field: string, v: F | undefined): F | undefined {
+  if (v !== undefined && typeof v !== 'function') throw typeError(field, 'a function', v)
+  return v
+}
+
 /**
  * The default `countsAsFailure`: a `TypeError` or `RangeError` is the native side refusing
  * the caller's input (it names the field), not a native failure.
@@ -303,11 +316,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     super()
     this.spec = SPECS[kind]
     this.nativeInstance = native as Record<string, unknown>
-    this.now = options.now ?? (() => performance.now())
+    this.now = optionalFunction('options.now', options.now) ?? (() => performance.now())
     this.sink = options.monitor
-    this.maxDisagreements = Math.max(0, options.maxDisagreements ?? 100)
-    this.maxShadowInFlight = Math.max(0, options.maxShadowInFlight ?? 1000)
-    this.countsAsFailure = options.countsAsFailure ?? countsByDefault
+    this.maxDisagreements = count('options.maxDisagreements', options.maxDisagreements, 100)
+    this.maxShadowInFlight = count('options.maxShadowInFlight', options.maxShadowInFlight, 1000)
+    this.countsAsFailure = optionalFunction('options.countsAsFailure', options.countsAsFailure) ?? countsByDefault
     this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
     // The native side's errors never reach the caller through an unhandled 'error' event.
     ;(native as EventEmitter).on?.('error', (err: unknown) => this.onNativeEvent('error', err))

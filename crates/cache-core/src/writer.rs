@@ -24,6 +24,8 @@ const SHIP_EVERY: usize = 8;
 /// Rows shipped and not yet committed beyond this make the caller wait (back-pressure:
 /// the writer thread is slower than the caller).
 const MAX_ROWS_IN_FLIGHT: u64 = 50_000;
+/// The same bound in bytes of keys and values (large values reach it long before the rows).
+const MAX_BYTES_IN_FLIGHT: u64 = 256 << 20;
 /// Failures remembered for `close` (a failed commit is rare; the callback reports each).
 const MAX_FAILURES: usize = 64;
 
@@ -73,6 +75,7 @@ struct Shared {
     settled: Mutex<Settled>,
     settled_cv: Condvar,
     rows_in_flight: AtomicU64,
+    bytes_in_flight: AtomicU64,
     evicted: AtomicU64,
 }
 
@@ -91,6 +94,13 @@ fn apply(store: &mut DiskStore, puts: &[Put]) -> rusqlite::Result<()> {
         store.put(&p.key, &p.namespace, p.kind, &p.value, p.expires_at, p.now)?;
     }
     Ok(())
+}
+
+/// Bytes of keys and values a group holds (the back-pressure bound counts them).
+fn batch_bytes(puts: &[Put]) -> u64 {
+    puts.iter()
+        .map(|p| (p.key.len() + p.namespace.len() + p.value.len()) as u64)
+        .sum()
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -175,6 +185,9 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
             shared
                 .rows_in_flight
                 .fetch_sub(batch.puts.len() as u64, Ordering::Relaxed);
+            shared
+                .bytes_in_flight
+                .fetch_sub(batch_bytes(&batch.puts), Ordering::Relaxed);
             {
                 let mut s = lock(&shared.settled);
                 s.applied = batch.seq;
@@ -243,6 +256,7 @@ impl Disk {
             settled: Mutex::new(Settled::default()),
             settled_cv: Condvar::new(),
             rows_in_flight: AtomicU64::new(0),
+            bytes_in_flight: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         });
         let thread = if threaded {
@@ -453,7 +467,10 @@ impl Disk {
     /// Hands the local queue to the writer thread as the next group; returns its number.
     fn ship(&mut self, commit: bool) -> u64 {
         let rows = self.local.len() as u64;
-        if self.shared.rows_in_flight.load(Ordering::Relaxed) + rows > MAX_ROWS_IN_FLIGHT {
+        let bytes = batch_bytes(&self.local);
+        if self.shared.rows_in_flight.load(Ordering::Relaxed) + rows > MAX_ROWS_IN_FLIGHT
+            || self.shared.bytes_in_flight.load(Ordering::Relaxed) + bytes > MAX_BYTES_IN_FLIGHT
+        {
             self.wait_applied(self.shipped);
         }
         let seq = self.next_seq;
@@ -462,6 +479,9 @@ impl Disk {
         self.shared
             .rows_in_flight
             .fetch_add(rows, Ordering::Relaxed);
+        self.shared
+            .bytes_in_flight
+            .fetch_add(bytes, Ordering::Relaxed);
         let puts = std::mem::take(&mut self.local);
         if commit {
             let committed = self.committed();
