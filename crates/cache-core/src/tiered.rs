@@ -512,12 +512,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_set_the_disk_level_refuses_stores_nothing() {
+    /// A file cache holding "k" = "old", whose database then refuses every update (a
+    /// trigger made by another connection), with the writer thread when `notify` is given.
+    fn refusing_updates(notify: Option<Notify>) -> (tempfile::TempDir, TieredCache) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let mut c = TieredCache::open(Config {
             db_path: path.to_str().unwrap().into(),
+            writer_notify: notify,
             ..cfg(true, 1 << 20)
         })
         .unwrap();
@@ -530,6 +532,12 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn a_set_the_disk_level_refuses_stores_nothing() {
+        let (_dir, mut c) = refusing_updates(None);
         // No writer thread: the write runs inline and fails; the memory level already took
         // the new value and must give it up.
         assert!(matches!(
@@ -545,27 +553,11 @@ mod tests {
 
     #[test]
     fn a_write_the_writer_thread_fails_is_forgotten_by_the_memory_level() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
         let (tx, rx) = std::sync::mpsc::channel();
         let notify: Notify = Box::new(move |seq, failure| {
             let _ = tx.send((seq, failure));
         });
-        let mut c = TieredCache::open(Config {
-            db_path: path.to_str().unwrap().into(),
-            writer_notify: Some(notify),
-            ..cfg(true, 1 << 20)
-        })
-        .unwrap();
-        c.set("k", "", kind::STRING, b"old", 0, 0).unwrap();
-        c.commit().unwrap();
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER no_update BEFORE UPDATE ON cache_entries
-                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-            )
-            .unwrap();
+        let (_dir, mut c) = refusing_updates(Some(notify));
         // Queued for the writer thread (two writes: not committed inline); the memory level
         // takes the values at once, the commit fails later.
         c.set("k", "", kind::STRING, b"new", 0, 1).unwrap();
