@@ -237,6 +237,25 @@ test('a CacheManager or PerformanceMonitor dropped without shutdown() is collect
   expect(out.after.fds).toBeLessThanOrEqual(out.before.fds + 12)
 })
 
+test('the read snapshot also ends under Jest fake timers (they fake queueMicrotask and drop its jobs)', async () => {
+  const dbPath = path.join(tmp(), 'fake-timers.db')
+  const a = new CacheManager({ dbPath })
+  const b = new CacheManager({ dbPath })
+  await a.set('seed', 1)
+  jest.useFakeTimers()
+  try {
+    expect(await a.get('n1')).toBeNull()
+    expect(await a.get('n2')).toBeNull() // shared: opens the snapshot
+  } finally {
+    jest.useRealTimers()
+  }
+  await b.set('k', 'fresh')
+  await new Promise((r) => setImmediate(r))
+  expect(await a.get('k')).toBe('fresh')
+  a.shutdown()
+  b.shutdown()
+})
+
 const KILLED = `
   const { CacheManager } = require(${JSON.stringify(ENTRY)})
   const c = new CacheManager({ dbPath: process.argv[1] })

@@ -680,3 +680,23 @@ describe('options are checked (found in the binding review, third session)', () 
     expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', config: { bufferSize: 2 ** 40 } })).toThrow(/bufferSize/)
   })
 })
+
+describe('listener housekeeping (found in the review of the review fixes)', () => {
+  test('removeAllListeners() removes every listener; removing one hook event keeps the other event\'s listeners', async () => {
+    const w = track(createCacheManager(LegacyCache, { mode: 'native', config: { persistToDisk: false } }))
+    w.on('cache_set', () => {})
+    w.on('removeListener', () => {})
+    w.removeAllListeners('newListener')
+    expect(w.listenerCount('removeListener')).toBe(2) // the user's and the wrapper's hook
+    w.removeAllListeners()
+    expect(w.listenerCount('cache_set')).toBe(0)
+    let heard = 0
+    w.on('cache_set', () => heard++)
+    await w.set('k', 1)
+    expect(heard).toBe(1)
+  })
+
+  test('Infinity means no bound for maxShadowInFlight and maxDisagreements', () => {
+    expect(() => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, maxShadowInFlight: Infinity, maxDisagreements: Infinity })).not.toThrow()
+  })
+})

@@ -276,7 +276,9 @@ export class CacheManager extends EventEmitter {
    * first reads on its own; the later ones share one read snapshot (the native side then
    * skips each read's file locks, a sixth of a disk hit). A watcher on the microtask queue
    * ends it once QUIET_HOPS microtasks pass without a disk read, so it never outlives the
-   * macrotask: a read in any later callback sees every commit made before it began.
+   * macrotask: a read in any later callback sees every commit made before it began. The
+   * watcher is a promise job, not `queueMicrotask` (Jest's fake timers fake that one and
+   * drop its jobs, which would pin the snapshot).
    */
   private reading = false // the watcher is queued: a read now joins the snapshot
   private snapshotOpen = false
@@ -287,9 +289,9 @@ export class CacheManager extends EventEmitter {
     if (this.diskReads !== this.seenReads) {
       this.seenReads = this.diskReads
       this.quietHops = 0
-      queueMicrotask(this.watchReads)
+      void RESOLVED.then(this.watchReads)
     } else if (++this.quietHops < QUIET_HOPS) {
-      queueMicrotask(this.watchReads)
+      void RESOLVED.then(this.watchReads)
     } else {
       this.reading = false
       if (this.snapshotOpen && this.handle !== null) native.cacheEndRead(this.handle)
@@ -389,6 +391,8 @@ export class CacheManager extends EventEmitter {
     const t0 = listening ? performance.now() : 0
     try {
       const shared = this.reading
+      // before the call: a read that fails after opening the snapshot must still end it
+      if (shared) this.snapshotOpen = true
       const r = native.cacheGet(this.handle, key, shared)
       if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
       if (r === null) {
@@ -624,7 +628,7 @@ export class CacheManager extends EventEmitter {
       this.reading = true
       this.seenReads = this.diskReads
       this.quietHops = 0
-      queueMicrotask(this.watchReads)
+      void RESOLVED.then(this.watchReads)
     }
   }
 
@@ -632,6 +636,7 @@ export class CacheManager extends EventEmitter {
   private read(key: string): unknown {
     if (this.activePattern !== null) this.remember(key)
     const shared = this.reading
+    if (shared) this.snapshotOpen = true
     const r = native.cacheGet(this.live(), key, shared)
     if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
     if (r === null) {

@@ -180,11 +180,11 @@ const SPECS: Record<RolloutKind, KindSpec> = {
   },
 }
 
-/** A whole number ≥ 0 (`fallback` when absent), or a `TypeError`/`RangeError` naming `field`. */
+/** A whole number ≥ 0 or `Infinity` (no bound); `fallback` when absent. */
 function count(field: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback
   if (typeof v !== 'number') throw typeError(field, 'a number', v)
-  if (!Number.isInteger(v) || v < 0) throw rangeError(field, 'a whole number >= 0', v)
+  if (!(Number.isInteger(v) || v === Infinity) || v < 0) throw rangeError(field, 'a whole number >= 0, or Infinity', v)
   return v
 }
 
@@ -337,14 +337,18 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
         enumerable: false,
       })
     }
-    this.hook()
+    this.hookAdd()
+    this.hookRemove()
   }
 
-  /** Forwards the served side's events while the wrapper has listeners for them. */
-  private hook(): void {
+  // Forwarding the served side's events while the wrapper has listeners for them.
+  private hookAdd(): void {
     this.on('newListener', (event: string | symbol) => {
       if (!OWN_EVENTS.has(event) && !this.forwarders.has(event)) this.forward(event)
     })
+  }
+
+  private hookRemove(): void {
     this.on('removeListener', (event: string | symbol) => {
       if (!OWN_EVENTS.has(event) && this.listenerCount(event) === 0) this.unforward(event)
     })
@@ -352,15 +356,14 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   /** `EventEmitter`'s, keeping the forwarding hooks (a listener added later still works). */
   override removeAllListeners(event?: string | symbol): this {
-    super.removeAllListeners(event)
+    // Node tells "no argument" from `undefined` by the argument count
+    if (event === undefined) super.removeAllListeners()
+    else super.removeAllListeners(event)
     for (const e of [...this.forwarders.keys()]) {
       if (event === undefined || e === event) this.unforward(e)
     }
-    if (event === undefined || event === 'newListener' || event === 'removeListener') {
-      super.removeAllListeners('newListener')
-      super.removeAllListeners('removeListener')
-      this.hook()
-    }
+    if (event === undefined || event === 'newListener') this.hookAdd()
+    if (event === undefined || event === 'removeListener') this.hookRemove()
     return this
   }
 
