@@ -256,6 +256,32 @@ test('the read snapshot also ends under Jest fake timers (they fake queueMicrota
   b.shutdown()
 })
 
+test('a set settles under Jest fake timers (the group commit is a promise job, not queueMicrotask)', async () => {
+  const c = new CacheManager({ dbPath: path.join(tmp(), 'fake-set.db') })
+  jest.useFakeTimers()
+  try {
+    await c.set('k', 'v') // hangs if the commit waits for a faked queueMicrotask
+    expect(await c.get('k')).toBe('v')
+  } finally {
+    jest.useRealTimers()
+    c.shutdown()
+  }
+}, 10_000)
+
+test('setMany reads each entry once: what it checked is what it stores', async () => {
+  const dbPath = path.join(tmp(), 'entries.db')
+  const c = new CacheManager({ dbPath })
+  let reads = 0
+  const tricky = [undefined, 'value']
+  Object.defineProperty(tricky, 0, { get: () => (reads++ < 3 ? 'c' : 42) })
+  await c.setMany([['a', 1], tricky])
+  expect(await c.getMany(['a', 'c'])).toEqual([1, 'value'])
+  const other = new CacheManager({ dbPath })
+  await other.set('z', 1) // the write lock is free
+  other.shutdown()
+  c.shutdown()
+})
+
 const KILLED = `
   const { CacheManager } = require(${JSON.stringify(ENTRY)})
   const c = new CacheManager({ dbPath: process.argv[1] })

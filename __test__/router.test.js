@@ -492,6 +492,16 @@ describe('found in review (third session)', () => {
     expect((await r.selectOptimalModel(ctx(), defaultModels())).modelName).toBeDefined() // still usable
   })
 
+  test('names with a lone surrogate are a TypeError on every method that takes one', async () => {
+    const r = make()
+    const bad = '\uD800'
+    expect(() => r.removeRule(bad)).toThrow(/\bid\b/)
+    expect(() => r.updateModelAvailability(bad, false)).toThrow(/modelName/)
+    expect(() => r.updateBatchAvailability(new Map([[bad, false]]))).toThrow(/updates key/)
+    expect(() => r.recordPerformance(bad, 100, true, 0.001)).toThrow(/modelName/)
+    await expect(r.selectFallbackModel(bad, ctx(), defaultModels(), 'x')).rejects.toThrow(/originalModel/)
+  })
+
   test('after shutdown() every getter throws ERR_SHUT_DOWN', () => {
     const r = make()
     r.shutdown()

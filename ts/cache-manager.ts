@@ -547,8 +547,10 @@ export class CacheManager extends EventEmitter {
   setMany(entries: CacheEntry[] | Map<string, unknown>): Promise<void> {
     let list: CacheEntry[]
     try {
-      // a copy (a Map's or an array's iteration may throw, or change between two walks)
+      // a copy, entries included (an iteration or a getter may throw, or change between the
+      // checks and the writes)
       list = entries instanceof Map ? [...entries] : Array.isArray(entries) ? Array.from(entries) : (entries as never)
+      if (Array.isArray(list)) list = list.map((e) => (Array.isArray(e) ? ([e[0], e[1], e[2], e[3]] as CacheEntry) : e))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -575,10 +577,22 @@ export class CacheManager extends EventEmitter {
         }
         encoded.push(enc)
       }
-      list.forEach((e, i) => {
-        const event = this.write(e[0], e[1], e[2], e[3], encoded[i])
-        if (event !== null) events.push(event)
-      })
+      let written = 0
+      try {
+        list.forEach((e, i) => {
+          const event = this.write(e[0], e[1], e[2], e[3], encoded[i])
+          written++
+          if (event !== null) events.push(event)
+        })
+      } catch (err) {
+        // a native failure after some writes: commit what was written (releasing the write
+        // lock), then reject
+        if (written === 0) throw err
+        return this.durable().then(
+          () => Promise.reject(err),
+          () => Promise.reject(err),
+        )
+      }
     } catch (err) {
       return Promise.reject(err)
     }
@@ -776,7 +790,9 @@ export class CacheManager extends EventEmitter {
         this.batchResolve = resolve
         this.batchReject = reject
       })
-      queueMicrotask(() => this.flush())
+      // the tick's commit: a promise job, not queueMicrotask (Jest's fake timers fake that
+      // one and drop its jobs, which would leave the batch uncommitted and the lock held)
+      void RESOLVED.then(() => this.flush())
     }
     return this.batch
   }

@@ -503,11 +503,16 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
+  /** Outdates every memo entry (a generation bump: their slots are reused as keys repeat). */
   #forgetMemo(): void {
     this.#memoGeneration++
-    // stale entries are freed, not just outdated
-    if (this.#memo.size !== 0) this.#memo.clear()
-    if (this.#memoLong.size !== 0) this.#memoLong.clear()
+  }
+
+  /** Frees the memo (its key text reached MEMO_MAX_CHARS). */
+  #clearMemo(): void {
+    this.#memoGeneration++
+    this.#memo.clear()
+    this.#memoLong.clear()
     this.#memoChars = 0
   }
 
@@ -663,7 +668,7 @@ export class ModelRouter extends EventEmitter {
           this.#memoLong.delete(oldest)
           this.#memoChars -= oldest.length
         }
-        if (this.#memoChars + longKey.length > MEMO_MAX_CHARS) this.#forgetMemo()
+        if (this.#memoChars + longKey.length > MEMO_MAX_CHARS) this.#clearMemo()
         m = [0, 0, 0, -1]
         this.#memoLong.set(longKey, m)
         this.#memoChars += longKey.length
@@ -676,7 +681,7 @@ export class ModelRouter extends EventEmitter {
           this.#memo.delete(oldest)
           this.#memoChars -= oldest.length
         }
-        if (this.#memoChars + c.task.length > MEMO_MAX_CHARS) this.#forgetMemo()
+        if (this.#memoChars + c.task.length > MEMO_MAX_CHARS) this.#clearMemo()
         byLatency = new Map()
         this.#memo.set(c.task, byLatency)
         this.#memoChars += c.task.length
@@ -715,7 +720,7 @@ export class ModelRouter extends EventEmitter {
   ): Promise<RoutingDecision> {
     this.#open()
     const start = performance.now()
-    if (typeof originalModel !== 'string') throw typeError('originalModel', 'a string', originalModel)
+    checkString('originalModel', originalModel)
     if (typeof reason !== 'string') throw typeError('reason', 'a string', reason)
     const c = checkContext(context)
     this.#syncModels(availableModels)
@@ -758,7 +763,7 @@ export class ModelRouter extends EventEmitter {
 
   removeRule(id: string): boolean {
     this.#open()
-    if (typeof id !== 'string') throw typeError('id', 'a string', id)
+    checkString('id', id)
     this.#flush()
     const removed = native.routerRemoveRule(this.#h, id)
     this.#rules.delete(id)
@@ -799,6 +804,7 @@ export class ModelRouter extends EventEmitter {
     }
     let id = this.#perfNames.get(modelName)
     if (id === undefined) {
+      checkString('modelName', modelName) // once per name: Rust would hold U+FFFD instead
       if (this.#perfNames.size >= PERF_NAMES_LIMIT) {
         this.#flush()
         native.routerResetNames(this.#h)
@@ -826,7 +832,7 @@ export class ModelRouter extends EventEmitter {
 
   updateModelAvailability(modelName: string, available: boolean): void {
     this.#open()
-    if (typeof modelName !== 'string') throw typeError('modelName', 'a string', modelName)
+    checkString('modelName', modelName)
     if (typeof available !== 'boolean') throw typeError('available', 'a boolean', available)
     if (native.routerSetAvailability(this.#h, modelName, available)) {
       this.#forgetMemo()
@@ -838,7 +844,7 @@ export class ModelRouter extends EventEmitter {
     this.#open()
     if (!(updates instanceof Map)) throw typeError('updates', 'a Map', updates)
     for (const [model, available] of updates) {
-      if (typeof model !== 'string') throw typeError('updates key', 'a string', model)
+      checkString('updates key', model)
       if (typeof available !== 'boolean') throw typeError(`updates.get(${JSON.stringify(model)})`, 'a boolean', available)
     }
     const changes: Array<{ model: string; available: boolean }> = []

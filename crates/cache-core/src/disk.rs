@@ -611,8 +611,8 @@ impl DiskStore {
         self.dirty.clear();
         self.cleared = false;
         self.commits += 1;
-        // The commit stands whatever the size check does: a failure there is retried at
-        // the next commit rather than reported as a failed write.
+        // The commit stands whatever the size check does: a failure there is not reported
+        // as a failed write; the check runs again once more bytes have been written.
         let evicted = self.enforce_max_size().unwrap_or(0); // its deletes commit on their own
         self.commits += 1;
         Ok(early + evicted)
