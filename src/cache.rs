@@ -252,7 +252,7 @@ fn tagged(kind: u8, disk: bool, value: &[u8]) -> Either<String, Buffer> {
 }
 
 /// The value under `key` (tagged, see the module comment), or `null`. `shared`: a disk
-/// read joins the read snapshot of this event-loop turn (`cacheEndRead` ends it).
+/// read joins the read snapshot of this macrotask (`cacheEndRead` ends it).
 #[napi(catch_unwind)]
 pub fn cache_get(
     h: &External<CacheCell>,
@@ -262,17 +262,11 @@ pub fn cache_get(
     with(h, |c| {
         Ok(c.get_shared(&key, now_ms(), shared)
             .map_err(map_err)?
-            .map(|hit| {
-                let value: &[u8] = match &hit.value {
-                    Cow::Borrowed(v) => v,
-                    Cow::Owned(v) => v,
-                };
-                tagged(hit.kind, hit.source == Source::Disk, value)
-            }))
+            .map(|hit| tagged(hit.kind, hit.source == Source::Disk, &hit.value)))
     })
 }
 
-/// Ends the read snapshot the disk reads of `cacheGet` hold within one event-loop turn.
+/// Ends the read snapshot the disk reads of `cacheGet` share within one macrotask.
 #[napi(catch_unwind)]
 pub fn cache_end_read(h: &External<CacheCell>) -> Result<()> {
     with(h, |c| {

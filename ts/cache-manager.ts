@@ -282,12 +282,11 @@ export class CacheManager extends EventEmitter {
    */
   private reading = false // the watcher is queued: a read now joins the snapshot
   private snapshotOpen = false
-  private diskReads = 0
-  private seenReads = 0
+  private readSinceWatch = false
   private quietHops = 0
   private readonly watchReads = (): void => {
-    if (this.diskReads !== this.seenReads) {
-      this.seenReads = this.diskReads
+    if (this.readSinceWatch) {
+      this.readSinceWatch = false
       this.quietHops = 0
       void RESOLVED.then(this.watchReads)
     } else if (++this.quietHops < QUIET_HOPS) {
@@ -390,11 +389,7 @@ export class CacheManager extends EventEmitter {
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
     const t0 = listening ? performance.now() : 0
     try {
-      const shared = this.reading
-      // before the call: a read that fails after opening the snapshot must still end it
-      if (shared) this.snapshotOpen = true
-      const r = native.cacheGet(this.handle, key, shared)
-      if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
+      const r = this.pointRead(this.handle, key)
       if (r === null) {
         if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
         return RESOLVED_NULL
@@ -417,6 +412,7 @@ export class CacheManager extends EventEmitter {
   set(key: string, value: unknown, ttl?: number, namespace?: string): Promise<void> {
     let event: SetEvent | null
     try {
+      this.checkWrite(key, ttl, namespace)
       event = this.write(key, value, ttl, namespace)
     } catch (err) {
       return Promise.reject(err)
@@ -439,7 +435,8 @@ export class CacheManager extends EventEmitter {
   }
 
   /**
-   * Validates and stores one entry; throws (nothing stored) on bad input. Returns the
+   * Stores one entry whose arguments `checkWrite` passed; throws (nothing stored) on a value
+   * that cannot be stored or a native refusal. Returns the
    * `cache_set` event to emit, or null when nobody listens: the caller emits it once the
    * commit is scheduled, so a throwing listener cannot leave the write uncommitted.
    * `encoded`: `encode(value)` when the caller already has it (`setMany` checks first).
@@ -451,7 +448,6 @@ export class CacheManager extends EventEmitter {
     namespace: string | undefined,
     encoded?: string | Uint8Array,
   ): SetEvent | null {
-    this.checkWrite(key, ttl, namespace)
     const h = this.live()
     const listening = this.listenerCount('cache_set') > 0
     const t0 = listening ? performance.now() : 0
@@ -532,10 +528,9 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(err)
     }
     for (const k of list) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
-    keys = list
     try {
-      const rs = native.cacheGetMany(this.live(), keys)
-      if (this.activePattern !== null) for (const k of keys) this.remember(k)
+      const rs = native.cacheGetMany(this.live(), list)
+      if (this.activePattern !== null) for (const k of list) this.remember(k)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
       return Promise.resolve(rs.map((r) => (r === null || r === undefined ? null : decode(r))))
     } catch (err) {
@@ -570,10 +565,14 @@ export class CacheManager extends EventEmitter {
         const enc = encode(e[1])
         const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
         if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
-        try {
-          native.cacheCheck(h, e[0], e[3] ?? undefined, size)
-        } catch (err) {
-          throw nativeError(err)
+        // with a disk level the native limits are the two just checked; memory only, the
+        // entry must also fit the memory budget, which only the native side counts
+        if (!this.persist) {
+          try {
+            native.cacheCheck(h, e[0], e[3] ?? undefined, size)
+          } catch (err) {
+            throw nativeError(err)
+          }
         }
         encoded.push(enc)
       }
@@ -633,26 +632,28 @@ export class CacheManager extends EventEmitter {
     if (this.inflight.size !== 0 && this.inflight.has(key)) this.superseded.add(key)
   }
 
-  /** Notes a disk read (see `reading`); `shared`: it joined the snapshot. */
-  private readDisk(shared: boolean): void {
-    this.diskReads++
-    if (shared) {
-      this.snapshotOpen = true
-    } else {
-      this.reading = true
-      this.seenReads = this.diskReads
-      this.quietHops = 0
-      void RESOLVED.then(this.watchReads)
+  /** `cacheGet`, joining the macrotask's read snapshot when one is being watched (`reading`). */
+  private pointRead(h: Handle, key: string): string | Buffer | null {
+    const shared = this.reading
+    // marked before the call: a read that fails after opening the snapshot must still end it
+    if (shared) this.snapshotOpen = true
+    const r = native.cacheGet(h, key, shared)
+    if (this.persist && (r === null || (tagOf(r) & 1) === 1)) {
+      // a disk read: the first of a macrotask starts the watcher, later ones keep it going
+      this.readSinceWatch = true
+      if (!shared) {
+        this.reading = true
+        this.quietHops = 0
+        void RESOLVED.then(this.watchReads)
+      }
     }
+    return r
   }
 
   /** Like `get`, but tells a stored `null` from a miss. */
   private read(key: string): unknown {
     if (this.activePattern !== null) this.remember(key)
-    const shared = this.reading
-    if (shared) this.snapshotOpen = true
-    const r = native.cacheGet(this.live(), key, shared)
-    if (this.persist && (r === null || (tagOf(r) & 1) === 1)) this.readDisk(shared)
+    const r = this.pointRead(this.live(), key)
     if (r === null) {
       if (this.listenerCount('cache_miss') > 0) this.emit('cache_miss', { key, latency: 0 })
       return MISS

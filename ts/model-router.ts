@@ -185,6 +185,7 @@ function checkNumber(field: string, v: unknown, optional: boolean): number {
 
 function checkStrings(field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw typeError(field, 'an array of strings', v)
+  // the field's name is built only for an error (this runs per routed context)
   for (let i = 0; i < v.length; i++) {
     if (typeof v[i] !== 'string' || !wellFormed(v[i])) throw typeError(`${field}[${i}]`, 'a well-formed string', v[i])
   }
@@ -656,6 +657,20 @@ export class ModelRouter extends EventEmitter {
     return decision
   }
 
+  /**
+   * Makes room for a new `key` in one of the memo's maps (the oldest key goes at the key
+   * bound, everything at the character bound) and counts its characters.
+   */
+  #memoRoom(map: Map<string, unknown>, key: string): void {
+    if (map.size >= this.#memoLimit) {
+      const oldest = map.keys().next().value as string
+      map.delete(oldest)
+      this.#memoChars -= oldest.length
+    }
+    if (this.#memoChars + key.length > MEMO_MAX_CHARS) this.#clearMemo()
+    this.#memoChars += key.length
+  }
+
   /** Remembers a routing-cache entry for the key memo (bounded like the cache itself). */
   #remember(c: Checked, slot: number, longKey: string | undefined, id: number, modelIndex: number, freshUntil: number): void {
     let m: number[] | undefined
@@ -663,28 +678,16 @@ export class ModelRouter extends EventEmitter {
     if (longKey !== undefined) {
       m = this.#memoLong.get(longKey)
       if (m === undefined) {
-        if (this.#memoLong.size >= this.#memoLimit) {
-          const oldest = this.#memoLong.keys().next().value as string
-          this.#memoLong.delete(oldest)
-          this.#memoChars -= oldest.length
-        }
-        if (this.#memoChars + longKey.length > MEMO_MAX_CHARS) this.#clearMemo()
+        this.#memoRoom(this.#memoLong, longKey)
         m = [0, 0, 0, -1]
         this.#memoLong.set(longKey, m)
-        this.#memoChars += longKey.length
       }
     } else {
       let byLatency = this.#memo.get(c.task)
       if (byLatency === undefined) {
-        if (this.#memo.size >= this.#memoLimit) {
-          const oldest = this.#memo.keys().next().value as string
-          this.#memo.delete(oldest)
-          this.#memoChars -= oldest.length
-        }
-        if (this.#memoChars + c.task.length > MEMO_MAX_CHARS) this.#clearMemo()
+        this.#memoRoom(this.#memo, c.task)
         byLatency = new Map()
         this.#memo.set(c.task, byLatency)
-        this.#memoChars += c.task.length
       }
       m = byLatency.get(c.latency)
       if (m === undefined) {

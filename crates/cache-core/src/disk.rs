@@ -361,19 +361,9 @@ impl DiskStore {
     }
 
     /// The live row under `key`; an expired row is never returned. Marks it accessed
-    /// (written with the next commit).
-    pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-        self.get_shared(key, now, false)
-    }
-
-    /// `get`; with `shared`, inside the read snapshot (opened by the first shared read,
-    /// see `read_snapshot`) instead of a transaction of its own.
-    pub fn get_shared(
-        &mut self,
-        key: &str,
-        now: i64,
-        shared: bool,
-    ) -> rusqlite::Result<Option<DiskRow>> {
+    /// (written with the next commit). `shared`: read inside the read snapshot (opened by
+    /// the first shared read, see `read_snapshot`) instead of a transaction of its own.
+    pub fn get(&mut self, key: &str, now: i64, shared: bool) -> rusqlite::Result<Option<DiskRow>> {
         let conn = if self.readers.is_empty() || self.changed_in_txn(key) {
             &self.writer
         } else if shared {
@@ -770,15 +760,21 @@ mod tests {
         }
         d.commit().unwrap();
         assert!(d.delete("a").unwrap());
-        assert!(d.get("a", 0).unwrap().is_none(), "deleted, uncommitted");
-        assert!(d.get_shared("a", 0, true).unwrap().is_none());
+        assert!(
+            d.get("a", 0, false).unwrap().is_none(),
+            "deleted, uncommitted"
+        );
+        assert!(d.get("a", 0, true).unwrap().is_none());
         assert!(d.get_many(&["a".into(), "b".into()], 0).unwrap()[0].is_none());
-        assert!(d.get("b", 0).unwrap().is_some());
+        assert!(d.get("b", 0, false).unwrap().is_some());
         d.clear(Some("ns")).unwrap();
-        assert!(d.get("b", 0).unwrap().is_none(), "cleared, uncommitted");
-        assert!(d.get_shared("c", 0, true).unwrap().is_none());
+        assert!(
+            d.get("b", 0, false).unwrap().is_none(),
+            "cleared, uncommitted"
+        );
+        assert!(d.get("c", 0, true).unwrap().is_none());
         d.commit().unwrap();
-        assert!(d.get("c", 0).unwrap().is_none());
+        assert!(d.get("c", 0, false).unwrap().is_none());
     }
 
     #[test]
@@ -787,32 +783,32 @@ mod tests {
         let p = dir.path().join("c.db");
         let mut d = open(p.to_str().unwrap(), u64::MAX);
         let mut other = open(p.to_str().unwrap(), u64::MAX);
-        assert!(d.get_shared("a", 0, true).unwrap().is_none()); // opens the snapshot
+        assert!(d.get("a", 0, true).unwrap().is_none()); // opens the snapshot
         other.put("a", "", kind::STRING, b"1", i64::MAX, 0).unwrap();
         other.commit().unwrap();
         assert!(
-            d.get_shared("a", 0, true).unwrap().is_none(),
+            d.get("a", 0, true).unwrap().is_none(),
             "inside the snapshot"
         );
         assert_eq!(
-            d.get("a", 0).unwrap().unwrap().value,
+            d.get("a", 0, false).unwrap().unwrap().value,
             b"1",
             "a read of its own ends it"
         );
-        d.get_shared("a", 0, true).unwrap();
+        d.get("a", 0, true).unwrap();
         d.put("b", "", kind::STRING, b"2", i64::MAX, 0).unwrap();
         d.commit().unwrap();
         assert_eq!(
-            d.get_shared("b", 0, true).unwrap().unwrap().value,
+            d.get("b", 0, true).unwrap().unwrap().value,
             b"2",
             "our commit renews it"
         );
         other.put("c", "", kind::STRING, b"3", i64::MAX, 0).unwrap();
         other.commit().unwrap();
-        assert!(d.get_shared("c", 0, true).unwrap().is_none());
+        assert!(d.get("c", 0, true).unwrap().is_none());
         d.end_read();
         assert_eq!(
-            d.get_shared("c", 0, true).unwrap().unwrap().value,
+            d.get("c", 0, true).unwrap().unwrap().value,
             b"3",
             "ended, then a new one"
         );
@@ -824,10 +820,10 @@ mod tests {
         let p = dir.path().join("c.db");
         let mut d = open(p.to_str().unwrap(), u64::MAX);
         d.put("k", "", kind::STRING, b"v", i64::MAX, 0).unwrap();
-        assert_eq!(d.get("k", 0).unwrap().unwrap().value, b"v");
+        assert_eq!(d.get("k", 0, false).unwrap().unwrap().value, b"v");
         d.commit().unwrap();
         let mut other = open(p.to_str().unwrap(), u64::MAX);
-        assert_eq!(other.get("k", 0).unwrap().unwrap().value, b"v");
+        assert_eq!(other.get("k", 0, false).unwrap().unwrap().value, b"v");
     }
 
     #[test]
@@ -866,7 +862,7 @@ mod tests {
             .unwrap();
         assert_eq!(c, 1);
         assert!(size < 1000);
-        let row = d.get("k", 0).unwrap().unwrap();
+        let row = d.get("k", 0, false).unwrap().unwrap();
         assert_eq!(row.value, v);
         assert_eq!(row.kind, kind::JSON);
         assert_eq!(row.namespace, "ns");
@@ -877,7 +873,7 @@ mod tests {
         let mut d = open(":memory:", u64::MAX);
         d.put("k", "a", kind::STRING, b"old", 100, 1).unwrap();
         d.commit().unwrap();
-        d.get("k", 2).unwrap();
+        d.get("k", 2, false).unwrap();
         d.commit().unwrap(); // writes the hit
         d.put("k", "b", kind::BUFFER, &[9; 300], 200, 3).unwrap();
         d.commit().unwrap();
@@ -891,7 +887,7 @@ mod tests {
             .unwrap();
         assert_eq!((n, hits, created, ns.as_str()), (1, 0, 3, "b"));
         assert!(size < 300, "compressed: {size}");
-        let row = d.get("k", 4).unwrap().unwrap();
+        let row = d.get("k", 4, false).unwrap().unwrap();
         assert_eq!(
             (row.kind, row.value, row.expires_at, row.namespace.as_str()),
             (kind::BUFFER, vec![9; 300], 200, "b")
@@ -903,8 +899,8 @@ mod tests {
         let mut d = open(":memory:", u64::MAX);
         d.put("k", "", kind::STRING, b"v", 10, 0).unwrap();
         d.commit().unwrap();
-        assert!(d.get("k", 10).unwrap().is_some());
-        assert!(d.get("k", 11).unwrap().is_none());
+        assert!(d.get("k", 10, false).unwrap().is_some());
+        assert!(d.get("k", 11, false).unwrap().is_none());
         d.purge_expired(11).unwrap();
         d.commit().unwrap();
     }
@@ -922,8 +918,8 @@ mod tests {
         let evicted = d.commit().unwrap();
         assert!(evicted > 0);
         assert!(d.usage().unwrap() <= 200_000);
-        assert!(d.get("k999", 0).unwrap().is_some(), "newest kept");
-        assert!(d.get("k0", 0).unwrap().is_none(), "oldest evicted");
+        assert!(d.get("k999", 0, false).unwrap().is_some(), "newest kept");
+        assert!(d.get("k0", 0, false).unwrap().is_none(), "oldest evicted");
     }
 
     #[test]

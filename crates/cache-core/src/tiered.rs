@@ -306,7 +306,7 @@ impl TieredCache {
     }
 
     /// `get`; with `shared`, a disk read joins the read snapshot of the reads before it
-    /// (see `DiskStore::get_shared`; `end_read` ends the snapshot).
+    /// (see `DiskStore::get`; `end_read` ends the snapshot).
     pub fn get_shared(
         &mut self,
         key: &str,
@@ -326,7 +326,7 @@ impl TieredCache {
             }));
         }
         let row = match &mut self.disk {
-            Some(d) => d.get_shared(key, now, shared)?,
+            Some(d) => d.get(key, now, shared)?,
             None => None,
         };
         match row {
@@ -348,8 +348,8 @@ impl TieredCache {
         }
     }
 
-    /// Ends the read snapshot that `get`'s disk reads may hold: the binding calls it at the
-    /// end of each event-loop turn that read the disk.
+    /// Ends the read snapshot that `get`'s disk reads may hold: the binding calls it once a
+    /// macrotask's disk reads are over.
     pub fn end_read(&mut self) {
         if let Some(d) = &mut self.disk {
             d.end_read();

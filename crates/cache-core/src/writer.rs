@@ -372,21 +372,12 @@ impl Disk {
                 .contains_key(&self.key_hasher.hash_one(key))
     }
 
-    pub fn get(&mut self, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-        self.get_shared(key, now, false)
-    }
-
-    /// `shared`: see `DiskStore::get_shared`.
-    pub fn get_shared(
-        &mut self,
-        key: &str,
-        now: i64,
-        shared: bool,
-    ) -> rusqlite::Result<Option<DiskRow>> {
+    /// `shared`: see `DiskStore::get`.
+    pub fn get(&mut self, key: &str, now: i64, shared: bool) -> rusqlite::Result<Option<DiskRow>> {
         if self.is_pending(key) {
             self.sync();
         }
-        lock(&self.shared.store).get_shared(key, now, shared)
+        lock(&self.shared.store).get(key, now, shared)
     }
 
     pub fn get_many(
@@ -561,11 +552,11 @@ pub(crate) mod tests {
             panic!("not shipped")
         };
         // Read-your-writes before the group is reported.
-        assert_eq!(d.get("c", 0).unwrap().unwrap().value, b"3");
+        assert_eq!(d.get("c", 0, false).unwrap().unwrap().value, b"3");
         assert_eq!(rx.recv().unwrap(), (seq, None));
         // Visible to another connection: committed.
         let (mut other, _rx) = open(dir.path().join("c.db").to_str().unwrap());
-        assert_eq!(other.get("b", 0).unwrap().unwrap().value, b"2");
+        assert_eq!(other.get("b", 0, false).unwrap().unwrap().value, b"2");
         assert!(!d.has_pending());
     }
 
@@ -588,7 +579,7 @@ pub(crate) mod tests {
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("refused"));
         assert!(
-            d.get("a", 0).unwrap().is_none(),
+            d.get("a", 0, false).unwrap().is_none(),
             "nothing of the group was stored"
         );
         let (r, failures) = d.close();
@@ -610,7 +601,7 @@ pub(crate) mod tests {
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("panicked"));
         assert!(
-            d.get("a", 0).unwrap().is_none(),
+            d.get("a", 0, false).unwrap().is_none(),
             "the group was rolled back"
         );
         put(&mut d, "b", b"2", kind::STRING);
@@ -619,7 +610,7 @@ pub(crate) mod tests {
             panic!("not shipped")
         };
         assert_eq!(rx.recv().unwrap(), (next, None));
-        assert_eq!(d.get("b", 0).unwrap().unwrap().value, b"2");
+        assert_eq!(d.get("b", 0, false).unwrap().unwrap().value, b"2");
     }
 
     #[test]
@@ -640,7 +631,7 @@ pub(crate) mod tests {
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("panicked"));
-        assert!(d.get("k40", 0).unwrap().is_none());
+        assert!(d.get("k40", 0, false).unwrap().is_none());
         let (_, failures) = d.close();
         assert_eq!((failures[0].0, failures[0].1), (1, 4));
     }
@@ -658,9 +649,9 @@ pub(crate) mod tests {
         // Shipped but maybe not written yet: delete and clear wait for it.
         assert!(d.delete("k5").unwrap());
         put(&mut d, "k6", b"new", kind::STRING);
-        assert_eq!(d.get("k6", 0).unwrap().unwrap().value, b"new");
+        assert_eq!(d.get("k6", 0, false).unwrap().unwrap().value, b"new");
         assert_eq!(d.commit_or_ship().unwrap().0, Committed::Now);
-        assert!(d.get("k5", 0).unwrap().is_none());
+        assert!(d.get("k5", 0, false).unwrap().is_none());
         assert_eq!(d.clear(None).unwrap(), 99);
         d.commit().unwrap();
         drop(rx);
