@@ -559,10 +559,8 @@ impl DiskStore {
     fn lose_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         self.lose_keys(dirty.iter().map(String::as_str));
-        if self.cleared {
-            // a rolled-back clear leaves the rows the memory level no longer holds: fine
-            self.cleared = false;
-        }
+        // a rolled-back clear leaves rows the memory level no longer holds: fine
+        self.cleared = false;
     }
 
     /// Rolls the open transaction back (its writes are lost; the caller reports them).
@@ -572,7 +570,6 @@ impl DiskStore {
         }
         self.in_txn = false;
         self.lose_dirty();
-        self.cleared = false;
         self.early_evictions = 0;
     }
 
@@ -600,11 +597,10 @@ impl DiskStore {
         self.in_txn = false;
         self.dirty.clear();
         self.cleared = false;
-        self.commits += 1;
         // The commit stands whatever the size check does: a failure there is not reported
         // as a failed write; the check runs again once more bytes have been written.
         let evicted = self.enforce_max_size().unwrap_or(0); // its deletes commit on their own
-        self.commits += 1;
+        self.commits += 1; // one count renews read snapshots for both commits
         Ok(early + evicted)
     }
 
