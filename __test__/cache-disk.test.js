@@ -333,6 +333,56 @@ test('sets issued in one tick share one transaction', async () => {
   c.shutdown()
 })
 
+// With many sets awaiting commits (a server's concurrent requests), one commit per tick
+// leaves the writer thread idle while the caller issues the tick's writes, and the caller
+// idle while the writer commits them. The first half of such a tick commits on its own.
+test('with many sets in flight, a tick commits in two groups; each set resolves only once its own group is durable', async () => {
+  const binding = require('../binding.cjs')
+  const dbPath = path.join(tmp(), 'split.db')
+  const c = new CacheManager({ dbPath })
+  const reader = new Database(dbPath, { readonly: true })
+  const visible = reader.prepare('SELECT COUNT(*) AS n FROM cache_entries WHERE key = ?')
+  // the write log: 'w' per set reaching native, 'c' per commit
+  const log = []
+  const realSet = binding.cacheSetText
+  const realCommit = binding.cacheCommit
+  binding.cacheSetText = (...args) => (log.push('w'), realSet(...args))
+  binding.cacheCommit = (...args) => (log.push('c'), realCommit(...args))
+  try {
+    let next = 0
+    let notDurable = 0
+    const lane = async () => {
+      while (next < 64 * 30) {
+        const key = `k${next++}`
+        await c.set(key, { key })
+        if (visible.get(key).n !== 1) notDurable++
+      }
+    }
+    await Promise.all(Array.from({ length: 64 }, lane))
+    expect(notDurable).toBe(0)
+    const groups = log.join('').split('c').filter((g) => g.length > 0).map((g) => g.length)
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(64 * 30)
+    // the first ticks learn how many writes await commits; after them, groups of half
+    expect(groups.slice(4).every((n) => n <= 32)).toBe(true)
+    expect(groups.length).toBeGreaterThanOrEqual(50)
+    // a tick of thousands of writes still commits at most twice
+    log.length = 0
+    await Promise.all(Array.from({ length: 5000 }, (_, i) => c.set(`bulk${i}`, i)))
+    expect(log.filter((x) => x === 'c').length).toBeLessThanOrEqual(2)
+    expect(visible.get('bulk4999').n).toBe(1)
+    // one set at a time never splits: each commit holds its one write
+    log.length = 0
+    for (let i = 0; i < 20; i++) await c.set(`seq${i}`, i)
+    expect(log.join('')).toBe('wc'.repeat(20))
+    expect(c.unsettledWrites).toBe(0)
+  } finally {
+    binding.cacheSetText = realSet
+    binding.cacheCommit = realCommit
+    reader.close()
+    c.shutdown()
+  }
+})
+
 test('durability "async" resolves before the commit and still commits', async () => {
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath, durability: 'async' })
