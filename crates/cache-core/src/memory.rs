@@ -596,7 +596,9 @@ impl MemoryStore {
                 self.nodes[cand as usize].seg = MAIN;
                 push_front(&mut self.nodes, main, cand);
             }
-            let cand_freq = self.frequency_of(cand);
+            // Looked up only when a victim is due: it rehashes the candidate's key, whose
+            // node is cold by now (a cache miss), and a cache with room needs no contest.
+            let mut cand_freq = None;
             while self.used > self.capacity {
                 let victim = match &self.order {
                     Order::Adaptive { main, .. } => main.tail,
@@ -605,6 +607,7 @@ impl MemoryStore {
                 if victim == NIL || victim == cand {
                     break;
                 }
+                let cand_freq = *cand_freq.get_or_insert_with(|| self.frequency_of(cand));
                 if cand_freq > self.frequency_of(victim) {
                     self.evict(victim, on_evict);
                 } else {
