@@ -421,6 +421,26 @@ test('a database that cannot be opened fails the constructor with a coded error'
   )
 })
 
+// A group written on the writer thread without its commit (8 queued sets) fails; the
+// tick then commits on the JS thread (a second bad write applied there by a delete). The
+// writer's failure once outlived that tick and rejected the next tick's good writes.
+test('a tick whose writes failed on both threads does not fail the next tick', async () => {
+  const dbPath = path.join(tmp(), 'c.db')
+  const c = new CacheManager({ dbPath })
+  await c.set('warm', 1)
+  await sqlInChild(dbPath, "CREATE TRIGGER refuse BEFORE INSERT ON cache_entries WHEN NEW.key LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+  const tick1 = [c.set('bad1', 1)]
+  for (let i = 0; i < 7; i++) tick1.push(c.set(`g${i}`, i))
+  tick1.push(c.set('bad2', 2), c.delete('nothing'))
+  const first = await Promise.allSettled(tick1)
+  expect(first.map((r) => r.status)).toEqual(Array(10).fill('rejected'))
+  await expect(Promise.all([c.set('a', 1), c.set('b', 2)])).resolves.toEqual([undefined, undefined])
+  c.shutdown()
+  const again = new CacheManager({ dbPath })
+  expect(await again.getMany(['a', 'b', 'g0', 'bad1'])).toEqual([1, 2, null, null])
+  again.shutdown()
+})
+
 // Groups of sets are committed on a native writer thread; its outcome must reach every
 // promise of the group, and it must neither keep the process alive nor let it exit early.
 test('a failed commit on the writer thread rejects every set of the tick, and stores none of them; later sets succeed', async () => {

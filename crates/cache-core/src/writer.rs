@@ -74,6 +74,9 @@ struct Shared {
     wake: Condvar,
     settled: Mutex<Settled>,
     settled_cv: Condvar,
+    /// A group written without its commit failed (the open transaction is rolled back):
+    /// the next commit fails with this, on whichever thread it runs.
+    failed: Mutex<Option<String>>,
     rows_in_flight: AtomicU64,
     bytes_in_flight: AtomicU64,
     evicted: AtomicU64,
@@ -115,7 +118,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// A failure rolls the transaction back and fails every group since the last commit.
 fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
     let mut first_uncommitted = 1u64;
-    let mut failed: Option<String> = None;
     loop {
         let batches = {
             let mut q = lock(&shared.queue);
@@ -132,11 +134,12 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
         for batch in batches {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let mut store = lock(&shared.store);
+                let mut failed = lock(&shared.failed);
                 if failed.is_none() {
                     if let Err(e) = apply(&mut store, &batch.puts) {
                         store.abort();
                         store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
-                        failed = Some(format!("cache database error: {e}"));
+                        *failed = Some(format!("cache database error: {e}"));
                     }
                 } else {
                     // not written: the group fails with the transaction before it
@@ -174,10 +177,12 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                         "the cache writer thread panicked: {}",
                         panic_message(p.as_ref())
                     );
+                    let mut failed = lock(&shared.failed);
                     if batch.commit {
-                        Some(f)
+                        // the commit reports the transaction's first failure
+                        Some(failed.take().unwrap_or(f))
                     } else {
-                        failed = Some(f);
+                        failed.get_or_insert(f);
                         None
                     }
                 }
@@ -255,6 +260,7 @@ impl Disk {
             wake: Condvar::new(),
             settled: Mutex::new(Settled::default()),
             settled_cv: Condvar::new(),
+            failed: Mutex::new(None),
             rows_in_flight: AtomicU64::new(0),
             bytes_in_flight: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
@@ -433,9 +439,12 @@ impl Disk {
     /// flight first). Returns rows evicted by `maxDiskSize`.
     pub fn commit(&mut self) -> Result<usize, String> {
         self.sync();
-        let failed = self.apply_error.take();
         let mut store = lock(&self.shared.store);
-        if let Some(e) = failed {
+        // A group the writer thread failed to write belongs to this transaction too (it
+        // is idle now: `sync` waited for every group shipped).
+        let writer_failed = lock(&self.shared.failed).take();
+        if let Some(e) = writer_failed.or(self.apply_error.take()) {
+            self.apply_error = None;
             store.abort();
             return Err(e);
         }
@@ -635,6 +644,29 @@ pub(crate) mod tests {
         assert!(d.get("k40", 0, false).unwrap().is_none());
         let (_, failures) = d.close();
         assert_eq!((failures[0].0, failures[0].1), (1, 4));
+    }
+
+    #[test]
+    fn a_failure_on_the_writer_fails_the_inline_commit_of_its_transaction_and_no_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, rx) = open(dir.path().join("c.db").to_str().unwrap());
+        // a group written without its commit fails on the writer thread...
+        put(&mut d, "boom", b"", PANIC_KIND);
+        for i in 1..SHIP_EVERY {
+            put(&mut d, &format!("k{i}"), b"v", kind::STRING);
+        }
+        // ...and its transaction is committed on this thread
+        let err = d.commit().unwrap_err();
+        assert!(err.contains("panicked"), "{err}");
+        assert!(d.get("k1", 0, false).unwrap().is_none());
+        // the next transaction does not inherit the failure
+        put(&mut d, "a", b"1", kind::STRING);
+        put(&mut d, "b", b"2", kind::STRING);
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
+        assert_eq!(rx.recv().unwrap(), (seq, None));
+        assert_eq!(d.get("a", 0, false).unwrap().unwrap().value, b"1");
     }
 
     #[test]
