@@ -832,12 +832,12 @@ export class CacheManager extends EventEmitter {
 
   /** The end of a tick's writes: commits them, and sizes the next tick's split. */
   private readonly endTick = (): void => {
-    // a split tick queued a second job for its second batch: one commit covers both
-    if (this.batch === null) return
     const half = this.unsettledWrites >> 1
     this.splitAt = this.lastCommitShipped && half >= MIN_SPLIT ? half : Infinity
     this.splitThisTick = false
-    this.flush()
+    // nothing left when the split fell on the tick's last write; and a split tick queued
+    // a second job for its second batch, which the first job's commit already covered
+    if (this.batch !== null) this.flush()
   }
 
   private flush(): void {
