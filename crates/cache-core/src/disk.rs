@@ -25,7 +25,8 @@ use std::time::Duration;
 /// Values at least this long are compressed (when it saves space).
 pub const COMPRESS_THRESHOLD: usize = 256;
 /// Bound of the pending access-time map: reaching it writes the updates at once (kept
-/// small so that write, on the JS thread, stays short).
+/// small so that write, on the JS thread, stays short): into the open transaction when
+/// writes are pending, else in a transaction of their own.
 const MAX_PENDING_ACCESS: usize = 2_048;
 /// Bound of the keys written in one open transaction: reaching it commits early (always
 /// safe: a write is acknowledged at the first commit after it).
@@ -431,8 +432,14 @@ impl DiskStore {
             return Ok(());
         }
         if self.access.len() >= MAX_PENDING_ACCESS {
-            self.begin()?;
-            self.early_evictions += self.commit()?;
+            if self.in_txn {
+                // Callers' writes are pending: committing them here would make a later
+                // failure of their group reject writes already stored.
+                self.write_access()?;
+            } else {
+                self.begin()?;
+                self.early_evictions += self.commit()?;
+            }
         }
         self.access.insert(key.to_owned(), (1, now));
         Ok(())
@@ -820,6 +827,49 @@ mod tests {
         d.commit().unwrap();
         let mut other = open(p.to_str().unwrap(), u64::MAX);
         assert_eq!(other.get("k", 0, false).unwrap().unwrap().value, b"v");
+    }
+
+    #[test]
+    fn many_reads_do_not_commit_pending_writes_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        let n = MAX_PENDING_ACCESS + 10;
+        for i in 0..n {
+            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0)
+                .unwrap();
+        }
+        d.commit().unwrap();
+        d.put("pending", "", kind::JSON, b"2", i64::MAX, 0).unwrap();
+        for i in 0..n {
+            assert!(d.get(&format!("k{i}"), 5, false).unwrap().is_some());
+        }
+        assert!(d.access.len() < MAX_PENDING_ACCESS, "the map stays bounded");
+        let count = |d: &DiskStore, sql: &str| -> i64 {
+            d.readers[0].query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        let other = open(p.to_str().unwrap(), u64::MAX);
+        assert_eq!(
+            count(
+                &other,
+                "SELECT COUNT(*) FROM cache_entries WHERE key = 'pending'"
+            ),
+            0,
+            "the pending write waits for its own commit"
+        );
+        d.commit().unwrap();
+        assert_eq!(
+            count(
+                &other,
+                "SELECT COUNT(*) FROM cache_entries WHERE key = 'pending'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(&other, "SELECT SUM(hit_count) FROM cache_entries"),
+            n as i64,
+            "every read counted"
+        );
     }
 
     #[test]
