@@ -315,6 +315,14 @@ impl DiskStore {
         if !self.in_txn {
             self.writer.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
             self.in_txn = true;
+        } else if self.writer.is_autocommit() {
+            // SQLite rolled the open transaction back by itself (SQLITE_FULL, IOERR, NOMEM
+            // in a statement): a write now would autocommit, stored although its group
+            // fails. Fail it instead; the group's rollback path then rejects them all.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the open transaction was rolled back by an earlier error".into()),
+            ));
         }
         Ok(())
     }
@@ -434,8 +442,10 @@ impl DiskStore {
         if self.access.len() >= MAX_PENDING_ACCESS {
             if self.in_txn {
                 // Callers' writes are pending: committing them here would make a later
-                // failure of their group reject writes already stored.
-                self.write_access()?;
+                // failure of their group reject writes already stored. A failure here
+                // fails their group (see `begin`), not this read, which found its row.
+                let _ = self.write_access();
+                self.access.clear();
             } else {
                 self.begin()?;
                 self.early_evictions += self.commit()?;
@@ -870,6 +880,56 @@ mod tests {
             n as i64,
             "every read counted"
         );
+    }
+
+    #[test]
+    fn a_transaction_sqlite_rolled_back_fails_the_writes_after_it_instead_of_autocommitting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let mut d = open(p.to_str().unwrap(), u64::MAX);
+        let n = MAX_PENDING_ACCESS + 10;
+        for i in 0..n {
+            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0)
+                .unwrap();
+        }
+        d.commit().unwrap();
+        d.put("before", "", kind::JSON, b"2", i64::MAX, 0).unwrap();
+        // the disk is full (the limit clamps to the current size): writing the reads'
+        // access times into the open transaction fails, and SQLite rolls it back
+        d.writer.execute_batch("PRAGMA max_page_count=1").unwrap();
+        for i in 0..n {
+            assert!(
+                d.get(&format!("k{i}"), 1_700_000_000_000, false)
+                    .unwrap()
+                    .is_some(),
+                "a read that found its row returns it"
+            );
+        }
+        d.writer
+            .execute_batch("PRAGMA max_page_count=1073741823")
+            .unwrap();
+        assert!(d.put("after", "", kind::JSON, b"3", i64::MAX, 0).is_err());
+        assert!(d.commit().is_err());
+        let other = open(p.to_str().unwrap(), u64::MAX);
+        let stored: i64 = other.readers[0]
+            .query_row(
+                "SELECT COUNT(*) FROM cache_entries WHERE key IN ('before', 'after')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, 0, "nothing of the failed transaction is stored");
+        // and the store goes on
+        d.put("later", "", kind::JSON, b"4", i64::MAX, 0).unwrap();
+        d.commit().unwrap();
+        let later: i64 = other.readers[0]
+            .query_row(
+                "SELECT COUNT(*) FROM cache_entries WHERE key = 'later'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(later, 1);
     }
 
     #[test]
