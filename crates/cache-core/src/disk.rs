@@ -839,10 +839,9 @@ mod tests {
         assert_eq!(other.get("k", 0, false).unwrap().unwrap().value, b"v");
     }
 
-    #[test]
-    fn many_reads_do_not_commit_pending_writes_early() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.db");
+    /// A file store holding more committed keys than the access-time map, and one write
+    /// (`pending`) in its open transaction. Returns the store and the number of keys.
+    fn with_pending_write(p: &std::path::Path, pending: &str) -> (DiskStore, usize) {
         let mut d = open(p.to_str().unwrap(), u64::MAX);
         let n = MAX_PENDING_ACCESS + 10;
         for i in 0..n {
@@ -850,31 +849,33 @@ mod tests {
                 .unwrap();
         }
         d.commit().unwrap();
-        d.put("pending", "", kind::JSON, b"2", i64::MAX, 0).unwrap();
+        d.put(pending, "", kind::JSON, b"2", i64::MAX, 0).unwrap();
+        (d, n)
+    }
+
+    /// One number from a committed-state query (a reader connection).
+    fn count(d: &DiskStore, sql: &str) -> i64 {
+        d.readers[0].query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn many_reads_do_not_commit_pending_writes_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.db");
+        let (mut d, n) = with_pending_write(&p, "pending");
         for i in 0..n {
             assert!(d.get(&format!("k{i}"), 5, false).unwrap().is_some());
         }
         assert!(d.access.len() < MAX_PENDING_ACCESS, "the map stays bounded");
-        let count = |d: &DiskStore, sql: &str| -> i64 {
-            d.readers[0].query_row(sql, [], |r| r.get(0)).unwrap()
-        };
         let other = open(p.to_str().unwrap(), u64::MAX);
+        let pending = "SELECT COUNT(*) FROM cache_entries WHERE key = 'pending'";
         assert_eq!(
-            count(
-                &other,
-                "SELECT COUNT(*) FROM cache_entries WHERE key = 'pending'"
-            ),
+            count(&other, pending),
             0,
             "the pending write waits for its own commit"
         );
         d.commit().unwrap();
-        assert_eq!(
-            count(
-                &other,
-                "SELECT COUNT(*) FROM cache_entries WHERE key = 'pending'"
-            ),
-            1
-        );
+        assert_eq!(count(&other, pending), 1);
         assert_eq!(
             count(&other, "SELECT SUM(hit_count) FROM cache_entries"),
             n as i64,
@@ -886,14 +887,7 @@ mod tests {
     fn a_transaction_sqlite_rolled_back_fails_the_writes_after_it_instead_of_autocommitting() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.db");
-        let mut d = open(p.to_str().unwrap(), u64::MAX);
-        let n = MAX_PENDING_ACCESS + 10;
-        for i in 0..n {
-            d.put(&format!("k{i}"), "", kind::JSON, b"1", i64::MAX, 0)
-                .unwrap();
-        }
-        d.commit().unwrap();
-        d.put("before", "", kind::JSON, b"2", i64::MAX, 0).unwrap();
+        let (mut d, n) = with_pending_write(&p, "before");
         // the disk is full (the limit clamps to the current size): writing the reads'
         // access times into the open transaction fails, and SQLite rolls it back
         d.writer.execute_batch("PRAGMA max_page_count=1").unwrap();
@@ -911,25 +905,24 @@ mod tests {
         assert!(d.put("after", "", kind::JSON, b"3", i64::MAX, 0).is_err());
         assert!(d.commit().is_err());
         let other = open(p.to_str().unwrap(), u64::MAX);
-        let stored: i64 = other.readers[0]
-            .query_row(
-                "SELECT COUNT(*) FROM cache_entries WHERE key IN ('before', 'after')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stored, 0, "nothing of the failed transaction is stored");
+        assert_eq!(
+            count(
+                &other,
+                "SELECT COUNT(*) FROM cache_entries WHERE key IN ('before', 'after')"
+            ),
+            0,
+            "nothing of the failed transaction is stored"
+        );
         // and the store goes on
         d.put("later", "", kind::JSON, b"4", i64::MAX, 0).unwrap();
         d.commit().unwrap();
-        let later: i64 = other.readers[0]
-            .query_row(
-                "SELECT COUNT(*) FROM cache_entries WHERE key = 'later'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(later, 1);
+        assert_eq!(
+            count(
+                &other,
+                "SELECT COUNT(*) FROM cache_entries WHERE key = 'later'"
+            ),
+            1
+        );
     }
 
     #[test]
