@@ -151,12 +151,16 @@ describe('interface', () => {
     expect(grewMiB).toBeLessThan(30) // 20,000 tasks of 4 KB: ~91 MiB when the memo followed cacheSize
   })
 
-  test('a config replaced by an equal copy, then edited in place, is seen (the copy is watched)', async () => {
-    const r = make()
-    const models = new Map([
+  /** Two free-tier models, "a" faster than "b". */
+  const twoFreeModels = () =>
+    new Map([
       ['a', config('a', 'free', [], 500, 1e-7)],
       ['b', config('b', 'free', [], 900, 1e-7)],
     ])
+
+  test('a config replaced by an equal copy, then edited in place, is seen (the copy is watched)', async () => {
+    const r = make()
+    const models = twoFreeModels()
     const c = ctx({ userTier: 'free', task: 'same request' })
     const first = (await r.selectOptimalModel(c, models)).modelName
     await r.selectOptimalModel(c, models)
@@ -175,10 +179,7 @@ describe('interface', () => {
 
   test('a repeated request whose model was edited in place to a higher tier is not served from the cache', async () => {
     const r = make()
-    const models = new Map([
-      ['a', config('a', 'free', [], 500, 1e-7)],
-      ['b', config('b', 'free', [], 900, 1e-7)],
-    ])
+    const models = twoFreeModels()
     const c = ctx({ userTier: 'free', task: 'same request, many times' })
     const first = await r.selectOptimalModel(c, models)
     for (let i = 0; i < 3; i++) expect(await r.selectOptimalModel(c, models)).toMatchObject({ modelName: first.modelName, fromCache: true })

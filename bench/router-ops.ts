@@ -6,7 +6,7 @@
 import { ModelRouter as NativeRouter } from 'model-router-native'
 
 import { ModelRouter as LegacyRouter } from './legacy/model-router'
-import { measure, type Row } from './measure'
+import { interleaved, measure, type Row } from './measure'
 
 type AnyRouter = {
   selectOptimalModel(c: unknown, m: Map<string, unknown>): Promise<unknown>
@@ -122,34 +122,16 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
       },
     },
   ]
-  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]
   const bySide = new Map<string, Row[]>(sides.map((s) => [s.name, []]))
   for (const o of ops) {
     const routers = sides.map((s) => s.make())
     const calls = await Promise.all(routers.map((r) => o.prepare(r)))
-    const perSide = sides.map(() => ({ p50: [] as number[], p99: [] as number[], ops: [] as number[] }))
     const iterations = Math.ceil((o.n * scale) / ROUNDS)
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let j = 0; j < sides.length; j++) {
-        const k = round % 2 === 0 ? j : sides.length - 1 - j
-        const warmup = o.warmupShare === undefined ? undefined : Math.ceil(iterations * o.warmupShare)
-        const m = await measure(calls[k], { iterations, batch: o.batch, warmup })
-        perSide[k].p50.push(m.p50Us)
-        perSide[k].p99.push(m.p99Us)
-        perSide[k].ops.push(m.opsPerSec)
-      }
-    }
+    const warmup = o.warmupShare === undefined ? undefined : Math.ceil(iterations * o.warmupShare)
+    const results = await interleaved(calls.map((call) => () => measure(call, { iterations, batch: o.batch, warmup })), ROUNDS)
     sides.forEach((s, k) => {
       s.dispose(routers[k])
-      bySide.get(s.name)!.push({
-        group: 'router',
-        op: o.op,
-        side: s.name,
-        p50Us: median(perSide[k].p50),
-        p99Us: median(perSide[k].p99),
-        opsPerSec: median(perSide[k].ops),
-        note: `median of ${ROUNDS} interleaved rounds`,
-      })
+      bySide.get(s.name)!.push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds` })
     })
   }
   return sides.flatMap((s) => bySide.get(s.name)!)

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { native } from './native'
 import { wellFormed } from './strings'
+import { weakInterval } from './weak-interval'
 import { codedError, fromNative, rangeError, typeError } from './errors'
 
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
@@ -277,8 +278,6 @@ export class CacheManager extends EventEmitter {
    */
   private splitAt = Infinity
   private splitThisTick = false
-  /** Writes whose commit promise has not settled (batched or shipped). */
-  private unsettledWrites = 0
   /** The last commit went to the writer thread (an inline one leaves nothing to overlap). */
   private lastCommitShipped = false
   private asyncFlushScheduled = false
@@ -365,7 +364,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       throw nativeError(err)
     }
-    this.cleanupTimer = CacheManager.cleanupTimer(new WeakRef(this), cleanupInterval)
+    this.cleanupTimer = weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
       if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
@@ -378,7 +377,7 @@ export class CacheManager extends EventEmitter {
   }
 
   // Built outside the constructor: closures made there share its context, which holds `this`.
-  // Neither the timer nor the writer thread's callback may keep a dropped cache alive.
+  // The writer thread's callback must not keep a dropped cache alive.
   private static onSettled(ref: WeakRef<CacheManager>): (a: unknown, b?: unknown) => void {
     return (a, b) => {
       // napi passes the pair as one array argument.
@@ -387,14 +386,9 @@ export class CacheManager extends EventEmitter {
     }
   }
 
-  private static cleanupTimer(ref: WeakRef<CacheManager>, ms: number): NodeJS.Timeout {
-    const timer: NodeJS.Timeout = setInterval(() => {
-      const cache = ref.deref()
-      if (cache === undefined) clearInterval(timer)
-      else cache.cleanup()
-    }, ms)
-    timer.unref()
-    return timer
+  /** The cleanup timer's tick (static: see `weakInterval`). */
+  private static cleanupTick(cache: CacheManager): void {
+    cache.cleanup()
   }
 
   private live(): Handle {
@@ -817,7 +811,6 @@ export class CacheManager extends EventEmitter {
       void RESOLVED.then(this.endTick)
     }
     const batch = this.batch
-    this.unsettledWrites++
     // Two-stage pipeline: with many writes awaiting commits, the writer thread commits the
     // tick's first half while the caller issues the second; otherwise the caller waits for
     // one commit per tick with the writer idle meanwhile (measured at 64 sets in flight:
@@ -827,6 +820,13 @@ export class CacheManager extends EventEmitter {
       this.flush()
     }
     return batch
+  }
+
+  /** Writes whose commit promise has not settled: the batch's and the shipped groups'. */
+  private get unsettledWrites(): number {
+    let n = this.batchWrites
+    for (const w of this.waiters.values()) n += w.writes
+    return n
   }
 
   /** The end of a tick's writes: commits them, and sizes the next tick's split. */
@@ -847,7 +847,6 @@ export class CacheManager extends EventEmitter {
     this.batchWrites = 0
     this.asyncFlushScheduled = false
     if (this.handle === null) {
-      this.unsettledWrites -= writes
       reject?.(codedError('ERR_SHUT_DOWN', 'the cache was shut down before the write was committed'))
       return
     }
@@ -855,14 +854,12 @@ export class CacheManager extends EventEmitter {
       const seq = native.cacheCommit(this.handle)
       this.lastCommitShipped = seq !== 0
       if (seq === 0) {
-        this.unsettledWrites -= writes
         resolve?.()
       } else {
         this.waiters.set(seq, { resolve, reject, writes })
         if (this.keepAlive === null) this.keepAlive = setInterval(() => void this, 0x7fff_ffff)
       }
     } catch (err) {
-      this.unsettledWrites -= writes
       if (reject !== null) reject(nativeError(err))
       // durability "async": nobody awaits this commit; tell an `error` listener if any.
       else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
@@ -879,7 +876,6 @@ export class CacheManager extends EventEmitter {
 
   private settle(seq: number, w: Waiter, error: string | null): void {
     this.waiters.delete(seq)
-    this.unsettledWrites -= w.writes
     if (this.waiters.size === 0 && this.keepAlive !== null) {
       clearInterval(this.keepAlive)
       this.keepAlive = null

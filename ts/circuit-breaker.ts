@@ -6,6 +6,8 @@
  * clock when a call arrives, so an idle process is never kept alive.
  */
 
+import { rangeError } from './errors'
+
 export type CircuitState = 'closed' | 'open' | 'half_open'
 
 export interface CircuitOptions {
@@ -78,7 +80,7 @@ export class CircuitBreaker {
   constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
     // three typed arrays of this length are allocated
-    if (this.windowSize > MAX_WINDOW) throw new RangeError(`circuit.windowSize must be at most ${MAX_WINDOW}, got ${this.windowSize}`)
+    if (this.windowSize > MAX_WINDOW) throw rangeError('circuit.windowSize', `at most ${MAX_WINDOW}`, this.windowSize)
     this.minCalls = Math.min(this.windowSize, Math.max(1, Math.floor(positive(options, 'minCalls', 20))))
     this.maxErrorRate = positive(options, 'maxErrorRate', 0.01)
     this.maxP99Ms = positive(options, 'maxP99Ms', 150)

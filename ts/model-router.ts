@@ -511,7 +511,7 @@ export class ModelRouter extends EventEmitter {
 
   /** Frees the memo (its key text reached MEMO_MAX_CHARS). */
   #clearMemo(): void {
-    this.#memoGeneration++
+    this.#forgetMemo()
     this.#memo.clear()
     this.#memoLong.clear()
     this.#memoChars = 0

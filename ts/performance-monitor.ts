@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events'
 
 import { fromNative, rangeError, typeError } from './errors'
 import { native } from './native'
+import { weakInterval } from './weak-interval'
 
 export interface PerformanceMetric {
   name: string
@@ -264,14 +265,7 @@ export class PerformanceMonitor extends EventEmitter {
     for (const [name, value, direction] of DEFAULT_TARGETS) this.targets.set(name, { value, direction })
     for (const [name, value] of DEFAULT_THRESHOLDS) this.thresholds.set(name, { value, direction: 'lower' })
     if (interval > 0) {
-      const self = new WeakRef(this)
-      const timer: NodeJS.Timeout = setInterval(() => {
-        const monitor = self.deref()
-        if (monitor === undefined) clearInterval(timer)
-        else monitor.performHealthCheck()
-      }, interval)
-      this.healthTimer = timer
-      this.healthTimer.unref()
+      this.healthTimer = weakInterval(this, interval, PerformanceMonitor.healthTick)
     }
   }
 
@@ -649,6 +643,11 @@ export class PerformanceMonitor extends EventEmitter {
       const metric: PerformanceMetric = { name, value, timestamp: new Date(now), metadata }
       this.emit('metric_recorded', metric)
     }
+  }
+
+  /** The health timer's tick (static: see `weakInterval`). */
+  private static healthTick(monitor: PerformanceMonitor): void {
+    monitor.performHealthCheck()
   }
 
   private performHealthCheck(): void {

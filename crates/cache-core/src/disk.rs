@@ -131,9 +131,9 @@ pub struct DiskStore {
     commits: u64,
     /// A read transaction held open on the first reader across point reads (`get`), with
     /// the commit count it began at: each autocommit read takes and drops two file locks
-    /// (four `fcntl` calls, a sixth of a disk hit here). `end_read` ends it; the binding
-    /// does that in the check phase of each event-loop iteration, so another process's
-    /// writes show from the next iteration on, and ours at once (a commit of ours renews it).
+    /// (four `fcntl` calls, a sixth of a disk hit here). `end_read` ends it; the JS layer
+    /// calls it once a macrotask's disk reads are over, so another process's writes show
+    /// from the next callback on, and ours at once (a commit of ours renews it).
     read_snapshot: Option<u64>,
 }
 
@@ -500,10 +500,15 @@ impl DiskStore {
         self.written_since = self
             .written_since
             .saturating_add((stored.len() + key.len()) as u64);
+        self.mark_dirty(key);
+        Ok(())
+    }
+
+    /// Notes that the open transaction changed `key` (a key copy only the first time).
+    fn mark_dirty(&mut self, key: &str) {
         if !self.dirty.contains(key) {
             self.dirty.insert(key.to_owned());
         }
-        Ok(())
     }
 
     /// Deletes the row under `key` in the open transaction; true when one existed.
@@ -514,8 +519,8 @@ impl DiskStore {
             .prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?
             .execute([key])?;
         self.access.remove(key);
-        if n > 0 && !self.dirty.contains(key) {
-            self.dirty.insert(key.to_owned());
+        if n > 0 {
+            self.mark_dirty(key);
         }
         Ok(n > 0)
     }

@@ -46,6 +46,8 @@ struct Put {
 struct Batch {
     seq: u64,
     puts: Vec<Put>,
+    /// `batch_bytes(&puts)`, counted once at `ship` and given back when the writer is done.
+    bytes: u64,
     commit: bool,
 }
 
@@ -106,6 +108,19 @@ fn batch_bytes(puts: &[Put]) -> u64 {
         .sum()
 }
 
+/// The puts' writes will not reach the database: the transaction is rolled back, and the
+/// memory level is told to forget their keys.
+fn lose(store: &mut DiskStore, puts: &[Put]) {
+    store.abort();
+    forget(store, puts);
+}
+
+/// The puts were never written (their transaction failed before them): the memory level
+/// forgets their keys.
+fn forget(store: &mut DiskStore, puts: &[Put]) {
+    store.lose_keys(puts.iter().map(|p| p.key.as_str()));
+}
+
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -137,13 +152,12 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 let mut failed = lock(&shared.failed);
                 if failed.is_none() {
                     if let Err(e) = apply(&mut store, &batch.puts) {
-                        store.abort();
-                        store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
+                        lose(&mut store, &batch.puts);
                         *failed = Some(format!("cache database error: {e}"));
                     }
                 } else {
                     // not written: the group fails with the transaction before it
-                    store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
+                    forget(&mut store, &batch.puts);
                 }
                 if !batch.commit {
                     return None;
@@ -169,9 +183,7 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 Err(p) => {
                     // The transaction is in an unknown state: roll it back.
                     let _ = catch_unwind(AssertUnwindSafe(|| {
-                        let mut store = lock(&shared.store);
-                        store.abort();
-                        store.lose_keys(batch.puts.iter().map(|p| p.key.as_str()));
+                        lose(&mut lock(&shared.store), &batch.puts)
                     }));
                     let f = format!(
                         "the cache writer thread panicked: {}",
@@ -192,7 +204,7 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 .fetch_sub(batch.puts.len() as u64, Ordering::Relaxed);
             shared
                 .bytes_in_flight
-                .fetch_sub(batch_bytes(&batch.puts), Ordering::Relaxed);
+                .fetch_sub(batch.bytes, Ordering::Relaxed);
             {
                 let mut s = lock(&shared.settled);
                 s.applied = batch.seq;
@@ -325,8 +337,7 @@ impl Disk {
             let puts = std::mem::take(&mut self.local);
             let mut store = lock(&self.shared.store);
             if let Err(e) = apply(&mut store, &puts) {
-                store.abort();
-                store.lose_keys(puts.iter().map(|p| p.key.as_str()));
+                lose(&mut store, &puts);
                 // `CacheError::Disk` adds "cache database error: " when reported
                 self.apply_error = Some(e.to_string());
             }
@@ -443,8 +454,8 @@ impl Disk {
         // A group the writer thread failed to write belongs to this transaction too (it
         // is idle now: `sync` waited for every group shipped).
         let writer_failed = lock(&self.shared.failed).take();
+        // (`or` takes `apply_error` whichever holds a failure: both are cleared)
         if let Some(e) = writer_failed.or(self.apply_error.take()) {
-            self.apply_error = None;
             store.abort();
             return Err(e);
         }
@@ -490,7 +501,12 @@ impl Disk {
         }
         let idle = {
             let mut q = lock(&self.shared.queue);
-            q.batches.push(Batch { seq, puts, commit });
+            q.batches.push(Batch {
+                seq,
+                puts,
+                bytes,
+                commit,
+            });
             q.idle
         };
         if idle {
@@ -550,6 +566,14 @@ pub(crate) mod tests {
         d.put(key, "", k, v.to_vec(), i64::MAX, 0).unwrap();
     }
 
+    /// The tick's commit, which must go to the writer thread: its group number.
+    fn commit_shipped(d: &mut Disk) -> u64 {
+        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
+            panic!("not shipped")
+        };
+        seq
+    }
+
     #[test]
     fn one_write_commits_inline_a_group_on_the_writer() {
         let dir = tempfile::tempdir().unwrap();
@@ -558,9 +582,7 @@ pub(crate) mod tests {
         assert_eq!(d.commit_or_ship().unwrap().0, Committed::Now);
         put(&mut d, "b", b"2", kind::STRING);
         put(&mut d, "c", b"3", kind::STRING);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let seq = commit_shipped(&mut d);
         // Read-your-writes before the group is reported.
         assert_eq!(d.get("c", 0, false).unwrap().unwrap().value, b"3");
         assert_eq!(rx.recv().unwrap(), (seq, None));
@@ -582,9 +604,7 @@ pub(crate) mod tests {
             .unwrap();
         put(&mut d, "a", b"1", kind::STRING);
         put(&mut d, "b", b"2", kind::STRING);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let seq = commit_shipped(&mut d);
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("refused"));
@@ -604,9 +624,7 @@ pub(crate) mod tests {
         let (mut d, rx) = open(dir.path().join("c.db").to_str().unwrap());
         put(&mut d, "a", b"1", kind::STRING);
         put(&mut d, "boom", b"", PANIC_KIND);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let seq = commit_shipped(&mut d);
         let (got, err) = rx.recv().unwrap();
         assert_eq!(got, seq);
         assert!(err.unwrap().contains("panicked"));
@@ -616,9 +634,7 @@ pub(crate) mod tests {
         );
         put(&mut d, "b", b"2", kind::STRING);
         put(&mut d, "c", b"3", kind::STRING);
-        let Committed::Later(next) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let next = commit_shipped(&mut d);
         assert_eq!(rx.recv().unwrap(), (next, None));
         assert_eq!(d.get("b", 0, false).unwrap().unwrap().value, b"2");
     }
@@ -631,9 +647,7 @@ pub(crate) mod tests {
         for i in 0..(3 * SHIP_EVERY) {
             put(&mut d, &format!("k{i}"), b"v", kind::STRING);
         }
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let seq = commit_shipped(&mut d);
         assert_eq!(
             seq, 4,
             "three groups of {SHIP_EVERY} shipped before the commit"
@@ -662,9 +676,7 @@ pub(crate) mod tests {
         // the next transaction does not inherit the failure
         put(&mut d, "a", b"1", kind::STRING);
         put(&mut d, "b", b"2", kind::STRING);
-        let Committed::Later(seq) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        let seq = commit_shipped(&mut d);
         assert_eq!(rx.recv().unwrap(), (seq, None));
         assert_eq!(d.get("a", 0, false).unwrap().unwrap().value, b"1");
     }
@@ -676,9 +688,7 @@ pub(crate) mod tests {
         for i in 0..100 {
             put(&mut d, &format!("k{i}"), b"v", kind::STRING);
         }
-        let Committed::Later(_) = d.commit_or_ship().unwrap().0 else {
-            panic!("not shipped")
-        };
+        commit_shipped(&mut d);
         // Shipped but maybe not written yet: delete and clear wait for it.
         assert!(d.delete("k5").unwrap());
         put(&mut d, "k6", b"new", kind::STRING);
