@@ -417,6 +417,24 @@ describe('bad input', () => {
     expect(() => new PerformanceMonitor({ maxMetrics: 0 })).toThrow(RangeError)
   })
 
+  test('a metric name longer than 1024 characters is refused by every method that keeps names', () => {
+    const m = monitor({ healthCheckIntervalMs: 0 })
+    const longest = 'n'.repeat(1024)
+    m.recordMetric(longest, 1)
+    expect(m.getStats(longest).count).toBe(1)
+    const tooLong = 'n'.repeat(1025)
+    for (const call of [
+      () => m.recordMetric(tooLong, 1),
+      () => m.setTarget(tooLong, 1),
+      () => m.setThreshold(tooLong, 1),
+      () => m.getStats(tooLong),
+    ]) {
+      expect(call).toThrow(RangeError)
+      expect(call).toThrow(/name must be at most 1024 characters long, got a string of length 1025/)
+    }
+    expect(Object.keys(m.getMetrics())).toEqual([longest])
+  })
+
   test('shutdown clears data and listeners; the monitor can record again', () => {
     const m = monitor()
     m.on('metric_recorded', () => {})

@@ -363,6 +363,36 @@ describe('circuit breaker', () => {
     expect(getRolloutStats(r).circuit.state).toBe('closed')
   })
 
+  test('a probe that never settles is given up after another cooldown; its late outcome changes nothing', async () => {
+    const { r, opens, closes, halfOpens, tick } = setup()
+    const real = ModelRouter.prototype.selectOptimalModel
+    let mode = 'fail'
+    let releaseHung
+    jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(function (...a) {
+      if (mode === 'fail') return Promise.reject(new Error('down'))
+      if (mode === 'hang') return new Promise((resolve) => (releaseHung = resolve)).then(() => real.apply(this, a))
+      return real.apply(this, a)
+    })
+    for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
+    tick(1000)
+    mode = 'hang'
+    const hung = r.selectOptimalModel(ctx('hung probe'), models())
+    expect(getRolloutStats(r).circuit.state).toBe('half_open')
+    tick(999) // still within the cooldown: calls go to legacy
+    expect((await r.selectOptimalModel(ctx('meanwhile'), models())).modelName).toBe('legacy-model')
+    tick(1)
+    mode = 'fail' // the second probe fails: the circuit opens again
+    await expect(r.selectOptimalModel(ctx('second probe'), models())).resolves.toMatchObject({ modelName: 'legacy-model' })
+    expect(halfOpens).toHaveLength(2)
+    expect(opens.map((e) => e.reason)).toEqual(['error_rate', 'probe_failed'])
+    expect(getRolloutStats(r).circuit.state).toBe('open')
+    // the first probe succeeds at last: it was given up, so the circuit stays open
+    releaseHung()
+    expect((await hung).modelName).not.toBe('legacy-model')
+    expect(closes).toEqual([])
+    expect(getRolloutStats(r).circuit.state).toBe('open')
+  })
+
   test('a slow probe keeps the circuit open', async () => {
     const { r, opens, tick } = setup()
     const real = ModelRouter.prototype.selectOptimalModel

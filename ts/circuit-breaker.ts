@@ -76,6 +76,9 @@ export class CircuitBreaker {
   private slow = 0
   private openedAt = 0
   private probing = false
+  /** Numbers the probes: the outcome of a probe given up (see `admit`) decides nothing. */
+  private probeSerial = 0
+  private probeStartedAt = 0
 
   constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
@@ -94,16 +97,28 @@ export class CircuitBreaker {
    * Whether this call may go to the native side: `ADMIT_NATIVE`, `ADMIT_PROBE` (the circuit
    * was open and the cooldown has passed: this caller is the probe, the state is now
    * `half_open`, and every other call stays on legacy until the probe has reported) or
-   * `ADMIT_LEGACY`. A number, not an object: this runs on every call.
+   * `ADMIT_LEGACY`. A number, not an object: this runs on every call. A probe still pending
+   * after another `cooldownMs` is given up (a native call that never settles must not keep
+   * the circuit half open for good): the next call is a new probe, and only its outcome
+   * counts (`currentProbe`).
    */
   admit(): number {
     if (this.state === 'closed') return ADMIT_NATIVE
-    if (this.state === 'open' && this.now() - this.openedAt >= this.cooldownMs) {
+    const now = this.now()
+    const due = this.state === 'open' ? now - this.openedAt : this.probing ? now - this.probeStartedAt : -1
+    if (due >= this.cooldownMs) {
       this.state = 'half_open'
       this.probing = true
+      this.probeStartedAt = now
+      this.probeSerial++
       return ADMIT_PROBE
     }
     return ADMIT_LEGACY
+  }
+
+  /** The number of the probe `admit` let through last: pass it to `settleProbe`. */
+  get currentProbe(): number {
+    return this.probeSerial
   }
 
   /**
@@ -134,8 +149,13 @@ export class CircuitBreaker {
     return null
   }
 
-  /** The probe's outcome: true closes the circuit (with a fresh window), false opens it again. */
-  settleProbe(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
+  /**
+   * The outcome of probe `probe`: a success closes the circuit (with a fresh window) and
+   * returns null, a failure opens it again. Returns undefined, changing nothing, for a probe
+   * given up or already settled.
+   */
+  settleProbe(probe: number, latencyMs: number, error: string | undefined): CircuitOpenEvent | null | undefined {
+    if (!this.probing || probe !== this.probeSerial) return undefined
     this.probing = false
     if (error === undefined && latencyMs <= this.maxP99Ms) {
       this.state = 'closed'

@@ -176,8 +176,12 @@ interface MetadataRing {
   values: unknown[]
 }
 
+/** Longest metric name, in UTF-16 code units: names are kept (up to `maxMetrics` of them). */
+export const MAX_NAME_LENGTH = 1024
+
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string') throw typeError('name', 'a string', name)
+  if (name.length > MAX_NAME_LENGTH) throw rangeError('name', `at most ${MAX_NAME_LENGTH} characters long`, name)
 }
 
 function checkFinite(field: string, value: unknown): asserts value is number {

@@ -434,12 +434,13 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   /** Mode "native": served by native unless the circuit is open; a native failure is retried on legacy. */
   private nativeCall(name: string, args: unknown[]): unknown {
     const breaker = this.breaker!
-    let probe = false
+    // the probe's number (see `CircuitBreaker.currentProbe`), 0 when this call is no probe
+    let probe = 0
     if (breaker.state !== 'closed') {
       const gate = breaker.admit()
       if (gate === ADMIT_LEGACY) return this.legacyServe(name, args)
-      probe = gate === ADMIT_PROBE
-      if (probe) {
+      if (gate === ADMIT_PROBE) {
+        probe = breaker.currentProbe
         try {
           super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
         } catch (err) {
@@ -478,12 +479,12 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   }
 
   /** Runs the call on legacy; the native error counts against the circuit only if legacy succeeds. */
-  private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: boolean): unknown {
+  private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: number): unknown {
     const error = messageOf(nativeErr) || 'native error'
     if (typeof this.legacy()[name] !== 'function') {
       // nothing to fall back to (a native-only method): the caller gets native's error;
       // it counts only against a probe (an error is never a successful probe)
-      if (probe) this.settleNative(ms, error, true)
+      if (probe !== 0) this.settleNative(ms, error, probe)
       throw nativeErr
     }
     this.fallbacks++
@@ -491,8 +492,8 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     const judge = (legacyFailed: boolean) => {
       // A call that failed on both sides, or whose error does not count, says nothing
       // against native in the window; but a probe that failed never closes the circuit.
-      if (probe) this.settleNative(ms, error, true)
-      else this.settleNative(ms, legacyFailed || !counts ? undefined : error, false)
+      if (probe !== 0) this.settleNative(ms, error, probe)
+      else this.settleNative(ms, legacyFailed || !counts ? undefined : error, 0)
     }
     this.metric('fallback', 1, { method: name, error: messageOf(nativeErr) })
     this.legacyRetries++
@@ -523,12 +524,14 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     )
   }
 
-  private settleNative(ms: number, error: string | undefined, probe: boolean): void {
+  /** `probe`: the probe's number, 0 for a call made while the circuit was closed. */
+  private settleNative(ms: number, error: string | undefined, probe: number): void {
     const breaker = this.breaker!
     this.latency.native.push(ms)
-    let opened: CircuitOpenEvent | null
-    if (probe) {
-      opened = breaker.settleProbe(ms, error)
+    let opened: CircuitOpenEvent | null | undefined
+    if (probe !== 0) {
+      opened = breaker.settleProbe(probe, ms, error)
+      if (opened === undefined) return // a probe given up: a newer one decides
       if (opened === null) {
         super.emit('circuit_close', { probeLatency: ms })
         this.metric('circuit_open', 0)
