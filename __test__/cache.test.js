@@ -552,6 +552,42 @@ describe('found in review (third session)', () => {
   test('cleanupInterval of 2^31 ms or more is a RangeError (Node would run it every millisecond)', () => {
     expect(() => new CacheManager({ cleanupInterval: 2 ** 31 })).toThrow(RangeError)
   })
+
+  test('options the legacy did not have: NaN, fractions and negatives are a RangeError naming the option; null takes the default (fifth session)', () => {
+    for (const field of ['poolSize', 'maxKeyLength', 'maxValueSize', 'maxWarmKeys', 'maxWarmPatterns', 'cleanupInterval']) {
+      for (const bad of [NaN, 1.5, -1, Infinity]) {
+        expect(() => new CacheManager({ [field]: bad })).toThrow(RangeError)
+        expect(() => new CacheManager({ [field]: bad })).toThrow(new RegExp(`^${field} must be a whole number`))
+      }
+      expect(() => new CacheManager({ [field]: '5' })).toThrow(TypeError)
+      new CacheManager({ [field]: null }).shutdown()
+    }
+    // zero: no periodic sweep for cleanupInterval, a RangeError for the counts
+    expect(() => new CacheManager({ maxKeyLength: 0 })).toThrow(RangeError)
+    // the legacy's own options keep the legacy rule: a falsy value (NaN included) takes the default
+    const c = new CacheManager({ maxMemorySize: NaN, defaultTTL: 0, maxDiskSize: NaN })
+    c.shutdown()
+  })
+
+  test('cleanupInterval 0: no sweep timer at all', async () => {
+    jest.useFakeTimers()
+    try {
+      const swept = []
+      const spy = jest.spyOn(CacheManager.prototype, 'cleanup').mockImplementation(function () {
+        swept.push(this === on ? 'on' : 'off')
+      })
+      const off = new CacheManager({ cleanupInterval: 0 })
+      const on = new CacheManager({ cleanupInterval: 1000 })
+      expect(jest.getTimerCount()).toBe(1)
+      jest.advanceTimersByTime(3000)
+      expect(swept).toEqual(['on', 'on', 'on'])
+      spy.mockRestore()
+      off.shutdown()
+      on.shutdown()
+    } finally {
+      jest.useRealTimers()
+    }
+  })
 })
 
 describe('found in the binding review (third session)', () => {

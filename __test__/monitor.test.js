@@ -435,6 +435,16 @@ describe('bad input', () => {
     expect(Object.keys(m.getMetrics())).toEqual([longest])
   })
 
+  test('a name with a lone surrogate is refused: two such names would be one metric', () => {
+    const m = monitor({ healthCheckIntervalMs: 0 })
+    for (const call of [() => m.recordMetric('\uD800', 1), () => m.setTarget('x\uDBFF', 1), () => m.setThreshold('\uDC00', 1), () => m.getStats('\uD800')]) {
+      expect(call).toThrow(TypeError)
+      expect(call).toThrow(/name must be a well-formed string/)
+    }
+    m.recordMetric('\uD83D\uDE00', 1) // a surrogate pair is well formed
+    expect(Object.keys(m.getMetrics())).toEqual(['\uD83D\uDE00'])
+  })
+
   test('shutdown clears data and listeners; the monitor can record again', () => {
     const m = monitor()
     m.on('metric_recorded', () => {})

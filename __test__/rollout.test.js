@@ -197,6 +197,42 @@ describe('mode "native"', () => {
   })
 })
 
+describe('after shutdown', () => {
+  test('a call rejects with ERR_SHUT_DOWN: no legacy instance is made (its timers would keep the process alive), nothing counts against native', async () => {
+    let made = 0
+    class CountedRouter extends FixedRouter {
+      constructor() {
+        super()
+        made++
+      }
+    }
+    class CountedCache extends EventEmitter {
+      constructor() {
+        super()
+        made++
+      }
+      async get() {
+        return 'from-legacy'
+      }
+      shutdown() {}
+    }
+    const r = createModelRouter(CountedRouter, { mode: 'native' })
+    await r.selectOptimalModel(ctx('before'), models())
+    r.shutdown()
+    await expect(r.selectOptimalModel(ctx('after'), models())).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+    const c = createCacheManager(CountedCache, { mode: 'native' })
+    c.shutdown()
+    await expect(c.get('k')).rejects.toMatchObject({ code: 'ERR_SHUT_DOWN' })
+    expect(made).toBe(0)
+    for (const w of [r, c]) {
+      const stats = getRolloutStats(w)
+      expect(stats.fallbacks).toBe(0)
+      expect(stats.circuit.state).toBe('closed')
+      expect(stats.circuit.windowCalls).toBe(w === r ? 1 : 0)
+    }
+  })
+})
+
 describe('circuit breaker', () => {
   function setup(circuit) {
     let clock = 0
@@ -707,6 +743,9 @@ describe('options are checked (found in the binding review, third session)', () 
     expect(() => make({ countsAsFailure: 'no' })).toThrow(TypeError)
     expect(() => make({ now: 5 })).toThrow(/options\.now/)
     expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
+    for (const circuit of [null, 5, 'fast']) {
+      expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit })).toThrow(new TypeError(`circuit must be an object of circuit options, got ${JSON.stringify(circuit)}`))
+    }
     expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', config: { bufferSize: 2 ** 40 } })).toThrow(/bufferSize/)
   })
 })

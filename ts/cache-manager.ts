@@ -43,7 +43,7 @@ export interface CacheConfig {
   maxKeyLength?: number
   /** Largest serialized value, in bytes. Default 64 MiB. */
   maxValueSize?: number
-  /** Milliseconds between sweeps of expired entries. Default 60000. */
+  /** Milliseconds between sweeps of expired entries. Default 60000; 0: no periodic sweep. */
   cleanupInterval?: number
   /** Keys remembered per context pattern for `predictiveWarmCache`. Default 64. */
   maxWarmKeys?: number
@@ -248,11 +248,24 @@ interface SetEvent {
   location: 'memory' | 'disk'
 }
 
+/** A legacy option (`maxMemorySize`, `maxDiskSize`, `defaultTTL`): a falsy value takes the default, as in the legacy. */
 function positive(config: CacheConfig, field: keyof CacheConfig, fallback: number): number {
   const v = config[field]
   if (!v) return fallback // legacy: a falsy value takes the default
   if (typeof v !== 'number') throw typeError(field, 'a number', v)
   if (!(v > 0) || !Number.isFinite(v)) throw rangeError(field, 'a finite number > 0', v)
+  return v
+}
+
+/**
+ * An option the legacy did not have: `undefined` or `null` take the default; any other value
+ * must be a whole number ≥ 1 (`0` too when `zero` says what it means).
+ */
+function count(config: CacheConfig, field: keyof CacheConfig, fallback: number, zero = false): number {
+  const v = config[field]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!Number.isInteger(v) || v < (zero ? 0 : 1)) throw rangeError(field, zero ? 'a whole number ≥ 0' : 'a whole number ≥ 1', v)
   return v
 }
 
@@ -265,7 +278,7 @@ export class CacheManager extends EventEmitter {
   private readonly maxValueSize: number
   private readonly maxWarmKeys: number
   private readonly maxWarmPatterns: number
-  private readonly cleanupTimer: NodeJS.Timeout
+  private readonly cleanupTimer: NodeJS.Timeout | null
   private batch: Promise<void> | null = null
   private batchResolve: (() => void) | null = null
   private batchReject: ((err: unknown) => void) | null = null
@@ -331,8 +344,8 @@ export class CacheManager extends EventEmitter {
     if (durability !== 'sync' && durability !== 'async') {
       throw typeError('durability', '"sync" or "async"', durability)
     }
-    const poolSize = positive(config, 'poolSize', 5)
-    if (!Number.isInteger(poolSize) || poolSize > 64) throw rangeError('poolSize', 'an integer from 1 to 64', poolSize)
+    const poolSize = count(config, 'poolSize', 5)
+    if (poolSize > 64) throw rangeError('poolSize', 'an integer from 1 to 64', poolSize)
     this.policy = policy
     const persist = config.persistToDisk ?? true
     if (typeof persist !== 'boolean') throw typeError('persistToDisk', 'a boolean', persist)
@@ -340,12 +353,13 @@ export class CacheManager extends EventEmitter {
     if (typeof compression !== 'boolean') throw typeError('compression', 'a boolean', compression)
     this.persist = persist
     this.asyncDurability = durability === 'async'
-    this.maxKeyLength = positive(config, 'maxKeyLength', 4096)
-    this.maxValueSize = positive(config, 'maxValueSize', 64 * MiB)
-    this.maxWarmKeys = positive(config, 'maxWarmKeys', 64)
-    this.maxWarmPatterns = positive(config, 'maxWarmPatterns', 256)
+    this.maxKeyLength = count(config, 'maxKeyLength', 4096)
+    this.maxValueSize = count(config, 'maxValueSize', 64 * MiB)
+    this.maxWarmKeys = count(config, 'maxWarmKeys', 64)
+    this.maxWarmPatterns = count(config, 'maxWarmPatterns', 256)
     const defaultTTL = positive(config, 'defaultTTL', 3600)
-    const cleanupInterval = positive(config, 'cleanupInterval', 60_000)
+    // 0: no periodic sweep (expired entries are never returned; the sweep only frees space)
+    const cleanupInterval = count(config, 'cleanupInterval', 60_000, true)
     // Node runs a longer period every millisecond (TimeoutOverflowWarning)
     if (cleanupInterval > MAX_TIMER_MS) throw rangeError('cleanupInterval', `at most ${MAX_TIMER_MS} ms`, cleanupInterval)
     try {
@@ -364,7 +378,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       throw nativeError(err)
     }
-    this.cleanupTimer = weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
+    this.cleanupTimer = cleanupInterval === 0 ? null : weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
       if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
@@ -752,7 +766,7 @@ export class CacheManager extends EventEmitter {
 
   /** Commits pending writes, stops the cleanup timer, closes the database. */
   shutdown(): void {
-    clearInterval(this.cleanupTimer)
+    if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer)
     if (this.handle === null) return
     this.flush()
     try {

@@ -6,7 +6,7 @@
  * clock when a call arrives, so an idle process is never kept alive.
  */
 
-import { rangeError } from './errors'
+import { rangeError, typeError } from './errors'
 
 export type CircuitState = 'closed' | 'open' | 'half_open'
 
@@ -80,7 +80,9 @@ export class CircuitBreaker {
   private probeSerial = 0
   private probeStartedAt = 0
 
-  constructor(options: CircuitOptions = {}, private readonly now: () => number = () => performance.now()) {
+  constructor(options: CircuitOptions | undefined, private readonly now: () => number = () => performance.now()) {
+    if (options === undefined) options = {}
+    else if (options === null || typeof options !== 'object') throw typeError('circuit', 'an object of circuit options', options)
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
     // three typed arrays of this length are allocated
     if (this.windowSize > MAX_WINDOW) throw rangeError('circuit.windowSize', `at most ${MAX_WINDOW}`, this.windowSize)

@@ -7,10 +7,11 @@
 export type ErrorCode =
   | 'ERR_NO_MODELS'
   | 'ERR_NO_ELIGIBLE_MODEL'
-  | 'ERR_NO_FALLBACK_MODEL'
   | 'ERR_SHUT_DOWN'
+  /** The cache's SQLite database could not be opened, read or written (the message says why). */
+  | 'ERR_CACHE_DISK'
+  /** An internal misuse the native side refused (e.g. a cache re-entered from its own callback). */
   | 'ERR_NATIVE'
-  | 'ERR_NATIVE_PANIC'
 
 export interface CodedError extends Error {
   code: ErrorCode

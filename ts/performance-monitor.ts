@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events'
 
 import { fromNative, rangeError, typeError } from './errors'
 import { native } from './native'
+import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
 
 export interface PerformanceMetric {
@@ -181,6 +182,8 @@ export const MAX_NAME_LENGTH = 1024
 
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string') throw typeError('name', 'a string', name)
+  // a lone surrogate cannot cross into UTF-8 unchanged: two such names would be one metric
+  if (!wellFormed(name)) throw typeError('name', 'a well-formed string (no lone surrogate)', name)
   if (name.length > MAX_NAME_LENGTH) throw rangeError('name', `at most ${MAX_NAME_LENGTH} characters long`, name)
 }
 

@@ -16,7 +16,7 @@ import { isDeepStrictEqual } from 'node:util'
 
 import { CacheManager, type CacheConfig } from './cache-manager'
 import { ADMIT_LEGACY, ADMIT_PROBE, CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
-import { rangeError, typeError } from './errors'
+import { codedError, rangeError, typeError } from './errors'
 import { ModelRouter, type ModelRouterOptions } from './model-router'
 import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
 
@@ -235,6 +235,11 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
+/** A native call made after `shutdown()`: the caller's mistake, not native's failure. */
+function isShutDown(err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { code?: unknown }).code === 'ERR_SHUT_DOWN'
+}
+
 /** A bounded copy of an input or answer for the disagreement log. */
 function clip(v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return v.length > 1000 ? `${v.slice(0, 1000)}… (${v.length} chars)` : v
@@ -283,6 +288,8 @@ type AnyFn = (...args: unknown[]) => unknown
  */
 class RolloutWrapper extends EventEmitter implements RolloutControl {
   private legacyInstance: Record<string, unknown> | null = null
+  /** `shutdown()` ran: no legacy instance is created after it (its timers would keep the process alive). */
+  private shutDown = false
   private readonly nativeInstance: Record<string, unknown>
   private readonly spec: KindSpec
   private readonly breaker: CircuitBreaker | null
@@ -400,6 +407,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   /** The legacy instance, created when first needed (mode "native": on the first fallback). */
   private legacy(): Record<string, unknown> {
     if (this.legacyInstance === null) {
+      if (this.shutDown) throw codedError('ERR_SHUT_DOWN', `the ${this.kind} wrapper was shut down`)
       const inst = this.makeLegacy() as Record<string, unknown>
       this.legacyInstance = inst
       for (const [event, f] of this.forwarders) (inst as unknown as EventEmitter).on?.(event, f.legacy)
@@ -480,6 +488,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   /** Runs the call on legacy; the native error counts against the circuit only if legacy succeeds. */
   private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: number): unknown {
+    if (isShutDown(nativeErr)) {
+      // used after shutdown: the caller gets the native answer; it says nothing about native
+      if (probe !== 0) this.breaker!.abandonProbe()
+      throw nativeErr
+    }
     const error = messageOf(nativeErr) || 'native error'
     if (typeof this.legacy()[name] !== 'function') {
       // nothing to fall back to (a native-only method): the caller gets native's error;
@@ -648,6 +661,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   }
 
   private shutdownBoth(args: unknown[]): void {
+    this.shutDown = true
     let legacyErr: unknown
     try {
       const fn = this.legacyInstance?.shutdown
