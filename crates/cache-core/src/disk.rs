@@ -214,7 +214,20 @@ impl DiskStore {
         if !memory {
             create_private(&cfg.path)?;
         }
-        let writer = Connection::open(if memory { ":memory:" } else { &cfg.path })?;
+        let writer = if memory {
+            Connection::open(":memory:")?
+        } else {
+            // Only the writer writes the WAL: its commits go out in one write each (wal_vfs).
+            crate::wal_vfs::register()?;
+            Connection::open_with_flags_and_vfs(
+                &cfg.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                crate::wal_vfs::VFS_NAME,
+            )?
+        };
         configure(&writer)?;
         writer.execute_batch("PRAGMA page_size=4096;")?;
         if !memory {
