@@ -1,9 +1,9 @@
 //! A VFS shim that coalesces the WAL writes of a commit into one `pwrite`.
 //!
 //! SQLite writes each WAL frame as two calls, its 24-byte header and its page: a commit of
-//! 15 frames is 30 `pwrite`s. Here a call costs ~3.5 µs whatever its size (ext4 on a VM):
-//! 30 calls take ~105 µs, one call of the same 61 KB ~11 µs (`examples/wal_writes.rs`).
-//! The writer thread spent about a third of its time there.
+//! 15 frames is 30 `pwrite`s. Here a call costs 3.5–4.5 µs whatever its size (ext4 on a VM):
+//! 30 calls take 105–140 µs, one call of the same 61 KB 11–16 µs (`cargo run --release -p
+//! cache-core --example wal_writes`). The writer thread spent about a third of its time there.
 //!
 //! The shim is the default unix VFS with one change: a WAL file's writes that continue the
 //! previous one are gathered in a buffer (at most `MAX_BUFFER` bytes) and written at once.
