@@ -743,6 +743,13 @@ describe('options are checked (found in the binding review, third session)', () 
     expect(() => make({ countsAsFailure: 'no' })).toThrow(TypeError)
     expect(() => make({ now: 5 })).toThrow(/options\.now/)
     expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
+    // boolean options are booleans: "no" is not false (found by the new-user review, fifth session)
+    expect(() => createModelRouter(FixedRouter, { enabled: 'yes' })).toThrow(new TypeError('enabled must be a boolean, got "yes"'))
+    expect(() => createModelRouter(FixedRouter, { mode: 'native', fallback: 'no' })).toThrow(new TypeError('fallback must be a boolean, got "no"'))
+    expect(() => createCacheManager(LegacyCache, { predictive: 'yes', config: { persistToDisk: false } })).toThrow(/predictive must be a boolean/)
+    expect(() => createModelRouter(FixedRouter, 5)).toThrow(new TypeError('options must be an object, got 5'))
+    expect(() => createModelRouter(FixedRouter, null)).toThrow(TypeError)
+    expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { maxErrorRate: 2 } })).toThrow(/circuit\.maxErrorRate must be a rate from 0 to 1/)
     for (const circuit of [null, 5, 'fast']) {
       expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit })).toThrow(new TypeError(`circuit must be an object of circuit options, got ${JSON.stringify(circuit)}`))
     }

@@ -88,6 +88,8 @@ export class CircuitBreaker {
     if (this.windowSize > MAX_WINDOW) throw rangeError('circuit.windowSize', `at most ${MAX_WINDOW}`, this.windowSize)
     this.minCalls = Math.min(this.windowSize, Math.max(1, Math.floor(positive(options, 'minCalls', 20))))
     this.maxErrorRate = positive(options, 'maxErrorRate', 0.01)
+    // a rate above 1 can never be crossed: a circuit that never opens on errors is a typo
+    if (this.maxErrorRate > 1) throw rangeError('circuit.maxErrorRate', 'a rate from 0 to 1', this.maxErrorRate)
     this.maxP99Ms = positive(options, 'maxP99Ms', 150)
     this.cooldownMs = positive(options, 'cooldownMs', 30_000)
     this.latencies = new Float64Array(this.windowSize)

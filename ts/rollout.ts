@@ -129,8 +129,16 @@ export function flagEnabled(name: string, env: Record<string, string | undefined
   return env[name] === 'true'
 }
 
+/** A boolean option, when given: anything else (`"no"` included) is a `TypeError`, not truthiness. */
+function checkFlagOption(options: object, field: 'enabled' | 'fallback' | 'predictive'): void {
+  const v = (options as Record<string, unknown>)[field]
+  if (v !== undefined && typeof v !== 'boolean') throw typeError(field, 'a boolean', v)
+}
+
 /** The mode a factory will use for these options. */
 export function resolveMode(kind: RolloutKind, options: RolloutOptions = {}): RolloutMode {
+  if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
+  checkFlagOption(options, 'enabled')
   const mode = options.mode
   if (mode !== undefined) {
     if (mode !== 'legacy' && mode !== 'native' && mode !== 'shadow') throw typeError('mode', '"legacy", "native" or "shadow"', mode)
@@ -719,6 +727,7 @@ function build<T extends object>(
   extraMethods: () => Record<string, AnyFn> = () => ({}),
 ): Rollout<T> {
   const mode = resolveMode(kind, options)
+  checkFlagOption(options, 'fallback')
   if (mode === 'legacy') return instantiate(legacy, options.config) as Rollout<T>
   const native = makeNative()
   if (mode === 'native' && options.fallback === false) return native as Rollout<T>
@@ -742,7 +751,8 @@ export function createModelRouter<T extends object>(legacy: LegacyImplementation
  */
 export function createCacheManager<T extends object>(legacy: LegacyImplementation<T>, options: CacheRolloutOptions = {}): Rollout<T> {
   checkImpl('createCacheManager', legacy)
-  const predictive = options.predictive ?? flagEnabled(PREDICTIVE_FLAG, options.env ?? process.env)
+  if (options !== null && typeof options === 'object') checkFlagOption(options, 'predictive')
+  const predictive = options?.predictive ?? flagEnabled(PREDICTIVE_FLAG, options?.env ?? process.env)
   return build('cache', legacy, options, () => new CacheManager(options.config), (): Record<string, AnyFn> =>
     predictive ? {} : { predictiveWarmCache: () => Promise.resolve() },
   )
