@@ -5,27 +5,35 @@
 //! 30 calls take 105–140 µs, one call of the same 61 KB 11–16 µs (`cargo run --release -p
 //! cache-core --example wal_writes`). The writer thread spent about a third of its time there.
 //!
-//! The shim is the default unix VFS with one change: a WAL file's writes that continue the
-//! previous one are gathered in a buffer (at most `MAX_BUFFER` bytes) and written at once.
-//! Why this keeps SQLite's guarantees:
+//! The shim is the default unix VFS with one change: a run of new WAL frames (it starts with
+//! the header of a frame that does not commit, and every write continues the one before) is
+//! gathered in a buffer (at most `MAX_BUFFER` bytes) and written at once. Why this keeps
+//! SQLite's guarantees:
 //! - A commit becomes visible to readers (in this process or another) only when the writer
 //!   publishes the new wal-index header, after `sqlite3WalFrames` has written every frame.
-//!   The buffer is written out, and its error returned, in the `xWrite` of the commit frame
-//!   (a frame header whose "database size after commit" field is non-zero) and of anything
-//!   after it: no commit is published with a frame still in the buffer, and a failed write
-//!   fails the commit as it would without the shim.
-//! - Any other call on the file (read, sync, truncate, size, file control, close, a write
-//!   that does not continue the buffer) writes the buffer out first, so SQLite never sees
-//!   the file without its own writes.
+//!   The buffer is written out, and its error returned, in the `xWrite` of the commit
+//!   frame's page (the frame whose header has a non-zero "database size after commit"): no
+//!   commit is published with a frame still in the buffer, and a failed write fails the
+//!   commit as it would without the shim.
+//! - Every other write is made at once, after the buffer: a page written over in place, the
+//!   WAL header, and a commit frame's header with nothing gathered before it — SQLite may
+//!   publish right after one (`walRewriteChecksums` rewrites headers, the commit frame's
+//!   last, when a transaction changed a page it had already spilled).
+//! - Any other call on the file (read, sync, truncate, size, file control, close) writes
+//!   the buffer out first, so SQLite never sees the file without its own writes. A failure
+//!   there is reported as an I/O error, which makes SQLite roll the whole transaction back
+//!   ("disk full" would roll back only the statement); and after any failed write of the
+//!   buffer, the transaction's later writes fail too, so it cannot commit frames it lost.
 //! - Frames of a transaction not yet committed (a spill of a large one) may sit in the
 //!   buffer: nobody reads them before the commit, which writes them out. If the transaction
 //!   ends without a commit (a rollback, or SQLite's own after an I/O error), they must never
 //!   be written: once the connection has released the WAL write lock, another connection
 //!   may write those offsets. So the database file's shared-memory unlock is watched too:
-//!   when a connection releases the write lock, every buffer of that database's WAL in this
-//!   process is marked dead (only the lock holder can have live frames in one, and it has
-//!   just written them out if it committed), and is emptied before anything else is done
-//!   with it.
+//!   just before a connection releases the write lock, every buffer of that database's WAL
+//!   in this process is marked dead (only the lock holder can have live frames in one, and
+//!   it has just written them out if it committed), and is emptied before anything else is
+//!   done with it. (`locking_mode=EXCLUSIVE` never releases the lock this way; the cache's
+//!   writer connection does not use it.)
 //!
 //! Only the WAL file's methods are replaced; the database file gets the unix VFS's methods
 //! with `xShmLock` (which then also marks buffers dead) and `xClose` hooked; journals and
@@ -61,23 +69,29 @@ struct Wal {
     /// Set when a connection released the database's WAL write lock: `buf` holds frames of a
     /// transaction that ended without a commit, which must not be written.
     dead: Arc<AtomicBool>,
+    /// A write of the buffer failed in this transaction (SQLite's code): later writes fail.
+    failed: c_int,
 }
 
 /// What the shim keeps after the unix VFS's structure of a main database file.
 struct Db {
     unix: *const ffi::sqlite3_io_methods,
-    path: Box<str>,
+    /// The full path SQLite opened, as bytes (a path need not be UTF-8).
+    path: Box<[u8]>,
 }
+
+/// A WAL file open in this process: its database's path, and its `dead` flag.
+type LiveWal = (Box<[u8]>, Arc<AtomicBool>);
 
 /// The `dead` flags of the WAL files open in this process, by database path (one entry per
 /// open WAL file: bounded by the open connections).
-static LIVE_WALS: Mutex<Vec<(Box<str>, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
+static LIVE_WALS: Mutex<Vec<LiveWal>> = Mutex::new(Vec::new());
 
 /// A copy of each unix method table a database file was opened with, with `xShmLock` and
 /// `xClose` replaced (one per locking style: a handful at most).
 static DB_METHODS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
 
-fn live_wals() -> std::sync::MutexGuard<'static, Vec<(Box<str>, Arc<AtomicBool>)>> {
+fn live_wals() -> std::sync::MutexGuard<'static, Vec<LiveWal>> {
     LIVE_WALS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -125,6 +139,7 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Wal {
     if w.dead.swap(false, Ordering::AcqRel) {
         w.buf.clear();
         w.committing = false;
+        w.failed = ffi::SQLITE_OK;
     }
     w
 }
@@ -133,11 +148,11 @@ unsafe fn db<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Db {
     &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Db)
 }
 
-fn path_of(name: ffi::sqlite3_filename) -> Option<Box<str>> {
+fn path_of(name: ffi::sqlite3_filename) -> Box<[u8]> {
     if name.is_null() {
-        return None;
+        return Box::default();
     }
-    unsafe { CStr::from_ptr(name) }.to_str().ok().map(Box::from)
+    Box::from(unsafe { CStr::from_ptr(name) }.to_bytes())
 }
 
 unsafe extern "C" fn open(
@@ -159,9 +174,8 @@ unsafe extern "C" fn open(
     }
     let at = (file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire));
     if flags & ffi::SQLITE_OPEN_WAL != 0 {
-        let db_path: Box<str> = path_of(name)
-            .map(|p| Box::from(p.strip_suffix("-wal").unwrap_or(&p)))
-            .unwrap_or_default();
+        let wal_path = path_of(name);
+        let db_path: Box<[u8]> = Box::from(wal_path.strip_suffix(b"-wal").unwrap_or(&wal_path));
         let dead = Arc::new(AtomicBool::new(false));
         live_wals().push((db_path, dead.clone()));
         ptr::write(
@@ -172,6 +186,7 @@ unsafe extern "C" fn open(
                 start: 0,
                 committing: false,
                 dead,
+                failed: ffi::SQLITE_OK,
             },
         );
         (*file).pMethods = &WAL_METHODS;
@@ -183,7 +198,7 @@ unsafe extern "C" fn open(
             at as *mut Db,
             Db {
                 unix: (*file).pMethods,
-                path: path_of(name).unwrap_or_default(),
+                path: path_of(name),
             },
         );
         (*file).pMethods = patched;
@@ -222,21 +237,22 @@ unsafe extern "C" fn db_shm_lock(
     flags: c_int,
 ) -> c_int {
     let d = db(file);
-    let rc = match (*d.unix).xShmLock {
-        Some(f) => f(file, ofst, n, flags),
-        None => ffi::SQLITE_ERROR,
-    };
     let releases_write_lock = flags == ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE
         && ofst <= WAL_WRITE_LOCK
         && WAL_WRITE_LOCK < ofst + n;
     if releases_write_lock {
+        // Marked while the lock is still held: once it is released, another connection (on
+        // another thread) may take it and gather live frames, which a later mark would drop.
         for (path, dead) in live_wals().iter() {
-            if **path == *d.path {
+            if *path == d.path {
                 dead.store(true, Ordering::Release);
             }
         }
     }
-    rc
+    match (*d.unix).xShmLock {
+        Some(f) => f(file, ofst, n, flags),
+        None => ffi::SQLITE_ERROR,
+    }
 }
 
 unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -250,8 +266,8 @@ unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-/// Writes the buffer out; it is empty afterwards, whatever the result (on an error the
-/// transaction fails and SQLite rolls it back, so what was in it is not needed).
+/// Writes the buffer out; it is empty afterwards, whatever the result. A failure is kept
+/// (`failed`): the transaction lost frames SQLite believes written, so it must not commit.
 unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     if w.buf.is_empty() {
         return ffi::SQLITE_OK;
@@ -272,7 +288,21 @@ unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
         },
     };
     w.buf.clear();
+    if rc != ffi::SQLITE_OK {
+        w.failed = rc;
+    }
     rc
+}
+
+/// `flush` for the methods SQLite calls later than the writes (a read, a sync, ...): an
+/// error there fails that call only, so it is reported as an I/O error, which makes SQLite
+/// roll the whole transaction back (a "disk full" would roll back just the statement, and
+/// a later COMMIT would publish the lost frames).
+unsafe fn flush_late(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
+    match flush(file, w) {
+        ffi::SQLITE_OK => ffi::SQLITE_OK,
+        _ => ffi::SQLITE_IOERR_WRITE,
+    }
 }
 
 unsafe extern "C" fn write(
@@ -282,42 +312,47 @@ unsafe extern "C" fn write(
     offset: i64,
 ) -> c_int {
     let w = wal(file);
+    if w.failed != ffi::SQLITE_OK {
+        // frames of this transaction were lost: nothing more of it is written, so it
+        // cannot commit (the mark at its end clears this)
+        return ffi::SQLITE_IOERR_WRITE;
+    }
     let bytes = std::slice::from_raw_parts(data as *const u8, amt.max(0) as usize);
-    if amt == FRAME_HEADER {
-        // bytes 4..8 of a frame header: the database size after a commit, 0 in other frames
-        let commit = bytes[4..8] != [0, 0, 0, 0];
-        w.committing = commit;
+    // bytes 4..8 of a frame header: the database size after a commit, 0 in other frames
+    let header = amt == FRAME_HEADER;
+    let commit_header = header && bytes[4..8] != [0, 0, 0, 0];
+    if header {
+        w.committing = commit_header;
     }
     let continues = !w.buf.is_empty() && offset == w.start + w.buf.len() as i64;
-    if !continues {
-        let rc = flush(file, w);
-        if rc != ffi::SQLITE_OK {
-            return rc;
+    if continues && w.buf.len() + bytes.len() <= MAX_BUFFER {
+        w.buf.extend_from_slice(bytes);
+        if w.committing && !header {
+            // the commit frame's page: on disk before SQLite publishes the commit
+            return flush(file, w);
         }
-        w.start = offset;
+        return ffi::SQLITE_OK;
     }
-    // the whole bound at once, the first time: the buffer never grows again
+    let rc = flush(file, w);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    // Only a run of new frames is gathered, and it starts with the header of a frame that
+    // does not commit. Anything else is written at once: a commit frame's header with
+    // nothing before it (SQLite may publish right after, as when it rewrites the headers'
+    // checksums), a page written over in place, the WAL's own header.
+    // The whole bound is reserved the first time: the buffer never grows again.
     let room = w.buf.capacity() >= MAX_BUFFER || w.buf.try_reserve_exact(MAX_BUFFER).is_ok();
-    if !room || w.buf.len() + bytes.len() > MAX_BUFFER {
-        let rc = flush(file, w);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        test_hook::count_write();
-        return match (*w.unix).xWrite {
-            Some(write) => write(file, data, amt, offset),
-            None => ffi::SQLITE_ERROR,
-        };
-    }
-    if w.buf.is_empty() {
+    if header && !commit_header && room {
         w.start = offset;
+        w.buf.extend_from_slice(bytes);
+        return ffi::SQLITE_OK;
     }
-    w.buf.extend_from_slice(bytes);
-    if w.committing && amt != FRAME_HEADER {
-        // the commit frame's page: on disk before SQLite publishes the commit
-        return flush(file, w);
+    test_hook::count_write();
+    match (*w.unix).xWrite {
+        Some(write) => write(file, data, amt, offset),
+        None => ffi::SQLITE_ERROR,
     }
-    ffi::SQLITE_OK
 }
 
 /// The shim's methods other than `xWrite`: write the buffer out, then do what unix does.
@@ -325,7 +360,7 @@ macro_rules! flushing {
     ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*)) => {
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
             let w = wal(file);
-            let rc = flush(file, w);
+            let rc = flush_late(file, w);
             if rc != ffi::SQLITE_OK {
                 return rc;
             }
@@ -348,7 +383,7 @@ flushing!(file_control, xFileControl, (op: c_int, arg: *mut c_void));
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     let w = wal(file);
-    let rc = flush(file, w);
+    let rc = flush_late(file, w);
     let unix = w.unix;
     live_wals().retain(|(_, dead)| !Arc::ptr_eq(dead, &w.dead));
     ptr::drop_in_place(w as *mut Wal);
@@ -631,5 +666,90 @@ mod tests {
             )
             .unwrap();
         assert_eq!(intact, 30, "the other connection's rows are intact");
+    }
+
+    /// What a crash leaves: the database and its WAL without the shared-memory index, so
+    /// SQLite rebuilds the index from the WAL, checking each frame's checksum.
+    fn recovered_copy(dir: &std::path::Path, name: &str) -> Connection {
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        for suffix in ["", "-wal"] {
+            std::fs::copy(
+                dir.join(format!("{name}{suffix}")),
+                copy.join(format!("{name}{suffix}")),
+            )
+            .unwrap();
+        }
+        Connection::open(copy.join(name)).unwrap()
+    }
+
+    #[test]
+    fn rewritten_checksums_reach_the_file_before_the_commit_is_published() {
+        // found by review: SQLite rewrites frame headers (new checksums) when a transaction
+        // changes a page it already spilled; the last of them, the commit frame's, was left
+        // in the buffer and dropped, so a recovery stopped there and lost the transaction
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ck.db");
+        let w = open(&path);
+        insert(&w, 0, 5).unwrap();
+        w.execute_batch("PRAGMA cache_size=10").unwrap();
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for k in 5..200 {
+            w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
+                .unwrap();
+        }
+        w.execute("UPDATE t SET v = zeroblob(2000) WHERE k >= 5", [])
+            .unwrap();
+        w.execute_batch("COMMIT").unwrap();
+        let copy = recovered_copy(dir.path(), "ck.db");
+        assert_eq!(
+            count(&copy),
+            200,
+            "the recovered WAL holds the whole transaction"
+        );
+        let ok: String = copy
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn a_failed_late_write_of_spilled_frames_keeps_the_transaction_from_committing() {
+        // found by review: the buffer's write failing in a read reported "disk full", which
+        // rolls back only the statement; the transaction then committed frames never written
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.db");
+        let w = open(&path);
+        insert(&w, 0, 5).unwrap();
+        w.execute_batch("PRAGMA cache_size=10").unwrap();
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for k in 5..60 {
+            w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
+                .unwrap();
+        }
+        test_hook::FAIL_NEXT.store(ffi::SQLITE_FULL, Ordering::SeqCst);
+        let failed = w.execute("INSERT INTO t SELECT k + 1000, v FROM t", []);
+        assert!(
+            failed.is_err(),
+            "the statement that met the failed write fails"
+        );
+        // SQLite rolled the transaction back, or else its COMMIT fails
+        assert!(w.is_autocommit() || w.execute_batch("COMMIT").is_err());
+        let _ = w.execute_batch("ROLLBACK");
+        let plain = Connection::open(&path).unwrap();
+        let ok: String = plain
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        assert_eq!(
+            count(&plain),
+            5,
+            "nothing of the failed transaction is visible"
+        );
+        // the connection goes on
+        insert(&w, 5, 3).unwrap();
+        assert_eq!(count(&plain), 8);
     }
 }
