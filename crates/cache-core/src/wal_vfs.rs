@@ -436,33 +436,46 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xUnfetch: None,
 };
 
-/// Test hooks: count the real writes, and fail the next one. No-ops outside tests.
+/// Test hooks: count the real writes, and fail the next one. No-ops outside tests. Per
+/// thread: a test sees only its own connections' writes (other tests open databases through
+/// the shim in parallel).
 mod test_hook {
-    use std::ffi::c_int;
     #[cfg(test)]
-    use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+    use std::cell::Cell;
+    use std::ffi::c_int;
 
     #[cfg(test)]
-    pub static WRITES: AtomicU64 = AtomicU64::new(0);
-    #[cfg(test)]
-    pub static FAIL_NEXT: AtomicI32 = AtomicI32::new(0);
+    thread_local! {
+        pub static WRITES: Cell<u64> = const { Cell::new(0) };
+        pub static FAIL_NEXT: Cell<c_int> = const { Cell::new(0) };
+    }
 
     #[inline]
     pub fn count_write() {
         #[cfg(test)]
-        WRITES.fetch_add(1, Ordering::SeqCst);
+        WRITES.with(|w| w.set(w.get() + 1));
     }
 
     #[inline]
     pub fn take_failure() -> Option<c_int> {
         #[cfg(test)]
         {
-            let rc = FAIL_NEXT.swap(0, Ordering::SeqCst);
+            let rc = FAIL_NEXT.with(|f| f.replace(0));
             if rc != 0 {
                 return Some(rc);
             }
         }
         None
+    }
+
+    #[cfg(test)]
+    pub fn writes() -> u64 {
+        WRITES.with(|w| w.get())
+    }
+
+    #[cfg(test)]
+    pub fn fail_next(rc: c_int) {
+        FAIL_NEXT.with(|f| f.set(rc));
     }
 }
 
@@ -470,11 +483,6 @@ mod test_hook {
 mod tests {
     use super::*;
     use rusqlite::{Connection, OpenFlags};
-    use std::sync::atomic::Ordering;
-    use std::sync::Mutex;
-
-    /// The hooks are process-wide: tests that use them run one at a time.
-    static SERIAL: Mutex<()> = Mutex::new(());
 
     fn open(path: &std::path::Path) -> Connection {
         register().unwrap();
@@ -509,7 +517,6 @@ mod tests {
 
     #[test]
     fn a_commit_of_many_frames_is_one_write_and_other_connections_see_it() {
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let w = open(&path);
@@ -517,9 +524,9 @@ mod tests {
         let wal_path = dir.path().join("c.db-wal");
         let wal_size = || std::fs::metadata(&wal_path).unwrap().len();
         let size_before = wal_size();
-        let before = test_hook::WRITES.load(Ordering::SeqCst);
+        let before = test_hook::writes();
         insert(&w, 1, 20).unwrap();
-        let writes = test_hook::WRITES.load(Ordering::SeqCst) - before;
+        let writes = test_hook::writes() - before;
         let frames = (wal_size() - size_before) / (4096 + 24);
         assert!(frames >= 20, "{frames} frames");
         assert_eq!(writes, 1, "one write for the whole commit");
@@ -538,14 +545,13 @@ mod tests {
 
     #[test]
     fn a_failed_write_fails_the_commit_and_nothing_of_it_is_visible() {
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.db");
         let w = open(&path);
         insert(&w, 0, 5).unwrap();
         let plain = Connection::open(&path).unwrap();
         assert_eq!(count(&plain), 5);
-        test_hook::FAIL_NEXT.store(ffi::SQLITE_IOERR_WRITE, Ordering::SeqCst);
+        test_hook::fail_next(ffi::SQLITE_IOERR_WRITE);
         let err = insert(&w, 5, 10).unwrap_err();
         assert!(err.to_string().contains("disk I/O error"), "{err}");
         let _ = w.execute_batch("ROLLBACK");
@@ -566,16 +572,15 @@ mod tests {
 
     #[test]
     fn a_transaction_larger_than_the_buffer_is_written_in_parts_and_reads_back() {
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.db");
         let w = open(&path);
         // a small page cache makes SQLite spill uncommitted frames to the WAL and read
         // them back within the transaction
         w.execute_batch("PRAGMA cache_size=10").unwrap();
-        let before = test_hook::WRITES.load(Ordering::SeqCst);
+        let before = test_hook::writes();
         insert(&w, 0, 2000).unwrap();
-        let writes = test_hook::WRITES.load(Ordering::SeqCst) - before;
+        let writes = test_hook::writes() - before;
         assert!(
             writes >= 60,
             "~8 MB of frames in 120 KiB parts: {writes} writes"
@@ -606,7 +611,6 @@ mod tests {
 
     #[test]
     fn frames_left_by_a_transaction_that_did_not_commit_are_never_written() {
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let a = open(&path);
@@ -688,7 +692,6 @@ mod tests {
         // found by review: SQLite rewrites frame headers (new checksums) when a transaction
         // changes a page it already spilled; the last of them, the commit frame's, was left
         // in the buffer and dropped, so a recovery stopped there and lost the transaction
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ck.db");
         let w = open(&path);
@@ -718,7 +721,6 @@ mod tests {
     fn a_failed_late_write_of_spilled_frames_keeps_the_transaction_from_committing() {
         // found by review: the buffer's write failing in a read reported "disk full", which
         // rolls back only the statement; the transaction then committed frames never written
-        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("late.db");
         let w = open(&path);
@@ -729,7 +731,7 @@ mod tests {
             w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
                 .unwrap();
         }
-        test_hook::FAIL_NEXT.store(ffi::SQLITE_FULL, Ordering::SeqCst);
+        test_hook::fail_next(ffi::SQLITE_FULL);
         let failed = w.execute("INSERT INTO t SELECT k + 1000, v FROM t", []);
         assert!(
             failed.is_err(),
