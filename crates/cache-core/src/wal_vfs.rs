@@ -506,6 +506,15 @@ mod tests {
             .unwrap()
     }
 
+    /// `c` (a fresh connection, as another process would open) finds a sound file of `rows` rows.
+    fn assert_intact(c: &Connection, rows: i64) {
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        assert_eq!(count(c), rows);
+    }
+
     fn insert(c: &Connection, from: i64, n: i64) -> rusqlite::Result<()> {
         c.execute_batch("BEGIN IMMEDIATE")?;
         for k in from..from + n {
@@ -535,12 +544,7 @@ mod tests {
         assert_eq!(count(&plain), 21);
         drop(w);
         drop(plain);
-        let again = Connection::open(&path).unwrap();
-        assert_eq!(count(&again), 21);
-        let ok: String = again
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&Connection::open(&path).unwrap(), 21);
     }
 
     #[test]
@@ -562,12 +566,7 @@ mod tests {
         assert_eq!(count(&plain), 15);
         drop(w);
         drop(plain);
-        let again = Connection::open(&path).unwrap();
-        assert_eq!(count(&again), 15);
-        let ok: String = again
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&Connection::open(&path).unwrap(), 15);
     }
 
     #[test]
@@ -640,7 +639,7 @@ mod tests {
                 ffi::SQLITE_OK
             );
         }
-        a.execute_batch("COMMIT").unwrap(); // nothing to commit: the write lock is released
+        a.execute_batch("COMMIT").unwrap(); // nothing to commit: the lock is released
                                             // another connection commits frames at those offsets
         let b = Connection::open(&path).unwrap();
         let marked = vec![0xABu8; 3000];
@@ -658,10 +657,7 @@ mod tests {
         drop(a);
         drop(b);
         let c = Connection::open(&path).unwrap();
-        let ok: String = c
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&c, 31);
         let intact: i64 = c
             .query_row(
                 "SELECT COUNT(*) FROM t WHERE k >= 200 AND v = ?1",
@@ -687,6 +683,20 @@ mod tests {
         Connection::open(copy.join(name)).unwrap()
     }
 
+    /// A connection with 5 rows committed and a transaction open that inserted rows 5..`to`
+    /// through a 10-page cache: SQLite has spilled frames of it to the WAL.
+    fn spilling(path: &std::path::Path, to: i64) -> Connection {
+        let w = open(path);
+        insert(&w, 0, 5).unwrap();
+        w.execute_batch("PRAGMA cache_size=10").unwrap();
+        w.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for k in 5..to {
+            w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
+                .unwrap();
+        }
+        w
+    }
+
     #[test]
     fn rewritten_checksums_reach_the_file_before_the_commit_is_published() {
         // found by review: SQLite rewrites frame headers (new checksums) when a transaction
@@ -694,27 +704,12 @@ mod tests {
         // in the buffer and dropped, so a recovery stopped there and lost the transaction
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ck.db");
-        let w = open(&path);
-        insert(&w, 0, 5).unwrap();
-        w.execute_batch("PRAGMA cache_size=10").unwrap();
-        w.execute_batch("BEGIN IMMEDIATE").unwrap();
-        for k in 5..200 {
-            w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
-                .unwrap();
-        }
+        let w = spilling(&path, 200);
         w.execute("UPDATE t SET v = zeroblob(2000) WHERE k >= 5", [])
             .unwrap();
         w.execute_batch("COMMIT").unwrap();
-        let copy = recovered_copy(dir.path(), "ck.db");
-        assert_eq!(
-            count(&copy),
-            200,
-            "the recovered WAL holds the whole transaction"
-        );
-        let ok: String = copy
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        // the recovered WAL holds the whole transaction
+        assert_intact(&recovered_copy(dir.path(), "ck.db"), 200);
     }
 
     #[test]
@@ -723,14 +718,7 @@ mod tests {
         // rolls back only the statement; the transaction then committed frames never written
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("late.db");
-        let w = open(&path);
-        insert(&w, 0, 5).unwrap();
-        w.execute_batch("PRAGMA cache_size=10").unwrap();
-        w.execute_batch("BEGIN IMMEDIATE").unwrap();
-        for k in 5..60 {
-            w.execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [k])
-                .unwrap();
-        }
+        let w = spilling(&path, 60);
         test_hook::fail_next(ffi::SQLITE_FULL);
         let failed = w.execute("INSERT INTO t SELECT k + 1000, v FROM t", []);
         assert!(
@@ -740,16 +728,9 @@ mod tests {
         // SQLite rolled the transaction back, or else its COMMIT fails
         assert!(w.is_autocommit() || w.execute_batch("COMMIT").is_err());
         let _ = w.execute_batch("ROLLBACK");
+        // nothing of the failed transaction is visible
         let plain = Connection::open(&path).unwrap();
-        let ok: String = plain
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
-        assert_eq!(
-            count(&plain),
-            5,
-            "nothing of the failed transaction is visible"
-        );
+        assert_intact(&plain, 5);
         // the connection goes on
         insert(&w, 5, 3).unwrap();
         assert_eq!(count(&plain), 8);
