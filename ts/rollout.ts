@@ -498,7 +498,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: number): unknown {
     if (isShutDown(nativeErr)) {
       // used after shutdown: the caller gets the native answer; it says nothing about native
-      if (probe !== 0) this.breaker!.abandonProbe()
+      if (probe !== 0 && probe === this.breaker!.currentProbe) this.breaker!.abandonProbe()
       throw nativeErr
     }
     const error = messageOf(nativeErr) || 'native error'
