@@ -233,6 +233,43 @@ describe('after shutdown', () => {
   })
 })
 
+describe('after shutdown, with the circuit open and no legacy instance (review, fifth session)', () => {
+  test('calls are served by native, a failed probe gives native\'s own error and is settled, no legacy instance is made', () => {
+    let clock = 0
+    let made = 0
+    class CountedMonitor {
+      constructor() {
+        made++
+      }
+      recordMetric() {}
+      shutdown() {}
+    }
+    const m = createPerformanceMonitor(CountedMonitor, {
+      mode: 'native',
+      now: () => clock,
+      circuit: { windowSize: 4, minCalls: 2, maxP99Ms: 150, cooldownMs: 1000 },
+      config: { healthCheckIntervalMs: 0 },
+    })
+    // slow native calls open the circuit on p99: nothing fell back, so no legacy instance
+    const real = PerformanceMonitor.prototype.recordMetric
+    const spy = jest.spyOn(PerformanceMonitor.prototype, 'recordMetric').mockImplementation(function (...a) {
+      clock += 200
+      return real.apply(this, a)
+    })
+    m.recordMetric('a', 1)
+    m.recordMetric('a', 2)
+    spy.mockRestore()
+    expect(getRolloutStats(m).circuit.state).toBe('open')
+    m.shutdown()
+    m.recordMetric('ok', 1) // open circuit, nothing to fall back on: native records it
+    expect(m.getStats('ok').count).toBe(1)
+    clock += 1000
+    expect(() => m.recordMetric('x', 'a')).toThrow(TypeError) // the probe: native's error
+    expect(getRolloutStats(m).circuit.state).toBe('open') // settled, not left half open
+    expect(made).toBe(0)
+  })
+})
+
 describe('circuit breaker', () => {
   function setup(circuit) {
     let clock = 0
@@ -427,6 +464,35 @@ describe('circuit breaker', () => {
     expect((await hung).modelName).not.toBe('legacy-model')
     expect(closes).toEqual([])
     expect(getRolloutStats(r).circuit.state).toBe('open')
+  })
+
+  test('a failed probe opens the circuit again at once, while its legacy retry still runs (review, fifth session)', async () => {
+    const { r, opens, tick } = setup()
+    jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
+    for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
+    let release
+    jest.spyOn(FixedRouter.prototype, 'selectOptimalModel').mockImplementation(() => new Promise((resolve) => (release = resolve)))
+    tick(1000)
+    const probe = r.selectOptimalModel(ctx('probe'), models())
+    await new Promise(setImmediate) // native has failed; the legacy retry is pending
+    expect(opens.map((e) => e.reason)).toEqual(['error_rate', 'probe_failed'])
+    expect(getRolloutStats(r).circuit.state).toBe('open')
+    release({ modelName: 'legacy-model' })
+    await expect(probe).resolves.toEqual({ modelName: 'legacy-model' })
+    expect(opens).toHaveLength(2)
+  })
+
+  test('cooldownMs 0: one probe at a time still, the calls meanwhile go to legacy (review, fifth session)', async () => {
+    const { r, halfOpens } = setup({ cooldownMs: 0 })
+    const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
+    for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
+    spy.mockImplementation(() => new Promise(() => {})) // the probe never settles
+    const n = spy.mock.calls.length
+    const calls = Array.from({ length: 10 }, (_, i) => r.selectOptimalModel(ctx(`c${i}`), models()))
+    expect(spy.mock.calls.length).toBe(n + 1)
+    expect(halfOpens).toHaveLength(1)
+    const served = await Promise.all(calls.slice(1))
+    expect(served.every((d) => d.modelName === 'legacy-model')).toBe(true)
   })
 
   test('a slow probe keeps the circuit open', async () => {

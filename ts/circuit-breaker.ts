@@ -102,14 +102,15 @@ export class CircuitBreaker {
    * was open and the cooldown has passed: this caller is the probe, the state is now
    * `half_open`, and every other call stays on legacy until the probe has reported) or
    * `ADMIT_LEGACY`. A number, not an object: this runs on every call. A probe still pending
-   * after another `cooldownMs` is given up (a native call that never settles must not keep
-   * the circuit half open for good): the next call is a new probe, and only its outcome
-   * counts (`currentProbe`).
+   * after another `cooldownMs` (if it is not 0) is given up (a native call that never
+   * settles must not keep the circuit half open for good): the next call is a new probe, and
+   * only its outcome counts (`currentProbe`).
    */
   admit(): number {
     if (this.state === 'closed') return ADMIT_NATIVE
     const now = this.now()
-    const due = this.state === 'open' ? now - this.openedAt : this.probing ? now - this.probeStartedAt : -1
+    // with no cooldown a pending probe is never given up: every call would be a new probe
+    const due = this.state === 'open' ? now - this.openedAt : this.probing && this.cooldownMs > 0 ? now - this.probeStartedAt : -1
     if (due >= this.cooldownMs) {
       this.state = 'half_open'
       this.probing = true

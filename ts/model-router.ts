@@ -802,8 +802,8 @@ export class ModelRouter extends EventEmitter {
     let total = NaN
     if (tokenUsage !== undefined) {
       if (typeof tokenUsage !== 'object' || tokenUsage === null) throw typeError('tokenUsage', 'an object', tokenUsage)
-      // input is not used (the legacy ignores it too), but a wrong one is still a caller's bug
-      checkNumber('tokenUsage.input', tokenUsage.input, true)
+      // input is not read, as in the legacy: any value is accepted (a check would send a
+      // legacy caller's sample to the fallback)
       output = checkNumber('tokenUsage.output', tokenUsage.output, false)
       total = checkNumber('tokenUsage.total', tokenUsage.total, false)
     }

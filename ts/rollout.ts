@@ -487,9 +487,15 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     )
   }
 
+  /** Whether no legacy instance exists and none may be made (`shutdown()` ran first). */
+  private get noLegacy(): boolean {
+    return this.shutDown && this.legacyInstance === null
+  }
+
   private legacyServe(name: string, args: unknown[]): unknown {
-    // a method only native has (e.g. `getOrSet`) is answered by native whatever the circuit
-    if (typeof this.legacy()[name] !== 'function') return this.invoke('native', name, args)
+    // a method only native has (e.g. `getOrSet`) is answered by native whatever the circuit;
+    // so is every call after shutdown() when no legacy instance was ever made
+    if (this.noLegacy || typeof this.legacy()[name] !== 'function') return this.invoke('native', name, args)
     this.calls.legacy++
     return this.invoke('legacy', name, args)
   }
@@ -502,19 +508,20 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       throw nativeErr
     }
     const error = messageOf(nativeErr) || 'native error'
-    if (typeof this.legacy()[name] !== 'function') {
-      // nothing to fall back to (a native-only method): the caller gets native's error;
-      // it counts only against a probe (an error is never a successful probe)
-      if (probe !== 0) this.settleNative(ms, error, probe)
+    // A probe whose native call failed never closes the circuit, whatever legacy does: it
+    // is settled now, not after the retry (a slow retry would outlast the probe's time).
+    if (probe !== 0) this.settleNative(ms, error, probe)
+    if (this.noLegacy || typeof this.legacy()[name] !== 'function') {
+      // nothing to fall back to (a native-only method, or shut down before any legacy
+      // instance was made): the caller gets native's error
       throw nativeErr
     }
     this.fallbacks++
     const counts = this.countsAsFailure(nativeErr)
     const judge = (legacyFailed: boolean) => {
       // A call that failed on both sides, or whose error does not count, says nothing
-      // against native in the window; but a probe that failed never closes the circuit.
-      if (probe !== 0) this.settleNative(ms, error, probe)
-      else this.settleNative(ms, legacyFailed || !counts ? undefined : error, 0)
+      // against native in the window.
+      if (probe === 0) this.settleNative(ms, legacyFailed || !counts ? undefined : error, 0)
     }
     this.metric('fallback', 1, { method: name, error: messageOf(nativeErr) })
     this.legacyRetries++
