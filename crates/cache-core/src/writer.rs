@@ -76,8 +76,9 @@ struct Shared {
     wake: Condvar,
     settled: Mutex<Settled>,
     settled_cv: Condvar,
-    /// A group written without its commit failed (the open transaction is rolled back):
-    /// the next commit fails with this, on whichever thread it runs.
+    /// A write of the open transaction failed, on either thread (the transaction is rolled
+    /// back): its commit fails with this, on whichever thread it runs. SQLite's message
+    /// alone; the report adds "cache database error: ".
     failed: Mutex<Option<String>>,
     rows_in_flight: AtomicU64,
     bytes_in_flight: AtomicU64,
@@ -153,7 +154,7 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                 if failed.is_none() {
                     if let Err(e) = apply(&mut store, &batch.puts) {
                         lose(&mut store, &batch.puts);
-                        *failed = Some(format!("cache database error: {e}"));
+                        *failed = Some(e.to_string());
                     }
                 } else {
                     // not written: the group fails with the transaction before it
@@ -174,7 +175,7 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                     }
                     Err(e) => {
                         store.abort();
-                        Some(format!("cache database error: {e}"))
+                        Some(e.to_string())
                     }
                 }
             }));
@@ -199,6 +200,8 @@ fn writer_loop(shared: Arc<Shared>, notify: Option<Notify>) {
                     }
                 }
             };
+            // reported as `CacheError::Disk` reports the same failure on the calling thread
+            let failure = failure.map(|f| format!("cache database error: {f}"));
             shared
                 .rows_in_flight
                 .fetch_sub(batch.puts.len() as u64, Ordering::Relaxed);
@@ -251,8 +254,6 @@ pub struct Disk {
     /// The group number the local queue will get.
     next_seq: u64,
     shipped: u64,
-    /// A failed inline write of queued puts: fails the next commit.
-    apply_error: Option<String>,
     pool_size: usize,
     /// `DiskStore::lost_flag`: lost writes to hand to the memory level.
     lost_flag: Arc<std::sync::atomic::AtomicBool>,
@@ -296,7 +297,6 @@ impl Disk {
             key_hasher: RandomState::new(),
             next_seq: 1,
             shipped: 0,
-            apply_error: None,
             pool_size,
             lost_flag,
         })
@@ -338,8 +338,8 @@ impl Disk {
             let mut store = lock(&self.shared.store);
             if let Err(e) = apply(&mut store, &puts) {
                 lose(&mut store, &puts);
-                // `CacheError::Disk` adds "cache database error: " when reported
-                self.apply_error = Some(e.to_string());
+                // the transaction's first failure, wherever its groups were written
+                lock(&self.shared.failed).get_or_insert(e.to_string());
             }
         }
         self.pending_keys.clear();
@@ -451,11 +451,10 @@ impl Disk {
     pub fn commit(&mut self) -> Result<usize, String> {
         self.sync();
         let mut store = lock(&self.shared.store);
-        // A group the writer thread failed to write belongs to this transaction too (it
-        // is idle now: `sync` waited for every group shipped).
-        let writer_failed = lock(&self.shared.failed).take();
-        // (`or` takes `apply_error` whichever holds a failure: both are cleared)
-        if let Some(e) = writer_failed.or(self.apply_error.take()) {
+        // A group this transaction failed to write, on either thread (the writer is idle
+        // now: `sync` waited for every group shipped).
+        let failed = lock(&self.shared.failed).take();
+        if let Some(e) = failed {
             store.abort();
             return Err(e);
         }
@@ -466,10 +465,8 @@ impl Disk {
     /// it saves (at most one queued write and nothing shipped), else shipped.
     pub fn commit_or_ship(&mut self) -> Result<(Committed, usize), String> {
         let in_flight = self.shipped > self.committed();
-        if self.thread.is_none()
-            || self.apply_error.is_some()
-            || (!in_flight && self.local.len() <= 1)
-        {
+        // (a failure pending in `failed` fails the group on either thread)
+        if self.thread.is_none() || (!in_flight && self.local.len() <= 1) {
             return self.commit().map(|n| (Committed::Now, n));
         }
         Ok((Committed::Later(self.ship(true)), 0))
