@@ -173,8 +173,9 @@ export class CircuitBreaker {
     return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
   }
 
-  /** The probe admitted will not run: open again, for another cooldown. */
-  abandonProbe(): void {
+  /** Probe `probe` will not run: open again, for another cooldown (a stale number changes nothing). */
+  abandonProbe(probe: number): void {
+    if (!this.probing || probe !== this.probeSerial) return
     this.probing = false
     this.state = 'open'
     this.openedAt = this.now()

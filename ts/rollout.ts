@@ -138,7 +138,7 @@ function checkFlagOption(options: object, field: 'enabled' | 'fallback' | 'predi
 /** The mode a factory will use for these options. */
 export function resolveMode(kind: RolloutKind, options: RolloutOptions = {}): RolloutMode {
   if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
-  checkFlagOption(options, 'enabled')
+  for (const flag of ['enabled', 'fallback', 'predictive'] as const) checkFlagOption(options, flag)
   const mode = options.mode
   if (mode !== undefined) {
     if (mode !== 'legacy' && mode !== 'native' && mode !== 'shadow') throw typeError('mode', '"legacy", "native" or "shadow"', mode)
@@ -461,7 +461,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
           super.emit('circuit_half_open', { cooldownMs: breaker.cooldownMs })
         } catch (err) {
           // a throwing listener must not leave the circuit half open for good
-          breaker.abandonProbe()
+          breaker.abandonProbe(probe)
           throw err
         }
       }
@@ -504,7 +504,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private retryOnLegacy(name: string, args: unknown[], nativeErr: unknown, ms: number, probe: number): unknown {
     if (isShutDown(nativeErr)) {
       // used after shutdown: the caller gets the native answer; it says nothing about native
-      if (probe !== 0 && probe === this.breaker!.currentProbe) this.breaker!.abandonProbe()
+      if (probe !== 0) this.breaker!.abandonProbe(probe)
       throw nativeErr
     }
     const error = messageOf(nativeErr) || 'native error'
@@ -734,7 +734,6 @@ function build<T extends object>(
   extraMethods: () => Record<string, AnyFn> = () => ({}),
 ): Rollout<T> {
   const mode = resolveMode(kind, options)
-  checkFlagOption(options, 'fallback')
   if (mode === 'legacy') return instantiate(legacy, options.config) as Rollout<T>
   const native = makeNative()
   if (mode === 'native' && options.fallback === false) return native as Rollout<T>
@@ -758,10 +757,9 @@ export function createModelRouter<T extends object>(legacy: LegacyImplementation
  */
 export function createCacheManager<T extends object>(legacy: LegacyImplementation<T>, options: CacheRolloutOptions = {}): Rollout<T> {
   checkImpl('createCacheManager', legacy)
-  if (options !== null && typeof options === 'object') checkFlagOption(options, 'predictive')
-  const predictive = options?.predictive ?? flagEnabled(PREDICTIVE_FLAG, options?.env ?? process.env)
+  // read once `build` has checked the options
   return build('cache', legacy, options, () => new CacheManager(options.config), (): Record<string, AnyFn> =>
-    predictive ? {} : { predictiveWarmCache: () => Promise.resolve() },
+    options.predictive ?? flagEnabled(PREDICTIVE_FLAG, options.env ?? process.env) ? {} : { predictiveWarmCache: () => Promise.resolve() },
   )
 }
 
