@@ -17,7 +17,7 @@ import { interleaved, measure, measureInFlight, type Measured, type Row } from '
 const GROUP = 'cache' as const
 
 /** A 1 KB JSON object, like a cached model response. */
-function response(i: number): Record<string, unknown> {
+export function response(i: number): Record<string, unknown> {
   return {
     id: `resp-${i}`,
     model: 'gemini-2.5-flash',
@@ -49,7 +49,7 @@ function randomPicks(count: number, size: number, seed = 0x9e3779b9): Uint32Arra
   return out
 }
 
-function tmpDb(name: string): string {
+export function tmpDb(name: string): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-cache-')), `${name}.db`)
 }
 

@@ -3,16 +3,13 @@
  * process: two native caches, one with the split disabled, and the legacy port; sets of a
  * 1 KB JSON object to file databases with N in flight. Run: `node bench/dist/commit-split.js [N]`.
  */
-import * as fs from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
 import { CacheManager } from 'model-router-native'
+import { response, tmpDb } from './cache-ops'
 import { CacheManager as LegacyCacheManager } from './legacy/cache-manager'
 import { interleaved, measureInFlight } from './measure'
 
-const tmpDb = (name: string) => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-split-')), `${name}.db`)
-const text = 'The quick brown fox jumps over the lazy dog. '.repeat(20).slice(0, 880)
-const values = Array.from({ length: 64 }, (_, i) => ({ id: `resp-${i}`, model: 'gemini-2.5-flash', usage: { input: 120, output: 380, total: 500 }, text }))
+// the cache benchmark's 1 KB values and database files
+const values = Array.from({ length: 64 }, (_, i) => response(i))
 
 async function main(): Promise<void> {
   const inFlight = Number(process.argv[2] ?? 64)

@@ -40,7 +40,6 @@
 //! temporary files are untouched.
 
 use rusqlite::ffi;
-use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -87,9 +86,9 @@ type LiveWal = (Box<[u8]>, Arc<AtomicBool>);
 /// open WAL file: bounded by the open connections).
 static LIVE_WALS: Mutex<Vec<LiveWal>> = Mutex::new(Vec::new());
 
-/// A copy of each unix method table a database file was opened with, with `xShmLock` and
-/// `xClose` replaced (one per locking style: a handful at most).
-static DB_METHODS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+/// (unix method table, its patched copy) for each table a database file was opened with:
+/// the copy has `xShmLock` and `xClose` replaced (one per locking style: a handful at most).
+static DB_METHODS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 
 fn live_wals() -> std::sync::MutexGuard<'static, Vec<LiveWal>> {
     LIVE_WALS.lock().unwrap_or_else(|e| e.into_inner())
@@ -211,8 +210,7 @@ unsafe fn db_methods(
     unix: *const ffi::sqlite3_io_methods,
 ) -> Option<*const ffi::sqlite3_io_methods> {
     let mut tables = DB_METHODS.lock().unwrap_or_else(|e| e.into_inner());
-    let tables = tables.get_or_insert_with(HashMap::new);
-    if let Some(&t) = tables.get(&(unix as usize)) {
+    if let Some(&(_, t)) = tables.iter().find(|&&(u, _)| u == unix as usize) {
         return Some(t as *const ffi::sqlite3_io_methods);
     }
     if (*unix).iVersion < 2 || (*unix).xShmLock.is_none() {
@@ -223,7 +221,7 @@ unsafe fn db_methods(
     table.xClose = Some(db_close);
     // leaked on purpose: files may use the table until the process ends
     let t = Box::into_raw(Box::new(table)) as *const ffi::sqlite3_io_methods;
-    tables.insert(unix as usize, t as usize);
+    tables.push((unix as usize, t as usize));
     Some(t)
 }
 
