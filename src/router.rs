@@ -266,7 +266,7 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
         (out[0], out[1])
     };
     // the drop-in layer writes a small integer; anything else is a caller bug, not a slot
-    if !(slot >= 0.0 && slot < 16.0 && (slot as u32) as f64 == slot) {
+    if !((0.0..16.0).contains(&slot) && (slot as u32) as f64 == slot) {
         return Err(invalid_arg(format!(
             "out[0] must be a tier/priority slot, got {slot}"
         )));

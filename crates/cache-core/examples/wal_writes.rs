@@ -15,6 +15,7 @@ fn main() -> std::io::Result<()> {
     let path = dir.join("test.wal");
     let f = std::fs::OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .open(&path)?;

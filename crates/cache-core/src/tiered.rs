@@ -3,7 +3,7 @@
 
 use crate::disk::DiskConfig;
 use crate::memory::{MemoryStore, Policy};
-use crate::writer::{Committed, Disk, Notify};
+use crate::writer::{Committed, Disk, GroupFailure, Notify};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -480,7 +480,7 @@ impl TieredCache {
 
     /// Stops the writer thread after it settled every group, commits the rest. Returns
     /// the failed groups `(first, last, reason)` so far (the callback reported them too).
-    pub fn close(&mut self) -> (Result<(), CacheError>, Vec<(u64, u64, String)>) {
+    pub fn close(&mut self) -> (Result<(), CacheError>, Vec<GroupFailure>) {
         match &mut self.disk {
             Some(d) => {
                 let (r, failures) = d.close();

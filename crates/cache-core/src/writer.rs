@@ -60,6 +60,9 @@ struct Queue {
     idle: bool,
 }
 
+/// A failed run of commit groups: (first, last, SQLite's reason).
+pub type GroupFailure = (u64, u64, String);
+
 #[derive(Default)]
 struct Settled {
     /// Last group written into the open transaction (or failed).
@@ -67,7 +70,7 @@ struct Settled {
     /// Last group committed (or failed) and reported.
     committed: u64,
     /// (first, last, reason) of failed groups, most recent last.
-    failures: Vec<(u64, u64, String)>,
+    failures: Vec<GroupFailure>,
 }
 
 struct Shared {
@@ -514,7 +517,7 @@ impl Disk {
 
     /// Stops the writer thread (after it committed every group shipped), then commits
     /// the rest inline. Returns the failures of groups (first, last, reason) so far.
-    pub fn close(&mut self) -> (Result<usize, String>, Vec<(u64, u64, String)>) {
+    pub fn close(&mut self) -> (Result<usize, String>, Vec<GroupFailure>) {
         self.stop_writer();
         let r = self.commit();
         (r, lock(&self.shared.settled).failures.clone())

@@ -135,7 +135,7 @@ fn key_of(k: u8) -> Vec<u8> {
     // varied key lengths, including bytes that are not UTF-8 and a NUL
     let mut key = format!("k{k}").into_bytes();
     key.extend(std::iter::repeat_n(b'\0', (k % 4) as usize));
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         key.push(0xff);
     }
     key

@@ -130,7 +130,11 @@ pub fn health_score(m: &mut Monitor, now_ms: f64) -> f64 {
             score *= 1.0 - cv * 0.5;
         }
         // a degenerate target (≤ 0: the drop-in layer refuses those) must not leave 0..100
-        sum += score.max(0.0).min(100.0); // max() also turns NaN into 0
+        sum += if score.is_nan() {
+            0.0
+        } else {
+            score.clamp(0.0, 100.0)
+        };
         n += 1;
     }
     if n == 0 {
