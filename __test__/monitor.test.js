@@ -605,3 +605,32 @@ describe('found in review (third session)', () => {
     m.shutdown()
   })
 })
+
+describe('found by the differential test (sixth session): deviations now documented', () => {
+  test('-0 is recorded as 0 (the sorted copy and the window agree on one zero)', () => {
+    const m = monitor()
+    m.recordMetric('lat', -0)
+    const s = m.getStats('lat')
+    for (const v of [s.min, s.median, s.p95, s.max]) expect(Object.is(v, 0)).toBe(true) // legacy: -0
+  })
+
+  test('a health contribution that would be NaN counts 0: the score stays a number in 0..100', () => {
+    const m = monitor()
+    // stddev overflows to Infinity: the legacy's 0 · (1 − ∞/2) is NaN, and so is its score
+    for (const v of [1.5e308, -1.5e308, 18000]) m.recordMetric('orchestration_latency', v)
+    expect(m.getHealthScore()).toBe(0)
+  })
+
+  test('"higher": a p5 or value at or below 0 is infinitely far below the target (critical)', () => {
+    const m = monitor()
+    for (let i = 0; i < 10; i++) m.recordMetric('cache_hit_rate', -0.5)
+    // target/p5 would be negative: "low" with a negative impact
+    expect(m.analyzeBottlenecks()).toMatchObject([{ metric: 'cache_hit_rate', severity: 'critical', impact: 0.7 }])
+    m.setThreshold('queue_depth', 10, 'higher')
+    const alerts = []
+    m.on('threshold_exceeded', (e) => alerts.push(e.severity))
+    m.recordMetric('queue_depth', -5)
+    m.recordMetric('queue_depth', 0)
+    expect(alerts).toEqual(['critical', 'critical'])
+  })
+})
