@@ -622,3 +622,53 @@ describe('found in the binding review (third session)', () => {
     c.shutdown()
   })
 })
+
+describe('found by the differential test (sixth session)', () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+  test.each([
+    ['memory only', { persistToDisk: false }],
+    ['with a disk level', {}],
+  ])('%s: an expired entry is never returned and, as in the legacy, stays until the sweep', async (_, options) => {
+    const c = new CacheManager({ ...options, cleanupInterval: 0 })
+    await c.set('gone', 'v', 0.001)
+    await c.set('read', 'v', 0.001)
+    await sleep(5)
+    expect(await c.get('read')).toBeNull()
+    expect(await c.getMany(['gone', 'read'])).toEqual([null, null])
+    // read or not, both are still held: totalKeys counts them and delete finds one
+    expect(c.getStats().totalKeys).toBe(2)
+    const deleted = []
+    c.on('cache_delete', (e) => deleted.push(e.key))
+    expect(await c.delete('read')).toBe(true)
+    expect(deleted).toEqual(['read'])
+    expect(c.getStats().totalKeys).toBe(1)
+    c.shutdown()
+  })
+
+  test('the sweep counts an expired entry a get has read', async () => {
+    const c = new CacheManager({ persistToDisk: false, cleanupInterval: 100 })
+    await c.set('k', 'v', 0.001)
+    await sleep(5)
+    expect(await c.get('k')).toBeNull()
+    const swept = await new Promise((resolve) => c.once('cache_cleanup', resolve))
+    expect(swept).toEqual({ cleanedCount: 1 })
+    expect(c.getStats().totalKeys).toBe(0)
+    c.shutdown()
+  })
+
+  test.each([
+    ['a negative', -1, RangeError],
+    ['a NaN', NaN, RangeError],
+    ['an infinite', Infinity, RangeError],
+    ['a string', '60', TypeError],
+  ])('%s TTL is refused naming ttl, and nothing is stored', async (_, ttl, Err) => {
+    const c = new CacheManager()
+    await c.set('k', 'before')
+    const err = await c.set('k', 'after', ttl).catch((e) => e)
+    expect(err).toBeInstanceOf(Err)
+    expect(err.message).toMatch(/ttl/)
+    expect(await c.get('k')).toBe('before')
+    c.shutdown()
+  })
+})
