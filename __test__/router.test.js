@@ -525,3 +525,101 @@ describe('found in review (third session)', () => {
     expect(await confidence(3000)).not.toBe(await confidence(0))
   })
 })
+
+describe('found by the second differential test (sixth session)', () => {
+  test('stats and performance records have the legacy key order (JSON output matches)', async () => {
+    const r = make()
+    const legacy = new LegacyRouter()
+    try {
+      for (const router of [r, legacy]) {
+        await router.selectOptimalModel(ctx(), defaultModels())
+        router.recordPerformance('gemini-2.5-flash', 700, true, 0.001)
+      }
+      const keys = (router) => {
+        const s = router.getRouterStats()
+        return [Object.keys(s), Object.keys(s.cache), Object.keys(s.availability), Object.keys(s.models[0].performance), Object.keys(router.getPerformanceData()[0])]
+      }
+      expect(keys(r)).toEqual(keys(legacy))
+    } finally {
+      legacy.dispose()
+    }
+  })
+
+  test('an expired routing-cache entry stays until the 5-minute purge, as in the legacy', async () => {
+    jest.useFakeTimers({ doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] })
+    try {
+      const r = make({ cacheTtlMs: 0 }) // every entry is expired at its next lookup
+      await r.selectOptimalModel(ctx(), defaultModels())
+      const again = await r.selectOptimalModel(ctx(), defaultModels())
+      expect(again.fromCache).toBe(false)
+      await r.selectOptimalModel(ctx({ task: 'another task' }), defaultModels())
+      expect(r.getRouterStats().cache.size).toBe(2)
+      jest.advanceTimersByTime(9 * 30_000) // the 30 s timer, nine times: no purge yet
+      expect(r.getRouterStats().cache.size).toBe(2)
+      jest.advanceTimersByTime(30_000) // 5 minutes: the purge
+      expect(r.getRouterStats().cache.size).toBe(0)
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
+  test('a throwing performance_metrics listener throws from the timer, as in the legacy; the router goes on', async () => {
+    jest.useFakeTimers({ doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] })
+    try {
+      const r = make()
+      r.once('performance_metrics', () => {
+        throw new Error('listener failed')
+      })
+      expect(() => jest.advanceTimersByTime(30_000)).toThrow('listener failed')
+      const seen = []
+      r.on('performance_metrics', (p) => seen.push(p.cacheHitRate))
+      jest.advanceTimersByTime(30_000)
+      expect(seen).toEqual([0])
+      expect((await r.selectOptimalModel(ctx(), defaultModels())).modelName).toBeTruthy()
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
+  test('optimizeBasedOnPerformance reads its fields as the legacy compares them; null or undefined data is a TypeError', async () => {
+    // weights shift the scores (with these models a shift changes the confidence): a fresh
+    // task's decision shows whether the data moved them, on both sides
+    const decide = async (router, data) => {
+      router.optimizeBasedOnPerformance(data)
+      return router.selectOptimalModel(ctx({ task: `task ${JSON.stringify(String(data.avgLatency))}${JSON.stringify(String(data.recentFailures))}` }), defaultModels())
+    }
+    const cases = [{ avgLatency: [3000] }, { avgLatency: new Date(5000) }, { recentFailures: { valueOf: () => 9 } }, { recentFailures: '7' }, { avgLatency: 'slow' }, { recentFailures: [1, 2] }]
+    for (const data of cases) {
+      const r = make()
+      const legacy = new LegacyRouter()
+      try {
+        const [n, l] = [await decide(r, data), await decide(legacy, data)]
+        expect([n.modelName, n.confidence]).toEqual([l.modelName, l.confidence])
+      } finally {
+        legacy.dispose()
+      }
+    }
+    const r = make()
+    expect(() => r.optimizeBasedOnPerformance(undefined)).toThrow(TypeError)
+    expect(() => r.optimizeBasedOnPerformance(null)).toThrow(/data must be an object/)
+    expect(() => r.optimizeBasedOnPerformance({ avgLatency: Symbol('x') })).toThrow(TypeError) // as the legacy's `>`
+  })
+
+  test('deviation: rules, records and stats are copies (the legacy handed out its live objects)', async () => {
+    const r = make()
+    r.getRules()[0].weight = 99
+    expect(r.getRules()[0].weight).not.toBe(99)
+    r.recordPerformance('gemini-2.5-flash', 700, true, 0.001)
+    const record = r.getPerformanceData()[0]
+    r.recordPerformance('gemini-2.5-flash', 700, true, 0.001)
+    expect(record.usageCount).toBe(1)
+    expect(r.getPerformanceData()[0].usageCount).toBe(2)
+    // the legacy's record is its live state
+    const legacy = new LegacyRouter()
+    legacy.recordPerformance('gemini-2.5-flash', 700, true, 0.001)
+    const live = legacy.getPerformanceData()[0]
+    legacy.recordPerformance('gemini-2.5-flash', 700, true, 0.001)
+    expect(live.usageCount).toBe(2)
+    legacy.dispose()
+  })
+})

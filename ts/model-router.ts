@@ -126,6 +126,8 @@ const ROUTING_TARGET_MS = 75
 /** Tasks longer than this skip the key memo (its keys would hold the text twice). */
 const MEMO_MAX_TASK_LENGTH = 4096
 const TIMER_MS = 30_000
+/** The legacy purged expired routing-cache entries every 5 minutes: every 10th tick. */
+const PURGE_EVERY_TICKS = 10
 /** Distinct latency requirements remembered per task by the key memo. */
 const MEMO_LATENCIES_PER_TASK = 4
 /**
@@ -220,9 +222,12 @@ function checkContext(c: unknown): Checked {
  * A metric as the legacy's comparisons (`x > 2000`) read it: a numeric string or a BigInt
  * counts by its value; anything else, or NaN, as 0.
  */
-function numberLike(v: unknown): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' || typeof v === 'bigint' ? Number(v) : 0
-  return n || 0
+/**
+ * The number JS's `>` compares `v` as (unary `+`: `valueOf`, then `toString`; a Symbol
+ * throws the same `TypeError`), BigInt aside, which `>` compares by value.
+ */
+function comparedAs(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : +(v as number)
 }
 
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
@@ -351,14 +356,28 @@ function checkOptions(o: unknown): ModelRouterOptions {
   return out
 }
 
+/** A performance record with the legacy's keys in the legacy's order (JSON output matches). */
 function toPerformance(p: Record<string, unknown>): ModelPerformance {
-  return { ...(p as unknown as ModelPerformance), lastUsed: new Date(p.lastUsed as number) }
+  const r = p as unknown as ModelPerformance
+  return {
+    modelName: r.modelName,
+    avgLatency: r.avgLatency,
+    successRate: r.successRate,
+    avgCost: r.avgCost,
+    lastUsed: new Date(p.lastUsed as number),
+    usageCount: r.usageCount,
+    errorCount: r.errorCount,
+    complexityScore: r.complexityScore,
+    tokenEfficiency: r.tokenEfficiency,
+  }
 }
 
 type Handle = ReturnType<typeof native.routerCreate>
 
 export class ModelRouter extends EventEmitter {
   readonly #h: Handle
+  /** Timer ticks so far (the purge runs every PURGE_EVERY_TICKS). */
+  #ticks = 0
   readonly #strategy: 'legacy' | 'rules'
   readonly #out = new Float64Array(9)
   /**
@@ -420,14 +439,11 @@ export class ModelRouter extends EventEmitter {
   #tick(): void {
     if (this.#closed) return
     this.#flush()
-    native.routerPurgeExpired(this.#h)
-    if (this.listenerCount('performance_metrics') > 0) {
-      try {
-        this.emit('performance_metrics', this.#metricsPayload())
-      } catch {
-        // a listener's error must not crash the process from a timer
-      }
-    }
+    // the legacy's purge timer: every 5 minutes (every PURGE_EVERY_TICKS ticks)
+    if (++this.#ticks % PURGE_EVERY_TICKS === 0) native.routerPurgeExpired(this.#h)
+    // A throwing listener throws from the timer, as in the legacy (and any Node timer):
+    // the router's state is already settled above.
+    if (this.listenerCount('performance_metrics') > 0) this.emit('performance_metrics', this.#metricsPayload())
   }
 
   #open(): void {
@@ -881,20 +897,22 @@ export class ModelRouter extends EventEmitter {
   getRouterStats(): RouterStats {
     this.#open()
     const s = this.#snapshot()
+    // the legacy's key order, so JSON output matches
     return {
       performance: this.getRoutingPerformance(),
-      cache: s.cache,
-      availability: s.availability,
+      cache: { size: s.cache.size, hitRate: s.cache.hitRate, limit: s.cache.limit },
+      availability: { total: s.availability.total, available: s.availability.available, unavailable: s.availability.unavailable },
       models: s.performance.map((p) => ({ name: p.modelName as string, performance: toPerformance(p) })),
     }
   }
 
   optimizeBasedOnPerformance(data: unknown): void {
     this.#open()
-    const d = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
-    const failures = numberLike(d.recentFailures)
-    const latency = numberLike(d.avgLatency)
-    native.routerOptimize(this.#h, failures, latency)
+    // The legacy's own reads, `data.recentFailures || 0` and `data.avgLatency || 0`, compared
+    // as its `>` compares them; reading a field of null or undefined threw there too.
+    if (data === null || data === undefined) throw typeError('data', 'an object', data)
+    const d = data as Record<string, unknown>
+    native.routerOptimize(this.#h, comparedAs(d.recentFailures || 0), comparedAs(d.avgLatency || 0))
   }
 
   getModelUsageStats(): Record<string, number> {

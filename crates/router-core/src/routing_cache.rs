@@ -154,7 +154,8 @@ struct Entry {
 pub enum Lookup {
     /// Fresh entry: its id.
     Fresh(u64),
-    /// Nothing usable (absent or expired; an expired entry is dropped).
+    /// Nothing usable (absent or expired; an expired entry stays until it is replaced,
+    /// evicted or purged, as in the legacy).
     Miss,
 }
 
@@ -264,7 +265,10 @@ impl RoutingCache {
         }
     }
 
-    /// Looks an entry up by the id a previous lookup or insert returned.
+    /// Looks an entry up by the id a previous lookup or insert returned. As in the legacy,
+    /// a lookup, fresh or not, makes the entry most recently used and counts an access; an
+    /// expired entry is a miss but stays (the caller's new decision replaces it, or the
+    /// purge drops it).
     pub fn lookup_id(&mut self, id: u64, now_ms: f64) -> Lookup {
         let expired = match self.entries.get_mut(&id) {
             None => {
@@ -277,7 +281,6 @@ impl RoutingCache {
             }
         };
         if expired {
-            self.remove_id(id);
             self.misses += 1;
             return Lookup::Miss;
         }
@@ -350,7 +353,7 @@ impl RoutingCache {
         id
     }
 
-    /// Drops every expired entry (run from an unref'd timer; lookups drop them too).
+    /// Drops every expired entry (run from an unref'd timer every 5 minutes, as the legacy).
     pub fn purge_expired(&mut self, now_ms: f64) -> usize {
         let expired: Vec<u64> = self
             .entries
@@ -446,9 +449,12 @@ mod tests {
         assert!(matches!(c.lookup_id(id, 99.0), Lookup::Fresh(_)));
         assert!(matches!(c.lookup_id(id, 100.0), Lookup::Miss));
         assert!(matches!(
-            c.lookup(&c.key(&ctx("a", Tier::Free)), 1.0),
+            c.lookup(&c.key(&ctx("a", Tier::Free)), 150.0),
             Lookup::Miss
         ));
+        // an expired entry stays until replaced, evicted or purged (the legacy's purge)
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.purge_expired(150.0), 1);
         assert_eq!(c.len(), 0);
     }
 
