@@ -588,7 +588,10 @@ describe('found by the second differential test (sixth session)', () => {
       router.optimizeBasedOnPerformance(data)
       return router.selectOptimalModel(ctx({ task: `task ${JSON.stringify(String(data.avgLatency))}${JSON.stringify(String(data.recentFailures))}` }), defaultModels())
     }
-    const cases = [{ avgLatency: [3000] }, { avgLatency: new Date(5000) }, { recentFailures: { valueOf: () => 9 } }, { recentFailures: '7' }, { avgLatency: 'slow' }, { recentFailures: [1, 2] }]
+    const cases = [
+      { avgLatency: [3000] }, { avgLatency: new Date(5000) }, { recentFailures: { valueOf: () => 9 } }, { recentFailures: '7' },
+      { avgLatency: 'slow' }, { recentFailures: [1, 2] }, { recentFailures: Object(10n) }, { recentFailures: { valueOf: () => 10n } },
+    ]
     for (const data of cases) {
       const r = make()
       const legacy = new LegacyRouter()
@@ -599,10 +602,21 @@ describe('found by the second differential test (sixth session)', () => {
         legacy.dispose()
       }
     }
+    // the legacy applies the failures shift, then throws comparing the Symbol: so does native
+    {
+      const r = make()
+      const legacy = new LegacyRouter()
+      try {
+        for (const router of [r, legacy]) expect(() => router.optimizeBasedOnPerformance({ recentFailures: 10, avgLatency: Symbol('x') })).toThrow(TypeError)
+        const [n, l] = [await decide(r, {}), await decide(legacy, {})]
+        expect([n.modelName, n.confidence]).toEqual([l.modelName, l.confidence])
+      } finally {
+        legacy.dispose()
+      }
+    }
     const r = make()
     expect(() => r.optimizeBasedOnPerformance(undefined)).toThrow(TypeError)
     expect(() => r.optimizeBasedOnPerformance(null)).toThrow(/data must be an object/)
-    expect(() => r.optimizeBasedOnPerformance({ avgLatency: Symbol('x') })).toThrow(TypeError) // as the legacy's `>`
   })
 
   test('deviation: rules, records and stats are copies (the legacy handed out its live objects)', async () => {

@@ -222,13 +222,6 @@ function checkContext(c: unknown): Checked {
  * A metric as the legacy's comparisons (`x > 2000`) read it: a numeric string or a BigInt
  * counts by its value; anything else, or NaN, as 0.
  */
-/**
- * The number JS's `>` compares `v` as (unary `+`: `valueOf`, then `toString`; a Symbol
- * throws the same `TypeError`), BigInt aside, which `>` compares by value.
- */
-function comparedAs(v: unknown): number {
-  return typeof v === 'bigint' ? Number(v) : +(v as number)
-}
 
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
 const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
@@ -908,11 +901,15 @@ export class ModelRouter extends EventEmitter {
 
   optimizeBasedOnPerformance(data: unknown): void {
     this.#open()
-    // The legacy's own reads, `data.recentFailures || 0` and `data.avgLatency || 0`, compared
-    // as its `>` compares them; reading a field of null or undefined threw there too.
+    // The legacy's own steps: both fields read, then each compared with JS's `>` (any
+    // value, as JS converts it) and its shift applied before the next comparison, which may
+    // throw (a Symbol). Reading a field of null or undefined threw there too.
     if (data === null || data === undefined) throw typeError('data', 'an object', data)
-    const d = data as Record<string, unknown>
-    native.routerOptimize(this.#h, comparedAs(d.recentFailures || 0), comparedAs(d.avgLatency || 0))
+    const d = data as Record<string, any>
+    const recentFailures = d.recentFailures || 0
+    const avgLatency = d.avgLatency || 0
+    if (recentFailures > 5) native.routerOptimize(this.#h, Infinity, 0)
+    if (avgLatency > 2000) native.routerOptimize(this.#h, 0, Infinity)
   }
 
   getModelUsageStats(): Record<string, number> {

@@ -286,9 +286,10 @@ impl MemoryStore {
             .copied()
     }
 
-    /// The live entry under `key`, marked as used. An expired entry gives `None` and is
-    /// left, unmarked, for `purge_expired` (or eviction): as in the legacy contract, it
-    /// still counts as held (`len`, `remove`) until the sweep. It never comes back.
+    /// The live entry under `key`, marked as used. An expired entry is removed and `None`
+    /// returned: expired entries never come back. (The legacy kept it until its sweep; kept,
+    /// it would sit where its past uses put it, and under lfu and adaptive a dead entry that
+    /// is still asked for outlives live ones.)
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<EntryRef<'_>> {
         let hash = self.hash(key);
         if let Order::Adaptive { sketch, .. } = &mut self.order {
@@ -296,6 +297,7 @@ impl MemoryStore {
         }
         let i = self.find(key)?;
         if self.nodes[i as usize].expires_at() < now {
+            self.remove_slot(i);
             return None;
         }
         self.touch(i);
@@ -757,11 +759,6 @@ mod tests {
         m.insert(b"k", b"", 0, b"v", 100, &mut |_| {});
         assert!(m.get(b"k", 100).is_some());
         assert!(m.get(b"k", 101).is_none());
-        assert!(!m.contains(b"k", 101));
-        // held until the sweep, as the legacy contract has it (totalKeys, delete)
-        assert_eq!(m.len(), 1);
-        assert!(m.get(b"k", 102).is_none());
-        assert_eq!(m.purge_expired(102), 1);
         assert_eq!(m.len(), 0);
         assert_eq!(m.used_bytes(), 0);
     }

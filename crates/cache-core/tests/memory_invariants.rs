@@ -83,7 +83,7 @@ impl Model {
     fn get(&mut self, key: &[u8], now: i64) -> Option<Vec<u8>> {
         let i = self.pos(key)?;
         if self.entries[i].expires_at < now {
-            // left for the sweep, unmarked
+            self.entries.remove(i);
             return None;
         }
         let mut e = self.entries.remove(i);
@@ -206,13 +206,13 @@ fn check(policy: Policy, cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> 
                 if exact {
                     prop_assert_eq!(got, model.get(&k, now));
                 } else if got.is_none() {
-                    // not held: dropped and reported (so not in the model), or expired (left
-                    // for the sweep in both)
+                    // not held: dropped and reported (so not in the model), or expired
                     if let Some(i) = model.pos(&k) {
                         prop_assert!(
                             model.entries[i].expires_at < now,
                             "a live entry vanished unreported"
                         );
+                        model.entries.remove(i);
                     }
                 } else if let Some(v) = got {
                     // held: it is the last value set, and it is live

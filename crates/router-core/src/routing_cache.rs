@@ -251,7 +251,7 @@ impl RoutingCache {
         key
     }
 
-    /// Looks `key` up; a fresh entry becomes most recently used.
+    /// Looks `key` up; the entry, fresh or expired, becomes most recently used (`lookup_id`).
     pub fn lookup(&mut self, key: &KeyRef<'_>, now_ms: f64) -> Lookup {
         if self
             .entries
