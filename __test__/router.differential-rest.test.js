@@ -40,26 +40,8 @@ const STEPS = Number(process.env.DIFF_STEPS || 12000)
 const TICK_MS = 30_000
 const CACHE_TTL_MS = 5 * 60_000
 
-const MODEL_NAMES = [
-  'gemini-2.5-deep-think',
-  'gemini-2.5-pro',
-  'gemini-pro-vertex',
-  'gemini-2.0-flash-thinking',
-  'gemini-2.5-flash',
-  'gemini-2.0-flash',
-  'custom-small',
-  'custom-large',
-]
-const CAPABILITIES = ['code', 'reasoning', 'advanced-reasoning', 'deep-reasoning', 'vision', 'long-context']
-const TIERS = ['free', 'pro', 'enterprise']
+const { MODEL_NAMES, routerWorkload } = require('./fixtures/router-workload')
 const TIER_LEVEL = { free: 0, pro: 1, enterprise: 2 }
-const PRIORITIES = ['low', 'medium', 'high', 'critical']
-const TASK_WORDS = [
-  'analyze', 'implement', 'optimize', 'algorithm', 'architecture', 'debug', 'code', 'API',
-  'database', 'security', 'machine learning', 'data science', 'function', 'class', 'if', 'for',
-  'format', '{', '}', '(', ')', '[', ']', '=>', 'the', 'report', 'summarize', 'complex',
-  'Quarterly', 'é', '😀', '\t', '\n', 'x',
-]
 const DEFAULT_RULE_IDS = ['critical-tasks', 'enterprise-tier', 'low-latency', 'code-tasks', 'large-context', 'free-tier', 'deep-reasoning']
 /** The contract's step-5 fallback lists, needed by the strict-tier patch. */
 const TIER_FALLBACK_LISTS = {
@@ -82,52 +64,8 @@ const EVENT_NAMES = [
 /** Random contexts, model sets, outcomes, rules and metric data from one seed. */
 function makeWorkload(seed) {
   const r = rng(seed)
-  const pick = (xs) => xs[Math.floor(r() * xs.length)]
   const chance = (p) => r() < p
-  const subset = (xs, p) => xs.filter(() => r() < p)
-
-  const pastTasks = []
-  const task = () => {
-    if (pastTasks.length > 0 && chance(0.35)) return pick(pastTasks) // repeated tasks: cache hits
-    const wordCount = chance(0.04) ? 300 + Math.floor(r() * 900) : 1 + Math.floor(r() * 40)
-    const words = []
-    for (let i = 0; i < wordCount; i++) words.push(pick(TASK_WORDS))
-    // a shared opening: the legacy key only saw the first ~24 bytes
-    const text = (chance(0.3) ? 'Please review the following request: ' : '') + words.join(chance(0.8) ? ' ' : '')
-    pastTasks.push(text)
-    if (pastTasks.length > 150) pastTasks.shift()
-    return text
-  }
-  const pastContexts = []
-  const context = () => {
-    if (pastContexts.length > 0 && chance(0.4)) return pick(pastContexts) // the same request again
-    const c = {
-      task: task(),
-      userTier: pick(TIERS),
-      priority: pick(PRIORITIES),
-      latencyRequirement: pick([0, 500, 999, 1000, 1500, 2000, 3000, 10000]),
-    }
-    if (chance(0.3)) c.capabilities = subset(CAPABILITIES, 0.3)
-    if (chance(0.2)) c.tokenBudget = pick([1000, 100000, 200000])
-    pastContexts.push(c)
-    if (pastContexts.length > 50) pastContexts.shift()
-    return c
-  }
-  const config = (name) => ({
-    name,
-    tier: pick(TIERS),
-    capabilities: subset(CAPABILITIES, 0.4),
-    latencyTarget: pick([300, 800, 1100, 1199, 1200, 2000, 5000, 9000]),
-    costPerToken: pick([1e-7, 5e-7, 1e-6, 2e-6, 3e-6, 5e-6, 1e-5]),
-    maxTokens: 8192,
-    apiKey: 'sk-never-stored',
-  })
-  const models = () => {
-    const names = subset(MODEL_NAMES, 0.7)
-    if (names.length === 0) names.push(pick(MODEL_NAMES))
-    names.sort(() => r() - 0.5) // a random insertion order
-    return new Map(names.map((n) => [n, config(n)]))
-  }
+  const { pick, subset, context, config, models } = routerWorkload(r, { longTaskChance: 0.04, longTaskExtraWords: 900, tasksKept: 150 })
   const tokenUsage = () => {
     if (chance(0.5)) return undefined
     const total = pick([0, 10, 100, 4000])

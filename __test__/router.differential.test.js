@@ -15,73 +15,11 @@ const STEPS = Number(process.env.DIFF_STEPS || 10_000)
 // the benchmark workload's seeded PRNG (mulberry32)
 const { rng } = require('../bench/dist/workload.js')
 
-const NAMES = [
-  'gemini-2.5-deep-think',
-  'gemini-2.5-pro',
-  'gemini-pro-vertex',
-  'gemini-2.0-flash-thinking',
-  'gemini-2.5-flash',
-  'gemini-2.0-flash',
-  'custom-small',
-  'custom-large',
-]
-const CAPS = ['code', 'reasoning', 'advanced-reasoning', 'deep-reasoning', 'vision', 'long-context']
-const TIERS = ['free', 'pro', 'enterprise']
-const PRIORITIES = ['low', 'medium', 'high', 'critical']
-const WORDS = [
-  'analyze', 'implement', 'optimize', 'algorithm', 'architecture', 'debug', 'code', 'API',
-  'database', 'security', 'machine learning', 'data science', 'function', 'class', 'if', 'for',
-  'format', '{', '}', '(', ')', '[', ']', '=>', 'the', 'report', 'summarize', 'complex',
-  'Quarterly', 'é', '😀', '\t', '\n', 'x',
-]
+const { MODEL_NAMES: NAMES, routerWorkload } = require('./fixtures/router-workload')
 
 function makeGen(seed) {
   const r = rng(seed)
-  const pick = (xs) => xs[Math.floor(r() * xs.length)]
-  const some = (xs, p) => xs.filter(() => r() < p)
-  const tasks = []
-  const task = () => {
-    if (tasks.length > 0 && r() < 0.35) return pick(tasks) // repeats: routing-cache hits
-    const n = r() < 0.05 ? 300 + Math.floor(r() * 1200) : 1 + Math.floor(r() * 40)
-    const words = []
-    for (let i = 0; i < n; i++) words.push(pick(WORDS))
-    // shared 24-byte prefixes: the legacy key collides on them
-    const t = (r() < 0.3 ? 'Please review the following request: ' : '') + words.join(r() < 0.8 ? ' ' : '')
-    tasks.push(t)
-    if (tasks.length > 200) tasks.shift()
-    return t
-  }
-  const recent = []
-  const context = () => {
-    if (recent.length > 0 && r() < 0.4) return pick(recent) // the same request again: cache hits
-    const c = {
-      task: task(),
-      userTier: pick(TIERS),
-      priority: pick(PRIORITIES),
-      latencyRequirement: pick([0, 500, 999, 1000, 1500, 2000, 3000, 10000]),
-    }
-    if (r() < 0.3) c.capabilities = some(CAPS, 0.3)
-    if (r() < 0.2) c.tokenBudget = pick([1000, 100000, 200000])
-    recent.push(c)
-    if (recent.length > 50) recent.shift()
-    return c
-  }
-  const config = (name) => ({
-    name,
-    tier: pick(TIERS),
-    capabilities: some(CAPS, 0.4),
-    latencyTarget: pick([300, 800, 1100, 1199, 1200, 2000, 5000, 9000]),
-    costPerToken: pick([1e-7, 5e-7, 1e-6, 2e-6, 3e-6, 5e-6, 1e-5]),
-    maxTokens: 8192,
-    apiKey: 'sk-never-stored',
-  })
-  const models = () => {
-    const names = some(NAMES, 0.7)
-    if (names.length === 0) names.push(pick(NAMES))
-    // random insertion order
-    names.sort(() => r() - 0.5)
-    return new Map(names.map((n) => [n, config(n)]))
-  }
+  const { pick, context, config, models } = routerWorkload(r, { longTaskChance: 0.05, longTaskExtraWords: 1200, tasksKept: 200 })
   return { r, pick, context, config, models }
 }
 
