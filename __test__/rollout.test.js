@@ -842,3 +842,51 @@ describe('listener housekeeping (found in the review of the review fixes)', () =
     expect(() => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, maxShadowInFlight: Infinity, maxDisagreements: Infinity })).not.toThrow()
   })
 })
+
+describe('a throwing listener under mode "native" (found by the differential test run through the wrapper, sixth session)', () => {
+  const boom = () => {
+    throw new Error('listener failed')
+  }
+
+  test('router: the listener error reaches the caller; the call is not run again on legacy, nothing counts against native', () => {
+    let legacyMade = 0
+    const router = track(createModelRouter(() => ++legacyMade && new LegacyRouter(), { mode: 'native' }))
+    router.once('model_availability_changed', boom)
+    expect(() => router.updateModelAvailability('gemini-2.0-flash', false)).toThrow('listener failed')
+    router.once('batch_availability_update', boom)
+    expect(() => router.updateBatchAvailability(new Map([['gemini-2.0-flash', true]]))).toThrow('listener failed')
+    expect(legacyMade).toBe(0)
+    expect(getRolloutStats(router)).toMatchObject({ fallbacks: 0 })
+    expect(getRolloutStats(router).circuit).toMatchObject({ state: 'closed' })
+  })
+
+  test('router: an async method rejects with the listener error, even with other calls between', async () => {
+    let legacyMade = 0
+    const router = track(createModelRouter(() => ++legacyMade && new LegacyRouter(), { mode: 'native' }))
+    await router.selectOptimalModel(ctx('hello'), models())
+    router.once('fallback_triggered', boom)
+    const pending = router.selectFallbackModel('gemini-2.5-pro', ctx('hello'), models(), 'timeout')
+    router.recordPerformance('gemini-2.5-pro', 500, true, 0.001) // another call before the rejection
+    await expect(pending).rejects.toThrow('listener failed')
+    expect(legacyMade).toBe(0)
+  })
+
+  test('monitor: a throwing metric_recorded listener escapes recordMetric; the value is recorded once, on native', () => {
+    let legacyMade = 0
+    const monitor = track(createPerformanceMonitor(() => ++legacyMade && new LegacyMonitor(), { mode: 'native' }))
+    monitor.once('metric_recorded', boom)
+    expect(() => monitor.recordMetric('lat', 5)).toThrow('listener failed')
+    expect(legacyMade).toBe(0)
+    expect(monitor.getStats('lat')).toMatchObject({ count: 1 })
+  })
+
+  test('cache: a throwing cache_set listener rejects the set; nothing is retried on legacy', async () => {
+    let legacyMade = 0
+    const cache = track(createCacheManager(() => ++legacyMade && new LegacyCache({ persistToDisk: false }), { mode: 'native', config: { persistToDisk: false } }))
+    cache.once('cache_set', boom)
+    await expect(cache.set('k', 'v')).rejects.toThrow('listener failed')
+    expect(await cache.get('k')).toBe('v')
+    expect(legacyMade).toBe(0)
+    expect(getRolloutStats(cache)).toMatchObject({ fallbacks: 0 })
+  })
+})

@@ -209,6 +209,10 @@ function countsByDefault(err: unknown): boolean {
   return !(err instanceof TypeError || err instanceof RangeError)
 }
 
+function isObjectLike(v: unknown): v is object {
+  return (typeof v === 'object' && v !== null) || typeof v === 'function'
+}
+
 /** Events the wrapper emits itself; every other event is the served side's. */
 const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error'])
 
@@ -317,6 +321,14 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private readonly pending = new Set<Promise<void>>()
   /** Legacy retries under way: their events are forwarded even while native is served. */
   private legacyRetries = 0
+  /**
+   * What an event listener threw while the served side emitted (see `forward`): the call it
+   * escapes from passes it to the caller. The listener failed, not the implementation: a
+   * legacy retry would run the call twice (on both sides) and hide the caller's own error.
+   */
+  private readonly listenerErrors = new WeakSet<object>()
+  /** The same for a thrown primitive (a WeakSet holds objects only): the latest one. */
+  private listenerThrew: { value: unknown } | null = null
   /** event → the forwarders attached to each side. */
   private readonly forwarders = new Map<string | symbol, { legacy: AnyFn; native: AnyFn }>()
 
@@ -392,7 +404,15 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   private forward(event: string | symbol): void {
     const make = (side: Side): AnyFn => (...args: unknown[]) => {
-      if (this.served() === side || (side === 'legacy' && this.legacyRetries > 0)) super.emit(event, ...args)
+      if (this.served() === side || (side === 'legacy' && this.legacyRetries > 0)) {
+        try {
+          super.emit(event, ...args)
+        } catch (err) {
+          if (isObjectLike(err)) this.listenerErrors.add(err)
+          else this.listenerThrew = { value: err }
+          throw err
+        }
+      }
     }
     const f = { legacy: make('legacy'), native: make('native') }
     this.forwarders.set(event, f)
@@ -472,7 +492,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     try {
       result = this.invoke('native', name, args)
     } catch (err) {
-      return this.retryOnLegacy(name, args, err, this.now() - t0, probe)
+      return this.nativeFailed(name, args, err, this.now() - t0, probe)
     }
     if (!isThenable(result)) {
       this.settleNative(this.now() - t0, undefined, probe)
@@ -483,8 +503,19 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
         this.settleNative(this.now() - t0, undefined, probe)
         return value
       },
-      (err) => this.retryOnLegacy(name, args, err, this.now() - t0, probe),
+      (err) => this.nativeFailed(name, args, err, this.now() - t0, probe),
     )
+  }
+
+  /** A native call threw or rejected: the caller's listener error passes, anything else is retried. */
+  private nativeFailed(name: string, args: unknown[], err: unknown, ms: number, probe: number): unknown {
+    const byListener = isObjectLike(err) ? this.listenerErrors.has(err) : this.listenerThrew !== null && this.listenerThrew.value === err
+    if (byListener) {
+      // native did its work; the caller's listener threw, as it would have with the legacy
+      this.settleNative(ms, undefined, probe)
+      throw err
+    }
+    return this.retryOnLegacy(name, args, err, ms, probe)
   }
 
   /** Whether no legacy instance exists and none may be made (`shutdown()` ran first). */
