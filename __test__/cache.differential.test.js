@@ -602,6 +602,9 @@ const LOCKSTEP_MODES = [
 ]
 
 /** The statistics meant to match (memoryUsage, totalSize and diskUsage are documented deviations, checked on native alone). */
+/** Only the sweep intervals are driven by fake time; Date and promise jobs stay real. */
+const SWEEP_CLOCK_ONLY = { doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate'] }
+
 function matchingStats(cache) {
   const s = cache.getStats()
   return [
@@ -615,8 +618,7 @@ function matchingStats(cache) {
 
 describe('native CacheManager vs the legacy port, no eviction pressure: every observation compared', () => {
   beforeEach(() => {
-    // only the sweep intervals are driven by fake time; Date and promise jobs stay real
-    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate'] })
+    jest.useFakeTimers(SWEEP_CLOCK_ONLY)
   })
   afterEach(() => jest.useRealTimers())
   jest.setTimeout(120_000)
@@ -748,7 +750,7 @@ function pressureViolation(mode, side) {
 
 describe('native CacheManager vs the legacy port, under eviction pressure: invariants', () => {
   beforeEach(() => {
-    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate'] })
+    jest.useFakeTimers(SWEEP_CLOCK_ONLY)
   })
   afterEach(() => jest.useRealTimers())
   jest.setTimeout(120_000)

@@ -624,8 +624,6 @@ describe('found in the binding review (third session)', () => {
 })
 
 describe('found by the differential test (sixth session)', () => {
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
   test.each([
     ['memory only', { persistToDisk: false }],
     ['with a disk level', {}],

@@ -527,6 +527,9 @@ describe('found in review (third session)', () => {
 })
 
 describe('found by the second differential test (sixth session)', () => {
+  // the router's interval faked; promise jobs and its routing clock stay real
+  const TIMERS_ONLY = { doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] }
+
   test('stats and performance records have the legacy key order (JSON output matches)', async () => {
     const r = make()
     const legacy = new LegacyRouter()
@@ -546,7 +549,7 @@ describe('found by the second differential test (sixth session)', () => {
   })
 
   test('an expired routing-cache entry stays until the 5-minute purge, as in the legacy', async () => {
-    jest.useFakeTimers({ doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] })
+    jest.useFakeTimers(TIMERS_ONLY)
     try {
       const r = make({ cacheTtlMs: 0 }) // every entry is expired at its next lookup
       await r.selectOptimalModel(ctx(), defaultModels())
@@ -564,7 +567,7 @@ describe('found by the second differential test (sixth session)', () => {
   })
 
   test('a throwing performance_metrics listener throws from the timer, as in the legacy; the router goes on', async () => {
-    jest.useFakeTimers({ doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] })
+    jest.useFakeTimers(TIMERS_ONLY)
     try {
       const r = make()
       r.once('performance_metrics', () => {

@@ -218,11 +218,6 @@ function checkContext(c: unknown): Checked {
   return { task, tier, priority, latency, budget, capabilitiesJson }
 }
 
-/**
- * A metric as the legacy's comparisons (`x > 2000`) read it: a numeric string or a BigInt
- * counts by its value; anything else, or NaN, as 0.
- */
-
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
 const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
 
@@ -908,6 +903,7 @@ export class ModelRouter extends EventEmitter {
     const d = data as Record<string, any>
     const recentFailures = d.recentFailures || 0
     const avgLatency = d.avgLatency || 0
+    // the comparison is made here; Infinity only passes the core's own threshold
     if (recentFailures > 5) native.routerOptimize(this.#h, Infinity, 0)
     if (avgLatency > 2000) native.routerOptimize(this.#h, 0, Infinity)
   }

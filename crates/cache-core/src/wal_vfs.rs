@@ -272,18 +272,13 @@ unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     }
     let rc = match test_hook::take_failure() {
         Some(rc) => rc,
-        None => match (*w.unix).xWrite {
-            Some(write) => {
-                test_hook::count_write();
-                write(
-                    file,
-                    w.buf.as_ptr() as *const c_void,
-                    w.buf.len() as c_int,
-                    w.start,
-                )
-            }
-            None => ffi::SQLITE_ERROR,
-        },
+        None => write_through(
+            file,
+            w.unix,
+            w.buf.as_ptr() as *const c_void,
+            w.buf.len() as c_int,
+            w.start,
+        ),
     };
     w.buf.clear();
     if rc != ffi::SQLITE_OK {
@@ -346,8 +341,19 @@ unsafe extern "C" fn write(
         w.buf.extend_from_slice(bytes);
         return ffi::SQLITE_OK;
     }
+    write_through(file, w.unix, data, amt, offset)
+}
+
+/// One real write, by the unix VFS (counted for the tests).
+unsafe fn write_through(
+    file: *mut ffi::sqlite3_file,
+    unix: *const ffi::sqlite3_io_methods,
+    data: *const c_void,
+    amt: c_int,
+    offset: i64,
+) -> c_int {
     test_hook::count_write();
-    match (*w.unix).xWrite {
+    match (*unix).xWrite {
         Some(write) => write(file, data, amt, offset),
         None => ffi::SQLITE_ERROR,
     }
