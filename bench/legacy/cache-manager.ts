@@ -1,7 +1,7 @@
 /**
  * Reference port of the legacy `CacheManager` (src/core/cache-manager.ts of the
  * codebase the native package replaces), written only from
- * /work/shared/spec/legacy-contract.md ("CacheManager" and "Deviations").
+ * docs/legacy-contract.md ("CacheManager" and "Deviations").
  *
  * It deliberately REPRODUCES the legacy defects, because it is the baseline
  * that differential tests and benchmarks compare the native cache against:

@@ -1,6 +1,6 @@
 /**
  * Reference port of the legacy `ModelRouter` (legacy `src/core/model-router.ts`),
- * written only from /work/shared/spec/legacy-contract.md ("Types", "ModelRouter",
+ * written only from docs/legacy-contract.md ("Types", "ModelRouter",
  * "Deviations"). It is the "legacy behaviour" that differential tests and
  * benchmarks compare the native router against. It is never shipped.
  *

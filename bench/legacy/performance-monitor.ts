@@ -1,7 +1,7 @@
 /**
  * Reference port of the legacy `PerformanceMonitor` (src/core/performance-monitor.ts
  * of the codebase the native package replaces), written only from
- * /work/shared/spec/legacy-contract.md ("PerformanceMonitor" and "Deviations").
+ * docs/legacy-contract.md ("PerformanceMonitor" and "Deviations").
  *
  * It deliberately REPRODUCES the legacy defects, because it is the baseline
  * that differential tests and benchmarks compare the native monitor against:

@@ -1,6 +1,6 @@
 /**
  * Types of the legacy interface, copied from the "Types" section of
- * /work/shared/spec/legacy-contract.md. Reference port for tests and
+ * docs/legacy-contract.md. Reference port for tests and
  * benchmarks only: never shipped.
  */
 
