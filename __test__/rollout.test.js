@@ -247,6 +247,7 @@ describe('after shutdown, with the circuit open and no legacy instance (review, 
     const m = createPerformanceMonitor(CountedMonitor, {
       mode: 'native',
       now: () => clock,
+      latencySample: 1,
       circuit: { windowSize: 4, minCalls: 2, maxP99Ms: 150, cooldownMs: 1000 },
       config: { healthCheckIntervalMs: 0 },
     })
@@ -276,7 +277,7 @@ describe('circuit breaker', () => {
     const opens = []
     const closes = []
     const halfOpens = []
-    const r = track(createModelRouter(FixedRouter, { mode: 'native', now: () => clock, circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit } }))
+    const r = track(createModelRouter(FixedRouter, { mode: 'native', now: () => clock, latencySample: 1, circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit } }))
     r.on('circuit_open', (e) => opens.push(e))
     r.on('circuit_close', (e) => closes.push(e))
     r.on('circuit_half_open', (e) => halfOpens.push(e))
