@@ -72,9 +72,10 @@ afterEach(() => {
 })
 
 describe('flags', () => {
-  test('a flag is on only for the exact string "true"', () => {
+  test('a boolean flag is on for "true", off for "false", empty or unset; anything else is a RangeError naming it', () => {
     expect(flagEnabled('X', { X: 'true' })).toBe(true)
-    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '', undefined]) expect(flagEnabled('X', { X: v })).toBe(false)
+    for (const v of ['false', '', undefined]) expect(flagEnabled('X', { X: v })).toBe(false)
+    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '0.5']) expect(() => flagEnabled('X', { X: v })).toThrow(/^X must be "true" or "false"/)
   })
 
   test('each kind reads its flag; the monitor follows the router flag', () => {

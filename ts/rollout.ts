@@ -8,22 +8,34 @@
  * - mode "native": a wrapper serving the native class behind a circuit breaker; a call that
  *   fails on the native side is retried on the legacy side (created only when first needed);
  * - mode "shadow": a wrapper running every call on both, serving the legacy result and
- *   recording agreement, both latencies and every disagreement.
- * The environment decides between "legacy" and "native" unless `mode` is given.
+ *   recording agreement, both latencies and every disagreement;
+ * - mode "ab": a wrapper sending a share of the inputs to native, sticky per input, with
+ *   per-arm figures and an automatic rollback (share to 0) when native does worse.
+ * The environment flag decides unless `mode` is given ("true", "false", or a fraction: the
+ * share of mode "ab").
  */
 import { EventEmitter } from 'node:events'
 import { isDeepStrictEqual } from 'node:util'
 
+import { contextPosition, stringPosition } from './ab-assign'
+import type { Arm, ArmStats } from './ab-arms'
+import type { RollbackOptions } from './ab-rollback'
+import { type AbReport, AbRollout } from './ab-rollout'
 import { CacheManager, type CacheConfig } from './cache-manager'
 import { ADMIT_LEGACY, ADMIT_PROBE, CircuitBreaker, type CircuitOpenEvent, type CircuitOptions, type CircuitSnapshot } from './circuit-breaker'
 import { codedError, rangeError, typeError } from './errors'
 import { ModelRouter, type ModelRouterOptions } from './model-router'
 import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
+import { checkShare, flagEnabled, PREDICTIVE_FLAG, resolveRollout, type RolloutKind, type RolloutMode } from './rollout-flags'
+import { LatencyRing, type LatencySummary } from './rollout-latency'
 
+export type { ArmComparison, ArmDifference, ArmLatency, ArmReport } from './ab-arms'
+export type { ArmWindow, RollbackEvent, RollbackOptions } from './ab-rollback'
+export type { AbReport } from './ab-rollout'
 export type { CircuitOpenEvent, CircuitOptions, CircuitSnapshot, CircuitState } from './circuit-breaker'
-
-export type RolloutMode = 'legacy' | 'native' | 'shadow'
-export type RolloutKind = 'router' | 'cache' | 'monitor'
+export { flagEnabled, PREDICTIVE_FLAG, readRolloutFlag, resolveMode, ROLLOUT_FLAGS } from './rollout-flags'
+export type { ModeOptions, RolloutFlag, RolloutKind, RolloutMode } from './rollout-flags'
+export type { LatencySummary } from './rollout-latency'
 
 /** A legacy class, a factory returning an instance, or an instance. */
 export type LegacyImplementation<T extends object> = (new (...args: any[]) => T) | ((...args: any[]) => T) | T
@@ -34,10 +46,20 @@ export interface MetricSink {
 }
 
 export interface RolloutOptions<C = unknown> {
-  /** Forces a mode; without it the environment flag decides between "legacy" and "native". */
+  /** Forces a mode; without it the environment flag decides ("true", "false" or a fraction). */
   mode?: RolloutMode
   /** Overrides the environment flag (`true` → "native", `false` → "legacy"); `mode` wins over it. */
   enabled?: boolean
+  /** Mode "ab": the share of inputs served by native, 0..1 (implies mode "ab"; default the flag's). */
+  share?: number
+  /**
+   * Mode "ab": the key that makes the assignment sticky, from the call's input: the routing
+   * context (router), the key (cache), the metric name (monitor). Default: the context's
+   * `userTier` and a hash of its `task`; the key; the metric name.
+   */
+  assignBy?: (input: any) => string
+  /** Mode "ab": when the native arm is rolled back (see `RollbackOptions`). */
+  rollback?: RollbackOptions
   /** The constructor argument given to both sides (e.g. the cache config). */
   config?: C
   /** Where flags are read (default `process.env`). */
@@ -84,13 +106,6 @@ export interface Disagreement {
   at: number
 }
 
-export interface LatencySummary {
-  count: number
-  meanMs: number
-  p50Ms: number
-  p99Ms: number
-}
-
 export interface RolloutStats {
   kind: RolloutKind
   mode: RolloutMode
@@ -105,8 +120,10 @@ export interface RolloutStats {
   agreement: { compared: number; agreed: number; rate: number }
   disagreements: Disagreement[]
   circuit: CircuitSnapshot | null
-  /** Latencies of the compared operations (shadow) or of every native call (native), last 1024 per side. */
+  /** Latencies of the compared operations (shadow) or of the timed native calls (native), last 1024 per side. */
   latency: { legacy: LatencySummary; native: LatencySummary }
+  /** Mode "ab": the arms, their difference and the rollback; null in the other modes. */
+  arms: AbReport | null
 }
 
 /** What the wrapper adds to the drop-in interface. */
@@ -119,41 +136,6 @@ export interface RolloutControl {
 export type Rollout<T> = T & Partial<RolloutControl>
 
 // ---------------------------------------------------------------------------------------
-// Flags
-
-/** Which environment flag governs each kind. The monitor follows the router's flag. */
-export const ROLLOUT_FLAGS: Readonly<Record<RolloutKind, string>> = Object.freeze({
-  router: 'ENABLE_ASYNC_ROUTING',
-  cache: 'ENABLE_CONNECTION_POOLING',
-  monitor: 'ENABLE_ASYNC_ROUTING',
-})
-export const PREDICTIVE_FLAG = 'ENABLE_PREDICTIVE_CACHING'
-
-/** A flag is on exactly when its value is the string "true" (as the roadmap says). */
-export function flagEnabled(name: string, env: Record<string, string | undefined> = process.env): boolean {
-  return env[name] === 'true'
-}
-
-/** A boolean option, when given: anything else (`"no"` included) is a `TypeError`, not truthiness. */
-function checkFlagOption(options: object, field: 'enabled' | 'fallback' | 'predictive'): void {
-  const v = (options as Record<string, unknown>)[field]
-  if (v !== undefined && typeof v !== 'boolean') throw typeError(field, 'a boolean', v)
-}
-
-/** The mode a factory will use for these options. */
-export function resolveMode(kind: RolloutKind, options: RolloutOptions = {}): RolloutMode {
-  if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
-  for (const flag of ['enabled', 'fallback', 'predictive'] as const) checkFlagOption(options, flag)
-  const mode = options.mode
-  if (mode !== undefined) {
-    if (mode !== 'legacy' && mode !== 'native' && mode !== 'shadow') throw typeError('mode', '"legacy", "native" or "shadow"', mode)
-    return mode
-  }
-  if (options.enabled !== undefined) return options.enabled ? 'native' : 'legacy'
-  return flagEnabled(ROLLOUT_FLAGS[kind], options.env ?? process.env) ? 'native' : 'legacy'
-}
-
-// ---------------------------------------------------------------------------------------
 // Per-kind knowledge: the interface methods and what "agreement" means.
 
 interface KindSpec {
@@ -162,6 +144,16 @@ interface KindSpec {
   compare: Record<string, (legacy: unknown, native: unknown) => boolean>
   /** Rewrites the native call's arguments in shadow mode (e.g. not calling a loader twice). */
   shadowArgs?: Record<string, (args: unknown[], legacyResult: unknown) => unknown[]>
+  /**
+   * Mode "ab": the methods served by one arm, each with the argument that assigns it (the
+   * routing context, the cache key, the metric name); the other methods run on both sides
+   * and the legacy's answer is served.
+   */
+  assign: Record<string, number>
+  /** Mode "ab": the default position of an assignment input (see `ab-assign`). */
+  position: (input: unknown) => number
+  /** Mode "ab": what a served result adds to its arm's figures (the model, a cache hit). */
+  observe?: Record<string, (arm: ArmStats, value: unknown) => void>
 }
 
 const sameModel = (a: unknown, b: unknown) => (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
@@ -175,6 +167,12 @@ const SPECS: Record<RolloutKind, KindSpec> = {
     ],
     // The routing-time fields differ by construction: agreement is the same model.
     compare: { selectOptimalModel: sameModel, selectFallbackModel: sameModel },
+    assign: { selectOptimalModel: 0, selectFallbackModel: 1 },
+    position: contextPosition,
+    observe: {
+      selectOptimalModel: (arm, d) => arm.model((d as { modelName?: unknown } | null)?.modelName),
+      selectFallbackModel: (arm, d) => arm.model((d as { modelName?: unknown } | null)?.modelName),
+    },
   },
   cache: {
     methods: ['get', 'set', 'delete', 'clear', 'getStats', 'predictiveWarmCache', 'shutdown'],
@@ -183,6 +181,10 @@ const SPECS: Record<RolloutKind, KindSpec> = {
       // The native side reuses the legacy's loaded value instead of calling the loader again.
       getOrSet: (args, legacyResult) => [args[0], () => legacyResult, ...args.slice(2)],
     },
+    // a key's reads and writes go to the same arm, so each arm's cache is consistent
+    assign: { get: 0, set: 0, delete: 0, getOrSet: 0 },
+    position: stringPosition,
+    observe: { get: (arm, v) => arm.get(v !== null && v !== undefined) },
   },
   monitor: {
     methods: [
@@ -190,6 +192,9 @@ const SPECS: Record<RolloutKind, KindSpec> = {
       'exportData', 'shutdown',
     ],
     compare: {},
+    // a metric's values all go to one arm, so its statistics are read from where they are
+    assign: { recordMetric: 0, getStats: 0, getAllTimeStats: 0 },
+    position: stringPosition,
   },
 }
 
@@ -203,10 +208,7 @@ function count(field: string, v: unknown, fallback: number): number {
 
 /** A fraction from 0 to 1; `fallback` when absent. */
 function share(field: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'number') throw typeError(field, 'a number', v)
-  if (!(v >= 0 && v <= 1)) throw rangeError(field, 'a fraction from 0 to 1', v)
-  return v
+  return v === undefined ? fallback : checkShare(field, v)
 }
 
 function optionalFunction<F>(field: string, v: F | undefined): F | undefined {
@@ -227,30 +229,7 @@ function isObjectLike(v: unknown): v is object {
 }
 
 /** Events the wrapper emits itself; every other event is the served side's. */
-const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error'])
-
-const LATENCY_RING = 1024
-
-class LatencyRing {
-  private readonly values = new Float64Array(LATENCY_RING)
-  private n = 0
-  private total = 0
-  private sum = 0
-  push(ms: number): void {
-    const i = this.total % LATENCY_RING
-    if (this.n === LATENCY_RING) this.sum -= this.values[i]
-    else this.n++
-    this.values[i] = ms
-    this.sum += ms
-    this.total++
-  }
-  summary(): LatencySummary {
-    if (this.n === 0) return { count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0 }
-    const s = this.values.slice(0, this.n).sort()
-    const at = (p: number) => s[Math.min(this.n - 1, Math.max(0, Math.ceil(this.n * p) - 1))]
-    return { count: this.total, meanMs: this.sum / this.n, p50Ms: at(0.5), p99Ms: at(0.99) }
-  }
-}
+const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error', 'rollout_rollback'])
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   if (v instanceof Promise) return true
@@ -309,8 +288,9 @@ type Side = 'legacy' | 'native'
 type AnyFn = (...args: unknown[]) => unknown
 
 /**
- * The wrapper of modes "native" and "shadow": an EventEmitter whose events are those of the
- * side being served, with one method per method of the drop-in interface.
+ * The wrapper of modes "native", "shadow" and "ab": an EventEmitter whose events are those
+ * of the side being served (in mode "ab", both), with one method per method of the drop-in
+ * interface.
  */
 class RolloutWrapper extends EventEmitter implements RolloutControl {
   private legacyInstance: Record<string, unknown> | null = null
@@ -319,6 +299,8 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private readonly nativeInstance: Record<string, unknown>
   private readonly spec: KindSpec
   private readonly breaker: CircuitBreaker | null
+  /** Mode "ab": the share, the assignment, the arms and the rollback. */
+  readonly ab: AbRollout | null
   private readonly now: () => number
   private readonly sink: MetricSink | undefined
   private readonly maxDisagreements: number
@@ -351,11 +333,12 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   constructor(
     readonly kind: RolloutKind,
-    readonly mode: 'native' | 'shadow',
+    readonly mode: 'native' | 'shadow' | 'ab',
     private readonly makeLegacy: () => object,
     native: object,
     options: RolloutOptions,
     extraMethods: Record<string, AnyFn> = {},
+    ab: { share: number; flag: string | null } = { share: 0, flag: null },
   ) {
     super()
     this.spec = SPECS[kind]
@@ -367,9 +350,13 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     this.countsAsFailure = optionalFunction('options.countsAsFailure', options.countsAsFailure) ?? countsByDefault
     this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
     this.sampleBelow = share('options.latencySample', options.latencySample, 0.25) * 2 ** 32
+    this.ab =
+      mode === 'ab'
+        ? new AbRollout({ ...ab, env: options.env ?? process.env, assignBy: options.assignBy, rollback: options.rollback }, this.spec.position)
+        : null
     // The native side's errors never reach the caller through an unhandled 'error' event.
     ;(native as EventEmitter).on?.('error', (err: unknown) => this.onNativeEvent('error', err))
-    if (mode === 'shadow') this.legacy()
+    if (mode !== 'native') this.legacy()
 
     const names = new Set([...this.spec.methods, ...methodNames(native)])
     if (this.legacyInstance !== null) for (const n of methodNames(this.legacyInstance)) names.add(n)
@@ -414,15 +401,17 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   // ---- events ------------------------------------------------------------------------
 
-  /** The side whose events the caller sees right now. */
-  private served(): Side {
+  /** The side whose events the caller sees right now ("both" in mode "ab": each arm serves). */
+  private served(): Side | 'both' {
     if (this.mode === 'shadow') return 'legacy'
+    if (this.mode === 'ab') return 'both'
     return this.breaker!.state === 'closed' || this.breaker!.probeInFlight ? 'native' : 'legacy'
   }
 
   private forward(event: string | symbol): void {
     const make = (side: Side): AnyFn => (...args: unknown[]) => {
-      if (this.served() === side || (side === 'legacy' && this.legacyRetries > 0)) {
+      const served = this.served()
+      if (served === side || served === 'both' || (side === 'legacy' && this.legacyRetries > 0)) {
         try {
           super.emit(event, ...args)
         } catch (err) {
@@ -447,7 +436,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   }
 
   private onNativeEvent(event: string, err: unknown): void {
-    if (event === 'error' && this.served() !== 'native') this.metric('native_error', 1, { error: messageOf(err) })
+    if (event === 'error' && this.served() === 'legacy') this.metric('native_error', 1, { error: messageOf(err) })
   }
 
   /** The legacy instance, created when first needed (mode "native": on the first fallback). */
@@ -471,6 +460,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     if (name === 'shutdown') return (...args) => this.shutdownBoth(args)
     if (typeof this.nativeInstance[name] !== 'function') return (...args) => this.direct(this.legacy(), name, args)
     if (this.mode === 'native') return (...args) => this.nativeCall(name, args)
+    if (this.mode === 'ab') {
+      if (typeof this.legacy()[name] !== 'function') return (...args) => this.direct(this.nativeInstance, name, args)
+      const at = this.spec.assign[name]
+      return at === undefined ? (...args) => this.bothCall(name, args) : (...args) => this.abCall(name, args, args[at])
+    }
     return (...args) =>
       typeof this.legacy()[name] === 'function' ? this.shadowCall(name, args) : this.direct(this.nativeInstance, name, args)
   }
@@ -545,8 +539,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   /** A native call threw or rejected: the caller's listener error passes, anything else is retried. */
   private nativeFailed(name: string, args: unknown[], err: unknown, ms: number, probe: number): unknown {
-    const byListener = isObjectLike(err) ? this.listenerErrors.has(err) : this.listenerThrew !== null && this.listenerThrew.value === err
-    if (byListener) {
+    if (this.byListener(err)) {
       // native did its work; the caller's listener threw, as it would have with the legacy
       this.settleNative(ms, undefined, probe)
       throw err
@@ -638,6 +631,102 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       super.emit('circuit_open', opened)
       this.metric('circuit_open', 1, opened)
     }
+  }
+
+  /**
+   * Mode "ab": the call goes to its input's arm and is timed there. A native failure counts
+   * in the native arm and is retried on legacy (the caller sees no error the legacy would
+   * not raise); a legacy failure counts in the legacy arm and reaches the caller.
+   */
+  private abCall(name: string, args: unknown[], input: unknown): unknown {
+    const ab = this.ab!
+    const t0 = this.now()
+    const rollback = ab.tick(t0)
+    if (rollback !== null) {
+      this.metric('rollback', 1, rollback)
+      super.emit('rollout_rollback', rollback)
+    }
+    const arm = ab.armOf(input)
+    this.calls[arm]++
+    let result: unknown
+    try {
+      result = this.direct(arm === 'native' ? this.nativeInstance : this.legacy(), name, args)
+    } catch (err) {
+      return this.abFailed(arm, name, args, err, t0)
+    }
+    if (!isThenable(result)) {
+      this.abSettled(arm, name, t0, result)
+      return result
+    }
+    return (result as Promise<unknown>).then(
+      (value) => {
+        this.abSettled(arm, name, t0, value)
+        return value
+      },
+      (err) => this.abFailed(arm, name, args, err, t0),
+    )
+  }
+
+  private abSettled(arm: Arm, name: string, t0: number, value: unknown): void {
+    const now = this.now()
+    this.ab!.record(arm, now, now - t0, false)
+    this.spec.observe?.[name]?.(this.ab!.arms[arm], value)
+  }
+
+  private abFailed(arm: Arm, name: string, args: unknown[], err: unknown, t0: number): unknown {
+    const now = this.now()
+    if (this.byListener(err)) {
+      // the side did its work; the caller's listener threw, as it would have with the legacy
+      this.ab!.record(arm, now, now - t0, false)
+      throw err
+    }
+    const shutDown = isShutDown(err)
+    this.ab!.record(arm, now, now - t0, !shutDown && this.countsAsFailure(err))
+    if (arm === 'legacy' || shutDown || this.noLegacy) throw err
+    this.fallbacks++
+    this.metric('fallback', 1, { method: name, error: messageOf(err) })
+    this.legacyRetries++
+    let result: unknown
+    try {
+      result = this.direct(this.legacy(), name, args)
+    } catch (legacyErr) {
+      this.legacyRetries--
+      throw legacyErr
+    }
+    if (!isThenable(result)) {
+      this.legacyRetries--
+      return result
+    }
+    return Promise.resolve(result).finally(() => this.legacyRetries--)
+  }
+
+  /**
+   * Mode "ab", a method with no assignment (a write such as `recordPerformance` or `clear`,
+   * a read of the whole state): it runs on both sides, so each arm's instance stays whole;
+   * the legacy's answer (or error) is served, the native side's errors are dropped.
+   */
+  private bothCall(name: string, args: unknown[]): unknown {
+    let legacyResult: unknown
+    let legacyThrew = false
+    try {
+      legacyResult = this.direct(this.legacy(), name, args)
+    } catch (err) {
+      legacyResult = err
+      legacyThrew = true
+    }
+    try {
+      const r = this.direct(this.nativeInstance, name, args)
+      if (isThenable(r)) (r as Promise<unknown>).then(undefined, () => {})
+    } catch {
+      // the legacy's answer is the one served
+    }
+    if (legacyThrew) throw legacyResult
+    return legacyResult
+  }
+
+  /** Whether `err` is what one of the caller's event listeners threw (see `forward`). */
+  private byListener(err: unknown): boolean {
+    return isObjectLike(err) ? this.listenerErrors.has(err) : this.listenerThrew !== null && this.listenerThrew.value === err
   }
 
   /** Mode "shadow": both sides run, the legacy result (or error) is what the caller gets. */
@@ -779,6 +868,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       disagreements: this.disagreements.slice(),
       circuit: this.breaker?.snapshot() ?? null,
       latency: { legacy: this.latency.legacy.summary(), native: this.latency.native.summary() },
+      arms: this.ab?.report(this.kind) ?? null,
     }
   }
 
@@ -800,11 +890,11 @@ function build<T extends object>(
   makeNative: () => object,
   extraMethods: () => Record<string, AnyFn> = () => ({}),
 ): Rollout<T> {
-  const mode = resolveMode(kind, options)
+  const { mode, share, flag } = resolveRollout(kind, options)
   if (mode === 'legacy') return instantiate(legacy, options.config) as Rollout<T>
   const native = makeNative()
   if (mode === 'native' && options.fallback === false) return native as Rollout<T>
-  const w = new RolloutWrapper(kind, mode, () => instantiate(legacy, options.config), native, options, extraMethods())
+  const w = new RolloutWrapper(kind, mode, () => instantiate(legacy, options.config), native, options, extraMethods(), { share, flag })
   return w as unknown as Rollout<T>
 }
 
@@ -843,6 +933,15 @@ export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptio
   const isImpl = typeof legacy === 'function' || (legacy !== null && typeof legacy === 'object' && typeof (legacy as MetricSink).recordMetric === 'function')
   if (!isImpl) return new PerformanceMonitor(legacy as PerformanceMonitorOptions | undefined)
   return build('monitor', legacy as object, options, () => new PerformanceMonitor(options.config))
+}
+
+/**
+ * Sets the share of an A/B rollout (mode "ab"), e.g. back up after a rollback: from 0 to 1,
+ * the fraction of inputs served by native. The rollback window starts afresh.
+ */
+export function setRolloutShare(obj: unknown, share: number): void {
+  if (!(obj instanceof RolloutWrapper) || obj.ab === null) throw typeError('setRolloutShare: obj', 'an object made by a rollout factory in mode "ab"', obj)
+  obj.ab.setShare(checkShare('share', share))
 }
 
 /** The rollout statistics of an object made by one of the factories, or null (mode "legacy", or not one of ours). */
