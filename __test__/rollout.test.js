@@ -802,6 +802,45 @@ test('the breaker opens on p99 exactly when the sorted p99 of the window exceeds
   )
 })
 
+test('with untimed calls (NaN), the breaker judges the p99 of the timed calls of the window, exactly as sorting them', () => {
+  const fc = require('fast-check')
+  const { CircuitBreaker } = require('../dist/circuit-breaker.js')
+  const latency = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.constant(NaN))
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.array(latency, { maxLength: 300 }), (windowSize, lat) => {
+      const b = new CircuitBreaker({ windowSize, minCalls: 1, maxP99Ms: 150, maxErrorRate: 1 }, () => 0)
+      for (let i = 0; i < lat.length; i++) {
+        const opened = b.record(lat[i], undefined)
+        const win = lat.slice(Math.max(0, i + 1 - windowSize), i + 1).filter((x) => !Number.isNaN(x)).sort((x, y) => x - y)
+        const p99 = win.length === 0 ? 0 : win[Math.ceil(win.length * 0.99) - 1]
+        if (p99 > 150) {
+          expect(opened).toEqual({ reason: 'p99_latency', errorRate: 0, p99 })
+          return
+        }
+        expect(opened).toBeNull()
+      }
+    }),
+    { numRuns: 300 },
+  )
+})
+
+test('mode "native" times the share latencySample of its calls (default 0.1), every call with 1', () => {
+  const timed = (latencySample) => {
+    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample, config: { healthCheckIntervalMs: 0 } }))
+    for (let i = 0; i < 5000; i++) m.recordMetric('x', i)
+    return getRolloutStats(m).latency.native.count
+  }
+  const byDefault = timed(undefined)
+  expect(byDefault).toBeGreaterThan(5000 * 0.1 - 4 * Math.sqrt(5000 * 0.1 * 0.9))
+  expect(byDefault).toBeLessThan(5000 * 0.1 + 4 * Math.sqrt(5000 * 0.1 * 0.9))
+  const half = timed(0.5)
+  expect(Math.abs(half - 2500)).toBeLessThan(4 * Math.sqrt(5000 * 0.25))
+  expect(timed(1)).toBe(5000)
+  expect(timed(0)).toBe(0)
+  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: 2 })).toThrow(/options.latencySample must be a fraction from 0 to 1/)
+  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: '1' })).toThrow(TypeError)
+})
+
 describe('options are checked (found in the binding review, third session)', () => {
   test('bad counts and non-functions are a TypeError/RangeError naming the option, at construction', () => {
     const make = (options) => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, ...options })

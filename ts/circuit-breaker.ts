@@ -155,7 +155,10 @@ export class CircuitBreaker {
     this.next = i + 1 === this.windowSize ? 0 : i + 1
     if (this.state !== 'closed' || this.count < this.minCalls) return null
     const errorRate = this.failures / this.count
-    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    // a success never raises the rate, except that the window is judged first at minCalls
+    if ((error !== undefined || this.count === this.minCalls) && errorRate > this.maxErrorRate) {
+      return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    }
     // p99 = sorted[ceil(0.99·n) − 1] of the n timed calls exceeds the bound exactly when at
     // least n − ceil(0.99·n) + 1 of them exceed it: a counter, so no sort on the hot path.
     const n = this.timed

@@ -82,7 +82,7 @@ export interface RolloutOptions<C = unknown> {
   /** Clock in ms, for the latencies and the cooldown (default `performance.now`). */
   now?: () => number
   /**
-   * Mode "native": the share of calls timed, from 0 to 1 (default 0.25; 1 times every
+   * Mode "native": the share of calls timed, from 0 to 1 (default 0.1; 1 times every
    * call). The probe, and every call while the circuit is not closed, is always timed.
    */
   latencySample?: number
@@ -349,7 +349,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     this.maxShadowInFlight = count('options.maxShadowInFlight', options.maxShadowInFlight, 1000)
     this.countsAsFailure = optionalFunction('options.countsAsFailure', options.countsAsFailure) ?? countsByDefault
     this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
-    this.sampleBelow = share('options.latencySample', options.latencySample, 0.25) * 2 ** 32
+    this.sampleBelow = share('options.latencySample', options.latencySample, 0.1) * 2 ** 32
     this.ab =
       mode === 'ab'
         ? new AbRollout({ ...ab, env: options.env ?? process.env, assignBy: options.assignBy, rollback: options.rollback }, this.spec.position)
