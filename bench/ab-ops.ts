@@ -56,6 +56,8 @@ async function runAb(workload: WorkloadOptions, options: Record<string, unknown>
     }
   }
   try {
+    // the package's entry point must read the swapped factories (else the run would be mode "shadow")
+    if (require('model-router-native').createModelRouter !== mod.createModelRouter) throw new Error('ab-ops: the factories could not be swapped')
     return { workload: await runWorkload('shadow', workload), wrappers, rollbacks }
   } finally {
     for (const f of FACTORIES) mod[f] = saved[f]

@@ -58,6 +58,7 @@ export class AbRollout {
   /** The arm of a call whose assignment input is `input`. */
   armOf(input: unknown): Arm {
     if (this.share === 0) return 'legacy'
+    if (this.share === 1) return 'native'
     let pos: number
     if (this.assignBy === undefined) {
       pos = this.position(input)
