@@ -681,8 +681,8 @@ describe('mode "shadow"', () => {
     // a loader error is the caller's: it reaches the caller, with no fallback
     await expect(c.getOrSet('k', () => Promise.reject(new Error('loader failed')))).rejects.toThrow('loader failed')
     expect(getRolloutStats(c).fallbacks).toBe(0)
-    const spy = jest.spyOn(CacheManager.prototype, 'get').mockImplementationOnce(() => Promise.reject(new Error('down')))
-    await c.get('opens')
+    const spy = jest.spyOn(CacheManager.prototype, 'set').mockImplementationOnce(() => Promise.reject(new Error('down')))
+    await c.set('opens', 1)
     expect(getRolloutStats(c).circuit.state).toBe('open')
     spy.mockRestore()
     expect(await c.getOrSet('n', () => 'native only')).toBe('native only')
@@ -839,6 +839,34 @@ test('mode "native" times the share latencySample of its calls (default 0.1), ev
   expect(timed(0)).toBe(0)
   expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: 2 })).toThrow(/options.latencySample must be a fraction from 0 to 1/)
   expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: '1' })).toThrow(TypeError)
+})
+
+test('mode "native" returns the native cache get\'s promise as it is for a well-formed key (it cannot reject); a malformed key still gets the legacy answer', async () => {
+  // a legacy that accepts a lone surrogate, which the native cache refuses with a TypeError
+  class LooseCache {
+    async get(key) {
+      return `legacy:${key.length}`
+    }
+    async set() {}
+    shutdown() {}
+  }
+  const c = track(createCacheManager(LooseCache, { mode: 'native', latencySample: 0, config: { maxMemorySize: 1e6 } }))
+  await c.set('k', { v: 1 })
+  const spy = jest.spyOn(CacheManager.prototype, 'get')
+  const p = c.get('k')
+  expect(p).toBe(spy.mock.results[0].value) // the native promise itself: no promise made by the wrapper
+  await expect(p).resolves.toEqual({ v: 1 })
+  await expect(c.get('bad\uDBFF')).resolves.toBe('legacy:4')
+  const s = getRolloutStats(c)
+  expect(s.fallbacks).toBe(1)
+  expect(s.circuit.errorRate).toBe(0) // a TypeError is the input's fault, not native's
+  // the contract the fast path relies on: an internal error (here a throwing listener) resolves null
+  const bare = track(new CacheManager({ maxMemorySize: 1e6 }))
+  await bare.set('k', 1)
+  bare.on('cache_hit', () => {
+    throw new Error('listener')
+  })
+  await expect(bare.get('k')).resolves.toBeNull()
 })
 
 describe('options are checked (found in the binding review, third session)', () => {

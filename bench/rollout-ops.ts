@@ -79,12 +79,17 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
   return rows
 }
 
-/** ns per call of `n` sequential calls (each awaited when `awaited`). */
+/**
+ * CPU ns per call of `n` sequential calls (each awaited when `awaited`): the process's CPU
+ * time (`process.cpuUsage`, µs resolution here), so that time spent waiting for a core on a
+ * shared machine is left out; blocks last ~0.1–1 ms.
+ */
 async function block(fn: (i: number) => unknown, n: number, awaited: boolean): Promise<number> {
-  const t0 = process.hrtime.bigint()
+  const c0 = process.cpuUsage()
   if (awaited) for (let i = 0; i < n; i++) await fn(i)
   else for (let i = 0; i < n; i++) fn(i)
-  return Number(process.hrtime.bigint() - t0) / n
+  const c = process.cpuUsage(c0)
+  return ((c.user + c.system) * 1000) / n
 }
 
 const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1]
@@ -94,11 +99,11 @@ const p99 = (a: number[]) => a.slice().sort((x, y) => x - y)[Math.ceil(a.length 
  * The cost mode "native" adds to a call of the bare native class. Blocks of calls on the bare
  * class and on the wrapper alternate (the order flipping each round), so both see the same
  * machine load; the difference is the median of the per-round differences. Two rows per
- * class: the bare class and the wrapper, per-call µs (p50 and p99 over the blocks), the
+ * class: the bare class and the wrapper, CPU µs per call (p50 and p99 over the blocks), the
  * difference in the note.
  */
 export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> {
-  const rounds = opts.quick ? 20 : 60
+  const rounds = opts.quick ? 40 : 120
   const rows: Row[] = []
   const pair = async (group: Row['group'], op: string, bare: any, wrapped: any, call: (x: any) => (i: number) => unknown, n: number, awaited: boolean) => {
     const fb = call(bare)
@@ -127,7 +132,7 @@ export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> 
   const ctx = { task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000 }
   const r1 = new NativeRouter()
   const r2: any = createModelRouter(LegacyRouter, { mode: 'native' })
-  await pair('router', 'selectOptimalModel, cache hit: mode "native" overhead', r1, r2, (r) => () => r.selectOptimalModel(ctx, models), 500, true)
+  await pair('router', 'selectOptimalModel, cache hit: mode "native" overhead (CPU time)', r1, r2, (r) => () => r.selectOptimalModel(ctx, models), 1000, true)
   r1.shutdown()
   r2.shutdown()
 
@@ -139,13 +144,13 @@ export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> 
     await c1.set(k, value)
     await c2.set(k, value)
   }
-  await pair('cache', 'get, memory hit: mode "native" overhead', c1, c2, (c) => (i) => c.get(keys[i % 100]), 500, true)
+  await pair('cache', 'get, memory hit: mode "native" overhead (CPU time)', c1, c2, (c) => (i) => c.get(keys[i % 100]), 1000, true)
   c1.shutdown()
   c2.shutdown()
 
   const m1 = new NativeMonitor()
   const m2: any = createPerformanceMonitor(LegacyMonitor, { mode: 'native' })
-  await pair('monitor', 'recordMetric: mode "native" overhead', m1, m2, (m) => (i) => m.recordMetric('routing_overhead', i % 200), 2000, false)
+  await pair('monitor', 'recordMetric: mode "native" overhead (CPU time)', m1, m2, (m) => (i) => m.recordMetric('routing_overhead', i % 200), 4000, false)
   m1.shutdown()
   m2.shutdown()
   return rows

@@ -28,6 +28,8 @@ import { ModelRouter, type ModelRouterOptions } from './model-router'
 import { PerformanceMonitor, type PerformanceMonitorOptions } from './performance-monitor'
 import { checkShare, flagEnabled, PREDICTIVE_FLAG, resolveRollout, type RolloutKind, type RolloutMode } from './rollout-flags'
 import { LatencyRing, type LatencySummary } from './rollout-latency'
+import { NativeLane, type NativeLaneOwner } from './rollout-native-lane'
+import { wellFormed } from './strings'
 
 export type { ArmComparison, ArmDifference, ArmLatency, ArmReport } from './ab-arms'
 export type { ArmWindow, RollbackEvent, RollbackOptions } from './ab-rollback'
@@ -154,6 +156,12 @@ interface KindSpec {
   position: (input: unknown) => number
   /** Mode "ab": what a served result adds to its arm's figures (the model, a cache hit). */
   observe?: Record<string, (arm: ArmStats, value: unknown) => void>
+  /**
+   * Promise-returning native methods that cannot reject for these arguments (their contract):
+   * mode "native" returns such a promise as it is, without waiting on it, when the call is
+   * not timed. Waiting costs a promise and a microtask (~0.2 µs), most of the wrapper's cost.
+   */
+  neverRejects?: Record<string, (args: unknown[]) => boolean>
 }
 
 const sameModel = (a: unknown, b: unknown) => (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
@@ -185,6 +193,9 @@ const SPECS: Record<RolloutKind, KindSpec> = {
     assign: { get: 0, set: 0, delete: 0, getOrSet: 0 },
     position: stringPosition,
     observe: { get: (arm, v) => arm.get(v !== null && v !== undefined) },
+    // The native get rejects a malformed key and after shutdown only; an internal error
+    // (a throwing listener included) resolves null, as the legacy's does.
+    neverRejects: { get: (args) => typeof args[0] === 'string' && wellFormed(args[0]) },
   },
   monitor: {
     methods: [
@@ -292,7 +303,7 @@ type AnyFn = (...args: unknown[]) => unknown
  * of the side being served (in mode "ab", both), with one method per method of the drop-in
  * interface.
  */
-class RolloutWrapper extends EventEmitter implements RolloutControl {
+class RolloutWrapper extends EventEmitter implements RolloutControl, NativeLaneOwner {
   private legacyInstance: Record<string, unknown> | null = null
   /** `shutdown()` ran: no legacy instance is created after it (its timers would keep the process alive). */
   private shutDown = false
@@ -306,9 +317,8 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private readonly maxDisagreements: number
   private readonly maxShadowInFlight: number
   private readonly countsAsFailure: (err: unknown) => boolean
-  /** Mode "native": a call is timed when the next xorshift draw is below this (see `timeThisCall`). */
-  private readonly sampleBelow: number
-  private sampleState = 0x9e3779b9
+  /** Mode "native": the call path while the circuit is closed. */
+  private readonly lane: NativeLane | null
   private readonly calls = { legacy: 0, native: 0 }
   private fallbacks = 0
   private shadowSkipped = 0
@@ -349,7 +359,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     this.maxShadowInFlight = count('options.maxShadowInFlight', options.maxShadowInFlight, 1000)
     this.countsAsFailure = optionalFunction('options.countsAsFailure', options.countsAsFailure) ?? countsByDefault
     this.breaker = mode === 'native' ? new CircuitBreaker(options.circuit, this.now) : null
-    this.sampleBelow = share('options.latencySample', options.latencySample, 0.1) * 2 ** 32
+    const latencySample = share('options.latencySample', options.latencySample, 0.1)
+    this.lane =
+      mode === 'native'
+        ? new NativeLane(this, this.nativeInstance, this.breaker!, this.calls, this.latency.native, this.now, latencySample, this.spec.neverRejects ?? {})
+        : null
     this.ab =
       mode === 'ab'
         ? new AbRollout({ ...ab, env: options.env ?? process.env, assignBy: options.assignBy, rollback: options.rollback }, this.spec.position)
@@ -459,7 +473,10 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
   private dispatcher(name: string): AnyFn {
     if (name === 'shutdown') return (...args) => this.shutdownBoth(args)
     if (typeof this.nativeInstance[name] !== 'function') return (...args) => this.direct(this.legacy(), name, args)
-    if (this.mode === 'native') return (...args) => this.nativeCall(name, args)
+    if (this.mode === 'native') {
+      const lane = this.lane!
+      return (...args) => lane.call(name, args)
+    }
     if (this.mode === 'ab') {
       if (typeof this.legacy()[name] !== 'function') return (...args) => this.direct(this.nativeInstance, name, args)
       const at = this.spec.assign[name]
@@ -479,8 +496,12 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     return this.direct(side === 'native' ? this.nativeInstance : this.legacy(), name, args)
   }
 
-  /** Mode "native": served by native unless the circuit is open; a native failure is retried on legacy. */
-  private nativeCall(name: string, args: unknown[]): unknown {
+  /**
+   * Mode "native", the general path (the closed circuit's calls take `NativeLane.call`):
+   * served by native unless the circuit is open; a native failure is retried on legacy.
+   * @internal
+   */
+  nativeCall(name: string, args: unknown[]): unknown {
     const breaker = this.breaker!
     // the probe's number (see `CircuitBreaker.currentProbe`), 0 when this call is no probe
     let probe = 0
@@ -499,14 +520,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       }
     }
     this.calls.native++
-    // NaN: not timed. The probe and every call of a circuit not closed are timed.
-    const t0 = probe !== 0 || this.timeThisCall() ? this.now() : NaN
-    const target = this.nativeInstance
+    // NaN: not timed. The probe is always timed.
+    const t0 = probe !== 0 || this.lane!.draw() ? this.now() : NaN
     let result: unknown
     try {
-      const fn = target[name]
-      if (typeof fn !== 'function') throw new TypeError(`${name} is not a function`)
-      result = (fn as AnyFn).apply(target, args)
+      result = this.invoke('native', name, args)
     } catch (err) {
       return this.nativeFailed(name, args, err, this.now() - t0, probe)
     }
@@ -514,6 +532,11 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
       this.settleNative(t0 === t0 ? this.now() - t0 : NaN, undefined, probe)
       return result
     }
+    return this.awaitNative(result, name, args, t0, probe)
+  }
+
+  /** @internal */
+  awaitNative(result: PromiseLike<unknown>, name: string, args: unknown[], t0: number, probe: number): Promise<unknown> {
     return (result as Promise<unknown>).then(
       (value) => {
         this.settleNative(t0 === t0 ? this.now() - t0 : NaN, undefined, probe)
@@ -523,22 +546,14 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     )
   }
 
-  /**
-   * Whether this mode-"native" call is timed: a share `latencySample` of them, drawn by a
-   * xorshift (no aliasing with a periodic call pattern). Two clock reads cost ~0.17 µs on
-   * a VM, as much as the rest of the wrapper: timing every call would double its cost.
-   */
-  private timeThisCall(): boolean {
-    let x = this.sampleState
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    this.sampleState = x
-    return x >>> 0 < this.sampleBelow
+  /** @internal */
+  circuitOpened(event: CircuitOpenEvent): void {
+    super.emit('circuit_open', event)
+    this.metric('circuit_open', 1, event)
   }
 
-  /** A native call threw or rejected: the caller's listener error passes, anything else is retried. */
-  private nativeFailed(name: string, args: unknown[], err: unknown, ms: number, probe: number): unknown {
+  /** A native call threw or rejected: the caller's listener error passes, anything else is retried. @internal */
+  nativeFailed(name: string, args: unknown[], err: unknown, ms: number, probe: number): unknown {
     if (this.byListener(err)) {
       // native did its work; the caller's listener threw, as it would have with the legacy
       this.settleNative(ms, undefined, probe)
@@ -627,10 +642,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
     } else {
       opened = breaker.record(ms, error)
     }
-    if (opened !== null) {
-      super.emit('circuit_open', opened)
-      this.metric('circuit_open', 1, opened)
-    }
+    if (opened !== null) this.circuitOpened(opened)
   }
 
   /**
@@ -833,6 +845,7 @@ class RolloutWrapper extends EventEmitter implements RolloutControl {
 
   private shutdownBoth(args: unknown[]): void {
     this.shutDown = true
+    if (this.lane !== null) this.lane.shutDown = true
     let legacyErr: unknown
     try {
       const fn = this.legacyInstance?.shutdown
