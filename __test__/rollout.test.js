@@ -234,7 +234,7 @@ describe('after shutdown', () => {
   })
 })
 
-describe('after shutdown, with the circuit open and no legacy instance (review, fifth session)', () => {
+describe('after shutdown, with the circuit open and no legacy instance', () => {
   test('calls are served by native, a failed probe gives native\'s own error and is settled, no legacy instance is made', () => {
     let clock = 0
     let made = 0
@@ -468,7 +468,7 @@ describe('circuit breaker', () => {
     expect(getRolloutStats(r).circuit.state).toBe('open')
   })
 
-  test('a failed probe opens the circuit again at once, while its legacy retry still runs (review, fifth session)', async () => {
+  test('a failed probe opens the circuit again at once, while its legacy retry still runs', async () => {
     const { r, opens, tick } = setup()
     jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
     for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
@@ -484,7 +484,7 @@ describe('circuit breaker', () => {
     expect(opens).toHaveLength(2)
   })
 
-  test('cooldownMs 0: one probe at a time still, the calls meanwhile go to legacy (review, fifth session)', async () => {
+  test('cooldownMs 0: one probe at a time still, the calls meanwhile go to legacy', async () => {
     const { r, halfOpens } = setup({ cooldownMs: 0 })
     const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
     for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
@@ -869,7 +869,7 @@ test('mode "native" returns the native cache get\'s promise as it is for a well-
   await expect(bare.get('k')).resolves.toBeNull()
 })
 
-describe('options are checked (found in the binding review, third session)', () => {
+describe('options are checked', () => {
   test('bad counts and non-functions are a TypeError/RangeError naming the option, at construction', () => {
     const make = (options) => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, ...options })
     expect(() => make({ maxShadowInFlight: NaN })).toThrow(/maxShadowInFlight/)
@@ -878,7 +878,7 @@ describe('options are checked (found in the binding review, third session)', () 
     expect(() => make({ countsAsFailure: 'no' })).toThrow(TypeError)
     expect(() => make({ now: 5 })).toThrow(/options\.now/)
     expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
-    // boolean options are booleans: "no" is not false (found by the new-user review, fifth session)
+    // boolean options are booleans: "no" is not false
     expect(() => createModelRouter(FixedRouter, { enabled: 'yes' })).toThrow(new TypeError('enabled must be a boolean, got "yes"'))
     expect(() => createModelRouter(FixedRouter, { mode: 'native', fallback: 'no' })).toThrow(new TypeError('fallback must be a boolean, got "no"'))
     expect(() => createCacheManager(LegacyCache, { predictive: 'yes', config: { persistToDisk: false } })).toThrow(/predictive must be a boolean/)
@@ -892,7 +892,7 @@ describe('options are checked (found in the binding review, third session)', () 
   })
 })
 
-describe('listener housekeeping (found in the review of the review fixes)', () => {
+describe('listener housekeeping', () => {
   test('removeAllListeners() removes every listener; removing one hook event keeps the other event\'s listeners', async () => {
     const w = track(createCacheManager(LegacyCache, { mode: 'native', config: { persistToDisk: false } }))
     w.on('cache_set', () => {})
@@ -912,7 +912,7 @@ describe('listener housekeeping (found in the review of the review fixes)', () =
   })
 })
 
-describe('a throwing listener under mode "native" (found by the differential test run through the wrapper, sixth session)', () => {
+describe('a throwing listener under mode "native"', () => {
   const boom = () => {
     throw new Error('listener failed')
   }
