@@ -54,3 +54,15 @@ test('the chart is an SVG with one curve per side and the target lines', () => {
   expect(svg).toContain('p99 target')
   expect(svg).not.toMatch(/NaN|Infinity/)
 })
+
+test('the A/B section: per-arm rows at share 0.5; the rollback check rolls back on each injected regression, not without one', async () => {
+  const { run } = require('../bench/dist/ab-ops.js')
+  const md = await run({ quick: true, workload: { requests: 1500, warmup: 60, concurrency: 8, prompts: 300 } })
+  expect(md).toMatch(/\| router \| selectOptimalModel, selectFallbackModel \| legacy \| [0-9,]+ \| 0 \|/)
+  expect(md).toMatch(/\| router \| selectOptimalModel, selectFallbackModel \| native \| [0-9,]+ \| 0 \|/)
+  expect(md).toMatch(/\| cache \| get, set, delete \| native \| .*hit rate [0-9.]+% \|/)
+  expect(md).toMatch(/\| nothing \| no \|/)
+  expect(md).toMatch(/\| \+40 ms per native routing call \| \*\*yes\*\* \(share 0.5 → 0\) \| [0-9,]+ \| p99_latency \|.*\| 0 \|$/m)
+  expect(md).toMatch(/\| 4% of native routing calls fail \| \*\*yes\*\* \(share 0.5 → 0\) \| [0-9,]+ \| error_rate \|.*\| 0 \|$/m)
+  expect(md).not.toMatch(/NaN/)
+})

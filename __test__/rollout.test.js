@@ -72,9 +72,10 @@ afterEach(() => {
 })
 
 describe('flags', () => {
-  test('a flag is on only for the exact string "true"', () => {
+  test('a boolean flag is on for "true", off for "false", empty or unset; anything else is a RangeError naming it', () => {
     expect(flagEnabled('X', { X: 'true' })).toBe(true)
-    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '', undefined]) expect(flagEnabled('X', { X: v })).toBe(false)
+    for (const v of ['false', '', undefined]) expect(flagEnabled('X', { X: v })).toBe(false)
+    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '0.5']) expect(() => flagEnabled('X', { X: v })).toThrow(/^X must be "true" or "false"/)
   })
 
   test('each kind reads its flag; the monitor follows the router flag', () => {
@@ -233,7 +234,7 @@ describe('after shutdown', () => {
   })
 })
 
-describe('after shutdown, with the circuit open and no legacy instance (review, fifth session)', () => {
+describe('after shutdown, with the circuit open and no legacy instance', () => {
   test('calls are served by native, a failed probe gives native\'s own error and is settled, no legacy instance is made', () => {
     let clock = 0
     let made = 0
@@ -247,6 +248,7 @@ describe('after shutdown, with the circuit open and no legacy instance (review, 
     const m = createPerformanceMonitor(CountedMonitor, {
       mode: 'native',
       now: () => clock,
+      latencySample: 1,
       circuit: { windowSize: 4, minCalls: 2, maxP99Ms: 150, cooldownMs: 1000 },
       config: { healthCheckIntervalMs: 0 },
     })
@@ -276,7 +278,7 @@ describe('circuit breaker', () => {
     const opens = []
     const closes = []
     const halfOpens = []
-    const r = track(createModelRouter(FixedRouter, { mode: 'native', now: () => clock, circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit } }))
+    const r = track(createModelRouter(FixedRouter, { mode: 'native', now: () => clock, latencySample: 1, circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit } }))
     r.on('circuit_open', (e) => opens.push(e))
     r.on('circuit_close', (e) => closes.push(e))
     r.on('circuit_half_open', (e) => halfOpens.push(e))
@@ -466,7 +468,7 @@ describe('circuit breaker', () => {
     expect(getRolloutStats(r).circuit.state).toBe('open')
   })
 
-  test('a failed probe opens the circuit again at once, while its legacy retry still runs (review, fifth session)', async () => {
+  test('a failed probe opens the circuit again at once, while its legacy retry still runs', async () => {
     const { r, opens, tick } = setup()
     jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
     for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
@@ -482,7 +484,7 @@ describe('circuit breaker', () => {
     expect(opens).toHaveLength(2)
   })
 
-  test('cooldownMs 0: one probe at a time still, the calls meanwhile go to legacy (review, fifth session)', async () => {
+  test('cooldownMs 0: one probe at a time still, the calls meanwhile go to legacy', async () => {
     const { r, halfOpens } = setup({ cooldownMs: 0 })
     const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('down')))
     for (let i = 0; i < 5; i++) await r.selectOptimalModel(ctx(`t${i}`), models())
@@ -679,8 +681,8 @@ describe('mode "shadow"', () => {
     // a loader error is the caller's: it reaches the caller, with no fallback
     await expect(c.getOrSet('k', () => Promise.reject(new Error('loader failed')))).rejects.toThrow('loader failed')
     expect(getRolloutStats(c).fallbacks).toBe(0)
-    const spy = jest.spyOn(CacheManager.prototype, 'get').mockImplementationOnce(() => Promise.reject(new Error('down')))
-    await c.get('opens')
+    const spy = jest.spyOn(CacheManager.prototype, 'set').mockImplementationOnce(() => Promise.reject(new Error('down')))
+    await c.set('opens', 1)
     expect(getRolloutStats(c).circuit.state).toBe('open')
     spy.mockRestore()
     expect(await c.getOrSet('n', () => 'native only')).toBe('native only')
@@ -800,7 +802,74 @@ test('the breaker opens on p99 exactly when the sorted p99 of the window exceeds
   )
 })
 
-describe('options are checked (found in the binding review, third session)', () => {
+test('with untimed calls (NaN), the breaker judges the p99 of the timed calls of the window, exactly as sorting them', () => {
+  const fc = require('fast-check')
+  const { CircuitBreaker } = require('../dist/circuit-breaker.js')
+  const latency = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.constant(NaN))
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.array(latency, { maxLength: 300 }), (windowSize, lat) => {
+      const b = new CircuitBreaker({ windowSize, minCalls: 1, maxP99Ms: 150, maxErrorRate: 1 }, () => 0)
+      for (let i = 0; i < lat.length; i++) {
+        const opened = b.record(lat[i], undefined)
+        const win = lat.slice(Math.max(0, i + 1 - windowSize), i + 1).filter((x) => !Number.isNaN(x)).sort((x, y) => x - y)
+        const p99 = win.length === 0 ? 0 : win[Math.ceil(win.length * 0.99) - 1]
+        if (p99 > 150) {
+          expect(opened).toEqual({ reason: 'p99_latency', errorRate: 0, p99 })
+          return
+        }
+        expect(opened).toBeNull()
+      }
+    }),
+    { numRuns: 300 },
+  )
+})
+
+test('mode "native" times the share latencySample of its calls (default 0.1), every call with 1', () => {
+  const timed = (latencySample) => {
+    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample, config: { healthCheckIntervalMs: 0 } }))
+    for (let i = 0; i < 5000; i++) m.recordMetric('x', i)
+    return getRolloutStats(m).latency.native.count
+  }
+  const byDefault = timed(undefined)
+  expect(byDefault).toBeGreaterThan(5000 * 0.1 - 4 * Math.sqrt(5000 * 0.1 * 0.9))
+  expect(byDefault).toBeLessThan(5000 * 0.1 + 4 * Math.sqrt(5000 * 0.1 * 0.9))
+  const half = timed(0.5)
+  expect(Math.abs(half - 2500)).toBeLessThan(4 * Math.sqrt(5000 * 0.25))
+  expect(timed(1)).toBe(5000)
+  expect(timed(0)).toBe(0)
+  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: 2 })).toThrow(/options.latencySample must be a fraction from 0 to 1/)
+  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: '1' })).toThrow(TypeError)
+})
+
+test('mode "native" returns the native cache get\'s promise as it is for a well-formed key (it cannot reject); a malformed key still gets the legacy answer', async () => {
+  // a legacy that accepts a lone surrogate, which the native cache refuses with a TypeError
+  class LooseCache {
+    async get(key) {
+      return `legacy:${key.length}`
+    }
+    async set() {}
+    shutdown() {}
+  }
+  const c = track(createCacheManager(LooseCache, { mode: 'native', latencySample: 0, config: { maxMemorySize: 1e6 } }))
+  await c.set('k', { v: 1 })
+  const spy = jest.spyOn(CacheManager.prototype, 'get')
+  const p = c.get('k')
+  expect(p).toBe(spy.mock.results[0].value) // the native promise itself: no promise made by the wrapper
+  await expect(p).resolves.toEqual({ v: 1 })
+  await expect(c.get('bad\uDBFF')).resolves.toBe('legacy:4')
+  const s = getRolloutStats(c)
+  expect(s.fallbacks).toBe(1)
+  expect(s.circuit.errorRate).toBe(0) // a TypeError is the input's fault, not native's
+  // the contract the fast path relies on: an internal error (here a throwing listener) resolves null
+  const bare = track(new CacheManager({ maxMemorySize: 1e6 }))
+  await bare.set('k', 1)
+  bare.on('cache_hit', () => {
+    throw new Error('listener')
+  })
+  await expect(bare.get('k')).resolves.toBeNull()
+})
+
+describe('options are checked', () => {
   test('bad counts and non-functions are a TypeError/RangeError naming the option, at construction', () => {
     const make = (options) => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, ...options })
     expect(() => make({ maxShadowInFlight: NaN })).toThrow(/maxShadowInFlight/)
@@ -809,7 +878,7 @@ describe('options are checked (found in the binding review, third session)', () 
     expect(() => make({ countsAsFailure: 'no' })).toThrow(TypeError)
     expect(() => make({ now: 5 })).toThrow(/options\.now/)
     expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
-    // boolean options are booleans: "no" is not false (found by the new-user review, fifth session)
+    // boolean options are booleans: "no" is not false
     expect(() => createModelRouter(FixedRouter, { enabled: 'yes' })).toThrow(new TypeError('enabled must be a boolean, got "yes"'))
     expect(() => createModelRouter(FixedRouter, { mode: 'native', fallback: 'no' })).toThrow(new TypeError('fallback must be a boolean, got "no"'))
     expect(() => createCacheManager(LegacyCache, { predictive: 'yes', config: { persistToDisk: false } })).toThrow(/predictive must be a boolean/)
@@ -823,7 +892,7 @@ describe('options are checked (found in the binding review, third session)', () 
   })
 })
 
-describe('listener housekeeping (found in the review of the review fixes)', () => {
+describe('listener housekeeping', () => {
   test('removeAllListeners() removes every listener; removing one hook event keeps the other event\'s listeners', async () => {
     const w = track(createCacheManager(LegacyCache, { mode: 'native', config: { persistToDisk: false } }))
     w.on('cache_set', () => {})
@@ -843,7 +912,7 @@ describe('listener housekeeping (found in the review of the review fixes)', () =
   })
 })
 
-describe('a throwing listener under mode "native" (found by the differential test run through the wrapper, sixth session)', () => {
+describe('a throwing listener under mode "native"', () => {
   const boom = () => {
     throw new Error('listener failed')
   }

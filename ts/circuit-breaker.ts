@@ -74,6 +74,8 @@ export class CircuitBreaker {
   private failures = 0
   /** Calls of the window slower than `maxP99Ms`. */
   private slow = 0
+  /** Calls of the window that were timed (an untimed call's latency is NaN). */
+  private timed = 0
   private openedAt = 0
   private probing = false
   /** Numbers the probes: the outcome of a probe given up (see `admit`) decides nothing. */
@@ -128,27 +130,39 @@ export class CircuitBreaker {
 
   /**
    * Records one native call (closed state). Returns the reason to open, or null.
-   * `error` is the message of a native failure, if it failed.
+   * `error` is the message of a native failure, if it failed. `latencyMs` is NaN for a call
+   * that was not timed: it counts for the error rate, and the p99 is that of the timed calls.
    */
   record(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
     const i = this.next
     if (this.count === this.windowSize) {
       this.failures -= this.failed[i]
-      if (this.latencies[i] > this.maxP99Ms) this.slow--
+      const old = this.latencies[i]
+      if (old === old) {
+        this.timed--
+        if (old > this.maxP99Ms) this.slow--
+      }
     } else {
       this.count++
     }
     this.latencies[i] = latencyMs
     this.failed[i] = error === undefined ? 0 : 1
     this.failures += this.failed[i]
-    if (latencyMs > this.maxP99Ms) this.slow++
+    if (latencyMs === latencyMs) {
+      this.timed++
+      if (latencyMs > this.maxP99Ms) this.slow++
+    }
     this.next = i + 1 === this.windowSize ? 0 : i + 1
     if (this.state !== 'closed' || this.count < this.minCalls) return null
     const errorRate = this.failures / this.count
-    if (errorRate > this.maxErrorRate) return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
-    // p99 = sorted[ceil(0.99·n) − 1] exceeds the bound exactly when at least n − ceil(0.99·n) + 1
-    // calls of the window exceed it: a counter, so no sort on the hot path.
-    if (this.slow >= this.count - Math.ceil(this.count * 0.99) + 1) {
+    // a success never raises the rate, except that the window is judged first at minCalls
+    if ((error !== undefined || this.count === this.minCalls) && errorRate > this.maxErrorRate) {
+      return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    }
+    // p99 = sorted[ceil(0.99·n) − 1] of the n timed calls exceeds the bound exactly when at
+    // least n − ceil(0.99·n) + 1 of them exceed it: a counter, so no sort on the hot path.
+    const n = this.timed
+    if (n > 0 && this.slow >= n - Math.ceil(n * 0.99) + 1) {
       return this.open({ reason: 'p99_latency', errorRate, p99: this.refreshP99() })
     }
     return null
@@ -168,6 +182,7 @@ export class CircuitBreaker {
       this.next = 0
       this.failures = 0
       this.slow = 0
+      this.timed = 0
       return null
     }
     return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
@@ -201,12 +216,13 @@ export class CircuitBreaker {
     return event
   }
 
-  /** The p99 latency of the window (a sort: only when opening or asked). */
+  /** The p99 latency of the window's timed calls (a sort: only when opening or asked). */
   private refreshP99(): number {
-    if (this.count === 0) return 0
+    const n = this.timed
+    if (n === 0) return 0
     const s = this.scratch.subarray(0, this.count)
     s.set(this.latencies.subarray(0, this.count))
-    s.sort()
-    return s[Math.min(this.count - 1, Math.ceil(this.count * 0.99) - 1)]
+    s.sort() // NaN (untimed) last
+    return s[Math.min(n - 1, Math.ceil(n * 0.99) - 1)]
   }
 }

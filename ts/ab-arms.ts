@@ -1,0 +1,134 @@
+/**
+ * The per-arm figures of an A/B rollout (calls, errors, latency, the router's model
+ * distribution, the cache's hit rate) and the difference between the arms with a 95%
+ * confidence interval by the **normal approximation on the means**: for latency, Welch's
+ * standard error sqrt(s²_native/n_native + s²_legacy/n_legacy) with the sample variances
+ * (n − 1); for a rate (errors, hits), the mean of 0/1 outcomes, standard error
+ * sqrt(p(1 − p)/n) per arm. The interval is the difference ± 1.96 standard errors; it
+ * excludes 0 (`significant`) once the sample is enough to tell the arms apart.
+ */
+import { LatencyRing, type LatencySummary } from './rollout-latency'
+
+export type Arm = 'legacy' | 'native'
+
+/** Distinct model names counted per arm; the rest are counted under `OTHER_MODELS`. */
+const MAX_MODELS = 64
+export const OTHER_MODELS = '(other)'
+const Z95 = 1.959963984540054
+
+export interface ArmLatency extends LatencySummary {
+  /** Mean and sample standard deviation over every call of the arm (the percentiles are over the last 1024). */
+  meanMs: number
+  sdMs: number
+}
+
+export interface ArmReport {
+  calls: number
+  /** Calls that threw or rejected with an error that counts (`countsAsFailure`). */
+  errors: number
+  errorRate: number
+  latency: ArmLatency
+  /** Router: how many decisions named each model. */
+  models?: Record<string, number>
+  /** Cache: `get` calls, and the share that found a value. */
+  gets?: number
+  hitRate?: number
+}
+
+/** native − legacy, with its 95% interval. */
+export interface ArmDifference {
+  estimate: number
+  low: number
+  high: number
+  /** The interval excludes 0. */
+  significant: boolean
+}
+
+export interface ArmComparison {
+  /** How the intervals are computed. */
+  method: 'normal approximation on the means, 95%'
+  latencyMeanMs: ArmDifference | null
+  errorRate: ArmDifference | null
+  hitRate?: ArmDifference | null
+}
+
+function interval(estimate: number, se: number): ArmDifference {
+  const low = estimate - Z95 * se
+  const high = estimate + Z95 * se
+  return { estimate, low, high, significant: low > 0 || high < 0 }
+}
+
+function rateDifference(hitsN: number, nN: number, hitsL: number, nL: number): ArmDifference | null {
+  if (nN === 0 || nL === 0) return null
+  const pN = hitsN / nN
+  const pL = hitsL / nL
+  return interval(pN - pL, Math.sqrt((pN * (1 - pN)) / nN + (pL * (1 - pL)) / nL))
+}
+
+export class ArmStats {
+  calls = 0
+  errors = 0
+  gets = 0
+  hits = 0
+  private timed = 0
+  private mean = 0
+  /** Welford's sum of squared deviations. */
+  private m2 = 0
+  private readonly ring = new LatencyRing()
+  private models: Map<string, number> | null = null
+
+  record(ms: number, failed: boolean): void {
+    this.calls++
+    if (failed) this.errors++
+    this.timed++
+    const d = ms - this.mean
+    this.mean += d / this.timed
+    this.m2 += d * (ms - this.mean)
+    this.ring.push(ms)
+  }
+
+  model(name: unknown): void {
+    if (typeof name !== 'string') return
+    const m = (this.models ??= new Map())
+    const key = m.has(name) || m.size < MAX_MODELS ? name : OTHER_MODELS
+    m.set(key, (m.get(key) ?? 0) + 1)
+  }
+
+  get(hit: boolean): void {
+    this.gets++
+    if (hit) this.hits++
+  }
+
+  variance(): number {
+    return this.timed < 2 ? 0 : this.m2 / (this.timed - 1)
+  }
+
+  report(kind: string): ArmReport {
+    const r: ArmReport = {
+      calls: this.calls,
+      errors: this.errors,
+      errorRate: this.calls === 0 ? 0 : this.errors / this.calls,
+      latency: { ...this.ring.summary(), meanMs: this.mean, sdMs: Math.sqrt(this.variance()) },
+    }
+    if (kind === 'router') r.models = Object.fromEntries(this.models ?? [])
+    if (kind === 'cache') {
+      r.gets = this.gets
+      r.hitRate = this.gets === 0 ? 0 : this.hits / this.gets
+    }
+    return r
+  }
+
+  /** native (`this`) − legacy. */
+  static compare(kind: string, native: ArmStats, legacy: ArmStats): ArmComparison {
+    const c: ArmComparison = {
+      method: 'normal approximation on the means, 95%',
+      latencyMeanMs:
+        native.timed < 2 || legacy.timed < 2
+          ? null
+          : interval(native.mean - legacy.mean, Math.sqrt(native.variance() / native.timed + legacy.variance() / legacy.timed)),
+      errorRate: rateDifference(native.errors, native.calls, legacy.errors, legacy.calls),
+    }
+    if (kind === 'cache') c.hitRate = rateDifference(native.hits, native.gets, legacy.hits, legacy.gets)
+    return c
+  }
+}

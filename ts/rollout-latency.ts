@@ -1,0 +1,43 @@
+/** The latencies of one side of a rollout wrapper: the last `LATENCY_RING` calls, for percentiles. */
+
+export interface LatencySummary {
+  /** Calls recorded, all of them (the percentiles are over the last 1024). */
+  count: number
+  meanMs: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+}
+
+export const LATENCY_RING = 1024
+
+/** `sorted[ceil(n·p) − 1]`, the percentile the whole package uses. */
+export function percentileOf(sorted: ArrayLike<number>, n: number, p: number): number {
+  return n === 0 ? 0 : sorted[Math.min(n - 1, Math.max(0, Math.ceil(n * p) - 1))]
+}
+
+export class LatencyRing {
+  private readonly values = new Float64Array(LATENCY_RING)
+  private n = 0
+  private total = 0
+  private sum = 0
+  push(ms: number): void {
+    const i = this.total % LATENCY_RING
+    if (this.n === LATENCY_RING) this.sum -= this.values[i]
+    else this.n++
+    this.values[i] = ms
+    this.sum += ms
+    this.total++
+  }
+  summary(): LatencySummary {
+    if (this.n === 0) return { count: 0, meanMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 }
+    const s = this.values.slice(0, this.n).sort()
+    return {
+      count: this.total,
+      meanMs: this.sum / this.n,
+      p50Ms: percentileOf(s, this.n, 0.5),
+      p95Ms: percentileOf(s, this.n, 0.95),
+      p99Ms: percentileOf(s, this.n, 0.99),
+    }
+  }
+}
