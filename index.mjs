@@ -9,10 +9,13 @@ export const {
   createCacheManager,
   createPerformanceMonitor,
   getRolloutStats,
+  setRolloutShare,
+  readRolloutFlag,
   flagEnabled,
   resolveMode,
   ROLLOUT_FLAGS,
   PREDICTIVE_FLAG,
   codedError,
+  MAX_NAME_LENGTH,
 } = pkg
 export default pkg

@@ -41,3 +41,10 @@ router.shutdown(); cache.shutdown(); monitor.shutdown()
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('the ES module entry names every runtime export of the CommonJS entry', () => {
+  const cjs = Object.keys(require('../index.cjs'))
+  const script = `import * as m from ${JSON.stringify(path.join(root, 'index.mjs'))}; console.log(JSON.stringify(Object.keys(m)))`
+  const esm = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }).toString())
+  expect(cjs.filter((name) => !esm.includes(name))).toEqual([])
+})
