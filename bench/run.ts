@@ -162,6 +162,23 @@ async function main() {
     shadow = await runWorkload('shadow', { requests: quick ? 2000 : 10_000, progress: progress('workload, shadow mode') })
   }
 
+  // Sections that return markdown of their own: the A/B rollout on the same workload, and the
+  // routing fault simulator (virtual time; seconds of wall time).
+  const sections: Array<[string, string]> = []
+  if (side === 'compare') {
+    for (const [title, file] of [
+      ['A/B rollout on the same workload', 'ab-ops'],
+      ['Resilience: routing under provider faults (fault simulator, virtual time)', 'resilience/main'],
+    ]) {
+      if (!fs.existsSync(path.join(__dirname, `${file}.js`))) continue
+      const t0 = Date.now()
+      process.stderr.write(`… ${file}${quick ? ' (quick)' : ''}`)
+      const section: string = await require(`./${file}`).run({ quick })
+      process.stderr.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
+      sections.push([title, section])
+    }
+  }
+
   let rows: Row[] = []
   // The rollout wrappers run the native classes: nothing to show in a legacy-only run.
   for (const suite of loadSuites().filter((x) => side !== 'baseline' || x.name !== 'rollout-ops')) {
@@ -187,6 +204,7 @@ async function main() {
     `simulated model calls (latency drawn, not slept), the codebase's construction (\`maxMemorySize: 1000\`).\n\n` +
     `${successTable(workload)}\n\n![routing-time distributions](${chartFile})\n\n` +
     (shadow !== null ? `## Shadow mode on the same workload\n\n${shadowTable(shadow)}\n\n` : '') +
+    sections.map(([title, body]) => `## ${title}\n\n${body.trim()}\n\n`).join('') +
     `## Per operation\n\n${table(rows)}\n`
   console.log(md)
 
