@@ -1,9 +1,14 @@
-/** Runs the cache benchmark and prints a table: `node bench/dist/cache-main.js [--quick]`. */
+/**
+ * Runs the cache benchmark and prints a table:
+ * `node bench/dist/cache-main.js [--quick] [--only=small,wal,...]` (sections: sets, wal,
+ * small, memory, disk, rss).
+ */
 import { run } from './cache-ops'
 
 async function main() {
   const quick = process.argv.includes('--quick')
-  const rows = await run({ quick })
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+  const rows = await run({ quick, only })
   const legacyP50 = new Map(rows.filter((r) => r.side === 'legacy').map((r) => [r.op, r]))
   const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(2)) : '-')
   console.log(`| op | side | p50 µs | p99 µs | ops/s | legacy p50 / p50 | legacy ops/s ratio | note |`)
