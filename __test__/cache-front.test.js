@@ -160,6 +160,22 @@ describe('what changes the core is seen by the next get', () => {
     c.shutdown()
   })
 
+  test('a faked Date does not keep an expired entry alive in the front', async () => {
+    // only Date is faked, frozen: the core's clock (the wall clock) goes on
+    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] })
+    try {
+      const c = new CacheManager({ persistToDisk: false, cleanupInterval: 0 })
+      await c.set('k', 'v', 0.3)
+      expect(await c.get('k')).toBe('v')
+      expect(await c.get('k')).toBe('v')
+      await sleep(350)
+      expect(await c.get('k')).toBeNull()
+      c.shutdown()
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
   test('after shutdown a key the front held rejects with ERR_SHUT_DOWN', async () => {
     const c = new CacheManager({ persistToDisk: false })
     await c.set('k', 1)

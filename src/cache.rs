@@ -327,6 +327,13 @@ pub fn cache_get(
     })
 }
 
+/// The wall clock the core reads for expiry (ms since the epoch): the drop-in layer's front
+/// checks expiry with it, so a faked `Date` cannot make the two sides disagree.
+#[napi(catch_unwind)]
+pub fn cache_now_ms() -> f64 {
+    now_ms() as f64
+}
+
 /// Counts the memory hits the drop-in layer served from its front, in the order served:
 /// the first `n` slots of `log` (each from `shared` after a `cacheGet`, the memory level's
 /// removals unchanged since).
