@@ -476,7 +476,7 @@ describe('events, statistics, lifecycle', () => {
   })
 })
 
-describe('found in review (third session)', () => {
+describe('edges: all-or-nothing setMany, throwing listeners, tiny TTLs, option bounds, timers', () => {
   test('setMany checks every entry (ttl, namespace, the size limits) before it stores any', async () => {
     const c = new CacheManager()
     await expect(c.setMany([['a', 1], ['b', 2, -1]])).rejects.toBeInstanceOf(RangeError)
@@ -553,7 +553,7 @@ describe('found in review (third session)', () => {
     expect(() => new CacheManager({ cleanupInterval: 2 ** 31 })).toThrow(RangeError)
   })
 
-  test('options the legacy did not have: NaN, fractions and negatives are a RangeError naming the option; null takes the default (fifth session)', () => {
+  test('options the legacy did not have: NaN, fractions and negatives are a RangeError naming the option; null takes the default', () => {
     for (const field of ['poolSize', 'maxKeyLength', 'maxValueSize', 'maxWarmKeys', 'maxWarmPatterns', 'cleanupInterval']) {
       for (const bad of [NaN, 1.5, -1, Infinity]) {
         expect(() => new CacheManager({ [field]: bad })).toThrow(RangeError)
@@ -590,7 +590,7 @@ describe('found in review (third session)', () => {
   })
 })
 
-describe('found in the binding review (third session)', () => {
+describe('what crosses into native code is checked and copied first', () => {
   test('predictiveWarmCache checks its context fields (TypeError naming the field) and never throws synchronously', async () => {
     const c = new CacheManager()
     for (const [ctx, field] of [
@@ -623,7 +623,7 @@ describe('found in the binding review (third session)', () => {
   })
 })
 
-describe('found by the differential test (sixth session)', () => {
+describe('expired entries and bad TTLs', () => {
   test.each([
     ['memory only', { persistToDisk: false }],
     ['with a disk level', {}],

@@ -576,7 +576,7 @@ test('large results (30 metrics × 120 values) come back whole', () => {
   expect(metrics.m29.max).toBe(29119)
 })
 
-describe('found in review (third session)', () => {
+describe('turn timestamps under fake timers, and the maxMetrics bound', () => {
   test('timestamps "turn" follow Jest fake timers, and real time once they are gone', async () => {
     jest.useFakeTimers({ now: 1_000_000 })
     const m = new PerformanceMonitor({ timestamps: 'turn', healthCheckIntervalMs: 0 })
@@ -606,7 +606,7 @@ describe('found in review (third session)', () => {
   })
 })
 
-describe('found by the differential test (sixth session): deviations now documented', () => {
+describe('documented deviations: zeros, NaN health contributions, values at or below 0', () => {
   test('-0 is recorded as 0 (the sorted copy and the window agree on one zero)', () => {
     const m = monitor()
     m.recordMetric('lat', -0)

@@ -1,9 +1,15 @@
-/** Runs the cache benchmark and prints a table: `node bench/dist/cache-main.js [--quick]`. */
+/**
+ * Runs the cache benchmark and prints a table:
+ * `node bench/dist/cache-main.js [--quick] [--only=small,wal,...] [--rounds=N]` (sections:
+ * sets, wal, small, memory, disk, rss; N interleaved rounds per operation, default 5).
+ */
 import { run } from './cache-ops'
 
 async function main() {
   const quick = process.argv.includes('--quick')
-  const rows = await run({ quick })
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+  const rounds = process.argv.find((a) => a.startsWith('--rounds='))
+  const rows = await run({ quick, only, rounds: rounds ? Number(rounds.slice('--rounds='.length)) : undefined })
   const legacyP50 = new Map(rows.filter((r) => r.side === 'legacy').map((r) => [r.op, r]))
   const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(2)) : '-')
   console.log(`| op | side | p50 µs | p99 µs | ops/s | legacy p50 / p50 | legacy ops/s ratio | note |`)

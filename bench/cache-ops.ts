@@ -70,8 +70,8 @@ function sqlitePeer(dbPath: string) {
 }
 
 /** Rounds per operation (see `interleaved`); each row is its side's median over them. */
-const ROUNDS = 5
-const ROUNDS_NOTE = `median of ${ROUNDS} interleaved rounds`
+let ROUNDS = 5
+let ROUNDS_NOTE = `median of ${ROUNDS} interleaved rounds`
 
 /** Rows for one operation measured on several sides in interleaved rounds. */
 async function compare(op: string, sides: Array<[side: string, run: () => Promise<Measured>, note?: string]>): Promise<Row[]> {
@@ -150,6 +150,64 @@ async function memoryHits(quick: boolean): Promise<Row[]> {
     rows.push(...(await compare(op, sides)))
     for (const d of done) d()
   }
+  return rows
+}
+
+/**
+ * The WAL shim (`walCoalescing`), off (the default) and on, in alternating rounds: sets of
+ * 1 KB JSON to a file database, 64 in flight and sequential.
+ */
+async function walShim(quick: boolean): Promise<Row[]> {
+  const values = Array.from({ length: 64 }, (_, i) => response(i))
+  const off = new CacheManager({ dbPath: tmpDb('wal-off'), walCoalescing: false })
+  const on = new CacheManager({ dbPath: tmpDb('wal-on'), walCoalescing: true })
+  const next = { off: 0, on: 0 }
+  // per round, whatever the number of rounds: the spread between rounds is wide here
+  const total = quick ? 1_000 : 6_000
+  const rows = await compare('set 1 KB JSON, file db, 64 in flight, WAL shim off/on', [
+    ['native, walCoalescing off', () => measureInFlight(() => off.set(`f${next.off}`, values[next.off++ & 63], 3600), 64, total), 'the default'],
+    ['native, walCoalescing on', () => measureInFlight(() => on.set(`f${next.on}`, values[next.on++ & 63], 3600), 64, total), 'Linux only'],
+  ])
+  const n = quick ? 400 : 2_000
+  rows.push(
+    ...(await compare('set 1 KB JSON, file db, sequential, WAL shim off/on', [
+      ['native, walCoalescing off', () => measure(() => off.set(`k${next.off}`, values[next.off++ & 63], 3600), { iterations: n }), 'the default'],
+      ['native, walCoalescing on', () => measure(() => on.set(`k${next.on}`, values[next.on++ & 63], 3600), { iterations: n }), 'Linux only'],
+    ])),
+  )
+  off.shutdown()
+  on.shutdown()
+  return rows
+}
+
+/**
+ * A memory hit on a small cache (100 entries), the size a cache of the codebase's holds:
+ * the legacy's `Map` lookup against the native cache's front (see `ts/cache-front.ts`).
+ * Both with a disk level (":memory:") and a budget that keeps all 100 entries in memory.
+ */
+async function smallHits(quick: boolean): Promise<Row[]> {
+  const size = 100
+  const keys = Array.from({ length: size }, (_, i) => `key-${i}`)
+  // sub-microsecond calls: many per round, so that a round outlasts a scheduler time slice
+  const iterations = quick ? 5_000 : 20_000
+  const picks = randomPicks(iterations * ROUNDS * 2, size)
+  const at = { legacy: 0, native: 0, lru: 0 }
+  const pick = (side: keyof typeof at) => keys[picks[at[side]++ % picks.length]]
+  const legacy = new LegacyCacheManager({ maxMemorySize: 1024 * 1024 })
+  const native = new CacheManager({ maxMemorySize: 1024 * 1024 })
+  const lru = new LRUCache<string, object>({ max: size })
+  for (let i = 0; i < size; i++) {
+    await legacy.set(keys[i], small(i))
+    await native.set(keys[i], small(i))
+    lru.set(keys[i], small(i))
+  }
+  const rows = await compare('get, memory hit, 100 entries', [
+    ['legacy', () => measure(() => legacy.get(pick('legacy')), { iterations }), 'returns the stored object'],
+    ['native', () => measure(() => native.get(pick('native')), { iterations }), 'returns a fresh copy'],
+    ['lru-cache', () => measure(() => lru.get(pick('lru')), { iterations }), 'sync; returns the stored object'],
+  ])
+  legacy.shutdown()
+  native.shutdown()
   return rows
 }
 
@@ -253,11 +311,25 @@ function peakRss(quick: boolean): Row[] {
   return rows
 }
 
-export async function run(opts: { quick: boolean }): Promise<Row[]> {
-  return [
-    ...(await sets(opts.quick)),
-    ...(await memoryHits(opts.quick)),
-    ...(await diskAndMiss(opts.quick)),
-    ...peakRss(opts.quick),
-  ]
+const SECTIONS: Record<string, (quick: boolean) => Promise<Row[]> | Row[]> = {
+  sets,
+  wal: walShim,
+  small: smallHits,
+  memory: memoryHits,
+  disk: diskAndMiss,
+  rss: peakRss,
+}
+
+/** Runs every section, or only those named in `only` (`sets`, `wal`, `small`, `memory`, `disk`, `rss`). */
+export async function run(opts: { quick: boolean; only?: string[]; rounds?: number }): Promise<Row[]> {
+  if (opts.rounds !== undefined && opts.rounds >= 1) {
+    ROUNDS = Math.floor(opts.rounds)
+    ROUNDS_NOTE = `median of ${ROUNDS} interleaved rounds`
+  }
+  const rows: Row[] = []
+  for (const [name, section] of Object.entries(SECTIONS)) {
+    if (opts.only && opts.only.length > 0 && !opts.only.includes(name)) continue
+    rows.push(...(await section(opts.quick)))
+  }
+  return rows
 }

@@ -42,6 +42,34 @@ const NATIVE_TURN: Side = {
   dispose: (m) => (m as NativeMonitor).shutdown(),
 }
 
+/**
+ * The floor of `recordMetric` with exact timestamps: one `Date.now()` and a store of (id,
+ * value, timestamp) into a ring of a `Float64Array`, behind the same kind of method call.
+ */
+class FloorRecorder {
+  private readonly buf = new Float64Array(1024 * 3)
+  private at = 0
+  recordMetric(_name: string, value: number): void {
+    const o = this.at
+    const b = this.buf
+    b[o] = 0
+    b[o + 1] = value
+    b[o + 2] = Date.now()
+    this.at = o + 3 === b.length ? 0 : o + 3
+  }
+  getStats(): void {}
+  getMetrics(): void {}
+  exportData(): string {
+    return ''
+  }
+}
+
+const FLOOR: Side = {
+  side: 'floor: one Date.now() + a store',
+  make: () => new FloorRecorder(),
+  dispose: () => {},
+}
+
 /** A monitor that does nothing: what the timed loop itself costs per call. */
 const NO_OP: Side = {
   side: 'reference',
@@ -63,7 +91,8 @@ function filled(make: () => Monitor, metrics: number, perMetric: number): Monito
   return m
 }
 
-export async function run(opts: { quick: boolean }): Promise<Row[]> {
+/** `recordOnly`: only the recordMetric rows (with the floor and the ratio). */
+export async function run(opts: { quick: boolean; recordOnly?: boolean }): Promise<Row[]> {
   const rows: Row[] = []
   const n = (full: number) => (opts.quick ? Math.max(50, Math.floor(full / 10)) : full)
 
@@ -73,11 +102,15 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
   const names = ['orchestration_latency', 'routing_overhead']
   const RUN = 1000
   const ROUNDS = opts.quick ? 5 : 15
-  const recordSides = [SIDES[0], SIDES[1], NATIVE_TURN, NO_OP]
+  const recordSides = [SIDES[0], SIDES[1], NATIVE_TURN, FLOOR, NO_OP]
   // One loop function per side: a call site shared by the sides would be polymorphic, and
   // slower than the monomorphic call an application has.
   type Loop = (m: Monitor, j: number) => number
   const loops: Loop[] = [
+    (m, j) => {
+      for (let i = 0; i < RUN; i++, j++) m.recordMetric(names[j & 1], inputs[j & 4095])
+      return j
+    },
     (m, j) => {
       for (let i = 0; i < RUN; i++, j++) m.recordMetric(names[j & 1], inputs[j & 4095])
       return j
@@ -114,9 +147,16 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
     }
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]
-  const loopNs = median(perRound[3].p50) * 1000
+  const loopNs = median(perRound[4].p50) * 1000
+  const floorNs = median(perRound[3].p50) * 1000
   for (let k = 0; k < recordSides.length; k++) {
     const isLoop = recordSides[k] === NO_OP
+    const ns = median(perRound[k].p50) * 1000
+    // the ratio to the floor, as timed (both include the loop) and with the loop subtracted
+    const vsFloor =
+      recordSides[k] === NO_OP || recordSides[k] === FLOOR
+        ? ''
+        : `; ${(ns / floorNs).toFixed(2)}× the floor (${((ns - loopNs) / (floorNs - loopNs)).toFixed(2)}× without the loop)`
     rows.push({
       group: 'monitor',
       op: isLoop ? 'recordMetric timing loop, no-op monitor (reference)' : 'recordMetric',
@@ -126,10 +166,11 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
       opsPerSec: median(perRound[k].ops),
       note: isLoop
         ? 'the loop and call cost in the recordMetric rows'
-        : `per call, runs of ${RUN}, median of ${ROUNDS} interleaved rounds; includes ~${loopNs.toFixed(0)} ns of loop`,
+        : `per call, runs of ${RUN}, median of ${ROUNDS} interleaved rounds; includes ~${loopNs.toFixed(0)} ns of loop${vsFloor}`,
     })
     recordSides[k].dispose(monitors[k])
   }
+  if (opts.recordOnly) return rows
   {
     // what "exact" timestamps pay per value (Date.now, as the legacy's new Date())
     let sink = 0

@@ -6,6 +6,13 @@
 //! value read back carries one leading tag, `kind * 2 + (disk ? 1 : 0)`: the first UTF-16
 //! unit of a returned string, or the first byte of a returned `Buffer`; `ts/cache-manager.ts`
 //! strips it.
+//!
+//! `shared`, a `Float64Array` the drop-in layer passes to `cacheCreate`, is how it keeps a
+//! front of decoded memory hits exact without a call per hit: every call writes there how
+//! many entries the memory level has removed so far (while that holds still, a slot holds
+//! the entry it held) and how many it holds; `cacheGet` also writes the slot and expiry of a
+//! memory hit. Hits served from the front are reported later, in order, by
+//! `cacheReplayHits`, before any other call.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -18,8 +25,26 @@ use napi_derive::napi;
 
 use crate::errors::{coded, invalid_arg, out_of_range};
 
-/// `None` once `cacheClose` ran.
-type CacheCell = RefCell<Option<TieredCache>>;
+pub struct CacheHandle {
+    /// `None` once `cacheClose` ran.
+    cache: Option<TieredCache>,
+    /// See the module comment (`SHARED_*` slots). Held by reference, so the array stays
+    /// alive and in place while the handle lives.
+    shared: Float64Array,
+}
+
+type CacheCell = RefCell<CacheHandle>;
+
+/// `shared[SHARED_REMOVALS]`: entries the memory level has removed so far.
+const SHARED_REMOVALS: usize = 0;
+/// `shared[SHARED_LEN]`: entries the memory level holds.
+const SHARED_LEN: usize = 1;
+/// `shared[SHARED_HIT_SLOT]`: the slot of the entry the last `cacheGet` found in memory,
+/// -1 when it found none there.
+const SHARED_HIT_SLOT: usize = 2;
+/// `shared[SHARED_HIT_EXPIRES]`: that entry's expiry (ms since the epoch).
+const SHARED_HIT_EXPIRES: usize = 3;
+const SHARED_SLOTS: usize = 4;
 
 /// Options of `cacheCreate` (defaults applied by the drop-in layer).
 #[napi(object)]
@@ -34,6 +59,8 @@ pub struct BindingCacheOptions {
     pub pool_size: u32,
     pub max_key_bytes: u32,
     pub max_value_bytes: f64,
+    /// Resolved by the drop-in layer (option, then environment); ignored off Linux.
+    pub wal_coalescing: bool,
 }
 
 #[napi(object)]
@@ -61,11 +88,29 @@ fn map_err(e: CacheError) -> Error {
 }
 
 fn with<T>(h: &External<CacheCell>, f: impl FnOnce(&mut TieredCache) -> Result<T>) -> Result<T> {
+    with_shared(h, |c, _| f(c))
+}
+
+/// `with`, also handing `f` the shared array; publishes the memory level's state there
+/// after `f`, whatever its result.
+fn with_shared<T>(
+    h: &External<CacheCell>,
+    f: impl FnOnce(&mut TieredCache, &mut [f64]) -> Result<T>,
+) -> Result<T> {
     let mut cell = h
         .try_borrow_mut()
         .map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
-    match cell.as_mut() {
-        Some(c) => f(c),
+    let hd = &mut *cell;
+    // SAFETY: the drop-in layer reads this array only between calls, on this thread; the
+    // handle's reference keeps it alive (its length was checked at creation).
+    let shared = unsafe { hd.shared.as_mut() };
+    match hd.cache.as_mut() {
+        Some(c) => {
+            let r = f(c, shared);
+            shared[SHARED_REMOVALS] = c.memory().removals() as f64;
+            shared[SHARED_LEN] = c.memory().len() as f64;
+            r
+        }
         None => Err(coded("ERR_SHUT_DOWN", "the cache was shut down")),
     }
 }
@@ -91,11 +136,16 @@ pub struct BindingCommitFailure {
 /// `on_settled(last, error)` is called on the JS thread each time the writer thread has
 /// settled the groups up to `last` (`error`: why they failed, or null). It is weak: it
 /// never keeps the process alive (the drop-in layer holds a timer while groups are out).
+/// `shared`: a `Float64Array` of length ≥ 4 (see the module comment).
 #[napi(catch_unwind)]
 pub fn cache_create(
     options: BindingCacheOptions,
     on_settled: Function<(f64, Option<String>), ()>,
+    shared: Float64Array,
 ) -> Result<External<CacheCell>> {
+    if shared.len() < SHARED_SLOTS {
+        return Err(invalid_arg("shared must be a Float64Array of length 4"));
+    }
     let policy = match options.eviction_policy.as_str() {
         "lru" => Policy::Lru,
         "lfu" => Policy::Lfu,
@@ -118,6 +168,7 @@ pub fn cache_create(
         pool_size: options.pool_size as usize,
         max_key_bytes: options.max_key_bytes as usize,
         max_value_bytes: to_usize(options.max_value_bytes, "maxValueSize")?,
+        wal_coalescing: options.wal_coalescing,
         writer_notify: None,
     };
     // Without a threadsafe function (an environment shutting down), every commit runs
@@ -140,7 +191,10 @@ pub fn cache_create(
         ..cfg
     };
     let cache = TieredCache::open(cfg).map_err(map_err)?;
-    Ok(External::new(RefCell::new(Some(cache))))
+    Ok(External::new(RefCell::new(CacheHandle {
+        cache: Some(cache),
+        shared,
+    })))
 }
 
 /// A positive TTL is at least 1 ms (0 would mean the default TTL).
@@ -259,10 +313,37 @@ pub fn cache_get(
     key: String,
     shared: bool,
 ) -> Result<Option<Either<String, Buffer>>> {
-    with(h, |c| {
+    with_shared(h, |c, out| {
+        out[SHARED_HIT_SLOT] = -1.0;
         Ok(c.get_shared(&key, now_ms(), shared)
             .map_err(map_err)?
-            .map(|hit| tagged(hit.kind, hit.source == Source::Disk, &hit.value)))
+            .map(|hit| {
+                if let Some((slot, expires_at)) = hit.memory_slot {
+                    out[SHARED_HIT_SLOT] = slot as f64;
+                    out[SHARED_HIT_EXPIRES] = expires_at as f64;
+                }
+                tagged(hit.kind, hit.source == Source::Disk, &hit.value)
+            }))
+    })
+}
+
+/// The wall clock the core reads for expiry (ms since the epoch): the drop-in layer's front
+/// checks expiry with it, so a faked `Date` cannot make the two sides disagree.
+#[napi(catch_unwind)]
+pub fn cache_now_ms() -> f64 {
+    now_ms() as f64
+}
+
+/// Counts the memory hits the drop-in layer served from its front, in the order served:
+/// the first `n` slots of `log` (each from `shared` after a `cacheGet`, the memory level's
+/// removals unchanged since).
+#[napi(catch_unwind)]
+pub fn cache_replay_hits(h: &External<CacheCell>, log: Uint32ArraySlice, n: u32) -> Result<()> {
+    let slots: &[u32] = log.as_ref();
+    let n = (n as usize).min(slots.len());
+    with(h, |c| {
+        c.replay_hits(&slots[..n]);
+        Ok(())
     })
 }
 
@@ -378,11 +459,11 @@ pub fn cache_close(h: &External<CacheCell>) -> Result<Vec<BindingCommitFailure>>
     let mut cell = h
         .try_borrow_mut()
         .map_err(|_| coded("ERR_NATIVE", "cache re-entered"))?;
-    let (result, failures) = match cell.as_mut() {
+    let (result, failures) = match cell.cache.as_mut() {
         Some(c) => c.close(),
         None => (Ok(()), Vec::new()),
     };
-    *cell = None;
+    cell.cache = None;
     result.map_err(map_err)?;
     Ok(failures
         .into_iter()

@@ -13,6 +13,7 @@ import { native } from './native'
 import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
 import { codedError, fromNative, rangeError, typeError } from './errors'
+import { MemoryFront, NOT_HELD } from './cache-front'
 
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
 
@@ -49,6 +50,13 @@ export interface CacheConfig {
   maxWarmKeys?: number
   /** Context patterns remembered. Default 256. */
   maxWarmPatterns?: number
+  /**
+   * Write each commit's WAL frames in one system call (a VFS shim over SQLite's unix VFS),
+   * for file databases on Linux; accepted and ignored elsewhere. Default false, or true when
+   * the environment has `MODEL_ROUTER_NATIVE_WAL_COALESCE=1`; the option, when given, wins
+   * over the environment. The shim relies on SQLite internals: see `docs/cache.md`.
+   */
+  walCoalescing?: boolean
 }
 
 export interface CacheStats {
@@ -248,6 +256,14 @@ interface SetEvent {
   location: 'memory' | 'disk'
 }
 
+/** `walCoalescing`: the option when given, else the environment switch. */
+function walCoalescing(config: CacheConfig): boolean {
+  const v = config.walCoalescing
+  if (v === undefined || v === null) return process.env.MODEL_ROUTER_NATIVE_WAL_COALESCE === '1'
+  if (typeof v !== 'boolean') throw typeError('walCoalescing', 'a boolean', v)
+  return v
+}
+
 /** A legacy option (`maxMemorySize`, `maxDiskSize`, `defaultTTL`): a falsy value takes the default, as in the legacy. */
 function positive(config: CacheConfig, field: keyof CacheConfig, fallback: number): number {
   const v = config[field]
@@ -279,6 +295,8 @@ export class CacheManager extends EventEmitter {
   private readonly maxWarmKeys: number
   private readonly maxWarmPatterns: number
   private readonly cleanupTimer: NodeJS.Timeout | null
+  /** Decoded memory hits served without a native call (see `cache-front.ts`). */
+  private readonly front: MemoryFront
   private batch: Promise<void> | null = null
   private batchResolve: (() => void) | null = null
   private batchReject: ((err: unknown) => void) | null = null
@@ -362,6 +380,10 @@ export class CacheManager extends EventEmitter {
     const cleanupInterval = count(config, 'cleanupInterval', 60_000, true)
     // Node runs a longer period every millisecond (TimeoutOverflowWarning)
     if (cleanupInterval > MAX_TIMER_MS) throw rangeError('cleanupInterval', `at most ${MAX_TIMER_MS} ms`, cleanupInterval)
+    const coalesce = walCoalescing(config)
+    this.front = new MemoryFront((log, n) => {
+      if (this.handle !== null) native.cacheReplayHits(this.handle, log, n)
+    })
     try {
       this.handle = native.cacheCreate({
         maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
@@ -374,7 +396,8 @@ export class CacheManager extends EventEmitter {
         poolSize,
         maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
         maxValueBytes: this.maxValueSize,
-      }, CacheManager.onSettled(new WeakRef(this)))
+        walCoalescing: coalesce,
+      }, CacheManager.onSettled(new WeakRef(this)), this.front.shared)
     } catch (err) {
       throw nativeError(err)
     }
@@ -405,9 +428,30 @@ export class CacheManager extends EventEmitter {
     cache.cleanup()
   }
 
+  /** The handle, once the front's logged hits reached the core (so it sees every use first). */
   private live(): Handle {
     if (this.handle === null) throw codedError('ERR_SHUT_DOWN', 'the cache was shut down')
+    this.front.flush()
     return this.handle
+  }
+
+  /**
+   * Whether the front may serve hits now. Not while a write awaits its commit (a failed
+   * commit makes the core forget values it took at `set`, on its next read), nor while
+   * someone listens for evictions (a native `get` reports them).
+   */
+  private frontOpen(): boolean {
+    return this.batch === null && this.waiters.size === 0 && !this.asyncFlushScheduled && this.listenerCount('cache_evict') === 0
+  }
+
+  /** `decode` for a hit of `cacheGet`; a text hit from memory goes through the front. */
+  private decodeHit(key: string, r: string | Buffer, front: boolean): unknown {
+    if (front && typeof r === 'string') {
+      const tag = r.charCodeAt(0)
+      // memory (even tag), JSON or string kind
+      if (tag === KIND_JSON * 2 || tag === KIND_STRING * 2) return this.front.take(key, r.slice(1), tag === KIND_JSON * 2)
+    }
+    return decode(r)
   }
 
   /** The value under `key`, a fresh copy the caller may mutate; `null` on a miss. */
@@ -418,12 +462,21 @@ export class CacheManager extends EventEmitter {
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
     const t0 = listening ? performance.now() : 0
     try {
+      const front = this.frontOpen()
+      if (front) {
+        const held = this.front.serve(key)
+        if (held !== NOT_HELD) {
+          if (listening) this.emit('cache_hit', { key, source: 'memory', latency: performance.now() - t0 })
+          return Promise.resolve(held)
+        }
+      }
+      this.front.flush()
       const r = this.pointRead(this.handle, key)
       if (r === null) {
         if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
         return RESOLVED_NULL
       }
-      const value = decode(r)
+      const value = this.decodeHit(key, r, front)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
       if (listening) this.emit('cache_hit', { key, source: sourceOf(r), latency: performance.now() - t0 })
       return Promise.resolve(value)
@@ -682,13 +735,21 @@ export class CacheManager extends EventEmitter {
   /** Like `get`, but tells a stored `null` from a miss. */
   private read(key: string): unknown {
     if (this.activePattern !== null) this.remember(key)
+    const front = this.handle !== null && this.frontOpen()
+    if (front) {
+      const held = this.front.serve(key)
+      if (held !== NOT_HELD) {
+        if (this.listenerCount('cache_hit') > 0) this.emit('cache_hit', { key, source: 'memory', latency: 0 })
+        return held
+      }
+    }
     const r = this.pointRead(this.live(), key)
     if (r === null) {
       if (this.listenerCount('cache_miss') > 0) this.emit('cache_miss', { key, latency: 0 })
       return MISS
     }
     if (this.listenerCount('cache_hit') > 0) this.emit('cache_hit', { key, source: sourceOf(r), latency: 0 })
-    return decode(r)
+    return this.decodeHit(key, r, front)
   }
 
   /**
@@ -768,6 +829,8 @@ export class CacheManager extends EventEmitter {
   shutdown(): void {
     if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer)
     if (this.handle === null) return
+    this.front.flush()
+    this.front.clear()
     this.flush()
     try {
       // Joins the writer thread: every group shipped is settled when this returns.
@@ -791,7 +854,7 @@ export class CacheManager extends EventEmitter {
   private cleanup(): void {
     if (this.handle === null) return
     try {
-      const cleanedCount = native.cachePurgeExpired(this.handle)
+      const cleanedCount = native.cachePurgeExpired(this.live())
       if (this.batch === null) this.flush()
       if (cleanedCount > 0) this.emit('cache_cleanup', { cleanedCount })
     } catch {
@@ -874,6 +937,8 @@ export class CacheManager extends EventEmitter {
         if (this.keepAlive === null) this.keepAlive = setInterval(() => void this, 0x7fff_ffff)
       }
     } catch (err) {
+      // the core forgets what the failed commit held, at its next read
+      this.front.clear()
       if (reject !== null) reject(nativeError(err))
       // durability "async": nobody awaits this commit; tell an `error` listener if any.
       else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
@@ -898,6 +963,8 @@ export class CacheManager extends EventEmitter {
       w.resolve?.()
       return
     }
+    // the core forgets what the failed group held, at its next read
+    this.front.clear()
     const err = nativeError(new Error(error.startsWith('[') ? error : `[ERR_CACHE_DISK] ${error}`))
     if (w.reject !== null) w.reject(err)
     // durability "async": nobody awaits this commit; tell an `error` listener if any.

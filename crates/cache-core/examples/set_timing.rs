@@ -28,6 +28,8 @@ fn main() {
             pool_size: 5,
             max_key_bytes: 4096,
             max_value_bytes: 64 << 20,
+            // the WAL shim as the binding enables it (see `wal_vfs`)
+            wal_coalescing: std::env::var("MODEL_ROUTER_NATIVE_WAL_COALESCE").as_deref() == Ok("1"),
             writer_notify: None,
         })
         .unwrap();

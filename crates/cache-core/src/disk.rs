@@ -90,6 +90,9 @@ pub struct DiskConfig {
     pub pool_size: usize,
     pub compression: bool,
     pub max_disk_size: u64,
+    /// Open the writer through the WAL write-coalescing VFS (`wal_vfs`). Linux only: on
+    /// other platforms the shim is not built and this is ignored.
+    pub wal_coalescing: bool,
 }
 
 /// A row as read back: the value decoded (decompressed), its kind, its expiry.
@@ -178,6 +181,30 @@ fn create_private(path: &str) -> std::io::Result<()> {
     }
 }
 
+const WRITER_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    .union(OpenFlags::SQLITE_OPEN_CREATE)
+    .union(OpenFlags::SQLITE_OPEN_URI)
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+/// The writer connection of a database file. With `coalesce` (Linux only), through the WAL
+/// write-coalescing VFS: only the writer writes the WAL, and its commits then go out in one
+/// write each. Opt-in: the shim relies on SQLite internals (see `wal_vfs`).
+#[cfg(target_os = "linux")]
+fn open_writer(path: &str, coalesce: bool) -> rusqlite::Result<Connection> {
+    if coalesce {
+        crate::wal_vfs::register()?;
+        return Connection::open_with_flags_and_vfs(path, WRITER_FLAGS, crate::wal_vfs::VFS_NAME);
+    }
+    Connection::open_with_flags(path, WRITER_FLAGS)
+}
+
+/// The writer connection of a database file: the default VFS (the coalescing shim is
+/// Linux-only; `coalesce` is accepted and ignored).
+#[cfg(not(target_os = "linux"))]
+fn open_writer(path: &str, _coalesce: bool) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(path, WRITER_FLAGS)
+}
+
 /// Runs `f` again while SQLite reports the database busy or locked (several connections,
 /// threads or processes opening one new file at once race for the schema and the WAL switch).
 fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -217,16 +244,7 @@ impl DiskStore {
         let writer = if memory {
             Connection::open(":memory:")?
         } else {
-            // Only the writer writes the WAL: its commits go out in one write each (wal_vfs).
-            crate::wal_vfs::register()?;
-            Connection::open_with_flags_and_vfs(
-                &cfg.path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                crate::wal_vfs::VFS_NAME,
-            )?
+            open_writer(&cfg.path, cfg.wal_coalescing)?
         };
         configure(&writer)?;
         writer.execute_batch("PRAGMA page_size=4096;")?;
@@ -777,8 +795,52 @@ mod tests {
             pool_size: 2,
             compression,
             max_disk_size: max,
+            wal_coalescing: false,
         })
         .unwrap()
+    }
+
+    /// Real WAL writes the shim made on this thread while `d` stored and committed 20 rows
+    /// of 3 KB (a page each), which read back.
+    #[cfg(target_os = "linux")]
+    fn shim_writes_of_a_commit(coalesce: bool) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.db");
+        let mut d = DiskStore::open(&DiskConfig {
+            path: p.to_str().unwrap().into(),
+            pool_size: 1,
+            compression: false,
+            max_disk_size: u64::MAX,
+            wal_coalescing: coalesce,
+        })
+        .unwrap();
+        let before = crate::wal_vfs::test_hook::writes();
+        for k in 0..20 {
+            d.put(&format!("k{k}"), "", kind::BYTES, &[7u8; 3000], i64::MAX, 0)
+                .unwrap();
+        }
+        d.commit().unwrap();
+        let writes = crate::wal_vfs::test_hook::writes() - before;
+        assert_eq!(
+            d.get("k19", 0, false).unwrap().unwrap().value,
+            vec![7u8; 3000]
+        );
+        writes
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_wal_shim_is_used_only_when_asked() {
+        assert_eq!(
+            shim_writes_of_a_commit(false),
+            0,
+            "off: the default VFS writes"
+        );
+        let on = shim_writes_of_a_commit(true);
+        assert!(
+            (1..=4).contains(&on),
+            "on: the commit's frames in few writes, got {on}"
+        );
     }
 
     #[test]

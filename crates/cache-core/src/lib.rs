@@ -5,14 +5,16 @@
 //! - `disk`: the SQLite level (L2): WAL, a reader pool, one writer with group commit.
 //! - `writer`: the disk level seen from the JS thread: queued sets, a writer thread.
 //! - `tiered`: the two levels together, as the `CacheManager` sees them.
-//! - `wal_vfs`: a VFS shim that writes a commit's WAL frames in one call.
+//! - `wal_vfs`: a VFS shim that writes a commit's WAL frames in one call. Crate-private,
+//!   Linux-only and opt-in (`Config::wal_coalescing`): it depends on SQLite internals.
 //! - `kind`: the type tags stored with each value.
 
 pub mod disk;
 pub mod memory;
 pub mod sketch;
 pub mod tiered;
-pub mod wal_vfs;
+#[cfg(target_os = "linux")]
+pub(crate) mod wal_vfs;
 pub mod writer;
 
 pub use memory::Policy;

@@ -208,6 +208,8 @@ pub struct EntryRef<'a> {
     pub value: &'a [u8],
     pub kind: u8,
     pub expires_at: i64,
+    /// Where the entry is held: `touch_slot` replays a use of it, until `removals` changes.
+    pub slot: u32,
 }
 
 pub struct MemoryStore {
@@ -219,6 +221,9 @@ pub struct MemoryStore {
     policy: Policy,
     capacity: usize,
     used: usize,
+    /// Entries removed so far (replaced, evicted, expired, deleted, cleared): while it holds
+    /// still, every slot still holds the entry it held.
+    removals: u64,
 }
 
 impl MemoryStore {
@@ -247,6 +252,7 @@ impl MemoryStore {
             policy,
             capacity,
             used: 0,
+            removals: 0,
         }
     }
 
@@ -265,6 +271,10 @@ impl MemoryStore {
     }
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+    /// Entries removed so far, for any reason (see `touch_slot`).
+    pub fn removals(&self) -> u64 {
+        self.removals
     }
     /// What an entry would be charged.
     pub fn charge_of(key: &[u8], namespace: &[u8], value: &[u8]) -> usize {
@@ -309,7 +319,28 @@ impl MemoryStore {
             value: &n.data[v..],
             kind: n.kind,
             expires_at: n.expires_at(),
+            slot: i,
         })
+    }
+
+    /// Marks the entry in `slot` used, as a `get` that found it live does (the sketch's count
+    /// of its key, its place in the policy's order): for a caller that served a hit itself
+    /// and reports it later. The caller must know the slot still holds that entry (no
+    /// removal since the `get` that gave it: `removals` unchanged). False for a free slot.
+    pub fn touch_slot(&mut self, slot: u32) -> bool {
+        let live = self
+            .nodes
+            .get(slot as usize)
+            .is_some_and(|n| !n.data.is_empty());
+        if !live {
+            return false;
+        }
+        let hash = self.hash_of(slot);
+        if let Order::Adaptive { sketch, .. } = &mut self.order {
+            sketch.increment(hash);
+        }
+        self.touch(slot);
+        true
     }
 
     /// Whether a live entry is held, without marking it used.
@@ -395,6 +426,7 @@ impl MemoryStore {
                 // counts are indexed by this hasher's hashes, so the hasher stays too.
                 let old = std::mem::replace(self, MemoryStore::new(capacity, policy));
                 self.hasher = old.hasher;
+                self.removals = old.removals + n as u64;
                 if let (Order::Adaptive { sketch: s, .. }, Order::Adaptive { sketch, .. }) =
                     (&mut self.order, old.order)
                 {
@@ -459,6 +491,7 @@ impl MemoryStore {
         self.used -= self.nodes[i as usize].charge();
         self.nodes[i as usize].data = Box::new([]);
         self.free.push(i);
+        self.removals += 1;
     }
 
     fn link_new(&mut self, i: u32, hash: u64) {

@@ -21,6 +21,9 @@ pub struct Config {
     pub pool_size: usize,
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
+    /// Commit WAL frames in one write through the `wal_vfs` shim (file databases, Linux
+    /// only; ignored elsewhere). Off by default: see `wal_vfs` for what it relies on.
+    pub wal_coalescing: bool,
     /// Given: groups of writes are committed on a writer thread, which calls this when
     /// each group is settled (see `writer`). None: every commit runs on the caller.
     pub writer_notify: Option<Notify>,
@@ -72,6 +75,8 @@ pub struct Hit<'a> {
     pub source: Source,
     pub kind: u8,
     pub value: Cow<'a, [u8]>,
+    /// A memory hit: the entry's slot (see `replay_hits`) and expiry (ms).
+    pub memory_slot: Option<(u32, i64)>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -104,6 +109,7 @@ impl TieredCache {
                         pool_size: cfg.pool_size,
                         compression: cfg.compression,
                         max_disk_size: cfg.max_disk_size,
+                        wal_coalescing: cfg.wal_coalescing,
                     },
                     cfg.writer_notify,
                 )
@@ -323,6 +329,7 @@ impl TieredCache {
                 source: Source::Memory,
                 kind: e.kind,
                 value: Cow::Borrowed(e.value),
+                memory_slot: Some((e.slot, e.expires_at)),
             }));
         }
         let row = match &mut self.disk {
@@ -337,6 +344,7 @@ impl TieredCache {
                     source: Source::Disk,
                     kind: row.kind,
                     value: Cow::Owned(row.value),
+                    memory_slot: None,
                 }))
             }
             None => {
@@ -346,6 +354,20 @@ impl TieredCache {
                 Ok(None)
             }
         }
+    }
+
+    /// Counts memory hits the caller served itself, in the order served, as `get` would
+    /// have: each slot (from a `Hit`'s `memory_slot`) must still hold the entry it held then,
+    /// which `memory().removals()` unchanged since guarantees. Returns how many were counted.
+    pub fn replay_hits(&mut self, slots: &[u32]) -> usize {
+        let mut n = 0;
+        for &slot in slots {
+            if self.memory.touch_slot(slot) {
+                n += 1;
+            }
+        }
+        self.counters.hits += n as u64;
+        n
     }
 
     /// Ends the read snapshot that `get`'s disk reads may hold: the binding calls it once a
@@ -508,6 +530,7 @@ mod tests {
             pool_size: 5,
             max_key_bytes: 100,
             max_value_bytes: 1000,
+            wal_coalescing: false,
             writer_notify: None,
         }
     }
@@ -533,6 +556,77 @@ mod tests {
             )
             .unwrap();
         (dir, c)
+    }
+
+    /// Keys held in memory after `f` (sorted), and the counters.
+    fn survivors(c: &TieredCache, keys: usize) -> Vec<String> {
+        (0..keys)
+            .map(|k| format!("k{k}"))
+            .filter(|k| c.memory().contains(k.as_bytes(), 0))
+            .collect()
+    }
+
+    #[test]
+    fn replayed_hits_count_and_order_as_gets_do() {
+        for policy in [Policy::Lru, Policy::Lfu, Policy::Adaptive] {
+            // room for about 20 entries of 10 bytes: inserting 20 more evicts by use
+            let mk = || {
+                let mut c = TieredCache::open(Config {
+                    policy,
+                    ..cfg(
+                        false,
+                        20 * MemoryStore::charge_of(b"k00", b"", b"0123456789"),
+                    )
+                })
+                .unwrap();
+                for k in 0..20 {
+                    c.set(&format!("k{k}"), "", kind::STRING, b"0123456789", 0, 0)
+                        .unwrap();
+                }
+                c
+            };
+            let (mut by_get, mut by_replay) = (mk(), mk());
+            // uses: k3 five times, k7 three times, k11 once, interleaved
+            let uses = ["k3", "k7", "k3", "k11", "k3", "k7", "k3", "k7", "k3"];
+            let mut slots = std::collections::HashMap::new();
+            for k in ["k3", "k7", "k11"] {
+                let hit = by_replay.get(k, 0).unwrap().unwrap();
+                slots.insert(k, hit.memory_slot.unwrap().0);
+            }
+            for k in ["k3", "k7", "k11"] {
+                by_get.get(k, 0).unwrap();
+            }
+            let removals = by_replay.memory().removals();
+            for k in uses {
+                by_get.get(k, 0).unwrap();
+            }
+            let log: Vec<u32> = uses.iter().map(|k| slots[k]).collect();
+            assert_eq!(by_replay.replay_hits(&log), uses.len());
+            assert_eq!(by_replay.memory().removals(), removals);
+            assert_eq!(by_get.counters().hits, by_replay.counters().hits);
+            for k in 20..40 {
+                for c in [&mut by_get, &mut by_replay] {
+                    c.set(&format!("k{k}"), "", kind::STRING, b"0123456789", 0, 0)
+                        .unwrap();
+                }
+            }
+            assert_eq!(
+                survivors(&by_get, 40),
+                survivors(&by_replay, 40),
+                "{policy:?}"
+            );
+            assert!(by_replay.memory().removals() > removals);
+        }
+    }
+
+    #[test]
+    fn a_replayed_free_slot_counts_nothing() {
+        let mut c = TieredCache::open(cfg(false, 1 << 20)).unwrap();
+        c.set("a", "", kind::STRING, b"v", 0, 0).unwrap();
+        let slot = c.get("a", 0).unwrap().unwrap().memory_slot.unwrap().0;
+        c.delete("a").unwrap();
+        assert_eq!(c.replay_hits(&[slot, 999]), 0);
+        assert_eq!(c.counters().hits, 1);
     }
 
     #[test]

@@ -35,6 +35,11 @@
 //!   done with it. (`locking_mode=EXCLUSIVE` never releases the lock this way; the cache's
 //!   writer connection does not use it.)
 //!
+//! Opt-in and Linux-only (`Config::wal_coalescing`; the only platform tested): it depends
+//! on SQLite internals — the frame header's layout, the write lock's slot in the
+//! shared-memory locks, the unix VFS's 128 KiB write mask — that SQLite does not promise to
+//! keep. Crate-private: the disk level is its only user.
+//!
 //! Only the WAL file's methods are replaced; the database file gets the unix VFS's methods
 //! with `xShmLock` (which then also marks buffers dead) and `xClose` hooked; journals and
 //! temporary files are untouched.
@@ -46,7 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The name connections open with (`Connection::open_with_flags_and_vfs`).
-pub const VFS_NAME: &str = "mrn-wal-coalesce";
+pub(crate) const VFS_NAME: &str = "mrn-wal-coalesce";
 const VFS_NAME_C: &CStr = c"mrn-wal-coalesce";
 
 /// Bound of one WAL file's buffer: a transaction larger than this is written in parts. The
@@ -102,7 +107,10 @@ static WAL_OFFSET: AtomicUsize = AtomicUsize::new(0);
 static REGISTERED: OnceLock<c_int> = OnceLock::new();
 
 /// Registers the shim (once per process).
-pub fn register() -> rusqlite::Result<()> {
+pub(crate) fn register() -> rusqlite::Result<()> {
+    // SAFETY: `sqlite3_vfs_find(NULL)` returns SQLite's default VFS (or null, checked), which
+    // lives for the process; the copy registered is leaked, so SQLite's pointer to it stays
+    // valid; `OnceLock` runs this once, so the offsets are stored before any `open` reads them.
     let rc = *REGISTERED.get_or_init(|| unsafe {
         let unix = ffi::sqlite3_vfs_find(ptr::null());
         if unix.is_null() {
@@ -133,6 +141,8 @@ pub fn register() -> rusqlite::Result<()> {
 /// The shim's part of a WAL file's structure (written by `open`, which runs only once the
 /// offsets are stored). Each method takes this reference once and passes it on: two live
 /// `&mut` to it would let the compiler keep stale copies of its fields.
+// SAFETY: `file` must be a WAL file opened by `open` (its methods are `WAL_METHODS`) and not
+// yet closed; SQLite calls a file's methods from one thread at a time, so the `&mut` is unique.
 unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Wal {
     let w = &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Wal);
     if w.dead.swap(false, Ordering::AcqRel) {
@@ -143,6 +153,8 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Wal {
     w
 }
 
+// SAFETY: `file` must be a main database file opened by `open` whose methods are a patched
+// table from `db_methods` (so a `Db` was written at the offset), not yet closed.
 unsafe fn db<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Db {
     &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Db)
 }
@@ -151,9 +163,14 @@ fn path_of(name: ffi::sqlite3_filename) -> Box<[u8]> {
     if name.is_null() {
         return Box::default();
     }
+    // SAFETY: SQLite passes a NUL-terminated file name (null checked above) that outlives
+    // the `xOpen` call; it is copied before returning.
     Box::from(unsafe { CStr::from_ptr(name) }.to_bytes())
 }
 
+// SAFETY: called by SQLite only, as the registered VFS's `xOpen`: `file` points to
+// `szOsFile` bytes (room for the unix structure and, at `WAL_OFFSET`, a `Wal` or `Db`),
+// which SQLite keeps until the file's `xClose`.
 unsafe extern "C" fn open(
     _vfs: *mut ffi::sqlite3_vfs,
     name: ffi::sqlite3_filename,
@@ -206,6 +223,8 @@ unsafe extern "C" fn open(
 }
 
 /// The patched copy of `unix` (see `DB_METHODS`).
+// SAFETY: `unix` must be a method table the unix VFS set on a file it opened: SQLite's
+// static tables, valid for the process.
 unsafe fn db_methods(
     unix: *const ffi::sqlite3_io_methods,
 ) -> Option<*const ffi::sqlite3_io_methods> {
@@ -228,6 +247,8 @@ unsafe fn db_methods(
 /// Lock index of `WAL_WRITE_LOCK` in the shared-memory locks.
 const WAL_WRITE_LOCK: c_int = 0;
 
+// SAFETY: called by SQLite only, as `xShmLock` of a main database file `open` patched (its
+// `Db` written); the unix method it forwards to gets the same arguments.
 unsafe extern "C" fn db_shm_lock(
     file: *mut ffi::sqlite3_file,
     ofst: c_int,
@@ -253,6 +274,8 @@ unsafe extern "C" fn db_shm_lock(
     }
 }
 
+// SAFETY: called by SQLite only, once, as `xClose` of a main database file `open` patched:
+// the `Db` is dropped exactly once, and the unix methods restored before the unix close.
 unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
     let d = db(file);
     let unix = d.unix;
@@ -266,6 +289,7 @@ unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
 
 /// Writes the buffer out; it is empty afterwards, whatever the result. A failure is kept
 /// (`failed`): the transaction lost frames SQLite believes written, so it must not commit.
+// SAFETY: `file` and `w` must be a WAL file of `open` and its `Wal` (from `wal(file)`).
 unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     if w.buf.is_empty() {
         return ffi::SQLITE_OK;
@@ -291,6 +315,7 @@ unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
 /// error there fails that call only, so it is reported as an I/O error, which makes SQLite
 /// roll the whole transaction back (a "disk full" would roll back just the statement, and
 /// a later COMMIT would publish the lost frames).
+// SAFETY: as `flush`.
 unsafe fn flush_late(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     match flush(file, w) {
         ffi::SQLITE_OK => ffi::SQLITE_OK,
@@ -298,6 +323,8 @@ unsafe fn flush_late(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     }
 }
 
+// SAFETY: called by SQLite only, as `xWrite` of a WAL file of `open`: `data` holds `amt`
+// readable bytes for the duration of the call (copied into the buffer when gathered).
 unsafe extern "C" fn write(
     file: *mut ffi::sqlite3_file,
     data: *const c_void,
@@ -345,6 +372,8 @@ unsafe extern "C" fn write(
 }
 
 /// One real write, by the unix VFS (counted for the tests).
+// SAFETY: `file` must be a file the unix VFS opened, `unix` its unix method table, `data`
+// `amt` readable bytes.
 unsafe fn write_through(
     file: *mut ffi::sqlite3_file,
     unix: *const ffi::sqlite3_io_methods,
@@ -362,6 +391,8 @@ unsafe fn write_through(
 /// The shim's methods other than `xWrite`: write the buffer out, then do what unix does.
 macro_rules! flushing {
     ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*)) => {
+        // SAFETY: called by SQLite only, as a method of a WAL file of `open`; the arguments
+        // are forwarded unchanged to the unix method of the same name.
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
             let w = wal(file);
             let rc = flush_late(file, w);
@@ -385,6 +416,8 @@ flushing!(unlock, xUnlock, (level: c_int));
 flushing!(check_reserved_lock, xCheckReservedLock, (out: *mut c_int));
 flushing!(file_control, xFileControl, (op: c_int, arg: *mut c_void));
 
+// SAFETY: called by SQLite only, once, as `xClose` of a WAL file of `open`: the `Wal` is
+// dropped exactly once, and the unix methods restored before the unix close.
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     let w = wal(file);
     let rc = flush_late(file, w);
@@ -403,6 +436,7 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
+// SAFETY: called by SQLite only, as a method of a WAL file of `open`.
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
     match (*wal(file).unix).xSectorSize {
         Some(f) => f(file),
@@ -410,6 +444,7 @@ unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
+// SAFETY: called by SQLite only, as a method of a WAL file of `open`.
 unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
     match (*wal(file).unix).xDeviceCharacteristics {
         Some(f) => f(file),
@@ -443,7 +478,7 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
 /// Test hooks: count the real writes, and fail the next one. No-ops outside tests. Per
 /// thread: a test sees only its own connections' writes (other tests open databases through
 /// the shim in parallel).
-mod test_hook {
+pub(crate) mod test_hook {
     #[cfg(test)]
     use std::cell::Cell;
     use std::ffi::c_int;
@@ -599,6 +634,7 @@ mod tests {
     /// The WAL file of `c`'s main database, as SQLite holds it.
     fn wal_file(c: &Connection) -> *mut ffi::sqlite3_file {
         let mut file: *mut ffi::sqlite3_file = ptr::null_mut();
+        // SAFETY: `c` is an open connection; SQLite writes the WAL file's pointer to `file`.
         let rc = unsafe {
             ffi::sqlite3_file_control(
                 c.handle(),
@@ -608,6 +644,7 @@ mod tests {
             )
         };
         assert_eq!(rc, ffi::SQLITE_OK);
+        // SAFETY: SQLite returned a valid file structure (checked by `rc`).
         assert!(ptr::eq(unsafe { (*file).pMethods }, &WAL_METHODS));
         file
     }
@@ -628,6 +665,9 @@ mod tests {
         let file = wal_file(&a);
         let stale_header = [0u8; 24];
         let stale_page = vec![0xEEu8; 4096];
+        // SAFETY: `file` is `a`'s open WAL file, written from this thread while `a` holds the
+        // write lock (its transaction is open), as SQLite itself would; the buffers outlive
+        // the calls.
         unsafe {
             assert_eq!(
                 write(file, stale_header.as_ptr() as *const c_void, 24, wal_end),

@@ -558,6 +558,7 @@ pub(crate) mod tests {
             pool_size: 2,
             compression: true,
             max_disk_size: u64::MAX,
+            wal_coalescing: false,
         };
         (Disk::open(&cfg, Some(notify)).unwrap(), rx)
     }
