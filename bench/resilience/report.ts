@@ -91,7 +91,7 @@ export function scenarioTable(scenario: Scenario, runs: SideRun[], skipped: Map<
         `${r.rateLimited.toLocaleString('en-US')} | ${r.healthyEjections ?? '—'} | ${goalCell} |`,
     )
   }
-  for (const [s, why] of skipped) lines.push(`| ${s} | skipped: ${why} | | | | | | | | | | |`)
+  for (const s of skipped.keys()) lines.push(`| ${s} | skipped (see above) | | | | | | | | | | |`)
   return lines.join('\n')
 }
 
@@ -149,8 +149,8 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`)
   out.push(`<text x="${M.left + pw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(`${scenario.name}: ${scenario.description}`)}</text>`)
 
-  const minSuccess = Math.min(0.9, ...runs.flatMap((r) => r.series.map(([, s]) => s)).filter(Number.isFinite))
-  const sLo = Math.max(0, Math.floor(minSuccess * 10) / 10)
+  const minSuccess = Math.min(1, ...runs.flatMap((r) => r.series.map(([, s]) => s)).filter(Number.isFinite))
+  const sLo = [0.9, 0.8, 0.5, 0].find((c) => c <= minSuccess)!
   const p99s = runs.flatMap((r) => r.series.map(([, , p]) => p)).filter((v) => Number.isFinite(v) && v > 0)
   const pLo = Math.pow(10, Math.floor(Math.log10(Math.min(...p99s, 1000))))
   const pHi = Math.pow(10, Math.ceil(Math.log10(Math.max(...p99s, 1000) * 1.01)))
@@ -160,7 +160,7 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
       top: M.top,
       label: 'success rate (servable requests arriving in the bucket)',
       y: (v) => M.top + (1 - (v - sLo) / (1 - sLo)) * PANEL_H,
-      ticks: [0, 0.25, 0.5, 0.75, 1].map((q) => sLo + q * (1 - sLo)).map((v) => [v, `${(v * 100).toFixed(0)}%`]),
+      ticks: [0, 0.2, 0.4, 0.6, 0.8, 1].map((q) => sLo + q * (1 - sLo)).map((v) => [v, `${(v * 100).toFixed(0)}%`]),
       pick: (p) => p[1],
     },
     {
@@ -189,7 +189,8 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
       out.push(`<text x="${x(t).toFixed(1)}" y="${p.top + PANEL_H + 16}" text-anchor="middle">${t / 1000} s</text>`)
     }
     out.push(`<text x="${M.left}" y="${p.top - 6}">${esc(p.label)}</text>`)
-    for (const r of runs) {
+    // the adaptive side last, so that it is drawn over the others
+    for (const r of [...runs].sort((a, b) => Number(a.side === 'adaptive') - Number(b.side === 'adaptive'))) {
       const pts: string[] = []
       for (const s of r.series) {
         const v = p.pick(s)
