@@ -229,6 +229,28 @@ describe('goal checks', () => {
   })
 })
 
+describe('the report', () => {
+  const { simulateAll, markdown } = require('../bench/dist/resilience/main.js')
+  const { unavailable } = require('../bench/dist/resilience/sides.js')
+
+  test('a table per scenario with a row per side; the adaptive side is skipped with the reason exactly when the build refuses it', async () => {
+    const res = await simulateAll({ ratePerSec: 1, scenarios: ['steady', 'outage'] })
+    const md = markdown(res)
+    expect(md).toContain('### steady: no fault')
+    expect(md).toContain('### outage: gemini-2.5-flash answers 503 from 120 s to 180 s')
+    expect(md).not.toContain('### brownout')
+    for (const side of ['legacy-port', 'native-legacy', 'litellm-rules', 'oracle']) expect(md.split(`| ${side} | `).length - 1).toBe(2)
+    const why = unavailable('adaptive')
+    expect(res.skipped.has('adaptive')).toBe(why !== null)
+    if (why !== null) expect(md).toContain(`**adaptive skipped**: ${why}`)
+    else expect(md).toContain('Goals of `strategy: "adaptive"`')
+  })
+
+  test('an unknown scenario is refused with the list of names', async () => {
+    await expect(simulateAll({ scenarios: ['nope'] })).rejects.toThrow(/--scenario must be one of steady, outage/)
+  })
+})
+
 describe('the default scenarios', () => {
   test('six scenarios, each with its own fault script', () => {
     const all = scenarios()
