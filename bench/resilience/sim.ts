@@ -115,6 +115,21 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
   }
 
   try {
+    try {
+      await loop()
+    } catch (e) {
+      // a router that throws stops the run: say where, so the failure can be replayed
+      const err = e as Error
+      err.message = `${sideName} side, scenario ${scenario.name}, seed ${o.seed}, at ${now.toFixed(1)} ms of virtual time: ${err.message}`
+      throw err
+    }
+  } finally {
+    Date.now = realDateNow
+    side.close()
+  }
+  return summarize(scenario, sideName, o, states, attempts, providers, rateLimited, side.healthEvents, performance.now() - wall0)
+
+  async function loop() {
     while (heap.size > 0) {
       const ev = heap.pop()!
       now = ev.t
@@ -155,11 +170,7 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
         } else retryOrFail(s, now)
       }
     }
-  } finally {
-    Date.now = realDateNow
-    side.close()
   }
-  return summarize(scenario, sideName, o, states, attempts, providers, rateLimited, side.healthEvents, performance.now() - wall0)
 }
 
 /** Is a fault of the script on `model` at `t`, or did one end less than `graceMs` before? */
