@@ -130,8 +130,10 @@ describe('providers', () => {
     expect(p.faulted(TOP, 10_100)).toBe(true)
     const first = p.call(TOP, 10_100, req, draws)
     expect(first).toMatchObject({ ok: false, status: 429, errorType: 'rate_limit', retryAfterMs: 5000 })
+    // sent before that 429 reached its caller: inside the Retry-After, but not counted against the router
+    expect(p.call(TOP, 10_100 + first.latencyMs - 1, req, draws)).toMatchObject({ status: 429, retryAfterMs: 5000 })
     expect(p.call(TOP, 11_200, req, draws)).toMatchObject({ status: 429, retryAfterMs: 4000 })
-    expect(p.blocks).toEqual([{ model: TOP, fromMs: 10_100, toMs: 15_100, callsInside: 1 }])
+    expect(p.blocks).toEqual([{ model: TOP, fromMs: 10_100, toMs: 15_100, answeredAtMs: 10_100 + first.latencyMs, callsInside: 1 }])
     expect(p.clearsAt(TOP, 12_000)).toBe(15_100)
     expect(p.call(TOP, 15_100, req, draws).ok).toBe(true)
     expect(p.call('gemini-2.5-pro', 11_000, req, draws).ok).toBe(true)

@@ -248,8 +248,12 @@ export function attemptDraws(seed: number, requestId: number, attempt: number): 
   return [r(), r(), r()]
 }
 
-/** One Retry-After period a provider announced: [start, end) and the calls made inside it after the 429 that opened it. */
-export interface RetryAfterBlock { model: string; fromMs: number; toMs: number; callsInside: number }
+/**
+ * One Retry-After period a provider announced: [start, end), when its 429 reached the caller,
+ * and the calls made inside it from then on (calls sent while that 429 was still on its way
+ * could not have known of it).
+ */
+export interface RetryAfterBlock { model: string; fromMs: number; toMs: number; answeredAtMs: number; callsInside: number }
 
 /**
  * The providers of one scenario on one side: answers calls as the fault script says, and
@@ -326,7 +330,7 @@ export class Providers {
     if (storm !== undefined) {
       const block = this.openBlock.get(model)
       if (block !== undefined && t < block.toMs) {
-        block.callsInside++
+        if (t >= block.answeredAtMs) block.callsInside++
         return fail(429, 'rate_limit', Math.ceil((block.toMs - t) / 1000) * 1000)
       }
       const second = Math.floor(t / 1000)
@@ -336,7 +340,7 @@ export class Providers {
       }
       const used = this.quotaUsed.get(model)!
       if (used >= storm.quotaPerSec) {
-        const b: RetryAfterBlock = { model, fromMs: t, toMs: t + storm.retryAfterMs, callsInside: 0 }
+        const b: RetryAfterBlock = { model, fromMs: t, toMs: t + storm.retryAfterMs, answeredAtMs: t + fast, callsInside: 0 }
         this.openBlock.set(model, b)
         this.blocks.push(b)
         return fail(429, 'rate_limit', storm.retryAfterMs)
