@@ -190,6 +190,28 @@ describe('sides', () => {
     }
   })
 
+  const withAdaptive = require('../bench/dist/resilience/sides.js').unavailable('adaptive') === null ? test : test.skip
+  withAdaptive('the adaptive side reports every outcome, failures with their status and class, and nothing with recordPerformance', async () => {
+    const report = jest.spyOn(NativeRouter.prototype, 'reportOutcome')
+    const record = jest.spyOn(NativeRouter.prototype, 'recordPerformance')
+    try {
+      const r = await simulate(storm, 'adaptive', OPTS)
+      expect(report.mock.calls.length).toBe(r.attempts)
+      expect(record).not.toHaveBeenCalled()
+      const failed = report.mock.calls.filter(([, o]) => !o.ok)
+      expect(failed.length).toBe(r.rateLimited)
+      expect(failed.length).toBeGreaterThan(0)
+      for (const [decision, o] of failed) {
+        expect(decision.modelName).toBe(TOP)
+        expect(o).toMatchObject({ status: 429, errorType: 'rate_limit' })
+        expect(o.retryAfterMs).toBeGreaterThan(0)
+      }
+    } finally {
+      report.mockRestore()
+      record.mockRestore()
+    }
+  })
+
   test('a retry on the legacy side names the model that just failed: its routing cache hands it back', async () => {
     const legacy = await simulate(outage, 'legacy-port', OPTS)
     // every request routed to the model in outage spends all three attempts on it
