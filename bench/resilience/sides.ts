@@ -79,6 +79,7 @@ export function makeSide(name: SideName, env: SideEnv): Side {
     }
     case 'native-legacy':
     case 'adaptive': {
+      // options and `reportOutcome` go through `any`: this file compiles against builds with and without the adaptive strategy
       const router = new NativeRouter({ strategy: name === 'adaptive' ? 'adaptive' : 'legacy', clock: env.clock, seed: env.seed } as any)
       if (name === 'adaptive') {
         router.on('model_health_changed', (e: any) => healthEvents.push({ atMs: env.clock(), modelName: e.modelName, from: e.from, to: e.to, reason: e.reason, untilMs: e.untilMs }))

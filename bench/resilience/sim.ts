@@ -236,4 +236,3 @@ function summarize(
   }
 }
 
-export { simModels }
