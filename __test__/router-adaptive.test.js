@@ -95,14 +95,22 @@ describe('ejection and the half-open probe', () => {
     const m = models()
     await failOn(r, m, 'a', 3)
     expect(health(r, 'a')).toMatchObject({ state: 'ejected', untilMs: 6000, ejections: 1, reason: 'consecutive_failures' })
-    for (let i = 0; i < 5; i++) expect((await route(r, m)).modelName).toBe('b')
+    for (let i = 0; i < 5; i++) {
+      const d = await route(r, m)
+      expect(d.modelName).toBe('b')
+      r.reportOutcome(d, { ok: true, latencyMs: 300 })
+    }
     r.clock.t = 6000
     const probe = await route(r, m)
     expect(probe.modelName).toBe('a')
     expect(probe.reason).toMatch(/probe/)
     expect(health(r, 'a').state).toBe('probing')
     // while the probe is out, nothing else goes to a
-    for (let i = 0; i < 5; i++) expect((await route(r, m)).modelName).toBe('b')
+    for (let i = 0; i < 5; i++) {
+      const d = await route(r, m)
+      expect(d.modelName).toBe('b')
+      r.reportOutcome(d, { ok: true, latencyMs: 300 })
+    }
     r.reportOutcome(probe, { ok: true, latencyMs: 300 })
     expect(health(r, 'a').state).toBe('healthy')
     expect((await route(r, m)).modelName).toBe('a')
@@ -244,6 +252,17 @@ describe('never eject everything', () => {
 })
 
 describe('latency and load', () => {
+  test('calls out for longer than expected mark a model slow before any answer comes back', async () => {
+    const r = make({ lateCalls: 2 }) // lateFactor 1.5 × a's target 400: two calls out > 600 ms
+    const m = models()
+    await route(r, m)
+    await route(r, m)
+    r.clock.t += 600
+    expect((await route(r, m)).modelName).toBe('a')
+    r.clock.t += 1
+    expect((await route(r, m)).modelName).not.toBe('a')
+  })
+
   test('a slow answer counts at once: the next decisions avoid the slow model', async () => {
     const r = make()
     const m = models()

@@ -47,9 +47,13 @@ pub struct RouterHandle {
 }
 
 /// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
-/// registered name id: 2 + 2·id state (0 healthy, 1 rate limited, 2 ejected, 3 probing,
-/// 4 auth failed), 3 + 2·id last latency estimate (0: no sample)].
+/// registered name id, `LIVE_STRIDE` numbers from 2 + 5·id: state (0 healthy, 1 rate
+/// limited, 2 ejected, 3 probing, 4 auth failed), last latency estimate (0: no sample),
+/// when its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
+/// none), calls in flight].
 const LIVE_HEAD: usize = 2;
+const LIVE_STRIDE: usize = 5;
+const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
 
 fn state_code(s: State) -> f64 {
     match s {
@@ -81,27 +85,30 @@ fn sync_live(hd: &mut RouterHandle) {
         return; // only the adaptive memo reads it
     }
     let book = hd.router.adaptive();
+    let k = book.config.late_calls;
     let next = book.next_decision() as f64;
     let change = book.next_change_ms();
-    let rows: Vec<(f64, f64)> = hd
+    let rows: Vec<[f64; LIVE_STRIDE]> = hd
         .names
         .iter()
         .map(|n| match book.get(n) {
-            Some(st) => (
+            Some(st) => [
                 state_code(st.health.state()),
                 book.last_estimate(n).unwrap_or(0.0),
-            ),
-            None => (0.0, 0.0),
+                st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
+                st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
+                st.in_flight() as f64,
+            ],
+            None => LIVE_EMPTY,
         })
         .collect();
     let live = live_of(hd);
     live[0] = next;
     live[1] = change;
-    for (id, (state, estimate)) in rows.into_iter().enumerate() {
-        let at = LIVE_HEAD + 2 * id;
-        if at + 1 < live.len() {
-            live[at] = state;
-            live[at + 1] = estimate;
+    for (id, row) in rows.into_iter().enumerate() {
+        let at = LIVE_HEAD + LIVE_STRIDE * id;
+        if let Some(slot) = live.get_mut(at..at + LIVE_STRIDE) {
+            slot.copy_from_slice(&row);
         }
     }
 }
@@ -170,6 +177,8 @@ struct OptionsJson {
     in_flight_timeout_ms: Option<f64>,
     max_in_flight: Option<f64>,
     slow_factor: Option<f64>,
+    late_calls: Option<f64>,
+    late_factor: Option<f64>,
 }
 
 /// The adaptive options (validated by the drop-in layer; clamped here to sane ranges).
@@ -215,6 +224,10 @@ fn adaptive_config(o: &OptionsJson) -> Result<AdaptiveConfig> {
             .max_in_flight
             .map_or(d.max_in_flight, |n| n.clamp(1.0, 1e6) as usize),
         slow_factor: o.slow_factor.map_or(d.slow_factor, |x| x.max(1.0)),
+        late_calls: o
+            .late_calls
+            .map_or(d.late_calls, |n| n.clamp(1.0, 1e6) as usize),
+        late_factor: o.late_factor.map_or(d.late_factor, |x| x.max(0.0)),
     })
 }
 
@@ -699,7 +712,9 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
 pub fn router_reset_names(h: &Handle) {
     let mut hd = h.borrow_mut();
     hd.names.clear();
-    live_of(&mut hd)[LIVE_HEAD..].fill(0.0);
+    for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
+        row.copy_from_slice(&LIVE_EMPTY);
+    }
 }
 
 /// Applies the `n` outcomes buffered by the drop-in layer (see `OUTCOME_LEN`), in order;

@@ -156,13 +156,20 @@ const OUT_OUTCOMES = 16
 const OUTCOME_LEN = 11
 /** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
 const REPLAY_LEN = 5
-/** `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then 2 per name id. */
+/**
+ * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
+ * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
+ * call in flight were decided, calls in flight].
+ */
 const LIVE_NEXT_ID = 0
 const LIVE_NEXT_CHANGE = 1
 const LIVE_HEAD = 2
+const LIVE_STRIDE = 5
 const STATE_HEALTHY = 0
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
-const DEFAULT_SLOW_FACTOR = 2
+const DEFAULT_SLOW_FACTOR = 4
+const DEFAULT_LATE_CALLS = 3
+const DEFAULT_LATE_FACTOR = 1.5
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
@@ -462,9 +469,11 @@ export class ModelRouter extends EventEmitter {
    * the next decision id, the earliest time-driven change), and the ranked candidates of
    * memoized routing-cache entries as [name id, model index] pairs.
    */
-  readonly #live = new Float64Array(LIVE_HEAD + 2 * PERF_NAMES_LIMIT)
+  readonly #live = new Float64Array(LIVE_HEAD + LIVE_STRIDE * PERF_NAMES_LIMIT)
   readonly #ranked = new Map<number, number[]>()
   readonly #slowFactor: number
+  readonly #lateCalls: number
+  readonly #lateFactor: number
   readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, ok: true }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
@@ -482,6 +491,8 @@ export class ModelRouter extends EventEmitter {
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
     this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
+    this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
+    this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
     this.#memoLimit = Math.min(opts.cacheSize ?? 1000, MEMO_MAX_KEYS)
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
@@ -880,13 +891,18 @@ export class ModelRouter extends EventEmitter {
       if (ranked === undefined) ranked = this.#loadRanked(id)
       for (let k = 0; k < ranked.length; k += 2) {
         const nameId = ranked[k]
-        if (live[LIVE_HEAD + 2 * nameId] !== STATE_HEALTHY) continue
+        const at = LIVE_HEAD + LIVE_STRIDE * nameId
+        if (live[at] !== STATE_HEALTHY) continue
         const model = this.#models[ranked[k + 1]]
-        const prior = model.latencyTarget
-        const slow = prior * this.#slowFactor
-        const limit = c.latency > 0 && c.latency > slow ? c.latency : slow
-        // the decayed estimate lies between the last one and the prior
-        if (live[LIVE_HEAD + 2 * nameId + 1] <= limit && prior <= limit) {
+        const target = model.latencyTarget
+        const limit = target * this.#slowFactor
+        // the decayed estimate lies between the last one and the target (≤ limit); no call
+        // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+        if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+          // this call joins those in flight (outcomes buffered since leave them too old: a
+          // later check only errs towards asking Rust)
+          if (live[at + 2] > now) live[at + 2] = now
+          if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
           return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
         }
         break
@@ -1192,7 +1208,7 @@ export class ModelRouter extends EventEmitter {
     if (!ok) return false
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
-    return live[LIVE_HEAD + 2 * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + 2 * id + 1]
+    return live[LIVE_HEAD + LIVE_STRIDE * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + LIVE_STRIDE * id + 1]
   }
 
   /**

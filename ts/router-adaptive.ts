@@ -114,8 +114,12 @@ export interface AdaptiveOptions {
   inFlightTimeoutMs?: number
   /** Decisions counted in flight per model at most (default 1024). */
   maxInFlight?: number
-  /** The best-ranked model is kept while its predicted latency is within the deadline or this many times its `latencyTarget` (default 2). */
+  /** The best-ranked healthy model is kept while neither its predicted latency nor its oldest call in flight exceeds this many times its `latencyTarget` (default 4). */
   slowFactor?: number
+  /** This many calls out for longer than `lateFactor` × `latencyTarget` also mark a model slow (default 3)… */
+  lateCalls?: number
+  /** …(default 1.5). */
+  lateFactor?: number
 }
 
 /** Error types in the order of their codes in Rust (`router_core::outcome::ErrorType::ALL`). */
@@ -217,6 +221,7 @@ export function encodeOutcome(outcome: unknown, into: EncodedOutcome): EncodedOu
 export const SERVER_FAILURE_CODE = 1 + SERVER
 
 const DURATION_OPTIONS = [
+  'lateFactor',
   'failureRateWindowMs',
   'baseEjectionMs',
   'maxEjectionMs',
@@ -231,6 +236,7 @@ const COUNT_OPTIONS = [
   ['consecutiveFailures', 1, 1_000_000],
   ['failureRateMinRequests', 1, 1_000_000],
   ['maxInFlight', 1, 1_000_000],
+  ['lateCalls', 1, 1_000_000],
 ] as const
 /** Share options in [0, 1]. */
 const SHARE_OPTIONS = ['failureRateThreshold', 'jitter'] as const

@@ -3,10 +3,18 @@
 //! Per model (by name): health ([`Health`]), a Peak-EWMA latency estimate and the decisions
 //! in flight (from decision to outcome, each dropped after `in_flight_timeout_ms` so an
 //! outcome never reported cannot leak). The pick, over candidates ranked by the legacy
-//! score: health filter → a probe when one is due → the first candidate while its
-//! predicted latency meets the deadline → else a power-of-two-choices pick on predicted
-//! latency × (in flight + 1), among the candidates that meet the deadline if any → and
-//! never none: when nothing is routable, the model that clears soonest (or a rejection).
+//! score: health filter, then a probe when one is due, then the first candidate while its
+//! model is not slow, else a power-of-two-choices pick on predicted latency × (in-flight
+//! calls + 1) among the candidates whose predicted latency meets the request's deadline
+//! (all of them when none does); and never none: when nothing is routable, the model that
+//! clears soonest (or a rejection).
+//!
+//! "Slow" is relative to the model's own latency target, seen in its latency estimate or
+//! the age of its oldest call in flight (over `slow_factor` × target), or in `late_calls`
+//! calls out for longer than `late_factor` × target: a model that stopped answering
+//! quickly is seen before its first slow answer comes back. A model passed over for
+//! slowness gets one call at a time until an answer brings its estimate back under the
+//! limit.
 
 use std::collections::VecDeque;
 
@@ -38,9 +46,13 @@ pub struct AdaptiveConfig {
     pub in_flight_timeout_ms: f64,
     /// Decisions counted in flight per model at most (the oldest drops first).
     pub max_in_flight: usize,
-    /// The first-ranked model is kept while its predicted latency is within the deadline,
-    /// or within this many times its latency target when the deadline is tighter.
+    /// The first-ranked model is kept while neither its predicted latency nor the age of its
+    /// oldest call in flight exceeds this many times its latency target.
     pub slow_factor: f64,
+    /// This many calls out for longer than `late_factor` × the model's latency target also
+    /// mark it slow.
+    pub late_calls: usize,
+    pub late_factor: f64,
 }
 
 impl Default for AdaptiveConfig {
@@ -52,7 +64,9 @@ impl Default for AdaptiveConfig {
             failure_penalty: 2.0,
             in_flight_timeout_ms: 120_000.0,
             max_in_flight: 1024,
-            slow_factor: 2.0,
+            slow_factor: 4.0,
+            late_calls: 3,
+            late_factor: 1.5,
         }
     }
 }
@@ -99,6 +113,28 @@ impl ModelState {
     pub fn last_error(&self) -> Option<ErrorType> {
         self.last_error.map(|(e, _)| e)
     }
+    /// When the oldest call in flight was decided (`None`: none in flight).
+    pub fn oldest_in_flight_ms(&self) -> Option<f64> {
+        self.in_flight.front().map(|&(_, at)| at)
+    }
+    /// When the `k`-th oldest call in flight was decided (`None`: fewer in flight).
+    pub fn kth_in_flight_ms(&self, k: usize) -> Option<f64> {
+        self.in_flight.get(k.max(1) - 1).map(|&(_, at)| at)
+    }
+}
+
+/// A candidate with its live state, as the pick weighs it.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    c: Candidate,
+    routable: Routable,
+    /// Decayed latency estimate, raised to the age of the oldest call in flight.
+    predicted: f64,
+    in_flight: usize,
+    /// The estimate as last updated by an answer (no decay).
+    raw: f64,
+    /// `late_calls` calls are out for longer than `late_factor` × target.
+    late: bool,
 }
 
 /// A candidate as the pick sees it.
@@ -362,36 +398,49 @@ impl AdaptiveBook {
     ) -> Result<(Pick, u64), f64> {
         let cfg = self.config;
         let decay = cfg.latency_decay_ms;
-        // (candidate, routable, predicted, in flight)
-        let mut seen: Vec<(Candidate, Routable, f64, usize)> = Vec::with_capacity(candidates.len());
+        let mut seen: Vec<Seen> = Vec::with_capacity(candidates.len());
         for c in candidates {
             let Some(name) = name_of(c.index) else {
                 continue;
             };
-            let (routable, predicted, in_flight) = match self.states.get_mut(name) {
+            let one = match self.states.get_mut(name) {
                 Some(s) => {
                     Self::refresh_state(&mut self.events, &cfg, name, s, now_ms);
-                    (
-                        s.health.routable(now_ms),
-                        s.latency_estimate(now_ms, c.latency_target, decay),
-                        s.in_flight(),
-                    )
+                    let age = s.oldest_in_flight_ms().map_or(0.0, |at| now_ms - at);
+                    let late = s
+                        .kth_in_flight_ms(cfg.late_calls)
+                        .is_some_and(|at| now_ms - at > cfg.late_factor * c.latency_target);
+                    Seen {
+                        late,
+                        c: *c,
+                        routable: s.health.routable(now_ms),
+                        predicted: s.latency_estimate(now_ms, c.latency_target, decay).max(age),
+                        in_flight: s.in_flight(),
+                        raw: s.latency.map_or(c.latency_target, |e| e.last()),
+                    }
                 }
-                None => (Routable::Healthy, c.latency_target, 0),
+                None => Seen {
+                    late: false,
+                    c: *c,
+                    routable: Routable::Healthy,
+                    predicted: c.latency_target,
+                    in_flight: 0,
+                    raw: c.latency_target,
+                },
             };
-            seen.push((*c, routable, predicted, in_flight));
+            seen.push(one);
         }
         let healthy: Vec<usize> = (0..seen.len())
-            .filter(|&i| seen[i].1 == Routable::Healthy)
+            .filter(|&i| seen[i].routable == Routable::Healthy)
             .collect();
-        let probe = (0..seen.len()).find(|&i| seen[i].1 == Routable::ProbeReady);
+        let probe = (0..seen.len()).find(|&i| seen[i].routable == Routable::ProbeReady);
         let chosen: (usize, PickKind) = match (probe, healthy.is_empty()) {
             (Some(p), empty) if allow_probe || empty => (p, PickKind::Probe),
             (_, false) => self.choose_healthy(&seen, &healthy, deadline_ms),
             (_, true) => {
                 // never none: the candidate that clears soonest
                 let soonest = (0..seen.len())
-                    .map(|i| match seen[i].1 {
+                    .map(|i| match seen[i].routable {
                         Routable::CoolingUntil(u) => (i, u),
                         _ => (i, now_ms),
                     })
@@ -406,7 +455,12 @@ impl AdaptiveBook {
             }
         };
         let (i, kind) = chosen;
-        let (c, _, predicted, in_flight) = seen[i];
+        let Seen {
+            c,
+            predicted,
+            in_flight,
+            ..
+        } = seen[i];
         let id = self.next_decision;
         self.next_decision += 1;
         let name = name_of(c.index).unwrap_or_default();
@@ -432,21 +486,25 @@ impl AdaptiveBook {
 
     fn choose_healthy(
         &mut self,
-        seen: &[(Candidate, Routable, f64, usize)],
+        seen: &[Seen],
         healthy: &[usize],
         deadline_ms: f64,
     ) -> (usize, PickKind) {
         let first = healthy[0];
-        let (c, _, predicted, _) = seen[first];
-        let meets = |i: usize| deadline_ms <= 0.0 || seen[i].2 <= deadline_ms;
-        let limit = if deadline_ms > 0.0 {
-            deadline_ms.max(c.latency_target * self.config.slow_factor)
-        } else {
-            c.latency_target * self.config.slow_factor
-        };
-        if predicted <= limit || healthy.len() == 1 {
+        let f = seen[first];
+        let meets = |i: usize| deadline_ms <= 0.0 || seen[i].predicted <= deadline_ms;
+        let limit = f.c.latency_target * self.config.slow_factor;
+        // passed over for slowness: one call at a time until an answer brings it back
+        let recovering = f.raw > limit && f.in_flight > 0;
+        if (f.predicted <= limit && !recovering && !f.late) || healthy.len() == 1 {
             return (first, PickKind::Preferred);
         }
+        // a model passed over for slowness, with its one call out, waits for that call
+        let limit_of = |i: usize| seen[i].c.latency_target * self.config.slow_factor;
+        let waiting =
+            |i: usize| seen[i].late || (seen[i].raw > limit_of(i) && seen[i].in_flight > 0);
+        let open: Vec<usize> = healthy.iter().copied().filter(|&i| !waiting(i)).collect();
+        let healthy: &[usize] = if open.is_empty() { healthy } else { &open };
         let in_time: Vec<usize> = healthy.iter().copied().filter(|&i| meets(i)).collect();
         let pool: &[usize] = if in_time.is_empty() {
             healthy
@@ -461,7 +519,7 @@ impl AdaptiveBook {
         if b >= a {
             b += 1;
         }
-        let cost = |i: usize| seen[i].2 * (seen[i].3 as f64 + 1.0);
+        let cost = |i: usize| seen[i].predicted * (seen[i].in_flight as f64 + 1.0);
         let (a, b) = (pool[a.min(b)], pool[a.max(b)]); // ranked order breaks ties
         (if cost(b) < cost(a) { b } else { a }, PickKind::Balanced)
     }
@@ -546,6 +604,80 @@ mod tests {
     }
 
     #[test]
+    fn a_call_out_longer_than_the_limit_marks_the_model_slow() {
+        let mut b = book();
+        b.config.late_calls = 100; // only the oldest call's age here
+        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, 0.0, &keep).unwrap();
+        assert_eq!(p.index, 0);
+        // target 1000 × slow factor 4: at 4000 ms the call is not yet late, past it it is
+        let (p, _) = b
+            .pick(&cands(), &name_of, 0.0, true, 4000.0, &keep)
+            .unwrap();
+        assert_eq!(p.index, 0);
+        let (p, _) = b
+            .pick(&cands(), &name_of, 0.0, true, 4001.0, &keep)
+            .unwrap();
+        assert_ne!(p.index, 0);
+    }
+
+    #[test]
+    fn late_calls_mark_the_model_slow_before_any_answer() {
+        let mut b = book();
+        b.config.late_calls = 2;
+        // target 1000 × late factor 1.5: two calls out longer than 1500 ms
+        b.pick(&cands(), &name_of, 0.0, true, 0.0, &keep).unwrap();
+        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, 100.0, &keep).unwrap();
+        assert_eq!(p.index, 0);
+        let (p, _) = b
+            .pick(&cands(), &name_of, 0.0, true, 1600.0, &keep)
+            .unwrap();
+        assert_eq!(p.index, 0, "one late call is not enough");
+        let (p, _) = b
+            .pick(&cands(), &name_of, 0.0, true, 1601.0, &keep)
+            .unwrap();
+        assert_ne!(p.index, 0);
+    }
+
+    #[test]
+    fn a_model_passed_over_for_slowness_gets_one_call_at_a_time() {
+        let mut b = book();
+        b.report(
+            "a",
+            None,
+            OutcomeClass::Success,
+            9000.0,
+            None,
+            0.0,
+            1000.0,
+            &keep,
+        );
+        // long after, the decayed estimate is back under the limit: one call goes to a
+        let later = 60_000.0;
+        let (p, id) = b.pick(&cands(), &name_of, 0.0, true, later, &keep).unwrap();
+        assert_eq!(p.index, 0);
+        for _ in 0..5 {
+            let (p, _) = b
+                .pick(&cands(), &name_of, 0.0, true, later + 1.0, &keep)
+                .unwrap();
+            assert_ne!(p.index, 0, "only one call while its last answer was slow");
+        }
+        b.report(
+            "a",
+            Some(id),
+            OutcomeClass::Success,
+            500.0,
+            None,
+            later + 2.0,
+            1000.0,
+            &keep,
+        );
+        let (p, _) = b
+            .pick(&cands(), &name_of, 0.0, true, later + 3.0, &keep)
+            .unwrap();
+        assert_eq!(p.index, 0);
+    }
+
+    #[test]
     fn a_slow_preferred_model_is_passed_over() {
         let mut b = book();
         b.report(
@@ -580,10 +712,11 @@ mod tests {
             );
         }
         let until = b.get("a").unwrap().health.until_ms().unwrap();
-        let (p, _) = b
+        let (p, id_b) = b
             .pick(&cands(), &name_of, 2000.0, true, 1.0, &keep)
             .unwrap();
         assert_eq!(p.index, 1);
+        report(&mut b, "b", Some(id_b), OutcomeClass::Success, 2.0);
         let (p, probe_id) = b
             .pick(&cands(), &name_of, 2000.0, true, until, &keep)
             .unwrap();
