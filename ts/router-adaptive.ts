@@ -220,6 +220,7 @@ export function encodeOutcome(outcome: unknown, into: EncodedOutcome): EncodedOu
 /** Class code of a failed `recordPerformance` sample: a server error. */
 export const SERVER_FAILURE_CODE = 1 + SERVER
 
+/** Options that take any finite number ≥ 0 (durations in ms, and `lateFactor`). */
 const DURATION_OPTIONS = [
   'lateFactor',
   'failureRateWindowMs',
