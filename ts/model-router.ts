@@ -1320,6 +1320,8 @@ export class ModelRouter extends EventEmitter {
     native.routerClear(this.#h)
     this.#memo.clear()
     this.#memoLong.clear()
+    this.#ranked.clear()
+    this.#unhealthy.clear()
     this.#logLen = 0
     this.#perfLen = 0
     this.#models = []

@@ -251,6 +251,12 @@ impl AdaptiveBook {
             .and_then(|s| s.latency.map(|e| e.last()))
     }
 
+    /// Forgets every model's state and the waiting events (`shutdown()`).
+    pub fn clear(&mut self) {
+        self.states.clear();
+        self.events.clear();
+    }
+
     /// Health events since the last call, oldest first.
     pub fn take_events(&mut self) -> Vec<HealthEvent> {
         self.events.drain(..).collect()

@@ -980,6 +980,7 @@ impl Router {
         self.cache.clear();
         self.models = ModelSet::default();
         self.availability.clear();
+        self.adaptive.clear();
     }
 }
 
