@@ -368,6 +368,19 @@ describe('bad input', () => {
   })
 })
 
+describe('strategy "legacy" with outcomes', () => {
+  test('health is kept and shown, but decisions stay the legacy’s', async () => {
+    const r = make({ strategy: 'legacy' })
+    const m = models()
+    const first = await route(r, m)
+    for (let i = 0; i < 5; i++) r.reportOutcome(await route(r, m), { ok: false, latencyMs: 10, status: 503 })
+    expect(health(r, first.modelName).state).toBe('ejected')
+    expect(r.events.map((e) => e.to)).toEqual(['ejected'])
+    expect((await route(r, m)).modelName).toBe(first.modelName)
+    expect(() => r.reportOutcome({}, { ok: true, latencyMs: 1 })).toThrow(TypeError)
+  })
+})
+
 describe('the injected clock', () => {
   test.each(['legacy', 'adaptive'])('drives the routing-cache TTL (%s)', async (strategy) => {
     const r = make({ strategy, cacheTtlMs: 10_000 })

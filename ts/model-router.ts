@@ -1159,6 +1159,10 @@ export class ModelRouter extends EventEmitter {
       modelName = decision
     } else {
       tag = AdaptiveDecision.tagOf(decision, this, this.#namesGeneration)
+      if (tag === undefined && !this.#adaptive && typeof (decision as RoutingDecision)?.modelName === 'string') {
+        // the other strategies do not track decisions (no in-flight counts): by its model
+        tag = -1
+      }
       if (tag === undefined) throw typeError('decision', 'a RoutingDecision this router made, or a model name', decision)
       if (tag < 0) {
         tag = undefined
