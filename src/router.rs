@@ -3,7 +3,13 @@
 //! Decisions come back as numbers in a `Float64Array` (`out`) that the drop-in layer hands
 //! over once, at creation, and the handle keeps (a typed-array argument per call costs a
 //! conversion), so the hot path creates no JS objects or strings on the native side;
-//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`.
+//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`. Outcomes
+//! (`recordPerformance`, `reportOutcome`) are buffered by the layer in a second
+//! `Float64Array` handed over at creation, and applied at the start of the next routing
+//! call (the count is in `out`), so the common case never crosses on its own.
+//!
+//! Time: every call that needs the clock gets `now` (ms, the router's monotonic clock,
+//! injectable in JS) from the caller; only the routing time itself is measured here.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -11,11 +17,14 @@ use std::time::Instant;
 use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
+use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
+use router_core::health::{HealthConfig, State};
+use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
 use router_core::rules::{BuiltinRule, Condition, Rule};
 use router_core::{
-    Decision, DecisionKind, ModelConfig, Priority, RouteError, Router, RouterOptions,
-    RoutingContext, Strategy, Tier, TierPolicy,
+    AdaptiveOutcome, Decision, DecisionKind, ModelConfig, Priority, RetryInfo, RouteError, Router,
+    RouterOptions, RoutingContext, Strategy, Tier, TierPolicy,
 };
 use serde::Deserialize;
 
@@ -23,8 +32,6 @@ use crate::errors::{coded, invalid_arg};
 
 pub struct RouterHandle {
     router: Router,
-    /// Monotonic clock origin for the routing cache's TTL.
-    epoch: Instant,
     /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
     scratch: Vec<u8>,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
@@ -32,6 +39,78 @@ pub struct RouterHandle {
     /// Where routing calls write their decision (`OUT_LEN` numbers; see `write_decision`).
     /// Held by reference, so the array stays alive and in place while the handle lives.
     out: Float64Array,
+    /// Outcomes buffered by the drop-in layer (`OUTCOME_LEN` numbers each).
+    outcomes: Float64Array,
+    /// What the layer's memo needs of the adaptive state to serve a healthy first-ranked
+    /// model without crossing (see `sync_live`).
+    live: Float64Array,
+}
+
+/// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
+/// registered name id, `LIVE_STRIDE` numbers from 2 + 5·id: state (0 healthy, 1 rate
+/// limited, 2 ejected, 3 probing, 4 auth failed), last latency estimate (0: no sample),
+/// when its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
+/// none), calls in flight].
+const LIVE_HEAD: usize = 2;
+const LIVE_STRIDE: usize = 5;
+const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
+
+fn state_code(s: State) -> f64 {
+    match s {
+        State::Healthy => 0.0,
+        State::RateLimited => 1.0,
+        State::Ejected => 2.0,
+        State::Probing => 3.0,
+        State::AuthFailed => 4.0,
+    }
+}
+
+fn live_of(hd: &mut RouterHandle) -> &mut [f64] {
+    // SAFETY: as `out_of`.
+    unsafe { hd.live.as_mut() }
+}
+
+/// Takes up the decision ids the layer handed out since the last call.
+fn load_live(hd: &mut RouterHandle) {
+    let next = live_of(hd)[0];
+    let book = hd.router.adaptive_mut();
+    if next.is_finite() && next as u64 > book.next_decision() {
+        book.set_next_decision(next as u64);
+    }
+}
+
+/// Writes the adaptive state the layer's memo reads (after anything that may change it).
+fn sync_live(hd: &mut RouterHandle) {
+    if hd.router.options().strategy != Strategy::Adaptive {
+        return; // only the adaptive memo reads it
+    }
+    let book = hd.router.adaptive();
+    let k = book.config.late_calls;
+    let next = book.next_decision() as f64;
+    let change = book.next_change_ms();
+    let rows: Vec<[f64; LIVE_STRIDE]> = hd
+        .names
+        .iter()
+        .map(|n| match book.get(n) {
+            Some(st) => [
+                state_code(st.health.state()),
+                book.last_estimate(n).unwrap_or(0.0),
+                st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
+                st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
+                st.in_flight() as f64,
+            ],
+            None => LIVE_EMPTY,
+        })
+        .collect();
+    let live = live_of(hd);
+    live[0] = next;
+    live[1] = change;
+    for (id, row) in rows.into_iter().enumerate() {
+        let at = LIVE_HEAD + LIVE_STRIDE * id;
+        if let Some(slot) = live.get_mut(at..at + LIVE_STRIDE) {
+            slot.copy_from_slice(&row);
+        }
+    }
 }
 
 /// Scratch kept between calls; a larger one is released after use.
@@ -82,12 +161,74 @@ struct OptionsJson {
     seed: Option<f64>,
     cache_size: Option<f64>,
     cache_ttl_ms: Option<f64>,
+    when_none_healthy: Option<String>,
+    consecutive_failures: Option<f64>,
+    failure_rate_threshold: Option<f64>,
+    failure_rate_min_requests: Option<f64>,
+    failure_rate_window_ms: Option<f64>,
+    base_ejection_ms: Option<f64>,
+    max_ejection_ms: Option<f64>,
+    jitter: Option<f64>,
+    rate_limit_cooldown_ms: Option<f64>,
+    max_rate_limit_cooldown_ms: Option<f64>,
+    probe_timeout_ms: Option<f64>,
+    latency_decay_ms: Option<f64>,
+    failure_penalty: Option<f64>,
+    in_flight_timeout_ms: Option<f64>,
+    max_in_flight: Option<f64>,
+    slow_factor: Option<f64>,
+    late_calls: Option<f64>,
+    late_factor: Option<f64>,
 }
 
-/// Milliseconds from `epoch` to `at` (reuses a clock reading: clock reads cost ~50 ns
-/// on these VMs, a noticeable share of a routing-cache hit).
-fn ms_between(epoch: Instant, at: Instant) -> f64 {
-    at.duration_since(epoch).as_secs_f64() * 1000.0
+/// The adaptive options (validated by the drop-in layer; clamped here to sane ranges).
+fn adaptive_config(o: &OptionsJson) -> Result<AdaptiveConfig> {
+    let d = AdaptiveConfig::default();
+    let h = HealthConfig::default();
+    let ms = |v: Option<f64>, default: f64| v.map_or(default, |x| x.max(0.0));
+    Ok(AdaptiveConfig {
+        health: HealthConfig {
+            consecutive_failures: o
+                .consecutive_failures
+                .map_or(h.consecutive_failures, |n| n.clamp(1.0, 1e6) as u32),
+            failure_rate_threshold: o
+                .failure_rate_threshold
+                .map_or(h.failure_rate_threshold, |x| x.clamp(0.0, 1.0)),
+            failure_rate_min_requests: o
+                .failure_rate_min_requests
+                .map_or(h.failure_rate_min_requests, |n| n.clamp(1.0, 1e6) as u32),
+            failure_rate_window_ms: ms(o.failure_rate_window_ms, h.failure_rate_window_ms),
+            base_ejection_ms: ms(o.base_ejection_ms, h.base_ejection_ms),
+            max_ejection_ms: ms(o.max_ejection_ms, h.max_ejection_ms),
+            jitter: o.jitter.map_or(h.jitter, |x| x.clamp(0.0, 1.0)),
+            rate_limit_cooldown_ms: ms(o.rate_limit_cooldown_ms, h.rate_limit_cooldown_ms),
+            max_rate_limit_cooldown_ms: ms(
+                o.max_rate_limit_cooldown_ms,
+                h.max_rate_limit_cooldown_ms,
+            ),
+            probe_timeout_ms: ms(o.probe_timeout_ms, h.probe_timeout_ms),
+        },
+        when_none_healthy: match o.when_none_healthy.as_deref() {
+            None | Some("closest") => WhenNoneHealthy::Closest,
+            Some("reject") => WhenNoneHealthy::Reject,
+            Some(s) => {
+                return Err(invalid_arg(format!(
+                    "options.whenNoneHealthy: unknown {s:?}"
+                )))
+            }
+        },
+        latency_decay_ms: ms(o.latency_decay_ms, d.latency_decay_ms),
+        failure_penalty: o.failure_penalty.map_or(d.failure_penalty, |x| x.max(1.0)),
+        in_flight_timeout_ms: ms(o.in_flight_timeout_ms, d.in_flight_timeout_ms),
+        max_in_flight: o
+            .max_in_flight
+            .map_or(d.max_in_flight, |n| n.clamp(1.0, 1e6) as usize),
+        slow_factor: o.slow_factor.map_or(d.slow_factor, |x| x.max(1.0)),
+        late_calls: o
+            .late_calls
+            .map_or(d.late_calls, |n| n.clamp(1.0, 1e6) as usize),
+        late_factor: o.late_factor.map_or(d.late_factor, |x| x.max(0.0)),
+    })
 }
 
 fn tier(code: u32) -> Result<Tier> {
@@ -108,12 +249,20 @@ fn parse_strings(json: Option<String>, field: &str) -> Result<Option<Vec<String>
 }
 
 /// Creates a router. `options_json`: `{strategy, tierPolicy, seed, cacheSize, cacheTtlMs}`
-/// (validated by the drop-in layer; checked again here).
-/// `out`: a `Float64Array` of length ≥ 9 that every routing call writes its decision to.
+/// and the adaptive options (validated by the drop-in layer; checked again here).
+/// `out`: a `Float64Array` of length ≥ `OUT_LEN` that every routing call writes its
+/// decision to; `outcomes`: the outcome buffer (a multiple of `OUTCOME_LEN` numbers).
 #[napi(catch_unwind)]
-pub fn router_create(options_json: String, out: Float64Array) -> Result<Handle> {
+pub fn router_create(
+    options_json: String,
+    out: Float64Array,
+    outcomes: Float64Array,
+    live: Float64Array,
+) -> Result<Handle> {
     if out.len() < OUT_LEN {
-        return Err(invalid_arg("out must be a Float64Array of length 9"));
+        return Err(invalid_arg(format!(
+            "out must be a Float64Array of length {OUT_LEN}"
+        )));
     }
     let o: OptionsJson =
         serde_json::from_str(&options_json).map_err(|e| invalid_arg(format!("options: {e}")))?;
@@ -121,6 +270,7 @@ pub fn router_create(options_json: String, out: Float64Array) -> Result<Handle> 
     match o.strategy.as_deref() {
         None | Some("legacy") => {}
         Some("rules") => opts.strategy = Strategy::Rules,
+        Some("adaptive") => opts.strategy = Strategy::Adaptive,
         Some(s) => return Err(invalid_arg(format!("options.strategy: unknown {s:?}"))),
     }
     match o.tier_policy.as_deref() {
@@ -135,12 +285,14 @@ pub fn router_create(options_json: String, out: Float64Array) -> Result<Handle> 
     if let Some(ms) = o.cache_ttl_ms {
         opts.cache_ttl_ms = ms.max(0.0);
     }
+    opts.adaptive = adaptive_config(&o)?;
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
-        epoch: Instant::now(),
         scratch: Vec::new(),
         names: Vec::new(),
         out,
+        outcomes,
+        live,
     })))
 }
 
@@ -151,7 +303,9 @@ pub fn router_create(options_json: String, out: Float64Array) -> Result<Handle> 
 pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     let models: Vec<ModelConfig> = serde_json::from_str(&models_json)
         .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
-    h.borrow_mut().router.set_models(models);
+    let mut hd = h.borrow_mut();
+    hd.router.set_models(models);
+    sync_live(&mut hd);
     Ok(())
 }
 
@@ -159,12 +313,36 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
 const OK: i32 = 0;
 const NO_MODELS: i32 = -1;
 const NO_ELIGIBLE_MODEL: i32 = -2;
+/// Adaptive, `whenNoneHealthy: "reject"`: `out[OUT_UNTIL]` holds the wait in ms.
+const NO_HEALTHY_MODEL: i32 = -3;
+/// `routerPickCached`: the entry is gone or outdated; route in full.
+const ENTRY_GONE: i32 = -4;
 
-/// `out` layout: [model index, confidence, kind, score a, score b, routing ms, cache id,
-/// flags, ms the cache entry stays fresh]. kind: 0 cache hit, 1 scored (a = latency,
-/// b = complexity), 2 balanced (a = score), 3 no candidates. flags: 1 = `performance_metrics`
-/// due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the layer's key memo is stale).
-const OUT_LEN: usize = 9;
+/// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
+/// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
+/// 9 decision id, 10 pick kind, 11 until / retry-after ms, 12 health events waiting].
+/// kind: 0 cache hit, 1 scored (a = latency, b = complexity), 2 balanced (a = score),
+/// 3 no candidates, 4 adaptive (a = predicted ms, b = calls in flight; pick kind 0
+/// preferred, 1 balanced, 2 probe, 3 closest with 11 = when it clears). flags:
+/// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
+/// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
+/// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
+/// (-1: none), 15 retry (1/0), 16 outcomes buffered].
+const OUT_LEN: usize = 17;
+const OUT_DECISION_ID: usize = 9;
+const OUT_PICK: usize = 10;
+const OUT_UNTIL: usize = 11;
+const OUT_EVENTS: usize = 12;
+const OUT_NOW: usize = 13;
+const OUT_PREVIOUS: usize = 14;
+const OUT_RETRY: usize = 15;
+const OUT_OUTCOMES: usize = 16;
+const FLAG_FROM_CACHE: f64 = 8.0;
+
+/// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
+/// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
+/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms].
+const OUTCOME_LEN: usize = 11;
 
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
@@ -175,6 +353,11 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
         } => (1.0, latency, complexity),
         DecisionKind::Balanced { score } => (2.0, score, 0.0),
         DecisionKind::NoCandidates => (3.0, 0.0, 0.0),
+        DecisionKind::Adaptive {
+            predicted_ms,
+            in_flight,
+            ..
+        } => (4.0, predicted_ms, in_flight as f64),
     };
     let slow = routing_ms > router_core::window::TARGET_MS;
     out[0] = d.model_index as f64;
@@ -185,6 +368,26 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
     out[5] = routing_ms;
     out[6] = d.cache_id.map_or(-1.0, |id| id as f64);
     out[7] = (metrics_due as u8 | ((slow as u8) << 1)) as f64;
+    if let DecisionKind::Adaptive {
+        pick,
+        decision_id,
+        from_cache,
+        ..
+    } = d.kind
+    {
+        let (code, until) = match pick {
+            PickKind::Preferred => (0.0, f64::NAN),
+            PickKind::Balanced => (1.0, f64::NAN),
+            PickKind::Probe => (2.0, f64::NAN),
+            PickKind::Closest { until_ms } => (3.0, until_ms),
+        };
+        out[OUT_DECISION_ID] = decision_id as f64;
+        out[OUT_PICK] = code;
+        out[OUT_UNTIL] = until;
+        if from_cache {
+            out[7] += FLAG_FROM_CACHE;
+        }
+    }
 }
 
 fn out_of(hd: &mut RouterHandle) -> &mut [f64] {
@@ -193,29 +396,102 @@ fn out_of(hd: &mut RouterHandle) -> &mut [f64] {
     unsafe { hd.out.as_mut() }
 }
 
-fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant) {
+fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, now: f64, record_time: bool) {
     let routing_ms = started.elapsed().as_secs_f64() * 1000.0;
     // a no-candidates fallback is not recorded (legacy step 5)
-    let due = d.kind != DecisionKind::NoCandidates && hd.router.record_routing_time(routing_ms);
-    let remaining = d.cache_id.map_or(0.0, |id| {
-        hd.router
-            .cache()
-            .remaining_ms(id, ms_between(hd.epoch, started))
-    });
+    let due = record_time
+        && d.kind != DecisionKind::NoCandidates
+        && hd.router.record_routing_time(routing_ms);
+    let remaining = d
+        .cache_id
+        .map_or(0.0, |id| hd.router.cache().remaining_ms(id, now));
+    let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     write_decision(d, routing_ms, due, out);
     out[8] = remaining;
+    out[OUT_EVENTS] = events;
 }
 
-/// Replays hits the drop-in layer served from its key memo: `log` holds `n` pairs
-/// (cache entry id, routing ms), in the order they were served.
+/// Applies the outcomes the layer buffered (their count is in `out`), then clears it.
+fn apply_outcomes(hd: &mut RouterHandle) -> Result<()> {
+    load_live(hd);
+    let n = {
+        let out = out_of(hd);
+        let n = out[OUT_OUTCOMES];
+        out[OUT_OUTCOMES] = 0.0;
+        n
+    };
+    if n > 0.0 {
+        apply_outcome_records(hd, n as usize)?;
+    }
+    Ok(())
+}
+
+fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
+    // SAFETY: as `out_of`: the layer writes this array only between calls, on this thread.
+    let log: &[f64] = unsafe { hd.outcomes.as_mut() };
+    let n = n.min(log.len() / OUTCOME_LEN);
+    for r in log[..OUTCOME_LEN * n].chunks_exact(OUTCOME_LEN) {
+        let Some(name) = hd.names.get(r[0] as usize) else {
+            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
+        };
+        if r[2] >= 0.0 {
+            hd.router.record_performance(
+                name,
+                Outcome {
+                    latency_ms: r[1],
+                    success: r[2] != 0.0,
+                    cost: r[3],
+                    tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
+                    now_epoch_ms: r[6],
+                },
+            );
+        }
+        let class = OutcomeClass::from_code(r[8] as u32)
+            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[8])))?;
+        hd.router.report_outcome(
+            name,
+            AdaptiveOutcome {
+                class,
+                decision_id: (r[7] >= 0.0).then_some(r[7] as u64),
+                latency_ms: r[1],
+                retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
+                now_ms: r[10],
+            },
+        );
+    }
+    Ok(())
+}
+
+/// What a routing call says about earlier attempts (read from `out`).
+fn retry_info(out: &[f64]) -> RetryInfo {
+    let p = out[OUT_PREVIOUS];
+    RetryInfo {
+        previous: (p >= 0.0).then_some(p as usize),
+        is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
+    }
+}
+
+/// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
+/// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
+const REPLAY_LEN: usize = 5;
+
+/// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
+/// (`REPLAY_LEN`), in the order they were served.
 #[napi(catch_unwind)]
 pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<()> {
     let log = log.as_ref();
-    let n = (n as usize).min(log.len() / 2);
+    let n = (n as usize).min(log.len() / REPLAY_LEN);
     let mut hd = h.borrow_mut();
-    for pair in log[..2 * n].chunks_exact(2) {
-        hd.router.replay_hit(pair[0] as u64, pair[1]);
+    let hd = &mut *hd;
+    load_live(hd);
+    for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
+        if r[2] >= 0.0 {
+            hd.router
+                .replay_adaptive(r[0] as u64, r[1], r[2] as usize, r[3] as u64, r[4]);
+        } else {
+            hd.router.replay_hit(r[0] as u64, r[1]);
+        }
     }
     Ok(())
 }
@@ -224,7 +500,58 @@ fn route_error_status(e: RouteError) -> i32 {
     match e {
         RouteError::NoModels => NO_MODELS,
         RouteError::NoEligibleModel => NO_ELIGIBLE_MODEL,
+        RouteError::NoHealthyModel { .. } => NO_HEALTHY_MODEL,
     }
+}
+
+/// A routing error's status, with the wait of a rejection written to `out`.
+fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
+    let events = hd.router.adaptive().pending_events() as f64;
+    let out = out_of(hd);
+    out[OUT_EVENTS] = events;
+    if let RouteError::NoHealthyModel { retry_after_ms } = e {
+        out[OUT_UNTIL] = retry_after_ms;
+    }
+    route_error_status(e)
+}
+
+/// Adaptive: the live pick for routing-cache entry `id`, which the layer served from its
+/// key memo (the hit itself is replayed with `routerReplayHits`). Reads `now`, the retry
+/// fields and the outcome count from `out` like a routing call; `ENTRY_GONE` when the
+/// entry is gone or outdated.
+#[napi(catch_unwind)]
+pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
+    let started = Instant::now();
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    apply_outcomes(hd)?;
+    let (now, retry) = {
+        let out = out_of(hd);
+        (out[OUT_NOW], retry_info(out))
+    };
+    let id = id as u64;
+    if !hd.router.cached_entry_current(id) {
+        return Ok(ENTRY_GONE);
+    }
+    match hd.router.pick_cached(id, retry, now) {
+        Ok(d) => {
+            // the routing time is recorded with the replayed hit
+            finish(hd, &d, started, now, false);
+            sync_live(hd);
+            Ok(OK)
+        }
+        Err(e) => {
+            sync_live(hd);
+            Ok(route_error(hd, e))
+        }
+    }
+}
+
+/// Adaptive: the ranked candidates of routing-cache entry `id`, as model indices (empty
+/// when the entry is gone or outdated).
+#[napi(catch_unwind)]
+pub fn router_ranked(h: &Handle, id: f64) -> Vec<u32> {
+    h.borrow().router.cached_candidates(id as u64).to_vec()
 }
 
 /// Routes one context in full. `token_budget` is NaN when absent; `capabilities_json` and
@@ -290,8 +617,12 @@ fn select_into(
     started: Instant,
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
-    let now = ms_between(hd.epoch, started);
     let hd = &mut *hd;
+    apply_outcomes(hd)?;
+    let (now, retry) = {
+        let out = out_of(hd);
+        (out[OUT_NOW], retry_info(out))
+    };
     let evictions = hd.router.cache().evictions();
     let result = {
         let task = read_task(task, &mut hd.scratch)?;
@@ -304,20 +635,21 @@ fn select_into(
             capabilities,
             matched_custom_rules: custom,
         };
-        hd.router.select(&ctx, now)
+        hd.router.select_with(&ctx, retry, now)
     };
     if hd.scratch.capacity() > SCRATCH_KEEP {
         hd.scratch = Vec::new();
     }
+    sync_live(hd);
     match result {
         Ok(d) => {
-            finish(hd, &d, started);
+            finish(hd, &d, started, now, true);
             if hd.router.cache().evictions() != evictions {
                 out_of(hd)[7] += 4.0;
             }
             Ok(OK)
         }
-        Err(e) => Ok(route_error_status(e)),
+        Err(e) => Ok(route_error(hd, e)),
     }
 }
 
@@ -360,9 +692,10 @@ pub fn router_routing_performance(h: &Handle) {
 /// True when the availability changed (a first sighting counts).
 #[napi(catch_unwind)]
 pub fn router_set_availability(h: &Handle, model_name: String, available: bool) -> bool {
-    h.borrow_mut()
-        .router
-        .set_availability(&model_name, available)
+    let mut hd = h.borrow_mut();
+    let changed = hd.router.set_availability(&model_name, available);
+    sync_live(&mut hd);
+    changed
 }
 
 /// Registers a model name for `routerRecordPerformanceBatch`; returns its id.
@@ -370,40 +703,103 @@ pub fn router_set_availability(h: &Handle, model_name: String, available: bool) 
 pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
     let mut hd = h.borrow_mut();
     hd.names.push(model_name);
+    sync_live(&mut hd);
     (hd.names.len() - 1) as u32
 }
 
 /// Forgets the registered names (the drop-in layer bounds its name table).
 #[napi(catch_unwind)]
 pub fn router_reset_names(h: &Handle) {
-    h.borrow_mut().names.clear();
+    let mut hd = h.borrow_mut();
+    hd.names.clear();
+    for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
+        row.copy_from_slice(&LIVE_EMPTY);
+    }
 }
 
-/// Applies `n` outcomes buffered by the drop-in layer, in order. Each is 7 numbers:
-/// [name id, latency ms, success (1/0), cost, output tokens, total tokens (NaN: none),
-/// epoch ms when recorded].
+/// Applies the `n` outcomes buffered by the drop-in layer (see `OUTCOME_LEN`), in order;
+/// returns how many health events wait to be taken.
 #[napi(catch_unwind)]
-pub fn router_record_performance_batch(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<()> {
-    let log = log.as_ref();
-    let n = (n as usize).min(log.len() / 7);
+pub fn router_record_outcomes(h: &Handle, n: u32) -> Result<u32> {
     let mut hd = h.borrow_mut();
     let hd = &mut *hd;
-    for r in log[..7 * n].chunks_exact(7) {
-        let Some(name) = hd.names.get(r[0] as usize) else {
-            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
-        };
-        hd.router.record_performance(
-            name,
-            Outcome {
-                latency_ms: r[1],
-                success: r[2] != 0.0,
-                cost: r[3],
-                tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
-                now_epoch_ms: r[6],
-            },
-        );
-    }
-    Ok(())
+    apply_outcome_records(hd, n as usize)?;
+    sync_live(hd);
+    Ok(hd.router.adaptive().pending_events() as u32)
+}
+
+/// Applies the time-driven health transitions due at `now` (cooldowns over, probes
+/// lost); returns how many health events wait to be taken.
+#[napi(catch_unwind)]
+pub fn router_refresh_health(h: &Handle, now: f64) -> u32 {
+    let mut hd = h.borrow_mut();
+    hd.router.adaptive_mut().refresh_all(now);
+    sync_live(&mut hd);
+    hd.router.adaptive().pending_events() as u32
+}
+
+/// The health events since the last call, as a JSON array of `{modelName, from, to,
+/// reason, untilMs}` (`untilMs` null when the state has no set end).
+#[napi(catch_unwind)]
+pub fn router_take_health_events(h: &Handle) -> Result<String> {
+    let events = h.borrow_mut().router.adaptive_mut().take_events();
+    let doc: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let t = e.transition;
+            serde_json::json!({
+                "modelName": e.model_name,
+                "from": t.from.as_str(),
+                "to": t.to.as_str(),
+                "reason": t.reason.as_str(),
+                "untilMs": t.until_ms,
+            })
+        })
+        .collect();
+    serde_json::to_string(&doc).map_err(|e| coded("ERR_NATIVE", e))
+}
+
+/// `getModelHealth()` at `now`: a JSON array, the model set's models first (Map order),
+/// then other names outcomes were reported for.
+#[napi(catch_unwind)]
+pub fn router_model_health(h: &Handle, now: f64) -> Result<String> {
+    let mut hd = h.borrow_mut();
+    hd.router.adaptive_mut().refresh_all(now);
+    sync_live(&mut hd);
+    let r = &hd.router;
+    let a = r.adaptive();
+    let decay = a.config.latency_decay_ms;
+    let mut names: Vec<(&str, f64)> = r
+        .models()
+        .iter()
+        .map(|(_, m)| (m.name.as_str(), m.latency_target))
+        .collect();
+    let mut others: Vec<&str> = a
+        .names()
+        .filter(|n| r.models().index_of(n).is_none())
+        .collect();
+    others.sort_unstable();
+    names.extend(others.into_iter().map(|n| (n, f64::NAN)));
+    let doc: Vec<_> = names
+        .into_iter()
+        .map(|(name, target)| {
+            let s = a.get(name);
+            let health = s.map(|s| &s.health);
+            let prior = if target.is_nan() { 0.0 } else { target };
+            serde_json::json!({
+                "modelName": name,
+                "state": health.map_or("healthy", |h| h.state().as_str()),
+                "untilMs": health.and_then(|h| h.until_ms()),
+                "reason": health.and_then(|h| h.reason()).map(|r| r.as_str()),
+                "latencyEstimateMs": s.map_or(prior, |s| s.latency_estimate(now, prior, decay)),
+                "inFlight": s.map_or(0, |s| s.in_flight()),
+                "ejections": health.map_or(0, |h| h.total_ejections()),
+                "consecutiveFailures": health.map_or(0, |h| h.consecutive_failures()),
+                "available": r.is_available(name),
+            })
+        })
+        .collect();
+    serde_json::to_string(&doc).map_err(|e| coded("ERR_NATIVE", e))
 }
 
 /// One model's performance record as JSON (`null` when none).
@@ -503,12 +899,10 @@ pub fn router_builtin_rule_matches(
     Ok(rule.matches(&ctx))
 }
 
-/// Drops expired routing-cache entries (called from an unref'd timer).
+/// Drops routing-cache entries expired at `now` (called from an unref'd timer).
 #[napi(catch_unwind)]
-pub fn router_purge_expired(h: &Handle) -> u32 {
-    let mut hd = h.borrow_mut();
-    let now = ms_between(hd.epoch, Instant::now());
-    hd.router.purge_expired(now) as u32
+pub fn router_purge_expired(h: &Handle, now: f64) -> u32 {
+    h.borrow_mut().router.purge_expired(now) as u32
 }
 
 /// Releases the cache and model set (`shutdown()`).

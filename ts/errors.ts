@@ -7,6 +7,8 @@
 export type ErrorCode =
   | 'ERR_NO_MODELS'
   | 'ERR_NO_ELIGIBLE_MODEL'
+  /** `strategy: "adaptive"` with `whenNoneHealthy: "reject"`: every eligible model is cooling or ejected (the error has `retryAfterMs`). */
+  | 'ERR_NO_HEALTHY_MODEL'
   | 'ERR_SHUT_DOWN'
   /** The cache's SQLite database could not be opened, read or written (the message says why). */
   | 'ERR_CACHE_DISK'

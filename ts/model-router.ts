@@ -11,7 +11,13 @@
  *   routing-time window) before anything reads or changes the cache. The memo is dropped
  *   whenever models, availability or the cache's contents change under it;
  * - decisions come back as numbers in a `Float64Array`, and payloads of events are built
- *   only when someone listens.
+ *   only when someone listens;
+ * - outcomes (`recordPerformance`, `reportOutcome`) are buffered in a second `Float64Array`
+ *   and applied by the next routing call; a failure, or an outcome of a model that is not
+ *   healthy, is applied at once so `model_health_changed` fires promptly.
+ *
+ * Under `strategy: "adaptive"` the memo holds the routing-cache entry (the legacy's ranked
+ * candidates), never a model: a memo hit asks Rust for the live pick with the entry's id.
  */
 import { EventEmitter } from 'node:events'
 // the module's `performance`, not the global one: the global is a lazy getter (~30 ns a read)
@@ -19,6 +25,19 @@ import { performance } from 'node:perf_hooks'
 
 import { codedError, fromNative, rangeError, typeError } from './errors'
 import { native } from './native'
+import {
+  AdaptiveDecision,
+  adaptiveReason,
+  checkAdaptiveOptions,
+  encodeOutcome,
+  SERVER_FAILURE_CODE,
+  toHealthChange,
+  toModelHealth,
+  type AdaptiveOptions,
+  type EncodedOutcome,
+  type ModelHealth,
+  type Outcome,
+} from './router-adaptive'
 import { wellFormed } from './strings'
 
 export type Tier = 'free' | 'pro' | 'enterprise'
@@ -92,9 +111,13 @@ export interface RouterStats {
   models: Array<{ name: string; performance: ModelPerformance }>
 }
 
-export interface ModelRouterOptions {
-  /** `"legacy"` (default): the legacy algorithm. `"rules"`: rules → five-factor score → load-balanced pick. */
-  strategy?: 'legacy' | 'rules'
+export interface ModelRouterOptions extends AdaptiveOptions {
+  /**
+   * `"legacy"` (default): the legacy algorithm. `"rules"`: rules → five-factor score →
+   * load-balanced pick. `"adaptive"`: the legacy's candidates, then a live pick on reported
+   * outcomes (health, Peak-EWMA latency, calls in flight); see docs/router.md.
+   */
+  strategy?: 'legacy' | 'rules' | 'adaptive'
   /** `"strict"` (default): no decision names a model above the user's tier. `"legacy"`: the legacy fallbacks. */
   tierPolicy?: 'strict' | 'legacy'
   /** Makes every random choice (load balancing) reproducible. */
@@ -112,12 +135,44 @@ const KIND_CACHE_HIT = 0
 const KIND_SCORED = 1
 const KIND_BALANCED = 2
 const KIND_NO_CANDIDATES = 3
+const KIND_ADAPTIVE = 4
+const NO_HEALTHY_MODEL = -3
+const ENTRY_GONE = -4
 const FLAG_METRICS_DUE = 1
 const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
+const FLAG_FROM_CACHE = 8
+/** `out` slots beyond the decision (see `src/router.rs`). */
+const OUT_LEN = 17
+const OUT_DECISION_ID = 9
+const OUT_PICK = 10
+const OUT_UNTIL = 11
+const OUT_EVENTS = 12
+const OUT_NOW = 13
+const OUT_PREVIOUS = 14
+const OUT_RETRY = 15
+const OUT_OUTCOMES = 16
+/** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
+const OUTCOME_LEN = 11
+/** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
+const REPLAY_LEN = 5
+/**
+ * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
+ * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
+ * call in flight were decided, calls in flight].
+ */
+const LIVE_NEXT_ID = 0
+const LIVE_NEXT_CHANGE = 1
+const LIVE_HEAD = 2
+const LIVE_STRIDE = 5
+const STATE_HEALTHY = 0
+const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
+const DEFAULT_SLOW_FACTOR = 4
+const DEFAULT_LATE_CALLS = 3
+const DEFAULT_LATE_FACTOR = 1.5
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
-/** Outcomes (`recordPerformance`) buffered before they are sent to Rust; 7 numbers each. */
+/** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
 const PERF_LOG_SIZE = 256
 /** Distinct model names the outcome buffer keeps ids for. */
 const PERF_NAMES_LIMIT = 4096
@@ -321,7 +376,9 @@ function checkOptions(o: unknown): ModelRouterOptions {
   const opts = o as Record<string, unknown>
   const out: ModelRouterOptions = {}
   if (opts.strategy !== undefined) {
-    if (opts.strategy !== 'legacy' && opts.strategy !== 'rules') throw typeError('options.strategy', '"legacy" or "rules"', opts.strategy)
+    if (opts.strategy !== 'legacy' && opts.strategy !== 'rules' && opts.strategy !== 'adaptive') {
+      throw typeError('options.strategy', '"legacy", "rules" or "adaptive"', opts.strategy)
+    }
     out.strategy = opts.strategy
   }
   if (opts.tierPolicy !== undefined) {
@@ -341,7 +398,17 @@ function checkOptions(o: unknown): ModelRouterOptions {
     out.cacheSize = opts.cacheSize
   }
   if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
+  // the clock stays here; the rest goes to Rust with the JSON
+  const clock = checkAdaptiveOptions(opts, out as Record<string, unknown>)
+  if (clock !== undefined) out.clock = clock
   return out
+}
+
+/** The clock's reading, checked: a bad clock would corrupt every cooldown and TTL. */
+function readClock(clock: () => number): number {
+  const t = clock()
+  if (typeof t !== 'number' || !Number.isFinite(t)) throw typeError('options.clock()', 'a finite number of milliseconds', t)
+  return t
 }
 
 /** A performance record with the legacy's keys in the legacy's order (JSON output matches). */
@@ -366,8 +433,10 @@ export class ModelRouter extends EventEmitter {
   readonly #h: Handle
   /** Timer ticks so far (the purge runs every PURGE_EVERY_TICKS). */
   #ticks = 0
-  readonly #strategy: 'legacy' | 'rules'
-  readonly #out = new Float64Array(9)
+  readonly #strategy: 'legacy' | 'rules' | 'adaptive'
+  readonly #adaptive: boolean
+  readonly #clock: (() => number) | undefined
+  readonly #out = new Float64Array(OUT_LEN)
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
    * (performance.now() ms), memo generation]. An entry counts only while its generation is
@@ -380,15 +449,32 @@ export class ModelRouter extends EventEmitter {
   readonly #memoLimit: number
   /** Characters of key text the memo holds (bounded by MEMO_MAX_CHARS). */
   #memoChars = 0
-  /** Memo hits not yet replayed into Rust: pairs (entry id, routing ms). */
-  readonly #log = new Float64Array(2 * REPLAY_LOG_SIZE)
+  /** Memo hits not yet replayed into Rust (REPLAY_LEN numbers each). */
+  readonly #log = new Float64Array(REPLAY_LEN * REPLAY_LOG_SIZE)
   #logLen = 0
   /** Routing times recorded so far (memo hits included): the legacy's window-length cue. */
   #samples = 0
-  /** `recordPerformance` outcomes not yet sent to Rust (see PERF_LOG_SIZE). */
-  readonly #perfLog = new Float64Array(7 * PERF_LOG_SIZE)
+  /** Outcomes not yet sent to Rust (see PERF_LOG_SIZE and OUTCOME_LEN). */
+  readonly #perfLog = new Float64Array(OUTCOME_LEN * PERF_LOG_SIZE)
   #perfLen = 0
   readonly #perfNames = new Map<string, number>()
+  /** Resets of the name table so far: decisions tagged before one report by model name. */
+  #namesGeneration = 0
+  /** Models whose last announced health is not "healthy" (a mirror of Rust's state). */
+  readonly #unhealthy = new Set<string>()
+  /** Model name → index in `#models` (previousModel of a retry context). */
+  #modelIndex = new Map<string, number>()
+  /**
+   * Adaptive: Rust's live state as the memo needs it (health and latency estimate by name id,
+   * the next decision id, the earliest time-driven change), and the ranked candidates of
+   * memoized routing-cache entries as [name id, model index] pairs.
+   */
+  readonly #live = new Float64Array(LIVE_HEAD + LIVE_STRIDE * PERF_NAMES_LIMIT)
+  readonly #ranked = new Map<number, number[]>()
+  readonly #slowFactor: number
+  readonly #lateCalls: number
+  readonly #lateFactor: number
+  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, ok: true }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
   #lastMap: WatchedMap | undefined
@@ -402,9 +488,14 @@ export class ModelRouter extends EventEmitter {
     super()
     const opts = checkOptions(options)
     this.#strategy = opts.strategy ?? 'legacy'
+    this.#adaptive = this.#strategy === 'adaptive'
+    this.#clock = opts.clock
+    this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
+    this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
+    this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
     this.#memoLimit = Math.min(opts.cacheSize ?? 1000, MEMO_MAX_KEYS)
     try {
-      this.#h = native.routerCreate(JSON.stringify(opts), this.#out)
+      this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
       throw fromNative(e)
     }
@@ -427,8 +518,11 @@ export class ModelRouter extends EventEmitter {
   #tick(): void {
     if (this.#closed) return
     this.#flush()
+    const now = this.#now()
     // the legacy's purge timer: every 5 minutes (every PURGE_EVERY_TICKS ticks)
-    if (++this.#ticks % PURGE_EVERY_TICKS === 0) native.routerPurgeExpired(this.#h)
+    if (++this.#ticks % PURGE_EVERY_TICKS === 0) native.routerPurgeExpired(this.#h, now)
+    // cooldowns that ended without traffic are announced
+    if (native.routerRefreshHealth(this.#h, now) > 0) this.#drainHealth()
     // A throwing listener throws from the timer, as in the legacy (and any Node timer):
     // the router's state is already settled above.
     if (this.listenerCount('performance_metrics') > 0) this.emit('performance_metrics', this.#metricsPayload())
@@ -436,6 +530,40 @@ export class ModelRouter extends EventEmitter {
 
   #open(): void {
     if (this.#closed) throw codedError('ERR_SHUT_DOWN', 'ModelRouter has been shut down')
+  }
+
+  /** The router's clock (ms, monotonic): the injected one, else `performance.now()`. */
+  #now(): number {
+    return this.#clock === undefined ? performance.now() : readClock(this.#clock)
+  }
+
+  /** Takes the health events Rust holds, updates the mirror and emits them. */
+  #drainHealth(): void {
+    const events = JSON.parse(native.routerTakeHealthEvents(this.#h)) as Array<Record<string, unknown>>
+    const listening = hasListeners(this, 'model_health_changed')
+    for (const e of events) {
+      const name = e.modelName as string
+      if (e.to === 'healthy') this.#unhealthy.delete(name)
+      else this.#unhealthy.add(name)
+    }
+    if (listening) for (const e of events) this.emit('model_health_changed', toHealthChange(e))
+  }
+
+  /** The id Rust knows `name` by in the outcome buffer (registered once per name). */
+  #nameId(name: string): number {
+    let id = this.#perfNames.get(name)
+    if (id === undefined) {
+      if (this.#perfNames.size >= PERF_NAMES_LIMIT) {
+        this.#flush()
+        native.routerResetNames(this.#h)
+        this.#perfNames.clear()
+        this.#ranked.clear() // it holds name ids
+        this.#namesGeneration++
+      }
+      id = native.routerRegisterName(this.#h, name)
+      this.#perfNames.set(name, id)
+    }
+    return id
   }
 
   /** Sends the Map to Rust when it differs from the last snapshot. */
@@ -480,6 +608,9 @@ export class ModelRouter extends EventEmitter {
     for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
+    this.#modelIndex = new Map(next.map((m, i) => [m.name, i]))
+    // new configs end auth ejections
+    if (this.#unhealthy.size > 0) this.#drainHealth()
     this.#forgetMemo()
     this.#watch(models)
   }
@@ -503,14 +634,16 @@ export class ModelRouter extends EventEmitter {
       this.#logLen = 0
     }
     if (this.#perfLen > 0) {
-      native.routerRecordPerformanceBatch(this.#h, this.#perfLog, this.#perfLen)
+      const n = this.#perfLen
       this.#perfLen = 0
+      if (native.routerRecordOutcomes(this.#h, n) > 0) this.#drainHealth()
     }
   }
 
   /** Outdates every memo entry (a generation bump: their slots are reused as keys repeat). */
   #forgetMemo(): void {
     this.#memoGeneration++
+    this.#ranked.clear()
   }
 
   /** Frees the memo (its key text reached MEMO_MAX_CHARS). */
@@ -564,6 +697,9 @@ export class ModelRouter extends EventEmitter {
     }
     const out = this.#out
     const h = this.#h
+    const adaptive = this.#adaptive
+    if (adaptive) this.#writeRetry(context)
+    const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
     // Key memo (see the header): the task first, by its cached hash, then latency and slot.
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
@@ -575,18 +711,33 @@ export class ModelRouter extends EventEmitter {
     // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
     // requests never fill it)
     if (memoable && (short ? this.#memo.size : this.#memoLong.size) !== 0) {
-      const start = performance.now()
+      const start = this.#clock === undefined ? now : performance.now()
       const m = short ? this.#memo.get(c.task)?.get(c.latency) : this.#memoLong.get(longKey)
       const at = short ? slot * 4 : 0
-      if (m !== undefined && m[at + 2] > start && m[at + 3] === this.#memoGeneration) {
-        // a cached decision is served only while its model is eligible: the one config field
-        // that decides it, the tier, is checked here (an edit goes the full way, to Rust)
-        const model = this.#models[m[at + 1]]
-        if (model.ref.tier === model.tier) return this.#memoHit(c, m[at], model.name, start)
+      if (m !== undefined && m[at + 2] > now && m[at + 3] === this.#memoGeneration) {
+        if (adaptive) {
+          // the live pick reads every candidate's tier: an edited one goes the full way
+          if (this.#tiersUnchanged()) {
+            const d = this.#adaptiveMemoHit(c, context, m[at], now, start)
+            if (d !== undefined) return d
+          }
+        } else {
+          // a cached decision is served only while its model is eligible: the one config field
+          // that decides it, the tier, is checked here (an edit goes the full way, to Rust)
+          const model = this.#models[m[at + 1]]
+          if (model.ref.tier === model.tier) return this.#memoHit(c, m[at], model.name, start)
+        }
       }
     }
     if (sameMap) this.#syncEdits()
-    this.#flush()
+    if (this.#logLen > 0) {
+      native.routerReplayHits(h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
+    // buffered outcomes are applied by the routing call itself
+    out[OUT_OUTCOMES] = this.#perfLen
+    this.#perfLen = 0
+    out[OUT_NOW] = now
     let status: number
     try {
       status = short
@@ -595,42 +746,42 @@ export class ModelRouter extends EventEmitter {
     } catch (e) {
       throw fromNative(e)
     }
-    if (status === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
-    if (status === NO_ELIGIBLE_MODEL) {
-      throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
-    }
+    if (status < 0) return this.#routeFailed(status, context)
     if (out[7] & FLAG_EVICTED) this.#forgetMemo()
-    if (out[2] !== KIND_NO_CANDIDATES) this.#samples++
-    // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing
-    // the entry's expiry on this clock: now − the routing time ≈ when Rust read its clock,
-    // less 1 ms so that clock skew can only make the memo expire early
-    if (memoable && out[2] === KIND_CACHE_HIT && out[8] > 0) {
-      this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], performance.now() - out[5] + out[8] - 1)
-    }
     const kind = out[2]
-    const routingTime = out[5]
     const flags = out[7]
-    const decision: RoutingDecision = {
-      modelName: this.#models[out[0]].name,
-      confidence: out[1],
-      reason:
+    if (kind !== KIND_NO_CANDIDATES) this.#samples++
+    // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing.
+    // The entry's expiry on the router's clock, less 1 ms so rounding can only make the memo
+    // expire early.
+    if (memoable && out[8] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
+      this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], now + out[8] - 1)
+    }
+    const routingTime = out[5]
+    const modelName = this.#models[out[0]].name
+    const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
+    const reason =
         kind === KIND_CACHE_HIT
           ? 'LRU cache hit'
           : kind === KIND_SCORED
             ? bestMatchReason(out[3], out[4])
             : kind === KIND_BALANCED
               ? `Rules pipeline: score=${out[3].toFixed(2)}`
-              : 'No candidates available - fallback',
-      routingTime,
-      fromCache: kind === KIND_CACHE_HIT,
-    }
+              : kind === KIND_ADAPTIVE
+                ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+                : 'No candidates available - fallback'
+    const decision: RoutingDecision =
+      kind === KIND_ADAPTIVE
+        ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+        : { modelName, confidence: out[1], reason, routingTime, fromCache }
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
+      if (out[OUT_EVENTS] > 0) this.#drainHealth()
       if (flags & FLAG_METRICS_DUE && hasListeners(this, 'performance_metrics')) {
         this.emit('performance_metrics', this.#metricsPayload())
       }
-      if (kind !== KIND_CACHE_HIT) {
+      if (!fromCache) {
         if (flags & FLAG_SLOW) this.emit('routing_slow', { routingTime, target: ROUTING_TARGET_MS })
         if (hasListeners(this, 'routing_decision')) this.emit('routing_decision', decision)
       }
@@ -640,12 +791,167 @@ export class ModelRouter extends EventEmitter {
     return decision
   }
 
+  /** Adaptive: writes what the context says about earlier attempts to `out` for Rust. */
+  #writeRetry(context: RoutingContext): void {
+    const out = this.#out
+    const ctx = context as unknown as Record<string, unknown>
+    const retry = ctx.retryCount
+    const previous = ctx.previousModel
+    if (retry === undefined && previous === undefined) {
+      out[OUT_RETRY] = 0
+      out[OUT_PREVIOUS] = -1
+      return
+    }
+    if (retry !== undefined) {
+      if (typeof retry !== 'number') throw typeError('context.retryCount', 'a number', retry)
+      if (!Number.isInteger(retry) || retry < 0) throw rangeError('context.retryCount', 'an integer ≥ 0', retry)
+    }
+    if (previous !== undefined) checkString('context.previousModel', previous)
+    const p = previous === undefined ? undefined : this.#modelIndex.get(previous as string)
+    out[OUT_RETRY] = (retry as number) > 0 || previous !== undefined ? 1 : 0
+    out[OUT_PREVIOUS] = p === undefined ? -1 : p
+  }
+
+  #tiersUnchanged(): boolean {
+    const snap = this.#models
+    for (let i = 0; i < snap.length; i++) if (snap[i].ref.tier !== snap[i].tier) return false
+    return true
+  }
+
+  /** The ranked candidates of routing-cache entry `id` as [name id, model index] pairs (memoized). */
+  #loadRanked(id: number): number[] {
+    const indices = native.routerRanked(this.#h, id)
+    const pairs: number[] = []
+    for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
+    if (this.#ranked.size >= MEMO_MAX_KEYS) this.#ranked.clear()
+    this.#ranked.set(id, pairs)
+    return pairs
+  }
+
+  /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
+  #fastPick(c: Checked, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
+    const live = this.#live
+    const decisionId = live[LIVE_NEXT_ID]
+    live[LIVE_NEXT_ID] = decisionId + 1
+    const routingTime = performance.now() - start
+    const n = this.#logLen
+    const log = this.#log
+    const at = REPLAY_LEN * n
+    log[at] = id
+    log[at + 1] = routingTime
+    log[at + 2] = modelIndex
+    log[at + 3] = decisionId
+    log[at + 4] = now
+    this.#logLen = n + 1
+    if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    const samples = ++this.#samples
+    const decision = this.#adaptiveDecision(modelName, 0.9, PREFERRED_REASON, routingTime, true, decisionId * 4096 + nameId)
+    if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
+      try {
+        this.emit('performance_metrics', this.#metricsPayload())
+      } catch (e) {
+        return this.#emergency(c, e, routingTime)
+      }
+    }
+    return decision
+  }
+
+  #adaptiveDecision(modelName: string, confidence: number, reason: string, routingTime: number, fromCache: boolean, tag: number): RoutingDecision {
+    return new AdaptiveDecision(modelName, confidence, reason, routingTime, fromCache, this, tag, this.#namesGeneration)
+  }
+
+  /** A failed routing call's error (status < 0). */
+  #routeFailed(status: number, context: RoutingContext): never {
+    if (this.#out[OUT_EVENTS] > 0) this.#drainHealth()
+    if (status === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
+    if (status === NO_HEALTHY_MODEL) {
+      const retryAfterMs = this.#out[OUT_UNTIL]
+      const err = codedError(
+        'ERR_NO_HEALTHY_MODEL',
+        `Every eligible model is cooling or ejected; the soonest clears in ${Math.round(retryAfterMs)} ms`,
+      ) as ReturnType<typeof codedError> & { retryAfterMs: number }
+      err.retryAfterMs = retryAfterMs
+      throw err
+    }
+    throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
+  }
+
+  /**
+   * Adaptive: a memo hit names the routing-cache entry; Rust picks live from its candidates
+   * (and applies the buffered outcomes first). Undefined when the entry is gone (route in full).
+   */
+  #adaptiveMemoHit(c: Checked, context: RoutingContext, id: number, now: number, start: number): RoutingDecision | undefined {
+    const out = this.#out
+    const live = this.#live
+    // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
+    // ready and no cooldown ends), and the first healthy candidate within its limit: the
+    // pick Rust would make (see `AdaptiveBook::pick`).
+    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
+      let ranked = this.#ranked.get(id)
+      if (ranked === undefined) ranked = this.#loadRanked(id)
+      for (let k = 0; k < ranked.length; k += 2) {
+        const nameId = ranked[k]
+        const at = LIVE_HEAD + LIVE_STRIDE * nameId
+        if (live[at] !== STATE_HEALTHY) continue
+        const model = this.#models[ranked[k + 1]]
+        const target = model.latencyTarget
+        const limit = target * this.#slowFactor
+        // the decayed estimate lies between the last one and the target (≤ limit); no call
+        // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+        if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+          // this call joins those in flight (outcomes buffered since leave them too old: a
+          // later check only errs towards asking Rust)
+          if (live[at + 2] > now) live[at + 2] = now
+          if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
+          return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
+        }
+        break
+      }
+    }
+    if (this.#logLen > 0) {
+      native.routerReplayHits(this.#h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
+    out[OUT_OUTCOMES] = this.#perfLen
+    this.#perfLen = 0
+    out[OUT_NOW] = now
+    let status: number
+    try {
+      status = native.routerPickCached(this.#h, id)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    if (status === ENTRY_GONE) return undefined
+    if (status < 0) return this.#routeFailed(status, context)
+    const routingTime = performance.now() - start
+    const n = this.#logLen
+    this.#log[REPLAY_LEN * n] = id
+    this.#log[REPLAY_LEN * n + 1] = routingTime
+    this.#log[REPLAY_LEN * n + 2] = -1 // the pick itself was counted in Rust
+    this.#logLen = n + 1
+    if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    const samples = ++this.#samples
+    const modelName = this.#models[out[0]].name
+    const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+    const decision = this.#adaptiveDecision(modelName, out[1], reason, routingTime, true, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+    try {
+      if (out[OUT_EVENTS] > 0) this.#drainHealth()
+      if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
+        this.emit('performance_metrics', this.#metricsPayload())
+      }
+    } catch (e) {
+      return this.#emergency(c, e, routingTime)
+    }
+    return decision
+  }
   /** A decision served from the key memo: as the legacy's step 2, plus a logged replay. */
   #memoHit(c: Checked, id: number, modelName: string, start: number): RoutingDecision {
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[2 * n] = id
-    this.#log[2 * n + 1] = routingTime
+    const log = this.#log
+    log[REPLAY_LEN * n] = id
+    log[REPLAY_LEN * n + 1] = routingTime
+    log[REPLAY_LEN * n + 2] = -1
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -814,16 +1120,10 @@ export class ModelRouter extends EventEmitter {
     let id = this.#perfNames.get(modelName)
     if (id === undefined) {
       checkString('modelName', modelName) // once per name: Rust would hold U+FFFD instead
-      if (this.#perfNames.size >= PERF_NAMES_LIMIT) {
-        this.#flush()
-        native.routerResetNames(this.#h)
-        this.#perfNames.clear()
-      }
-      id = native.routerRegisterName(this.#h, modelName)
-      this.#perfNames.set(modelName, id)
+      id = this.#nameId(modelName)
     }
     const log = this.#perfLog
-    const at = 7 * this.#perfLen
+    const at = OUTCOME_LEN * this.#perfLen
     log[at] = id
     log[at + 1] = latency
     log[at + 2] = success ? 1 : 0
@@ -831,12 +1131,100 @@ export class ModelRouter extends EventEmitter {
     log[at + 4] = output
     log[at + 5] = total
     log[at + 6] = Date.now()
-    if (++this.#perfLen === PERF_LOG_SIZE) this.#flush()
+    // the adaptive state learns from it too: a failure without a class counts as a server error
+    log[at + 7] = -1
+    log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
+    log[at + 9] = NaN
+    log[at + 10] = this.#now()
+    if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
       const performance = toPerformance(JSON.parse(native.routerPerformanceOf(this.#h, modelName)))
       this.emit('model_performance_updated', { modelName, latency, success, cost, performance })
     }
+  }
+
+  /**
+   * Reports the outcome of a call routed by this router: `decision` is the `RoutingDecision`
+   * `selectOptimalModel` resolved with (its calls in flight end here), or a model name.
+   * Sync; nothing is applied unless the whole outcome is valid. An ok outcome of a healthy
+   * model is buffered (applied before the next routing call or read); anything else is
+   * applied at once, so `model_health_changed` fires before this returns.
+   */
+  reportOutcome(decision: RoutingDecision | string, outcome: Outcome): void {
+    this.#open()
+    let modelName: string
+    let tag: number | undefined
+    if (typeof decision === 'string') {
+      modelName = decision
+    } else {
+      tag = AdaptiveDecision.tagOf(decision, this, this.#namesGeneration)
+      if (tag === undefined && !this.#adaptive && typeof (decision as RoutingDecision)?.modelName === 'string') {
+        // the other strategies do not track decisions (no in-flight counts): by its model
+        tag = -1
+      }
+      if (tag === undefined) throw typeError('decision', 'a RoutingDecision this router made, or a model name', decision)
+      if (tag < 0) {
+        tag = undefined
+        modelName = (decision as RoutingDecision).modelName
+      } else {
+        modelName = ''
+      }
+    }
+    const o = encodeOutcome(outcome, this.#encoded)
+    let id: number
+    let decisionId = -1
+    if (tag !== undefined) {
+      id = tag % 4096
+      decisionId = (tag - id) / 4096
+    } else {
+      let known = this.#perfNames.get(modelName)
+      if (known === undefined) {
+        checkString('decision', modelName)
+        known = this.#nameId(modelName)
+      }
+      id = known
+    }
+    const now = this.#now()
+    const log = this.#perfLog
+    const at = OUTCOME_LEN * this.#perfLen
+    log[at] = id
+    log[at + 1] = o.latency
+    log[at + 2] = o.success
+    log[at + 3] = o.cost
+    log[at + 4] = o.output
+    log[at + 5] = o.total
+    log[at + 6] = Date.now()
+    log[at + 7] = decisionId
+    log[at + 8] = o.classCode
+    log[at + 9] = o.retryAfter
+    log[at + 10] = now
+    ++this.#perfLen
+    if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
+  }
+
+  /**
+   * Whether an outcome of name `id` may wait in the buffer: an ok one of a healthy model that
+   * does not raise its latency estimate (a Peak-EWMA peak counts at once). Anything else is
+   * applied now, so health events fire and the next decision sees it.
+   */
+  #mayBuffer(ok: boolean, id: number, latency: number): boolean {
+    if (!ok) return false
+    if (!this.#adaptive) return this.#unhealthy.size === 0
+    const live = this.#live
+    return live[LIVE_HEAD + LIVE_STRIDE * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + LIVE_STRIDE * id + 1]
+  }
+
+  /**
+   * Live health of every model of the current Map (in its order), then of other names that
+   * outcomes were reported for. Applies buffered outcomes and due cooldown ends first.
+   */
+  getModelHealth(): ModelHealth[] {
+    this.#open()
+    this.#flush()
+    const records = JSON.parse(native.routerModelHealth(this.#h, this.#now())) as Array<Record<string, unknown>>
+    this.#drainHealth()
+    return records.map(toModelHealth)
   }
 
   updateModelAvailability(modelName: string, available: boolean): void {
@@ -847,6 +1235,8 @@ export class ModelRouter extends EventEmitter {
       this.#forgetMemo()
       this.emit('model_availability_changed', { modelName, available, timestamp: Date.now() })
     }
+    // restoring availability ends an auth ejection
+    if (available && this.#unhealthy.has(modelName)) this.#drainHealth()
   }
 
   updateBatchAvailability(updates: Map<string, boolean>): void {
@@ -863,6 +1253,13 @@ export class ModelRouter extends EventEmitter {
     if (changes.length > 0) {
       this.#forgetMemo()
       this.emit('batch_availability_update', { changes, timestamp: Date.now() })
+    }
+    // restoring availability ends an auth ejection
+    for (const [model, available] of updates) {
+      if (available && this.#unhealthy.has(model)) {
+        this.#drainHealth()
+        break
+      }
     }
   }
 
@@ -927,6 +1324,8 @@ export class ModelRouter extends EventEmitter {
     native.routerClear(this.#h)
     this.#memo.clear()
     this.#memoLong.clear()
+    this.#ranked.clear()
+    this.#unhealthy.clear()
     this.#logLen = 0
     this.#perfLen = 0
     this.#models = []
@@ -978,3 +1377,13 @@ for (const id of DEFAULT_RULE_IDS) BUILTIN_CONDITIONS.set(id, (c) => builtinCond
 function isBuiltin(rule: RoutingRule): boolean {
   return BUILTIN_CONDITIONS.get(rule.id) === rule.condition
 }
+
+export type {
+  AdaptiveOptions,
+  ModelHealth,
+  ModelHealthChange,
+  ModelHealthReason,
+  ModelHealthState,
+  Outcome,
+  OutcomeErrorType,
+} from './router-adaptive'

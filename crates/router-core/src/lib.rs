@@ -2,11 +2,17 @@
 //!
 //! [`Router`] picks a model for a [`RoutingContext`] from a [`ModelSet`], with the legacy
 //! algorithm (`Strategy::Legacy`, decision for decision, minus the documented defects) or
-//! the roadmap's rules pipeline (`Strategy::Rules`).
+//! the roadmap's rules pipeline (`Strategy::Rules`), or the adaptive strategy
+//! (`Strategy::Adaptive`: the legacy's candidates, then a live pick on health, latency and
+//! calls in flight, fed by reported outcomes).
 
+pub mod adaptive;
 pub mod complexity;
 pub mod context;
+pub mod health;
+pub mod latency;
 pub mod model;
+pub mod outcome;
 pub mod performance;
 pub mod routing_cache;
 pub mod rules;

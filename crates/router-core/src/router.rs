@@ -5,11 +5,14 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
+use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind};
 use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
+use crate::health::Reason;
 use crate::model::{ModelConfig, ModelSet, Tier};
+use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
-use crate::routing_cache::{CachedDecision, Lookup, RoutingCache};
+use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
 use crate::window::{RoutingTimes, WindowSummary};
 
@@ -19,6 +22,9 @@ pub enum Strategy {
     Legacy,
     /// The roadmap pipeline: matching rules → five-factor score → load-balanced pick.
     Rules,
+    /// The legacy's candidates, ranked by its score, then a live pick on health, latency
+    /// and calls in flight (see `adaptive`).
+    Adaptive,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +45,8 @@ pub struct RouterOptions {
     pub cache_ttl_ms: f64,
     /// Bound on the bytes of routing-cache keys (tasks can be large).
     pub cache_max_key_bytes: usize,
+    /// Tuning of the adaptive strategy.
+    pub adaptive: AdaptiveConfig,
 }
 
 impl Default for RouterOptions {
@@ -50,6 +58,7 @@ impl Default for RouterOptions {
             cache_size: 1000,
             cache_ttl_ms: 5.0 * 60.0 * 1000.0,
             cache_max_key_bytes: 64 << 20,
+            adaptive: AdaptiveConfig::default(),
         }
     }
 }
@@ -85,6 +94,15 @@ pub enum DecisionKind {
     Balanced { score: f64 },
     /// No candidate passed the filter: tier fallback (confidence 0.3).
     NoCandidates,
+    /// Adaptive strategy: a live pick. `decision_id` identifies it for its outcome;
+    /// `from_cache`: the candidates came from the routing cache.
+    Adaptive {
+        pick: PickKind,
+        predicted_ms: f64,
+        in_flight: usize,
+        decision_id: u64,
+        from_cache: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,12 +115,36 @@ pub struct Decision {
     pub cache_id: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RouteError {
     /// The Map of models is empty.
     NoModels,
     /// Models exist, but none the user's tier may use is available.
     NoEligibleModel,
+    /// Adaptive strategy, `whenNoneHealthy: "reject"`: every eligible model is cooling or
+    /// ejected; the soonest clears in `retry_after_ms`.
+    NoHealthyModel { retry_after_ms: f64 },
+}
+
+/// What a request says about earlier attempts (the adaptive strategy reads it).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RetryInfo {
+    /// `context.previousModel`, as an index of the current model set.
+    pub previous: Option<usize>,
+    /// `retryCount > 0` or `previousModel` set.
+    pub is_retry: bool,
+}
+
+/// One reported call outcome, for the adaptive state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveOutcome {
+    pub class: OutcomeClass,
+    /// The decision it answers (`None`: reported by model name).
+    pub decision_id: Option<u64>,
+    pub latency_ms: f64,
+    pub retry_after_ms: Option<f64>,
+    /// Monotonic clock of the router (the same as routing calls get).
+    pub now_ms: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,6 +188,10 @@ pub struct Router {
     weights: Weights,
     rules: RuleBook,
     rng: fastrand::Rng,
+    adaptive: AdaptiveBook,
+    /// Bumped when the model set or an availability changes: cached candidate lists of
+    /// older generations are recomputed.
+    generation: u64,
 }
 
 impl Router {
@@ -155,6 +201,8 @@ impl Router {
             None => fastrand::Rng::new(),
         };
         Router {
+            adaptive: AdaptiveBook::new(options.adaptive, options.seed),
+            generation: 0,
             cache: RoutingCache::new(
                 options.cache_size,
                 options.cache_ttl_ms,
@@ -228,6 +276,9 @@ impl Router {
     /// availability (the contract); `select` applies step 1 (`mark_models_available`).
     pub fn set_models(&mut self, models: Vec<ModelConfig>) {
         self.models = ModelSet::new(models);
+        self.generation += 1;
+        // new configs end auth ejections (new credentials may have come with them)
+        self.adaptive.clear_all_auth(Reason::ConfigsChanged);
         if self.availability.len() > MAX_MODELS_TRACKED {
             // keep explicit "unavailable" marks of current models; forget the rest
             let models = &self.models;
@@ -257,6 +308,17 @@ impl Router {
 
     /// Sets a model's availability; true when that changed it (a first sighting counts).
     pub fn set_availability(&mut self, name: &str, available: bool) -> bool {
+        if available {
+            self.adaptive.clear_auth(name, Reason::AvailabilityRestored);
+        }
+        let changed = self.set_availability_flag(name, available);
+        if changed {
+            self.generation += 1;
+        }
+        changed
+    }
+
+    fn set_availability_flag(&mut self, name: &str, available: bool) -> bool {
         match self.availability.get_mut(name) {
             Some(v) if *v == available => false,
             Some(v) => {
@@ -292,10 +354,24 @@ impl Router {
 
     /// Chooses a model for `ctx`. `now_ms` is a monotonic clock for the routing cache.
     pub fn select(&mut self, ctx: &RoutingContext, now_ms: f64) -> Result<Decision, RouteError> {
+        self.select_with(ctx, RetryInfo::default(), now_ms)
+    }
+
+    /// `select` with what the request says about earlier attempts (read by the adaptive
+    /// strategy only).
+    pub fn select_with(
+        &mut self,
+        ctx: &RoutingContext,
+        retry: RetryInfo,
+        now_ms: f64,
+    ) -> Result<Decision, RouteError> {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
         self.mark_models_available();
+        if self.options.strategy == Strategy::Adaptive {
+            return self.select_adaptive(ctx, retry, now_ms);
+        }
         let key = self.cache.key(ctx);
         if let Lookup::Fresh(id) = self.cache.lookup(&key, now_ms) {
             if let Some(d) = self.serve_cached(id, ctx.user_tier) {
@@ -303,7 +379,7 @@ impl Router {
             }
         }
         let decision = match self.options.strategy {
-            Strategy::Legacy => self.select_legacy(ctx)?,
+            Strategy::Legacy | Strategy::Adaptive => self.select_legacy(ctx)?,
             Strategy::Rules => self.select_rules(ctx)?,
         };
         if decision.kind == DecisionKind::NoCandidates {
@@ -315,9 +391,14 @@ impl Router {
             .cloned()
             .unwrap_or_else(|| Rc::from(""));
         self.usage.increment(&name);
-        let id = self
-            .cache
-            .insert(&key, CachedDecision { model_name: name }, now_ms);
+        let id = self.cache.insert(
+            &key,
+            CachedDecision {
+                model_name: name,
+                adaptive: None,
+            },
+            now_ms,
+        );
         Ok(Decision {
             cache_id: Some(id),
             ..decision
@@ -350,6 +431,251 @@ impl Router {
         }
     }
 
+    /// The legacy's candidates for `ctx`, best legacy score first (ties in Map order, as
+    /// the legacy's strict `>` keeps the first).
+    fn ranked_legacy(&self, ctx: &RoutingContext) -> Vec<u32> {
+        let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
+        let mut scored: Vec<(u32, f64)> = Vec::new();
+        for (i, m) in self.models.iter() {
+            if m.tier > ctx.user_tier || !self.is_available(&m.name) || !legacy_keeps(m, ctx, &cx) {
+                continue;
+            }
+            scored.push((i as u32, self.legacy_score(m, ctx, &cx).0));
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.into_iter().map(|(i, _)| i).collect()
+    }
+
+    fn select_adaptive(
+        &mut self,
+        ctx: &RoutingContext,
+        retry: RetryInfo,
+        now_ms: f64,
+    ) -> Result<Decision, RouteError> {
+        let key = self.cache.key(ctx);
+        if let Lookup::Fresh(id) = self.cache.lookup(&key, now_ms) {
+            let current = self
+                .cache
+                .peek(id)
+                .and_then(|d| d.adaptive.as_ref())
+                .is_some_and(|a| a.generation == self.generation);
+            if current {
+                return self.pick_cached(id, retry, now_ms);
+            }
+            self.cache.reject_hit(id);
+        }
+        let ranked = self.ranked_legacy(ctx);
+        let name: Rc<str> = ranked
+            .first()
+            .and_then(|&i| self.models.shared_name(i as usize).cloned())
+            .unwrap_or_else(|| Rc::from(""));
+        let entry = Rc::new(AdaptiveEntry {
+            ranked: ranked.into_boxed_slice(),
+            generation: self.generation,
+            user_tier: ctx.user_tier,
+            latency_requirement: ctx.latency_requirement,
+        });
+        let id = self.cache.insert(
+            &key,
+            CachedDecision {
+                model_name: name,
+                adaptive: Some(entry.clone()),
+            },
+            now_ms,
+        );
+        self.pick_live(&entry, id, false, retry, now_ms)
+    }
+
+    /// The live pick for routing-cache entry `id` (a hit the caller served from its memo
+    /// of the entry, or one found here). `None` when the entry is gone or outdated: the
+    /// caller routes in full.
+    pub fn pick_cached(
+        &mut self,
+        id: u64,
+        retry: RetryInfo,
+        now_ms: f64,
+    ) -> Result<Decision, RouteError> {
+        let entry = self.cache.peek(id).and_then(|d| d.adaptive.clone());
+        match entry {
+            Some(e) if e.generation == self.generation => {
+                self.pick_live(&e, id, true, retry, now_ms)
+            }
+            _ => Err(RouteError::NoEligibleModel),
+        }
+    }
+
+    /// Whether routing-cache entry `id` still holds current adaptive candidates.
+    pub fn cached_entry_current(&self, id: u64) -> bool {
+        self.cache
+            .peek(id)
+            .and_then(|d| d.adaptive.as_ref())
+            .is_some_and(|a| a.generation == self.generation)
+    }
+
+    fn pick_live(
+        &mut self,
+        entry: &AdaptiveEntry,
+        cache_id: u64,
+        from_cache: bool,
+        retry: RetryInfo,
+        now_ms: f64,
+    ) -> Result<Decision, RouteError> {
+        let models = &self.models;
+        let candidate = |i: usize| {
+            models.get(i).map(|m| Candidate {
+                index: i,
+                latency_target: m.latency_target,
+            })
+        };
+        let mut cands: Vec<Candidate> = entry
+            .ranked
+            .iter()
+            .filter_map(|&i| candidate(i as usize))
+            .collect();
+        let tier = entry.user_tier;
+        let eligible = |m: &ModelConfig| m.tier <= tier && self.is_available(&m.name);
+        if let Some(p) = retry.previous.and_then(|p| models.get(p).map(|m| (p, m))) {
+            let (p, prev) = p;
+            let after_context_length = self.adaptive.get(&prev.name).and_then(|s| s.last_error())
+                == Some(crate::outcome::ErrorType::ContextLength);
+            if after_context_length {
+                // a larger window: the ranked ones first, then the rest by size
+                let mut larger: Vec<Candidate> = cands
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        models
+                            .get(c.index)
+                            .is_some_and(|m| m.max_tokens > prev.max_tokens)
+                    })
+                    .collect();
+                let mut rest: Vec<(usize, f64)> = models
+                    .iter()
+                    .filter(|(i, m)| {
+                        m.max_tokens > prev.max_tokens
+                            && eligible(m)
+                            && !larger.iter().any(|c| c.index == *i)
+                    })
+                    .map(|(i, m)| (i, m.max_tokens))
+                    .collect();
+                rest.sort_by(|a, b| a.1.total_cmp(&b.1));
+                larger.extend(rest.into_iter().filter_map(|(i, _)| candidate(i)));
+                if !larger.is_empty() {
+                    cands = larger;
+                }
+            }
+            if cands.iter().any(|c| c.index != p) {
+                cands.retain(|c| c.index != p);
+            } else if cands.is_empty() || cands.iter().all(|c| c.index == p) {
+                // another model of the tier fits better than the one that just failed
+                let others: Vec<Candidate> = models
+                    .iter()
+                    .filter(|(i, m)| *i != p && eligible(m))
+                    .filter_map(|(i, _)| candidate(i))
+                    .collect();
+                if !others.is_empty() {
+                    cands = others;
+                }
+            }
+        }
+        if cands.is_empty() {
+            // no candidate passed the legacy filter: every model the tier may use
+            cands = models
+                .iter()
+                .filter(|(_, m)| eligible(m))
+                .filter_map(|(i, _)| candidate(i))
+                .collect();
+        }
+        if cands.is_empty() {
+            return Err(RouteError::NoEligibleModel);
+        }
+        let name_of = |i: usize| models.get(i).map(|m| m.name.as_str());
+        let keep = |n: &str| models.index_of(n).is_some();
+        let (pick, decision_id) = self
+            .adaptive
+            .pick(
+                &cands,
+                &name_of,
+                entry.latency_requirement,
+                !retry.is_retry,
+                now_ms,
+                &keep,
+            )
+            .map_err(|retry_after_ms| RouteError::NoHealthyModel { retry_after_ms })?;
+        let confidence = match pick.kind {
+            PickKind::Preferred => 0.9,
+            PickKind::Balanced => 0.8,
+            PickKind::Probe => 0.5,
+            PickKind::Closest { .. } => 0.2,
+        };
+        Ok(Decision {
+            model_index: pick.index,
+            confidence,
+            kind: DecisionKind::Adaptive {
+                pick: pick.kind,
+                predicted_ms: pick.predicted_ms,
+                in_flight: pick.in_flight,
+                decision_id,
+                from_cache,
+            },
+            cache_id: Some(cache_id),
+        })
+    }
+
+    /// Feeds one reported call outcome of `name` into the adaptive state.
+    pub fn report_outcome(&mut self, name: &str, o: AdaptiveOutcome) {
+        let models = &self.models;
+        let prior = models
+            .index_of(name)
+            .and_then(|i| models.get(i))
+            .map_or(o.latency_ms, |m| m.latency_target);
+        let keep = |n: &str| models.index_of(n).is_some();
+        self.adaptive.report(
+            name,
+            o.decision_id,
+            o.class,
+            o.latency_ms,
+            o.retry_after_ms,
+            o.now_ms,
+            prior,
+            &keep,
+        );
+    }
+
+    /// Replays an adaptive decision the caller made from its memo of entry `id`: the hit
+    /// is counted (with its routing time) and decision `decision_id` naming `model_index`
+    /// counts as in flight from `now_ms`.
+    pub fn replay_adaptive(
+        &mut self,
+        id: u64,
+        routing_ms: f64,
+        model_index: usize,
+        decision_id: u64,
+        now_ms: f64,
+    ) {
+        self.replay_hit(id, routing_ms);
+        let models = &self.models;
+        if let Some(m) = models.get(model_index) {
+            let keep = |n: &str| models.index_of(n).is_some();
+            self.adaptive.track(&m.name, decision_id, now_ms, &keep);
+        }
+    }
+
+    /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
+    pub fn cached_candidates(&self, id: u64) -> &[u32] {
+        match self.cache.peek(id).and_then(|d| d.adaptive.as_ref()) {
+            Some(a) if a.generation == self.generation => &a.ranked,
+            _ => &[],
+        }
+    }
+
+    pub fn adaptive(&self) -> &AdaptiveBook {
+        &self.adaptive
+    }
+    pub fn adaptive_mut(&mut self) -> &mut AdaptiveBook {
+        &mut self.adaptive
+    }
+
     fn select_legacy(&mut self, ctx: &RoutingContext) -> Result<Decision, RouteError> {
         let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
         let mut best: Option<(usize, f64, f64, f64)> = None;
@@ -358,14 +684,7 @@ impl Router {
             if m.tier > ctx.user_tier || !self.is_available(&m.name) {
                 continue;
             }
-            let keep = if cx.score > 0.8 {
-                m.has_capability("advanced-reasoning") || m.has_capability("code")
-            } else if ctx.latency_requirement < 1000.0 {
-                m.latency_target < 1200.0
-            } else {
-                true
-            };
-            if !keep {
+            if !legacy_keeps(m, ctx, &cx) {
                 continue;
             }
             let (total, latency, complexity) = self.legacy_score(m, ctx, &cx);
@@ -661,8 +980,20 @@ impl Router {
         self.cache.clear();
         self.models = ModelSet::default();
         self.availability.clear();
+        self.adaptive.clear();
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// The legacy's candidate filter by complexity and latency requirement.
+fn legacy_keeps(m: &ModelConfig, ctx: &RoutingContext, cx: &Complexity) -> bool {
+    if cx.score > 0.8 {
+        m.has_capability("advanced-reasoning") || m.has_capability("code")
+    } else if ctx.latency_requirement < 1000.0 {
+        m.latency_target < 1200.0
+    } else {
+        true
+    }
+}

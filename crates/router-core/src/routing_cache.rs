@@ -141,6 +141,20 @@ impl RouteKey {
 pub struct CachedDecision {
     /// Shared with the model set (see `ModelSet::shared_name`).
     pub model_name: std::rc::Rc<str>,
+    /// The adaptive strategy caches the expensive part, not a model: the candidates.
+    pub adaptive: Option<std::rc::Rc<AdaptiveEntry>>,
+}
+
+/// The adaptive strategy's cached part of a decision: the legacy's candidates for the key,
+/// best score first, and what the live pick needs of the request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptiveEntry {
+    /// Model indices into the model set of `generation`.
+    pub ranked: Box<[u32]>,
+    /// The router's model-set/availability generation the list was made for.
+    pub generation: u64,
+    pub user_tier: Tier,
+    pub latency_requirement: f64,
 }
 
 struct Entry {
@@ -406,6 +420,7 @@ mod tests {
     fn d(m: &str) -> CachedDecision {
         CachedDecision {
             model_name: std::rc::Rc::from(m),
+            adaptive: None,
         }
     }
 
