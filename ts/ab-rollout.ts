@@ -23,7 +23,9 @@ export interface AbSettings {
 export interface AbReport {
   /** The share served by native now (0 after a rollback). */
   share: number
+  /** The legacy arm's figures. */
   legacy: ArmReport
+  /** The native arm's figures. */
   native: ArmReport
   /** native − legacy, with 95% intervals. */
   difference: ArmComparison

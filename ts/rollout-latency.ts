@@ -1,11 +1,16 @@
 /** The latencies of one side of a rollout wrapper: the last `LATENCY_RING` calls, for percentiles. */
 
+/** Latencies of one side, in ms: the mean and percentiles of its last 1024 timed calls (all 0 when none). */
 export interface LatencySummary {
   /** Calls recorded, all of them (the percentiles are over the last 1024). */
   count: number
+  /** Mean latency (ms) of the last 1024 calls. */
   meanMs: number
+  /** Median latency (ms), `sorted[ceil(n·0.5) − 1]`. */
   p50Ms: number
+  /** 95th percentile latency (ms). */
   p95Ms: number
+  /** 99th percentile latency (ms). */
   p99Ms: number
 }
 
