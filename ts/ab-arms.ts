@@ -9,10 +9,12 @@
  */
 import { LatencyRing, type LatencySummary } from './rollout-latency'
 
+/** A side of an A/B rollout. */
 export type Arm = 'legacy' | 'native'
 
 /** Distinct model names counted per arm; the rest are counted under `OTHER_MODELS`. */
 const MAX_MODELS = 64
+/** The name `ArmReport.models` counts models under once an arm has counted `MAX_MODELS` (64) distinct ones. */
 export const OTHER_MODELS = '(other)'
 const Z95 = 1.959963984540054
 
@@ -34,7 +36,7 @@ export interface ArmReport {
   errorRate: number
   /** The arm's latencies (ms). */
   latency: ArmLatency
-  /** Router: how many decisions named each model. */
+  /** Router: how many decisions named each model (64 names at most; the rest are counted under `"(other)"`). */
   models?: Record<string, number>
   /** Cache: `get` calls, and the share that found a value. */
   gets?: number
@@ -83,6 +85,7 @@ function rateDifference(hitsN: number, nN: number, hitsL: number, nL: number): A
   return interval(pN - pL, Math.sqrt((pN * (1 - pN)) / nN + (pL * (1 - pL)) / nL))
 }
 
+/** One arm's running figures: calls, errors, Welford mean and variance of latency, its last 1024 latencies, models, cache hits. */
 export class ArmStats {
   calls = 0
   errors = 0

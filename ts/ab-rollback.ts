@@ -114,6 +114,7 @@ class Samples {
   }
 }
 
+/** Judges the arms of one mode "ab" wrapper against the `RollbackOptions` (see the file comment). */
 export class RollbackJudge {
   readonly windowMs: number
   readonly minCalls: number

@@ -10,6 +10,7 @@ import { type RollbackEvent, RollbackJudge, type RollbackOptions } from './ab-ro
 import { typeError } from './errors'
 import { readRolloutFlag } from './rollout-flags'
 
+/** What an `AbRollout` is made from: the resolved share and flag, and the rollout options it uses. */
 export interface AbSettings {
   share: number
   /** The flag the share was read from, followed when its value changes; null: the share is the caller's. */
@@ -33,6 +34,7 @@ export interface AbReport {
   rollback: RollbackEvent | null
 }
 
+/** The state of one mode "ab" wrapper (see the file comment). */
 export class AbRollout {
   share: number
   readonly arms = { legacy: new ArmStats(), native: new ArmStats() }

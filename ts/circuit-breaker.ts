@@ -62,8 +62,11 @@ export interface CircuitSnapshot {
   p99Ms: number
 }
 
+/** `admit()`: the call goes to native (the circuit is closed). */
 export const ADMIT_NATIVE = 0
+/** `admit()`: the call is the probe (the circuit is now half open). */
 export const ADMIT_PROBE = 1
+/** `admit()`: the call goes to legacy (open, or a probe pending). */
 export const ADMIT_LEGACY = 2
 
 /** The largest window of calls the breaker keeps (three typed arrays of this length). */
@@ -78,6 +81,7 @@ function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: numbe
   return v
 }
 
+/** The breaker of one mode "native" wrapper (see the file comment). */
 export class CircuitBreaker {
   readonly windowSize: number
   readonly minCalls: number

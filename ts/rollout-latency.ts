@@ -14,6 +14,7 @@ export interface LatencySummary {
   p99Ms: number
 }
 
+/** Latencies kept per side for the percentiles. */
 export const LATENCY_RING = 1024
 
 /** `sorted[ceil(n·p) − 1]`, the percentile the whole package uses. */
@@ -21,6 +22,7 @@ export function percentileOf(sorted: ArrayLike<number>, n: number, p: number): n
   return n === 0 ? 0 : sorted[Math.min(n - 1, Math.max(0, Math.ceil(n * p) - 1))]
 }
 
+/** The last `LATENCY_RING` latencies of one side, and the count of all. */
 export class LatencyRing {
   private readonly values = new Float64Array(LATENCY_RING)
   private n = 0
