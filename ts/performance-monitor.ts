@@ -448,8 +448,9 @@ export class PerformanceMonitor extends EventEmitter {
    * `impact`, highest first. A metric is judged when it has a target and at least 5 values in
    * the window: a lower-is-better target is missed when its p95 exceeds 1.5 × the target, a
    * higher-is-better one when its p5 is below target / 1.5; any such metric whose
-   * stddev / mean exceeds 0.5 is also reported for high variance. With a window of 0 or
-   * null (as the legacy) the statistics cover all retained values.
+   * stddev / mean exceeds 0.5 is also reported for high variance. A window of 0 or null
+   * behaves as the legacy's: only metrics with 5 values timestamped now or later are judged,
+   * over all their retained values.
    *
    * @throws {TypeError} `timeWindowMs` not a number.
    * @throws {RangeError} `timeWindowMs` NaN or negative.
