@@ -9,46 +9,66 @@
  */
 import { LatencyRing, type LatencySummary } from './rollout-latency'
 
+/** A side of an A/B rollout. */
 export type Arm = 'legacy' | 'native'
 
 /** Distinct model names counted per arm; the rest are counted under `OTHER_MODELS`. */
 const MAX_MODELS = 64
+/** The name `ArmReport.models` counts models under once an arm has counted `MAX_MODELS` (64) distinct ones. */
 export const OTHER_MODELS = '(other)'
 const Z95 = 1.959963984540054
 
+/** One arm's latencies, in ms: the percentiles of its last 1024 calls, and the mean and spread of all of them. */
 export interface ArmLatency extends LatencySummary {
-  /** Mean and sample standard deviation over every call of the arm (the percentiles are over the last 1024). */
+  /** Mean latency (ms) over every call of the arm (the percentiles are over the last 1024). */
   meanMs: number
+  /** Sample standard deviation (ms, n − 1) over every call of the arm; 0 below 2 calls. */
   sdMs: number
 }
 
+/** One arm's figures in an A/B rollout, since the wrapper was made (a rollback resets nothing here). */
 export interface ArmReport {
+  /** Calls the arm served (each timed). */
   calls: number
   /** Calls that threw or rejected with an error that counts (`countsAsFailure`). */
   errors: number
+  /** errors / calls, 0 to 1 (0 with no call). */
   errorRate: number
+  /** The arm's latencies (ms). */
   latency: ArmLatency
-  /** Router: how many decisions named each model. */
+  /** Router: how many decisions named each model (64 names at most; the rest are counted under `"(other)"`). */
   models?: Record<string, number>
   /** Cache: `get` calls, and the share that found a value. */
   gets?: number
+  /** Cache: the share of `get` calls that found a value, 0 to 1 (0 with no `get`). */
   hitRate?: number
 }
 
 /** native − legacy, with its 95% interval. */
 export interface ArmDifference {
+  /** The observed difference, native − legacy (ms for latency, a fraction for a rate). */
   estimate: number
+  /** Lower end of the 95% interval: estimate − 1.96 standard errors. */
   low: number
+  /** Upper end of the 95% interval: estimate + 1.96 standard errors. */
   high: number
   /** The interval excludes 0. */
   significant: boolean
 }
 
+/**
+ * native − legacy per figure, each with a 95% confidence interval by the normal
+ * approximation on the means (Welch's standard error for latency; sqrt(p(1 − p)/n) per arm
+ * for a rate).
+ */
 export interface ArmComparison {
   /** How the intervals are computed. */
   method: 'normal approximation on the means, 95%'
+  /** Difference of the mean latencies (ms); null until each arm has 2 calls. */
   latencyMeanMs: ArmDifference | null
+  /** Difference of the error rates; null until each arm has a call. */
   errorRate: ArmDifference | null
+  /** Cache only: difference of the `get` hit rates; null until each arm has a `get`. */
   hitRate?: ArmDifference | null
 }
 
@@ -65,6 +85,7 @@ function rateDifference(hitsN: number, nN: number, hitsL: number, nL: number): A
   return interval(pN - pL, Math.sqrt((pN * (1 - pN)) / nN + (pL * (1 - pL)) / nL))
 }
 
+/** One arm's running figures: calls, errors, Welford mean and variance of latency, its last 1024 latencies, models, cache hits. */
 export class ArmStats {
   calls = 0
   errors = 0

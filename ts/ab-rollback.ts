@@ -8,12 +8,20 @@
 import { rangeError, typeError } from './errors'
 import { percentileOf } from './rollout-latency'
 
+/**
+ * When mode "ab" rolls the native arm back (share to 0): judged at most once per
+ * `checkEveryMs`, over each arm's calls of the last `windowMs`, once both hold `minCalls`;
+ * a rollback when the native error rate exceeds the legacy's by more than `errorRateMargin`
+ * or the native p99 exceeds the legacy's by more than `p99MarginMs`. All optional. A field
+ * of the wrong type is a `TypeError` and one out of range (negative, not finite) a
+ * `RangeError`, each naming it (`rollback.windowMs`, …); `rollback` not an object is a `TypeError`.
+ */
 export interface RollbackOptions {
   /** The window, in ms of the rollout's clock (default 60000). */
   windowMs?: number
-  /** Calls each arm must hold in the window before it is judged (default 200). */
+  /** Calls each arm must hold in the window before it is judged (default 200; rounded down, at least 1). */
   minCalls?: number
-  /** How much higher (absolute, 0..1) the native error rate may be (default 0.01). */
+  /** How much higher (absolute, 0..1; above 1 is a `RangeError`) the native error rate may be (default 0.01). */
   errorRateMargin?: number
   /** How much higher (ms) the native p99 may be (default 25). */
   p99MarginMs?: number
@@ -25,20 +33,33 @@ export interface RollbackOptions {
   enabled?: boolean
 }
 
+/** One arm's calls in the rollback window (at most `maxSamples`, the most recent). */
 export interface ArmWindow {
+  /** Calls in the window. */
   calls: number
+  /** Those that failed with an error that counts (`countsAsFailure`). */
   errors: number
+  /** errors / calls, 0 to 1. */
   errorRate: number
+  /** The p99 latency (ms) of the window's calls, `sorted[ceil(0.99·n) − 1]`. */
   p99Ms: number
 }
 
-/** The event `rollout_rollback`. */
+/**
+ * The payload of the wrapper's `rollout_rollback` event (mode "ab"): the native arm was
+ * rolled back, its share is 0 until `setRolloutShare` or a new flag value. Also
+ * `AbReport.rollback`, and the metadata of the `rollout_<kind>_rollback` metric.
+ */
 export interface RollbackEvent {
+  /** Which margin the native arm exceeded (the error rate is judged first). */
   reason: 'error_rate' | 'p99_latency'
   /** The share before the rollback (it is 0 after). */
   share: number
+  /** The window judged (ms, `RollbackOptions.windowMs`). */
   windowMs: number
+  /** The native arm's calls in the window. */
   native: ArmWindow
+  /** The legacy arm's calls in the window. */
   legacy: ArmWindow
   /** When, on the rollout's clock. */
   at: number
@@ -93,6 +114,7 @@ class Samples {
   }
 }
 
+/** Judges the arms of one mode "ab" wrapper against the `RollbackOptions` (see the file comment). */
 export class RollbackJudge {
   readonly windowMs: number
   readonly minCalls: number

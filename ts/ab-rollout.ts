@@ -10,6 +10,7 @@ import { type RollbackEvent, RollbackJudge, type RollbackOptions } from './ab-ro
 import { typeError } from './errors'
 import { readRolloutFlag } from './rollout-flags'
 
+/** What an `AbRollout` is made from: the resolved share and flag, and the rollout options it uses. */
 export interface AbSettings {
   share: number
   /** The flag the share was read from, followed when its value changes; null: the share is the caller's. */
@@ -23,7 +24,9 @@ export interface AbSettings {
 export interface AbReport {
   /** The share served by native now (0 after a rollback). */
   share: number
+  /** The legacy arm's figures. */
   legacy: ArmReport
+  /** The native arm's figures. */
   native: ArmReport
   /** native − legacy, with 95% intervals. */
   difference: ArmComparison
@@ -31,6 +34,7 @@ export interface AbReport {
   rollback: RollbackEvent | null
 }
 
+/** The state of one mode "ab" wrapper (see the file comment). */
 export class AbRollout {
   share: number
   readonly arms = { legacy: new ArmStats(), native: new ArmStats() }

@@ -31,6 +31,7 @@ const SHARED_REMOVALS = 0
 const SHARED_LEN = 1
 const SHARED_HIT_SLOT = 2
 const SHARED_HIT_EXPIRES = 3
+/** Length of `shared`, the slots the addon writes on every call. */
 export const SHARED_LENGTH = 4
 
 /**
@@ -76,6 +77,7 @@ export function copyParsed(v: unknown): unknown {
   return o
 }
 
+/** The memory front of one `CacheManager` (see the file comment). Internal: not exported by the package. */
 export class MemoryFront {
   /** Written by the addon on every call (see the file comment). */
   readonly shared = new Float64Array(SHARED_LENGTH)

@@ -8,41 +8,65 @@
 
 import { rangeError, typeError } from './errors'
 
+/**
+ * The circuit breaker's state: `"closed"` calls go to native; `"open"` they go to legacy
+ * until `cooldownMs` has passed; `"half_open"` one probe call is on native, the others on legacy.
+ */
 export type CircuitState = 'closed' | 'open' | 'half_open'
 
+/**
+ * The circuit breaker of mode "native" (`RolloutOptions.circuit`), all optional: once the
+ * window of the last `windowSize` native calls holds `minCalls`, the circuit opens when
+ * their error rate exceeds `maxErrorRate` or the p99 of the timed ones exceeds `maxP99Ms`.
+ * Each field must be a finite number ≥ 0, else a `RangeError` naming it (`circuit.windowSize`, …);
+ * `circuit` not an object is a `TypeError`.
+ */
 export interface CircuitOptions {
-  /** Native calls the window holds (default 100). */
+  /** Native calls the window holds (default 100; rounded down, at least 1; above 1,000,000 is a `RangeError`). */
   windowSize?: number
-  /** Calls the window must hold before it is judged (default 20). */
+  /** Calls the window must hold before it is judged (default 20; rounded down, kept within 1..`windowSize`). */
   minCalls?: number
-  /** Error rate above which the circuit opens (default 0.01, the roadmap's error-rate target). */
+  /** Error rate (0 to 1; above 1 is a `RangeError`) above which the circuit opens (default 0.01). */
   maxErrorRate?: number
-  /** p99 latency (ms) of the window above which the circuit opens (default 150, the roadmap's p99 target). */
+  /** p99 latency (ms) of the window's timed calls above which the circuit opens (default 150); the probe must also finish within it to close the circuit. */
   maxP99Ms?: number
   /** Milliseconds the circuit stays open before one probe call is let through (default 30000). */
   cooldownMs?: number
 }
 
-/** Why the circuit opened, as the `circuit_open` event says. */
+/** Why the circuit opened: the payload of the wrapper's `circuit_open` event, and `CircuitSnapshot.lastOpen`. */
 export interface CircuitOpenEvent {
+  /** The window's error rate or p99 crossed its bound, or the probe failed (an error, or slower than `maxP99Ms`). */
   reason: 'error_rate' | 'p99_latency' | 'probe_failed'
+  /** The window's error rate then, 0 to 1. */
   errorRate: number
+  /** The p99 latency (ms) of the window's timed calls then (for a failed probe, at least the probe's latency). */
   p99: number
   /** The error that tipped it, when an error did. */
   error?: string
 }
 
+/** The circuit breaker now: `RolloutStats.circuit`. */
 export interface CircuitSnapshot {
+  /** Its state. */
   state: CircuitState
+  /** How many times it has opened. */
   opens: number
+  /** Why it opened last; null if it never did. */
   lastOpen: CircuitOpenEvent | null
+  /** Native calls in the window (emptied when a probe closes the circuit). */
   windowCalls: number
+  /** The window's error rate, 0 to 1 (0 when empty). */
   errorRate: number
+  /** The p99 latency (ms) of the window's timed calls (0 when none). */
   p99Ms: number
 }
 
+/** `admit()`: the call goes to native (the circuit is closed). */
 export const ADMIT_NATIVE = 0
+/** `admit()`: the call is the probe (the circuit is now half open). */
 export const ADMIT_PROBE = 1
+/** `admit()`: the call goes to legacy (open, or a probe pending). */
 export const ADMIT_LEGACY = 2
 
 /** The largest window of calls the breaker keeps (three typed arrays of this length). */
@@ -57,6 +81,7 @@ function positive(o: CircuitOptions, name: keyof CircuitOptions, fallback: numbe
   return v
 }
 
+/** The breaker of one mode "native" wrapper (see the file comment). */
 export class CircuitBreaker {
   readonly windowSize: number
   readonly minCalls: number

@@ -5,5 +5,6 @@
  */
 import type * as Binding from '../binding'
 
+/** The raw addon binding (`binding.cjs`): internal, never re-exported. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const native: typeof Binding = require('../binding.cjs')

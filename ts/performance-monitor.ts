@@ -15,39 +15,77 @@ import { native } from './native'
 import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
 
+/** One recorded value: the payload of the `metric_recorded` event. */
 export interface PerformanceMetric {
+  /** The metric's name, as given to `recordMetric`. */
   name: string
+  /** The value recorded (a finite number, in the metric's own unit). */
   value: number
+  /** When it was recorded (see `PerformanceMonitorOptions.timestamps`). */
   timestamp: Date
+  /** The metadata given to `recordMetric`, as given (not copied); undefined when none. */
   metadata?: any
 }
 
+/**
+ * Statistics of one metric over its last 1000 values (or those of them inside a time
+ * window), in the metric's own unit. Percentiles are `sorted[ceil(n·p) − 1]`, as the legacy.
+ */
 export interface PerformanceStats {
+  /** Arithmetic mean, summed in recording order (bit-for-bit the legacy's). */
   mean: number
+  /** The 50th percentile (`sorted[ceil(n·0.5) − 1]`, no averaging of the two middle values). */
   median: number
+  /** The 95th percentile. */
   p95: number
+  /** The 99th percentile. */
   p99: number
+  /** Smallest value. */
   min: number
+  /** Largest value. */
   max: number
+  /** Number of values the statistics cover (at most 1000). */
   count: number
+  /** Population standard deviation (divides by n, not n − 1). */
   stddev: number
 }
 
+/** How serious a bottleneck or a threshold crossing is, from least to most. */
 export type Severity = 'low' | 'medium' | 'high' | 'critical'
 
+/** A finding of `analyzeBottlenecks`. */
 export interface Bottleneck {
+  /**
+   * The component the metric belongs to, from its name: `"orchestrator"` (contains
+   * "orchestration"), `"router"` ("routing"), `"model_client"` ("model"), `"cache"`,
+   * `"authentication"` ("auth"), else `"unknown"`.
+   */
   component: string
+  /** The metric's name. */
   metric: string
+  /**
+   * For a tail past the target: by the ratio of tail to target (≥ 4 `"critical"`, ≥ 3
+   * `"high"`, ≥ 2 `"medium"`, else `"low"`); `"medium"` for high variance.
+   */
   severity: Severity
+  /**
+   * Ranking weight, 0 to 1 (the list is sorted by it, highest first):
+   * `min((ratio − 1) / 3, 1)` × the metric's weight (orchestration_latency and error_rate 1,
+   * model_latency 0.9, routing_overhead 0.8, cache_hit_rate 0.7, others 0.5); 0.3 for high variance.
+   */
   impact: number
+  /** What was found, e.g. `"orchestration_latency P95 (4200.00) exceeds target (2000)"`. */
   description: string
+  /** What to do about it (a fixed text per metric). */
   recommendation: string
 }
 
 /** Which side of a target or threshold is good. */
 export type MetricDirection = 'lower' | 'higher'
 
+/** A target or an alert threshold of one metric (see `getTargets`, `getThresholds`). */
 export interface MetricBound {
+  /** The bound, in the metric's own unit. */
   value: number
   /** `"lower"`: lower is better (latency, error rate); `"higher"`: hit rate, availability. */
   direction: MetricDirection
@@ -55,49 +93,87 @@ export interface MetricBound {
 
 /** Every value ever recorded for a metric (not only the last 1000), from an HDR histogram. */
 export interface AllTimeStats {
+  /** Values ever recorded (exact). */
   count: number
+  /** Their sum (exact). */
   sum: number
+  /** `sum / count`. */
   mean: number
+  /** Smallest value (exact, negative values included). */
   min: number
+  /** Largest value (exact). */
   max: number
+  /** 50th percentile, from the histogram (3 significant digits; values clamped to [0, 10^9]). */
   p50: number
+  /** 90th percentile, from the histogram. */
   p90: number
+  /** 99th percentile, from the histogram. */
   p99: number
+  /** 99.9th percentile, from the histogram. */
   p999: number
 }
 
+/**
+ * The payload of the `threshold_exceeded` event: a value past its metric's alert threshold
+ * (above it for a `"lower"` threshold, below it for a `"higher"` one).
+ */
 export interface ThresholdExceededEvent {
+  /** The metric's name. */
   metric: string
+  /** The value recorded. */
   value: number
+  /** The threshold it crossed. */
   threshold: number
+  /**
+   * By how far past it the value is, as a ratio (value / threshold, or threshold / value
+   * for a `"higher"` threshold): ≥ 3 `"critical"`, ≥ 2 `"high"`, ≥ 1.5 `"medium"`, else `"low"`.
+   */
   severity: Severity
+  /** The value's timestamp. */
   timestamp: Date
 }
 
+/** The health score in words: ≥ 90 `"excellent"`, ≥ 80 `"good"`, ≥ 70 `"fair"`, ≥ 50 `"poor"`, else `"critical"`. */
 export type HealthStatus = 'excellent' | 'good' | 'fair' | 'poor' | 'critical'
 
+/** The payload of the `health_check` event, emitted every `healthCheckIntervalMs`. */
 export interface HealthCheckEvent {
+  /** `getHealthScore()`, 0 to 100. */
   score: number
+  /** The score in words. */
   status: HealthStatus
+  /** How many bottlenecks `analyzeBottlenecks()` finds (last 5 minutes). */
   bottlenecks: number
+  /** When the check ran. */
   timestamp: Date
 }
 
+/** A format of `exportData`: `"json"` and `"csv"` as the legacy, `"prometheus"` the text exposition format. */
 export type ExportFormat = 'json' | 'csv' | 'prometheus'
 
+/**
+ * Options of `new PerformanceMonitor(options)`, all optional. A value of the wrong type is a
+ * `TypeError`, one out of range a `RangeError`, each naming the field (`options.maxMetrics`, …).
+ */
 export interface PerformanceMonitorOptions {
-  /** Period of the `health_check` event in ms (default 60000; 0 turns it off). The timer never keeps the process alive. */
+  /**
+   * Period of the `health_check` event in ms (default 60000; 0 turns it off): an integer
+   * from 0 to 2^31 − 1. The timer never keeps the process alive.
+   */
   healthCheckIntervalMs?: number
-  /** Bound on distinct metric names (default 1000); a new name beyond it throws a RangeError. Each metric holds at most ~160 KB. */
+  /**
+   * Bound on distinct metric names (default 1000; an integer from 1 to 2^32 − 1); a new name
+   * beyond it makes `recordMetric` throw a `RangeError`. Each metric holds at most ~160 KB.
+   */
   maxMetrics?: number
-  /** Values buffered on the JS side before one native call records them (default 1024, 24 KB). */
+  /** Values buffered on the JS side before one native call records them (default 1024, 24 bytes each; an integer from 1 to 2^20). */
   bufferSize?: number
   /**
    * How `recordMetric` timestamps values. `"exact"` (default, as the legacy): `Date.now()`
    * per value — a clock read costs ~80 ns on some VMs, more than the rest of the call.
    * `"turn"`: the clock is read once per synchronous run of records (re-read after every
    * 100), so values recorded in the same event-loop turn share a timestamp that may trail
-   * the true time by the length of that turn.
+   * the true time by the length of that turn. Any other value is a `RangeError`.
    */
   timestamps?: 'exact' | 'turn'
 }
@@ -216,6 +292,29 @@ function positiveInt(field: string, value: unknown, fallback: number, min: numbe
   return value
 }
 
+/**
+ * Records metric values and reports their statistics, bottlenecks and a health score: the
+ * drop-in for the legacy `PerformanceMonitor` (same methods, all synchronous, same events).
+ * Per metric it keeps the last 1000 values (for `getStats`, `getMetrics`, the bottlenecks
+ * and the health score) and an all-time histogram (`getAllTimeStats`).
+ *
+ * Default targets: `orchestration_latency` 2000 (lower is better), `routing_overhead` 100
+ * (lower), `cache_hit_rate` 0.7 (higher), `model_availability` 0.99 (higher), `error_rate`
+ * 0.01 (lower). Default alert thresholds (all `"lower"`): `orchestration_latency` 3000,
+ * `routing_overhead` 150, `model_latency` 5000, `cache_miss_rate` 0.4, `error_rate` 0.05.
+ *
+ * Events (an `EventEmitter`; each emitted synchronously):
+ * - `"metric_recorded"`, payload {@link PerformanceMetric}: every value, from `recordMetric`.
+ * - `"threshold_exceeded"`, payload {@link ThresholdExceededEvent}: a value past its
+ *   metric's threshold, from `recordMetric` (before `metric_recorded`).
+ * - `"health_check"`, payload {@link HealthCheckEvent}: every `healthCheckIntervalMs`
+ *   (default 60000); an error thrown by a listener is swallowed.
+ * Building the per-value events costs nothing while neither has a listener.
+ *
+ * @throws {TypeError} from the constructor: `options` not an object, or an option of the
+ *   wrong type (the message names it).
+ * @throws {RangeError} from the constructor: an option out of range (the message names it).
+ */
 export class PerformanceMonitor extends EventEmitter {
   private readonly handle: ReturnType<typeof native.monitorCreate>
   private readonly maxMetrics: number
@@ -278,7 +377,16 @@ export class PerformanceMonitor extends EventEmitter {
 
   /**
    * Records a value (timestamped now). Costs no native call: the value is buffered and
-   * reaches the native core in a batch, before any read.
+   * reaches the native core in a batch, before any read (every read sees every value
+   * recorded before it). Emits `threshold_exceeded` and `metric_recorded` when listened to.
+   * Only the last 100 values' metadata is kept (for `exportData("json")`).
+   *
+   * @param name the metric (at most `MAX_NAME_LENGTH` UTF-16 units, no lone surrogate).
+   * @param value a finite number, in the metric's own unit (ms for latencies, 0–1 for rates).
+   * @param metadata anything; kept as given, not copied.
+   * @throws {TypeError} `value` not a number; `name` not a string or with a lone surrogate.
+   * @throws {RangeError} `value` NaN or infinite; `name` longer than `MAX_NAME_LENGTH`, or a
+   *   new name beyond `maxMetrics` distinct names.
    */
   recordMetric(name: string, value: number, metadata?: any): void {
     if (typeof value !== 'number' || value - value !== 0) checkFinite('value', value)
@@ -300,6 +408,14 @@ export class PerformanceMonitor extends EventEmitter {
     if (this.watched) this.emitRecorded(id, name, value, now, metadata)
   }
 
+  /**
+   * Statistics of `name` over its last 1000 values, or over those recorded in the last
+   * `timeWindowMs` ms (undefined, null or 0: no window). Null when `name` was never
+   * recorded or has no value in the window.
+   *
+   * @throws {TypeError} `name` not a string or with a lone surrogate; `timeWindowMs` not a number.
+   * @throws {RangeError} `name` longer than `MAX_NAME_LENGTH`; `timeWindowMs` NaN or negative.
+   */
   getStats(name: string, timeWindowMs?: number): PerformanceStats | null {
     checkName(name)
     const window = checkWindow('timeWindowMs', timeWindowMs)
@@ -309,7 +425,14 @@ export class PerformanceMonitor extends EventEmitter {
     return native.monitorStats(this.handle, id, Date.now(), window, this.out) ? toStats(this.out, 0) : null
   }
 
-  /** Statistics over every value ever recorded for `name` (HDR histogram, 3 significant digits; not cleared by `clearOldMetrics`). */
+  /**
+   * Statistics over every value ever recorded for `name` (HDR histogram, 3 significant
+   * digits; not cleared by `clearOldMetrics`, only by `shutdown`). Null when `name` was
+   * never recorded.
+   *
+   * @throws {TypeError} `name` not a string or with a lone surrogate.
+   * @throws {RangeError} `name` longer than `MAX_NAME_LENGTH`.
+   */
   getAllTimeStats(name: string): AllTimeStats | null {
     checkName(name)
     const id = this.ids.get(name)
@@ -320,6 +443,18 @@ export class PerformanceMonitor extends EventEmitter {
     return { count, sum, mean: sum / count, min, max, p50, p90, p99, p999 }
   }
 
+  /**
+   * The bottlenecks of the last `timeWindowMs` ms (default 300000, 5 minutes), sorted by
+   * `impact`, highest first. A metric is judged when it has a target and at least 5 values in
+   * the window: a lower-is-better target is missed when its p95 exceeds 1.5 × the target, a
+   * higher-is-better one when its p5 is below target / 1.5; any such metric whose
+   * stddev / mean exceeds 0.5 is also reported for high variance. A window of 0 or null
+   * behaves as the legacy's: only metrics with 5 values timestamped now or later are judged,
+   * over all their retained values.
+   *
+   * @throws {TypeError} `timeWindowMs` not a number.
+   * @throws {RangeError} `timeWindowMs` NaN or negative.
+   */
   analyzeBottlenecks(timeWindowMs: number = DEFAULT_BOTTLENECK_WINDOW_MS): Bottleneck[] {
     const window = checkWindow('timeWindowMs', timeWindowMs)
     if (this.pending !== 0) this.flush()
@@ -355,12 +490,18 @@ export class PerformanceMonitor extends EventEmitter {
     return out
   }
 
-  /** 0–100 over the last 5 minutes of every target metric; each target judged in its direction. */
+  /**
+   * Health score, 0 to 100: the average over every metric with a target and values in the
+   * last 5 minutes of 100 − 50 × its mean's relative shortfall on the bad side of the
+   * target (not below 0), times (1 − cv / 2) when its coefficient of variation cv exceeds
+   * 0.3; 100 when no such metric has values.
+   */
   getHealthScore(): number {
     if (this.pending !== 0) this.flush()
     return native.monitorHealthScore(this.handle, Date.now())
   }
 
+  /** The statistics of every metric that holds values (its last 1000), by name. */
   getMetrics(): Record<string, PerformanceStats> {
     if (this.pending !== 0) this.flush()
     const len = this.flat((out) => native.monitorAllStats(this.handle, out))
@@ -372,6 +513,13 @@ export class PerformanceMonitor extends EventEmitter {
     return out
   }
 
+  /**
+   * Drops the values recorded more than `olderThanMs` ms ago (default 86400000, 24 hours)
+   * from the last-1000 windows. The all-time statistics, the names, targets and thresholds stay.
+   *
+   * @throws {TypeError} `olderThanMs` not a number.
+   * @throws {RangeError} `olderThanMs` NaN.
+   */
   clearOldMetrics(olderThanMs: number = DEFAULT_CLEAR_OLDER_MS): void {
     if (typeof olderThanMs !== 'number') throw typeError('olderThanMs', 'a number of milliseconds', olderThanMs)
     if (Number.isNaN(olderThanMs)) throw rangeError('olderThanMs', 'a number of milliseconds', olderThanMs)
@@ -381,7 +529,10 @@ export class PerformanceMonitor extends EventEmitter {
 
   /**
    * `"json"` and `"csv"` as the legacy (the last 100 values per metric); `"prometheus"`:
-   * the text exposition format (all-time summaries, targets, health score).
+   * the text exposition format (all-time summaries, targets, health score). Default `"json"`.
+   *
+   * @throws {TypeError} `format` not a string.
+   * @throws {RangeError} `format` not one of the three.
    */
   exportData(format: ExportFormat = 'json'): string {
     if (format !== 'json' && format !== 'csv' && format !== 'prometheus') {
@@ -428,7 +579,16 @@ export class PerformanceMonitor extends EventEmitter {
     return JSON.stringify(data, null, 2)
   }
 
-  /** Sets a target; `direction` defaults to the target's current one, else `"lower"`. */
+  /**
+   * Sets the target of `name` (used by `analyzeBottlenecks` and `getHealthScore`);
+   * `direction` defaults to the target's current one, else `"lower"` (lower is better).
+   *
+   * @param value the target, > 0, in the metric's own unit.
+   * @throws {TypeError} `name` not a string or with a lone surrogate; `value` not a number;
+   *   `direction` not a string.
+   * @throws {RangeError} `name` too long; `value` not finite or ≤ 0; `direction` neither
+   *   `"lower"` nor `"higher"`.
+   */
   setTarget(name: string, value: number, direction?: MetricDirection): void {
     checkName(name)
     checkFinite('value', value)
@@ -447,6 +607,12 @@ export class PerformanceMonitor extends EventEmitter {
   /**
    * Sets an alert threshold: `threshold_exceeded` fires for a value above it (`"lower"`,
    * the default) or below it (`"higher"`). Severity by how far past it the value is.
+   * `direction` defaults to the threshold's current one, else `"lower"`.
+   *
+   * @throws {TypeError} `name` not a string or with a lone surrogate; `value` not a number;
+   *   `direction` not a string.
+   * @throws {RangeError} `name` too long, or a new name beyond 10000 thresholds; `value` not
+   *   finite; `direction` neither `"lower"` nor `"higher"`.
    */
   setThreshold(name: string, value: number, direction?: MetricDirection): void {
     checkName(name)
@@ -464,19 +630,24 @@ export class PerformanceMonitor extends EventEmitter {
     }
   }
 
+  /** Every target by metric name (copies: changing them changes nothing). */
   getTargets(): Record<string, MetricBound> {
     const out: Record<string, MetricBound> = {}
     for (const [name, t] of this.targets) out[name] = { ...t }
     return out
   }
 
+  /** Every alert threshold by metric name (copies: changing them changes nothing). */
   getThresholds(): Record<string, MetricBound> {
     const out: Record<string, MetricBound> = {}
     for (const [name, t] of this.thresholds) out[name] = { ...t }
     return out
   }
 
-  /** Stops the health-check timer, removes listeners and clears all recorded data. */
+  /**
+   * Stops the health-check timer, removes every listener and clears all recorded data (names,
+   * values, all-time statistics, metadata). Targets and thresholds stay. The monitor remains usable.
+   */
   shutdown(): void {
     if (this.healthTimer !== null) {
       clearInterval(this.healthTimer)
@@ -534,48 +705,56 @@ export class PerformanceMonitor extends EventEmitter {
     this.watched = this.listenerCount('metric_recorded') !== 0 || this.listenerCount('threshold_exceeded') !== 0
   }
 
+  /** As `EventEmitter.addListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.addListener(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.on`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     super.on(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.once`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
     super.once(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.prependListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.prependListener(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.prependOnceListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.prependOnceListener(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.removeListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override removeListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.removeListener(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.off`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override off(event: string | symbol, listener: (...args: any[]) => void): this {
     super.off(event, listener)
     this.refreshWatched()
     return this
   }
 
+  /** As `EventEmitter.removeAllListeners`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override removeAllListeners(event?: string | symbol): this {
     if (event === undefined) super.removeAllListeners()
     else super.removeAllListeners(event)

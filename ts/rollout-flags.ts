@@ -5,7 +5,13 @@
  */
 import { rangeError, typeError } from './errors'
 
+/**
+ * How a rollout factory serves calls: `"legacy"` the legacy instance itself; `"native"` the
+ * native class behind a circuit breaker, retrying failures on legacy; `"shadow"` both sides,
+ * serving the legacy's answer and comparing; `"ab"` a sticky share of the inputs on native.
+ */
 export type RolloutMode = 'legacy' | 'native' | 'shadow' | 'ab'
+/** Which drop-in class a rollout stands for: `ModelRouter`, `CacheManager` or `PerformanceMonitor`. */
 export type RolloutKind = 'router' | 'cache' | 'monitor'
 
 /** What a rollout flag says: a mode, and for mode "ab" the share served by native. */
@@ -17,6 +23,11 @@ export const ROLLOUT_FLAGS: Readonly<Record<RolloutKind, string>> = Object.freez
   cache: 'ENABLE_CONNECTION_POOLING',
   monitor: 'ENABLE_ASYNC_ROUTING',
 })
+/**
+ * The environment variable that turns the cache's `predictiveWarmCache` on ("true") or off
+ * ("false", empty or unset). Read when `createCacheManager` builds a wrapper without
+ * `options.predictive`; any other value is then a `RangeError` naming the variable.
+ */
 export const PREDICTIVE_FLAG = 'ENABLE_PREDICTIVE_CACHING'
 
 type Env = Record<string, string | undefined>
@@ -50,9 +61,16 @@ export function readRolloutFlag(name: string, env: Env = process.env): RolloutFl
 
 /** The options that decide the mode (a subset of the factories' options). */
 export interface ModeOptions {
+  /** Forces a mode (any other value is a `TypeError`); wins over everything else. */
   mode?: RolloutMode
+  /** `true`: mode "native", `false`: mode "legacy", over the flag (not a boolean: `TypeError`). */
   enabled?: boolean
+  /**
+   * Mode "ab" with this share on native, 0 to 1 (not a number: `TypeError`; outside 0..1:
+   * `RangeError`; with another `mode` or with `enabled`: `TypeError`).
+   */
   share?: number
+  /** Where the flag is read (default `process.env`). */
   env?: Env
 }
 
@@ -108,7 +126,13 @@ export function resolveRollout(kind: RolloutKind, options: ModeOptions = {}): Re
   return { mode: flag.mode, share: flagShare(flag), flag: flag.mode === 'ab' ? name : null }
 }
 
-/** The mode a factory will use for these options. */
+/**
+ * The mode a factory of `kind` will use for these options (precedence: `mode` > `enabled`
+ * > `share` > the flag of `ROLLOUT_FLAGS[kind]`).
+ *
+ * @throws {TypeError} `options` not an object, or a field of the wrong type (named).
+ * @throws {RangeError} `share` outside 0..1, or a flag value it does not accept (the variable named).
+ */
 export function resolveMode(kind: RolloutKind, options: ModeOptions = {}): RolloutMode {
   return resolveRollout(kind, options).mode
 }

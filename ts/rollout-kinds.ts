@@ -10,6 +10,7 @@ import type { ArmStats } from './ab-arms'
 import type { RolloutKind } from './rollout-flags'
 import { wellFormed } from './strings'
 
+/** What the rollout wrapper needs to know of one kind (see the file comment). */
 export interface KindSpec {
   methods: string[]
   /** Methods whose results are compared in shadow mode, and how. */
@@ -36,6 +37,7 @@ export interface KindSpec {
 
 const sameModel = (a: unknown, b: unknown) => (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
 
+/** The spec of each kind. */
 export const SPECS: Record<RolloutKind, KindSpec> = {
   router: {
     methods: [

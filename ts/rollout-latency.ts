@@ -1,14 +1,20 @@
 /** The latencies of one side of a rollout wrapper: the last `LATENCY_RING` calls, for percentiles. */
 
+/** Latencies of one side, in ms: the mean and percentiles of its last 1024 timed calls (all 0 when none). */
 export interface LatencySummary {
   /** Calls recorded, all of them (the percentiles are over the last 1024). */
   count: number
+  /** Mean latency (ms) of the last 1024 calls. */
   meanMs: number
+  /** Median latency (ms), `sorted[ceil(n·0.5) − 1]`. */
   p50Ms: number
+  /** 95th percentile latency (ms). */
   p95Ms: number
+  /** 99th percentile latency (ms). */
   p99Ms: number
 }
 
+/** Latencies kept per side for the percentiles. */
 export const LATENCY_RING = 1024
 
 /** `sorted[ceil(n·p) − 1]`, the percentile the whole package uses. */
@@ -16,6 +22,7 @@ export function percentileOf(sorted: ArrayLike<number>, n: number, p: number): n
   return n === 0 ? 0 : sorted[Math.min(n - 1, Math.max(0, Math.ceil(n * p) - 1))]
 }
 
+/** The last `LATENCY_RING` latencies of one side, and the count of all. */
 export class LatencyRing {
   private readonly values = new Float64Array(LATENCY_RING)
   private n = 0

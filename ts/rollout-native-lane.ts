@@ -22,6 +22,7 @@ export interface NativeLaneOwner {
 
 type AnyFn = (...args: unknown[]) => unknown
 
+/** The closed-circuit call path of one mode "native" wrapper (see the file comment). */
 export class NativeLane {
   /** Set by the wrapper at `shutdown()`: every call then takes the general path. */
   shutDown = false

@@ -102,6 +102,7 @@ function methodNames(obj: object): string[] {
 }
 
 type Side = 'legacy' | 'native'
+/** Any method of a wrapped instance. */
 export type AnyFn = (...args: unknown[]) => unknown
 
 /**

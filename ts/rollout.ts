@@ -57,7 +57,14 @@ function build<T extends object>(
 /**
  * The router for this process: `ENABLE_ASYNC_ROUTING` "true" is the native one behind a
  * circuit breaker, a fraction an A/B rollout with that share on native, else the legacy one;
- * `options.mode` overrides ("shadow" runs both).
+ * `options.mode` overrides ("shadow" runs both). The legacy implementation is built with
+ * `options.config` (mode "native": only on the first fallback), the native `ModelRouter`
+ * with the same.
+ *
+ * @throws {TypeError} `legacy` not a class, a factory or an instance; `options` not an
+ *   object, or an option of the wrong type (named: see `RolloutOptions`).
+ * @throws {RangeError} an option out of range, or the environment flag set to a value it
+ *   does not accept (the variable named).
  */
 export function createModelRouter<T extends object>(legacy: LegacyImplementation<T>, options: RolloutOptions<ModelRouterOptions> = {}): Rollout<T> {
   checkImpl('createModelRouter', legacy)
@@ -69,6 +76,11 @@ export function createModelRouter<T extends object>(legacy: LegacyImplementation
  * SQLite pool), or with a fraction an A/B rollout by key; `ENABLE_PREDICTIVE_CACHING` (or
  * `options.predictive`) turns
  * `predictiveWarmCache` on; off, it resolves at once and does nothing.
+ *
+ * @throws {TypeError} `legacy` not a class, a factory or an instance; `options` not an
+ *   object, or an option of the wrong type (named: see `RolloutOptions`).
+ * @throws {RangeError} an option out of range, or the environment flag set to a value it
+ *   does not accept (the variable named).
  */
 export function createCacheManager<T extends object>(legacy: LegacyImplementation<T>, options: CacheRolloutOptions = {}): Rollout<T> {
   checkImpl('createCacheManager', legacy)
@@ -79,13 +91,25 @@ export function createCacheManager<T extends object>(legacy: LegacyImplementatio
 }
 
 /**
+ * The plain form, with no legacy implementation: a native `PerformanceMonitor`, as
+ * `new PerformanceMonitor(options)`.
+ *
+ * @throws {TypeError} `options` not an object, or an option of the wrong type (named).
+ * @throws {RangeError} an option out of range (named).
+ */
+export function createPerformanceMonitor(options?: PerformanceMonitorOptions): PerformanceMonitor
+/**
  * The monitor for this process; it follows the router's flag (`ENABLE_ASYNC_ROUTING`)
  * unless `options.enabled` or `options.mode` says otherwise.
  *
- * Also accepts the plain form `createPerformanceMonitor(options?)` (no legacy
- * implementation): a native `PerformanceMonitor`, as `new PerformanceMonitor(options)`.
+ * `legacy` is a class, a factory, or an instance with a `recordMetric` method; any other
+ * first argument is taken as the options of the plain form (a native `PerformanceMonitor`).
+ *
+ * @throws {TypeError} `options` not an object, or an option of the wrong type (named: see
+ *   `RolloutOptions`).
+ * @throws {RangeError} an option out of range, or the environment flag set to a value it
+ *   does not accept (the variable named).
  */
-export function createPerformanceMonitor(options?: PerformanceMonitorOptions): PerformanceMonitor
 export function createPerformanceMonitor<T extends object>(legacy: LegacyImplementation<T>, options?: RolloutOptions<PerformanceMonitorOptions>): Rollout<T>
 export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptions<PerformanceMonitorOptions> = {}): unknown {
   const isImpl = typeof legacy === 'function' || (legacy !== null && typeof legacy === 'object' && typeof (legacy as MetricSink).recordMetric === 'function')
@@ -96,6 +120,9 @@ export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptio
 /**
  * Sets the share of an A/B rollout (mode "ab"), e.g. back up after a rollback: from 0 to 1,
  * the fraction of inputs served by native. The rollback window starts afresh.
+ *
+ * @throws {TypeError} `obj` not a wrapper in mode "ab"; `share` not a number.
+ * @throws {RangeError} `share` outside 0..1.
  */
 export function setRolloutShare(obj: unknown, share: number): void {
   if (!(obj instanceof RolloutWrapper) || obj.ab === null) throw typeError('setRolloutShare: obj', 'an object made by a rollout factory in mode "ab"', obj)
