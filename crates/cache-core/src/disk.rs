@@ -10,26 +10,23 @@
 //! Reads do not write: hit counts and access times are gathered in a bounded map and
 //! written with the next commit.
 //!
-//! Two columns beyond the legacy schema are added when missing (`kind`: the value's type
-//! tag, NULL on rows the legacy code wrote). `compressed` is 1 for an lz4 block on rows
-//! with a `kind`; on legacy rows it keeps its legacy meaning (the JSON of the JSON text).
-//!
-//! The file and its schema are in `schema`, the WAL's checkpoints in `checkpoint`; this
-//! module is the level itself: its connections, reads and writes.
+//! The file and its schema are in `schema`, the WAL's checkpoints in `checkpoint`, the
+//! stored form of a value in `row`; this module is the level itself: its connections,
+//! transactions, reads and writes.
 
 mod checkpoint;
+mod row;
 mod schema;
 
-use crate::kind;
 use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use checkpoint::Checkpointer;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use row::read_row;
+pub use row::{DiskRow, COMPRESS_THRESHOLD};
+use rusqlite::{params, Connection, OpenFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Values at least this long are compressed (when it saves space).
-pub const COMPRESS_THRESHOLD: usize = 256;
 /// Bound of the pending access-time map: reaching it writes the updates at once (kept
 /// small so that write, on the JS thread, stays short): into the open transaction when
 /// writes are pending, else in a transaction of their own.
@@ -50,14 +47,6 @@ pub struct DiskConfig {
     /// Open the writer through the WAL write-coalescing VFS (`wal_vfs`). Linux only: on
     /// other platforms the shim is not built and this is ignored.
     pub wal_coalescing: bool,
-}
-
-/// A row as read back: the value decoded (decompressed), its kind, its expiry.
-pub struct DiskRow {
-    pub kind: u8,
-    pub value: Vec<u8>,
-    pub expires_at: i64,
-    pub namespace: String,
 }
 
 pub struct DiskStore {
@@ -352,18 +341,8 @@ impl DiskStore {
             self.early_evictions += self.commit()?;
         }
         self.begin()?;
-        let packed;
-        let (stored, compressed): (&[u8], i64) =
-            if self.compression && value.len() >= COMPRESS_THRESHOLD {
-                packed = lz4_flex::compress_prepend_size(value);
-                if packed.len() < value.len() {
-                    (&packed, 1)
-                } else {
-                    (value, 0)
-                }
-            } else {
-                (value, 0)
-            };
+        let (stored, compressed) = row::pack(value, self.compression);
+        let stored: &[u8] = &stored;
         self.writer
             .prepare_cached(
                 // An upsert, not INSERT OR REPLACE: replacing a key updates its row in
@@ -576,68 +555,10 @@ impl DiskStore {
     }
 }
 
-fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT value, kind, compressed, ttl, namespace FROM cache_entries WHERE key = ?1",
-    )?;
-    let row = stmt
-        .query_row([key], |r| {
-            let ttl: Option<i64> = r.get(3)?;
-            if ttl.is_some_and(|t| t < now) {
-                return Ok(None);
-            }
-            let kind: Option<i64> = r.get(1)?;
-            let compressed: Option<i64> = r.get(2)?;
-            let namespace: Option<String> = r.get(4)?;
-            let stored = r.get_ref(0)?;
-            let (kind, value) = match (kind, compressed.unwrap_or(0), stored) {
-                // Decompressed straight from SQLite's buffer: no intermediate copy.
-                (
-                    Some(k),
-                    1,
-                    rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b),
-                ) => (
-                    k as u8,
-                    lz4_flex::decompress_size_prepended(b).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            0,
-                            rusqlite::types::Type::Blob,
-                            Box::new(e),
-                        )
-                    })?,
-                ),
-                (kind, compressed, stored) => {
-                    let value = match stored {
-                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
-                            b.to_vec()
-                        }
-                        rusqlite::types::ValueRef::Null => b"null".to_vec(),
-                        other => other
-                            .as_i64()
-                            .map(|n| n.to_string().into_bytes())
-                            .unwrap_or_default(),
-                    };
-                    match (kind, compressed) {
-                        (Some(k), _) => (k as u8, value),
-                        (None, 0) => (kind::LEGACY_JSON, value),
-                        (None, _) => (kind::LEGACY_QUOTED, value),
-                    }
-                }
-            };
-            Ok(Some(DiskRow {
-                kind,
-                value,
-                expires_at: ttl.unwrap_or(i64::MAX),
-                namespace: namespace.unwrap_or_default(),
-            }))
-        })
-        .optional()?;
-    Ok(row.flatten())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind;
 
     fn open(path: &str, max: u64) -> DiskStore {
         // Size tests need incompressible values: compression only when unbounded.
