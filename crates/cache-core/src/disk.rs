@@ -10,20 +10,23 @@
 //! Reads do not write: hit counts and access times are gathered in a bounded map and
 //! written with the next commit.
 //!
-//! Two columns beyond the legacy schema are added when missing (`kind`: the value's type
-//! tag, NULL on rows the legacy code wrote). `compressed` is 1 for an lz4 block on rows
-//! with a `kind`; on legacy rows it keeps its legacy meaning (the JSON of the JSON text).
+//! The file and its schema are in `schema`, the WAL's checkpoints in `checkpoint`, the
+//! stored form of a value in `row`; this module is the level itself: its connections,
+//! transactions, reads and writes.
 
-use crate::kind;
+mod checkpoint;
+mod row;
+mod schema;
+
 use ahash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use checkpoint::Checkpointer;
+use row::read_row;
+pub use row::{DiskRow, COMPRESS_THRESHOLD};
+use rusqlite::{params, Connection, OpenFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Values at least this long are compressed (when it saves space).
-pub const COMPRESS_THRESHOLD: usize = 256;
 /// Bound of the pending access-time map: reaching it writes the updates at once (kept
 /// small so that write, on the JS thread, stays short): into the open transaction when
 /// writes are pending, else in a transaction of their own.
@@ -35,55 +38,6 @@ const MAX_BATCH_KEYS: usize = 50_000;
 const MAX_LOST_KEYS: usize = 100_000;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the background checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL pages after which a commit checkpoints on the JS thread after all (the background
-/// checkpointer has fallen far behind): bounds the WAL at about 64 MiB.
-const WAL_SAFETY_PAGES: u32 = 16_384;
-
-/// Checkpoints the WAL on its own thread and connection, so the fsyncs of a checkpoint
-/// (synchronous=NORMAL syncs there, not at commit) never run on the JS thread. Passive
-/// checkpoints wait for nobody: readers and the writer go on meanwhile.
-struct Checkpointer {
-    stop: mpsc::Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: &str) -> rusqlite::Result<Self> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("cache-checkpoint".into())
-            .spawn(move || {
-                // Ends when told to, or when the store is gone (sender dropped).
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    // A failed checkpoint (e.g. busy) is retried at the next tick.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                }
-            })
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Checkpointer {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 pub struct DiskConfig {
     pub path: String,
@@ -93,14 +47,6 @@ pub struct DiskConfig {
     /// Open the writer through the WAL write-coalescing VFS (`wal_vfs`). Linux only: on
     /// other platforms the shim is not built and this is ignored.
     pub wal_coalescing: bool,
-}
-
-/// A row as read back: the value decoded (decompressed), its kind, its expiry.
-pub struct DiskRow {
-    pub kind: u8,
-    pub value: Vec<u8>,
-    pub expires_at: i64,
-    pub namespace: String,
 }
 
 pub struct DiskStore {
@@ -151,36 +97,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-fn has_index_on(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM pragma_index_list('cache_entries') il, pragma_index_info(il.name) ii
-         WHERE ii.name = ?1",
-        [column],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-}
-
-/// Creates the file with mode 0600 before SQLite opens it; SQLite gives the WAL and
-/// shared-memory files the database file's permissions.
-#[cfg(unix)]
-fn create_private(path: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if path.starts_with("file:") || std::path::Path::new(path).exists() {
-        return Ok(());
-    }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        // another thread or process created it between the check and the open: fine
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        r => r.map(|_| ()),
-    }
-}
-
 const WRITER_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
     .union(OpenFlags::SQLITE_OPEN_CREATE)
     .union(OpenFlags::SQLITE_OPEN_URI)
@@ -205,32 +121,6 @@ fn open_writer(path: &str, _coalesce: bool) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(path, WRITER_FLAGS)
 }
 
-/// Runs `f` again while SQLite reports the database busy or locked (several connections,
-/// threads or processes opening one new file at once race for the schema and the WAL switch).
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let mut delay_ms = 1;
-    // each try already waits up to the connection's busy timeout where SQLite uses it
-    for _ in 0..8 {
-        match f() {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-                delay_ms = (delay_ms * 2).min(50);
-            }
-            r => return r,
-        }
-    }
-    f()
-}
-#[cfg(not(unix))]
-fn create_private(_path: &str) -> std::io::Result<()> {
-    Ok(())
-}
-
 impl DiskStore {
     pub fn open(cfg: &DiskConfig) -> Result<Self, String> {
         Self::open_inner(cfg).map_err(|e| format!("cannot open cache database {:?}: {e}", cfg.path))
@@ -239,7 +129,7 @@ impl DiskStore {
     fn open_inner(cfg: &DiskConfig) -> Result<Self, Box<dyn std::error::Error>> {
         let memory = is_memory_path(&cfg.path);
         if !memory {
-            create_private(&cfg.path)?;
+            schema::create_private(&cfg.path)?;
         }
         let writer = if memory {
             Connection::open(":memory:")?
@@ -250,63 +140,14 @@ impl DiskStore {
         writer.execute_batch("PRAGMA page_size=4096;")?;
         if !memory {
             // journal_mode returns a row; WAL is persistent in the file.
-            retry_busy(|| writer.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())))?;
+            schema::retry_busy(|| writer.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())))?;
         }
         writer.execute_batch("PRAGMA synchronous=NORMAL;")?;
-        // A complete schema is only read. Otherwise it is checked and completed in one write
-        // transaction, so openers of one new file take turns instead of adding the same
-        // column or index twice.
-        let complete = (|| -> rusqlite::Result<bool> {
-            let has_kind: bool = writer.query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
-                [],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )?;
-            let mut indexed = true;
-            for column in ["ttl", "last_accessed", "namespace"] {
-                indexed &= has_index_on(&writer, column)?;
-            }
-            Ok(has_kind && indexed)
-        })()
-        .unwrap_or(false);
-        if !complete {
-            retry_busy(|| {
-                writer.execute_batch("BEGIN IMMEDIATE")?;
-                let done = (|| {
-                    writer.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS cache_entries (
-                       key TEXT PRIMARY KEY, value BLOB, size INTEGER, ttl INTEGER, created_at INTEGER,
-                       last_accessed INTEGER, hit_count INTEGER DEFAULT 0, namespace TEXT,
-                       compressed INTEGER DEFAULT 0);",
-                )?;
-                    let has_kind: bool = writer.query_row(
-                    "SELECT COUNT(*) FROM pragma_table_info('cache_entries') WHERE name = 'kind'",
-                    [],
-                    |r| r.get::<_, i64>(0).map(|n| n > 0),
-                )?;
-                    if !has_kind {
-                        writer
-                            .execute_batch("ALTER TABLE cache_entries ADD COLUMN kind INTEGER")?;
-                    }
-                    for column in ["ttl", "last_accessed", "namespace"] {
-                        if !has_index_on(&writer, column)? {
-                            writer.execute_batch(&format!(
-                            "CREATE INDEX IF NOT EXISTS idx_cache_entries_{column} ON cache_entries({column})"
-                        ))?;
-                        }
-                    }
-                    writer.execute_batch("COMMIT")
-                })();
-                if done.is_err() {
-                    let _ = writer.execute_batch("ROLLBACK");
-                }
-                done
-            })?;
-        }
+        schema::ensure(&writer)?;
         let mut readers = Vec::new();
         let mut checkpointer = None;
         if !memory {
-            writer.execute_batch(&format!("PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES};"))?;
+            checkpoint::bound_wal(&writer)?;
             checkpointer = Some(Checkpointer::start(&cfg.path)?);
             for _ in 0..cfg.pool_size.max(1) {
                 let r = Connection::open_with_flags(
@@ -500,18 +341,8 @@ impl DiskStore {
             self.early_evictions += self.commit()?;
         }
         self.begin()?;
-        let packed;
-        let (stored, compressed): (&[u8], i64) =
-            if self.compression && value.len() >= COMPRESS_THRESHOLD {
-                packed = lz4_flex::compress_prepend_size(value);
-                if packed.len() < value.len() {
-                    (&packed, 1)
-                } else {
-                    (value, 0)
-                }
-            } else {
-                (value, 0)
-            };
+        let (stored, compressed) = row::pack(value, self.compression);
+        let stored: &[u8] = &stored;
         self.writer
             .prepare_cached(
                 // An upsert, not INSERT OR REPLACE: replacing a key updates its row in
@@ -724,68 +555,10 @@ impl DiskStore {
     }
 }
 
-fn read_row(conn: &Connection, key: &str, now: i64) -> rusqlite::Result<Option<DiskRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT value, kind, compressed, ttl, namespace FROM cache_entries WHERE key = ?1",
-    )?;
-    let row = stmt
-        .query_row([key], |r| {
-            let ttl: Option<i64> = r.get(3)?;
-            if ttl.is_some_and(|t| t < now) {
-                return Ok(None);
-            }
-            let kind: Option<i64> = r.get(1)?;
-            let compressed: Option<i64> = r.get(2)?;
-            let namespace: Option<String> = r.get(4)?;
-            let stored = r.get_ref(0)?;
-            let (kind, value) = match (kind, compressed.unwrap_or(0), stored) {
-                // Decompressed straight from SQLite's buffer: no intermediate copy.
-                (
-                    Some(k),
-                    1,
-                    rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b),
-                ) => (
-                    k as u8,
-                    lz4_flex::decompress_size_prepended(b).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            0,
-                            rusqlite::types::Type::Blob,
-                            Box::new(e),
-                        )
-                    })?,
-                ),
-                (kind, compressed, stored) => {
-                    let value = match stored {
-                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
-                            b.to_vec()
-                        }
-                        rusqlite::types::ValueRef::Null => b"null".to_vec(),
-                        other => other
-                            .as_i64()
-                            .map(|n| n.to_string().into_bytes())
-                            .unwrap_or_default(),
-                    };
-                    match (kind, compressed) {
-                        (Some(k), _) => (k as u8, value),
-                        (None, 0) => (kind::LEGACY_JSON, value),
-                        (None, _) => (kind::LEGACY_QUOTED, value),
-                    }
-                }
-            };
-            Ok(Some(DiskRow {
-                kind,
-                value,
-                expires_at: ttl.unwrap_or(i64::MAX),
-                namespace: namespace.unwrap_or_default(),
-            }))
-        })
-        .optional()?;
-    Ok(row.flatten())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind;
 
     fn open(path: &str, max: u64) -> DiskStore {
         // Size tests need incompressible values: compression only when unbounded.

@@ -144,7 +144,10 @@ pub(crate) fn register() -> rusqlite::Result<()> {
 // SAFETY: `file` must be a WAL file opened by `open` (its methods are `WAL_METHODS`) and not
 // yet closed; SQLite calls a file's methods from one thread at a time, so the `&mut` is unique.
 unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Wal {
-    let w = &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Wal);
+    // SAFETY: by this function's contract, `open` wrote a `Wal` at `WAL_OFFSET` in `file`'s
+    // `szOsFile` bytes, still live, and only the calling method refers to it.
+    let w =
+        unsafe { &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Wal) };
     if w.dead.swap(false, Ordering::AcqRel) {
         w.buf.clear();
         w.committing = false;
@@ -156,7 +159,9 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Wal {
 // SAFETY: `file` must be a main database file opened by `open` whose methods are a patched
 // table from `db_methods` (so a `Db` was written at the offset), not yet closed.
 unsafe fn db<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Db {
-    &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Db)
+    // SAFETY: by this function's contract, `open` wrote a `Db` at `WAL_OFFSET` in `file`'s
+    // `szOsFile` bytes, still live, and only the calling method refers to it.
+    unsafe { &mut *((file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire)) as *mut Db) }
 }
 
 fn path_of(name: ffi::sqlite3_filename) -> Box<[u8]> {
@@ -178,48 +183,53 @@ unsafe extern "C" fn open(
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    let unix = UNIX_VFS.load(Ordering::Acquire) as *mut ffi::sqlite3_vfs;
-    let Some(unix_open) = unix.as_ref().and_then(|v| v.xOpen) else {
-        return ffi::SQLITE_ERROR;
-    };
-    // The unix VFS opens the file with its own VFS object, so its methods find what they
-    // expect; only a WAL file's methods are then swapped for the shim's.
-    let rc = unix_open(unix, name, file, flags, out_flags);
-    if rc != ffi::SQLITE_OK || (*file).pMethods.is_null() {
-        return rc;
-    }
-    let at = (file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire));
-    if flags & ffi::SQLITE_OPEN_WAL != 0 {
-        let wal_path = path_of(name);
-        let db_path: Box<[u8]> = Box::from(wal_path.strip_suffix(b"-wal").unwrap_or(&wal_path));
-        let dead = Arc::new(AtomicBool::new(false));
-        live_wals().push((db_path, dead.clone()));
-        ptr::write(
-            at as *mut Wal,
-            Wal {
-                unix: (*file).pMethods,
-                buf: Vec::new(),
-                start: 0,
-                committing: false,
-                dead,
-                failed: ffi::SQLITE_OK,
-            },
-        );
-        (*file).pMethods = &WAL_METHODS;
-    } else if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
-        let Some(patched) = db_methods((*file).pMethods) else {
-            return rc; // no memory for the table: the unix methods, unwatched, still work
+    // SAFETY: SQLite calls this as the VFS's `xOpen` (see above): `unix` is the unix VFS
+    // stored by `register` (null checked), `file` has room for the unix structure and a
+    // `Wal` or `Db` at `WAL_OFFSET`, and the method tables set live for the process.
+    unsafe {
+        let unix = UNIX_VFS.load(Ordering::Acquire) as *mut ffi::sqlite3_vfs;
+        let Some(unix_open) = unix.as_ref().and_then(|v| v.xOpen) else {
+            return ffi::SQLITE_ERROR;
         };
-        ptr::write(
-            at as *mut Db,
-            Db {
-                unix: (*file).pMethods,
-                path: path_of(name),
-            },
-        );
-        (*file).pMethods = patched;
+        // The unix VFS opens the file with its own VFS object, so its methods find what they
+        // expect; only a WAL file's methods are then swapped for the shim's.
+        let rc = unix_open(unix, name, file, flags, out_flags);
+        if rc != ffi::SQLITE_OK || (*file).pMethods.is_null() {
+            return rc;
+        }
+        let at = (file as *mut u8).add(WAL_OFFSET.load(Ordering::Acquire));
+        if flags & ffi::SQLITE_OPEN_WAL != 0 {
+            let wal_path = path_of(name);
+            let db_path: Box<[u8]> = Box::from(wal_path.strip_suffix(b"-wal").unwrap_or(&wal_path));
+            let dead = Arc::new(AtomicBool::new(false));
+            live_wals().push((db_path, dead.clone()));
+            ptr::write(
+                at as *mut Wal,
+                Wal {
+                    unix: (*file).pMethods,
+                    buf: Vec::new(),
+                    start: 0,
+                    committing: false,
+                    dead,
+                    failed: ffi::SQLITE_OK,
+                },
+            );
+            (*file).pMethods = &WAL_METHODS;
+        } else if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
+            let Some(patched) = db_methods((*file).pMethods) else {
+                return rc; // no memory for the table: the unix methods, unwatched, still work
+            };
+            ptr::write(
+                at as *mut Db,
+                Db {
+                    unix: (*file).pMethods,
+                    path: path_of(name),
+                },
+            );
+            (*file).pMethods = patched;
+        }
+        rc
     }
-    rc
 }
 
 /// The patched copy of `unix` (see `DB_METHODS`).
@@ -232,10 +242,12 @@ unsafe fn db_methods(
     if let Some(&(_, t)) = tables.iter().find(|&&(u, _)| u == unix as usize) {
         return Some(t as *const ffi::sqlite3_io_methods);
     }
-    if (*unix).iVersion < 2 || (*unix).xShmLock.is_none() {
+    // SAFETY: by this function's contract, `unix` is one of SQLite's static method tables.
+    let unix_table = unsafe { &*unix };
+    if unix_table.iVersion < 2 || unix_table.xShmLock.is_none() {
         return None; // no shared memory, no WAL: nothing to watch
     }
-    let mut table = *unix;
+    let mut table = *unix_table;
     table.xShmLock = Some(db_shm_lock);
     table.xClose = Some(db_close);
     // leaked on purpose: files may use the table until the process ends
@@ -255,7 +267,8 @@ unsafe extern "C" fn db_shm_lock(
     n: c_int,
     flags: c_int,
 ) -> c_int {
-    let d = db(file);
+    // SAFETY: `file` is a main database file `open` patched (see above).
+    let d = unsafe { db(file) };
     let releases_write_lock = flags == ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE
         && ofst <= WAL_WRITE_LOCK
         && WAL_WRITE_LOCK < ofst + n;
@@ -268,22 +281,31 @@ unsafe extern "C" fn db_shm_lock(
             }
         }
     }
-    match (*d.unix).xShmLock {
-        Some(f) => f(file, ofst, n, flags),
-        None => ffi::SQLITE_ERROR,
+    // SAFETY: `d.unix` is the unix VFS's static table for `file`; its `xShmLock` gets the
+    // arguments SQLite passed here.
+    unsafe {
+        match (*d.unix).xShmLock {
+            Some(f) => f(file, ofst, n, flags),
+            None => ffi::SQLITE_ERROR,
+        }
     }
 }
 
 // SAFETY: called by SQLite only, once, as `xClose` of a main database file `open` patched:
 // the `Db` is dropped exactly once, and the unix methods restored before the unix close.
 unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
-    let d = db(file);
-    let unix = d.unix;
-    ptr::drop_in_place(d as *mut Db);
-    (*file).pMethods = unix;
-    match (*unix).xClose {
-        Some(f) => f(file),
-        None => ffi::SQLITE_ERROR,
+    // SAFETY: `file` is a main database file `open` patched, closed once (see above): its
+    // `Db` is dropped here and never used again, and `unix`, the static table it kept,
+    // closes the file with its own methods back in place.
+    unsafe {
+        let d = db(file);
+        let unix = d.unix;
+        ptr::drop_in_place(d as *mut Db);
+        (*file).pMethods = unix;
+        match (*unix).xClose {
+            Some(f) => f(file),
+            None => ffi::SQLITE_ERROR,
+        }
     }
 }
 
@@ -296,13 +318,17 @@ unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
     }
     let rc = match test_hook::take_failure() {
         Some(rc) => rc,
-        None => write_through(
-            file,
-            w.unix,
-            w.buf.as_ptr() as *const c_void,
-            w.buf.len() as c_int,
-            w.start,
-        ),
+        // SAFETY: `file` is a WAL file of `open` and `w.unix` its unix table (this function's
+        // contract); the buffer's bytes stay put for the call.
+        None => unsafe {
+            write_through(
+                file,
+                w.unix,
+                w.buf.as_ptr() as *const c_void,
+                w.buf.len() as c_int,
+                w.start,
+            )
+        },
     };
     w.buf.clear();
     if rc != ffi::SQLITE_OK {
@@ -317,7 +343,8 @@ unsafe fn flush(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
 /// a later COMMIT would publish the lost frames).
 // SAFETY: as `flush`.
 unsafe fn flush_late(file: *mut ffi::sqlite3_file, w: &mut Wal) -> c_int {
-    match flush(file, w) {
+    // SAFETY: the same contract as `flush`'s.
+    match unsafe { flush(file, w) } {
         ffi::SQLITE_OK => ffi::SQLITE_OK,
         _ => ffi::SQLITE_IOERR_WRITE,
     }
@@ -331,13 +358,15 @@ unsafe extern "C" fn write(
     amt: c_int,
     offset: i64,
 ) -> c_int {
-    let w = wal(file);
+    // SAFETY: `file` is a WAL file of `open` (see above).
+    let w = unsafe { wal(file) };
     if w.failed != ffi::SQLITE_OK {
         // frames of this transaction were lost: nothing more of it is written, so it
         // cannot commit (the mark at its end clears this)
         return ffi::SQLITE_IOERR_WRITE;
     }
-    let bytes = std::slice::from_raw_parts(data as *const u8, amt.max(0) as usize);
+    // SAFETY: SQLite passes `amt` readable bytes at `data`, unchanged during the call.
+    let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, amt.max(0) as usize) };
     // bytes 4..8 of a frame header: the database size after a commit, 0 in other frames
     let header = amt == FRAME_HEADER;
     let commit_header = header && bytes[4..8] != [0, 0, 0, 0];
@@ -349,11 +378,13 @@ unsafe extern "C" fn write(
         w.buf.extend_from_slice(bytes);
         if w.committing && !header {
             // the commit frame's page: on disk before SQLite publishes the commit
-            return flush(file, w);
+            // SAFETY: `w` is `file`'s `Wal`, taken by `wal` above.
+            return unsafe { flush(file, w) };
         }
         return ffi::SQLITE_OK;
     }
-    let rc = flush(file, w);
+    // SAFETY: `w` is `file`'s `Wal`, taken by `wal` above.
+    let rc = unsafe { flush(file, w) };
     if rc != ffi::SQLITE_OK {
         return rc;
     }
@@ -368,7 +399,8 @@ unsafe extern "C" fn write(
         w.buf.extend_from_slice(bytes);
         return ffi::SQLITE_OK;
     }
-    write_through(file, w.unix, data, amt, offset)
+    // SAFETY: `w.unix` is `file`'s unix table; `data` holds `amt` bytes (see above).
+    unsafe { write_through(file, w.unix, data, amt, offset) }
 }
 
 /// One real write, by the unix VFS (counted for the tests).
@@ -382,9 +414,13 @@ unsafe fn write_through(
     offset: i64,
 ) -> c_int {
     test_hook::count_write();
-    match (*unix).xWrite {
-        Some(write) => write(file, data, amt, offset),
-        None => ffi::SQLITE_ERROR,
+    // SAFETY: by this function's contract, `unix` is the static table of the unix VFS that
+    // opened `file`, whose `xWrite` gets `amt` readable bytes at `data`.
+    unsafe {
+        match (*unix).xWrite {
+            Some(write) => write(file, data, amt, offset),
+            None => ffi::SQLITE_ERROR,
+        }
     }
 }
 
@@ -394,14 +430,18 @@ macro_rules! flushing {
         // SAFETY: called by SQLite only, as a method of a WAL file of `open`; the arguments
         // are forwarded unchanged to the unix method of the same name.
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
-            let w = wal(file);
-            let rc = flush_late(file, w);
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-            match (*w.unix).$field {
-                Some(f) => f(file $(, $arg)*),
-                None => ffi::SQLITE_ERROR,
+            // SAFETY: `file` is a WAL file of `open` (see above), `w` its `Wal`, `w.unix` the
+            // unix VFS's static table for it.
+            unsafe {
+                let w = wal(file);
+                let rc = flush_late(file, w);
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+                match (*w.unix).$field {
+                    Some(f) => f(file $(, $arg)*),
+                    None => ffi::SQLITE_ERROR,
+                }
             }
         }
     };
@@ -419,15 +459,21 @@ flushing!(file_control, xFileControl, (op: c_int, arg: *mut c_void));
 // SAFETY: called by SQLite only, once, as `xClose` of a WAL file of `open`: the `Wal` is
 // dropped exactly once, and the unix methods restored before the unix close.
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
-    let w = wal(file);
-    let rc = flush_late(file, w);
-    let unix = w.unix;
-    live_wals().retain(|(_, dead)| !Arc::ptr_eq(dead, &w.dead));
-    ptr::drop_in_place(w as *mut Wal);
-    (*file).pMethods = unix;
-    let closed = match (*unix).xClose {
-        Some(f) => f(file),
-        None => ffi::SQLITE_ERROR,
+    // SAFETY: `file` is a WAL file of `open`, closed once (see above): its `Wal` is dropped
+    // here and never used again, and `unix`, the static table it kept, closes the file with
+    // its own methods back in place.
+    let (rc, closed) = unsafe {
+        let w = wal(file);
+        let rc = flush_late(file, w);
+        let unix = w.unix;
+        live_wals().retain(|(_, dead)| !Arc::ptr_eq(dead, &w.dead));
+        ptr::drop_in_place(w as *mut Wal);
+        (*file).pMethods = unix;
+        let closed = match (*unix).xClose {
+            Some(f) => f(file),
+            None => ffi::SQLITE_ERROR,
+        };
+        (rc, closed)
     };
     if rc != ffi::SQLITE_OK {
         rc
@@ -438,17 +484,25 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
 
 // SAFETY: called by SQLite only, as a method of a WAL file of `open`.
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    match (*wal(file).unix).xSectorSize {
-        Some(f) => f(file),
-        None => 4096,
+    // SAFETY: `file` is a WAL file of `open` (see above); its `Wal` keeps the unix VFS's
+    // static table for it.
+    unsafe {
+        match (*wal(file).unix).xSectorSize {
+            Some(f) => f(file),
+            None => 4096,
+        }
     }
 }
 
 // SAFETY: called by SQLite only, as a method of a WAL file of `open`.
 unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    match (*wal(file).unix).xDeviceCharacteristics {
-        Some(f) => f(file),
-        None => 0,
+    // SAFETY: `file` is a WAL file of `open` (see above); its `Wal` keeps the unix VFS's
+    // static table for it.
+    unsafe {
+        match (*wal(file).unix).xDeviceCharacteristics {
+            Some(f) => f(file),
+            None => 0,
+        }
     }
 }
 
@@ -743,9 +797,9 @@ mod tests {
 
     #[test]
     fn rewritten_checksums_reach_the_file_before_the_commit_is_published() {
-        // found by review: SQLite rewrites frame headers (new checksums) when a transaction
-        // changes a page it already spilled; the last of them, the commit frame's, was left
-        // in the buffer and dropped, so a recovery stopped there and lost the transaction
+        // SQLite rewrites frame headers (new checksums) when a transaction changes a page it
+        // already spilled; the last of them, the commit frame's, must reach the file: left in
+        // the buffer and dropped, a recovery would stop there and lose the transaction
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ck.db");
         let w = spilling(&path, 200);
@@ -758,8 +812,8 @@ mod tests {
 
     #[test]
     fn a_failed_late_write_of_spilled_frames_keeps_the_transaction_from_committing() {
-        // found by review: the buffer's write failing in a read reported "disk full", which
-        // rolls back only the statement; the transaction then committed frames never written
+        // the buffer's write failing in a read must not report "disk full", which rolls back
+        // only the statement: the transaction would then commit frames never written
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("late.db");
         let w = spilling(&path, 60);
