@@ -138,10 +138,7 @@ const WRITER = `
 
 test('two processes on one database file see each other’s writes, never SQLITE_BUSY', async () => {
   const dbPath = path.join(tmp(), 'shared.db')
-  const [a, b] = await Promise.all([
-    runChild(WRITER, [dbPath, 'a', 'b', '2000']),
-    runChild(WRITER, [dbPath, 'b', 'a', '2000']),
-  ])
+  const [a, b] = await Promise.all([runChild(WRITER, [dbPath, 'a', 'b', '2000']), runChild(WRITER, [dbPath, 'b', 'a', '2000'])])
   expect(a.trim()).toBe('2000')
   expect(b.trim()).toBe('2000')
 })
@@ -190,8 +187,12 @@ test('a read snapshot never outlives its callback: one opened in a setImmediate 
         expect((await c.get('k')).slice(0, 2)).toBe('v1') // shared: opens the snapshot
         // another process commits v2; this callback's reads may still share the snapshot,
         // a later callback's may not
-        execFileSync(process.execPath, ['-e', `const { CacheManager } = require(${JSON.stringify(ENTRY)})
-          const c = new CacheManager({ dbPath: process.argv[1] }); c.set('k', ${JSON.stringify(big('v2'))}).then(() => c.shutdown())`, dbPath])
+        execFileSync(process.execPath, [
+          '-e',
+          `const { CacheManager } = require(${JSON.stringify(ENTRY)})
+          const c = new CacheManager({ dbPath: process.argv[1] }); c.set('k', ${JSON.stringify(big('v2'))}).then(() => c.shutdown())`,
+          dbPath,
+        ])
         fs.stat(__filename, async () => resolve((await c.get('k')).slice(0, 2)))
       } catch (e) {
         reject(e)
@@ -303,7 +304,10 @@ test('a child killed with SIGKILL loses no acknowledged set; integrity_check is 
     await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 500)))
     child.kill('SIGKILL')
     await new Promise((r) => child.on('exit', r))
-    const acked = out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number)
+    const acked = out
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l))
+      .map(Number)
     expect(acked.length).toBeGreaterThan(0)
     const last = acked[acked.length - 1]
     const db = new Database(dbPath)
@@ -360,7 +364,11 @@ test('with many sets in flight, a tick commits in two groups; each set resolves 
     }
     await Promise.all(Array.from({ length: 64 }, lane))
     expect(notDurable).toBe(0)
-    const groups = log.join('').split('c').filter((g) => g.length > 0).map((g) => g.length)
+    const groups = log
+      .join('')
+      .split('c')
+      .filter((g) => g.length > 0)
+      .map((g) => g.length)
     expect(groups.reduce((a, b) => a + b, 0)).toBe(64 * 30)
     // the first ticks learn how many writes await commits; after them, groups of half
     expect(groups.slice(4).every((n) => n <= 32)).toBe(true)
@@ -428,7 +436,10 @@ test('a tick whose writes failed on both threads does not fail the next tick', a
   const dbPath = path.join(tmp(), 'c.db')
   const c = new CacheManager({ dbPath })
   await c.set('warm', 1)
-  await sqlInChild(dbPath, "CREATE TRIGGER refuse BEFORE INSERT ON cache_entries WHEN NEW.key LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+  await sqlInChild(
+    dbPath,
+    "CREATE TRIGGER refuse BEFORE INSERT ON cache_entries WHEN NEW.key LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+  )
   const tick1 = [c.set('bad1', 1)]
   for (let i = 0; i < 7; i++) tick1.push(c.set(`g${i}`, i))
   tick1.push(c.set('bad2', 2), c.delete('nothing'))

@@ -162,7 +162,20 @@ describe('what changes the core is seen by the next get', () => {
 
   test('a faked Date does not keep an expired entry alive in the front', async () => {
     // only Date is faked, frozen: the core's clock (the wall clock) goes on
-    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] })
+    jest.useFakeTimers({
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    })
     try {
       const c = new CacheManager({ persistToDisk: false, cleanupInterval: 0 })
       await c.set('k', 'v', 0.3)

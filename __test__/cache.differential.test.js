@@ -44,18 +44,29 @@ const LONG_TTLS = [undefined, 0, -0, null, 3600, 3600.5, 86_400, 1e6] // none ex
 // The native per-entry charge (node + index slot; README "maxMemorySize": 37 on x86-64)
 const ENTRY_OVERHEAD = 37
 
-const KEYS = [
-  ...Array.from({ length: 16 }, (_, i) => `k${i}`),
-  '', "it's", 'a%_', 'ключ 🔑', 'nul\u0000key', '{"json":"key"}',
-]
+const KEYS = [...Array.from({ length: 16 }, (_, i) => `k${i}`), '', "it's", 'a%_', 'ключ 🔑', 'nul\u0000key', '{"json":"key"}']
 // none and '' are both the legacy's "default" namespace (native: the empty one), so
 // clear(namespace) is only called with names given explicitly
 const NAMESPACES = [undefined, undefined, 'tenant-a', 'tenant-b', '']
 const CLEARED_NAMESPACES = ['tenant-a', 'tenant-b', 'nobody']
 const NUMBERS = [0, -0, 1, -1, 42.5, -123.456, 0.1 + 0.2, 1e21, 1e-7, 2 ** 53 + 2, 5e-324, Number.MAX_VALUE]
 const STRINGS = [
-  '', 'hello', '123', '-0', '1e3', 'true', 'false', 'null', '{"a":1}', '[1,"two"]', '"quoted"',
-  ' 42 ', 'ключ ✓ 🔑', 'nul\u0000inside', 'lone \ud800 surrogate', 'line\nbreak\ttab',
+  '',
+  'hello',
+  '123',
+  '-0',
+  '1e3',
+  'true',
+  'false',
+  'null',
+  '{"a":1}',
+  '[1,"two"]',
+  '"quoted"',
+  ' 42 ',
+  'ключ ✓ 🔑',
+  'nul\u0000inside',
+  'lone \ud800 surrogate',
+  'line\nbreak\ttab',
 ]
 const PROPS = ['a', 'b', 'text', 'list', 'nested', 'n', '', 'with space', 'ü', '0']
 // values set must reject with a TypeError, on both sides
@@ -149,7 +160,9 @@ function describeValue(v, seen = new Set()) {
         for (let i = 0; i < v.length; i++) items.push(i in v ? describeValue(v[i], seen) : 'hole')
         text = `[${items.join(', ')}]`
       } else {
-        text = `{${Object.keys(v).map((k) => `${JSON.stringify(k)}: ${describeValue(v[k], seen)}`).join(', ')}}`
+        text = `{${Object.keys(v)
+          .map((k) => `${JSON.stringify(k)}: ${describeValue(v[k], seen)}`)
+          .join(', ')}}`
       }
       seen.delete(v)
       return text
@@ -245,7 +258,8 @@ const FIXES = {
     const set = legacy.set.bind(legacy)
     legacy.set = (key, value, ttl, namespace) => {
       if (typeof value === 'number' && !Number.isFinite(value)) return Promise.reject(new RangeError('value must be a finite number'))
-      if (typeof ttl === 'number' && !(ttl >= 0 && ttl < Infinity)) return Promise.reject(new RangeError('ttl must be a finite number >= 0'))
+      if (typeof ttl === 'number' && !(ttl >= 0 && ttl < Infinity))
+        return Promise.reject(new RangeError('ttl must be a finite number >= 0'))
       return set(key, value, ttl, namespace)
     }
   },
@@ -432,7 +446,9 @@ async function runSequence(mode, seed, observe) {
         await onEach(`getMany(${JSON.stringify(keys)})`, { kind: 'getMany', keys }, async (side) => {
           // the legacy has no getMany: its equivalent is a get per key, in order
           const got = side.isNative ? await side.cache.getMany(keys) : await sequentialGets(side.cache, keys)
-          keys.forEach((k, i) => recordRead(side, k, got[i]))
+          keys.forEach((k, i) => {
+            recordRead(side, k, got[i])
+          })
           // native getMany emits no hit/miss events; the legacy gets do
           side.log = side.log.filter((line) => !line.startsWith('hit ') && !line.startsWith('miss '))
           return got.map((v) => describeValue(v)).join(' | ')
@@ -440,7 +456,12 @@ async function runSequence(mode, seed, observe) {
       } else if (kind === 'setMany') {
         // valid entries only: native checks all before storing any, which the legacy's
         // equivalent (a set per entry, in order) cannot do
-        const entries = Array.from({ length: 1 + gen.int(4) }, () => [gen.key(), pickStorable(gen), gen.pick([...LONG_TTLS, SHORT_TTL]), gen.namespace()])
+        const entries = Array.from({ length: 1 + gen.int(4) }, () => [
+          gen.key(),
+          pickStorable(gen),
+          gen.pick([...LONG_TTLS, SHORT_TTL]),
+          gen.namespace(),
+        ])
         const label = `setMany(${entries.map(([k, v, t, ns]) => `[${JSON.stringify(k)}, ${describeValue(v)}, ${t}, ${ns}]`).join(', ')})`
         await onEach(label, { kind: 'setMany', keys: entries.map((e) => e[0]) }, async (side) => {
           const own = entries.map(([k, v, t, ns]) => [k, ownCopy(v), t, ns])
@@ -472,7 +493,12 @@ async function runSequence(mode, seed, observe) {
         }
         jest.advanceTimersByTime(60_000)
         for (const side of sides) for (const [k, e] of [...side.entries]) if (e.expired) side.entries.delete(k)
-        await observe(sides, 'sweep (60 s)', sides.map(() => 'swept'), { kind: 'sweep' })
+        await observe(
+          sides,
+          'sweep (60 s)',
+          sides.map(() => 'swept'),
+          { kind: 'sweep' },
+        )
       } else if (kind === 'throwingListener') {
         // the contract: an internal error in get, a throwing listener included, resolves null;
         // the other methods are async functions that reject with it, their work done
@@ -493,36 +519,57 @@ async function runSequence(mode, seed, observe) {
           }
         }
         if (event === 'cache_hit' || event === 'cache_miss') {
-          await onEach(`get(${JSON.stringify(key)}), a ${event} listener throws`, { kind: 'get', keys: [key] }, withThrowing(async (side) => {
-            const outcome = await settle(side.cache.get(key))
-            recordRead(side, key, null, false) // counted; what it returned is compared, not judged
-            return outcome
-          }))
+          await onEach(
+            `get(${JSON.stringify(key)}), a ${event} listener throws`,
+            { kind: 'get', keys: [key] },
+            withThrowing(async (side) => {
+              const outcome = await settle(side.cache.get(key))
+              recordRead(side, key, null, false) // counted; what it returned is compared, not judged
+              return outcome
+            }),
+          )
         } else if (event === 'cache_set') {
           const label = `set(${JSON.stringify(key)}, ${describeValue(value)}, 3600, ${namespace}), a cache_set listener throws`
-          await onEach(label, { kind: 'set', key, ttl: 3600 }, withThrowing(async (side) => {
-            const own = ownCopy(value)
-            const outcome = await settle(side.cache.set(key, own, 3600, namespace))
-            if (wasWritten(outcome)) recordSet(side, key, own, 3600, namespace)
-            return outcome
-          }))
+          await onEach(
+            label,
+            { kind: 'set', key, ttl: 3600 },
+            withThrowing(async (side) => {
+              const own = ownCopy(value)
+              const outcome = await settle(side.cache.set(key, own, 3600, namespace))
+              if (wasWritten(outcome)) recordSet(side, key, own, 3600, namespace)
+              return outcome
+            }),
+          )
         } else if (event === 'cache_delete') {
-          await onEach(`delete(${JSON.stringify(key)}), a cache_delete listener throws`, { kind: 'delete', key }, withThrowing(async (side) => {
-            const outcome = await settle(side.cache.delete(key))
-            side.entries.delete(key)
-            return outcome
-          }))
+          await onEach(
+            `delete(${JSON.stringify(key)}), a cache_delete listener throws`,
+            { kind: 'delete', key },
+            withThrowing(async (side) => {
+              const outcome = await settle(side.cache.delete(key))
+              side.entries.delete(key)
+              return outcome
+            }),
+          )
         } else {
-          await onEach(`clear(${JSON.stringify(cleared)}), a cache_clear listener throws`, { kind: 'clearNamespace', namespace: cleared }, withThrowing(async (side) => {
-            const outcome = await settle(side.cache.clear(cleared))
-            for (const [k, e] of [...side.entries]) if (e.namespace === cleared) side.entries.delete(k)
-            return outcome
-          }))
+          await onEach(
+            `clear(${JSON.stringify(cleared)}), a cache_clear listener throws`,
+            { kind: 'clearNamespace', namespace: cleared },
+            withThrowing(async (side) => {
+              const outcome = await settle(side.cache.clear(cleared))
+              for (const [k, e] of [...side.entries]) if (e.namespace === cleared) side.entries.delete(k)
+              return outcome
+            }),
+          )
         }
       } else if (kind === 'reopen') {
         shutdownAll()
         open()
-        await observe(sides, 'shutdown and reopen', sides.map(() => 'reopened'), { kind: 'reopen' })
+        await observe(
+          sides,
+          'shutdown and reopen',
+          sides.map(() => 'reopened'),
+          { kind: 'reopen' },
+        )
       } else {
         await onEach('getStats()', { kind: 'stats' }, async () => 'stats')
       }
@@ -535,7 +582,19 @@ async function runSequence(mode, seed, observe) {
 }
 
 // how often each op runs (out of 100); `reopen` only with a file database
-const OP_WEIGHTS = { set: 30, get: 28, delete: 7, getMany: 7, setMany: 5, clear: 2, clearNamespace: 4, sweep: 3, reopen: 3, throwingListener: 2, stats: 9 }
+const OP_WEIGHTS = {
+  set: 30,
+  get: 28,
+  delete: 7,
+  getMany: 7,
+  setMany: 5,
+  clear: 2,
+  clearNamespace: 4,
+  sweep: 3,
+  reopen: 3,
+  throwingListener: 2,
+  stats: 9,
+}
 // under pressure a clear or a reopen would empty the memory level too often for it to fill up
 const PRESSURE_OP_WEIGHTS = { ...OP_WEIGHTS, clear: 0.2, clearNamespace: 0.5, reopen: 0.5 }
 
@@ -738,7 +797,8 @@ function pressureViolation(mode, side) {
     return `hitRate ${stats.hitRate} + missRate ${stats.missRate} over ${lookups} lookups`
   }
   // with a disk level every live key is found; memory only, at least every non-null read hit
-  if (persistent ? hits !== liveLookups : hits < nonNullReads) return `${hits} hits for ${liveLookups} live lookups, ${nonNullReads} non-null reads`
+  if (persistent ? hits !== liveLookups : hits < nonNullReads)
+    return `${hits} hits for ${liveLookups} live lookups, ${nonNullReads} non-null reads`
   const evictEvents = side.log.filter((line) => line.startsWith('evict ')).length
   if (stats.evictionCount !== side.counters.evictions + evictEvents) {
     return `evictionCount went from ${side.counters.evictions} to ${stats.evictionCount} with ${evictEvents} cache_evict events`

@@ -156,7 +156,12 @@ describe('values round-trip with their type and shape', () => {
     await expect(c.set('k'.repeat(101), 1)).rejects.toThrow(RangeError)
     await expect(c.set('k'.repeat(101), 1)).rejects.toThrow(/at most 100 bytes/)
     await expect(c.set('k', 'v'.repeat(1001))).rejects.toThrow(/at most 1000 bytes/)
-    await expect(c.setMany([['a', 1], ['b', 'v'.repeat(1001)]])).rejects.toThrow(RangeError)
+    await expect(
+      c.setMany([
+        ['a', 1],
+        ['b', 'v'.repeat(1001)],
+      ]),
+    ).rejects.toThrow(RangeError)
     expect(await c.get('a')).toBeNull() // nothing of the batch was stored
     const mem = new CacheManager({ persistToDisk: false, maxMemorySize: 1000 })
     await expect(mem.set('k', 'v'.repeat(2000))).rejects.toThrow(/at most \d+ bytes/)
@@ -187,7 +192,10 @@ describe('memory level', () => {
   })
 
   test('lru evicts the least recently read; lfu the least often read', async () => {
-    for (const [policy, survivor, victim] of [['lru', 'a', 'b'], ['lfu', 'a', 'c']]) {
+    for (const [policy, survivor, victim] of [
+      ['lru', 'a', 'b'],
+      ['lfu', 'a', 'c'],
+    ]) {
       const c = new CacheManager({ persistToDisk: false, maxMemorySize: 100_000, evictionPolicy: policy })
       await c.set('probe', 'x'.repeat(10))
       const one = c.getStats().memoryUsage
@@ -479,13 +487,33 @@ describe('events, statistics, lifecycle', () => {
 describe('edges: all-or-nothing setMany, throwing listeners, tiny TTLs, option bounds, timers', () => {
   test('setMany checks every entry (ttl, namespace, the size limits) before it stores any', async () => {
     const c = new CacheManager()
-    await expect(c.setMany([['a', 1], ['b', 2, -1]])).rejects.toBeInstanceOf(RangeError)
-    await expect(c.setMany([['a', 1], ['b', 2, '60']])).rejects.toBeInstanceOf(TypeError)
-    await expect(c.setMany([['a', 1], ['b', 2, 0, 7]])).rejects.toBeInstanceOf(TypeError)
+    await expect(
+      c.setMany([
+        ['a', 1],
+        ['b', 2, -1],
+      ]),
+    ).rejects.toBeInstanceOf(RangeError)
+    await expect(
+      c.setMany([
+        ['a', 1],
+        ['b', 2, '60'],
+      ]),
+    ).rejects.toBeInstanceOf(TypeError)
+    await expect(
+      c.setMany([
+        ['a', 1],
+        ['b', 2, 0, 7],
+      ]),
+    ).rejects.toBeInstanceOf(TypeError)
     expect(await c.get('a')).toBeNull()
     c.shutdown()
     const small = new CacheManager({ persistToDisk: false, maxMemorySize: 1000 })
-    await expect(small.setMany([['a', 1], ['b', 'x'.repeat(990)]])).rejects.toBeInstanceOf(RangeError)
+    await expect(
+      small.setMany([
+        ['a', 1],
+        ['b', 'x'.repeat(990)],
+      ]),
+    ).rejects.toBeInstanceOf(RangeError)
     expect(await small.get('a')).toBeNull()
     small.shutdown()
   })
@@ -494,7 +522,10 @@ describe('edges: all-or-nothing setMany, throwing listeners, tiny TTLs, option b
     const dbPath = path.join(tmp(), 'c.db')
     const c = new CacheManager({ dbPath })
     await c.set('k', 'v')
-    for (const event of ['cache_set', 'cache_delete', 'cache_clear']) c.on(event, () => { throw new Error(`boom ${event}`) })
+    for (const event of ['cache_set', 'cache_delete', 'cache_clear'])
+      c.on(event, () => {
+        throw new Error(`boom ${event}`)
+      })
     const set = c.set('k2', 'v2')
     expect(set).toBeInstanceOf(Promise)
     await expect(set).rejects.toThrow('boom cache_set')
@@ -603,7 +634,12 @@ describe('what crosses into native code is checked and copied first', () => {
       await expect(p).rejects.toThrow(field)
     }
     await expect(c.predictiveWarmCache({ userTier: 'x'.repeat(5000), priority: 'high' })).rejects.toBeInstanceOf(RangeError)
-    const throwing = { get userTier() { throw new Error('getter') }, priority: 'high' }
+    const throwing = {
+      get userTier() {
+        throw new Error('getter')
+      },
+      priority: 'high',
+    }
     await expect(c.predictiveWarmCache(throwing)).rejects.toThrow('getter')
     c.shutdown()
   })
@@ -615,7 +651,9 @@ describe('what crosses into native code is checked and copied first', () => {
     const keys = new Proxy(['k'], { get: (t, p) => (p === '0' ? (reads++ === 0 ? 'k' : '\uD800') : Reflect.get(t, p)) })
     expect(await c.getMany(keys)).toEqual([null])
     const bad = new Map([['a', 1]])
-    bad[Symbol.iterator] = () => { throw new Error('iterator') }
+    bad[Symbol.iterator] = () => {
+      throw new Error('iterator')
+    }
     const p = c.setMany(bad)
     expect(p).toBeInstanceOf(Promise)
     await expect(p).rejects.toThrow('iterator')

@@ -129,7 +129,7 @@ const RECOMMENDATIONS = {
   cache_hit_rate: 'Increase cache size, optimize cache key generation, or extend TTL values',
   error_rate: 'Implement better error handling, add retries, or investigate root cause',
 }
-const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined)
+const own = (table, key) => (Object.hasOwn(table, key) ? table[key] : undefined)
 
 function componentOf(metric) {
   if (metric.includes('orchestration')) return 'orchestrator'

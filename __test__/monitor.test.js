@@ -65,10 +65,10 @@ describe('recording and statistics', () => {
   test('property: interleaved records and reads equal a naive recomputation', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.tuple(fc.constantFrom('a', 'b'), fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.integer({ min: 0, max: 9 })),
-          { minLength: 1, maxLength: 2500 },
-        ),
+        fc.array(fc.tuple(fc.constantFrom('a', 'b'), fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.integer({ min: 0, max: 9 })), {
+          minLength: 1,
+          maxLength: 2500,
+        }),
         fc.constantFrom(1, 7, 1024),
         (ops, bufferSize) => {
           const m = new PerformanceMonitor({ healthCheckIntervalMs: 0, bufferSize })
@@ -137,7 +137,12 @@ describe('recording and statistics', () => {
     expect(all.count).toBe(20000)
     expect(all.min).toBe(0.1)
     expect(all.max).toBe(2000)
-    for (const [got, want] of [[all.p50, 1000], [all.p90, 1800], [all.p99, 1980], [all.p999, 1998]]) {
+    for (const [got, want] of [
+      [all.p50, 1000],
+      [all.p90, 1800],
+      [all.p99, 1980],
+      [all.p999, 1998],
+    ]) {
       expect(Math.abs(got - want) / want).toBeLessThan(1e-3)
     }
     expect(m.getAllTimeStats('nope')).toBeNull()
@@ -437,7 +442,12 @@ describe('bad input', () => {
 
   test('a name with a lone surrogate is refused: two such names would be one metric', () => {
     const m = monitor({ healthCheckIntervalMs: 0 })
-    for (const call of [() => m.recordMetric('\uD800', 1), () => m.setTarget('x\uDBFF', 1), () => m.setThreshold('\uDC00', 1), () => m.getStats('\uD800')]) {
+    for (const call of [
+      () => m.recordMetric('\uD800', 1),
+      () => m.setTarget('x\uDBFF', 1),
+      () => m.setThreshold('\uDC00', 1),
+      () => m.getStats('\uD800'),
+    ]) {
       expect(call).toThrow(TypeError)
       expect(call).toThrow(/name must be a well-formed string/)
     }

@@ -16,7 +16,15 @@ test('a "type": "module" TypeScript project imports, type-checks and runs the pa
     fs.writeFileSync(
       path.join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'ES2022', strict: true, outDir: 'out', types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] },
+        compilerOptions: {
+          module: 'node16',
+          moduleResolution: 'node16',
+          target: 'ES2022',
+          strict: true,
+          outDir: 'out',
+          types: ['node'],
+          typeRoots: [path.join(root, 'node_modules', '@types')],
+        },
         files: ['app.ts'],
       }),
     )

@@ -39,7 +39,10 @@ async function round(n, dir) {
   if (signal !== 'SIGKILL') throw new Error(`writer ended before the kill (code ${code}): ${err}`)
 
   // only complete lines are acknowledged writes
-  const lines = out.slice(0, out.lastIndexOf('\n') + 1).split('\n').filter((l) => l.includes('\t'))
+  const lines = out
+    .slice(0, out.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter((l) => l.includes('\t'))
   const acked = new Map()
   for (const l of lines) {
     const [key, v] = l.split('\t')
@@ -61,21 +64,25 @@ async function round(n, dir) {
   return { integrity, acked: keys.length, lost, delay }
 }
 
-test(`SIGKILL at a random moment, ${ROUNDS} rounds: integrity ok, no acknowledged write lost`, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-crash-'))
-  let ackedTotal = 0
-  let lostTotal = 0
-  const integrities = new Set()
-  for (let n = 0; n < ROUNDS; n++) {
-    const r = await round(n, dir)
-    integrities.add(r.integrity)
-    ackedTotal += r.acked
-    lostTotal += r.lost.length
-    expect(r.integrity).toBe('ok')
-    expect(r.lost).toEqual([])
-  }
-  // the rounds did write: most of them acknowledged something before the kill
-  expect(ackedTotal).toBeGreaterThan(ROUNDS * 5)
-  console.log(`RELIABILITY crash: rounds=${ROUNDS} acknowledged=${ackedTotal} lost=${lostTotal} integrity=${[...integrities].join(',')}`)
-  fs.rmSync(dir, { recursive: true, force: true })
-}, LONG ? 600000 : 120000)
+test(
+  `SIGKILL at a random moment, ${ROUNDS} rounds: integrity ok, no acknowledged write lost`,
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-crash-'))
+    let ackedTotal = 0
+    let lostTotal = 0
+    const integrities = new Set()
+    for (let n = 0; n < ROUNDS; n++) {
+      const r = await round(n, dir)
+      integrities.add(r.integrity)
+      ackedTotal += r.acked
+      lostTotal += r.lost.length
+      expect(r.integrity).toBe('ok')
+      expect(r.lost).toEqual([])
+    }
+    // the rounds did write: most of them acknowledged something before the kill
+    expect(ackedTotal).toBeGreaterThan(ROUNDS * 5)
+    console.log(`RELIABILITY crash: rounds=${ROUNDS} acknowledged=${ackedTotal} lost=${lostTotal} integrity=${[...integrities].join(',')}`)
+    fs.rmSync(dir, { recursive: true, force: true })
+  },
+  LONG ? 600000 : 120000,
+)

@@ -18,7 +18,10 @@ function fuzz(cls) {
   // cwd: a scratch directory, since a fuzzed dbPath may name a file
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), `mrn-fuzz-${cls}-`))
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--no-warnings', RUNNER, cls, String(PER_CLASS), String(SEED)], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--no-warnings', RUNNER, cls, String(PER_CLASS), String(SEED)], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -40,24 +43,30 @@ describe(`fuzzed bad input (seed ${SEED}, ${PER_CLASS} calls per class)`, () => 
   })
 
   for (const cls of ['router', 'cache', 'monitor']) {
-    test(`${cls}: the child exits 0, every call succeeds or fails with a TypeError/RangeError/coded Error`, async () => {
-      const r = await fuzz(cls)
-      totals.exits++
-      if (r.code !== 0 || r.signal !== null) totals.crashes++
-      expect({ code: r.code, signal: r.signal, stderr: r.err }).toEqual({ code: 0, signal: null, stderr: '' })
-      const s = r.summary
-      totals.calls += s.calls
-      totals.bad += s.bad
-      totals.known += Object.values(s.knownDefects).reduce((a, b) => a + b, 0) + (s.warnings.TimeoutOverflowWarning || 0)
-      console.log(`RELIABILITY fuzz ${cls}: ${JSON.stringify({ ...s, badSamples: s.badSamples.length })}`)
-      expect(s.badSamples).toEqual([])
-      // process warnings: none expected (the timer-overflow defect is fixed, see below)
-      expect(Object.keys(s.warnings).filter((w) => w !== 'TimeoutOverflowWarning')).toEqual([])
-      expect(s.calls).toBe(PER_CLASS)
-      expect(s.ok + s.TypeError + s.RangeError + s.hostile + Object.values(s.coded).reduce((a, b) => a + b, 0) + s.otherThrows).toBe(s.calls)
-      // the fuzzing reached past argument checks: many calls succeeded and were checked
-      expect(s.checksPassed).toBeGreaterThan(PER_CLASS / 10)
-    }, LONG ? 1800000 : 180000)
+    test(
+      `${cls}: the child exits 0, every call succeeds or fails with a TypeError/RangeError/coded Error`,
+      async () => {
+        const r = await fuzz(cls)
+        totals.exits++
+        if (r.code !== 0 || r.signal !== null) totals.crashes++
+        expect({ code: r.code, signal: r.signal, stderr: r.err }).toEqual({ code: 0, signal: null, stderr: '' })
+        const s = r.summary
+        totals.calls += s.calls
+        totals.bad += s.bad
+        totals.known += Object.values(s.knownDefects).reduce((a, b) => a + b, 0) + (s.warnings.TimeoutOverflowWarning || 0)
+        console.log(`RELIABILITY fuzz ${cls}: ${JSON.stringify({ ...s, badSamples: s.badSamples.length })}`)
+        expect(s.badSamples).toEqual([])
+        // process warnings: none expected (the timer-overflow defect is fixed, see below)
+        expect(Object.keys(s.warnings).filter((w) => w !== 'TimeoutOverflowWarning')).toEqual([])
+        expect(s.calls).toBe(PER_CLASS)
+        expect(s.ok + s.TypeError + s.RangeError + s.hostile + Object.values(s.coded).reduce((a, b) => a + b, 0) + s.otherThrows).toBe(
+          s.calls,
+        )
+        // the fuzzing reached past argument checks: many calls succeeded and were checked
+        expect(s.checksPassed).toBeGreaterThan(PER_CLASS / 10)
+      },
+      LONG ? 1800000 : 180000,
+    )
   }
 })
 
@@ -83,7 +92,10 @@ describe('defects found by fuzzing, now fixed', () => {
   test('CacheManager: a string value with a lone surrogate round-trips (or is refused with a TypeError)', async () => {
     // today: set("k", "\uD800") resolves and get("k") returns "\uFFFD" (the value changed silently)
     const c = new CacheManager()
-    const r = await c.set('k', 'a\uD800b').then(() => 'stored', (e) => e)
+    const r = await c.set('k', 'a\uD800b').then(
+      () => 'stored',
+      (e) => e,
+    )
     const back = r === 'stored' ? await c.get('k') : null
     c.shutdown()
     if (r === 'stored') expect(back).toBe('a\uD800b')

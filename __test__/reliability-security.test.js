@@ -30,7 +30,14 @@ afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
 })
 const LEVEL = { free: 0, pro: 1, enterprise: 2 }
-const FALLBACK_NAMES = ['gemini-2.0-flash', 'gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking', 'gemini-2.5-deep-think']
+const FALLBACK_NAMES = [
+  'gemini-2.0-flash',
+  'gemini-2.5-flash',
+  'gemini-2.5-pro',
+  'gemini-pro-vertex',
+  'gemini-2.0-flash-thinking',
+  'gemini-2.5-deep-think',
+]
 
 describe('no tier bypass', () => {
   const modelArb = fc.record({
@@ -78,7 +85,13 @@ describe('no tier bypass', () => {
               if (off) unavailable.add(name)
               else unavailable.delete(name)
             }
-            const ctx = { task: `Summarize the quarterly report for the board${s.suffix}`, userTier: s.userTier, priority: s.priority, latencyRequirement: s.latencyRequirement, capabilities: s.capabilities }
+            const ctx = {
+              task: `Summarize the quarterly report for the board${s.suffix}`,
+              userTier: s.userTier,
+              priority: s.priority,
+              latencyRequirement: s.latencyRequirement,
+              capabilities: s.capabilities,
+            }
             if (!s.fallback) for (const n of names) known.add(n)
             const eligible = names.some(
               (n) => (!s.fallback || known.has(n)) && !unavailable.has(n) && LEVEL[models.get(n).tier] <= LEVEL[s.userTier],
@@ -118,7 +131,18 @@ test('secrets never reach events, stats, exports, error messages or the database
       ['gemini-2.5-deep-think', 'enterprise'],
     ].map(([name, tier]) => [
       name,
-      { name, tier, capabilities: ['code'], latencyTarget: 900, costPerToken: 1e-6, maxTokens: 8192, apiKey: SECRET, endpoint: `https://${SECRET}.example`, projectId: SECRET, location: SECRET },
+      {
+        name,
+        tier,
+        capabilities: ['code'],
+        latencyTarget: 900,
+        costPerToken: 1e-6,
+        maxTokens: 8192,
+        apiKey: SECRET,
+        endpoint: `https://${SECRET}.example`,
+        projectId: SECRET,
+        location: SECRET,
+      },
     ]),
   )
   const router = new ModelRouter()
@@ -132,7 +156,22 @@ test('secrets never reach events, stats, exports, error messages or the database
       return emit(name, ...args)
     }
     // listeners make every event's payload be built
-    for (const e of ['routing_decision', 'performance_metrics', 'routing_slow', 'model_performance_updated', 'fallback_triggered', 'model_availability_changed', 'batch_availability_update', 'cache_hit', 'cache_miss', 'cache_set', 'cache_evict', 'cache_delete', 'metric_recorded', 'threshold_exceeded']) {
+    for (const e of [
+      'routing_decision',
+      'performance_metrics',
+      'routing_slow',
+      'model_performance_updated',
+      'fallback_triggered',
+      'model_availability_changed',
+      'batch_availability_update',
+      'cache_hit',
+      'cache_miss',
+      'cache_set',
+      'cache_evict',
+      'cache_delete',
+      'metric_recorded',
+      'threshold_exceeded',
+    ]) {
       emitter.on(e, () => {})
     }
   }
@@ -146,16 +185,42 @@ test('secrets never reach events, stats, exports, error messages or the database
     monitor.recordMetric('routing_overhead', decision.routingTime)
     router.recordPerformance(decision.modelName, 120, i % 5 !== 0, 1e-6, { input: 10, output: 5, total: 15 })
   }
-  await router.selectFallbackModel('gemini-2.5-pro', { task: 'x', userTier: 'pro', priority: 'low', latencyRequirement: 2000 }, models, 'timeout')
+  await router.selectFallbackModel(
+    'gemini-2.5-pro',
+    { task: 'x', userTier: 'pro', priority: 'low', latencyRequirement: 2000 },
+    models,
+    'timeout',
+  )
   router.updateModelAvailability('gemini-2.5-pro', false)
   router.updateBatchAvailability(new Map([['gemini-2.5-pro', true]]))
   router.optimizeBasedOnPerformance(monitor.getMetrics())
   // error messages about a bad config do not echo the config
   const errors = []
   const badConfig = (field, value) =>
-    new Map([['m', { name: 'm', tier: 'free', capabilities: [], latencyTarget: 1, costPerToken: 1, maxTokens: 1, apiKey: SECRET, endpoint: SECRET, [field]: value }]])
+    new Map([
+      [
+        'm',
+        {
+          name: 'm',
+          tier: 'free',
+          capabilities: [],
+          latencyTarget: 1,
+          costPerToken: 1,
+          maxTokens: 1,
+          apiKey: SECRET,
+          endpoint: SECRET,
+          [field]: value,
+        },
+      ],
+    ])
   const ctx = { task: 't', userTier: 'free', priority: 'low', latencyRequirement: 1 }
-  for (const [field, value] of [['tier', 'gold'], ['capabilities', 'code'], ['latencyTarget', -1], ['maxTokens', NaN], ['costPerToken', '1']]) {
+  for (const [field, value] of [
+    ['tier', 'gold'],
+    ['capabilities', 'code'],
+    ['latencyTarget', -1],
+    ['maxTokens', NaN],
+    ['costPerToken', '1'],
+  ]) {
     await router.selectOptimalModel(ctx, badConfig(field, value)).catch((e) => errors.push(e.message))
   }
   await router.selectFallbackModel('m', ctx, badConfig('tier', 'gold'), 'x').catch((e) => errors.push(e.message))
@@ -220,22 +285,27 @@ describe('keys, values and namespaces verbatim', () => {
     let n = 0
     let checked = 0
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(textArb, { minLength: 1, maxLength: 8 }), fc.array(textArb, { minLength: 8, maxLength: 8 }), async (keys, values) => {
-        const dbPath = path.join(dir, `k${n++}.db`)
-        const a = new CacheManager({ dbPath, maxMemorySize: 1000 })
-        for (let i = 0; i < keys.length; i++) await a.set(keys[i], values[i], 0, values[(i + 1) % 8])
-        a.shutdown()
-        const b = new CacheManager({ dbPath }) // a fresh process view: everything comes from disk
-        try {
-          const got = await b.getMany(keys)
-          for (let i = 0; i < keys.length; i++) {
-            if (got[i] !== values[i]) throw new Error(`key ${JSON.stringify(keys[i])}: ${JSON.stringify(got[i])} ≠ ${JSON.stringify(values[i])}`)
-            checked++
+      fc.asyncProperty(
+        fc.uniqueArray(textArb, { minLength: 1, maxLength: 8 }),
+        fc.array(textArb, { minLength: 8, maxLength: 8 }),
+        async (keys, values) => {
+          const dbPath = path.join(dir, `k${n++}.db`)
+          const a = new CacheManager({ dbPath, maxMemorySize: 1000 })
+          for (let i = 0; i < keys.length; i++) await a.set(keys[i], values[i], 0, values[(i + 1) % 8])
+          a.shutdown()
+          const b = new CacheManager({ dbPath }) // a fresh process view: everything comes from disk
+          try {
+            const got = await b.getMany(keys)
+            for (let i = 0; i < keys.length; i++) {
+              if (got[i] !== values[i])
+                throw new Error(`key ${JSON.stringify(keys[i])}: ${JSON.stringify(got[i])} ≠ ${JSON.stringify(values[i])}`)
+              checked++
+            }
+          } finally {
+            b.shutdown()
           }
-        } finally {
-          b.shutdown()
-        }
-      }),
+        },
+      ),
       { numRuns: RUNS },
     )
     console.log(`RELIABILITY keys: runs=${RUNS} keysChecked=${checked} mismatches=0`)
@@ -264,7 +334,8 @@ describe('keys, values and namespaces verbatim', () => {
               for (const [key, ns] of last) {
                 const got = await c.get(key)
                 const want = ns === victim ? null : `v${key.slice(3)}`
-                if (got !== want) throw new Error(`clear(${JSON.stringify(victim)}): ${key} (ns ${JSON.stringify(ns)}) → ${JSON.stringify(got)}`)
+                if (got !== want)
+                  throw new Error(`clear(${JSON.stringify(victim)}): ${key} (ns ${JSON.stringify(ns)}) → ${JSON.stringify(got)}`)
               }
             }
           } finally {
@@ -284,7 +355,10 @@ describe('keys, values and namespaces verbatim', () => {
     for (const k of keys) await c.set(k, 1)
     c.shutdown()
     const db = new Database(dbPath, { readonly: true })
-    const stored = db.prepare('SELECT CAST(key AS BLOB) AS k FROM cache_entries').all().map((r) => Buffer.from(r.k).toString('utf8'))
+    const stored = db
+      .prepare('SELECT CAST(key AS BLOB) AS k FROM cache_entries')
+      .all()
+      .map((r) => Buffer.from(r.k).toString('utf8'))
     db.close()
     expect(stored.sort()).toEqual([...keys].sort())
   })
@@ -301,8 +375,14 @@ describe('keys, values and namespaces verbatim', () => {
     ]
     const outcomes = []
     for (const [k1, k2] of pairs) {
-      const r1 = await c.set(k1, 'one').then(() => 'stored', (e) => e.constructor.name)
-      const r2 = await c.set(k2, 'two').then(() => 'stored', (e) => e.constructor.name)
+      const r1 = await c.set(k1, 'one').then(
+        () => 'stored',
+        (e) => e.constructor.name,
+      )
+      const r2 = await c.set(k2, 'two').then(
+        () => 'stored',
+        (e) => e.constructor.name,
+      )
       // either such keys are refused with a TypeError/RangeError, or both are kept apart
       outcomes.push(r1 === 'stored' && r2 === 'stored' ? [await c.get(k1), await c.get(k2)] : [r1, r2])
     }
@@ -325,7 +405,10 @@ describe('size limits, exact at the boundary', () => {
     }
     for (const k of over) {
       for (const write of [() => c.set(k, 1), () => c.setMany([[k, 1]]), () => c.getOrSet(k, () => 1)]) {
-        const err = await write().then(() => null, (e) => e)
+        const err = await write().then(
+          () => null,
+          (e) => e,
+        )
         expect(err).toBeInstanceOf(RangeError)
         expect(err.message).toMatch(/16/)
       }
@@ -345,9 +428,17 @@ describe('size limits, exact at the boundary', () => {
     const obj = { p: 'x'.repeat(56) } // {"p":"…"} = 64 bytes
     await c.set('o', obj)
     expect(await c.get('o')).toEqual(obj)
-    for (const [k, v] of [['s', 'v'.repeat(65)], ['u', 'é'.repeat(32) + 'x'], ['b', Buffer.alloc(65)], ['o', { p: 'x'.repeat(57) }]]) {
+    for (const [k, v] of [
+      ['s', 'v'.repeat(65)],
+      ['u', 'é'.repeat(32) + 'x'],
+      ['b', Buffer.alloc(65)],
+      ['o', { p: 'x'.repeat(57) }],
+    ]) {
       for (const write of [() => c.set(k, v), () => c.setMany([[k, v]]), () => c.getOrSet(`${k}-new`, () => v)]) {
-        const err = await write().then(() => null, (e) => e)
+        const err = await write().then(
+          () => null,
+          (e) => e,
+        )
         expect(err).toBeInstanceOf(RangeError)
         expect(err.message).toMatch(/64/)
       }
@@ -370,11 +461,17 @@ describe('size limits, exact at the boundary', () => {
     let hi = 1000
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2)
-      const ok = await c.set('probe', 'v'.repeat(mid)).then(() => true, () => false)
+      const ok = await c.set('probe', 'v'.repeat(mid)).then(
+        () => true,
+        () => false,
+      )
       if (ok) lo = mid
       else hi = mid - 1
     }
-    const r = await c.set('k', 'v'.repeat(lo), 0, ns).then(() => 'stored', (e) => e)
+    const r = await c.set('k', 'v'.repeat(lo), 0, ns).then(
+      () => 'stored',
+      (e) => e,
+    )
     if (r === 'stored') expect(await c.get('k')).toBe('v'.repeat(lo))
     else expect(r).toBeInstanceOf(RangeError)
     c.shutdown()

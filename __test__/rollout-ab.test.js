@@ -19,7 +19,10 @@ const { CacheManager: LegacyCache } = require('../bench/dist/legacy/cache-manage
 const { PerformanceMonitor: LegacyMonitor } = require('../bench/dist/legacy/performance-monitor.js')
 
 function models() {
-  const m = (name, tier, capabilities, latencyTarget, costPerToken) => [name, { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192 }]
+  const m = (name, tier, capabilities, latencyTarget, costPerToken) => [
+    name,
+    { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192 },
+  ]
   return new Map([
     m('gemini-2.5-pro', 'pro', ['reasoning', 'code'], 2500, 3.5e-6),
     m('gemini-2.5-flash', 'pro', ['code'], 800, 5e-7),
@@ -77,12 +80,35 @@ describe('flags: "true", "false", or a fraction (mode "ab")', () => {
   test('every accepted value', () => {
     expect(readRolloutFlag(NAME, { [NAME]: 'true' })).toEqual({ mode: 'native' })
     for (const v of ['false', '', undefined]) expect(readRolloutFlag(NAME, { [NAME]: v })).toEqual({ mode: 'legacy' })
-    const fractions = { 0: 0, '0.': 0, '0.0': 0, '0.1': 0.1, '.25': 0.25, '0.05': 0.05, '0.999': 0.999, 1: 1, '1.': 1, '1.0': 1, '1.000': 1 }
+    const fractions = { 0: 0, '0.': 0, '0.0': 0, 0.1: 0.1, '.25': 0.25, 0.05: 0.05, 0.999: 0.999, 1: 1, '1.': 1, '1.0': 1, '1.000': 1 }
     for (const [v, share] of Object.entries(fractions)) expect(readRolloutFlag(NAME, { [NAME]: v })).toEqual({ mode: 'ab', share })
   })
 
   test('every other value is a RangeError naming the variable and what it accepts', () => {
-    for (const v of ['TRUE', 'True', 'yes', 'on', 'off', ' true', 'true ', '1.5', '2', '-0.1', '-0', '1.01', '0.1.2', ' 0.1', '0.1 ', '1e-1', '0x1', 'NaN', 'Infinity', '.', '10%', 'abc']) {
+    for (const v of [
+      'TRUE',
+      'True',
+      'yes',
+      'on',
+      'off',
+      ' true',
+      'true ',
+      '1.5',
+      '2',
+      '-0.1',
+      '-0',
+      '1.01',
+      '0.1.2',
+      ' 0.1',
+      '0.1 ',
+      '1e-1',
+      '0x1',
+      'NaN',
+      'Infinity',
+      '.',
+      '10%',
+      'abc',
+    ]) {
       expect(() => readRolloutFlag(NAME, { [NAME]: v })).toThrow(RangeError)
       expect(() => readRolloutFlag(NAME, { [NAME]: v })).toThrow(`${NAME} must be "true", "false" or a fraction from 0 to 1 (e.g. "0.1")`)
     }
@@ -100,7 +126,9 @@ describe('flags: "true", "false", or a fraction (mode "ab")', () => {
 
   test('a refused flag value fails the factory with the RangeError', () => {
     expect(() => createModelRouter(legacyRouter(clock()), { env: { ENABLE_ASYNC_ROUTING: 'yes' } })).toThrow(/ENABLE_ASYNC_ROUTING must be/)
-    expect(() => createCacheManager(LegacyCache, { env: { ENABLE_CONNECTION_POOLING: '1.5' } })).toThrow(/ENABLE_CONNECTION_POOLING must be/)
+    expect(() => createCacheManager(LegacyCache, { env: { ENABLE_CONNECTION_POOLING: '1.5' } })).toThrow(
+      /ENABLE_CONNECTION_POOLING must be/,
+    )
   })
 
   test('options: share implies mode "ab"; it is checked; mode "ab" without share takes the flag\'s', () => {
@@ -138,22 +166,27 @@ describe('sticky, monotonic assignment', () => {
     const side = async (context) => ((await r.selectOptimalModel(context, models())).modelName === 'legacy-model' ? 'legacy' : 'native')
     const input = fc.record({ task: fc.string({ maxLength: 40 }), userTier: fc.constantFrom('free', 'pro', 'enterprise') })
     await fc.assert(
-      fc.asyncProperty(fc.array(input, { minLength: 1, maxLength: 8 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), async (inputs, a, b) => {
-        const [low, high] = a <= b ? [a, b] : [b, a]
-        const contexts = inputs.map((i) => ({ ...i, priority: 'medium', latencyRequirement: 2000 }))
-        setRolloutShare(r, low)
-        const before = []
-        for (const x of contexts) before.push(await side(x))
-        for (let k = 0; k < contexts.length; k++) expect(await side(contexts[k])).toBe(before[k]) // sticky
-        setRolloutShare(r, high)
-        for (let k = 0; k < contexts.length; k++) {
-          const after = await side(contexts[k])
-          if (before[k] === 'native') expect(after).toBe('native') // never back to legacy
-          if (high === 1) expect(after).toBe('native')
-        }
-        setRolloutShare(r, 0)
-        for (const x of contexts) expect(await side(x)).toBe('legacy')
-      }),
+      fc.asyncProperty(
+        fc.array(input, { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        async (inputs, a, b) => {
+          const [low, high] = a <= b ? [a, b] : [b, a]
+          const contexts = inputs.map((i) => ({ ...i, priority: 'medium', latencyRequirement: 2000 }))
+          setRolloutShare(r, low)
+          const before = []
+          for (const x of contexts) before.push(await side(x))
+          for (let k = 0; k < contexts.length; k++) expect(await side(contexts[k])).toBe(before[k]) // sticky
+          setRolloutShare(r, high)
+          for (let k = 0; k < contexts.length; k++) {
+            const after = await side(contexts[k])
+            if (before[k] === 'native') expect(after).toBe('native') // never back to legacy
+            if (high === 1) expect(after).toBe('native')
+          }
+          setRolloutShare(r, 0)
+          for (const x of contexts) expect(await side(x)).toBe('legacy')
+        },
+      ),
       { numRuns: 100 },
     )
   })
@@ -189,7 +222,7 @@ describe('sticky, monotonic assignment', () => {
     }
   })
 
-  test('cache: a key\'s writes and reads go to the same arm, so every arm reads back what it stored', async () => {
+  test("cache: a key's writes and reads go to the same arm, so every arm reads back what it stored", async () => {
     const c = clock()
     const cache = track(createCacheManager(LegacyCache, { share: 0.5, now: c.now, config: { maxMemorySize: 1e6 } }))
     for (let i = 0; i < 40; i++) await cache.set(`k${i}`, { i })
@@ -213,7 +246,7 @@ describe('per-arm figures', () => {
     c.legacyMs = () => L[li++ % L.length]
     c.nativeMs = () => N[ni++ % N.length]
     const legacyFails = (context) => Number(context.task.split(' ')[1]) % 5 === 0
-    slowNative(c, (context) => ni % 4 === 0)
+    slowNative(c, (_context) => ni % 4 === 0)
     const r = track(createModelRouter(legacyRouter(c, legacyFails), { share: 0.5, now: c.now, rollback: { enabled: false } }))
     const seen = { legacy: [], native: [] }
     const legacyBefore = () => li
@@ -253,7 +286,10 @@ describe('per-arm figures', () => {
     const hn = hand(seen.native)
     expect(hl.n).toBeGreaterThan(10)
     expect(hn.n).toBeGreaterThan(10)
-    for (const [arm, h] of [['legacy', hl], ['native', hn]]) {
+    for (const [arm, h] of [
+      ['legacy', hl],
+      ['native', hn],
+    ]) {
       const a = s.arms[arm]
       expect(a.calls).toBe(h.n)
       expect(a.errors).toBe(h.errors)
@@ -335,7 +371,13 @@ describe('automatic rollback', () => {
     await run(r, 0, 400)
     expect(events).toHaveLength(1)
     const e = events[0]
-    expect(e).toMatchObject({ reason: 'p99_latency', share: 0.5, windowMs: 10_000, native: { p99Ms: 60, errors: 0 }, legacy: { p99Ms: 5, errors: 0 } })
+    expect(e).toMatchObject({
+      reason: 'p99_latency',
+      share: 0.5,
+      windowMs: 10_000,
+      native: { p99Ms: 60, errors: 0 },
+      legacy: { p99Ms: 5, errors: 0 },
+    })
     expect(e.native.calls).toBeGreaterThanOrEqual(50)
     expect(e.legacy.calls).toBeGreaterThanOrEqual(50)
     expect(getRolloutStats(r).arms).toMatchObject({ share: 0, rollback: e })
@@ -457,7 +499,7 @@ describe('the wrapper in mode "ab"', () => {
     expect(rec).toHaveBeenCalledTimes(1)
   })
 
-  test('monitor: a metric\'s values go to one arm, and its statistics are read from there', () => {
+  test("monitor: a metric's values go to one arm, and its statistics are read from there", () => {
     const m = track(createPerformanceMonitor(LegacyMonitor, { share: 0.5, config: { healthCheckIntervalMs: 0 } }))
     for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) {
       for (let i = 1; i <= 4; i++) m.recordMetric(name, i * 10)
@@ -472,7 +514,12 @@ describe('the wrapper in mode "ab"', () => {
   test('a native rejection is retried on legacy; a legacy failure reaches the caller', async () => {
     const c = clock()
     slowNative(c, () => true)
-    const r = track(createModelRouter(legacyRouter(c, (context) => context.task === 'bad'), { share: 1, now: c.now, rollback: { enabled: false } }))
+    const r = track(
+      createModelRouter(
+        legacyRouter(c, (context) => context.task === 'bad'),
+        { share: 1, now: c.now, rollback: { enabled: false } },
+      ),
+    )
     await expect(r.selectOptimalModel(ctx('fine'), models())).resolves.toMatchObject({ modelName: 'legacy-model' })
     setRolloutShare(r, 0)
     await expect(r.selectOptimalModel(ctx('bad'), models())).rejects.toThrow('legacy failure')

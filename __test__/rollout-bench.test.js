@@ -44,10 +44,14 @@ test('shadow mode on the workload reports agreement for the router and the cache
 })
 
 test('the chart is an SVG with one curve per side and the target lines', () => {
-  const svg = cdfChart('t', [
-    { label: 'legacy', color: '#f00', valuesMs: [0.05, 0.1, 0.2, 5] },
-    { label: 'native', color: '#00f', valuesMs: [0.005, 0.01, 0.02] },
-  ], [['p99 target', 150]])
+  const svg = cdfChart(
+    't',
+    [
+      { label: 'legacy', color: '#f00', valuesMs: [0.05, 0.1, 0.2, 5] },
+      { label: 'native', color: '#00f', valuesMs: [0.005, 0.01, 0.02] },
+    ],
+    [['p99 target', 150]],
+  )
   expect(svg.startsWith('<svg')).toBe(true)
   expect(svg.trim().endsWith('</svg>')).toBe(true)
   expect(svg.match(/<polyline/g)).toHaveLength(2)

@@ -21,7 +21,10 @@ const { CacheManager: LegacyCache } = require('../bench/dist/legacy/cache-manage
 const { PerformanceMonitor: LegacyMonitor } = require('../bench/dist/legacy/performance-monitor.js')
 
 function models() {
-  const m = (name, tier, capabilities, latencyTarget, costPerToken) => [name, { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192 }]
+  const m = (name, tier, capabilities, latencyTarget, costPerToken) => [
+    name,
+    { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192 },
+  ]
   return new Map([
     m('gemini-2.5-deep-think', 'enterprise', ['advanced-reasoning', 'reasoning', 'code'], 8000, 1e-5),
     m('gemini-2.5-pro', 'pro', ['reasoning', 'code'], 2500, 3.5e-6),
@@ -75,7 +78,8 @@ describe('flags', () => {
   test('a boolean flag is on for "true", off for "false", empty or unset; anything else is a RangeError naming it', () => {
     expect(flagEnabled('X', { X: 'true' })).toBe(true)
     for (const v of ['false', '', undefined]) expect(flagEnabled('X', { X: v })).toBe(false)
-    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '0.5']) expect(() => flagEnabled('X', { X: v })).toThrow(/^X must be "true" or "false"/)
+    for (const v of ['TRUE', 'True', '1', 'yes', 'on', ' true', '0.5'])
+      expect(() => flagEnabled('X', { X: v })).toThrow(/^X must be "true" or "false"/)
   })
 
   test('each kind reads its flag; the monitor follows the router flag', () => {
@@ -235,7 +239,7 @@ describe('after shutdown', () => {
 })
 
 describe('after shutdown, with the circuit open and no legacy instance', () => {
-  test('calls are served by native, a failed probe gives native\'s own error and is settled, no legacy instance is made', () => {
+  test("calls are served by native, a failed probe gives native's own error and is settled, no legacy instance is made", () => {
     let clock = 0
     let made = 0
     class CountedMonitor {
@@ -278,7 +282,14 @@ describe('circuit breaker', () => {
     const opens = []
     const closes = []
     const halfOpens = []
-    const r = track(createModelRouter(FixedRouter, { mode: 'native', now: () => clock, latencySample: 1, circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit } }))
+    const r = track(
+      createModelRouter(FixedRouter, {
+        mode: 'native',
+        now: () => clock,
+        latencySample: 1,
+        circuit: { windowSize: 10, minCalls: 5, maxErrorRate: 0.1, maxP99Ms: 150, cooldownMs: 1000, ...circuit },
+      }),
+    )
     r.on('circuit_open', (e) => opens.push(e))
     r.on('circuit_close', (e) => closes.push(e))
     r.on('circuit_half_open', (e) => halfOpens.push(e))
@@ -288,7 +299,8 @@ describe('circuit breaker', () => {
   test('opens on the error rate, then serves legacy without calling native', async () => {
     const { r, opens } = setup()
     const spy = jest.spyOn(ModelRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('native down')))
-    for (let i = 0; i < 5; i++) await expect(r.selectOptimalModel(ctx(`t${i}`), models())).resolves.toMatchObject({ modelName: 'legacy-model' })
+    for (let i = 0; i < 5; i++)
+      await expect(r.selectOptimalModel(ctx(`t${i}`), models())).resolves.toMatchObject({ modelName: 'legacy-model' })
     expect(opens).toHaveLength(1)
     expect(opens[0]).toMatchObject({ reason: 'error_rate', errorRate: 1, error: 'native down' })
     expect(getRolloutStats(r).circuit.state).toBe('open')
@@ -375,7 +387,9 @@ describe('circuit breaker', () => {
       expect(getRolloutStats(r).circuit.state).toBe('open')
       clock += 1000
       if (variant === 'both fail') {
-        const legacy = jest.spyOn(FixedRouter.prototype, 'selectOptimalModel').mockImplementation(() => Promise.reject(new Error('legacy too')))
+        const legacy = jest
+          .spyOn(FixedRouter.prototype, 'selectOptimalModel')
+          .mockImplementation(() => Promise.reject(new Error('legacy too')))
         await expect(r.selectOptimalModel(ctx('probe'), models())).rejects.toThrow('legacy too')
         legacy.mockRestore()
       } else {
@@ -409,7 +423,13 @@ describe('circuit breaker', () => {
   })
 
   test('input errors (TypeError, RangeError) do not count against native by default', async () => {
-    const m = track(createPerformanceMonitor(LegacyMonitor, { mode: 'native', circuit: { minCalls: 1, maxErrorRate: 0 }, config: { healthCheckIntervalMs: 0 } }))
+    const m = track(
+      createPerformanceMonitor(LegacyMonitor, {
+        mode: 'native',
+        circuit: { minCalls: 1, maxErrorRate: 0 },
+        config: { healthCheckIntervalMs: 0 },
+      }),
+    )
     for (let i = 0; i < 30; i++) m.recordMetric('x', i)
     m.recordMetric('x', NaN) // native refuses it (RangeError); legacy serves it
     expect(getRolloutStats(m).circuit.state).toBe('closed')
@@ -611,7 +631,7 @@ describe('mode "shadow"', () => {
     await expect(r.selectOptimalModel(ctx('legacy-fails'), models())).rejects.toThrow('legacy failure')
   })
 
-  test('events are the legacy side\'s only', async () => {
+  test("events are the legacy side's only", async () => {
     const r = track(createModelRouter(FixedRouter, { mode: 'shadow' }))
     const seen = []
     r.on('routing_decision', (d) => seen.push(d.modelName))
@@ -634,7 +654,7 @@ describe('mode "shadow"', () => {
     expect(s.agreement).toEqual({ compared: 2, agreed: 2, rate: 1 })
   })
 
-  test('cache: the legacy disk level changes a value\'s type — recorded as a disagreement', async () => {
+  test("cache: the legacy disk level changes a value's type — recorded as a disagreement", async () => {
     // the codebase's 1000-byte budget: a 200-byte object is not placed in memory, so the
     // legacy reads it back from its disk level as JSON text; the native cache keeps its type
     const c = track(createCacheManager(LegacyCache, { mode: 'shadow', config: { maxMemorySize: 1000 } }))
@@ -647,7 +667,7 @@ describe('mode "shadow"', () => {
     expect(d).toMatchObject({ method: 'get', args: ['big'], legacy: JSON.stringify(value), native: value })
   })
 
-  test('cache: getOrSet calls the loader once; the native side stores the legacy\'s loaded value', async () => {
+  test("cache: getOrSet calls the loader once; the native side stores the legacy's loaded value", async () => {
     class LegacyWithGetOrSet extends LegacyCache {
       async getOrSet(key, loader, ttl) {
         const hit = await this.get(key)
@@ -728,7 +748,7 @@ describe('predictive caching flag', () => {
 })
 
 describe('monitor', () => {
-  test('shadow: recordMetric reaches both, reads are the legacy\'s', () => {
+  test("shadow: recordMetric reaches both, reads are the legacy's", () => {
     const legacy = new LegacyMonitor()
     const m = track(createPerformanceMonitor(() => legacy, { mode: 'shadow', config: { healthCheckIntervalMs: 0 } }))
     routers.push(legacy)
@@ -776,8 +796,21 @@ test('a process using the three factories in shadow mode exits by itself', async
 test('the ESM entry point names every rollout export', () => {
   const { execFileSync } = require('node:child_process')
   const mjs = path.join(__dirname, '..', 'index.mjs')
-  const names = ['createModelRouter', 'createCacheManager', 'createPerformanceMonitor', 'getRolloutStats', 'flagEnabled', 'resolveMode', 'ROLLOUT_FLAGS', 'PREDICTIVE_FLAG']
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import * as m from ${JSON.stringify(mjs)}; console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`]).toString()
+  const names = [
+    'createModelRouter',
+    'createCacheManager',
+    'createPerformanceMonitor',
+    'getRolloutStats',
+    'flagEnabled',
+    'resolveMode',
+    'ROLLOUT_FLAGS',
+    'PREDICTIVE_FLAG',
+  ]
+  const out = execFileSync(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `import * as m from ${JSON.stringify(mjs)}; console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`,
+  ]).toString()
   expect(JSON.parse(out)).toEqual(['function', 'function', 'function', 'function', 'function', 'function', 'object', 'string'])
 })
 
@@ -811,7 +844,10 @@ test('with untimed calls (NaN), the breaker judges the p99 of the timed calls of
       const b = new CircuitBreaker({ windowSize, minCalls: 1, maxP99Ms: 150, maxErrorRate: 1 }, () => 0)
       for (let i = 0; i < lat.length; i++) {
         const opened = b.record(lat[i], undefined)
-        const win = lat.slice(Math.max(0, i + 1 - windowSize), i + 1).filter((x) => !Number.isNaN(x)).sort((x, y) => x - y)
+        const win = lat
+          .slice(Math.max(0, i + 1 - windowSize), i + 1)
+          .filter((x) => !Number.isNaN(x))
+          .sort((x, y) => x - y)
         const p99 = win.length === 0 ? 0 : win[Math.ceil(win.length * 0.99) - 1]
         if (p99 > 150) {
           expect(opened).toEqual({ reason: 'p99_latency', errorRate: 0, p99 })
@@ -837,7 +873,9 @@ test('mode "native" times the share latencySample of its calls (default 0.1), ev
   expect(Math.abs(half - 2500)).toBeLessThan(4 * Math.sqrt(5000 * 0.25))
   expect(timed(1)).toBe(5000)
   expect(timed(0)).toBe(0)
-  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: 2 })).toThrow(/options.latencySample must be a fraction from 0 to 1/)
+  expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: 2 })).toThrow(
+    /options.latencySample must be a fraction from 0 to 1/,
+  )
   expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', latencySample: '1' })).toThrow(TypeError)
 })
 
@@ -880,20 +918,28 @@ describe('options are checked', () => {
     expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { windowSize: 2 ** 40 } })).toThrow(/circuit\.windowSize/)
     // boolean options are booleans: "no" is not false
     expect(() => createModelRouter(FixedRouter, { enabled: 'yes' })).toThrow(new TypeError('enabled must be a boolean, got "yes"'))
-    expect(() => createModelRouter(FixedRouter, { mode: 'native', fallback: 'no' })).toThrow(new TypeError('fallback must be a boolean, got "no"'))
-    expect(() => createCacheManager(LegacyCache, { predictive: 'yes', config: { persistToDisk: false } })).toThrow(/predictive must be a boolean/)
+    expect(() => createModelRouter(FixedRouter, { mode: 'native', fallback: 'no' })).toThrow(
+      new TypeError('fallback must be a boolean, got "no"'),
+    )
+    expect(() => createCacheManager(LegacyCache, { predictive: 'yes', config: { persistToDisk: false } })).toThrow(
+      /predictive must be a boolean/,
+    )
     expect(() => createModelRouter(FixedRouter, 5)).toThrow(new TypeError('options must be an object, got 5'))
     expect(() => createModelRouter(FixedRouter, null)).toThrow(TypeError)
-    expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { maxErrorRate: 2 } })).toThrow(/circuit\.maxErrorRate must be a rate from 0 to 1/)
+    expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit: { maxErrorRate: 2 } })).toThrow(
+      /circuit\.maxErrorRate must be a rate from 0 to 1/,
+    )
     for (const circuit of [null, 5, 'fast']) {
-      expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit })).toThrow(new TypeError(`circuit must be an object of circuit options, got ${JSON.stringify(circuit)}`))
+      expect(() => createModelRouter(FixedRouter, { mode: 'native', circuit })).toThrow(
+        new TypeError(`circuit must be an object of circuit options, got ${JSON.stringify(circuit)}`),
+      )
     }
     expect(() => createPerformanceMonitor(LegacyMonitor, { mode: 'native', config: { bufferSize: 2 ** 40 } })).toThrow(/bufferSize/)
   })
 })
 
 describe('listener housekeeping', () => {
-  test('removeAllListeners() removes every listener; removing one hook event keeps the other event\'s listeners', async () => {
+  test("removeAllListeners() removes every listener; removing one hook event keeps the other event's listeners", async () => {
     const w = track(createCacheManager(LegacyCache, { mode: 'native', config: { persistToDisk: false } }))
     w.on('cache_set', () => {})
     w.on('removeListener', () => {})
@@ -908,7 +954,14 @@ describe('listener housekeeping', () => {
   })
 
   test('Infinity means no bound for maxShadowInFlight and maxDisagreements', () => {
-    expect(() => createCacheManager(LegacyCache, { mode: 'shadow', config: { persistToDisk: false }, maxShadowInFlight: Infinity, maxDisagreements: Infinity })).not.toThrow()
+    expect(() =>
+      createCacheManager(LegacyCache, {
+        mode: 'shadow',
+        config: { persistToDisk: false },
+        maxShadowInFlight: Infinity,
+        maxDisagreements: Infinity,
+      }),
+    ).not.toThrow()
   })
 })
 
@@ -951,7 +1004,12 @@ describe('a throwing listener under mode "native"', () => {
 
   test('cache: a throwing cache_set listener rejects the set; nothing is retried on legacy', async () => {
     let legacyMade = 0
-    const cache = track(createCacheManager(() => ++legacyMade && new LegacyCache({ persistToDisk: false }), { mode: 'native', config: { persistToDisk: false } }))
+    const cache = track(
+      createCacheManager(() => ++legacyMade && new LegacyCache({ persistToDisk: false }), {
+        mode: 'native',
+        config: { persistToDisk: false },
+      }),
+    )
     cache.once('cache_set', boom)
     await expect(cache.set('k', 'v')).rejects.toThrow('listener failed')
     expect(await cache.get('k')).toBe('v')

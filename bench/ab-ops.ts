@@ -17,7 +17,11 @@ import { runWorkload, type WorkloadOptions, type WorkloadResult } from './worklo
 
 const FACTORIES = ['createModelRouter', 'createCacheManager', 'createPerformanceMonitor'] as const
 type Kind = 'router' | 'cache' | 'monitor'
-const KIND: Record<(typeof FACTORIES)[number], Kind> = { createModelRouter: 'router', createCacheManager: 'cache', createPerformanceMonitor: 'monitor' }
+const KIND: Record<(typeof FACTORIES)[number], Kind> = {
+  createModelRouter: 'router',
+  createCacheManager: 'cache',
+  createPerformanceMonitor: 'monitor',
+}
 
 /** The module the package's entry point re-exports the factories from (its getters read it at each access). */
 function rolloutModule(): Record<string, any> {
@@ -57,7 +61,8 @@ async function runAb(workload: WorkloadOptions, options: Record<string, unknown>
   }
   try {
     // the package's entry point must read the swapped factories (else the run would be mode "shadow")
-    if (require('model-router-native').createModelRouter !== mod.createModelRouter) throw new Error('ab-ops: the factories could not be swapped')
+    if (require('model-router-native').createModelRouter !== mod.createModelRouter)
+      throw new Error('ab-ops: the factories could not be swapped')
     return { workload: await runWorkload('shadow', workload), wrappers, rollbacks }
   } finally {
     for (const f of FACTORIES) mod[f] = saved[f]
@@ -110,10 +115,11 @@ const INJECTIONS: Injection[] = [
   { label: 'nothing', install: () => () => {} },
   {
     label: '+40 ms per native routing call',
-    install: (clock) => patchNativeRouter((call) => {
-      clock.t += 40
-      return call()
-    }),
+    install: (clock) =>
+      patchNativeRouter((call) => {
+        clock.t += 40
+        return call()
+      }),
   },
   {
     label: '4% of native routing calls fail',

@@ -7,7 +7,10 @@ import { run } from './cache-ops'
 
 async function main() {
   const quick = process.argv.includes('--quick')
-  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+  const only = process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',')
   const rounds = process.argv.find((a) => a.startsWith('--rounds='))
   const rows = await run({ quick, only, rounds: rounds ? Number(rounds.slice('--rounds='.length)) : undefined })
   const legacyP50 = new Map(rows.filter((r) => r.side === 'legacy').map((r) => [r.op, r]))
@@ -18,7 +21,9 @@ async function main() {
     const l = legacyP50.get(r.op)
     const speedup = l && r.p50Us > 0 ? `${(l.p50Us / r.p50Us).toFixed(1)}×` : ''
     const thr = l && l.opsPerSec > 0 ? `${(r.opsPerSec / l.opsPerSec).toFixed(1)}×` : ''
-    console.log(`| ${r.op} | ${r.side} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${speedup} | ${thr} | ${r.note ?? ''} |`)
+    console.log(
+      `| ${r.op} | ${r.side} | ${fmt(r.p50Us)} | ${fmt(r.p99Us)} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${speedup} | ${thr} | ${r.note ?? ''} |`,
+    )
   }
 }
 

@@ -75,7 +75,10 @@ let ROUNDS_NOTE = `median of ${ROUNDS} interleaved rounds`
 
 /** Rows for one operation measured on several sides in interleaved rounds. */
 async function compare(op: string, sides: Array<[side: string, run: () => Promise<Measured>, note?: string]>): Promise<Row[]> {
-  const results = await interleaved(sides.map(([, run]) => run), ROUNDS)
+  const results = await interleaved(
+    sides.map(([, run]) => run),
+    ROUNDS,
+  )
   return sides.map(([side, , note], k) => row(op, side, results[k], note ? `${note}; ${ROUNDS_NOTE}` : ROUNDS_NOTE))
 }
 
@@ -93,7 +96,8 @@ async function sets(quick: boolean): Promise<Row[]> {
     ['native', () => measure(() => native.set(`k${next.native}`, values[next.native++ & 63], 3600), { iterations: n })],
     [
       'better-sqlite3',
-      () => measure(() => peer.put.run(`k${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000), { iterations: n }),
+      () =>
+        measure(() => peer.put.run(`k${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000), { iterations: n }),
       'one autocommit INSERT per set',
     ],
   ])
@@ -109,7 +113,12 @@ async function sets(quick: boolean): Promise<Row[]> {
       ],
       [
         'better-sqlite3',
-        () => measureInFlight(async () => peer.put.run(`f${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000), 64, total),
+        () =>
+          measureInFlight(
+            async () => peer.put.run(`f${next.peer}`, JSON.stringify(values[next.peer++ & 63]), Date.now() + 3_600_000),
+            64,
+            total,
+          ),
         'synchronous: one autocommit INSERT per set',
       ],
     ])),
@@ -165,14 +174,26 @@ async function walShim(quick: boolean): Promise<Row[]> {
   // per round, whatever the number of rounds: the spread between rounds is wide here
   const total = quick ? 1_000 : 6_000
   const rows = await compare('set 1 KB JSON, file db, 64 in flight, WAL shim off/on', [
-    ['native, walCoalescing off', () => measureInFlight(() => off.set(`f${next.off}`, values[next.off++ & 63], 3600), 64, total), 'the default'],
+    [
+      'native, walCoalescing off',
+      () => measureInFlight(() => off.set(`f${next.off}`, values[next.off++ & 63], 3600), 64, total),
+      'the default',
+    ],
     ['native, walCoalescing on', () => measureInFlight(() => on.set(`f${next.on}`, values[next.on++ & 63], 3600), 64, total), 'Linux only'],
   ])
   const n = quick ? 400 : 2_000
   rows.push(
     ...(await compare('set 1 KB JSON, file db, sequential, WAL shim off/on', [
-      ['native, walCoalescing off', () => measure(() => off.set(`k${next.off}`, values[next.off++ & 63], 3600), { iterations: n }), 'the default'],
-      ['native, walCoalescing on', () => measure(() => on.set(`k${next.on}`, values[next.on++ & 63], 3600), { iterations: n }), 'Linux only'],
+      [
+        'native, walCoalescing off',
+        () => measure(() => off.set(`k${next.off}`, values[next.off++ & 63], 3600), { iterations: n }),
+        'the default',
+      ],
+      [
+        'native, walCoalescing on',
+        () => measure(() => on.set(`k${next.on}`, values[next.on++ & 63], 3600), { iterations: n }),
+        'Linux only',
+      ],
     ])),
   )
   off.shutdown()
@@ -235,10 +256,13 @@ async function diskAndMiss(quick: boolean): Promise<Row[]> {
     [
       'better-sqlite3',
       () =>
-        measure(() => {
-          const r = peer.get.get(pick('peer')) as { value: string; ttl: number } | undefined
-          return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
-        }, { iterations }),
+        measure(
+          () => {
+            const r = peer.get.get(pick('peer')) as { value: string; ttl: number } | undefined
+            return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
+          },
+          { iterations },
+        ),
       'point read + JSON.parse, sync',
     ],
   ])
@@ -253,11 +277,14 @@ async function diskAndMiss(quick: boolean): Promise<Row[]> {
       [
         'better-sqlite3',
         () =>
-          measure(async () => {
-            const r = peer.get.get(pick('peer')) as { value: string; ttl: number } | undefined
-            await nextTurn()
-            return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
-          }, { iterations: turns }),
+          measure(
+            async () => {
+              const r = peer.get.get(pick('peer')) as { value: string; ttl: number } | undefined
+              await nextTurn()
+              return r && r.ttl >= Date.now() ? JSON.parse(r.value) : null
+            },
+            { iterations: turns },
+          ),
         'point read + JSON.parse, sync',
       ],
     ])),
@@ -303,9 +330,23 @@ function peakRss(quick: boolean): Row[] {
         timeout: quick ? 60_000 : 600_000,
       }).toString()
       const { rss, s } = JSON.parse(out.trim().split('\n').pop()!)
-      rows.push(row(`peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`, side, { p50Us: 0, p99Us: 0, opsPerSec: n / s }, `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`))
+      rows.push(
+        row(
+          `peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`,
+          side,
+          { p50Us: 0, p99Us: 0, opsPerSec: n / s },
+          `peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`,
+        ),
+      )
     } catch (err) {
-      rows.push(row(`peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`, side, { p50Us: NaN, p99Us: NaN, opsPerSec: NaN }, `not run: ${(err as Error).message.split('\n')[0]}`))
+      rows.push(
+        row(
+          `peak RSS after ${n.toLocaleString('en-US')} small sets (memory only)`,
+          side,
+          { p50Us: NaN, p99Us: NaN, opsPerSec: NaN },
+          `not run: ${(err as Error).message.split('\n')[0]}`,
+        ),
+      )
     }
   }
   return rows

@@ -32,14 +32,16 @@ export function cdfChart(title: string, series: Series[], markersMs: Array<[stri
     if (v < min) min = v
     if (v > max) max = v
   }
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(min, 1e-3))))
-  const hi = Math.pow(10, Math.ceil(Math.log10(max * 1.01)))
+  const lo = 10 ** Math.floor(Math.log10(Math.min(min, 1e-3)))
+  const hi = 10 ** Math.ceil(Math.log10(max * 1.01))
   const pw = W - M.left - M.right
   const ph = H - M.top - M.bottom
   const x = (ms: number) => M.left + ((Math.log10(Math.max(ms, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * pw
   const y = (q: number) => M.top + (1 - q) * ph
   const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  )
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`)
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`)
   // grid: decades on x, quartiles on y
@@ -48,11 +50,17 @@ export function cdfChart(title: string, series: Series[], markersMs: Array<[stri
     out.push(`<text x="${x(d).toFixed(1)}" y="${M.top + ph + 18}" text-anchor="middle">${fmtMs(d)}</text>`)
   }
   for (const q of [0, 0.25, 0.5, 0.75, 0.95, 0.99, 1]) {
-    out.push(`<line x1="${M.left}" y1="${y(q).toFixed(1)}" x2="${M.left + pw}" y2="${y(q).toFixed(1)}" stroke="${q === 0.95 || q === 0.99 ? '#eee' : '#ddd'}"/>`)
-    out.push(`<text x="${M.left - 6}" y="${(y(q) + 4).toFixed(1)}" text-anchor="end">${q === 0.95 || q === 0.99 ? `p${q * 100}` : `${q * 100}%`}</text>`)
+    out.push(
+      `<line x1="${M.left}" y1="${y(q).toFixed(1)}" x2="${M.left + pw}" y2="${y(q).toFixed(1)}" stroke="${q === 0.95 || q === 0.99 ? '#eee' : '#ddd'}"/>`,
+    )
+    out.push(
+      `<text x="${M.left - 6}" y="${(y(q) + 4).toFixed(1)}" text-anchor="end">${q === 0.95 || q === 0.99 ? `p${q * 100}` : `${q * 100}%`}</text>`,
+    )
   }
   markersMs.forEach(([label, ms], k) => {
-    out.push(`<line x1="${x(ms).toFixed(1)}" y1="${M.top}" x2="${x(ms).toFixed(1)}" y2="${M.top + ph}" stroke="#c00" stroke-dasharray="4 3"/>`)
+    out.push(
+      `<line x1="${x(ms).toFixed(1)}" y1="${M.top}" x2="${x(ms).toFixed(1)}" y2="${M.top + ph}" stroke="#c00" stroke-dasharray="4 3"/>`,
+    )
     out.push(`<text x="${(x(ms) - 4).toFixed(1)}" y="${M.top + 14 + k * 14}" text-anchor="end" fill="#c00">${esc(label)}</text>`)
   })
   series.forEach((s, k) => {

@@ -105,7 +105,15 @@ const p99 = (a: number[]) => a.slice().sort((x, y) => x - y)[Math.ceil(a.length 
 export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> {
   const rounds = opts.quick ? 40 : 120
   const rows: Row[] = []
-  const pair = async (group: Row['group'], op: string, bare: any, wrapped: any, call: (x: any) => (i: number) => unknown, n: number, awaited: boolean) => {
+  const pair = async (
+    group: Row['group'],
+    op: string,
+    bare: any,
+    wrapped: any,
+    call: (x: any) => (i: number) => unknown,
+    n: number,
+    awaited: boolean,
+  ) => {
     const fb = call(bare)
     const fw = call(wrapped)
     for (let i = 0; i < 3; i++) {
@@ -124,7 +132,15 @@ export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> 
       }
     }
     const diff = median(w.map((x, i) => x - b[i])) / 1000
-    const row = (side: string, s: number[], note?: string): Row => ({ group, op, side, p50Us: median(s) / 1000, p99Us: p99(s) / 1000, opsPerSec: 1e9 / median(s), note })
+    const row = (side: string, s: number[], note?: string): Row => ({
+      group,
+      op,
+      side,
+      p50Us: median(s) / 1000,
+      p99Us: p99(s) / 1000,
+      opsPerSec: 1e9 / median(s),
+      note,
+    })
     rows.push(row('native', b), row('rollout native', w, `wrapper adds ${diff.toFixed(3)} µs per call`))
   }
 
@@ -132,7 +148,15 @@ export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> 
   const ctx = { task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000 }
   const r1 = new NativeRouter()
   const r2: any = createModelRouter(LegacyRouter, { mode: 'native' })
-  await pair('router', 'selectOptimalModel, cache hit: mode "native" overhead (CPU time)', r1, r2, (r) => () => r.selectOptimalModel(ctx, models), 1000, true)
+  await pair(
+    'router',
+    'selectOptimalModel, cache hit: mode "native" overhead (CPU time)',
+    r1,
+    r2,
+    (r) => () => r.selectOptimalModel(ctx, models),
+    1000,
+    true,
+  )
   r1.shutdown()
   r2.shutdown()
 
@@ -150,7 +174,15 @@ export async function wrapperOverhead(opts: { quick: boolean }): Promise<Row[]> 
 
   const m1 = new NativeMonitor()
   const m2: any = createPerformanceMonitor(LegacyMonitor, { mode: 'native' })
-  await pair('monitor', 'recordMetric: mode "native" overhead (CPU time)', m1, m2, (m) => (i) => m.recordMetric('routing_overhead', i % 200), 4000, false)
+  await pair(
+    'monitor',
+    'recordMetric: mode "native" overhead (CPU time)',
+    m1,
+    m2,
+    (m) => (i) => m.recordMetric('routing_overhead', i % 200),
+    4000,
+    false,
+  )
   m1.shutdown()
   m2.shutdown()
   return rows

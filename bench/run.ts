@@ -32,7 +32,10 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 const ok = (x: number) => Number.isFinite(x) && x > 0
 
 export function table(rows: Row[]): string {
-  const lines = ['| group | operation | side | p50 µs | p99 µs | ops/s | p50 ratio (legacy/this) | note |', '|---|---|---|---:|---:|---:|---:|---|']
+  const lines = [
+    '| group | operation | side | p50 µs | p99 µs | ops/s | p50 ratio (legacy/this) | note |',
+    '|---|---|---|---:|---:|---:|---:|---|',
+  ]
   for (const r of rows) {
     const legacy = rows.find((x) => x.group === r.group && x.op === r.op && x.side === 'legacy')
     const ratio = legacy && r.side !== 'legacy' && ok(legacy.p50Us) && ok(r.p50Us) ? `${(legacy.p50Us / r.p50Us).toFixed(1)}×` : ''
@@ -44,7 +47,13 @@ export function table(rows: Row[]): string {
 }
 
 /** The roadmap's success metrics: [name, target text, value of a result, shown value, passes]. */
-const TARGETS: Array<{ name: string; target: string; get: (w: WorkloadResult) => number; show: (v: number) => string; pass: (v: number) => boolean }> = [
+const TARGETS: Array<{
+  name: string
+  target: string
+  get: (w: WorkloadResult) => number
+  show: (v: number) => string
+  pass: (v: number) => boolean
+}> = [
   { name: 'average routing time', target: '< 75 ms', get: (w) => w.routing.avgMs, show: ms, pass: (v) => v < 75 },
   { name: 'p95 routing time', target: '< 100 ms', get: (w) => w.routing.p95Ms, show: ms, pass: (v) => v < 100 },
   { name: 'p99 routing time', target: '< 150 ms', get: (w) => w.routing.p99Ms, show: ms, pass: (v) => v < 150 },
@@ -215,7 +224,12 @@ async function main() {
     path.join(dir, `${side}.json`),
     JSON.stringify(
       {
-        machine, side, quick, seconds, loadAverage: load, idleEventLoopDelayP99Ms: idleP99,
+        machine,
+        side,
+        quick,
+        seconds,
+        loadAverage: load,
+        idleEventLoopDelayP99Ms: idleP99,
         workload: workload.map(({ routingSample, ...w }) => w),
         shadow: shadow === null ? null : (({ routingSample, ...w }) => w)(shadow),
         rows,
@@ -228,7 +242,11 @@ async function main() {
   const svg = cdfChart(
     `Routing time per request, ${w0.requests.toLocaleString('en-US')} requests per side`,
     workload.map((w) => ({ label: `${w.side} (p99 ${ms(w.routing.p99Ms)})`, color: colors[w.side], valuesMs: w.routingSample })),
-    [['p95 target', 100], ['p99 target', 150], ['avg target', 75]],
+    [
+      ['p95 target', 100],
+      ['p99 target', 150],
+      ['avg target', 75],
+    ],
   )
   fs.writeFileSync(path.join(dir, chartFile), svg)
   process.stderr.write(`results: ${path.relative(process.cwd(), dir)}/${side}.{md,json} and ${chartFile}\n`)

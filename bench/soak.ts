@@ -134,7 +134,9 @@ async function main(): Promise<void> {
   const warm = samples.filter((s) => s.t >= Math.min(60, seconds / 5))
   const warmPeak = warm.length > 0 ? Math.max(...warm.slice(0, Math.ceil(warm.length / 4)).map((s) => s.rssMiB)) : NaN
   const f = (x: number) => x.toFixed(1)
-  console.log(`soak: ${seconds} s, ${requests.toLocaleString('en-US')} requests (${Math.round(requests / seconds).toLocaleString('en-US')}/s), cache hit rate ${(hits / requests).toFixed(2)}, ${os.cpus().length} cores`)
+  console.log(
+    `soak: ${seconds} s, ${requests.toLocaleString('en-US')} requests (${Math.round(requests / seconds).toLocaleString('en-US')}/s), cache hit rate ${(hits / requests).toFixed(2)}, ${os.cpus().length} cores`,
+  )
   console.log('| | start | peak | end |')
   console.log('|---|---:|---:|---:|')
   console.log(`| RSS MiB | ${f(first.rssMiB)} | ${f(peakRss.rssMiB)} (at ${Math.round(peakRss.t)} s) | ${f(last.rssMiB)} |`)

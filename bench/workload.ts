@@ -109,7 +109,7 @@ export function rng(seed: number): () => number {
 function zipf(n: number, s: number, rand: () => number): () => number {
   const cdf = new Float64Array(n)
   let sum = 0
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s)
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s
   return () => {
     const u = rand() * sum
     let lo = 0
@@ -162,7 +162,8 @@ function makePrompts(n: number, rand: () => number): Prompt[] {
     ])
     const target = chars[0] + Math.floor(rand() * (chars[1] - chars[0]))
     let task = `#${i} `
-    while (task.length < target) task += rand() < 0.05 ? `${SNIPPETS[Math.floor(rand() * SNIPPETS.length)]} ` : `${WORDS[Math.floor(rand() * WORDS.length)]} `
+    while (task.length < target)
+      task += rand() < 0.05 ? `${SNIPPETS[Math.floor(rand() * SNIPPETS.length)]} ` : `${WORDS[Math.floor(rand() * WORDS.length)]} `
     let h = 0x811c9dc5
     for (let k = 0; k < task.length; k++) h = Math.imul(h ^ task.charCodeAt(k), 0x01000193)
     const caps = pick<string[] | undefined>(rand, [
@@ -175,9 +176,23 @@ function makePrompts(n: number, rand: () => number): Prompt[] {
     out.push({
       task,
       hash: `${(h >>> 0).toString(36)}${i.toString(36)}`,
-      userTier: pick(rand, [['free', 0.5], ['pro', 0.35], ['enterprise', 0.15]]),
-      priority: pick(rand, [['low', 0.3], ['medium', 0.45], ['high', 0.2], ['critical', 0.05]]),
-      latencyRequirement: pick(rand, [[500, 0.15], [1000, 0.2], [2000, 0.4], [5000, 0.25]]),
+      userTier: pick(rand, [
+        ['free', 0.5],
+        ['pro', 0.35],
+        ['enterprise', 0.15],
+      ]),
+      priority: pick(rand, [
+        ['low', 0.3],
+        ['medium', 0.45],
+        ['high', 0.2],
+        ['critical', 0.05],
+      ]),
+      latencyRequirement: pick(rand, [
+        [500, 0.15],
+        [1000, 0.2],
+        [2000, 0.4],
+        [5000, 0.25],
+      ]),
       capabilities: caps,
       tokenBudget: rand() < 0.05 ? 200_000 : undefined,
     })
@@ -214,7 +229,12 @@ function makeSide(side: WorkloadSide): Sides {
 
 const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progress'>> & { progress?: WorkloadOptions['progress'] }, requests: number, measure: boolean) {
+async function loop(
+  side: WorkloadSide,
+  o: Required<Omit<WorkloadOptions, 'progress'>> & { progress?: WorkloadOptions['progress'] },
+  requests: number,
+  measure: boolean,
+) {
   const rand = rng(o.seed)
   const prompts = makePrompts(o.prompts, rand)
   // The request sequence is drawn up front and each request has its own random stream, so
@@ -248,7 +268,14 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
   async function request(i: number) {
     const p = prompts[sequence[i]]
     const rand = rng(o.seed * 1_000_003 + i)
-    const ctx = { task: p.task, userTier: p.userTier, priority: p.priority, latencyRequirement: p.latencyRequirement, capabilities: p.capabilities, tokenBudget: p.tokenBudget }
+    const ctx = {
+      task: p.task,
+      userTier: p.userTier,
+      priority: p.priority,
+      latencyRequirement: p.latencyRequirement,
+      capabilities: p.capabilities,
+      tokenBudget: p.tokenBudget,
+    }
     const t0 = performance.now()
     const decision = await router.selectOptimalModel(ctx, models)
     const t1 = performance.now()
@@ -320,7 +347,10 @@ async function loop(side: WorkloadSide, o: Required<Omit<WorkloadOptions, 'progr
     await cache.rolloutSettled()
     const kind = (v: any) => (v === null ? 'null' : typeof v === 'string' ? 'a string' : typeof v)
     shadow = {
-      router: summarizeShadow(router.getRolloutStats(), (d) => `${d.legacy?.modelName ?? d.legacy?.error} → ${d.native?.modelName ?? d.native?.error}`),
+      router: summarizeShadow(
+        router.getRolloutStats(),
+        (d) => `${d.legacy?.modelName ?? d.legacy?.error} → ${d.native?.modelName ?? d.native?.error}`,
+      ),
       cache: summarizeShadow(cache.getRolloutStats(), (d) => `${kind(d.legacy)} → ${kind(d.native)}`),
     }
   }

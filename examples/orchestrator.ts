@@ -43,7 +43,9 @@ const REQUESTS = 480
 const OUTAGE_MODEL = 'gemini-2.5-flash'
 
 /** What a provider call can end in. */
-type ProviderResult = { ok: true; text: string; latencyMs: number } | { ok: false; status: number; retryAfterMs?: number; latencyMs: number }
+type ProviderResult =
+  | { ok: true; text: string; latencyMs: number }
+  | { ok: false; status: number; retryAfterMs?: number; latencyMs: number }
 
 /** The simulated provider: an outage of gemini-2.5-flash from t = 20 s to t = 80 s, and a 429 now and then. */
 function provider(random: () => number, now: number) {
@@ -66,7 +68,12 @@ export async function main(print: (line: string) => void = console.log): Promise
     healthChanges.push(`t=${(now / 1000).toFixed(1)}s ${e.modelName}: ${e.from} → ${e.to} (${e.reason})`)
   })
 
-  const tasks = ['Summarise this support ticket', 'Write a unit test for parseDate', 'Translate the release notes', 'Explain this stack trace']
+  const tasks = [
+    'Summarise this support ticket',
+    'Write a unit test for parseDate',
+    'Translate the release notes',
+    'Explain this stack trace',
+  ]
   let served = 0
   let failed = 0
   let attempts = 0
@@ -113,7 +120,8 @@ export async function main(print: (line: string) => void = console.log): Promise
   print('health changes:')
   for (const line of healthChanges) print(`  ${line}`)
   const latency = monitor.getStats('orchestration_latency')
-  if (latency) print(`orchestration latency: p50 ${latency.median.toFixed(0)} ms, p95 ${latency.p95.toFixed(0)} ms over ${latency.count} requests`)
+  if (latency)
+    print(`orchestration latency: p50 ${latency.median.toFixed(0)} ms, p95 ${latency.p95.toFixed(0)} ms over ${latency.count} requests`)
   router.shutdown()
   cache.shutdown()
   monitor.shutdown()

@@ -110,7 +110,8 @@ export class ArmStats {
 
   model(name: unknown): void {
     if (typeof name !== 'string') return
-    const m = (this.models ??= new Map())
+    this.models ??= new Map()
+    const m = this.models
     const key = m.has(name) || m.size < MAX_MODELS ? name : OTHER_MODELS
     m.set(key, (m.get(key) ?? 0) + 1)
   }

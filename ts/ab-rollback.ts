@@ -128,7 +128,8 @@ export class RollbackJudge {
   constructor(options: RollbackOptions | undefined) {
     if (options === undefined) options = {}
     else if (options === null || typeof options !== 'object') throw typeError('rollback', 'an object of rollback options', options)
-    if (options.enabled !== undefined && typeof options.enabled !== 'boolean') throw typeError('rollback.enabled', 'a boolean', options.enabled)
+    if (options.enabled !== undefined && typeof options.enabled !== 'boolean')
+      throw typeError('rollback.enabled', 'a boolean', options.enabled)
     this.enabled = options.enabled ?? true
     this.windowMs = nonNegative(options, 'windowMs', 60_000)
     this.minCalls = Math.max(1, Math.floor(nonNegative(options, 'minCalls', 200)))

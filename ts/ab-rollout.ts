@@ -8,7 +8,7 @@ import { keyPosition, onNative } from './ab-assign'
 import { type Arm, type ArmComparison, type ArmReport, ArmStats } from './ab-arms'
 import { type RollbackEvent, RollbackJudge, type RollbackOptions } from './ab-rollback'
 import { typeError } from './errors'
-import { readRolloutFlag } from './rollout-flags'
+import { type RolloutFlag, readRolloutFlag } from './rollout-flags'
 
 /** What an `AbRollout` is made from: the resolved share and flag, and the rollout options it uses. */
 export interface AbSettings {
@@ -50,7 +50,8 @@ export class AbRollout {
     settings: AbSettings,
     private readonly position: (input: unknown) => number,
   ) {
-    if (settings.assignBy !== undefined && typeof settings.assignBy !== 'function') throw typeError('options.assignBy', 'a function', settings.assignBy)
+    if (settings.assignBy !== undefined && typeof settings.assignBy !== 'function')
+      throw typeError('options.assignBy', 'a function', settings.assignBy)
     this.share = settings.share
     this.assignBy = settings.assignBy
     this.flag = settings.flag
@@ -109,7 +110,7 @@ export class AbRollout {
     const v = this.env[this.flag]
     if (v === this.flagValue) return
     this.flagValue = v
-    let flag
+    let flag: RolloutFlag
     try {
       flag = readRolloutFlag(this.flag, this.env)
     } catch {

@@ -107,7 +107,10 @@ export class CircuitBreaker {
   private probeSerial = 0
   private probeStartedAt = 0
 
-  constructor(options: CircuitOptions | undefined, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    options: CircuitOptions | undefined,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     if (options === undefined) options = {}
     else if (options === null || typeof options !== 'object') throw typeError('circuit', 'an object of circuit options', options)
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
@@ -230,7 +233,14 @@ export class CircuitBreaker {
   }
 
   snapshot(): CircuitSnapshot {
-    return { state: this.state, opens: this.opens, lastOpen: this.lastOpen, windowCalls: this.count, errorRate: this.errorRate(), p99Ms: this.refreshP99() }
+    return {
+      state: this.state,
+      opens: this.opens,
+      lastOpen: this.lastOpen,
+      windowCalls: this.count,
+      errorRate: this.errorRate(),
+      p99Ms: this.refreshP99(),
+    }
   }
 
   private open(event: CircuitOpenEvent): CircuitOpenEvent {

@@ -594,8 +594,7 @@ export class PerformanceMonitor extends EventEmitter {
     checkFinite('value', value)
     // the health score and bottlenecks divide by the target: only a positive one means anything
     if (value <= 0) throw rangeError('value', 'a target > 0', value)
-    const dir =
-      direction === undefined ? (this.targets.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
+    const dir = direction === undefined ? (this.targets.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
     try {
       native.monitorSetTarget(this.handle, name, value, dir === 'higher')
     } catch (err) {
@@ -617,8 +616,7 @@ export class PerformanceMonitor extends EventEmitter {
   setThreshold(name: string, value: number, direction?: MetricDirection): void {
     checkName(name)
     checkFinite('value', value)
-    const dir =
-      direction === undefined ? (this.thresholds.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
+    const dir = direction === undefined ? (this.thresholds.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
     if (!this.thresholds.has(name) && this.thresholds.size >= 10000) {
       throw rangeError('name', 'one of at most 10000 thresholds', name)
     }

@@ -121,7 +121,8 @@ export function resolveRollout(kind: RolloutKind, options: ModeOptions = {}): Re
   const env = options.env ?? process.env
   if (mode === 'ab') return { mode, share: flagShare(readRolloutFlag(name, env)), flag: name }
   if (mode !== undefined) return { mode, share: mode === 'native' ? 1 : 0, flag: null }
-  if (options.enabled !== undefined) return options.enabled ? { mode: 'native', share: 1, flag: null } : { mode: 'legacy', share: 0, flag: null }
+  if (options.enabled !== undefined)
+    return options.enabled ? { mode: 'native', share: 1, flag: null } : { mode: 'legacy', share: 0, flag: null }
   const flag = readRolloutFlag(name, env)
   return { mode: flag.mode, share: flagShare(flag), flag: flag.mode === 'ab' ? name : null }
 }

@@ -35,15 +35,27 @@ export interface KindSpec {
   neverRejects?: Record<string, (args: unknown[]) => boolean>
 }
 
-const sameModel = (a: unknown, b: unknown) => (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
+const sameModel = (a: unknown, b: unknown) =>
+  (a as { modelName?: unknown } | null)?.modelName === (b as { modelName?: unknown } | null)?.modelName
 
 /** The spec of each kind. */
 export const SPECS: Record<RolloutKind, KindSpec> = {
   router: {
     methods: [
-      'selectOptimalModel', 'selectFallbackModel', 'recordPerformance', 'addRule', 'removeRule', 'getRules',
-      'updateModelAvailability', 'updateBatchAvailability', 'getRoutingPerformance', 'getRouterStats',
-      'optimizeBasedOnPerformance', 'getModelUsageStats', 'getPerformanceData', 'shutdown',
+      'selectOptimalModel',
+      'selectFallbackModel',
+      'recordPerformance',
+      'addRule',
+      'removeRule',
+      'getRules',
+      'updateModelAvailability',
+      'updateBatchAvailability',
+      'getRoutingPerformance',
+      'getRouterStats',
+      'optimizeBasedOnPerformance',
+      'getModelUsageStats',
+      'getPerformanceData',
+      'shutdown',
     ],
     // The routing-time fields differ by construction: agreement is the same model.
     compare: { selectOptimalModel: sameModel, selectFallbackModel: sameModel },
@@ -71,8 +83,14 @@ export const SPECS: Record<RolloutKind, KindSpec> = {
   },
   monitor: {
     methods: [
-      'recordMetric', 'getStats', 'analyzeBottlenecks', 'getHealthScore', 'getMetrics', 'clearOldMetrics',
-      'exportData', 'shutdown',
+      'recordMetric',
+      'getStats',
+      'analyzeBottlenecks',
+      'getHealthScore',
+      'getMetrics',
+      'clearOldMetrics',
+      'exportData',
+      'shutdown',
     ],
     compare: {},
     // a metric's values all go to one arm, so its statistics are read from where they are

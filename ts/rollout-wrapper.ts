@@ -46,7 +46,16 @@ function isObjectLike(v: unknown): v is object {
 }
 
 /** Events the wrapper emits itself; every other event is the served side's. */
-const OWN_EVENTS = new Set<string | symbol>(['newListener', 'removeListener', 'circuit_open', 'circuit_close', 'circuit_half_open', 'shadow_disagreement', 'native_error', 'rollout_rollback'])
+const OWN_EVENTS = new Set<string | symbol>([
+  'newListener',
+  'removeListener',
+  'circuit_open',
+  'circuit_close',
+  'circuit_half_open',
+  'shadow_disagreement',
+  'native_error',
+  'rollout_rollback',
+])
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   if (v instanceof Promise) return true
@@ -169,11 +178,23 @@ export class RolloutWrapper extends EventEmitter implements RolloutControl, Nati
     const latencySample = share('options.latencySample', options.latencySample, 0.1)
     this.lane =
       mode === 'native'
-        ? new NativeLane(this, this.nativeInstance, this.breaker!, this.calls, this.latency.native, this.now, latencySample, this.spec.neverRejects ?? {})
+        ? new NativeLane(
+            this,
+            this.nativeInstance,
+            this.breaker!,
+            this.calls,
+            this.latency.native,
+            this.now,
+            latencySample,
+            this.spec.neverRejects ?? {},
+          )
         : null
     this.ab =
       mode === 'ab'
-        ? new AbRollout({ ...ab, env: options.env ?? process.env, assignBy: options.assignBy, rollback: options.rollback }, this.spec.position)
+        ? new AbRollout(
+            { ...ab, env: options.env ?? process.env, assignBy: options.assignBy, rollback: options.rollback },
+            this.spec.position,
+          )
         : null
     // The native side's errors never reach the caller through an unhandled 'error' event.
     ;(native as EventEmitter).on?.('error', (err: unknown) => this.onNativeEvent('error', err))
@@ -230,18 +251,20 @@ export class RolloutWrapper extends EventEmitter implements RolloutControl, Nati
   }
 
   private forward(event: string | symbol): void {
-    const make = (side: Side): AnyFn => (...args: unknown[]) => {
-      const served = this.served()
-      if (served === side || served === 'both' || (side === 'legacy' && this.legacyRetries > 0)) {
-        try {
-          super.emit(event, ...args)
-        } catch (err) {
-          if (isObjectLike(err)) this.listenerErrors.add(err)
-          else this.listenerThrew = { value: err }
-          throw err
+    const make =
+      (side: Side): AnyFn =>
+      (...args: unknown[]) => {
+        const served = this.served()
+        if (served === side || served === 'both' || (side === 'legacy' && this.legacyRetries > 0)) {
+          try {
+            super.emit(event, ...args)
+          } catch (err) {
+            if (isObjectLike(err)) this.listenerErrors.add(err)
+            else this.listenerThrew = { value: err }
+            throw err
+          }
         }
       }
-    }
     const f = { legacy: make('legacy'), native: make('native') }
     this.forwarders.set(event, f)
     ;(this.nativeInstance as unknown as EventEmitter).on?.(event, f.native)
@@ -571,7 +594,14 @@ export class RolloutWrapper extends EventEmitter implements RolloutControl, Nati
     return legacyResult
   }
 
-  private runShadowNative(name: string, args: unknown[], compare: ((a: unknown, b: unknown) => boolean) | undefined, legacyResult: unknown, legacyMs: number, t0: number): void {
+  private runShadowNative(
+    name: string,
+    args: unknown[],
+    compare: ((a: unknown, b: unknown) => boolean) | undefined,
+    legacyResult: unknown,
+    legacyMs: number,
+    t0: number,
+  ): void {
     const rewrite = this.spec.shadowArgs?.[name]
     if (isThenable(legacyResult)) (legacyResult as Promise<unknown>).catch(() => {}) // served to the caller, who handles it
     const nativeArgs = rewrite !== undefined ? rewrite(args, legacyResult) : args
@@ -585,7 +615,13 @@ export class RolloutWrapper extends EventEmitter implements RolloutControl, Nati
     }
     const nativeSyncMs = this.now() - n0
     if (!isThenable(legacyResult) && !isThenable(nativeResult)) {
-      this.judgeShadow(name, args, compare, { ok: true, value: legacyResult, ms: legacyMs }, { ok: true, value: nativeResult, ms: nativeSyncMs })
+      this.judgeShadow(
+        name,
+        args,
+        compare,
+        { ok: true, value: legacyResult, ms: legacyMs },
+        { ok: true, value: nativeResult, ms: nativeSyncMs },
+      )
       return
     }
     const settle = (p: unknown, start: number) =>

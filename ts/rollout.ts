@@ -30,7 +30,14 @@ export { flagEnabled, PREDICTIVE_FLAG, readRolloutFlag, resolveMode, ROLLOUT_FLA
 export type { ModeOptions, RolloutFlag, RolloutKind, RolloutMode } from './rollout-flags'
 export type { LatencySummary } from './rollout-latency'
 export type {
-  CacheRolloutOptions, Disagreement, LegacyImplementation, MetricSink, Rollout, RolloutControl, RolloutOptions, RolloutStats,
+  CacheRolloutOptions,
+  Disagreement,
+  LegacyImplementation,
+  MetricSink,
+  Rollout,
+  RolloutControl,
+  RolloutOptions,
+  RolloutStats,
 } from './rollout-types'
 
 function checkImpl(fn: string, impl: unknown): void {
@@ -66,7 +73,10 @@ function build<T extends object>(
  * @throws {RangeError} an option out of range, or the environment flag set to a value it
  *   does not accept (the variable named).
  */
-export function createModelRouter<T extends object>(legacy: LegacyImplementation<T>, options: RolloutOptions<ModelRouterOptions> = {}): Rollout<T> {
+export function createModelRouter<T extends object>(
+  legacy: LegacyImplementation<T>,
+  options: RolloutOptions<ModelRouterOptions> = {},
+): Rollout<T> {
   checkImpl('createModelRouter', legacy)
   return build('router', legacy, options, () => new ModelRouter(options.config))
 }
@@ -85,8 +95,15 @@ export function createModelRouter<T extends object>(legacy: LegacyImplementation
 export function createCacheManager<T extends object>(legacy: LegacyImplementation<T>, options: CacheRolloutOptions = {}): Rollout<T> {
   checkImpl('createCacheManager', legacy)
   // read once `build` has checked the options
-  return build('cache', legacy, options, () => new CacheManager(options.config), (): Record<string, AnyFn> =>
-    options.predictive ?? flagEnabled(PREDICTIVE_FLAG, options.env ?? process.env) ? {} : { predictiveWarmCache: () => Promise.resolve() },
+  return build(
+    'cache',
+    legacy,
+    options,
+    () => new CacheManager(options.config),
+    (): Record<string, AnyFn> =>
+      (options.predictive ?? flagEnabled(PREDICTIVE_FLAG, options.env ?? process.env))
+        ? {}
+        : { predictiveWarmCache: () => Promise.resolve() },
   )
 }
 
@@ -110,9 +127,14 @@ export function createPerformanceMonitor(options?: PerformanceMonitorOptions): P
  * @throws {RangeError} an option out of range, or the environment flag set to a value it
  *   does not accept (the variable named).
  */
-export function createPerformanceMonitor<T extends object>(legacy: LegacyImplementation<T>, options?: RolloutOptions<PerformanceMonitorOptions>): Rollout<T>
+export function createPerformanceMonitor<T extends object>(
+  legacy: LegacyImplementation<T>,
+  options?: RolloutOptions<PerformanceMonitorOptions>,
+): Rollout<T>
 export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptions<PerformanceMonitorOptions> = {}): unknown {
-  const isImpl = typeof legacy === 'function' || (legacy !== null && typeof legacy === 'object' && typeof (legacy as MetricSink).recordMetric === 'function')
+  const isImpl =
+    typeof legacy === 'function' ||
+    (legacy !== null && typeof legacy === 'object' && typeof (legacy as MetricSink).recordMetric === 'function')
   if (!isImpl) return new PerformanceMonitor(legacy as PerformanceMonitorOptions | undefined)
   return build('monitor', legacy as object, options, () => new PerformanceMonitor(options.config))
 }
@@ -125,7 +147,8 @@ export function createPerformanceMonitor(legacy?: unknown, options: RolloutOptio
  * @throws {RangeError} `share` outside 0..1.
  */
 export function setRolloutShare(obj: unknown, share: number): void {
-  if (!(obj instanceof RolloutWrapper) || obj.ab === null) throw typeError('setRolloutShare: obj', 'an object made by a rollout factory in mode "ab"', obj)
+  if (!(obj instanceof RolloutWrapper) || obj.ab === null)
+    throw typeError('setRolloutShare: obj', 'an object made by a rollout factory in mode "ab"', obj)
   obj.ab.setShare(checkShare('share', share))
 }
 
@@ -133,4 +156,3 @@ export function setRolloutShare(obj: unknown, share: number): void {
 export function getRolloutStats(obj: unknown): RolloutStats | null {
   return obj instanceof RolloutWrapper ? obj.getRolloutStats() : null
 }
-
