@@ -92,6 +92,8 @@ pub fn monitor_stats(
 /// Copies `values` into the caller's typed array. Safe in practice: the call is synchronous
 /// on the JS thread, so no JS code touches the array meanwhile.
 fn write_out(out: &mut Float64ArraySlice, values: &[f64]) -> Result<()> {
+    // SAFETY: a synchronous call on the JS thread: no JS code runs, so nothing else reads or
+    // writes the array while this slice lives.
     let dst = unsafe { out.as_mut() };
     let Some(dst) = dst.get_mut(..values.len()) else {
         return Err(errors::out_of_range(format!(
@@ -109,6 +111,7 @@ fn write_out(out: &mut Float64ArraySlice, values: &[f64]) -> Result<()> {
 /// grows it and asks again). A returned typed array would be an external ArrayBuffer,
 /// which costs microseconds of GC work each.
 fn write_flat(out: &mut Float64ArraySlice, values: &[f64]) -> f64 {
+    // SAFETY: as in `write_out`: a synchronous call on the JS thread.
     let dst = unsafe { out.as_mut() };
     match dst.get_mut(..values.len()) {
         Some(dst) => {
