@@ -163,14 +163,84 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
         } else {
             utf16_len(task.as_bytes())
         };
-        (utf16_len, lower_terms(task, lower, ascii, has_capabilities))
+        let utf8 = (!ascii).then_some(task);
+        let terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, utf8));
+        (utf16_len, terms)
     });
+    let structural = structural_count(task.as_bytes());
+    complexity(utf16_len, terms, structural, has_capabilities)
+}
+
+/// [`analyze`] of a task given as UTF-16 code units, as V8 holds a non-ASCII string, without
+/// transcoding it: the result equals `analyze` of its UTF-8 form (a lone surrogate counts
+/// as the U+FFFD it becomes there). The images are one byte per unit: ASCII units as they
+/// are (lower-cased in the lower-cased image), JS whitespace as a space, any other unit as
+/// a byte no pattern holds. 'İ' lower-cases to "i̇", whose "i" can only end a pattern:
+/// "api", checked on its own.
+pub fn analyze_utf16(units: &[u16], has_capabilities: bool) -> Complexity {
+    IMAGES16.with(|cell| {
+        let (lower, cased) = &mut *cell.borrow_mut();
+        lower.clear();
+        cased.clear();
+        // from slice iterators of known length: the loops vectorize
+        lower.extend(units.iter().map(|&u| lower_image_byte(u)));
+        cased.extend(
+            units
+                .iter()
+                .map(|&u| if u < 0x80 { u as u8 } else { NOT_ASCII }),
+        );
+        let mut terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, None));
+        // a vectorized test first: 'İ' is rare
+        let dotted_i = units.iter().fold(false, |any, &u| any | (u == 0x130));
+        if has_capabilities && !terms.domain && dotted_i {
+            terms.domain = units
+                .iter()
+                .enumerate()
+                .any(|(at, &u)| u == 0x130 && at >= 2 && &lower[at - 2..at] == b"ap");
+        }
+        let structural = structural_count(cased);
+        let c = complexity(units.len(), terms, structural, has_capabilities);
+        if lower.capacity() > LOWER_KEEP {
+            *lower = Vec::new();
+            *cased = Vec::new();
+        }
+        c
+    })
+}
+
+/// A byte of no pattern, standing for a non-ASCII character in the images.
+const NOT_ASCII: u8 = 0x80;
+
+/// Written with masks, without branches, so that the loop over a task vectorizes.
+fn lower_image_byte(unit: u16) -> u8 {
+    let mask = |yes: bool| 0u16.wrapping_sub(u16::from(yes));
+    let lower = unit | (u16::from(unit.wrapping_sub(u16::from(b'A')) < 26) << 5);
+    // the non-ASCII JS whitespace (see `is_js_whitespace`)
+    let space = mask(
+        (unit == 0xA0)
+            | (unit == 0x1680)
+            | (unit.wrapping_sub(0x2000) <= 0x0A)
+            | (unit & 0xFFFE == 0x2028)
+            | (unit == 0x202F)
+            | (unit == 0x205F)
+            | (unit == 0x3000)
+            | (unit == 0xFEFF),
+    );
+    let ascii = mask(unit < 0x80);
+    let other = (u16::from(b' ') & space) | (u16::from(NOT_ASCII) & !space);
+    ((lower & ascii) | (other & !ascii)) as u8
+}
+
+fn complexity(
+    utf16_len: usize,
+    terms: LowerTerms,
+    structural: usize,
+    has_capabilities: bool,
+) -> Complexity {
     let token_count = (utf16_len as f64 / 4.0).ceil();
     let keyword_complexity = (terms.keyword_words as f64 / 10.0).min(1.0);
-    let s = structural_count(task.as_bytes());
-    let structural_complexity = (s as f64 / 15.0).min(1.0);
+    let structural_complexity = (structural as f64 / 15.0).min(1.0);
     let domain_specific = has_capabilities && terms.domain;
-
     let score = ((token_count / 1000.0).min(1.0) * 0.3
         + keyword_complexity * 0.3
         + structural_complexity * 0.3
@@ -215,6 +285,9 @@ pub fn rule_words(task: &str) -> RuleWords {
 
 thread_local! {
     static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The lower-cased and the case-kept images of a UTF-16 task.
+    static IMAGES16: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 /// The lower-casing buffer kept between calls; a larger one is released after use.
 const LOWER_KEEP: usize = 1 << 20;
@@ -272,7 +345,7 @@ const KEYWORD_WORDS_CAP: usize = 10;
 /// domain keywords. After a keyword's word is counted, the rest of that word is searched
 /// for domain keywords only (no keyword pattern holds whitespace, so a keyword found
 /// there lies in that word); the pass ends once nothing left can change the result.
-fn lower_terms(task: &str, lower: &[u8], ascii: bool, want_domain: bool) -> LowerTerms {
+fn lower_terms(lower: &[u8], want_domain: bool, word_end: impl Fn(usize) -> usize) -> LowerTerms {
     let mut t = LowerTerms::default();
     let mut from = 0;
     // end of the last counted word: keywords before it add nothing
@@ -307,7 +380,7 @@ fn lower_terms(task: &str, lower: &[u8], ascii: bool, want_domain: bool) -> Lowe
             Some((start, end, id)) => {
                 if LOWER_SETS.groups[id] == 0 {
                     t.keyword_words += 1;
-                    counted_word_end = word_end(task, ascii, end);
+                    counted_word_end = word_end(end);
                 } else {
                     t.domain = true;
                 }
@@ -329,12 +402,13 @@ fn may_start_js_whitespace(b: u8) -> bool {
     matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF)
 }
 
-/// Byte offset of the first JS whitespace character in `task` at or after byte `from`, or
-/// the length of `task`. Scanned in blocks that are first tested as a whole (vectorized);
-/// a candidate byte of a non-ASCII text is decoded.
-fn word_end(task: &str, ascii: bool, from: usize) -> usize {
-    let bytes = task.as_bytes();
-    let candidate = |b: u8| is_ascii_js_whitespace(b) || (!ascii && may_start_js_whitespace(b));
+/// Offset of the first JS whitespace character in `bytes` at or after `from`, or the length
+/// of `bytes`. `utf8`: the text `bytes` is the image of, when it is non-ASCII UTF-8 (its
+/// whitespace may be non-ASCII; an image of UTF-16 holds whitespace as spaces). Scanned in
+/// blocks that are first tested as a whole (vectorized); a candidate lead byte is decoded.
+fn word_end(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
+    let candidate =
+        |b: u8| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b));
     const BLOCK: usize = 64;
     let mut at = from;
     while at < bytes.len() {
@@ -344,12 +418,13 @@ fn word_end(task: &str, ascii: bool, from: usize) -> usize {
                 if is_ascii_js_whitespace(b) {
                     return at + i;
                 }
-                // a lead byte, so a character boundary
-                if !ascii
-                    && may_start_js_whitespace(b)
-                    && task[at + i..].chars().next().is_some_and(is_js_whitespace)
-                {
-                    return at + i;
+                // a lead byte, so a character boundary of the text
+                if let Some(text) = utf8 {
+                    if may_start_js_whitespace(b)
+                        && text[at + i..].chars().next().is_some_and(is_js_whitespace)
+                    {
+                        return at + i;
+                    }
                 }
             }
         }
@@ -668,6 +743,34 @@ mod tests {
         assert_eq!(rule_words("nothing here"), RuleWords::default());
     }
 
+    fn utf16(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn utf16_lone_surrogates_count_as_replacement_characters() {
+        let mut units = utf16("ap");
+        units.push(0xD800);
+        units.extend(utf16(" debug"));
+        units.push(0xDC00);
+        assert_eq!(
+            analyze_utf16(&units, true),
+            analyze("ap\u{FFFD} debug\u{FFFD}", true)
+        );
+    }
+
+    #[test]
+    fn utf16_dotted_capital_i_ends_api_only() {
+        assert!(analyze_utf16(&utf16("apİ"), true).domain_specific);
+        assert!(analyze_utf16(&utf16("x APİ"), true).domain_specific);
+        assert!(!analyze_utf16(&utf16("aİ"), true).domain_specific);
+        assert!(!analyze_utf16(&utf16("apİ"), false).domain_specific);
+        assert_eq!(
+            analyze_utf16(&utf16("İmplement"), false).keyword_complexity,
+            0.0
+        );
+    }
+
     /// Fillers without any pattern, to place patterns late in long texts.
     fn filler_strategy() -> impl Strategy<Value = String> {
         let unit = prop::sample::select(vec![
@@ -709,6 +812,26 @@ mod tests {
         ) {
             let task = head + &tail;
             prop_assert_eq!(analyze(&task, caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8(task in task_strategy(), caps in any::<bool>()) {
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8_on_arbitrary_text(task in ".{0,200}", caps in any::<bool>()) {
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8_with_patterns_late_or_absent(
+            head in filler_strategy(),
+            tail in task_strategy(),
+            caps in any::<bool>(),
+        ) {
+            let task = head + &tail;
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
         }
 
         #[test]
