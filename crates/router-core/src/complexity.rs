@@ -714,6 +714,24 @@ mod tests {
         assert_eq!(to_ascii, ['\u{130}', '\u{212A}']);
     }
 
+    #[test]
+    fn the_pattern_sets_hold_the_contract_patterns() {
+        let lower: Vec<&str> = COMPLEXITY_KEYWORDS
+            .iter()
+            .chain(DOMAIN_KEYWORDS.iter())
+            .copied()
+            .collect();
+        assert_eq!(LOWER_SETS.patterns, &lower[..]);
+        assert!(LOWER_SETS.groups[..6].iter().all(|&g| g == 0));
+        assert!(LOWER_SETS.groups[6..].iter().all(|&g| g == 1));
+        let structural: Vec<&str> = STRUCTURAL_BYTES
+            .iter()
+            .map(|b| std::str::from_utf8(std::slice::from_ref(b)).unwrap())
+            .chain(STRUCTURAL_WORDS.iter().copied())
+            .collect();
+        assert_eq!(structural, STRUCTURAL_PATTERNS);
+    }
+
     /// Two patterns that match at one position must be of one group (see
     /// `PatternSets::find`): no pattern is a prefix of another group's.
     #[test]
