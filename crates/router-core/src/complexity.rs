@@ -453,21 +453,28 @@ fn structural_bytes_count(text: &[u8]) -> usize {
     STRUCTURAL_BYTES
         .chunks(3)
         .map(|set| {
-            let mut missing: Vec<u8> = set.to_vec();
+            // the bytes of `set` not seen yet: `missing[..left]`
+            let mut missing = [0u8; 3];
+            missing[..set.len()].copy_from_slice(set);
+            let mut left = set.len();
             let mut from = 0;
-            while !missing.is_empty() {
+            while left > 0 {
                 let rest = &text[from..];
-                let at = match missing[..] {
+                let at = match missing[..left] {
                     [a] => memchr::memchr(a, rest),
                     [a, b] => memchr::memchr2(a, b, rest),
-                    [a, b, c, ..] => memchr::memchr3(a, b, c, rest),
-                    [] => None,
+                    [a, b, c] => memchr::memchr3(a, b, c, rest),
+                    _ => None,
                 };
                 let Some(at) = at else { break };
-                missing.retain(|&m| m != rest[at]);
+                let seen = missing[..left].iter().position(|&m| m == rest[at]);
+                if let Some(i) = seen {
+                    missing.swap(i, left - 1);
+                    left -= 1;
+                }
                 from += at + 1;
             }
-            set.len() - missing.len()
+            set.len() - left
         })
         .sum()
 }
