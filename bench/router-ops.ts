@@ -27,30 +27,120 @@ export function defaultModels(): Map<string, any> {
   ])
 }
 
-const TEXT =
-  'Please analyze this function and optimize the algorithm: function f(x) { if (x) { for (const y of x) g(y) } } ' +
-  'The database layer and the API need a security review before release. '
+/** The text kinds of the miss rows: what a task holds changes what a search over it costs. */
+export const TEXTS = {
+  // the benchmark's original paragraph: complexity keywords in its first 200 bytes
+  'keyword-dense':
+    'Please analyze this function and optimize the algorithm: function f(x) { if (x) { for (const y of x) g(y) } } ' +
+    'The database layer and the API need a security review before release. ',
+  // English prose without any of the patterns the analysis searches for
+  'keyword-free':
+    'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore ' +
+    'magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ',
+  // the keyword-free text, then three keywords at its very end (see `task`)
+  'keyword-late': '',
+  // German and Chinese: a UTF-16 string in V8 that the binding converts to UTF-8
+  'non-ASCII': 'Bitte prüfe die Übersetzung für die Größenänderung der Straße. 请检查这个翻译并给出简短的总结。 ',
+} as const
+export type TextKind = keyof typeof TEXTS
+const LATE_TAIL = ' then analyze and optimize the algorithm, debug it'
 
-const bodies = new Map<number, string>()
+const bodies = new Map<string, string>()
+
+/** `unit` repeated to at most `bytes` UTF-8 bytes (cut between characters). */
+function fill(unit: string, bytes: number): string {
+  const reps = Math.ceil(bytes / Math.max(1, Buffer.byteLength(unit)))
+  const chars = [...unit.repeat(reps + 1)]
+  let out = ''
+  let n = 0
+  for (const c of chars) {
+    const b = Buffer.byteLength(c)
+    if (n + b > bytes) break
+    out += c
+    n += b
+  }
+  return out
+}
 
 /**
- * A task of about `bytes` bytes whose first characters are unique per `i`, so every call
- * misses both the routing cache and the legacy's analysis cache. The body is built once per
- * size (outside the timing); each call only prepends its number.
+ * A task of about `bytes` UTF-8 bytes of `kind` whose first characters are unique per `i`,
+ * so every call misses both the routing cache and the legacy's analysis cache. The body is
+ * built once per kind and size (outside the timing); each call only prepends its number.
  */
-export function task(i: number, bytes: number): string {
-  let body = bodies.get(bytes)
+export function task(i: number, bytes: number, kind: TextKind = 'keyword-dense'): string {
+  const id = `${kind}:${bytes}`
+  let body = bodies.get(id)
   if (body === undefined) {
-    body = TEXT
-    while (body.length < bytes) body += body
-    body = body.slice(0, bytes - 8)
-    bodies.set(bytes, body)
+    const room = Math.max(0, bytes - 8)
+    body =
+      kind === 'keyword-late'
+        ? fill(TEXTS['keyword-free'], Math.max(0, room - LATE_TAIL.length)) + LATE_TAIL
+        : fill(TEXTS[kind], room)
+    bodies.set(id, body)
   }
   return `#${i} `.padEnd(8) + body
 }
 
-function ctx(t: string) {
-  return { task: t, userTier: 'pro', priority: 'high', latencyRequirement: 2000 }
+function ctx(t: string, userTier = 'pro') {
+  return { task: t, userTier, priority: 'high', latencyRequirement: 2000 }
+}
+
+const SIZES = [
+  ['100 B', 100, 30_000, 10],
+  ['10 KB', 10_000, 3_000, 20],
+  ['100 KB', 100_000, 400, 30],
+] as const
+
+/** A miss of a new task of `bytes` of `kind` for a user of `tier`, in steady state. */
+function missOp(label: string, bytes: number, n: number, goal: number, kind: TextKind, tier: string, models: Map<string, unknown>): Op {
+  return {
+    op: `selectOptimalModel, miss, ${tier}, ${kind}, ${label}`,
+    n,
+    warmupShare: 0.2,
+    goal,
+    prepare: async (r, calls) => {
+      // fill the routing cache first, so that every timed miss also evicts (steady state)
+      for (let k = 0; k < 1000; k++) await r.selectOptimalModel(ctx(task(k, Math.min(bytes, 1000), kind), tier), models)
+      const tasks = flatTasks(kind, bytes, calls)
+      let k = 0
+      return () => r.selectOptimalModel(ctx(tasks[k++ % tasks.length], tier), models)
+    },
+    floorOf: kind === 'non-ASCII' || bytes >= 10_000 ? { kind, bytes } : undefined,
+  }
+}
+
+const flatTaskLists = new Map<string, string[]>()
+
+/**
+ * `calls` tasks of `kind` and `bytes` (numbered from 1000, after the routing-cache fill), made
+ * once and shared by the sides (each side sees each task once). Each is a flat string, as a
+ * task read from a request is: a concatenated one would be flattened (copied) by whichever
+ * side reads it first, inside the timing.
+ */
+function flatTasks(kind: TextKind, bytes: number, calls: number): string[] {
+  const id = `${kind}:${bytes}`
+  let list = flatTaskLists.get(id)
+  if (list === undefined || list.length < calls) {
+    list = Array.from({ length: calls }, (_, i) => Buffer.from(task(1000 + i, bytes, kind), 'utf8').toString('utf8'))
+    flatTaskLists.clear() // one list held at a time: 100 KB tasks take tens of MB
+    flatTaskLists.set(id, list)
+  }
+  return list
+}
+
+/**
+ * The floor a miss cannot go below while the binding reads the task as UTF-8: V8 writing
+ * the string as UTF-8 (for a non-ASCII task, held as UTF-16 in V8, a transcoding). Timed as
+ * `TextEncoder.encodeInto` into a reused buffer, the same V8 write without an allocation,
+ * on the same tasks as the row it stands beside.
+ */
+async function utf8Floor(kind: TextKind, bytes: number, n: number): Promise<Row> {
+  const tasks = flatTasks(kind, bytes, n)
+  const encoder = new TextEncoder()
+  const out = new Uint8Array(bytes * 3 + 64)
+  const m = await measure((i) => encoder.encodeInto(tasks[i % tasks.length], out), { iterations: n, warmup: Math.ceil(n / 5) })
+  const size = bytes >= 1000 ? `${bytes / 1000} KB` : `${bytes} B`
+  return { group: 'router', op: `floor: task written as UTF-8 by V8, ${kind}, ${size}`, side: 'floor', ...m, note: 'TextEncoder.encodeInto, the write the binding\'s string conversion does' }
 }
 
 /** Rounds per operation: the sides alternate (which goes first alternates too), so a drift
@@ -60,9 +150,21 @@ const ROUNDS = 5
 type Side = { name: string; make: () => AnyRouter; dispose: (r: AnyRouter) => void }
 
 /** One operation: `prepare` builds its state on a router and returns the call to time. */
-type Op = { op: string; n: number; batch?: number; warmupShare?: number; prepare: (r: AnyRouter) => Promise<(i: number) => unknown> }
+type Op = {
+  op: string
+  n: number
+  batch?: number
+  warmupShare?: number
+  /** The goal for legacy p50 / native p50, shown beside the row. */
+  goal?: number
+  /** The task whose UTF-8 conversion floor is shown beside the row. */
+  floorOf?: { kind: TextKind; bytes: number }
+  /** `calls`: how many calls the side will make (warm-up included). */
+  prepare: (r: AnyRouter, calls: number) => Promise<(i: number) => unknown>
+}
 
-export async function run(opts: { quick: boolean }): Promise<Row[]> {
+/** `only`: run the operations whose name contains it (all by default). */
+export async function run(opts: { quick: boolean; only?: string }): Promise<Row[]> {
   const scale = opts.quick ? 0.1 : 1
   const sides: Side[] = [
     { name: 'legacy', make: () => new LegacyRouter() as unknown as AnyRouter, dispose: (r) => (r as unknown as LegacyRouter).dispose() },
@@ -92,19 +194,14 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
         return (i) => r.selectOptimalModel(cs[i % 1000], models)
       },
     },
-    // misses: every task is new (unique first characters); both sides see the same tasks
-    ...([['100 B', 100, 50_000], ['10 KB', 10_000, 5_000], ['100 KB', 100_000, 600]] as const).map(
-      ([label, bytes, n]): Op => ({
-        op: `selectOptimalModel, miss, task ${label}`,
-        n,
-        warmupShare: 0.2,
-        prepare: async (r) => {
-          let k = 0
-          // fill the routing cache first, so that every timed miss also evicts (steady state)
-          for (; k < 1000; k++) await r.selectOptimalModel(ctx(task(k, Math.min(bytes, 1000))), models)
-          return () => r.selectOptimalModel(ctx(task(k++, bytes)), models)
-        },
-      }),
+    // misses: every task is new (unique first characters); both sides see the same tasks.
+    // Every text kind at every size for an enterprise user (six candidates), then each
+    // other tier on keyword-free text.
+    ...SIZES.flatMap(([label, bytes, n, goal]) =>
+      (Object.keys(TEXTS) as TextKind[]).map((kind) => missOp(label, bytes, n, goal, kind, 'enterprise', models)),
+    ),
+    ...(['pro', 'free'] as const).flatMap((tier) =>
+      SIZES.map(([label, bytes, n, goal]) => missOp(label, bytes, n, goal, 'keyword-free', tier, models)),
     ),
     {
       op: 'recordPerformance',
@@ -123,16 +220,45 @@ export async function run(opts: { quick: boolean }): Promise<Row[]> {
     },
   ]
   const bySide = new Map<string, Row[]>(sides.map((s) => [s.name, []]))
-  for (const o of ops) {
+  const floors: Row[] = []
+  for (const o of ops.filter((x) => opts.only === undefined || x.op.includes(opts.only))) {
+    let floorNote = ''
+    if (o.floorOf) {
+      const f = await utf8Floor(o.floorOf.kind, o.floorOf.bytes, Math.ceil(o.n * scale))
+      floors.push(f)
+      floorNote = `; floor ${f.p50Us.toFixed(2)} µs (task written as UTF-8)`
+    }
     const routers = sides.map((s) => s.make())
-    const calls = await Promise.all(routers.map((r) => o.prepare(r)))
     const iterations = Math.ceil((o.n * scale) / ROUNDS)
     const warmup = o.warmupShare === undefined ? undefined : Math.ceil(iterations * o.warmupShare)
+    const perSide = ROUNDS * (iterations + (warmup ?? Math.max(100, Math.floor(iterations / 10))))
+    const calls = await Promise.all(routers.map((r) => o.prepare(r, perSide)))
     const results = await interleaved(calls.map((call) => () => measure(call, { iterations, batch: o.batch, warmup })), ROUNDS)
     sides.forEach((s, k) => {
       s.dispose(routers[k])
-      bySide.get(s.name)!.push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds` })
+      const goal = o.goal !== undefined && s.name !== 'legacy' ? `; goal ≥ ${o.goal}×${floorNote}` : ''
+      bySide.get(s.name)!.push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds${goal}` })
     })
   }
-  return sides.flatMap((s) => bySide.get(s.name)!)
+  return [...sides.flatMap((s) => bySide.get(s.name)!), ...floors]
+}
+
+/** `node bench/dist/router-ops.js [--quick] [--only <text in the operation's name>]`: prints the rows. */
+if (require.main === module) {
+  const args = process.argv.slice(2)
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+  run({ quick: args.includes('--quick'), only })
+    .then((rows) => {
+      const legacy = new Map(rows.filter((r) => r.side === 'legacy').map((r) => [r.op, r.p50Us]))
+      console.log('| operation | side | p50 µs | p99 µs | legacy p50 / p50 | note |\n|---|---|---:|---:|---:|---|')
+      for (const r of rows) {
+        const l = legacy.get(r.op)
+        const ratio = l !== undefined && r.side !== 'legacy' ? `${(l / r.p50Us).toFixed(1)}×` : ''
+        console.log(`| ${r.op} | ${r.side} | ${r.p50Us.toFixed(2)} | ${r.p99Us.toFixed(2)} | ${ratio} | ${r.note ?? ''} |`)
+      }
+    })
+    .catch((e) => {
+      console.error(e)
+      process.exit(1)
+    })
 }

@@ -1,5 +1,9 @@
 //! Cost of a routing-cache miss in the router core (no N-API), in steady state (the cache
-//! full, so every miss also evicts): `cargo run --release -p router-core --example miss_cost [bytes]`.
+//! full, so every miss also evicts), for an enterprise user and six candidates:
+//! `cargo run --release -p router-core --example miss_cost [bytes] [kind]` (kinds: see
+//! `common/mod.rs`; default "dense", the benchmark's original paragraph).
+mod common;
+
 use router_core::*;
 use std::time::Instant;
 
@@ -8,6 +12,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let kind = std::env::args().nth(2).unwrap_or_else(|| "dense".into());
     let models: Vec<ModelConfig> = [
         (
             "gemini-2.5-deep-think",
@@ -52,23 +57,21 @@ fn main() {
     .collect();
     let mut r = Router::new(RouterOptions::default());
     r.set_models(models);
-    let text = "Please analyze this function and optimize the algorithm: function f(x) { if (x) { for (const y of x) g(y) } } The database layer and the API need a security review before release. ";
-    let body: String = text.chars().cycle().take(size.saturating_sub(8)).collect();
+    let body = common::text(&kind, size.saturating_sub(8));
     let rounds = if size >= 10_000 { 3 } else { 100 };
     let per_round = 2000;
+    // one task whose first 8 bytes are rewritten per call: unique (every call misses) and
+    // in the CPU caches, as a task just converted from JS is
+    let mut task = format!("#{:<7}{body}", 0);
     let mut k = 0;
     for round in 0..rounds {
-        let tasks: Vec<String> = (0..per_round)
-            .map(|_| {
-                k += 1;
-                format!("#{k:<7}{body}")
-            })
-            .collect();
         let t = Instant::now();
-        for task in &tasks {
+        for _ in 0..per_round {
+            k += 1;
+            task.replace_range(..8, &format!("#{k:<7}"));
             let ctx = RoutingContext {
-                task,
-                user_tier: Tier::Pro,
+                task: &task,
+                user_tier: Tier::Enterprise,
                 priority: Priority::High,
                 latency_requirement: 2000.0,
                 token_budget: None,
@@ -79,7 +82,7 @@ fn main() {
         }
         if round + 1 == rounds || round == 0 {
             println!(
-                "select miss {size} B, round {round}: {:.0} ns",
+                "select miss {kind} {size} B, round {round}: {:.0} ns",
                 t.elapsed().as_nanos() as f64 / per_round as f64
             );
         }

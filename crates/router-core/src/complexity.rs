@@ -1,13 +1,25 @@
 //! Task complexity analysis, with JavaScript string semantics (the legacy ran in JS):
 //! lengths in UTF-16 code units, words split on the JS `\s` class, `toLowerCase()`.
 //!
-//! The analysis is the cost of a routing-cache miss, so the common ASCII case is done
-//! with SIMD substring search (`memchr::memmem`) over the text instead of a word-by-word
-//! scan; text with any non-ASCII byte takes the plain, obviously-correct path.
+//! The analysis is the cost of a routing-cache miss, so it must not depend on which words
+//! a task holds or which script it is written in. The patterns are searched with
+//! multi-pattern matchers (Aho-Corasick with its SIMD prefilter): the keywords and domain
+//! keywords in one pass over a lower-cased image of the text, the case-sensitive
+//! structural patterns in one pass over the text and one byte-set pass. A pattern once
+//! found is not searched again, so a pass stops at a bounded number of matches whatever
+//! the text, and each pass ends as soon as nothing left can change the result.
+//!
+//! The lower-cased image keeps every byte in place: ASCII bytes are lower-cased, other
+//! bytes are kept. All patterns are ASCII, so a non-ASCII character can only separate
+//! them, as its lower-case form does — except a character whose lower-case form holds an
+//! ASCII letter of a pattern: 'İ' (U+0130) lower-cases to "i̇" (U+0069 U+0307), whose "i"
+//! ends "api"; its first byte becomes `i` (the second, a lone continuation byte, still
+//! separates). KELVIN SIGN lower-cases to "k", which no pattern holds. A test checks over
+//! all of Unicode that no other character lower-cases to ASCII.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
-use memchr::memmem::Finder;
+use aho_corasick::{packed, AhoCorasick, AhoCorasickKind, Input, MatchKind, Span};
 
 /// Any word containing one of these makes the task "keyword complex".
 pub const COMPLEXITY_KEYWORDS: [&str; 6] = [
@@ -31,22 +43,107 @@ pub const DOMAIN_KEYWORDS: [&str; 6] = [
     "machine learning",
     "data science",
 ];
+/// Words the default rules look for in the lower-cased task (`code-tasks`,
+/// `deep-reasoning`).
+pub const RULE_WORDS: [&str; 3] = ["code", "complex", "analyze"];
 
-/// Searchers built once: building a SIMD searcher costs more than running it on a short task.
-struct Finders {
-    keywords: Vec<Finder<'static>>,
-    structural: Vec<Finder<'static>>,
-    domain: Vec<Finder<'static>>,
+/// Patterns searched together, each in a group; a search looks only for the groups still
+/// needed, with one matcher per set of groups, built on first use.
+struct PatternSets {
+    patterns: &'static [&'static str],
+    /// Group of each pattern (a bit index).
+    groups: &'static [u8],
+    /// Matcher of each set of groups (indexed by its bit mask).
+    matchers: Vec<OnceLock<Matcher>>,
 }
 
-static FINDERS: LazyLock<Finders> = LazyLock::new(|| {
-    let build = |words: &[&'static str]| words.iter().map(|w| Finder::new(w.as_bytes())).collect();
-    Finders {
-        keywords: build(&COMPLEXITY_KEYWORDS),
-        structural: build(&STRUCTURAL_PATTERNS),
-        domain: build(&DOMAIN_KEYWORDS),
+struct Matcher {
+    /// The SIMD searcher (Teddy) where the CPU has it; the automaton's own choice of
+    /// prefilter is sometimes a scan for common start bytes, far slower on English text.
+    packed: Option<packed::Searcher>,
+    ac: AhoCorasick,
+    /// Index in `PatternSets::patterns` of each pattern of the searchers.
+    ids: Vec<usize>,
+}
+
+impl PatternSets {
+    fn new(patterns: &'static [&'static str], groups: &'static [u8]) -> PatternSets {
+        let n_groups = groups.iter().max().map_or(0, |g| g + 1);
+        PatternSets {
+            patterns,
+            groups,
+            matchers: (0..1usize << n_groups).map(|_| OnceLock::new()).collect(),
+        }
     }
+
+    fn matcher(&self, group_mask: usize) -> &Matcher {
+        self.matchers[group_mask].get_or_init(|| {
+            let ids: Vec<usize> = (0..self.patterns.len())
+                .filter(|&i| group_mask & (1 << self.groups[i]) != 0)
+                .collect();
+            let ac = AhoCorasick::builder()
+                // leftmost-first has the SIMD (Teddy) prefilter; searches restart one byte
+                // after each match's start, so a match hides none that overlaps it
+                // ("codebug" holds "code" and "debug")
+                .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(ids.iter().map(|&i| self.patterns[i]))
+                .expect("a few short literal patterns always build");
+            let packed = packed::Config::new()
+                .match_kind(packed::MatchKind::LeftmostFirst)
+                .builder()
+                .extend(ids.iter().map(|&i| self.patterns[i]))
+                .build();
+            Matcher { packed, ac, ids }
+        })
+    }
+
+    /// The first match at or after `from` of a pattern of the groups in `group_mask`:
+    /// (its start, its end, its index in `patterns`). Two patterns that match at one
+    /// position are never of different groups (a test checks that none is a prefix of
+    /// another group's), so the one reported stands for its group.
+    fn find(&self, group_mask: usize, hay: &[u8], from: usize) -> Option<(usize, usize, usize)> {
+        let m = self.matcher(group_mask);
+        let found = match &m.packed {
+            Some(packed) => packed.find_in(hay, Span::from(from..hay.len())),
+            None => m.ac.find(Input::new(hay).span(from..hay.len())),
+        };
+        found.map(|f| (f.start(), f.end(), m.ids[f.pattern().as_usize()]))
+    }
+}
+
+/// Searched in the lower-cased image: keywords (group 0), domain keywords (group 1).
+static LOWER_SETS: LazyLock<PatternSets> = LazyLock::new(|| {
+    static PATTERNS: [&str; 12] = [
+        "analyze",
+        "implement",
+        "optimize",
+        "algorithm",
+        "architecture",
+        "debug",
+        "code",
+        "api",
+        "database",
+        "security",
+        "machine learning",
+        "data science",
+    ];
+    PatternSets::new(&PATTERNS, &[0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
 });
+const KEYWORDS: usize = 1 << 0;
+const LONGEST_DOMAIN_KEYWORD: usize = 16;
+const DOMAIN: usize = 1 << 1;
+
+/// Searched in the lower-cased image for the default rules: each word its own group.
+static RULE_SETS: LazyLock<PatternSets> =
+    LazyLock::new(|| PatternSets::new(&RULE_WORDS, &[0, 1, 2]));
+
+/// The multi-byte structural patterns, each its own group, searched in the task as it is.
+static STRUCTURAL_SETS: LazyLock<PatternSets> =
+    LazyLock::new(|| PatternSets::new(&STRUCTURAL_WORDS, &[0, 1, 2, 3, 4]));
+const STRUCTURAL_WORDS: [&str; 5] = ["=>", "function", "class", "if", "for"];
+/// The single-byte structural patterns, searched as a byte set.
+const STRUCTURAL_BYTES: [u8; 6] = *b"{}()[]";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Complexity {
@@ -60,82 +157,90 @@ pub struct Complexity {
 /// Analyses `task`; `has_capabilities` is whether the context carried a `capabilities`
 /// array (an empty one counts, as in the legacy).
 pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
-    let ascii = task.is_ascii();
-    let utf16_len = if ascii {
-        task.len()
-    } else {
-        task.chars().map(char::len_utf16).sum()
-    };
-    let token_count = (utf16_len as f64 / 4.0).ceil();
-
-    if ascii && task.bytes().any(|b| b.is_ascii_uppercase()) {
-        // lower-case into a reused buffer: a fresh allocation per call of a large task
-        // costs page faults, not just a copy
-        LOWER.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            // sized first, then filled over zipped slices: the loop vectorizes
-            buf.clear();
-            buf.resize(task.len(), 0);
-            for (d, s) in buf.iter_mut().zip(task.as_bytes()) {
-                *d = s.to_ascii_lowercase();
-            }
-            // SAFETY: ASCII bytes lower-cased are ASCII, hence UTF-8.
-            let lower = unsafe { std::str::from_utf8_unchecked(&buf) };
-            let c = scores(task, lower, true, token_count, has_capabilities);
-            if buf.capacity() > LOWER_KEEP {
-                *buf = Vec::new();
-            }
-            c
-        })
-    } else if ascii {
-        scores(task, task, true, token_count, has_capabilities)
-    } else {
-        scores(
-            task,
-            &task.to_lowercase(),
-            false,
-            token_count,
-            has_capabilities,
-        )
-    }
+    let (utf16_len, terms) = with_lower_image(task, |lower, ascii| {
+        let utf16_len = if ascii {
+            task.len()
+        } else {
+            utf16_len(task.as_bytes())
+        };
+        let utf8 = (!ascii).then_some(task);
+        let terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, utf8));
+        (utf16_len, terms)
+    });
+    let structural = structural_count(task.as_bytes());
+    complexity(utf16_len, terms, structural, has_capabilities)
 }
 
-thread_local! {
-    static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+/// [`analyze`] of a task given as UTF-16 code units, as V8 holds a non-ASCII string, without
+/// transcoding it: the result equals `analyze` of its UTF-8 form (a lone surrogate counts
+/// as the U+FFFD it becomes there). The images are one byte per unit: ASCII units as they
+/// are (lower-cased in the lower-cased image), JS whitespace as a space, any other unit as
+/// a byte no pattern holds. 'İ' lower-cases to "i̇", whose "i" can only end a pattern:
+/// "api", checked on its own.
+pub fn analyze_utf16(units: &[u16], has_capabilities: bool) -> Complexity {
+    IMAGES16.with(|cell| {
+        let (lower, cased) = &mut *cell.borrow_mut();
+        lower.clear();
+        cased.clear();
+        // from slice iterators of known length: the loops vectorize
+        lower.extend(units.iter().map(|&u| lower_image_byte(u)));
+        cased.extend(
+            units
+                .iter()
+                .map(|&u| if u < 0x80 { u as u8 } else { NOT_ASCII }),
+        );
+        let mut terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, None));
+        // a vectorized test first: 'İ' is rare
+        let dotted_i = units.iter().fold(false, |any, &u| any | (u == 0x130));
+        if has_capabilities && !terms.domain && dotted_i {
+            terms.domain = units
+                .iter()
+                .enumerate()
+                .any(|(at, &u)| u == 0x130 && at >= 2 && &lower[at - 2..at] == b"ap");
+        }
+        let structural = structural_count(cased);
+        let c = complexity(units.len(), terms, structural, has_capabilities);
+        if lower.capacity() > LOWER_KEEP {
+            *lower = Vec::new();
+            *cased = Vec::new();
+        }
+        c
+    })
 }
-/// The lower-casing buffer kept between calls; a larger one is released after use.
-const LOWER_KEEP: usize = 1 << 20;
 
-/// `ascii`: whether `lower` is known to be ASCII (saves a pass over a long text; the
-/// Unicode path gives the same count on ASCII text, only slower).
-fn scores(
-    task: &str,
-    lower: &str,
-    ascii: bool,
-    token_count: f64,
+/// A byte of no pattern, standing for a non-ASCII character in the images.
+const NOT_ASCII: u8 = 0x80;
+
+/// Written with masks, without branches, so that the loop over a task vectorizes.
+fn lower_image_byte(unit: u16) -> u8 {
+    let mask = |yes: bool| 0u16.wrapping_sub(u16::from(yes));
+    let lower = unit | (u16::from(unit.wrapping_sub(u16::from(b'A')) < 26) << 5);
+    // the non-ASCII JS whitespace (see `is_js_whitespace`)
+    let space = mask(
+        (unit == 0xA0)
+            | (unit == 0x1680)
+            | (unit.wrapping_sub(0x2000) <= 0x0A)
+            | (unit & 0xFFFE == 0x2028)
+            | (unit == 0x202F)
+            | (unit == 0x205F)
+            | (unit == 0x3000)
+            | (unit == 0xFEFF),
+    );
+    let ascii = mask(unit < 0x80);
+    let other = (u16::from(b' ') & space) | (u16::from(NOT_ASCII) & !space);
+    ((lower & ascii) | (other & !ascii)) as u8
+}
+
+fn complexity(
+    utf16_len: usize,
+    terms: LowerTerms,
+    structural: usize,
     has_capabilities: bool,
 ) -> Complexity {
-    let k = if ascii {
-        keyword_words_ascii(lower.as_bytes())
-    } else {
-        keyword_words_unicode(lower)
-    };
-    let keyword_complexity = (k as f64 / 10.0).min(1.0);
-
-    let finders = &*FINDERS;
-    let s = finders
-        .structural
-        .iter()
-        .filter(|f| f.find(task.as_bytes()).is_some())
-        .count();
-    let structural_complexity = (s as f64 / 15.0).min(1.0);
-
-    let domain_specific = has_capabilities
-        && finders
-            .domain
-            .iter()
-            .any(|f| f.find(lower.as_bytes()).is_some());
-
+    let token_count = (utf16_len as f64 / 4.0).ceil();
+    let keyword_complexity = (terms.keyword_words as f64 / 10.0).min(1.0);
+    let structural_complexity = (structural as f64 / 15.0).min(1.0);
+    let domain_specific = has_capabilities && terms.domain;
     let score = ((token_count / 1000.0).min(1.0) * 0.3
         + keyword_complexity * 0.3
         + structural_complexity * 0.3
@@ -148,6 +253,230 @@ fn scores(
         domain_specific,
         score,
     }
+}
+
+/// Which of [`RULE_WORDS`] the lower-cased task contains (`task.toLowerCase().includes`),
+/// found in one pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleWords {
+    pub code: bool,
+    pub complex: bool,
+    pub analyze: bool,
+}
+
+pub fn rule_words(task: &str) -> RuleWords {
+    with_lower_image(task, |lower, _| {
+        let mut missing = (1usize << RULE_WORDS.len()) - 1;
+        let mut from = 0;
+        while missing != 0 {
+            let Some((start, _, id)) = RULE_SETS.find(missing, lower, from) else {
+                break;
+            };
+            missing &= !(1 << id);
+            from = start + 1;
+        }
+        RuleWords {
+            code: missing & 1 == 0,
+            complex: missing & 2 == 0,
+            analyze: missing & 4 == 0,
+        }
+    })
+}
+
+thread_local! {
+    static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The lower-cased and the case-kept images of a UTF-16 task.
+    static IMAGES16: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+/// The lower-casing buffer kept between calls; a larger one is released after use.
+const LOWER_KEEP: usize = 1 << 20;
+
+/// Runs `f` on the lower-cased image of `task` (see the module's documentation) and on
+/// whether `task` is ASCII. The image is built in one pass into a reused buffer: a fresh
+/// allocation per call of a large task costs page faults, not just a copy.
+fn with_lower_image<R>(task: &str, f: impl FnOnce(&[u8], bool) -> R) -> R {
+    let bytes = task.as_bytes();
+    LOWER.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        // from a slice iterator of known length: the loop vectorizes
+        buf.extend(bytes.iter().map(u8::to_ascii_lowercase));
+        let ascii = task.is_ascii();
+        if !ascii {
+            for at in memchr::memmem::find_iter(bytes, "İ".as_bytes()) {
+                buf[at] = b'i';
+            }
+        }
+        let r = f(&buf, ascii);
+        if buf.capacity() > LOWER_KEEP {
+            *buf = Vec::new();
+        }
+        r
+    })
+}
+
+/// Length in UTF-16 code units of UTF-8 `bytes`: one per character (bytes that are not
+/// continuation bytes), two for a four-byte character.
+fn utf16_len(bytes: &[u8]) -> usize {
+    // summed in u8 lanes over blocks short enough not to overflow (2 per byte at most):
+    // the inner loop vectorizes
+    bytes
+        .chunks(127)
+        .map(|block| {
+            block.iter().fold(0u8, |n, &b| {
+                n + u8::from((b as i8) >= -0x40) + u8::from(b >= 0xF0)
+            }) as usize
+        })
+        .sum()
+}
+
+#[derive(Default)]
+struct LowerTerms {
+    /// Words holding a keyword, up to [`KEYWORD_WORDS_CAP`].
+    keyword_words: usize,
+    domain: bool,
+}
+
+/// Only the first 10 matching words matter (`min(1, k / 10)`).
+const KEYWORD_WORDS_CAP: usize = 10;
+
+/// One pass over `lower`, the image of `task`, for keywords and (when `want_domain`)
+/// domain keywords. After a keyword's word is counted, the rest of that word is searched
+/// for domain keywords only (no keyword pattern holds whitespace, so a keyword found
+/// there lies in that word); the pass ends once nothing left can change the result.
+fn lower_terms(lower: &[u8], want_domain: bool, word_end: impl Fn(usize) -> usize) -> LowerTerms {
+    let mut t = LowerTerms::default();
+    let mut from = 0;
+    // end of the last counted word: keywords before it add nothing
+    let mut counted_word_end = 0;
+    loop {
+        let keywords_needed = t.keyword_words < KEYWORD_WORDS_CAP;
+        let in_counted_word = keywords_needed && from < counted_word_end;
+        let mut groups = 0;
+        if keywords_needed && !in_counted_word {
+            groups |= KEYWORDS;
+        }
+        if want_domain && !t.domain {
+            groups |= DOMAIN;
+        }
+        // in a counted word only domain keywords are searched, and only those starting
+        // in it (which end within the longest one's length of its end)
+        let until = if in_counted_word {
+            (counted_word_end + LONGEST_DOMAIN_KEYWORD - 1).min(lower.len())
+        } else {
+            lower.len()
+        };
+        let found = if groups == 0 {
+            None
+        } else {
+            LOWER_SETS.find(groups, &lower[..until], from)
+        };
+        match found {
+            Some((start, _, _)) if in_counted_word && start >= counted_word_end => {
+                // past the counted word: search again from its end, keywords included
+                from = counted_word_end;
+            }
+            Some((start, end, id)) => {
+                if LOWER_SETS.groups[id] == 0 {
+                    t.keyword_words += 1;
+                    counted_word_end = word_end(end);
+                } else {
+                    t.domain = true;
+                }
+                from = start + 1;
+            }
+            None if in_counted_word => from = counted_word_end,
+            None => break,
+        }
+    }
+    t
+}
+
+fn is_ascii_js_whitespace(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+}
+
+/// First bytes of the UTF-8 forms of the non-ASCII JS whitespace characters.
+fn may_start_js_whitespace(b: u8) -> bool {
+    matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF)
+}
+
+/// Offset of the first JS whitespace character in `bytes` at or after `from`, or the length
+/// of `bytes`. `utf8`: the text `bytes` is the image of, when it is non-ASCII UTF-8 (its
+/// whitespace may be non-ASCII; an image of UTF-16 holds whitespace as spaces). Scanned in
+/// blocks that are first tested as a whole (vectorized); a candidate lead byte is decoded.
+fn word_end(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
+    let candidate =
+        |b: u8| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b));
+    const BLOCK: usize = 64;
+    let mut at = from;
+    while at < bytes.len() {
+        let block = &bytes[at..(at + BLOCK).min(bytes.len())];
+        if block.iter().fold(false, |any, &b| any | candidate(b)) {
+            for (i, &b) in block.iter().enumerate() {
+                if is_ascii_js_whitespace(b) {
+                    return at + i;
+                }
+                // a lead byte, so a character boundary of the text
+                if let Some(text) = utf8 {
+                    if may_start_js_whitespace(b)
+                        && text[at + i..].chars().next().is_some_and(is_js_whitespace)
+                    {
+                        return at + i;
+                    }
+                }
+            }
+        }
+        at += block.len();
+    }
+    bytes.len()
+}
+
+/// How many of [`STRUCTURAL_PATTERNS`] occur in `text`, case-sensitively.
+fn structural_count(text: &[u8]) -> usize {
+    let mut missing = (1usize << STRUCTURAL_WORDS.len()) - 1;
+    let mut from = 0;
+    while missing != 0 {
+        let Some((start, _, id)) = STRUCTURAL_SETS.find(missing, text, from) else {
+            break;
+        };
+        missing &= !(1 << id);
+        from = start + 1;
+    }
+    STRUCTURAL_WORDS.len() - missing.count_ones() as usize + structural_bytes_count(text)
+}
+
+/// How many of [`STRUCTURAL_BYTES`] occur in `text`: two `memchr3` scans (SIMD), each
+/// narrowed to the bytes not yet seen and ended once all of its three were seen.
+fn structural_bytes_count(text: &[u8]) -> usize {
+    STRUCTURAL_BYTES
+        .chunks(3)
+        .map(|set| {
+            // the bytes of `set` not seen yet: `missing[..left]`
+            let mut missing = [0u8; 3];
+            missing[..set.len()].copy_from_slice(set);
+            let mut left = set.len();
+            let mut from = 0;
+            while left > 0 {
+                let rest = &text[from..];
+                let at = match missing[..left] {
+                    [a] => memchr::memchr(a, rest),
+                    [a, b] => memchr::memchr2(a, b, rest),
+                    [a, b, c] => memchr::memchr3(a, b, c, rest),
+                    _ => None,
+                };
+                let Some(at) = at else { break };
+                let seen = missing[..left].iter().position(|&m| m == rest[at]);
+                if let Some(i) = seen {
+                    missing.swap(i, left - 1);
+                    left -= 1;
+                }
+                from += at + 1;
+            }
+            set.len() - left
+        })
+        .sum()
 }
 
 /// JavaScript's `\s`: WhiteSpace and LineTerminator code points.
@@ -163,54 +492,6 @@ pub fn is_js_whitespace(c: char) -> bool {
                 | '\u{3000}'
                 | '\u{FEFF}'
     )
-}
-
-fn is_ascii_js_whitespace(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
-}
-
-/// Only the first 10 matching words matter (`min(1, k / 10)`).
-const KEYWORD_WORDS_CAP: usize = 10;
-
-/// Number of whitespace-separated words of lower-cased ASCII `text` that contain a
-/// keyword (capped at 10). No keyword contains whitespace, so every match lies inside
-/// one word: the word is identified by the start of the whitespace-free run around it.
-fn keyword_words_ascii(text: &[u8]) -> usize {
-    let mut word_starts: Vec<usize> = Vec::new();
-    for finder in &FINDERS.keywords {
-        let mut from = 0;
-        while let Some(pos) = finder.find(&text[from..]) {
-            let at = from + pos;
-            let start = text[..at]
-                .iter()
-                .rposition(|&b| is_ascii_js_whitespace(b))
-                .map_or(0, |i| i + 1);
-            if !word_starts.contains(&start) {
-                word_starts.push(start);
-                if word_starts.len() >= KEYWORD_WORDS_CAP {
-                    return KEYWORD_WORDS_CAP;
-                }
-            }
-            // continue after this word: later matches in it add nothing
-            let end = text[at..]
-                .iter()
-                .position(|&b| is_ascii_js_whitespace(b))
-                .map_or(text.len(), |i| at + i);
-            from = end;
-            if from >= text.len() {
-                break;
-            }
-        }
-    }
-    word_starts.len()
-}
-
-fn keyword_words_unicode(lower: &str) -> usize {
-    lower
-        .split(is_js_whitespace)
-        .filter(|w| COMPLEXITY_KEYWORDS.iter().any(|kw| w.contains(kw)))
-        .take(KEYWORD_WORDS_CAP)
-        .count()
 }
 
 #[cfg(test)]
@@ -316,8 +597,225 @@ mod tests {
             "security",
             "ANALYZE",
             "-",
+            "complex",
+            "COMPLEX",
+            "apİ",
+            "\u{212A}",
+            "\u{3000}",
+            "\u{2028}",
+            "machine",
+            " learning",
+            "data",
+            "base",
+            "ap",
+            "implement",
+            "arch",
+            "itecture",
+            "請",
+            "ß",
         ]);
         prop::collection::vec(atoms, 0..80).prop_map(|v| v.concat())
+    }
+
+    #[test]
+    fn a_match_hides_no_overlapping_match() {
+        // each text holds two patterns that share bytes
+        assert!(analyze("apimplement", true).domain_specific);
+        assert_eq!(analyze("apimplement", true).keyword_complexity, 0.1);
+        assert!(analyze("codebug", true).domain_specific);
+        assert_eq!(analyze("codebug", true).keyword_complexity, 0.1);
+        assert!(analyze("databasecurity", true).domain_specific);
+        assert!(analyze("algorithmachine learning", true).domain_specific);
+        // "classif": "class" and "if"; "forfunction": "for" and "function"
+        assert_eq!(analyze("classif", false).structural_complexity, 2.0 / 15.0);
+        assert_eq!(
+            analyze("forfunction", false).structural_complexity,
+            2.0 / 15.0
+        );
+    }
+
+    #[test]
+    fn domain_keywords_inside_and_across_a_counted_word() {
+        assert!(analyze("analyzecode", true).domain_specific);
+        // starts in the keyword's word, ends in the next one
+        assert!(analyze("x analyzemachine learning", true).domain_specific);
+        // after the tenth keyword word
+        let dense = "debug ".repeat(12) + "api";
+        assert_eq!(analyze(&dense, true).keyword_complexity, 1.0);
+        assert!(analyze(&dense, true).domain_specific);
+    }
+
+    #[test]
+    fn keywords_late_in_a_long_text_count() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(4000);
+        let late = format!("{filler}analyze and optimize it");
+        assert_eq!(analyze(&late, false).keyword_complexity, 0.2);
+        assert_eq!(analyze(&late, false), naive(&late, false));
+        let one_word = format!("{}analyze{}debug", "x".repeat(50_000), "y".repeat(50_000));
+        assert_eq!(analyze(&one_word, true).keyword_complexity, 0.1);
+        assert_eq!(analyze(&one_word, true), naive(&one_word, true));
+    }
+
+    #[test]
+    fn dense_keywords_count_words_up_to_the_cap() {
+        let one_word = "analyze".repeat(20_000);
+        assert_eq!(analyze(&one_word, false).keyword_complexity, 0.1);
+        for n in [9, 10, 11] {
+            let words = "optimize ".repeat(n);
+            assert_eq!(analyze(&words, false), naive(&words, false));
+        }
+    }
+
+    #[test]
+    fn unicode_lower_casing_and_whitespace() {
+        // 'İ' lower-cases to "i̇": its "i" ends "api" but does not start "implement"
+        assert!(analyze("apİ", true).domain_specific);
+        assert!(!analyze("ap\u{307}", true).domain_specific);
+        assert_eq!(analyze("İmplement", false).keyword_complexity, 0.0);
+        assert_eq!(
+            analyze("İMPLEMENT İmplement", false),
+            naive("İMPLEMENT İmplement", false)
+        );
+        // KELVIN SIGN lower-cases to ASCII "k", in no pattern
+        assert_eq!(
+            analyze("\u{212A}ey debug", true),
+            naive("\u{212A}ey debug", true)
+        );
+        // non-ASCII JS whitespace splits words
+        for ws in [
+            '\u{A0}', '\u{1680}', '\u{2000}', '\u{200A}', '\u{2028}', '\u{3000}',
+        ] {
+            let t = format!("debug{ws}debug analyze");
+            assert_eq!(analyze(&t, false).keyword_complexity, 0.3, "{ws:?}");
+        }
+        let german_chinese =
+            "Bitte prüfe die Übersetzung. 请检查这个翻译。 DEBUG größe ÄNALYZE Analyze";
+        assert_eq!(analyze(german_chinese, true), naive(german_chinese, true));
+    }
+
+    /// The lower-cased image relies on this: outside ASCII only 'İ' and KELVIN SIGN
+    /// lower-case to strings holding ASCII, and lower-casing neither makes nor removes
+    /// whitespace. Checked over every character, then the analysis against the naive one
+    /// next to each character.
+    #[test]
+    fn every_character_lower_cases_as_the_image_assumes() {
+        let mut to_ascii = Vec::new();
+        for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+            let lower: String = c.to_lowercase().collect();
+            if lower.chars().any(|l| l.is_ascii()) {
+                to_ascii.push(c);
+            }
+            assert_eq!(
+                lower.chars().any(is_js_whitespace),
+                is_js_whitespace(c),
+                "{c:?}"
+            );
+            for t in [
+                format!("ap{c}"),
+                format!("debug{c}debug"),
+                format!("{c}mplement"),
+            ] {
+                assert_eq!(analyze(&t, true), naive(&t, true), "{t:?}");
+            }
+        }
+        assert_eq!(to_ascii, ['\u{130}', '\u{212A}']);
+    }
+
+    #[test]
+    fn the_pattern_sets_hold_the_contract_patterns() {
+        let lower: Vec<&str> = COMPLEXITY_KEYWORDS
+            .iter()
+            .chain(DOMAIN_KEYWORDS.iter())
+            .copied()
+            .collect();
+        assert_eq!(LOWER_SETS.patterns, &lower[..]);
+        assert!(LOWER_SETS.groups[..6].iter().all(|&g| g == 0));
+        assert!(LOWER_SETS.groups[6..].iter().all(|&g| g == 1));
+        let structural: Vec<&str> = STRUCTURAL_BYTES
+            .iter()
+            .map(|b| std::str::from_utf8(std::slice::from_ref(b)).unwrap())
+            .chain(STRUCTURAL_WORDS.iter().copied())
+            .collect();
+        assert_eq!(structural, STRUCTURAL_PATTERNS);
+    }
+
+    /// Two patterns that match at one position must be of one group (see
+    /// `PatternSets::find`): no pattern is a prefix of another group's.
+    #[test]
+    fn no_pattern_is_a_prefix_of_another_groups() {
+        for sets in [&*LOWER_SETS, &*RULE_SETS, &*STRUCTURAL_SETS] {
+            for (i, p) in sets.patterns.iter().enumerate() {
+                for (j, q) in sets.patterns.iter().enumerate() {
+                    if i != j && sets.groups[i] != sets.groups[j] {
+                        assert!(!q.starts_with(p), "{p:?} starts {q:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rule_words_are_lower_cased_substrings() {
+        let w = rule_words("A COMPLEX codebase to Analyze");
+        assert_eq!(
+            w,
+            RuleWords {
+                code: true,
+                complex: true,
+                analyze: true
+            }
+        );
+        assert_eq!(rule_words("nothing here"), RuleWords::default());
+    }
+
+    fn utf16(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn utf16_lone_surrogates_count_as_replacement_characters() {
+        let mut units = utf16("ap");
+        units.push(0xD800);
+        units.extend(utf16(" debug"));
+        units.push(0xDC00);
+        assert_eq!(
+            analyze_utf16(&units, true),
+            analyze("ap\u{FFFD} debug\u{FFFD}", true)
+        );
+    }
+
+    #[test]
+    fn utf16_dotted_capital_i_ends_api_only() {
+        assert!(analyze_utf16(&utf16("apİ"), true).domain_specific);
+        assert!(analyze_utf16(&utf16("x APİ"), true).domain_specific);
+        assert!(!analyze_utf16(&utf16("aİ"), true).domain_specific);
+        assert!(!analyze_utf16(&utf16("apİ"), false).domain_specific);
+        assert_eq!(
+            analyze_utf16(&utf16("İmplement"), false).keyword_complexity,
+            0.0
+        );
+    }
+
+    /// Fillers without any pattern, to place patterns late in long texts.
+    fn filler_strategy() -> impl Strategy<Value = String> {
+        let unit = prop::sample::select(vec![
+            "word ",
+            "lorem ipsum dolor sit amet ",
+            "x",
+            "Übergrößenträger ",
+            "请检查这个翻译",
+            "\u{3000}",
+        ]);
+        (unit, 0..3000usize).prop_map(|(u, n)| u.repeat(n))
+    }
+
+    fn naive_rule_words(task: &str) -> RuleWords {
+        let lower = task.to_lowercase();
+        RuleWords {
+            code: lower.contains("code"),
+            complex: lower.contains("complex"),
+            analyze: lower.contains("analyze"),
+        }
     }
 
     proptest! {
@@ -329,6 +827,41 @@ mod tests {
         #[test]
         fn equals_naive_on_arbitrary_text(task in ".{0,200}", caps in any::<bool>()) {
             prop_assert_eq!(analyze(&task, caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn equals_naive_with_patterns_late_or_absent(
+            head in filler_strategy(),
+            tail in task_strategy(),
+            caps in any::<bool>(),
+        ) {
+            let task = head + &tail;
+            prop_assert_eq!(analyze(&task, caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8(task in task_strategy(), caps in any::<bool>()) {
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8_on_arbitrary_text(task in ".{0,200}", caps in any::<bool>()) {
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn utf16_equals_utf8_with_patterns_late_or_absent(
+            head in filler_strategy(),
+            tail in task_strategy(),
+            caps in any::<bool>(),
+        ) {
+            let task = head + &tail;
+            prop_assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn rule_words_equal_naive(task in task_strategy()) {
+            prop_assert_eq!(rule_words(&task), naive_rule_words(&task));
         }
     }
 }

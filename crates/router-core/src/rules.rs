@@ -1,6 +1,7 @@
 //! Routing rules and the roadmap's "rules" pipeline: matching rules → five-factor score →
 //! load-balanced pick among the top three.
 
+use crate::complexity::rule_words;
 use crate::context::RoutingContext;
 use crate::model::{ModelConfig, Priority, Tier};
 
@@ -100,29 +101,14 @@ impl BuiltinRule {
             BuiltinRule::CriticalTasks => c.priority == Priority::Critical,
             BuiltinRule::EnterpriseTier => c.user_tier == Tier::Enterprise,
             BuiltinRule::LowLatency => c.latency_requirement < 1000.0,
-            BuiltinRule::CodeTasks => {
-                contains_lowercase(c.task, "code") || c.has_capability("code")
-            }
+            BuiltinRule::CodeTasks => rule_words(c.task).code || c.has_capability("code"),
             BuiltinRule::LargeContext => c.token_budget.unwrap_or(0.0) > 100_000.0,
             BuiltinRule::FreeTier => c.user_tier == Tier::Free,
             BuiltinRule::DeepReasoning => {
-                contains_lowercase(c.task, "complex")
-                    || contains_lowercase(c.task, "analyze")
-                    || c.has_capability("deep-reasoning")
+                let words = rule_words(c.task);
+                words.complex || words.analyze || c.has_capability("deep-reasoning")
             }
         }
-    }
-}
-
-/// `task.toLowerCase().includes(needle)` for an ASCII lower-case needle.
-fn contains_lowercase(task: &str, needle: &str) -> bool {
-    if task.is_ascii() {
-        let n = needle.as_bytes();
-        task.as_bytes()
-            .windows(n.len())
-            .any(|w| w.eq_ignore_ascii_case(n))
-    } else {
-        task.to_lowercase().contains(needle)
     }
 }
 
