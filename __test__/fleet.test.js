@@ -231,10 +231,17 @@ describe('shared cache across processes', () => {
     redis.cli('SET', k1, 'not ours')
     redis.cli('DEL', k2)
     redis.cli('HSET', k2, 'f', 'v')
+    // a well-formed record (kind JSON, no expiry, no namespace) whose text is not JSON
+    await a.call('set', 'g:3', wire('ok'), 60)
+    const k3 = redis.cli('--scan', '--pattern', 'mrn:c:*:g:3')
+    const record = Buffer.concat([Buffer.from([0xf1, 1, 0, 0]), Buffer.alloc(8), Buffer.alloc(2), Buffer.from('not json {')])
+    execFileSync('redis-cli', ['-p', String(redis.port), '-x', 'SET', k3], { input: record, stdio: ['pipe', 'ignore', 'ignore'] })
     const fresh = await worker(redis)
     try {
       expect(await fresh.call('get', 'g:1')).toBeNull()
       expect(await fresh.call('get', 'g:2')).toBeNull()
+      expect(await fresh.call('get', 'g:3')).toBeNull()
+      expect(await fresh.call('get', 'g:3')).toBeNull() // not kept locally either
       const s = await fresh.call('stats')
       expect(s.garbage).toBe(2)
       expect(s.degraded).toBe(false)
@@ -243,6 +250,33 @@ describe('shared cache across processes', () => {
       expect(await b.call('get', 'g:2')).toBe('again')
     } finally {
       fresh.kill()
+    }
+  })
+})
+
+describe('authentication', () => {
+  test('user and password come from the URL; a wrong one degrades, and no message holds it', async () => {
+    const r = await startRedis({
+      extra: ['--user', 'default', 'off', '--user', 'app', 'on', '>s3cret-pass', '~*', '&*', '+@all'],
+      auth: ['--user', 'app', '--pass', 's3cret-pass', '--no-auth-warning'],
+    })
+    const good = `redis://app:s3cret-pass@127.0.0.1:${r.port}`
+    const bad = `redis://app:wrong-pass@127.0.0.1:${r.port}`
+    const [a, b] = await Promise.all([worker({ url: good }), worker({ url: good })])
+    const c = await worker({ url: bad })
+    try {
+      await a.call('set', 'auth:1', wire('ok'), 60)
+      expect(await b.call('get', 'auth:1')).toBe('ok')
+      expect(await c.call('get', 'auth:1')).toBeNull() // never rejects
+      expect(await until(() => c.of('fleet_degraded').length === 1, 200, 10)).toBe(true)
+      const said = JSON.stringify(c.events)
+      expect(said).not.toContain('wrong-pass')
+      expect(JSON.stringify(a.events)).not.toContain('s3cret-pass')
+    } finally {
+      a.kill()
+      b.kill()
+      c.kill()
+      await r.stop()
     }
   })
 })

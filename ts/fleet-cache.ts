@@ -262,8 +262,14 @@ export class FleetCacheLevel {
     const seq = this.seq
     const e = await this.lookup(key)
     if (e === null || this.stale(key, seq)) return null
+    let v: unknown
+    try {
+      v = this.value(e)
+    } catch {
+      return null // a well-formed record holding text that is not JSON: garbage, a miss
+    }
     this.fill(key, e)
-    return this.value(e)
+    return v
   }
 
   /** Writes through to Redis; resolves when Redis holds it or the level gave up (never rejects). */
@@ -309,8 +315,13 @@ export class FleetCacheLevel {
       r = { state: 'giveup' }
     }
     if (r.state === 'value' && r.entry && !this.stale(key, seq)) {
-      this.fill(key, r.entry)
-      return this.value(r.entry) as T
+      try {
+        const v = this.value(r.entry) as T
+        this.fill(key, r.entry)
+        return v
+      } catch {
+        // not JSON after all: compute
+      }
     }
     const token = r.state === 'acquired' ? r.token : undefined
     try {

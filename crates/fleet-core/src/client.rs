@@ -128,6 +128,37 @@ impl Conn {
         }
     }
 
+    /// Many commands in one round trip, each with its own result (a server error is per
+    /// command; a connection error fails the whole batch). One server: a pipeline; a
+    /// cluster: the commands side by side (the cluster client routes each to its node).
+    async fn batch<T: FromRedisValue>(&self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<T>>> {
+        match self {
+            Conn::Single(c) => {
+                let mut p = redis::pipe();
+                p.ignore_errors();
+                for cmd in cmds {
+                    p.add_command(cmd.clone());
+                }
+                let mut c = c.clone();
+                p.query_async(&mut c).await
+            }
+            Conn::Cluster(c) => {
+                let futs = cmds.iter().map(|cmd| {
+                    let mut c = c.clone();
+                    async move { cmd.query_async::<T>(&mut c).await }
+                });
+                let results = futures_util::future::join_all(futs).await;
+                if let Some(Err(e)) = results
+                    .iter()
+                    .find(|r| matches!(r, Err(e) if is_connection_error(e)))
+                {
+                    return Err(e.clone());
+                }
+                Ok(results)
+            }
+        }
+    }
+
     async fn pipe<T: FromRedisValue>(&mut self, p: &redis::Pipeline) -> RedisResult<T> {
         match self {
             Conn::Single(c) => p.query_async(c).await,
@@ -440,24 +471,12 @@ impl Fleet {
     pub async fn get_many(&self, keys: &[String]) -> Vec<Lookup> {
         let ekeys: Vec<String> = keys.iter().map(|k| self.inner.keys.entry(k)).collect();
         let max = self.inner.cfg.max_value_bytes;
+        let cmds: Vec<Cmd> = ekeys
+            .iter()
+            .map(|k| redis::cmd("GET").arg(k).to_owned())
+            .collect();
         let r = self
-            .call(|conn| async move {
-                let futs = ekeys.iter().map(|k| {
-                    let mut c = conn.clone();
-                    let cmd = redis::cmd("GET").arg(k).to_owned();
-                    async move { c.query::<Option<Vec<u8>>>(&cmd).await }
-                });
-                let results = futures_util::future::join_all(futs).await;
-                // a connection failure fails the whole burst; a server error is per key
-                let mut out = Vec::with_capacity(results.len());
-                for r in results {
-                    match r {
-                        Err(e) if is_connection_error(&e) => return Err(e),
-                        other => out.push(other),
-                    }
-                }
-                Ok(out)
-            })
+            .call(|conn| async move { conn.batch::<Option<Vec<u8>>>(&cmds).await })
             .await;
         let c = &self.inner.counters;
         match r {
@@ -557,11 +576,7 @@ impl Fleet {
         let cmds = self.set_cmds(key, namespace, kind, payload, ttl_ms);
         let r = self
             .call(|conn| async move {
-                let futs = cmds.iter().map(|cmd| {
-                    let mut c = conn.clone();
-                    async move { c.query::<Value>(cmd).await }
-                });
-                let results = futures_util::future::join_all(futs).await;
+                let results = conn.batch::<Value>(&cmds).await?;
                 results
                     .into_iter()
                     .next()
@@ -575,13 +590,7 @@ impl Fleet {
         r.is_ok()
     }
 
-    async fn publish_raw(
-        &self,
-        mut conn: Conn,
-        topic: &str,
-        op: &str,
-        payload: &str,
-    ) -> RedisResult<()> {
+    fn publish_cmd(&self, topic: &str, op: &str, payload: &str) -> Cmd {
         let msg = BusMessage {
             topic: topic.to_owned(),
             origin: self.inner.origin,
@@ -589,10 +598,20 @@ impl Fleet {
             op: op.to_owned(),
             payload: payload.to_owned(),
         };
-        let cmd = redis::cmd("PUBLISH")
+        redis::cmd("PUBLISH")
             .arg(&self.inner.channel)
             .arg(msg.encode())
-            .to_owned();
+            .to_owned()
+    }
+
+    async fn publish_raw(
+        &self,
+        mut conn: Conn,
+        topic: &str,
+        op: &str,
+        payload: &str,
+    ) -> RedisResult<()> {
+        let cmd = self.publish_cmd(topic, op, payload);
         conn.query::<i64>(&cmd).await?;
         self.inner
             .counters
@@ -610,15 +629,29 @@ impl Fleet {
 
     async fn delete_raw(&self, conn: Conn, key: &str) -> RedisResult<bool> {
         let ekey = self.inner.keys.entry(key);
-        let mut c = conn.clone();
         let del = redis::cmd("UNLINK").arg(&ekey).to_owned();
-        // both on the wire together: one round trip
-        let (n, p) = tokio::join!(
-            async move { c.query::<i64>(&del).await },
-            self.publish_raw(conn, TOPIC_CACHE, bus::OP_DELETE, key)
-        );
-        p?;
-        Ok(n? > 0)
+        let publish = self.publish_cmd(TOPIC_CACHE, bus::OP_DELETE, key);
+        // the delete before the invalidation: a process that drops its copy and reads again
+        // must find the key gone
+        let n = match &conn {
+            Conn::Single(_) => {
+                let mut r = conn.batch::<i64>(&[del, publish]).await?.into_iter();
+                let n = r.next().unwrap_or(Ok(0))?;
+                r.next().unwrap_or(Ok(0))?;
+                n
+            }
+            Conn::Cluster(_) => {
+                let mut c = conn.clone();
+                let n = c.query::<i64>(&del).await?;
+                c.query::<i64>(&publish).await?;
+                n
+            }
+        };
+        self.inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(n > 0)
     }
 
     /// Deletes an entry and tells every process to drop its copy. While degraded the delete
