@@ -47,9 +47,17 @@ async function worker(url) {
 beforeAll(async () => {
   for (let i = 0; i < 3; i++) {
     const busPort = await freePort()
-    nodes.push(await startRedis({ extra: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${i}.conf`] }))
+    nodes.push(
+      await startRedis({
+        extra: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${i}.conf`],
+      }),
+    )
   }
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' })
+  execFileSync(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    { stdio: 'ignore' },
+  )
   const ok = await until(() => nodes.every((n) => /cluster_state:ok/.test(n.cli('CLUSTER', 'INFO'))), 500, 20)
   if (!ok) throw new Error('the cluster did not form')
 })
@@ -63,7 +71,9 @@ test('shared cache on a three-master cluster: spread, visibility, invalidation, 
   const url = `redis://127.0.0.1:${nodes[0].port}`
   const [a, b] = await Promise.all([worker(url), worker(url)])
   // the cluster connection comes up in the background: wait until a write lands
-  expect(await until(async () => (await a.call('set', 'probe', { value: 1 }, 60), Number((await a.call('stats')).writes) > 0), 300, 20)).toBe(true)
+  expect(
+    await until(async () => (await a.call('set', 'probe', { value: 1 }, 60), Number((await a.call('stats')).writes) > 0), 300, 20),
+  ).toBe(true)
   for (let i = 0; i < 60; i++) await a.call('set', `k:${i}`, { value: { i } }, 60, i % 2 ? 'odd' : 'even')
   const perNode = nodes.map((n) => Number(n.cli('DBSIZE')))
   console.log(`keys per master: ${perNode.join(', ')}`)

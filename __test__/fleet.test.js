@@ -170,7 +170,9 @@ describe('shared cache across processes', () => {
       lags.push(inv.lagMs)
       expect(await b.call('get', key)).toBeNull()
     }
-    console.log(`invalidation lag over ${lags.length} deletes: p50 ${pct(lags, 50).toFixed(3)} ms, p99 ${pct(lags, 99).toFixed(3)} ms, max ${Math.max(...lags).toFixed(3)} ms`)
+    console.log(
+      `invalidation lag over ${lags.length} deletes: p50 ${pct(lags, 50).toFixed(3)} ms, p99 ${pct(lags, 99).toFixed(3)} ms, max ${Math.max(...lags).toFixed(3)} ms`,
+    )
   })
 
   test('clear(namespace) reaches the other process; other namespaces stay', async () => {
@@ -191,7 +193,11 @@ describe('shared cache across processes', () => {
   test('getOrSet computes once across processes; the others get its value', async () => {
     const c = await worker(redis)
     try {
-      const ps = [a.call('getOrSet', 'gos:1', 'from-a', true), b.call('getOrSet', 'gos:1', 'from-b', true), c.call('getOrSet', 'gos:1', 'from-c', true)]
+      const ps = [
+        a.call('getOrSet', 'gos:1', 'from-a', true),
+        b.call('getOrSet', 'gos:1', 'from-b', true),
+        c.call('getOrSet', 'gos:1', 'from-c', true),
+      ]
       const all = [a, b, c]
       const loaders = () => all.flatMap((w) => w.of('loader').filter((l) => l.key === 'gos:1'))
       expect(await until(() => loaders().length >= 1, 500, 5)).toBe(true)

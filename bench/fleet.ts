@@ -43,7 +43,7 @@ function rng(seed: number): () => number {
 function zipf(n: number, s: number, rand: () => number): () => number {
   const cdf = new Float64Array(n)
   let sum = 0
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s)
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s
   return () => {
     const u = rand() * sum
     let lo = 0
@@ -165,7 +165,9 @@ function freePort(): Promise<number> {
 async function startRedis(): Promise<{ url: string; stop: () => void; cli: (...a: string[]) => Promise<string> }> {
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-fleet-bench-'))
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: 'ignore',
+  })
   const stop = () => {
     proc.kill('SIGKILL')
     fs.rmSync(dir, { recursive: true, force: true })
@@ -223,12 +225,18 @@ async function main(): Promise<void> {
       cache.shutdown()
     }
     const one = oneHits / (requests * PROCESSES)
-    console.log(`## Hit rate, Zipf (s = 1.0) over ${keys.toLocaleString('en-US')} keys, ${requests.toLocaleString('en-US')} requests per process\n`)
+    console.log(
+      `## Hit rate, Zipf (s = 1.0) over ${keys.toLocaleString('en-US')} keys, ${requests.toLocaleString('en-US')} requests per process\n`,
+    )
     console.log('| setup | hit rate | vs one process |')
     console.log('|---|---:|---:|')
     console.log(`| one process serving all | ${(one * 100).toFixed(2)}% | — |`)
-    console.log(`| ${PROCESSES} processes, shared Redis level | ${(shared * 100).toFixed(2)}% | ${((shared - one) * 100).toFixed(2)} points |`)
-    console.log(`| ${PROCESSES} processes, isolated caches | ${(isolated * 100).toFixed(2)}% | ${((isolated - one) * 100).toFixed(2)} points |`)
+    console.log(
+      `| ${PROCESSES} processes, shared Redis level | ${(shared * 100).toFixed(2)}% | ${((shared - one) * 100).toFixed(2)} points |`,
+    )
+    console.log(
+      `| ${PROCESSES} processes, isolated caches | ${(isolated * 100).toFixed(2)}% | ${((isolated - one) * 100).toFixed(2)} points |`,
+    )
     console.log(`\nGoal: shared within 2 points of one process: ${Math.abs(shared - one) <= 0.02 ? 'met' : 'not met'}.\n`)
 
     // 2. cross-process get, native vs ioredis + JSON
@@ -268,16 +276,26 @@ async function main(): Promise<void> {
     console.log(`## Cross-process get, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} reads (best of 2 rounds)\n`)
     console.log('| side | p50 µs | p99 µs | ops/s |')
     console.log('|---|---:|---:|---:|')
-    console.log(`| native fleet level (CacheManager.get, local miss → Redis → local fill) | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.opsPerSec.toFixed(0)} |`)
+    console.log(
+      `| native fleet level (CacheManager.get, local miss → Redis → local fill) | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.opsPerSec.toFixed(0)} |`,
+    )
     console.log(`| ioredis + JSON.parse | ${q.p50.toFixed(0)} | ${q.p99.toFixed(0)} | ${q.opsPerSec.toFixed(0)} |`)
-    console.log(`| ratio native / ioredis | ${(n.p50 / q.p50).toFixed(2)}× | ${(n.p99 / q.p99).toFixed(2)}× | ${(n.opsPerSec / q.opsPerSec).toFixed(2)}× |`)
+    console.log(
+      `| ratio native / ioredis | ${(n.p50 / q.p50).toFixed(2)}× | ${(n.p99 / q.p99).toFixed(2)}× | ${(n.opsPerSec / q.opsPerSec).toFixed(2)}× |`,
+    )
     const missed = nat.reduce((a, x) => a + (x.missed ?? 0), 0)
     const degr = nat.reduce((a, x) => a + (x.degradations ?? 0), 0)
-    console.log(`\nNative reads that missed (a timeout made the level degraded): ${missed} of ${nat.length * reads}; degradations: ${degr}.`)
-    console.log(`Goal: ≥ 1.5× the peer's throughput at equal or lower p99: ${n.opsPerSec >= 1.5 * q.opsPerSec && n.p99 <= q.p99 ? 'met' : 'not met'}.\n`)
+    console.log(
+      `\nNative reads that missed (a timeout made the level degraded): ${missed} of ${nat.length * reads}; degradations: ${degr}.`,
+    )
+    console.log(
+      `Goal: ≥ 1.5× the peer's throughput at equal or lower p99: ${n.opsPerSec >= 1.5 * q.opsPerSec && n.p99 <= q.p99 ? 'met' : 'not met'}.\n`,
+    )
     const keysStored = reads * 2
     console.log('## Redis memory per entry (INFO used_memory delta / entries; 1 KB JSON value, compressed by the native side)\n')
-    console.log(`| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${((m1 - m0) / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${((m2 - m1) / keysStored).toFixed(0)} |\n`)
+    console.log(
+      `| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${((m1 - m0) / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${((m2 - m1) / keysStored).toFixed(0)} |\n`,
+    )
 
     // 3. the option absent: the local paths as they are without a fleet level
     {

@@ -13,9 +13,9 @@ import { native } from './native'
 import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
 import { codedError, fromNative, rangeError, typeError } from './errors'
-import { FleetCacheLevel, fleetOptions, type RedisOptions } from './fleet-cache'
+import { FleetCacheLevel, type FleetStats, fleetOptions, type RedisOptions } from './fleet-cache'
 
-export type { RedisOptions } from './fleet-cache'
+export type { FleetStats, RedisOptions } from './fleet-cache'
 
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
 
@@ -542,9 +542,9 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     this.supersede(key)
-    const shared = this.fleet === null ? RESOLVED : this.fleet.delete(key)
+    const local = this.durable()
     return this.emitAfter(
-      Promise.all([this.durable(), shared]).then(() => existed),
+      (this.fleet === null ? local : Promise.all([local, this.fleet.delete(key)])).then(() => existed),
       () => existed && this.emit('cache_delete', { key }),
     )
   }
@@ -788,7 +788,7 @@ export class CacheManager extends EventEmitter {
   }
 
   /** Counters of the shared level (`redis` option), or null without it. */
-  getFleetStats(): ReturnType<FleetCacheLevel['stats']> {
+  getFleetStats(): FleetStats | null {
     return this.fleet?.stats() ?? null
   }
 

@@ -39,10 +39,31 @@ type CacheHandle = ReturnType<typeof native.cacheCreate>
 type NativeEntry = NonNullable<Awaited<ReturnType<typeof native.fleetGetMany>>[number]>
 type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
 
+/** Counters of the shared level (`CacheManager.getFleetStats()`). */
+export interface FleetStats {
+  /** Reads Redis answered with an entry / without one. */
+  hits: number
+  misses: number
+  /** Values under the prefix that are not our records: misses. */
+  garbage: number
+  /** Entries Redis stored. */
+  writes: number
+  /** Calls that erred or outlasted `timeoutMs`. */
+  failures: number
+  /** Calls that skipped Redis because the level was degraded. */
+  skipped: number
+  /** Messages published / received on the bus. */
+  published: number
+  received: number
+  /** Times the level became degraded, and whether it is now. */
+  degradations: number
+  degraded: boolean
+}
+
 /** What the level needs of the `CacheManager` that owns it. */
 export interface FleetHost {
-  /** The local cache handle (throws once shut down). */
-  live(): CacheHandle
+  /** The local cache's native handle (throws once shut down). */
+  live(): unknown
   /** The promise of the commit of the local writes made so far. */
   commit(): Promise<void>
   /** Emits when someone listens. */
@@ -114,10 +135,7 @@ export class FleetCacheLevel {
   constructor(options: FleetOptions, host: FleetHost, compression: boolean, maxValueSize: number) {
     this.host = host
     this.lockMs = options.lockMs
-    this.handle = native.fleetConnect(
-      { ...options, compression, maxValueBytes: maxValueSize },
-      FleetCacheLevel.onEvent(new WeakRef(this)),
-    )
+    this.handle = native.fleetConnect({ ...options, compression, maxValueBytes: maxValueSize }, FleetCacheLevel.onEvent(new WeakRef(this)))
   }
 
   // Built outside the constructor: the native side must not keep a dropped cache alive.
@@ -149,7 +167,7 @@ export class FleetCacheLevel {
   private invalidate(op: string, target: string, lagMs: number): void {
     const seq = ++this.seq
     try {
-      const h = this.host.live()
+      const h = this.host.live() as CacheHandle
       if (op === 'd') {
         this.remember(target, seq)
         native.cacheDelete(h, target)
@@ -187,7 +205,7 @@ export class FleetCacheLevel {
   private forgetFilled(): void {
     if (this.filled.size === 0) return
     try {
-      const h = this.host.live()
+      const h = this.host.live() as CacheHandle
       for (const k of this.filled) native.cacheDelete(h, k)
       this.host.commit().catch(() => {})
     } catch {
@@ -222,8 +240,12 @@ export class FleetCacheLevel {
       return
     }
     p.then(
-      (rs) => batch.forEach((g, i) => g.resolve(rs[i] ?? null)),
-      () => batch.forEach((g) => g.resolve(null)),
+      (rs) => {
+        for (let i = 0; i < batch.length; i++) batch[i].resolve(rs[i] ?? null)
+      },
+      () => {
+        for (const g of batch) g.resolve(null)
+      },
     )
   }
 
@@ -232,7 +254,7 @@ export class FleetCacheLevel {
     const ttlMs = e.expiresAt === 0 ? 0 : e.expiresAt - Date.now()
     if (e.expiresAt !== 0 && ttlMs <= 0) return
     try {
-      const h = this.host.live()
+      const h = this.host.live() as CacheHandle
       if (e.text !== undefined && e.text !== null) native.cacheSetText(h, key, e.namespace ?? undefined, e.kind, e.text, ttlMs)
       else if (e.bytes) native.cacheSetBytes(h, key, e.namespace ?? undefined, e.kind, e.bytes, ttlMs)
       else return
@@ -277,7 +299,12 @@ export class FleetCacheLevel {
     if (this.handle === null) return RESOLVED
     this.filled.delete(key)
     try {
-      const value = typeof encoded === 'string' ? encoded : Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+      const value =
+        typeof encoded === 'string'
+          ? encoded
+          : Buffer.isBuffer(encoded)
+            ? encoded
+            : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
       return native.fleetSet(this.handle, key, namespace, kind, value, ttlMs).catch(() => false)
     } catch {
       return RESOLVED
@@ -339,7 +366,7 @@ export class FleetCacheLevel {
     return native.fleetPublish(this.handle, topic, op, payload)
   }
 
-  stats(): ReturnType<typeof native.fleetStats> | null {
+  stats(): FleetStats | null {
     return this.handle === null ? null : native.fleetStats(this.handle)
   }
 
