@@ -287,6 +287,21 @@ describe('authentication', () => {
   })
 })
 
+describe('TLS', () => {
+  test('a rediss:// URL to a server without TLS degrades (the handshake fails), never fails a caller', async () => {
+    const c = await worker({ url: `rediss://127.0.0.1:${redis.port}` })
+    try {
+      await c.call('set', 'tls:1', wire('local'), 60)
+      expect(await c.call('get', 'tls:1')).toBe('local')
+      expect(await c.call('get', 'tls:absent')).toBeNull()
+      expect(await until(() => c.of('fleet_degraded').length === 1, 200, 10)).toBe(true)
+      expect((await c.call('stats')).writes).toBe(0)
+    } finally {
+      c.kill()
+    }
+  })
+})
+
 describe('faults', () => {
   test('redis killed and restarted mid-run: callers never fail, degraded once, restored after', async () => {
     const r = await startRedis()

@@ -124,9 +124,14 @@ where
 {
     let rt = runtime()?;
     let (deferred, promise) = env.create_deferred::<D, _>()?;
+    // the work runs as its own task so that a panic in it (a bug, or a dependency's) rejects
+    // the promise instead of leaving it pending
+    let work = rt.spawn(fut);
     rt.spawn(async move {
-        let v = fut.await;
-        deferred.resolve(move |_| Ok(convert(v)));
+        match work.await {
+            Ok(v) => deferred.resolve(move |_| Ok(convert(v))),
+            Err(_) => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
+        }
     });
     Ok(promise)
 }

@@ -250,6 +250,12 @@ impl Fleet {
         events: Events,
         rt: Handle,
     ) -> Result<Fleet, String> {
+        // rustls needs a process-wide crypto provider for `rediss://`; an application that
+        // installed its own keeps it. ring, not aws-lc-rs: it builds with a C compiler alone
+        // (aws-lc-rs wants cmake), on every target of the package; it lacks only the
+        // post-quantum key exchange, hence the deprecation.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let clients = cfg
             .urls
             .iter()
