@@ -67,7 +67,7 @@ function pct(xs: number[], p: number): number {
 // ---- worker side ----------------------------------------------------------------------
 
 interface Job {
-  kind: 'zipf' | 'fill' | 'read-native' | 'read-ioredis'
+  kind: 'zipf' | 'fill' | 'read-native' | 'read-ioredis' | 'write-native' | 'write-ioredis'
   url: string | null
   prefix: string
   seed: number
@@ -78,6 +78,7 @@ interface Job {
 
 async function runWorker(job: Job): Promise<unknown> {
   if (job.kind === 'read-ioredis') return readIoredis(job)
+  if (job.kind === 'write-ioredis') return writeIoredis(job)
   const cache = new CacheManager({ persistToDisk: false, ...(job.url ? { redis: { url: job.url, prefix: job.prefix } } : {}) })
   try {
     if (job.kind === 'zipf') {
@@ -102,6 +103,11 @@ async function runWorker(job: Job): Promise<unknown> {
       await Promise.all(batch)
       return {}
     }
+    if (job.kind === 'write-native') {
+      // memory only locally: the set resolves once Redis holds it
+      await cache.get('warm-up')
+      return await closedLoop(job.requests, (i) => cache.set(`w:${(job.start ?? 0) + i}`, value(i), 3600))
+    }
     // read-native: each key once, 64 in flight, every read a local miss served by Redis
     await cache.get('warm-up')
     let missed = 0
@@ -124,6 +130,19 @@ async function readIoredis(job: Job): Promise<unknown> {
       const s = await r.get(`${job.prefix}peer:${(job.start ?? 0) + i}`)
       if (s === null) throw new Error('peer read missed')
       JSON.parse(s)
+    })
+  } finally {
+    r.disconnect()
+  }
+}
+
+async function writeIoredis(job: Job): Promise<unknown> {
+  const { default: Redis } = await import('ioredis')
+  const r = new Redis(job.url as string)
+  try {
+    await r.ping()
+    return await closedLoop(job.requests, async (i) => {
+      await r.set(`${job.prefix}peerw:${(job.start ?? 0) + i}`, JSON.stringify(value(i)), 'EX', 3600)
     })
   } finally {
     r.disconnect()
@@ -290,6 +309,25 @@ async function main(): Promise<void> {
     )
     console.log(
       `Goal: ≥ 1.5× the peer's throughput at equal or lower p99: ${n.opsPerSec >= 1.5 * q.opsPerSec && n.p99 <= q.p99 ? 'met' : 'not met'}.\n`,
+    )
+    const wn: Lat[] = []
+    const wp: Lat[] = []
+    for (let round = 0; round < 2; round++) {
+      const start = round * reads
+      wn.push(await inChild<Lat>({ kind: 'write-native', url, prefix: `${prefix}x:`, seed: 0, requests: reads, keys: 0, start }))
+      wp.push(await inChild<Lat>({ kind: 'write-ioredis', url, prefix, seed: 0, requests: reads, keys: 0, start }))
+    }
+    const a = best(wn)
+    const b = best(wp)
+    console.log(
+      `## Set, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} writes (best of 2 rounds; native: memory level + Redis, resolved once Redis holds it)\n`,
+    )
+    console.log('| side | p50 µs | p99 µs | ops/s |')
+    console.log('|---|---:|---:|---:|')
+    console.log(`| native CacheManager.set with redis | ${a.p50.toFixed(0)} | ${a.p99.toFixed(0)} | ${a.opsPerSec.toFixed(0)} |`)
+    console.log(`| ioredis SET JSON.stringify | ${b.p50.toFixed(0)} | ${b.p99.toFixed(0)} | ${b.opsPerSec.toFixed(0)} |`)
+    console.log(
+      `| ratio native / ioredis | ${(a.p50 / b.p50).toFixed(2)}× | ${(a.p99 / b.p99).toFixed(2)}× | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |\n`,
     )
     const keysStored = reads * 2
     console.log('## Redis memory per entry (INFO used_memory delta / entries; 1 KB JSON value, compressed by the native side)\n')

@@ -6,7 +6,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use fleet_core::{Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock};
+use fleet_core::{
+    Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock, Write,
+};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
@@ -264,6 +266,47 @@ pub fn fleet_set<'e>(
         },
         |ok| ok,
     )
+}
+
+/// One entry of `fleetSetMany`.
+#[napi(object)]
+pub struct BindingFleetWrite {
+    pub key: String,
+    pub namespace: Option<String>,
+    pub kind: u32,
+    pub value: Either<String, Buffer>,
+    pub ttl_ms: f64,
+}
+
+/// Stores entries in one round trip (the writes of one tick); per entry, true when Redis
+/// holds it.
+#[napi(catch_unwind, ts_return_type = "Promise<Array<boolean>>")]
+pub fn fleet_set_many<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    writes: Vec<BindingFleetWrite>,
+) -> Result<Object<'e>> {
+    let mut batch = Vec::with_capacity(writes.len());
+    for w in writes {
+        if w.kind > u32::from(fleet_core::KIND_MAX) {
+            return Err(invalid_arg(format!("kind must be 0..5, got {}", w.kind)));
+        }
+        if !(w.ttl_ms.is_finite() && w.ttl_ms > 0.0) {
+            return Err(out_of_range("ttl must be a finite number > 0"));
+        }
+        batch.push(Write {
+            key: w.key,
+            namespace: w.namespace,
+            kind: w.kind as u8,
+            payload: match w.value {
+                Either::A(s) => s.into_bytes(),
+                Either::B(b) => b.to_vec(),
+            },
+            ttl_ms: w.ttl_ms.ceil().min(u64::MAX as f64 / 2.0) as u64,
+        });
+    }
+    let fleet = h.fleet.clone();
+    promise(env, async move { fleet.set_many(&batch).await }, |ok| ok)
 }
 
 /// Deletes an entry fleet-wide (Redis and, through the bus, every process's local levels).

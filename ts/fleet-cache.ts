@@ -114,6 +114,13 @@ export function fleetOptions(redis: unknown): FleetOptions | null {
   }
 }
 
+type NativeWrite = Parameters<typeof native.fleetSetMany>[1][number]
+
+interface PendingSet {
+  write: NativeWrite
+  resolve: (stored: boolean) => void
+}
+
 interface PendingGet {
   key: string
   resolve: (entry: NativeEntry | null) => void
@@ -124,6 +131,7 @@ export class FleetCacheLevel {
   private readonly host: FleetHost
   private readonly lockMs: number
   private pending: PendingGet[] = []
+  private writes: PendingSet[] = []
   /** Invalidations received so far; a read that saw one arrive may be stale. */
   private seq = 0
   private lastClearSeq = 0
@@ -294,21 +302,47 @@ export class FleetCacheLevel {
     return v
   }
 
-  /** Writes through to Redis; resolves when Redis holds it or the level gave up (never rejects). */
+  /**
+   * Writes through to Redis; resolves when Redis holds it or the level gave up (never
+   * rejects). The writes of one tick go out together.
+   */
   set(key: string, encoded: string | Uint8Array, kind: number, ttlMs: number, namespace: string | undefined): Promise<unknown> {
     if (this.handle === null) return RESOLVED
     this.filled.delete(key)
-    try {
-      const value =
-        typeof encoded === 'string'
+    const value =
+      typeof encoded === 'string'
+        ? encoded
+        : Buffer.isBuffer(encoded)
           ? encoded
-          : Buffer.isBuffer(encoded)
-            ? encoded
-            : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
-      return native.fleetSet(this.handle, key, namespace, kind, value, ttlMs).catch(() => false)
-    } catch {
-      return RESOLVED
+          : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+    return new Promise((resolve) => {
+      if (this.writes.push({ write: { key, namespace, kind, value, ttlMs }, resolve }) === 1) void RESOLVED.then(this.flushSets)
+    })
+  }
+
+  private readonly flushSets = (): void => {
+    const batch = this.writes
+    this.writes = []
+    const none = () => {
+      for (const w of batch) w.resolve(false)
     }
+    if (this.handle === null) {
+      none()
+      return
+    }
+    let p: Promise<boolean[]>
+    try {
+      p = native.fleetSetMany(
+        this.handle,
+        batch.map((w) => w.write),
+      )
+    } catch {
+      none()
+      return
+    }
+    p.then((stored) => {
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(stored[i] === true)
+    }, none)
   }
 
   delete(key: string): Promise<unknown> {
@@ -376,5 +410,7 @@ export class FleetCacheLevel {
     this.handle = null
     for (const g of this.pending) g.resolve(null)
     this.pending = []
+    for (const w of this.writes) w.resolve(false)
+    this.writes = []
   }
 }

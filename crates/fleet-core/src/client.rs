@@ -78,6 +78,16 @@ pub enum Lookup {
     Unavailable,
 }
 
+/// One entry of [`Fleet::set_many`].
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub key: String,
+    pub namespace: Option<String>,
+    pub kind: u8,
+    pub payload: Vec<u8>,
+    pub ttl_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acquire {
     /// This process computes; release with the token.
@@ -594,6 +604,37 @@ impl Fleet {
             self.inner.counters.writes.fetch_add(1, Ordering::Relaxed);
         }
         r.is_ok()
+    }
+
+    /// Stores many entries in one round trip; per entry, whether Redis holds it.
+    pub async fn set_many(&self, writes: &[Write]) -> Vec<bool> {
+        let mut cmds = Vec::with_capacity(writes.len());
+        let mut firsts = Vec::with_capacity(writes.len());
+        for w in writes {
+            firsts.push(cmds.len());
+            cmds.extend(self.set_cmds(
+                &w.key,
+                w.namespace.as_deref(),
+                w.kind,
+                &w.payload,
+                w.ttl_ms,
+            ));
+        }
+        match self
+            .call(|conn| async move { conn.batch::<Value>(&cmds).await })
+            .await
+        {
+            Err(_) => vec![false; writes.len()],
+            Ok(results) => {
+                let stored: Vec<bool> = firsts
+                    .iter()
+                    .map(|&i| matches!(results.get(i), Some(Ok(_))))
+                    .collect();
+                let n = stored.iter().filter(|&&b| b).count() as u64;
+                self.inner.counters.writes.fetch_add(n, Ordering::Relaxed);
+                stored
+            }
+        }
     }
 
     fn publish_cmd(&self, topic: &str, op: &str, payload: &str) -> Cmd {

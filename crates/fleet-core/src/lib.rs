@@ -16,7 +16,7 @@ pub mod health;
 pub mod keys;
 
 pub use bus::{BusMessage, TOPIC_CACHE};
-pub use client::{Acquire, Fleet, FleetConfig, FleetEvent, Lookup, Stats};
+pub use client::{Acquire, Fleet, FleetConfig, FleetEvent, Lookup, Stats, Write};
 pub use codec::{Entry, KIND_MAX};
 pub use health::{Backoff, Clock, Health, SystemClock, Transition};
 pub use keys::Keys;
