@@ -233,41 +233,6 @@ pub fn fleet_get_many<'e>(
     )
 }
 
-/// Stores an entry for `ttl_ms`; resolves true when Redis holds it.
-#[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
-pub fn fleet_set<'e>(
-    env: &'e Env,
-    h: &External<FleetHandle>,
-    key: String,
-    namespace: Option<String>,
-    kind: u32,
-    value: Either<String, Buffer>,
-    ttl_ms: f64,
-) -> Result<Object<'e>> {
-    if kind > u32::from(fleet_core::KIND_MAX) {
-        return Err(invalid_arg(format!("kind must be 0..5, got {kind}")));
-    }
-    let payload: Vec<u8> = match value {
-        Either::A(s) => s.into_bytes(),
-        Either::B(b) => b.to_vec(),
-    };
-    let ttl = if ttl_ms.is_finite() && ttl_ms > 0.0 {
-        ttl_ms.ceil().min(u64::MAX as f64 / 2.0) as u64
-    } else {
-        return Err(out_of_range("ttl must be a finite number > 0"));
-    };
-    let fleet = h.fleet.clone();
-    promise(
-        env,
-        async move {
-            fleet
-                .set(&key, namespace.as_deref(), kind as u8, &payload, ttl)
-                .await
-        },
-        |ok| ok,
-    )
-}
-
 /// One entry of `fleetSetMany`.
 #[napi(object)]
 pub struct BindingFleetWrite {
