@@ -7,5 +7,6 @@
 
 mod cache;
 mod errors;
+mod fleet;
 mod monitor;
 mod router;

@@ -14,6 +14,9 @@ import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
 import { codedError, fromNative, rangeError, typeError } from './errors'
 import { MemoryFront, NOT_HELD } from './cache-front'
+import { FleetCacheLevel, type FleetStats, fleetOptions, type RedisOptions } from './fleet-cache'
+
+export type { FleetStats, RedisOptions } from './fleet-cache'
 
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
 
@@ -57,6 +60,8 @@ export interface CacheConfig {
    * over the environment. The shim relies on SQLite internals: see `docs/cache.md`.
    */
   walCoalescing?: boolean
+  /** A Redis shared by every process: the level after memory and disk (see docs/fleet.md). */
+  redis?: RedisOptions
 }
 
 export interface CacheStats {
@@ -297,6 +302,9 @@ export class CacheManager extends EventEmitter {
   private readonly cleanupTimer: NodeJS.Timeout | null
   /** Decoded memory hits served without a native call (see `cache-front.ts`). */
   private readonly front: MemoryFront
+  /** The shared level on Redis (`redis` option), or null. */
+  private readonly fleet: FleetCacheLevel | null = null
+  private readonly defaultTtlMs: number
   private batch: Promise<void> | null = null
   private batchResolve: (() => void) | null = null
   private batchReject: ((err: unknown) => void) | null = null
@@ -376,6 +384,8 @@ export class CacheManager extends EventEmitter {
     this.maxWarmKeys = count(config, 'maxWarmKeys', 64)
     this.maxWarmPatterns = count(config, 'maxWarmPatterns', 256)
     const defaultTTL = positive(config, 'defaultTTL', 3600)
+    this.defaultTtlMs = defaultTTL * 1000
+    const redis = fleetOptions(config.redis)
     // 0: no periodic sweep (expired entries are never returned; the sweep only frees space)
     const cleanupInterval = count(config, 'cleanupInterval', 60_000, true)
     // Node runs a longer period every millisecond (TimeoutOverflowWarning)
@@ -402,6 +412,10 @@ export class CacheManager extends EventEmitter {
       throw nativeError(err)
     }
     this.cleanupTimer = cleanupInterval === 0 ? null : weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
+    if (redis !== null) {
+      const host = { live: () => this.live(), commit: () => this.durable(), emit: (e: string, p?: unknown) => this.listenerCount(e) > 0 && this.emit(e, p), decode }
+      this.fleet = new FleetCacheLevel(redis, host, compression, this.maxValueSize)
+    }
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
       if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
@@ -474,7 +488,7 @@ export class CacheManager extends EventEmitter {
       const r = this.pointRead(this.handle, key)
       if (r === null) {
         if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
-        return RESOLVED_NULL
+        return this.fleet === null ? RESOLVED_NULL : this.fleet.get(key)
       }
       const value = this.decodeHit(key, r, front)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
@@ -493,13 +507,17 @@ export class CacheManager extends EventEmitter {
    */
   set(key: string, value: unknown, ttl?: number, namespace?: string): Promise<void> {
     let event: SetEvent | null
+    let shared: Promise<unknown> = RESOLVED
     try {
       this.checkWrite(key, ttl, namespace)
-      event = this.write(key, value, ttl, namespace)
+      const enc = this.fleet === null ? undefined : encode(value)
+      event = this.write(key, value, ttl, namespace, enc)
+      if (enc !== undefined) shared = this.fleet!.set(key, enc, kindOf(value, enc), ttl ? Math.max(1, ttl * 1000) : this.defaultTtlMs, namespace ?? undefined)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.emitAfter(this.durable(), () => {
+    const done = this.fleet === null ? this.durable() : Promise.all([this.durable(), shared]).then(() => {})
+    return this.emitAfter(done, () => {
       if (event !== null) this.emit('cache_set', event)
     })
   }
@@ -577,8 +595,9 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     this.supersede(key)
+    const local = this.durable()
     return this.emitAfter(
-      this.durable().then(() => existed),
+      (this.fleet === null ? local : Promise.all([local, this.fleet.delete(key)])).then(() => existed),
       () => existed && this.emit('cache_delete', { key }),
     )
   }
@@ -594,7 +613,8 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     for (const k of this.inflight.keys()) this.superseded.add(k)
-    return this.emitAfter(this.durable(), () =>
+    const done = this.fleet === null ? this.durable() : Promise.all([this.durable(), this.fleet.clear(namespace)]).then(() => {})
+    return this.emitAfter(done, () =>
       namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace }),
     )
   }
@@ -695,6 +715,9 @@ export class CacheManager extends EventEmitter {
     const p = (async () => {
       const found = this.read(key)
       if (found !== MISS) return found as T
+      if (this.fleet !== null) {
+        return this.fleet.getOrSet(key, loader, (v) => (this.superseded.has(key) ? RESOLVED : this.set(key, v, ttl, namespace)))
+      }
       const value = await loader()
       // a write of the key while the loader ran is newer than what the loader read
       if (!this.superseded.has(key)) await this.set(key, value, ttl, namespace)
@@ -825,9 +848,15 @@ export class CacheManager extends EventEmitter {
     }
   }
 
+  /** Counters of the shared level (`redis` option), or null without it. */
+  getFleetStats(): FleetStats | null {
+    return this.fleet?.stats() ?? null
+  }
+
   /** Commits pending writes, stops the cleanup timer, closes the database. */
   shutdown(): void {
     if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer)
+    this.fleet?.close()
     if (this.handle === null) return
     this.front.flush()
     this.front.clear()

@@ -1,0 +1,404 @@
+//! N-API binding of `fleet-core`: the shared level on Redis. Its tokio runtime (one worker
+//! thread) starts on the first `fleetConnect`, so a process without a Redis option starts
+//! no thread. Calls return promises settled from that runtime; events reach JS through a
+//! weak threadsafe function, so neither the connection, the subscription nor the probe
+//! keeps the process alive.
+
+use std::sync::{Arc, OnceLock};
+
+use fleet_core::{
+    Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock, Write,
+};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use tokio::runtime::Runtime;
+
+use crate::errors::{coded, invalid_arg, out_of_range};
+
+static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+
+fn runtime() -> Result<&'static Runtime> {
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mrn-fleet")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| coded("ERR_FLEET", format!("cannot start the fleet runtime: {e}")))
+}
+
+/// Options of `fleetConnect` (checked and defaulted by `ts/fleet-cache.ts`).
+#[napi(object)]
+pub struct BindingFleetOptions {
+    pub urls: Vec<String>,
+    pub cluster: bool,
+    pub prefix: String,
+    pub timeout_ms: u32,
+    pub lock_ms: u32,
+    pub compression: bool,
+    pub max_value_bytes: f64,
+}
+
+/// An event of the fleet level: `kind` is `degraded` (`detail`: why), `restored` (`value`:
+/// ms degraded), `subscribed`, or `message` (`topic`, `op`, `detail` = payload, `value` =
+/// lag in µs).
+#[napi(object)]
+pub struct BindingFleetEvent {
+    pub kind: String,
+    pub topic: Option<String>,
+    pub op: Option<String>,
+    pub detail: Option<String>,
+    pub value: f64,
+}
+
+/// An entry read from the shared level. `text` for text kinds, `bytes` for bytes.
+#[napi(object)]
+pub struct BindingFleetEntry {
+    pub kind: u32,
+    pub namespace: Option<String>,
+    /// Wall-clock ms when it expires (0: unknown).
+    pub expires_at: f64,
+    pub text: Option<String>,
+    pub bytes: Option<Buffer>,
+}
+
+/// `fleetAcquire`'s answer: `state` is `acquired` (`token`), `value` (`entry`) or `giveup`.
+#[napi(object)]
+pub struct BindingFleetAcquire {
+    pub state: String,
+    pub token: Option<String>,
+    pub entry: Option<BindingFleetEntry>,
+}
+
+#[napi(object)]
+pub struct BindingFleetStats {
+    pub hits: f64,
+    pub misses: f64,
+    pub garbage: f64,
+    pub writes: f64,
+    pub failures: f64,
+    pub skipped: f64,
+    pub published: f64,
+    pub received: f64,
+    pub degradations: f64,
+    pub degraded: bool,
+}
+
+pub struct FleetHandle {
+    fleet: Fleet,
+}
+
+impl Drop for FleetHandle {
+    fn drop(&mut self) {
+        self.fleet.close();
+    }
+}
+
+fn to_js(e: Entry) -> BindingFleetEntry {
+    let text_kind = !matches!(e.kind, 2 | 3);
+    let (text, bytes) = if text_kind {
+        // the codec checked UTF-8
+        (Some(String::from_utf8_lossy(&e.payload).into_owned()), None)
+    } else {
+        (None, Some(Buffer::from(e.payload)))
+    };
+    BindingFleetEntry {
+        kind: u32::from(e.kind),
+        namespace: e.namespace,
+        expires_at: e.expires_at_ms as f64,
+        text,
+        bytes,
+    }
+}
+
+/// A promise settled with `convert(fut.await)` on the JS thread.
+fn promise<'e, T, D, F, C>(env: &'e Env, fut: F, convert: C) -> Result<Object<'e>>
+where
+    T: Send + 'static,
+    D: ToNapiValue + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+    C: FnOnce(T) -> D + Send + 'static,
+{
+    let rt = runtime()?;
+    let (deferred, promise) = env.create_deferred::<D, _>()?;
+    // the work runs as its own task so that a panic in it (a bug, or a dependency's) rejects
+    // the promise instead of leaving it pending
+    let work = rt.spawn(fut);
+    rt.spawn(async move {
+        match work.await {
+            Ok(v) => deferred.resolve(move |_| Ok(convert(v))),
+            Err(_) => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
+        }
+    });
+    Ok(promise)
+}
+
+/// Connects (in the background: the returned handle works at once, its calls miss until
+/// Redis answers) and subscribes to the fleet's bus. `on_event` is weak.
+#[napi(catch_unwind)]
+pub fn fleet_connect(
+    options: BindingFleetOptions,
+    on_event: Function<BindingFleetEvent, ()>,
+) -> Result<External<FleetHandle>> {
+    if options.urls.is_empty() {
+        return Err(invalid_arg("redis.url must be a redis:// or rediss:// URL"));
+    }
+    if !(options.max_value_bytes.is_finite() && options.max_value_bytes >= 0.0) {
+        return Err(out_of_range("maxValueSize must be a finite number >= 0"));
+    }
+    let tsfn = on_event
+        .build_threadsafe_function::<BindingFleetEvent>()
+        .weak::<true>()
+        .build()?;
+    let events: fleet_core::client::Events = Arc::new(move |e: FleetEvent| {
+        let ev = match e {
+            FleetEvent::Degraded { reason } => BindingFleetEvent {
+                kind: "degraded".into(),
+                topic: None,
+                op: None,
+                detail: Some(reason),
+                value: 0.0,
+            },
+            FleetEvent::Restored { down_ms } => BindingFleetEvent {
+                kind: "restored".into(),
+                topic: None,
+                op: None,
+                detail: None,
+                value: down_ms as f64,
+            },
+            FleetEvent::Subscribed => BindingFleetEvent {
+                kind: "subscribed".into(),
+                topic: None,
+                op: None,
+                detail: None,
+                value: 0.0,
+            },
+            FleetEvent::Message { message, lag_us } => BindingFleetEvent {
+                kind: "message".into(),
+                topic: Some(message.topic),
+                op: Some(message.op),
+                detail: Some(message.payload),
+                value: lag_us as f64,
+            },
+        };
+        tsfn.call(ev, ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    let rt = runtime()?;
+    let cfg = FleetConfig {
+        urls: options.urls,
+        cluster: options.cluster,
+        prefix: options.prefix,
+        timeout_ms: u64::from(options.timeout_ms.max(1)),
+        lock_ms: u64::from(options.lock_ms.max(1)),
+        compression: options.compression,
+        max_value_bytes: options.max_value_bytes.min(usize::MAX as f64) as usize,
+        backoff: Backoff {
+            min_ms: 50,
+            max_ms: 2000,
+        },
+    };
+    let fleet = Fleet::connect(cfg, SystemClock::shared(), events, rt.handle().clone())
+        .map_err(|e| coded("ERR_FLEET", e))?;
+    Ok(External::new(FleetHandle { fleet }))
+}
+
+/// Entries of `keys` (null: miss, garbage, or Redis unavailable), in one burst.
+#[napi(
+    catch_unwind,
+    ts_return_type = "Promise<Array<BindingFleetEntry | null>>"
+)]
+pub fn fleet_get_many<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    keys: Vec<String>,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    promise(
+        env,
+        async move { fleet.get_many(&keys).await },
+        |found: Vec<Lookup>| -> Vec<Option<BindingFleetEntry>> {
+            found
+                .into_iter()
+                .map(|l| match l {
+                    Lookup::Hit(e) => Some(to_js(e)),
+                    _ => None,
+                })
+                .collect()
+        },
+    )
+}
+
+/// One entry of `fleetSetMany`.
+#[napi(object)]
+pub struct BindingFleetWrite {
+    pub key: String,
+    pub namespace: Option<String>,
+    pub kind: u32,
+    pub value: Either<String, Buffer>,
+    pub ttl_ms: f64,
+}
+
+/// Stores entries in one round trip (the writes of one tick); per entry, true when Redis
+/// holds it.
+#[napi(catch_unwind, ts_return_type = "Promise<Array<boolean>>")]
+pub fn fleet_set_many<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    writes: Vec<BindingFleetWrite>,
+) -> Result<Object<'e>> {
+    let mut batch = Vec::with_capacity(writes.len());
+    for w in writes {
+        if w.kind > u32::from(fleet_core::KIND_MAX) {
+            return Err(invalid_arg(format!("kind must be 0..5, got {}", w.kind)));
+        }
+        if !(w.ttl_ms.is_finite() && w.ttl_ms > 0.0) {
+            return Err(out_of_range("ttl must be a finite number > 0"));
+        }
+        batch.push(Write {
+            key: w.key,
+            namespace: w.namespace,
+            kind: w.kind as u8,
+            payload: match w.value {
+                Either::A(s) => s.into_bytes(),
+                Either::B(b) => b.to_vec(),
+            },
+            ttl_ms: w.ttl_ms.ceil().min(u64::MAX as f64 / 2.0) as u64,
+        });
+    }
+    let fleet = h.fleet.clone();
+    promise(env, async move { fleet.set_many(&batch).await }, |ok| ok)
+}
+
+/// Deletes an entry fleet-wide (Redis and, through the bus, every process's local levels).
+#[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+pub fn fleet_delete<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    key: String,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    promise(env, async move { fleet.delete(&key).await }, |ok| ok)
+}
+
+/// Clears one namespace (or everything of ours) fleet-wide.
+#[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+pub fn fleet_clear<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    namespace: Option<String>,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    promise(
+        env,
+        async move { fleet.clear(namespace.as_deref()).await },
+        |ok| ok,
+    )
+}
+
+/// The fleet-wide single flight of `getOrSet` (see `Fleet::acquire`).
+#[napi(catch_unwind, ts_return_type = "Promise<BindingFleetAcquire>")]
+pub fn fleet_acquire<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    key: String,
+    wait_ms: f64,
+    max_checks: u32,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    let wait = if wait_ms.is_finite() && wait_ms >= 0.0 {
+        wait_ms as u64
+    } else {
+        0
+    };
+    promise(
+        env,
+        async move { fleet.acquire(&key, wait, max_checks).await },
+        |a| match a {
+            Acquire::Acquired(token) => BindingFleetAcquire {
+                state: "acquired".into(),
+                token: Some(token),
+                entry: None,
+            },
+            Acquire::Value(e) => BindingFleetAcquire {
+                state: "value".into(),
+                token: None,
+                entry: Some(to_js(e)),
+            },
+            Acquire::GiveUp => BindingFleetAcquire {
+                state: "giveup".into(),
+                token: None,
+                entry: None,
+            },
+        },
+    )
+}
+
+/// Releases the lock taken by `fleetAcquire` and wakes the other processes' waiters.
+#[napi(catch_unwind, ts_return_type = "Promise<void>")]
+pub fn fleet_release<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    key: String,
+    token: String,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    promise(
+        env,
+        async move { fleet.release(&key, &token).await },
+        |()| (),
+    )
+}
+
+/// Publishes a message on the fleet's bus under `topic` (for subsystems beyond the cache).
+#[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+pub fn fleet_publish<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    topic: String,
+    op: String,
+    payload: String,
+) -> Result<Object<'e>> {
+    if topic.contains('\n') || op.contains('\n') {
+        return Err(invalid_arg("topic and op must not contain a newline"));
+    }
+    let fleet = h.fleet.clone();
+    promise(
+        env,
+        async move { fleet.publish(&topic, &op, &payload).await },
+        |ok| ok,
+    )
+}
+
+#[napi(catch_unwind)]
+pub fn fleet_stats(h: &External<FleetHandle>) -> BindingFleetStats {
+    let s = h.fleet.stats();
+    BindingFleetStats {
+        hits: s.hits as f64,
+        misses: s.misses as f64,
+        garbage: s.garbage as f64,
+        writes: s.writes as f64,
+        failures: s.failures as f64,
+        skipped: s.skipped as f64,
+        published: s.published as f64,
+        received: s.received as f64,
+        degradations: s.degradations as f64,
+        degraded: s.degraded,
+    }
+}
+
+/// True when the level is degraded (calls skip Redis).
+#[napi(catch_unwind)]
+pub fn fleet_degraded(h: &External<FleetHandle>) -> bool {
+    h.fleet.is_degraded()
+}
+
+/// Stops the subscription and the probe and drops the connection.
+#[napi(catch_unwind)]
+pub fn fleet_close(h: &External<FleetHandle>) {
+    h.fleet.close();
+}

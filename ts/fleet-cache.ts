@@ -1,0 +1,416 @@
+/**
+ * The shared (fleet) level of `CacheManager`: Redis after memory and the local SQLite file.
+ * A local miss asks Redis (the gets of one tick share one burst); a hit is copied into the
+ * local levels with its remaining TTL. `set` writes through, `delete` and `clear` delete in
+ * Redis and publish an invalidation that every other process applies to its local levels.
+ * `getOrSet` is single-flight across the fleet (a lock with a lease in Redis).
+ *
+ * Redis never fails a caller: a call that errs or outlasts `timeoutMs` continues on local
+ * state, `fleet_degraded` fires once, and `fleet_restored` follows once a background probe
+ * (with backoff) gets an answer. The logic lives in `crates/fleet-core`; this module
+ * checks the option, batches, decodes and keeps the local copies consistent.
+ */
+import { native } from './native'
+import { rangeError, typeError } from './errors'
+
+export interface RedisOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
+  url: string
+  /** Every key and channel starts with it. Default `"mrn:"`. */
+  prefix?: string
+  /** Longest wait for Redis before a call continues on local state. Default 50 ms. */
+  timeoutMs?: number
+  /** `url` is a seed node of a Redis Cluster (several seeds: comma-separated URLs). */
+  cluster?: boolean
+  /** Lease of the fleet-wide `getOrSet` lock, and the longest a waiter waits. Default 30000 ms. */
+  lockMs?: number
+}
+
+interface FleetOptions {
+  urls: string[]
+  cluster: boolean
+  prefix: string
+  timeoutMs: number
+  lockMs: number
+}
+
+type FleetHandle = ReturnType<typeof native.fleetConnect>
+type CacheHandle = ReturnType<typeof native.cacheCreate>
+type NativeEntry = NonNullable<Awaited<ReturnType<typeof native.fleetGetMany>>[number]>
+type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
+
+/** Counters of the shared level (`CacheManager.getFleetStats()`). */
+export interface FleetStats {
+  /** Reads Redis answered with an entry / without one. */
+  hits: number
+  misses: number
+  /** Values under the prefix that are not our records: misses. */
+  garbage: number
+  /** Entries Redis stored. */
+  writes: number
+  /** Calls that erred or outlasted `timeoutMs`. */
+  failures: number
+  /** Calls that skipped Redis because the level was degraded. */
+  skipped: number
+  /** Messages published / received on the bus. */
+  published: number
+  received: number
+  /** Times the level became degraded, and whether it is now. */
+  degradations: number
+  degraded: boolean
+}
+
+/** What the level needs of the `CacheManager` that owns it. */
+export interface FleetHost {
+  /** The local cache's native handle (throws once shut down). */
+  live(): unknown
+  /** The promise of the commit of the local writes made so far. */
+  commit(): Promise<void>
+  /** Emits when someone listens. */
+  emit(event: string, payload?: unknown): void
+  /** A tagged native result (see `src/cache.rs`) to a fresh value. */
+  decode(r: string | Buffer): unknown
+}
+
+const RESOLVED: Promise<void> = Promise.resolve()
+/** Keys copied from Redis into the local levels, remembered for a resubscription. */
+const MAX_FILLED = 65_536
+/** Recently invalidated keys, remembered to refuse a read that raced its invalidation. */
+const MAX_RECENT = 4096
+/** Checks of the lock a waiter makes at most (the lease bounds the wait too). */
+const MAX_LOCK_CHECKS = 10_000
+
+function wholeMs(redis: Record<string, unknown>, field: string, fallback: number, max: number): number {
+  const v = redis[field]
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== 'number') throw typeError(`redis.${field}`, 'a number of milliseconds', v)
+  if (!Number.isInteger(v) || v < 1 || v > max) throw rangeError(`redis.${field}`, `a whole number from 1 to ${max}`, v)
+  return v
+}
+
+/** Checks the `redis` option; `null` when absent. Errors never repeat the URL (it may hold a password). */
+export function fleetOptions(redis: unknown): FleetOptions | null {
+  if (redis === undefined || redis === null) return null
+  if (typeof redis !== 'object') throw typeError('redis', 'an object { url, prefix?, timeoutMs? }', redis)
+  const r = redis as Record<string, unknown>
+  if (typeof r.url !== 'string') throw new TypeError(`redis.url must be a string, got ${r.url === undefined ? 'undefined' : typeof r.url}`)
+  const urls = r.url.split(',').map((u) => u.trim())
+  if (urls.some((u) => !/^rediss?:\/\/[^\s]+$/.test(u))) {
+    throw new TypeError('redis.url must be a redis:// or rediss:// URL (comma-separated for cluster seeds)')
+  }
+  const prefix = r.prefix ?? 'mrn:'
+  if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 256 || /[\s]/.test(prefix)) {
+    throw typeError('redis.prefix', 'a non-empty string of at most 256 characters without spaces', prefix)
+  }
+  const cluster = r.cluster ?? false
+  if (typeof cluster !== 'boolean') throw typeError('redis.cluster', 'a boolean', cluster)
+  if (!cluster && urls.length > 1) throw new TypeError('redis.url must be one URL unless redis.cluster is true')
+  return {
+    urls,
+    cluster,
+    prefix,
+    timeoutMs: wholeMs(r, 'timeoutMs', 50, 60_000),
+    lockMs: wholeMs(r, 'lockMs', 30_000, 3_600_000),
+  }
+}
+
+type NativeWrite = Parameters<typeof native.fleetSetMany>[1][number]
+
+interface PendingSet {
+  write: NativeWrite
+  resolve: (stored: boolean) => void
+}
+
+interface PendingGet {
+  key: string
+  resolve: (entry: NativeEntry | null) => void
+}
+
+export class FleetCacheLevel {
+  private handle: FleetHandle | null
+  private readonly host: FleetHost
+  private readonly lockMs: number
+  private pending: PendingGet[] = []
+  private writes: PendingSet[] = []
+  /** Invalidations received so far; a read that saw one arrive may be stale. */
+  private seq = 0
+  private lastClearSeq = 0
+  private readonly recent = new Map<string, number>()
+  /** Highest `seq` that left `recent` (a read older than it cannot be checked: refused). */
+  private forgottenSeq = 0
+  private readonly filled = new Set<string>()
+
+  constructor(options: FleetOptions, host: FleetHost, compression: boolean, maxValueSize: number) {
+    this.host = host
+    this.lockMs = options.lockMs
+    this.handle = native.fleetConnect({ ...options, compression, maxValueBytes: maxValueSize }, FleetCacheLevel.onEvent(new WeakRef(this)))
+  }
+
+  // Built outside the constructor: the native side must not keep a dropped cache alive.
+  private static onEvent(ref: WeakRef<FleetCacheLevel>): (e: NativeEvent) => void {
+    return (e) => ref.deref()?.event(e)
+  }
+
+  private event(e: NativeEvent): void {
+    if (this.handle === null) return
+    switch (e.kind) {
+      case 'degraded':
+        this.host.emit('fleet_degraded', { reason: e.detail })
+        break
+      case 'restored':
+        this.host.emit('fleet_restored', { downMs: e.value })
+        break
+      case 'subscribed':
+        // messages may have been missed while unsubscribed: drop what came from Redis
+        this.seq++
+        this.lastClearSeq = this.seq
+        this.forgetFilled()
+        break
+      case 'message':
+        if (e.topic === 'cache') this.invalidate(e.op ?? '', e.detail ?? '', e.value / 1000)
+        break
+    }
+  }
+
+  private invalidate(op: string, target: string, lagMs: number): void {
+    const seq = ++this.seq
+    try {
+      const h = this.host.live() as CacheHandle
+      if (op === 'd') {
+        this.remember(target, seq)
+        native.cacheDelete(h, target)
+        this.filled.delete(target)
+      } else if (op === 'n' || op === 'a') {
+        this.lastClearSeq = seq
+        native.cacheClear(h, op === 'n' ? target : undefined)
+        if (op === 'a') this.filled.clear()
+      } else {
+        return
+      }
+      this.host.commit().catch(() => {})
+    } catch {
+      return // shut down
+    }
+    this.host.emit('fleet_invalidate', op === 'd' ? { key: target, lagMs } : op === 'n' ? { namespace: target, lagMs } : { lagMs })
+  }
+
+  private remember(key: string, seq: number): void {
+    this.recent.delete(key)
+    if (this.recent.size >= MAX_RECENT) {
+      const [oldKey, oldSeq] = this.recent.entries().next().value as [string, number]
+      this.recent.delete(oldKey)
+      this.forgottenSeq = Math.max(this.forgottenSeq, oldSeq)
+    }
+    this.recent.set(key, seq)
+  }
+
+  /** True when an invalidation of `key` arrived after a read that started at `seq`. */
+  private stale(key: string, seq: number): boolean {
+    if (this.seq === seq) return false
+    return this.lastClearSeq > seq || this.forgottenSeq > seq || (this.recent.get(key) ?? 0) > seq
+  }
+
+  private forgetFilled(): void {
+    if (this.filled.size === 0) return
+    try {
+      const h = this.host.live() as CacheHandle
+      for (const k of this.filled) native.cacheDelete(h, k)
+      this.host.commit().catch(() => {})
+    } catch {
+      // shut down
+    }
+    this.filled.clear()
+  }
+
+  /** The entry of `key` in Redis, or null; gets of one tick go out together. */
+  private lookup(key: string): Promise<NativeEntry | null> {
+    if (this.handle === null) return Promise.resolve(null)
+    return new Promise((resolve) => {
+      if (this.pending.push({ key, resolve }) === 1) void RESOLVED.then(this.flushGets)
+    })
+  }
+
+  private readonly flushGets = (): void => {
+    const batch = this.pending
+    this.pending = []
+    if (this.handle === null) {
+      for (const g of batch) g.resolve(null)
+      return
+    }
+    let p: Promise<(NativeEntry | null)[]>
+    try {
+      p = native.fleetGetMany(
+        this.handle,
+        batch.map((g) => g.key),
+      )
+    } catch {
+      for (const g of batch) g.resolve(null)
+      return
+    }
+    p.then(
+      (rs) => {
+        for (let i = 0; i < batch.length; i++) batch[i].resolve(rs[i] ?? null)
+      },
+      () => {
+        for (const g of batch) g.resolve(null)
+      },
+    )
+  }
+
+  /** Copies an entry read from Redis into the local levels, with its remaining TTL. */
+  private fill(key: string, e: NativeEntry): void {
+    const ttlMs = e.expiresAt === 0 ? 0 : e.expiresAt - Date.now()
+    if (e.expiresAt !== 0 && ttlMs <= 0) return
+    try {
+      const h = this.host.live() as CacheHandle
+      if (e.text !== undefined && e.text !== null) native.cacheSetText(h, key, e.namespace ?? undefined, e.kind, e.text, ttlMs)
+      else if (e.bytes) native.cacheSetBytes(h, key, e.namespace ?? undefined, e.kind, e.bytes, ttlMs)
+      else return
+      this.host.commit().catch(() => {})
+    } catch {
+      return // a value the local levels refuse (too large for memory): served, not kept
+    }
+    if (this.filled.size >= MAX_FILLED) this.filled.delete(this.filled.values().next().value as string)
+    this.filled.add(key)
+  }
+
+  private value(e: NativeEntry): unknown {
+    const tag = e.kind << 1
+    if (e.text !== undefined && e.text !== null) return this.host.decode(String.fromCharCode(tag) + e.text)
+    const bytes = e.bytes as Buffer
+    const tagged = Buffer.allocUnsafe(bytes.length + 1)
+    tagged[0] = tag
+    bytes.copy(tagged, 1)
+    return this.host.decode(tagged)
+  }
+
+  /**
+   * A local miss: the value from Redis (copied into the local levels), or null. A read that
+   * an invalidation of its key overtook is a miss.
+   */
+  async get(key: string): Promise<unknown> {
+    const seq = this.seq
+    const e = await this.lookup(key)
+    if (e === null || this.stale(key, seq)) return null
+    let v: unknown
+    try {
+      v = this.value(e)
+    } catch {
+      return null // a well-formed record holding text that is not JSON: garbage, a miss
+    }
+    this.fill(key, e)
+    return v
+  }
+
+  /**
+   * Writes through to Redis; resolves when Redis holds it or the level gave up (never
+   * rejects). The writes of one tick go out together.
+   */
+  set(key: string, encoded: string | Uint8Array, kind: number, ttlMs: number, namespace: string | undefined): Promise<unknown> {
+    if (this.handle === null) return RESOLVED
+    this.filled.delete(key)
+    const value =
+      typeof encoded === 'string'
+        ? encoded
+        : Buffer.isBuffer(encoded)
+          ? encoded
+          : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+    return new Promise((resolve) => {
+      if (this.writes.push({ write: { key, namespace, kind, value, ttlMs }, resolve }) === 1) void RESOLVED.then(this.flushSets)
+    })
+  }
+
+  private readonly flushSets = (): void => {
+    const batch = this.writes
+    this.writes = []
+    const none = () => {
+      for (const w of batch) w.resolve(false)
+    }
+    if (this.handle === null) {
+      none()
+      return
+    }
+    let p: Promise<boolean[]>
+    try {
+      p = native.fleetSetMany(
+        this.handle,
+        batch.map((w) => w.write),
+      )
+    } catch {
+      none()
+      return
+    }
+    p.then((stored) => {
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(stored[i] === true)
+    }, none)
+  }
+
+  delete(key: string): Promise<unknown> {
+    if (this.handle === null) return RESOLVED
+    this.filled.delete(key)
+    return native.fleetDelete(this.handle, key).catch(() => false)
+  }
+
+  clear(namespace: string | undefined): Promise<unknown> {
+    if (this.handle === null) return RESOLVED
+    if (namespace === undefined) this.filled.clear()
+    return native.fleetClear(this.handle, namespace).catch(() => false)
+  }
+
+  /**
+   * The fleet part of `getOrSet` after a local miss: another process's value, or this
+   * process computes under the lock (`store` writes the value to every level), or, when the
+   * holder is gone past its lease or Redis is unavailable, computes anyway.
+   */
+  async getOrSet<T>(key: string, loader: () => T | Promise<T>, store: (value: T) => Promise<void>): Promise<T> {
+    if (this.handle === null) {
+      const v = await loader()
+      await store(v)
+      return v
+    }
+    const seq = this.seq
+    let r: Awaited<ReturnType<typeof native.fleetAcquire>>
+    try {
+      r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
+    } catch {
+      r = { state: 'giveup' }
+    }
+    if (r.state === 'value' && r.entry && !this.stale(key, seq)) {
+      try {
+        const v = this.value(r.entry) as T
+        this.fill(key, r.entry)
+        return v
+      } catch {
+        // not JSON after all: compute
+      }
+    }
+    const token = r.state === 'acquired' ? r.token : undefined
+    try {
+      const v = await loader()
+      await store(v)
+      return v
+    } finally {
+      if (token !== undefined && token !== null && this.handle !== null) await native.fleetRelease(this.handle, key, token).catch(() => {})
+    }
+  }
+
+  /** Publishes on the fleet's bus (other subsystems' topics). */
+  publish(topic: string, op: string, payload: string): Promise<boolean> {
+    if (this.handle === null) return Promise.resolve(false)
+    return native.fleetPublish(this.handle, topic, op, payload)
+  }
+
+  stats(): FleetStats | null {
+    return this.handle === null ? null : native.fleetStats(this.handle)
+  }
+
+  close(): void {
+    if (this.handle === null) return
+    native.fleetClose(this.handle)
+    this.handle = null
+    for (const g of this.pending) g.resolve(null)
+    this.pending = []
+    for (const w of this.writes) w.resolve(false)
+    this.writes = []
+  }
+}
