@@ -161,6 +161,9 @@ describe('shared cache across processes', () => {
       const key = `del:${i}`
       await a.call('set', key, wire({ i }), 60)
       expect(await b.call('get', key)).toEqual({ i }) // now in b's memory level
+      // read again: a small cache's JS front now holds it too, and must forget it as well
+      expect(await b.call('get', key)).toEqual({ i })
+      expect(await b.call('get', key)).toEqual({ i })
       const before = b.of('fleet_invalidate').length
       await a.call('delete', key)
       const got = await until(() => b.of('fleet_invalidate').length > before, 500, 2)
