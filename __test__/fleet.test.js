@@ -51,7 +51,7 @@ async function worker(redis, extra = {}) {
   }
 }
 function unwire(w) {
-  if (w && w.bytes) return w.buffer ? Buffer.from(w.bytes) : new Uint8Array(w.bytes)
+  if (w?.bytes) return w.buffer ? Buffer.from(w.bytes) : new Uint8Array(w.bytes)
   return w?.value
 }
 const wire = (v) => (v instanceof Uint8Array ? { bytes: Array.from(v), buffer: Buffer.isBuffer(v) } : { value: v })

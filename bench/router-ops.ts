@@ -72,10 +72,7 @@ export function task(i: number, bytes: number, kind: TextKind = 'keyword-dense')
   let body = bodies.get(id)
   if (body === undefined) {
     const room = Math.max(0, bytes - 8)
-    body =
-      kind === 'keyword-late'
-        ? fill(TEXTS['keyword-free'], Math.max(0, room - LATE_TAIL.length)) + LATE_TAIL
-        : fill(TEXTS[kind], room)
+    body = kind === 'keyword-late' ? fill(TEXTS['keyword-free'], Math.max(0, room - LATE_TAIL.length)) + LATE_TAIL : fill(TEXTS[kind], room)
     bodies.set(id, body)
   }
   return `#${i} `.padEnd(8) + body
@@ -140,7 +137,13 @@ async function utf8Floor(kind: TextKind, bytes: number, n: number): Promise<Row>
   const out = new Uint8Array(bytes * 3 + 64)
   const m = await measure((i) => encoder.encodeInto(tasks[i % tasks.length], out), { iterations: n, warmup: Math.ceil(n / 5) })
   const size = bytes >= 1000 ? `${bytes / 1000} KB` : `${bytes} B`
-  return { group: 'router', op: `floor: task written as UTF-8 by V8, ${kind}, ${size}`, side: 'floor', ...m, note: 'TextEncoder.encodeInto, the write the binding\'s string conversion does' }
+  return {
+    group: 'router',
+    op: `floor: task written as UTF-8 by V8, ${kind}, ${size}`,
+    side: 'floor',
+    ...m,
+    note: "TextEncoder.encodeInto, the write the binding's string conversion does",
+  }
 }
 
 /** Rounds per operation: the sides alternate (which goes first alternates too), so a drift
@@ -233,11 +236,16 @@ export async function run(opts: { quick: boolean; only?: string }): Promise<Row[
     const warmup = o.warmupShare === undefined ? undefined : Math.ceil(iterations * o.warmupShare)
     const perSide = ROUNDS * (iterations + (warmup ?? Math.max(100, Math.floor(iterations / 10))))
     const calls = await Promise.all(routers.map((r) => o.prepare(r, perSide)))
-    const results = await interleaved(calls.map((call) => () => measure(call, { iterations, batch: o.batch, warmup })), ROUNDS)
+    const results = await interleaved(
+      calls.map((call) => () => measure(call, { iterations, batch: o.batch, warmup })),
+      ROUNDS,
+    )
     sides.forEach((s, k) => {
       s.dispose(routers[k])
       const goal = o.goal !== undefined && s.name !== 'legacy' ? `; goal ≥ ${o.goal}×${floorNote}` : ''
-      bySide.get(s.name)!.push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds${goal}` })
+      bySide
+        .get(s.name)!
+        .push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds${goal}` })
     })
   }
   return [...sides.flatMap((s) => bySide.get(s.name)!), ...floors]

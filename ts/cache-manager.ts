@@ -18,8 +18,18 @@ import { FleetCacheLevel, type FleetStats, fleetOptions, type RedisOptions } fro
 
 export type { FleetStats, RedisOptions } from './fleet-cache'
 
+/**
+ * How the memory level picks what to evict: `"lru"` (least recently used), `"lfu"` (least
+ * frequently used, exact) or `"adaptive"` (W-TinyLFU: a small LRU window, then admission by
+ * a frequency sketch, so scans and one-off keys do not push out popular entries).
+ */
 export type CacheEvictionPolicy = 'lru' | 'lfu' | 'adaptive'
 
+/**
+ * Options of `new CacheManager(config)`, all optional. The legacy's own options take their
+ * default for any falsy value; the others only for `undefined`/`null`, and a bad value is a
+ * `TypeError`/`RangeError` naming the option. See docs/cache.md for what each costs.
+ */
 export interface CacheConfig {
   /** Bytes the memory level may hold (keys, values and per-entry bookkeeping). Default 100 MiB. */
   maxMemorySize?: number
@@ -64,20 +74,32 @@ export interface CacheConfig {
   redis?: RedisOptions
 }
 
+/** What `getStats()` returns: the legacy's fields, measured. */
 export interface CacheStats {
+  /** Entries in the memory level (expired ones the sweep has not freed yet included). */
   totalKeys: number
+  /** Bytes the memory level is charged for (the same as `memoryUsage`, as in the legacy). */
   totalSize: number
+  /** hits / (hits + misses) over every `get` (0 before the first). */
   hitRate: number
+  /** misses / (hits + misses) over every `get` (0 before the first). */
   missRate: number
+  /** Entries evicted from the memory level by the policy or the byte budget. */
   evictionCount: number
+  /** Bytes the memory level is charged for: keys, values, headers and a fixed per-entry charge. */
   memoryUsage: number
+  /** Bytes the database uses: (page count − free pages) × page size; 0 without a disk level. */
   diskUsage: number
 }
 
 /** The part of a routing context that names a warming pattern. */
+/** The request pattern `predictiveWarmCache(context)` learns from and warms for. */
 export interface CacheWarmContext {
+  /** The user's tier, e.g. `"pro"`: part of the pattern. */
   userTier: string
+  /** The request's priority, e.g. `"high"`: part of the pattern. */
   priority: string
+  /** The request's capabilities, when it has any: part of the pattern (order does not matter). */
   capabilities?: string[]
 }
 
@@ -249,7 +271,8 @@ function warmPattern(context: CacheWarmContext): string {
     caps = capabilities.join(',')
   }
   const pattern = `${userTier}:${priority}:${caps}`
-  if (pattern.length > MAX_PATTERN_LENGTH) throw rangeError('context', `a pattern of at most ${MAX_PATTERN_LENGTH} characters`, pattern.slice(0, 40) + '…')
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    throw rangeError('context', `a pattern of at most ${MAX_PATTERN_LENGTH} characters`, pattern.slice(0, 40) + '…')
   return pattern
 }
 
@@ -290,6 +313,18 @@ function count(config: CacheConfig, field: keyof CacheConfig, fallback: number, 
   return v
 }
 
+/**
+ * The response cache: a drop-in for the legacy `CacheManager` (same constructor, methods,
+ * promises and events), with a memory level outside the V8 heap, an SQLite level with group
+ * commit and lz4, and optionally a Redis level shared by a fleet (`redis`). Events:
+ * `cache_hit {key, source, latency}`, `cache_miss {key, latency}`, `cache_set {key, size,
+ * latency, location}`, `cache_delete {key}`, `cache_clear {namespace?}`, `cache_evict {key, reason}`,
+ * `cache_cleanup {cleanedCount}`, `error` (a failed `durability: "async"` commit), and with
+ * `redis`: `fleet_degraded {reason}`, `fleet_restored {downMs}`, `fleet_invalidate {key |
+ * namespace, lagMs}`. Bad
+ * arguments reject with a `TypeError`/`RangeError` naming them; `ERR_SHUT_DOWN` after
+ * `shutdown()`, `ERR_CACHE_DISK` when SQLite cannot open, read or write the file.
+ */
 export class CacheManager extends EventEmitter {
   private handle: Handle | null
   private readonly policy: CacheEvictionPolicy
@@ -395,25 +430,34 @@ export class CacheManager extends EventEmitter {
       if (this.handle !== null) native.cacheReplayHits(this.handle, log, n)
     })
     try {
-      this.handle = native.cacheCreate({
-        maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
-        maxDiskSize: positive(config, 'maxDiskSize', 1024 * MiB),
-        defaultTtlMs: defaultTTL * 1000,
-        evictionPolicy: policy,
-        persistToDisk: this.persist,
-        compression,
-        dbPath,
-        poolSize,
-        maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
-        maxValueBytes: this.maxValueSize,
-        walCoalescing: coalesce,
-      }, CacheManager.onSettled(new WeakRef(this)), this.front.shared)
+      this.handle = native.cacheCreate(
+        {
+          maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
+          maxDiskSize: positive(config, 'maxDiskSize', 1024 * MiB),
+          defaultTtlMs: defaultTTL * 1000,
+          evictionPolicy: policy,
+          persistToDisk: this.persist,
+          compression,
+          dbPath,
+          poolSize,
+          maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
+          maxValueBytes: this.maxValueSize,
+          walCoalescing: coalesce,
+        },
+        CacheManager.onSettled(new WeakRef(this)),
+        this.front.shared,
+      )
     } catch (err) {
       throw nativeError(err)
     }
     this.cleanupTimer = cleanupInterval === 0 ? null : weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
     if (redis !== null) {
-      const host = { live: () => this.live(), commit: () => this.durable(), emit: (e: string, p?: unknown) => this.listenerCount(e) > 0 && this.emit(e, p), decode }
+      const host = {
+        live: () => this.live(),
+        commit: () => this.durable(),
+        emit: (e: string, p?: unknown) => this.listenerCount(e) > 0 && this.emit(e, p),
+        decode,
+      }
       this.fleet = new FleetCacheLevel(redis, host, compression, this.maxValueSize)
     }
     // The evicted-key log costs only while someone listens to `cache_evict`.
@@ -512,7 +556,8 @@ export class CacheManager extends EventEmitter {
       this.checkWrite(key, ttl, namespace)
       const enc = this.fleet === null ? undefined : encode(value)
       event = this.write(key, value, ttl, namespace, enc)
-      if (enc !== undefined) shared = this.fleet!.set(key, enc, kindOf(value, enc), ttl ? Math.max(1, ttl * 1000) : this.defaultTtlMs, namespace ?? undefined)
+      if (enc !== undefined)
+        shared = this.fleet!.set(key, enc, kindOf(value, enc), ttl ? Math.max(1, ttl * 1000) : this.defaultTtlMs, namespace ?? undefined)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -614,9 +659,7 @@ export class CacheManager extends EventEmitter {
     }
     for (const k of this.inflight.keys()) this.superseded.add(k)
     const done = this.fleet === null ? this.durable() : Promise.all([this.durable(), this.fleet.clear(namespace)]).then(() => {})
-    return this.emitAfter(done, () =>
-      namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace }),
-    )
+    return this.emitAfter(done, () => (namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace })))
   }
 
   /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
@@ -834,6 +877,7 @@ export class CacheManager extends EventEmitter {
     keys.add(key)
   }
 
+  /** The cache's statistics now (synchronous, as in the legacy). Throws `ERR_SHUT_DOWN` after `shutdown()`. */
   getStats(): CacheStats {
     const s = native.cacheStats(this.live())
     const total = s.hits + s.misses

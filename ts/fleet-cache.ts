@@ -13,6 +13,10 @@
 import { native } from './native'
 import { rangeError, typeError } from './errors'
 
+/**
+ * The `redis` option of `CacheManager`: a Redis shared by every process, the level after
+ * memory and disk (see docs/fleet.md). Without it no runtime or connection is started.
+ */
 export interface RedisOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Never logged. */
   url: string
@@ -41,8 +45,9 @@ type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
 
 /** Counters of the shared level (`CacheManager.getFleetStats()`). */
 export interface FleetStats {
-  /** Reads Redis answered with an entry / without one. */
+  /** Reads Redis answered with an entry. */
   hits: number
+  /** Reads Redis answered without one. */
   misses: number
   /** Values under the prefix that are not our records: misses. */
   garbage: number
@@ -52,11 +57,13 @@ export interface FleetStats {
   failures: number
   /** Calls that skipped Redis because the level was degraded. */
   skipped: number
-  /** Messages published / received on the bus. */
+  /** Invalidation messages this process published. */
   published: number
+  /** Invalidation messages this process received. */
   received: number
-  /** Times the level became degraded, and whether it is now. */
+  /** Times the level became degraded (Redis down, slow or refusing). */
   degradations: number
+  /** The level is degraded now: calls continue on local state until Redis answers again. */
   degraded: boolean
 }
 
