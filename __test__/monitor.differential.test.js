@@ -785,7 +785,7 @@ describe('native PerformanceMonitor vs the legacy port', () => {
     }
   })
 
-  test('documented limit, not a legacy defect (README options table): a 1001st distinct name throws RangeError', () => {
+  test('documented limit, not a legacy defect (docs/monitor.md, options): a 1001st distinct name throws RangeError', () => {
     const native = new PerformanceMonitor()
     const legacy = new LegacyMonitor()
     try {

@@ -72,11 +72,11 @@ describe(`fuzzed bad input (seed ${SEED}, ${PER_CLASS} calls per class)`, () => 
 
 // Defects the fuzzer found, each a precise reproduction (marked `test.failing` until it was
 // fixed); each now guards its fix. See docs/reliability.md.
-describe('defects found by fuzzing, now fixed', () => {
+describe('options and values are refused with an error naming them, or kept exactly', () => {
   const { CacheManager, PerformanceMonitor } = require('model-router-native')
 
   test('CacheManager: a non-boolean persistToDisk/compression is a TypeError naming the field', () => {
-    // today: Error { code: "BooleanExpected", message: "Failed to convert napi value into rust type `bool` on BindingCacheOptions.persistToDisk" }
+    // without the check: Error { code: "BooleanExpected", message: "Failed to convert napi value into rust type `bool` on BindingCacheOptions.persistToDisk" }
     for (const config of [{ persistToDisk: 1 }, { persistToDisk: 'yes' }, { compression: [] }]) {
       let err = null
       try {
@@ -90,7 +90,7 @@ describe('defects found by fuzzing, now fixed', () => {
   })
 
   test('CacheManager: a string value with a lone surrogate round-trips (or is refused with a TypeError)', async () => {
-    // today: set("k", "\uD800") resolves and get("k") returns "\uFFFD" (the value changed silently)
+    // without the check: set("k", "\uD800") resolves and get("k") returns "\uFFFD" (the value changed silently)
     const c = new CacheManager()
     const r = await c.set('k', 'a\uD800b').then(
       () => 'stored',
@@ -116,7 +116,7 @@ describe('defects found by fuzzing, now fixed', () => {
   })
 
   test('timer periods of 2^31 ms or more are refused or capped (Node would run them every 1 ms)', async () => {
-    // today: both are accepted and passed to setInterval, which warns (TimeoutOverflowWarning)
+    // without the check: both are accepted and passed to setInterval, which warns (TimeoutOverflowWarning)
     // and runs the timer every 1 ms: 100+ health checks in 200 ms.
     const warnings = []
     const onWarning = (w) => warnings.push(w.name)
