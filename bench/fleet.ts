@@ -20,41 +20,14 @@ import * as path from 'node:path'
 
 import { CacheManager } from 'model-router-native'
 
+import { rng, zipf } from './workload'
+
 const PROCESSES = 4
 const IN_FLIGHT = 64
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? Number(process.argv[i + 1]) : fallback
-}
-
-/** Mulberry32, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function zipf(n: number, s: number, rand: () => number): () => number {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s
-  return () => {
-    const u = rand() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
 }
 
 const value = (k: number) => ({ id: k, text: `response for prompt ${k} `.repeat(30), tokens: k % 997 })

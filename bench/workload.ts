@@ -106,7 +106,7 @@ export function rng(seed: number): () => number {
 }
 
 /** Draws ranks 0..n-1 with P(k) ∝ 1/(k+1)^s, by binary search over the cumulative weights. */
-function zipf(n: number, s: number, rand: () => number): () => number {
+export function zipf(n: number, s: number, rand: () => number): () => number {
   const cdf = new Float64Array(n)
   let sum = 0
   for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s
