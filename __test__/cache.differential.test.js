@@ -1,6 +1,6 @@
 'use strict'
 // Differential test: the native CacheManager against the TypeScript port of the legacy
-// cache (bench/legacy/cache-manager.ts, written from the contract), op for op on seeded
+// cache (legacy/cache-manager.ts, written from the contract), op for op on seeded
 // random sequences: set / get / delete / clear() / clear(namespace) / getStats / getMany /
 // setMany, TTLs with deterministic expiry, the 60 s sweep (Jest fake timers), values of
 // every JSON shape, namespaces; memory only, the default ":memory:" database and file
@@ -21,9 +21,9 @@
 // totalKeys, `delete` returns true for it, the sweep counts it). Kept, such an entry displaced
 // live ones under lfu and adaptive (it sat where its past uses had put it).
 const { CacheManager } = require('model-router-native')
-const { CacheManager: LegacyCache } = require('../bench/dist/legacy/cache-manager.js')
+const { CacheManager: LegacyCache } = require('model-router-legacy-ports')
 // the benchmark workload's seeded PRNG (mulberry32)
-const { rng } = require('../bench/dist/workload.js')
+const { rng } = require('model-router-legacy-ports')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')

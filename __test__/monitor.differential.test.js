@@ -1,6 +1,6 @@
 'use strict'
 // Differential test: the native PerformanceMonitor against the TypeScript port of the legacy
-// monitor (bench/legacy, written from the contract), call for call on seeded random
+// monitor (legacy/, written from the contract), call for call on seeded random
 // sequences of every public method, with the clock under Jest's fake timers.
 //
 // The native monitor fixes some legacy defects (README "Deviations from the legacy"). Each
@@ -28,10 +28,10 @@
 // DIFF_STEPS (default 3000) and DIFF_SEED change the stream; the checks that the stream
 // reached every case (and that each fix mattered) need DIFF_STEPS ≥ 2000.
 const { PerformanceMonitor } = require('model-router-native')
-const { PerformanceMonitor: LegacyMonitor } = require('../bench/dist/legacy/performance-monitor.js')
+const { PerformanceMonitor: LegacyMonitor } = require('model-router-legacy-ports')
 
 // the benchmark workload's seeded PRNG (mulberry32)
-const { rng } = require('../bench/dist/workload.js')
+const { rng } = require('model-router-legacy-ports')
 
 const STEPS = Number(process.env.DIFF_STEPS || 3000)
 const SEED = Number(process.env.DIFF_SEED || 20261128)

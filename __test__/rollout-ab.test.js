@@ -15,8 +15,8 @@ const {
   ModelRouter,
   CacheManager,
 } = require('model-router-native')
-const { CacheManager: LegacyCache } = require('../bench/dist/legacy/cache-manager.js')
-const { PerformanceMonitor: LegacyMonitor } = require('../bench/dist/legacy/performance-monitor.js')
+const { CacheManager: LegacyCache } = require('model-router-legacy-ports')
+const { PerformanceMonitor: LegacyMonitor } = require('model-router-legacy-ports')
 
 function models() {
   const m = (name, tier, capabilities, latencyTarget, costPerToken) => [

@@ -16,9 +16,9 @@ const {
   CacheManager,
   PerformanceMonitor,
 } = require('model-router-native')
-const { ModelRouter: LegacyRouter } = require('../bench/dist/legacy/model-router.js')
-const { CacheManager: LegacyCache } = require('../bench/dist/legacy/cache-manager.js')
-const { PerformanceMonitor: LegacyMonitor } = require('../bench/dist/legacy/performance-monitor.js')
+const { ModelRouter: LegacyRouter } = require('model-router-legacy-ports')
+const { CacheManager: LegacyCache } = require('model-router-legacy-ports')
+const { PerformanceMonitor: LegacyMonitor } = require('model-router-legacy-ports')
 
 function models() {
   const m = (name, tier, capabilities, latencyTarget, costPerToken) => [
@@ -760,12 +760,10 @@ describe('monitor', () => {
 
 test('a process using the three factories in shadow mode exits by itself', async () => {
   const entry = path.join(__dirname, '..', 'index.cjs')
-  const legacyDir = path.join(__dirname, '..', 'bench', 'dist', 'legacy')
+  const ports = require.resolve('model-router-legacy-ports')
   const script = `
     const x = require(${JSON.stringify(entry)})
-    const { ModelRouter } = require(${JSON.stringify(path.join(legacyDir, 'model-router.js'))})
-    const { CacheManager } = require(${JSON.stringify(path.join(legacyDir, 'cache-manager.js'))})
-    const { PerformanceMonitor } = require(${JSON.stringify(path.join(legacyDir, 'performance-monitor.js'))})
+    const { ModelRouter, CacheManager, PerformanceMonitor } = require(${JSON.stringify(ports)})
     const monitor = x.createPerformanceMonitor(PerformanceMonitor, { mode: 'shadow' })
     const router = x.createModelRouter(ModelRouter, { mode: 'shadow', monitor })
     const cache = x.createCacheManager(CacheManager, { mode: 'native', monitor })

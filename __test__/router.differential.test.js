@@ -1,5 +1,5 @@
 // Differential test: the native router with `strategy: "legacy"` against the TypeScript port
-// of the legacy router (bench/legacy, written from the contract), step for step on 10,000+
+// of the legacy router (legacy/, written from the contract), step for step on 10,000+
 // seeded random contexts, model sets and performance/availability updates.
 //
 // The native router fixes the contract's defects. Each fix is reproduced on the port as a
@@ -8,12 +8,12 @@
 // each fix, a port with all fixes but that one runs in lockstep, and the decisions it gets
 // wrong are counted under that fix's name.
 const { ModelRouter } = require('model-router-native')
-const { ModelRouter: LegacyRouter } = require('../bench/dist/legacy/model-router.js')
+const { ModelRouter: LegacyRouter } = require('model-router-legacy-ports')
 
 const STEPS = Number(process.env.DIFF_STEPS || 10_000)
 
 // the benchmark workload's seeded PRNG (mulberry32)
-const { rng } = require('../bench/dist/workload.js')
+const { rng } = require('model-router-legacy-ports')
 
 const { MODEL_NAMES: NAMES, routerWorkload } = require('./fixtures/router-workload')
 
@@ -136,7 +136,9 @@ describe('native legacy strategy vs the legacy port', () => {
         const got = pickFields(await native.selectOptimalModel(context, models))
         const want = pickFields(await fixed.selectOptimalModel(context, models))
         if (JSON.stringify(got) !== JSON.stringify(want)) {
-          throw new Error(`step ${steps}: native ${JSON.stringify(got)} != legacy+fixes ${JSON.stringify(want)} for ${JSON.stringify(context)} with ${JSON.stringify([...models.keys()])}`)
+          throw new Error(
+            `step ${steps}: native ${JSON.stringify(got)} != legacy+fixes ${JSON.stringify(want)} for ${JSON.stringify(context)} with ${JSON.stringify([...models.keys()])}`,
+          )
         }
         if (got.fromCache) hits++
         const p = pickFields(await plain.selectOptimalModel(context, models))

@@ -1,5 +1,5 @@
 /**
- * Cache benchmark: the legacy port (bench/legacy/cache-manager.ts), the native
+ * Cache benchmark: the legacy port (legacy/cache-manager.ts), the native
  * `CacheManager`, and the peers users would pick (`lru-cache` in memory, `better-sqlite3`
  * on disk), side by side in one process, call by call. Peak RSS runs each side in its own
  * child process (RSS is per process).
@@ -11,7 +11,7 @@ import * as path from 'node:path'
 import Database from 'better-sqlite3'
 import { LRUCache } from 'lru-cache'
 import { CacheManager } from 'model-router-native'
-import { CacheManager as LegacyCacheManager } from './legacy/cache-manager'
+import { CacheManager as LegacyCacheManager } from 'model-router-legacy-ports'
 import { interleaved, measure, measureInFlight, type Measured, type Row } from './measure'
 
 const GROUP = 'cache' as const

@@ -5,7 +5,7 @@
  */
 import { CacheManager } from 'model-router-native'
 import { response, tmpDb } from './cache-ops'
-import { CacheManager as LegacyCacheManager } from './legacy/cache-manager'
+import { CacheManager as LegacyCacheManager } from 'model-router-legacy-ports'
 import { interleaved, measureInFlight } from './measure'
 
 // the cache benchmark's 1 KB values and database files

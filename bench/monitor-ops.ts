@@ -11,7 +11,7 @@
  */
 import { PerformanceMonitor as NativeMonitor } from 'model-router-native'
 
-import { PerformanceMonitor as LegacyMonitor } from './legacy/performance-monitor'
+import { PerformanceMonitor as LegacyMonitor } from 'model-router-legacy-ports'
 import { measure, type Row } from './measure'
 
 type Monitor = {

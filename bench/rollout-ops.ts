@@ -13,9 +13,9 @@ import {
   PerformanceMonitor as NativeMonitor,
 } from 'model-router-native'
 
-import { CacheManager as LegacyCache } from './legacy/cache-manager'
-import { ModelRouter as LegacyRouter } from './legacy/model-router'
-import { PerformanceMonitor as LegacyMonitor } from './legacy/performance-monitor'
+import { CacheManager as LegacyCache } from 'model-router-legacy-ports'
+import { ModelRouter as LegacyRouter } from 'model-router-legacy-ports'
+import { PerformanceMonitor as LegacyMonitor } from 'model-router-legacy-ports'
 import { measure, type Row } from './measure'
 import { defaultModels } from './router-ops'
 

@@ -5,7 +5,7 @@
  */
 import { ModelRouter as NativeRouter } from 'model-router-native'
 
-import { ModelRouter as LegacyRouter } from './legacy/model-router'
+import { ModelRouter as LegacyRouter } from 'model-router-legacy-ports'
 import { interleaved, measure, type Row } from './measure'
 
 type AnyRouter = {

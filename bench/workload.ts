@@ -23,9 +23,9 @@ import {
   PerformanceMonitor as NativeMonitor,
 } from 'model-router-native'
 
-import { CacheManager as LegacyCache } from './legacy/cache-manager'
-import { ModelRouter as LegacyRouter } from './legacy/model-router'
-import { PerformanceMonitor as LegacyMonitor } from './legacy/performance-monitor'
+import { CacheManager as LegacyCache, rng } from 'model-router-legacy-ports'
+import { ModelRouter as LegacyRouter } from 'model-router-legacy-ports'
+import { PerformanceMonitor as LegacyMonitor } from 'model-router-legacy-ports'
 import { defaultModels } from './router-ops'
 
 /** "shadow": the rollout wrappers in mode "shadow" (both sides run, legacy served). */
@@ -93,17 +93,7 @@ function summarizeShadow(stats: any, describe: (d: any) => string): ShadowSummar
   }
 }
 
-/** Mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { rng }
 
 /** Draws ranks 0..n-1 with P(k) ∝ 1/(k+1)^s, by binary search over the cumulative weights. */
 export function zipf(n: number, s: number, rand: () => number): () => number {
