@@ -317,6 +317,8 @@ const NO_ELIGIBLE_MODEL: i32 = -2;
 const NO_HEALTHY_MODEL: i32 = -3;
 /// `routerPickCached`: the entry is gone or outdated; route in full.
 const ENTRY_GONE: i32 = -4;
+/// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
+const NO_MODEL_FITS_WINDOW: i32 = -5;
 
 /// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
 /// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
@@ -327,8 +329,9 @@ const ENTRY_GONE: i32 = -4;
 /// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
 /// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
 /// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
-/// (-1: none), 15 retry (1/0), 16 outcomes buffered].
-const OUT_LEN: usize = 17;
+/// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
+/// (NaN: the router's own)].
+const OUT_LEN: usize = 18;
 const OUT_DECISION_ID: usize = 9;
 const OUT_PICK: usize = 10;
 const OUT_UNTIL: usize = 11;
@@ -337,6 +340,7 @@ const OUT_NOW: usize = 13;
 const OUT_PREVIOUS: usize = 14;
 const OUT_RETRY: usize = 15;
 const OUT_OUTCOMES: usize = 16;
+const OUT_INPUT_TOKENS: usize = 17;
 const FLAG_FROM_CACHE: f64 = 8.0;
 
 /// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
@@ -469,6 +473,7 @@ fn retry_info(out: &[f64]) -> RetryInfo {
     RetryInfo {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
+        input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
     }
 }
 
@@ -501,6 +506,7 @@ fn route_error_status(e: RouteError) -> i32 {
         RouteError::NoModels => NO_MODELS,
         RouteError::NoEligibleModel => NO_ELIGIBLE_MODEL,
         RouteError::NoHealthyModel { .. } => NO_HEALTHY_MODEL,
+        RouteError::NoModelFitsWindow { .. } => NO_MODEL_FITS_WINDOW,
     }
 }
 
@@ -509,8 +515,10 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
     let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     out[OUT_EVENTS] = events;
-    if let RouteError::NoHealthyModel { retry_after_ms } = e {
-        out[OUT_UNTIL] = retry_after_ms;
+    match e {
+        RouteError::NoHealthyModel { retry_after_ms } => out[OUT_UNTIL] = retry_after_ms,
+        RouteError::NoModelFitsWindow { required_tokens } => out[OUT_UNTIL] = required_tokens,
+        _ => {}
     }
     route_error_status(e)
 }

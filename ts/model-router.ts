@@ -138,12 +138,13 @@ const KIND_NO_CANDIDATES = 3
 const KIND_ADAPTIVE = 4
 const NO_HEALTHY_MODEL = -3
 const ENTRY_GONE = -4
+const NO_MODEL_FITS_WINDOW = -5
 const FLAG_METRICS_DUE = 1
 const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
 const FLAG_FROM_CACHE = 8
 /** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 17
+const OUT_LEN = 18
 const OUT_DECISION_ID = 9
 const OUT_PICK = 10
 const OUT_UNTIL = 11
@@ -152,6 +153,7 @@ const OUT_NOW = 13
 const OUT_PREVIOUS = 14
 const OUT_RETRY = 15
 const OUT_OUTCOMES = 16
+const OUT_INPUT_TOKENS = 17
 /** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
 const OUTCOME_LEN = 11
 /** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
@@ -398,10 +400,22 @@ function checkOptions(o: unknown): ModelRouterOptions {
     out.cacheSize = opts.cacheSize
   }
   if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
+  if (opts.estimateTokens !== undefined) {
+    if (typeof opts.estimateTokens !== 'function') throw typeError('options.estimateTokens', 'a function (task) => tokens', opts.estimateTokens)
+    out.estimateTokens = opts.estimateTokens as (task: string) => number
+  }
   // the clock stays here; the rest goes to Rust with the JSON
   const clock = checkAdaptiveOptions(opts, out as Record<string, unknown>)
   if (clock !== undefined) out.clock = clock
   return out
+}
+
+/** The caller's input-token estimate of `task`, checked (a bad one would misroute silently). */
+function readEstimate(estimate: (task: string) => number, task: string): number {
+  const n = estimate(task)
+  if (typeof n !== 'number') throw typeError('options.estimateTokens()', 'a number of tokens', n)
+  if (!(n >= 0 && n < Infinity)) throw rangeError('options.estimateTokens()', 'a finite number ≥ 0', n)
+  return n
 }
 
 /** The clock's reading, checked: a bad clock would corrupt every cooldown and TTL. */
@@ -436,6 +450,7 @@ export class ModelRouter extends EventEmitter {
   readonly #strategy: 'legacy' | 'rules' | 'adaptive'
   readonly #adaptive: boolean
   readonly #clock: (() => number) | undefined
+  readonly #estimateTokens: ((task: string) => number) | undefined
   readonly #out = new Float64Array(OUT_LEN)
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
@@ -490,6 +505,7 @@ export class ModelRouter extends EventEmitter {
     this.#strategy = opts.strategy ?? 'legacy'
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
+    this.#estimateTokens = opts.estimateTokens
     this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
     this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
     this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
@@ -738,6 +754,9 @@ export class ModelRouter extends EventEmitter {
     out[OUT_OUTCOMES] = this.#perfLen
     this.#perfLen = 0
     out[OUT_NOW] = now
+    // read only when Rust ranks the request's candidates (a miss): the estimate must
+    // depend on the task alone
+    if (adaptive) out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
     let status: number
     try {
       status = short
@@ -812,9 +831,13 @@ export class ModelRouter extends EventEmitter {
     out[OUT_PREVIOUS] = p === undefined ? -1 : p
   }
 
+  /** No config's tier or context window was edited in place since it was sent to Rust. */
   #tiersUnchanged(): boolean {
     const snap = this.#models
-    for (let i = 0; i < snap.length; i++) if (snap[i].ref.tier !== snap[i].tier) return false
+    for (let i = 0; i < snap.length; i++) {
+      const s = snap[i]
+      if (s.ref.tier !== s.tier || s.ref.maxTokens !== s.maxTokens) return false
+    }
     return true
   }
 
@@ -871,6 +894,16 @@ export class ModelRouter extends EventEmitter {
         `Every eligible model is cooling or ejected; the soonest clears in ${Math.round(retryAfterMs)} ms`,
       ) as ReturnType<typeof codedError> & { retryAfterMs: number }
       err.retryAfterMs = retryAfterMs
+      throw err
+    }
+    if (status === NO_MODEL_FITS_WINDOW) {
+      const requiredTokens = this.#out[OUT_UNTIL]
+      const err = codedError(
+        'ERR_NO_ELIGIBLE_MODEL',
+        `No available model's context window (maxTokens) holds the request's estimated ${requiredTokens} tokens (input estimate + tokenBudget)`,
+      ) as ReturnType<typeof codedError> & { excludedBy: 'context_window'; requiredTokens: number }
+      err.excludedBy = 'context_window'
+      err.requiredTokens = requiredTokens
       throw err
     }
     throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)

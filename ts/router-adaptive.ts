@@ -120,6 +120,14 @@ export interface AdaptiveOptions {
   lateCalls?: number
   /** …(default 1.5). */
   lateFactor?: number
+  /**
+   * The input-token estimate of a task (default: the router's own, cheap and conservative:
+   * ⌈ASCII bytes / 3⌉ + 1 per non-ASCII character, 2 per character outside the BMP). Must
+   * depend on the task alone (it is read when the request's candidates are ranked, and
+   * cached with them) and return a finite number ≥ 0. A model whose `maxTokens` is below
+   * the estimate plus `context.tokenBudget` is never named.
+   */
+  estimateTokens?: (task: string) => number
 }
 
 /** Error types in the order of their codes in Rust (`router_core::outcome::ErrorType::ALL`). */

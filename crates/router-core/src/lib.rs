@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod performance;
 pub mod routing_cache;
 pub mod rules;
+pub mod tokens;
 pub mod window;
 
 mod router;

@@ -14,6 +14,7 @@ use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
+use crate::tokens;
 use crate::window::{RoutingTimes, WindowSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,15 +125,24 @@ pub enum RouteError {
     /// Adaptive strategy, `whenNoneHealthy: "reject"`: every eligible model is cooling or
     /// ejected; the soonest clears in `retry_after_ms`.
     NoHealthyModel { retry_after_ms: f64 },
+    /// Adaptive strategy: models the tier may use are available, but no context window
+    /// (`max_tokens`) holds the request's `required_tokens` (estimated input + token budget).
+    NoModelFitsWindow { required_tokens: f64 },
 }
 
-/// What a request says about earlier attempts (the adaptive strategy reads it).
+/// What a request says beyond its routing-cache key: earlier attempts, and the caller's
+/// own input-token estimate (the adaptive strategy reads both).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RetryInfo {
     /// `context.previousModel`, as an index of the current model set.
     pub previous: Option<usize>,
     /// `retryCount > 0` or `previousModel` set.
     pub is_retry: bool,
+    /// The caller's estimate of the task's input tokens (`estimateTokens`); `None`: the
+    /// router's own ([`crate::tokens::estimate_input_tokens`]). Read when the request's
+    /// candidates are ranked (a routing-cache miss): the estimate must depend on the task
+    /// alone.
+    pub input_tokens: Option<f64>,
 }
 
 /// One reported call outcome, for the adaptive state.
@@ -433,11 +443,16 @@ impl Router {
 
     /// The legacy's candidates for `ctx`, best legacy score first (ties in Map order, as
     /// the legacy's strict `>` keeps the first).
-    fn ranked_legacy(&self, ctx: &RoutingContext) -> Vec<u32> {
+    /// Models whose context window is below `required_tokens` are left out.
+    fn ranked_legacy(&self, ctx: &RoutingContext, required_tokens: f64) -> Vec<u32> {
         let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
         let mut scored: Vec<(u32, f64)> = Vec::new();
         for (i, m) in self.models.iter() {
-            if m.tier > ctx.user_tier || !self.is_available(&m.name) || !legacy_keeps(m, ctx, &cx) {
+            if m.tier > ctx.user_tier
+                || m.max_tokens < required_tokens
+                || !self.is_available(&m.name)
+                || !legacy_keeps(m, ctx, &cx)
+            {
                 continue;
             }
             scored.push((i as u32, self.legacy_score(m, ctx, &cx).0));
@@ -464,7 +479,11 @@ impl Router {
             }
             self.cache.reject_hit(id);
         }
-        let ranked = self.ranked_legacy(ctx);
+        let input = retry
+            .input_tokens
+            .unwrap_or_else(|| tokens::estimate_input_tokens(ctx.task));
+        let required_tokens = input + ctx.token_budget.unwrap_or(0.0);
+        let ranked = self.ranked_legacy(ctx, required_tokens);
         let name: Rc<str> = ranked
             .first()
             .and_then(|&i| self.models.shared_name(i as usize).cloned())
@@ -474,6 +493,7 @@ impl Router {
             generation: self.generation,
             user_tier: ctx.user_tier,
             latency_requirement: ctx.latency_requirement,
+            required_tokens,
         });
         let id = self.cache.insert(
             &key,
@@ -533,7 +553,10 @@ impl Router {
             .filter_map(|&i| candidate(i as usize))
             .collect();
         let tier = entry.user_tier;
-        let eligible = |m: &ModelConfig| m.tier <= tier && self.is_available(&m.name);
+        let required = entry.required_tokens;
+        let eligible = |m: &ModelConfig| {
+            m.tier <= tier && m.max_tokens >= required && self.is_available(&m.name)
+        };
         if let Some(p) = retry.previous.and_then(|p| models.get(p).map(|m| (p, m))) {
             let (p, prev) = p;
             let after_context_length = self.adaptive.get(&prev.name).and_then(|s| s.last_error())
@@ -587,7 +610,16 @@ impl Router {
                 .collect();
         }
         if cands.is_empty() {
-            return Err(RouteError::NoEligibleModel);
+            let window_excluded = models
+                .iter()
+                .any(|(_, m)| m.tier <= tier && self.is_available(&m.name));
+            return Err(if window_excluded {
+                RouteError::NoModelFitsWindow {
+                    required_tokens: required,
+                }
+            } else {
+                RouteError::NoEligibleModel
+            });
         }
         let name_of = |i: usize| models.get(i).map(|m| m.name.as_str());
         let keep = |n: &str| models.index_of(n).is_some();

@@ -155,6 +155,9 @@ pub struct AdaptiveEntry {
     pub generation: u64,
     pub user_tier: Tier,
     pub latency_requirement: f64,
+    /// Estimated input tokens plus the request's `token_budget`: a model whose `max_tokens`
+    /// is below it is never a candidate (none in `ranked`).
+    pub required_tokens: f64,
 }
 
 struct Entry {
