@@ -22,6 +22,7 @@ use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
 use router_core::rules::{BuiltinRule, Condition, Rule};
+use router_core::Exclusion;
 use router_core::{
     AdaptiveOutcome, Decision, DecisionKind, ModelConfig, Priority, RetryInfo, RouteError, Router,
     RouterOptions, RoutingContext, Strategy, Tier, TierPolicy,
@@ -659,6 +660,101 @@ fn select_into(
         }
         Err(e) => Ok(route_error(hd, e)),
     }
+}
+
+/// Adaptive: what `routerSelect` would decide for the context, without changing anything
+/// (see `Router::explain`). The decision (or the error's wait / required tokens) is written
+/// to `out` as a routing call writes it; returns JSON `{status, requiredTokens, candidates:
+/// [{index, excludedBy, untilMs, rank, score: {total, latency, complexity, reliability,
+/// cost}, state, latencyEstimateMs, inFlight, meetsDeadline}]}` with every model in Map
+/// order. Arguments as `routerSelect`.
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn router_explain(
+    h: &Handle,
+    task: JsString,
+    user_tier: u32,
+    priority_code: u32,
+    latency_requirement: f64,
+    token_budget: f64,
+    capabilities_json: Option<String>,
+    custom_rules_json: Option<String>,
+) -> Result<String> {
+    let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
+    let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
+    let user_tier = tier(user_tier)?;
+    let priority = priority(priority_code)?;
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    apply_outcomes(hd)?;
+    let (now, retry) = {
+        let out = out_of(hd);
+        (out[OUT_NOW], retry_info(out))
+    };
+    let e = {
+        let task = read_task(&task, &mut hd.scratch)?;
+        let ctx = RoutingContext {
+            task,
+            user_tier,
+            priority,
+            latency_requirement,
+            token_budget: (!token_budget.is_nan()).then_some(token_budget),
+            capabilities: capabilities.as_deref(),
+            matched_custom_rules: &custom,
+        };
+        hd.router.explain(&ctx, retry, now)
+    };
+    sync_live(hd);
+    let status = match e.decision {
+        Ok(d) => {
+            write_decision(&d, 0.0, false, out_of(hd));
+            OK
+        }
+        Err(err) => route_error(hd, err),
+    };
+    let candidates: Vec<serde_json::Value> = e
+        .candidates
+        .iter()
+        .map(|c| {
+            let (excluded_by, until) = match c.excluded {
+                None => (None, None),
+                Some(x) => match x {
+                    Exclusion::Tier => (Some("tier"), None),
+                    Exclusion::Unavailable => (Some("unavailable"), None),
+                    Exclusion::ContextWindow => (Some("context_window"), None),
+                    Exclusion::LegacyFilter => (Some("legacy_filter"), None),
+                    Exclusion::RateLimited { until_ms } => (Some("rate_limited"), Some(until_ms)),
+                    Exclusion::Ejected { until_ms } => (Some("ejected"), Some(until_ms)),
+                    Exclusion::Probing => (Some("probing"), None),
+                    Exclusion::AuthFailed => (Some("auth_failed"), None),
+                },
+            };
+            serde_json::json!({
+                "index": c.index,
+                "excludedBy": excluded_by,
+                // infinity is not JSON: an open-ended exclusion has no until
+                "untilMs": until.filter(|u: &f64| u.is_finite()),
+                "rank": c.rank,
+                "score": {
+                    "total": c.score.total,
+                    "latency": c.score.latency,
+                    "complexity": c.score.complexity,
+                    "reliability": c.score.reliability,
+                    "cost": c.score.cost,
+                },
+                "state": c.state.as_str(),
+                "latencyEstimateMs": c.latency_estimate_ms,
+                "inFlight": c.in_flight,
+                "meetsDeadline": c.meets_deadline,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "status": status,
+        "requiredTokens": e.required_tokens,
+        "candidates": candidates,
+    })
+    .to_string())
 }
 
 /// Steps 5/9 fallback for `user_tier`: a model index, or a negative status.

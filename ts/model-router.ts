@@ -39,6 +39,8 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { wellFormed } from './strings'
+import { toCandidates, type RoutingExplanation } from './router-explain'
+import type { CodedError } from './errors'
 
 export type Tier = 'free' | 'pro' | 'enterprise'
 export type Priority = 'low' | 'medium' | 'high' | 'critical'
@@ -695,6 +697,61 @@ export class ModelRouter extends EventEmitter {
 
   async selectOptimalModel(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingDecision> {
     return this.#select(context, availableModels)
+  }
+
+  /**
+   * New (`strategy: "adaptive"`): what `selectOptimalModel(context, availableModels)` would
+   * decide now — the decision, or the error it would reject with — and every model of the
+   * Map with why it was kept or excluded, its legacy score parts and its live latency
+   * estimate. Nothing is reserved, counted or changed (no routing-cache access, no call in
+   * flight, no random draw). Other strategies reject with `ERR_UNSUPPORTED_STRATEGY`.
+   */
+  async explain(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingExplanation> {
+    this.#open()
+    if (!this.#adaptive) throw codedError('ERR_UNSUPPORTED_STRATEGY', 'explain() needs strategy: "adaptive"')
+    const c = checkContext(context)
+    if (this.#sameMap(availableModels)) this.#syncEdits()
+    else this.#syncMap(availableModels)
+    if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
+    const customJson = this.#matchedCustomRules(context)
+    this.#writeRetry(context)
+    const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
+    const out = this.#out
+    out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+    if (this.#logLen > 0) {
+      native.routerReplayHits(this.#h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
+    out[OUT_OUTCOMES] = this.#perfLen
+    this.#perfLen = 0
+    out[OUT_NOW] = now
+    let json: string
+    try {
+      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    const r = JSON.parse(json) as { status: number; requiredTokens: number; candidates: Array<Record<string, unknown>> }
+    const names = this.#models.map((m) => m.name)
+    // keys in the documented order: decision or error, requiredTokens, candidates
+    const explanation = {} as RoutingExplanation
+    let chosen = -1
+    if (r.status >= 0) {
+      chosen = out[0]
+      const modelName = names[chosen]
+      explanation.decision = { modelName, confidence: out[1], reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now) }
+    } else {
+      try {
+        this.#routeFailed(r.status, context)
+      } catch (e) {
+        explanation.error = e as CodedError
+      }
+    }
+    explanation.requiredTokens = r.requiredTokens
+    explanation.candidates = toCandidates(r.candidates, names, chosen)
+    // outcomes applied on the way may have changed health: announced as by any call
+    this.#drainHealth()
+    return explanation
   }
 
   #select(context: RoutingContext, availableModels: Map<string, ModelConfig>): RoutingDecision {
@@ -1420,3 +1477,4 @@ export type {
   Outcome,
   OutcomeErrorType,
 } from './router-adaptive'
+export type { CandidateExclusion, CandidateExplanation, RoutingExplanation, ScoreParts } from './router-explain'

@@ -167,6 +167,7 @@ pub struct Pick {
     pub in_flight: usize,
 }
 
+#[derive(Clone)]
 pub struct AdaptiveBook {
     pub config: AdaptiveConfig,
     states: AHashMap<String, ModelState>,

@@ -751,6 +751,17 @@ impl Router {
         ctx: &RoutingContext,
         cx: &Complexity,
     ) -> (f64, f64, f64) {
+        let p = self.legacy_score_parts(m, ctx, cx);
+        (p.total, p.latency, p.complexity)
+    }
+
+    /// The legacy's four score factors of `m` for `ctx` and their weighted sum.
+    pub(crate) fn legacy_score_parts(
+        &self,
+        m: &ModelConfig,
+        ctx: &RoutingContext,
+        cx: &Complexity,
+    ) -> ScoreParts {
         let target = if ctx.latency_requirement != 0.0 {
             ctx.latency_requirement
         } else {
@@ -816,7 +827,13 @@ impl Router {
         total += complexity * w.complexity;
         total += reliability * w.reliability;
         total += cost * w.cost;
-        (total, latency, complexity)
+        ScoreParts {
+            total,
+            latency,
+            complexity,
+            reliability,
+            cost,
+        }
     }
 
     fn select_rules(&mut self, ctx: &RoutingContext) -> Result<Decision, RouteError> {
@@ -1015,6 +1032,9 @@ impl Router {
         self.adaptive.clear();
     }
 }
+
+mod explain;
+pub use explain::{CandidateView, Exclusion, Explanation, ScoreParts};
 
 #[cfg(test)]
 mod tests;

@@ -305,6 +305,15 @@ impl RoutingCache {
         Lookup::Fresh(id)
     }
 
+    /// The id of `key`'s entry when it is held and fresh at `now_ms`, without counting a
+    /// lookup or touching its recency (a routing explanation changes nothing).
+    pub fn peek_fresh(&self, key: &KeyRef<'_>, now_ms: f64) -> Option<u64> {
+        self.entries
+            .peek(&key.id)
+            .filter(|e| key.matches(&e.key) && now_ms - e.written_at_ms < self.ttl_ms)
+            .map(|_| key.id)
+    }
+
     /// The decision held by entry `id`, without touching its recency.
     pub fn peek(&self, id: u64) -> Option<&CachedDecision> {
         self.entries.peek(&id).map(|e| &e.decision)
