@@ -18,6 +18,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
+use router_core::affinity::AffinityConfig;
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
@@ -180,6 +181,9 @@ struct OptionsJson {
     slow_factor: Option<f64>,
     late_calls: Option<f64>,
     late_factor: Option<f64>,
+    session_affinity: Option<bool>,
+    session_idle_ms: Option<f64>,
+    max_sessions: Option<f64>,
 }
 
 /// The adaptive options (validated by the drop-in layer; clamped here to sane ranges).
@@ -287,6 +291,16 @@ pub fn router_create(
         opts.cache_ttl_ms = ms.max(0.0);
     }
     opts.adaptive = adaptive_config(&o)?;
+    let affinity = AffinityConfig::default();
+    opts.affinity = AffinityConfig {
+        max_sessions: match o.session_affinity {
+            Some(false) => 0,
+            _ => o
+                .max_sessions
+                .map_or(affinity.max_sessions, |n| n.clamp(1.0, 1e6) as usize),
+        },
+        idle_ms: o.session_idle_ms.map_or(affinity.idle_ms, |x| x.max(0.0)),
+    };
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
         scratch: Vec::new(),
@@ -385,6 +399,7 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
             PickKind::Balanced => (1.0, f64::NAN),
             PickKind::Probe => (2.0, f64::NAN),
             PickKind::Closest { until_ms } => (3.0, until_ms),
+            PickKind::Affinity => (4.0, f64::NAN),
         };
         out[OUT_DECISION_ID] = decision_id as f64;
         out[OUT_PICK] = code;
@@ -469,12 +484,13 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
 }
 
 /// What a routing call says about earlier attempts (read from `out`).
-fn retry_info(out: &[f64]) -> RetryInfo {
+fn retry_info(out: &[f64]) -> RetryInfo<'static> {
     let p = out[OUT_PREVIOUS];
     RetryInfo {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
         input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
+        session: None, // passed as an argument by the calls that read it
     }
 }
 
@@ -529,7 +545,7 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
 /// fields and the outcome count from `out` like a routing call; `ENTRY_GONE` when the
 /// entry is gone or outdated.
 #[napi(catch_unwind)]
-pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
+pub fn router_pick_cached(h: &Handle, id: f64, session_id: Option<String>) -> Result<i32> {
     let started = Instant::now();
     let mut hd = h.borrow_mut();
     let hd = &mut *hd;
@@ -537,6 +553,10 @@ pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
     let (now, retry) = {
         let out = out_of(hd);
         (out[OUT_NOW], retry_info(out))
+    };
+    let retry = RetryInfo {
+        session: session_id.as_deref(),
+        ..retry
     };
     let id = id as u64;
     if !hd.router.cached_entry_current(id) {
@@ -564,7 +584,8 @@ pub fn router_ranked(h: &Handle, id: f64) -> Vec<u32> {
 }
 
 /// Routes one context in full. `token_budget` is NaN when absent; `capabilities_json` and
-/// `custom_rules_json` are JSON arrays of strings, or null.
+/// `custom_rules_json` are JSON arrays of strings, or null; `session_id`: the context's
+/// `sessionId` (adaptive affinity), or null.
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn router_select(
@@ -576,6 +597,7 @@ pub fn router_select(
     token_budget: f64,
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
+    session_id: Option<String>,
 ) -> Result<i32> {
     let started = Instant::now();
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
@@ -587,7 +609,13 @@ pub fn router_select(
         latency_requirement,
         budget,
     );
-    select_into(h, &task, fields, capabilities.as_deref(), &custom, started)
+    select_into(
+        h,
+        &task,
+        fields,
+        (capabilities.as_deref(), &custom, session_id.as_deref()),
+        started,
+    )
 }
 
 /// `routerSelect` for the common context: no budget, no capabilities, no custom rules.
@@ -614,15 +642,14 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
         latency_requirement,
         None,
     );
-    select_into(h, &task, fields, None, &[], started)
+    select_into(h, &task, fields, (None, &[], None), started)
 }
 
 fn select_into(
     h: &Handle,
     task: &JsString,
     (user_tier, priority, latency_requirement, token_budget): (Tier, Priority, f64, Option<f64>),
-    capabilities: Option<&[String]>,
-    custom: &[String],
+    (capabilities, custom, session): (Option<&[String]>, &[String], Option<&str>),
     started: Instant,
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
@@ -644,7 +671,8 @@ fn select_into(
             capabilities,
             matched_custom_rules: custom,
         };
-        hd.router.select_with(&ctx, retry, now)
+        hd.router
+            .select_with(&ctx, RetryInfo { session, ..retry }, now)
     };
     if hd.scratch.capacity() > SCRATCH_KEEP {
         hd.scratch = Vec::new();
@@ -679,6 +707,7 @@ pub fn router_explain(
     token_budget: f64,
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
+    session_id: Option<String>,
 ) -> Result<String> {
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
@@ -701,6 +730,10 @@ pub fn router_explain(
             token_budget: (!token_budget.is_nan()).then_some(token_budget),
             capabilities: capabilities.as_deref(),
             matched_custom_rules: &custom,
+        };
+        let retry = RetryInfo {
+            session: session_id.as_deref(),
+            ..retry
         };
         hd.router.explain(&ctx, retry, now)
     };
@@ -746,6 +779,7 @@ pub fn router_explain(
                 "latencyEstimateMs": c.latency_estimate_ms,
                 "inFlight": c.in_flight,
                 "meetsDeadline": c.meets_deadline,
+                "sessionModel": c.session_model,
             })
         })
         .collect();

@@ -67,6 +67,13 @@ export interface RoutingContext {
   capabilities?: string[]
   previousModel?: string
   retryCount?: number
+  /**
+   * New (`strategy: "adaptive"`): the conversation this request belongs to. Its later
+   * requests go to the model that served it while that model is a healthy candidate
+   * (provider-side prompt caches make follow-ups cheaper and faster), and move at once when
+   * it is not. See `sessionAffinity`, `sessionIdleMs`, `maxSessions`.
+   */
+  sessionId?: string
 }
 
 export interface RoutingDecision {
@@ -453,6 +460,8 @@ export class ModelRouter extends EventEmitter {
   readonly #adaptive: boolean
   readonly #clock: (() => number) | undefined
   readonly #estimateTokens: ((task: string) => number) | undefined
+  /** Adaptive: the `sessionId` of the context being routed (null: none), set by `#writeRetry`. */
+  #session: string | null = null
   readonly #out = new Float64Array(OUT_LEN)
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
@@ -727,7 +736,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let json: string
     try {
-      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
+      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session)
     } catch (e) {
       throw fromNative(e)
     }
@@ -777,7 +786,7 @@ export class ModelRouter extends EventEmitter {
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
@@ -818,7 +827,7 @@ export class ModelRouter extends EventEmitter {
     try {
       status = short
         ? ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
-        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
+        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session)
     } catch (e) {
       throw fromNative(e)
     }
@@ -871,6 +880,9 @@ export class ModelRouter extends EventEmitter {
   #writeRetry(context: RoutingContext): void {
     const out = this.#out
     const ctx = context as unknown as Record<string, unknown>
+    const session = ctx.sessionId
+    if (session !== undefined) checkString('context.sessionId', session)
+    this.#session = session === undefined ? null : (session as string)
     const retry = ctx.retryCount
     const previous = ctx.previousModel
     if (retry === undefined && previous === undefined) {
@@ -976,7 +988,8 @@ export class ModelRouter extends EventEmitter {
     // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
     // ready and no cooldown ends), and the first healthy candidate within its limit: the
     // pick Rust would make (see `AdaptiveBook::pick`).
-    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
+    // (a session's pick depends on its table, which Rust holds)
+    if (out[OUT_RETRY] === 0 && this.#session === null && now < live[LIVE_NEXT_CHANGE]) {
       let ranked = this.#ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
       for (let k = 0; k < ranked.length; k += 2) {
@@ -1007,7 +1020,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let status: number
     try {
-      status = native.routerPickCached(this.#h, id)
+      status = native.routerPickCached(this.#h, id, this.#session)
     } catch (e) {
       throw fromNative(e)
     }

@@ -128,6 +128,12 @@ export interface AdaptiveOptions {
    * the estimate plus `context.tokenBudget` is never named.
    */
   estimateTokens?: (task: string) => number
+  /** Session affinity for contexts with a `sessionId` (default true; false turns it off). */
+  sessionAffinity?: boolean
+  /** A session not routed for this long is forgotten (ms, default 600000). */
+  sessionIdleMs?: number
+  /** Sessions remembered at most; the least recently routed drops first (default 10000, integer 1–1000000). */
+  maxSessions?: number
 }
 
 /** Error types in the order of their codes in Rust (`router_core::outcome::ErrorType::ALL`). */
@@ -239,6 +245,7 @@ const DURATION_OPTIONS = [
   'probeTimeoutMs',
   'latencyDecayMs',
   'inFlightTimeoutMs',
+  'sessionIdleMs',
 ] as const
 /** Integer options and their ranges. */
 const COUNT_OPTIONS = [
@@ -246,6 +253,7 @@ const COUNT_OPTIONS = [
   ['failureRateMinRequests', 1, 1_000_000],
   ['maxInFlight', 1, 1_000_000],
   ['lateCalls', 1, 1_000_000],
+  ['maxSessions', 1, 1_000_000],
 ] as const
 /** Share options in [0, 1]. */
 const SHARE_OPTIONS = ['failureRateThreshold', 'jitter'] as const
@@ -264,6 +272,10 @@ export function checkAdaptiveOptions(opts: Record<string, unknown>, out: Record<
       throw typeError('options.whenNoneHealthy', '"closest" or "reject"', opts.whenNoneHealthy)
     }
     out.whenNoneHealthy = opts.whenNoneHealthy
+  }
+  if (opts.sessionAffinity !== undefined) {
+    if (typeof opts.sessionAffinity !== 'boolean') throw typeError('options.sessionAffinity', 'a boolean', opts.sessionAffinity)
+    out.sessionAffinity = opts.sessionAffinity
   }
   for (const k of DURATION_OPTIONS) {
     const v = opts[k]
@@ -336,6 +348,8 @@ export function adaptiveReason(pick: number, modelName: string, predictedMs: num
       return `Adaptive: power of two choices (${load})`
     case 2:
       return `Adaptive: half-open probe of ejected ${modelName}`
+    case 4:
+      return 'Adaptive: the session’s model (affinity)'
     default:
       return untilMs === Infinity
         ? `Adaptive: no healthy model; ${modelName} is ejected until restored`

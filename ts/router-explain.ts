@@ -51,6 +51,8 @@ export interface CandidateExplanation {
   inFlight: number
   /** The predicted latency meets the request's `latencyRequirement` (the deadline the power-of-two draw prefers). */
   meetsDeadline: boolean
+  /** The model that served the context's `sessionId` last (affinity keeps it while it is kept and healthy). */
+  sessionModel: boolean
   /** The model the decision names. */
   chosen: boolean
 }
@@ -81,6 +83,7 @@ export function toCandidates(records: Array<Record<string, unknown>>, names: str
     c.latencyEstimateMs = r.latencyEstimateMs as number
     c.inFlight = r.inFlight as number
     c.meetsDeadline = r.meetsDeadline as boolean
+    c.sessionModel = r.sessionModel as boolean
     c.chosen = index === chosen
     return c
   })

@@ -7,6 +7,7 @@
 //! calls in flight, fed by reported outcomes).
 
 pub mod adaptive;
+pub mod affinity;
 pub mod complexity;
 pub mod context;
 pub mod health;

@@ -6,9 +6,11 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind};
+use crate::affinity::{AffinityConfig, SessionTable};
 use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
 use crate::health::Reason;
+use crate::health::Routable;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
@@ -48,6 +50,8 @@ pub struct RouterOptions {
     pub cache_max_key_bytes: usize,
     /// Tuning of the adaptive strategy.
     pub adaptive: AdaptiveConfig,
+    /// Session affinity of the adaptive strategy.
+    pub affinity: AffinityConfig,
 }
 
 impl Default for RouterOptions {
@@ -60,6 +64,7 @@ impl Default for RouterOptions {
             cache_ttl_ms: 5.0 * 60.0 * 1000.0,
             cache_max_key_bytes: 64 << 20,
             adaptive: AdaptiveConfig::default(),
+            affinity: AffinityConfig::default(),
         }
     }
 }
@@ -133,7 +138,7 @@ pub enum RouteError {
 /// What a request says beyond its routing-cache key: earlier attempts, and the caller's
 /// own input-token estimate (the adaptive strategy reads both).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RetryInfo {
+pub struct RetryInfo<'a> {
     /// `context.previousModel`, as an index of the current model set.
     pub previous: Option<usize>,
     /// `retryCount > 0` or `previousModel` set.
@@ -143,6 +148,8 @@ pub struct RetryInfo {
     /// candidates are ranked (a routing-cache miss): the estimate must depend on the task
     /// alone.
     pub input_tokens: Option<f64>,
+    /// `context.sessionId`: the request follows the session's earlier ones (affinity).
+    pub session: Option<&'a str>,
 }
 
 /// One reported call outcome, for the adaptive state.
@@ -199,6 +206,7 @@ pub struct Router {
     rules: RuleBook,
     rng: fastrand::Rng,
     adaptive: AdaptiveBook,
+    sessions: SessionTable,
     /// Bumped when the model set or an availability changes: cached candidate lists of
     /// older generations are recomputed.
     generation: u64,
@@ -212,6 +220,7 @@ impl Router {
         };
         Router {
             adaptive: AdaptiveBook::new(options.adaptive, options.seed),
+            sessions: SessionTable::new(options.affinity),
             generation: 0,
             cache: RoutingCache::new(
                 options.cache_size,
@@ -503,7 +512,7 @@ impl Router {
             },
             now_ms,
         );
-        self.pick_live(&entry, id, false, retry, now_ms)
+        self.pick_live(&entry, id, false, retry, now_ms, true)
     }
 
     /// The live pick for routing-cache entry `id` (a hit the caller served from its memo
@@ -518,7 +527,7 @@ impl Router {
         let entry = self.cache.peek(id).and_then(|d| d.adaptive.clone());
         match entry {
             Some(e) if e.generation == self.generation => {
-                self.pick_live(&e, id, true, retry, now_ms)
+                self.pick_live(&e, id, true, retry, now_ms, true)
             }
             _ => Err(RouteError::NoEligibleModel),
         }
@@ -532,6 +541,7 @@ impl Router {
             .is_some_and(|a| a.generation == self.generation)
     }
 
+    /// `commit`: a routing call (the session table learns the pick); false for `explain`.
     fn pick_live(
         &mut self,
         entry: &AdaptiveEntry,
@@ -539,6 +549,7 @@ impl Router {
         from_cache: bool,
         retry: RetryInfo,
         now_ms: f64,
+        commit: bool,
     ) -> Result<Decision, RouteError> {
         let models = &self.models;
         let candidate = |i: usize| {
@@ -621,21 +632,55 @@ impl Router {
                 RouteError::NoEligibleModel
             });
         }
+        // session affinity: the session's model goes first while it is a candidate and
+        // healthy (a retry has left the model that failed out of the candidates already)
+        let mut pinned = None;
+        if let Some(session) = retry.session {
+            let name = if commit {
+                self.sessions.model_of(session, now_ms)
+            } else {
+                self.sessions.peek(session, now_ms)
+            };
+            let at = name.and_then(|n| {
+                cands
+                    .iter()
+                    .position(|c| models.get(c.index).is_some_and(|m| m.name == n))
+                    .map(|pos| (pos, n))
+            });
+            if let Some((pos, n)) = at {
+                self.adaptive.refresh(n, now_ms);
+                let healthy = self
+                    .adaptive
+                    .get(n)
+                    .is_none_or(|s| s.health.routable(now_ms) == Routable::Healthy);
+                if healthy {
+                    let c = cands.remove(pos);
+                    cands.insert(0, c);
+                    pinned = Some(c.index);
+                }
+            }
+        }
         let name_of = |i: usize| models.get(i).map(|m| m.name.as_str());
         let keep = |n: &str| models.index_of(n).is_some();
-        let (pick, decision_id) = self
+        let (mut pick, decision_id) = self
             .adaptive
             .pick(
                 &cands,
                 &name_of,
                 entry.latency_requirement,
-                !retry.is_retry,
+                !retry.is_retry && pinned.is_none(),
                 now_ms,
                 &keep,
             )
             .map_err(|retry_after_ms| RouteError::NoHealthyModel { retry_after_ms })?;
+        if pinned == Some(pick.index) && pick.kind == PickKind::Preferred {
+            pick.kind = PickKind::Affinity;
+        }
+        if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
+            self.sessions.record(session, &m.name, now_ms);
+        }
         let confidence = match pick.kind {
-            PickKind::Preferred => 0.9,
+            PickKind::Preferred | PickKind::Affinity => 0.9,
             PickKind::Balanced => 0.8,
             PickKind::Probe => 0.5,
             PickKind::Closest { .. } => 0.2,
@@ -1021,7 +1066,13 @@ impl Router {
     }
 
     pub fn purge_expired(&mut self, now_ms: f64) -> usize {
+        self.sessions.purge_idle(now_ms);
         self.cache.purge_expired(now_ms)
+    }
+
+    /// Sessions remembered for affinity.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
     }
 
     /// Releases what the router holds (after `shutdown()`).
@@ -1030,6 +1081,7 @@ impl Router {
         self.models = ModelSet::default();
         self.availability.clear();
         self.adaptive.clear();
+        self.sessions.clear();
     }
 }
 

@@ -150,6 +150,7 @@ fn a_retry_after_context_length_never_falls_back_to_a_smaller_window() {
         previous: Some(1),
         is_retry: true,
         input_tokens: None,
+        session: None,
     };
     let d = r.select_with(&ctx(&task, None), info, 1.0).unwrap();
     assert_eq!(name(&r, d.model_index), "large");
@@ -171,7 +172,7 @@ proptest! {
             now += 100.0;
             let task = "w".repeat(len);
             let required = estimate_input_tokens(&task) + budget.unwrap_or(0.0);
-            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None };
+            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None };
             match r.select_with(&ctx(&task, budget), info, now) {
                 Ok(d) => {
                     let m = r.models().get(d.model_index).unwrap();

@@ -160,7 +160,7 @@ proptest! {
             };
             r.report_outcome(names[m], outcome(class, None, latency, now));
             let c = ctx("Write a function");
-            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None };
+            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None };
             let e = r.explain(&c, info, now);
             let d = r.select_with(&c, info, now);
             match (e.decision, d) {

@@ -53,6 +53,9 @@ pub struct CandidateView {
     pub in_flight: usize,
     /// The predicted latency meets the request's latency requirement.
     pub meets_deadline: bool,
+    /// The model that served the request's session last (affinity keeps it while it is a
+    /// candidate and healthy).
+    pub session_model: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,11 +102,18 @@ impl Router {
         view.refresh_all(now_ms);
         let live = std::mem::replace(&mut self.adaptive, view);
         // the models as the pick finds them (before it counts its decision in flight)
-        let candidates = self.candidate_views(ctx, &entry, &self.adaptive, now_ms);
+        let session_model = retry
+            .session
+            .and_then(|s| self.sessions.peek(s, now_ms))
+            .and_then(|n| self.models.index_of(n));
+        let mut candidates = self.candidate_views(ctx, &entry, &self.adaptive, now_ms);
+        for c in &mut candidates {
+            c.session_model = session_model == Some(c.index);
+        }
         let decision = if self.models.is_empty() {
             Err(RouteError::NoModels)
         } else {
-            self.pick_live(&entry, 0, from_cache, retry, now_ms)
+            self.pick_live(&entry, 0, from_cache, retry, now_ms, false)
                 .map(|d| Decision {
                     cache_id: None,
                     ..d
@@ -166,6 +176,7 @@ impl Router {
                     in_flight: state.map_or(0, |s| s.in_flight()),
                     meets_deadline: ctx.latency_requirement <= 0.0
                         || estimate <= ctx.latency_requirement,
+                    session_model: false,
                 }
             })
             .collect()
