@@ -22,6 +22,7 @@ use router_core::affinity::AffinityConfig;
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
+use router_core::quota::Quota;
 use router_core::rules::{BuiltinRule, Condition, Rule};
 use router_core::Exclusion;
 use router_core::{
@@ -184,6 +185,7 @@ struct OptionsJson {
     session_affinity: Option<bool>,
     session_idle_ms: Option<f64>,
     max_sessions: Option<f64>,
+    default_output_tokens: Option<f64>,
 }
 
 /// The adaptive options (validated by the drop-in layer; clamped here to sane ranges).
@@ -301,6 +303,9 @@ pub fn router_create(
         },
         idle_ms: o.session_idle_ms.map_or(affinity.idle_ms, |x| x.max(0.0)),
     };
+    if let Some(n) = o.default_output_tokens {
+        opts.default_output_tokens = n.max(0.0);
+    }
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
         scratch: Vec::new(),
@@ -311,15 +316,36 @@ pub fn router_create(
     })))
 }
 
+/// A model's quotas, from the same JSON as its config (absent: unlimited).
+#[derive(Deserialize)]
+struct QuotaJson {
+    name: String,
+    rpm: Option<f64>,
+    tpm: Option<f64>,
+}
+
 /// Replaces the model set: a JSON array of `{name, tier, capabilities, latencyTarget,
-/// costPerToken, maxTokens}` in the Map's order. Secrets never cross: the drop-in layer
+/// costPerToken, maxTokens, rpm?, tpm?}` in the Map's order. Secrets never cross: the drop-in layer
 /// sends only these fields.
 #[napi(catch_unwind)]
 pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     let models: Vec<ModelConfig> = serde_json::from_str(&models_json)
         .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
+    let quotas: Vec<QuotaJson> = serde_json::from_str(&models_json)
+        .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
+    let quotas: Vec<(String, Quota)> = quotas
+        .into_iter()
+        .map(|q| {
+            let quota = Quota {
+                rpm: q.rpm,
+                tpm: q.tpm,
+            };
+            (q.name, quota)
+        })
+        .collect();
     let mut hd = h.borrow_mut();
     hd.router.set_models(models);
+    hd.router.set_quotas(&quotas);
     sync_live(&mut hd);
     Ok(())
 }
@@ -477,6 +503,7 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
                 latency_ms: r[1],
                 retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
                 now_ms: r[10],
+                tokens: (!r[5].is_nan()).then_some(r[5]),
             },
         );
     }
@@ -756,6 +783,7 @@ pub fn router_explain(
                     Exclusion::Unavailable => (Some("unavailable"), None),
                     Exclusion::ContextWindow => (Some("context_window"), None),
                     Exclusion::LegacyFilter => (Some("legacy_filter"), None),
+                    Exclusion::Quota { until_ms } => (Some("quota"), Some(until_ms)),
                     Exclusion::RateLimited { until_ms } => (Some("rate_limited"), Some(until_ms)),
                     Exclusion::Ejected { until_ms } => (Some("ejected"), Some(until_ms)),
                     Exclusion::Probing => (Some("probing"), None),

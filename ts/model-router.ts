@@ -56,6 +56,18 @@ export interface ModelConfig {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  /**
+   * New (`strategy: "adaptive"`): requests per any 60-second window (a finite number > 0;
+   * absent: unlimited). A model whose next request would exceed it is skipped like a
+   * cooling model.
+   */
+  rpm?: number
+  /**
+   * New (`strategy: "adaptive"`): tokens per any 60-second window (a finite number > 0;
+   * absent: unlimited). A decision reserves its estimated input plus `tokenBudget` (or
+   * `defaultOutputTokens`); `reportOutcome` with `inputTokens` and `outputTokens` settles it.
+   */
+  tpm?: number
 }
 
 export interface RoutingContext {
@@ -285,7 +297,7 @@ function checkContext(c: unknown): Checked {
 }
 
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
-const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
+const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens', 'rpm', 'tpm']
 
 /** The routing fields of one model, as last sent to Rust. */
 interface ModelSnapshot {
@@ -298,6 +310,10 @@ interface ModelSnapshot {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  rpm: number | undefined
+  tpm: number | undefined
+  /** A quota is set: the memo's fast path never serves this model (Rust counts the quota). */
+  limited: boolean
   /** The caller's config object, to notice it being edited in place. */
   ref: ModelConfig
 }
@@ -342,6 +358,7 @@ function watchMap(m: WatchedMap): boolean {
 function sameModel(s: ModelSnapshot, c: ModelConfig): boolean {
   if (s.tier !== c.tier || s.latencyTarget !== c.latencyTarget) return false
   if (s.costPerToken !== c.costPerToken || s.maxTokens !== c.maxTokens) return false
+  if (s.rpm !== c.rpm || s.tpm !== c.tpm) return false
   const caps = c.capabilities
   if (caps !== s.capabilitiesRef || caps.length !== s.capabilities.length) return false
   for (let i = 0; i < caps.length; i++) if (caps[i] !== s.capabilities[i]) return false
@@ -377,8 +394,19 @@ function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
     latencyTarget: checkNumber(`${field}.latencyTarget`, cfg.latencyTarget, false),
     costPerToken: checkNumber(`${field}.costPerToken`, cfg.costPerToken, false),
     maxTokens: checkNumber(`${field}.maxTokens`, cfg.maxTokens, false),
+    rpm: checkQuota(`${field}.rpm`, cfg.rpm),
+    tpm: checkQuota(`${field}.tpm`, cfg.tpm),
+    limited: cfg.rpm !== undefined || cfg.tpm !== undefined,
     ref: c as ModelConfig,
   }
+}
+
+/** An optional quota: absent, or a finite number > 0. */
+function checkQuota(field: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!(v > 0 && v < Infinity)) throw rangeError(field, 'a finite number > 0', v)
+  return v
 }
 
 function checkOptions(o: unknown): ModelRouterOptions {
@@ -905,7 +933,7 @@ export class ModelRouter extends EventEmitter {
     const snap = this.#models
     for (let i = 0; i < snap.length; i++) {
       const s = snap[i]
-      if (s.ref.tier !== s.tier || s.ref.maxTokens !== s.maxTokens) return false
+      if (s.ref.tier !== s.tier || s.ref.maxTokens !== s.maxTokens || s.ref.rpm !== s.rpm || s.ref.tpm !== s.tpm) return false
     }
     return true
   }
@@ -997,6 +1025,7 @@ export class ModelRouter extends EventEmitter {
         const at = LIVE_HEAD + LIVE_STRIDE * nameId
         if (live[at] !== STATE_HEALTHY) continue
         const model = this.#models[ranked[k + 1]]
+        if (model.limited) break // its quota is counted in Rust
         const target = model.latencyTarget
         const limit = target * this.#slowFactor
         // the decayed estimate lies between the last one and the target (≤ limit); no call

@@ -128,6 +128,8 @@ export interface AdaptiveOptions {
    * the estimate plus `context.tokenBudget` is never named.
    */
   estimateTokens?: (task: string) => number
+  /** Output tokens a decision reserves against a model's `tpm` when the context has no `tokenBudget` (default 1024). */
+  defaultOutputTokens?: number
   /** Session affinity for contexts with a `sessionId` (default true; false turns it off). */
   sessionAffinity?: boolean
   /** A session not routed for this long is forgotten (ms, default 600000). */
@@ -234,7 +236,7 @@ export function encodeOutcome(outcome: unknown, into: EncodedOutcome): EncodedOu
 /** Class code of a failed `recordPerformance` sample: a server error. */
 export const SERVER_FAILURE_CODE = 1 + SERVER
 
-/** Options that take any finite number ≥ 0 (durations in ms, and `lateFactor`). */
+/** Options that take any finite number ≥ 0 (durations in ms, `lateFactor`, `defaultOutputTokens`). */
 const DURATION_OPTIONS = [
   'lateFactor',
   'failureRateWindowMs',
@@ -246,6 +248,7 @@ const DURATION_OPTIONS = [
   'latencyDecayMs',
   'inFlightTimeoutMs',
   'sessionIdleMs',
+  'defaultOutputTokens',
 ] as const
 /** Integer options and their ranges. */
 const COUNT_OPTIONS = [

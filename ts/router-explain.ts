@@ -15,6 +15,8 @@ export type CandidateExclusion =
   | 'context_window'
   /** The legacy's filter (complexity wants advanced reasoning or code; a latency requirement under 1000 ms wants `latencyTarget` < 1200) while other models pass it. */
   | 'legacy_filter'
+  /** Its next request would exceed its `rpm`/`tpm` until `untilMs`. */
+  | 'quota'
   /** Cooling after a 429 until `untilMs`. */
   | 'rate_limited'
   /** Ejected until `untilMs` (then one probe may go to it). */
@@ -40,7 +42,7 @@ export interface CandidateExplanation {
   kept: boolean
   /** Why it was left out; absent when kept. */
   excludedBy?: CandidateExclusion
-  /** When a `rate_limited` or `ejected` exclusion ends, on the router's clock (ms). */
+  /** When a `quota`, `rate_limited` or `ejected` exclusion ends, on the router's clock (ms). */
   untilMs?: number
   /** Position in the legacy's ranking (0: best); absent when it did not pass the legacy's filter. */
   rank?: number

@@ -15,6 +15,7 @@ pub mod latency;
 pub mod model;
 pub mod outcome;
 pub mod performance;
+pub mod quota;
 pub mod routing_cache;
 pub mod rules;
 pub mod tokens;

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind};
+use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind, WhenNoneHealthy};
 use crate::affinity::{AffinityConfig, SessionTable};
 use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
@@ -14,6 +14,7 @@ use crate::health::Routable;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
+use crate::quota::{Quota, QuotaBook};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
 use crate::tokens;
@@ -52,6 +53,9 @@ pub struct RouterOptions {
     pub adaptive: AdaptiveConfig,
     /// Session affinity of the adaptive strategy.
     pub affinity: AffinityConfig,
+    /// Output tokens a decision reserves against a model's `tpm` when the request has no
+    /// token budget.
+    pub default_output_tokens: f64,
 }
 
 impl Default for RouterOptions {
@@ -65,6 +69,7 @@ impl Default for RouterOptions {
             cache_max_key_bytes: 64 << 20,
             adaptive: AdaptiveConfig::default(),
             affinity: AffinityConfig::default(),
+            default_output_tokens: 1024.0,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct AdaptiveOutcome {
     pub retry_after_ms: Option<f64>,
     /// Monotonic clock of the router (the same as routing calls get).
     pub now_ms: f64,
+    /// Input + output tokens the call used, when reported (settles its quota reservation).
+    pub tokens: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,6 +214,7 @@ pub struct Router {
     rng: fastrand::Rng,
     adaptive: AdaptiveBook,
     sessions: SessionTable,
+    quotas: QuotaBook,
     /// Bumped when the model set or an availability changes: cached candidate lists of
     /// older generations are recomputed.
     generation: u64,
@@ -221,6 +229,7 @@ impl Router {
         Router {
             adaptive: AdaptiveBook::new(options.adaptive, options.seed),
             sessions: SessionTable::new(options.affinity),
+            quotas: QuotaBook::default(),
             generation: 0,
             cache: RoutingCache::new(
                 options.cache_size,
@@ -492,6 +501,10 @@ impl Router {
             .input_tokens
             .unwrap_or_else(|| tokens::estimate_input_tokens(ctx.task));
         let required_tokens = input + ctx.token_budget.unwrap_or(0.0);
+        let reserve_tokens = input
+            + ctx
+                .token_budget
+                .unwrap_or(self.options.default_output_tokens);
         let ranked = self.ranked_legacy(ctx, required_tokens);
         let name: Rc<str> = ranked
             .first()
@@ -503,6 +516,7 @@ impl Router {
             user_tier: ctx.user_tier,
             latency_requirement: ctx.latency_requirement,
             required_tokens,
+            reserve_tokens,
         });
         let id = self.cache.insert(
             &key,
@@ -632,6 +646,42 @@ impl Router {
                 RouteError::NoEligibleModel
             });
         }
+        // quotas: a model whose next request would exceed its rpm/tpm is skipped like a
+        // cooling model; when every candidate is over quota, the one that clears soonest
+        // (or a rejection)
+        let mut over_quota: Option<f64> = None;
+        if !self.quotas.is_empty() {
+            let tokens = entry.reserve_tokens;
+            let clears: Vec<f64> = cands
+                .iter()
+                .map(|c| {
+                    models
+                        .get(c.index)
+                        .map_or(now_ms, |m| self.quotas.clears_at(&m.name, tokens, now_ms))
+                })
+                .collect();
+            if clears.iter().any(|&t| t <= now_ms) {
+                let mut k = 0;
+                cands.retain(|_| {
+                    k += 1;
+                    clears[k - 1] <= now_ms
+                });
+            } else {
+                let (i, until) = clears
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .expect("candidates are not empty");
+                if self.adaptive.config.when_none_healthy == WhenNoneHealthy::Reject {
+                    return Err(RouteError::NoHealthyModel {
+                        retry_after_ms: until - now_ms,
+                    });
+                }
+                cands = vec![cands[i]];
+                over_quota = Some(until);
+            }
+        }
         // session affinity: the session's model goes first while it is a candidate and
         // healthy (a retry has left the model that failed out of the candidates already)
         let mut pinned = None;
@@ -676,6 +726,17 @@ impl Router {
         if pinned == Some(pick.index) && pick.kind == PickKind::Preferred {
             pick.kind = PickKind::Affinity;
         }
+        if let Some(until_ms) = over_quota {
+            let until_ms = match pick.kind {
+                PickKind::Closest { until_ms: u } => u.max(until_ms),
+                _ => until_ms,
+            };
+            pick.kind = PickKind::Closest { until_ms };
+        }
+        if let (true, Some(m)) = (commit, models.get(pick.index)) {
+            self.quotas
+                .reserve(&m.name, decision_id, entry.reserve_tokens, now_ms);
+        }
         if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
             self.sessions.record(session, &m.name, now_ms);
         }
@@ -701,6 +762,9 @@ impl Router {
 
     /// Feeds one reported call outcome of `name` into the adaptive state.
     pub fn report_outcome(&mut self, name: &str, o: AdaptiveOutcome) {
+        if let (Some(id), Some(tokens)) = (o.decision_id, o.tokens) {
+            self.quotas.settle(name, id, tokens);
+        }
         let models = &self.models;
         let prior = models
             .index_of(name)
@@ -731,7 +795,16 @@ impl Router {
         now_ms: f64,
     ) {
         self.replay_hit(id, routing_ms);
+        let reserve = self
+            .cache
+            .peek(id)
+            .and_then(|d| d.adaptive.as_ref())
+            .map(|a| a.reserve_tokens);
         let models = &self.models;
+        if let (Some(m), Some(tokens)) = (models.get(model_index), reserve) {
+            // the layer serves no model with a quota from its memo; kept exact regardless
+            self.quotas.reserve(&m.name, decision_id, tokens, now_ms);
+        }
         if let Some(m) = models.get(model_index) {
             let keep = |n: &str| models.index_of(n).is_some();
             self.adaptive.track(&m.name, decision_id, now_ms, &keep);
@@ -1082,6 +1155,15 @@ impl Router {
         self.availability.clear();
         self.adaptive.clear();
         self.sessions.clear();
+        self.quotas.clear();
+    }
+
+    /// Sets the `rpm`/`tpm` quotas of the models (by name; absent: unlimited).
+    pub fn set_quotas(&mut self, quotas: &[(String, Quota)]) {
+        self.quotas.set_quotas(quotas);
+    }
+    pub fn quotas(&self) -> &QuotaBook {
+        &self.quotas
     }
 }
 

@@ -158,6 +158,9 @@ pub struct AdaptiveEntry {
     /// Estimated input tokens plus the request's `token_budget`: a model whose `max_tokens`
     /// is below it is never a candidate (none in `ranked`).
     pub required_tokens: f64,
+    /// Tokens a decision reserves against a model's `tpm`: estimated input plus the token
+    /// budget (or the router's default output).
+    pub reserve_tokens: f64,
 }
 
 struct Entry {

@@ -124,6 +124,7 @@ proptest! {
                         latency_ms: latency,
                         retry_after_ms: if class == OutcomeClass::RateLimited { retry_after } else { None },
                         now_ms: now,
+                        tokens: None,
                     });
                 }
             }
@@ -148,6 +149,7 @@ proptest! {
                 latency_ms: 1.0,
                 retry_after_ms: None,
                 now_ms: i as f64 * step_ms,
+                tokens: None,
             });
         }
         let s = r.adaptive().get("m0").unwrap();

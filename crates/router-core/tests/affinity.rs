@@ -65,6 +65,7 @@ fn fail(r: &mut Router, name: &str, e: ErrorType, retry_after: Option<f64>, now:
             latency_ms: 10.0,
             retry_after_ms: retry_after,
             now_ms: now,
+            tokens: None,
         },
     );
 }
@@ -82,6 +83,7 @@ fn routed(r: &mut Router, task: &str, info: RetryInfo, now: f64) -> (String, Dec
                 latency_ms: 200.0,
                 retry_after_ms: None,
                 now_ms: now,
+                tokens: None,
             },
         );
     }

@@ -124,6 +124,7 @@ fn an_unhealthy_large_model_is_still_the_only_one_named_for_a_long_task() {
             latency_ms: 10.0,
             retry_after_ms: Some(30_000.0),
             now_ms: 0.0,
+            tokens: None,
         },
     );
     let d = r.select(&ctx(&task, None), 1.0).unwrap();
@@ -144,6 +145,7 @@ fn a_retry_after_context_length_never_falls_back_to_a_smaller_window() {
             latency_ms: 10.0,
             retry_after_ms: None,
             now_ms: 0.0,
+            tokens: None,
         },
     );
     let info = RetryInfo {
@@ -191,6 +193,7 @@ proptest! {
                 latency_ms: 50.0,
                 retry_after_ms: None,
                 now_ms: now,
+                tokens: None,
             });
         }
     }

@@ -59,6 +59,7 @@ fn outcome(
         latency_ms: latency,
         retry_after_ms: retry_after,
         now_ms: now,
+        tokens: None,
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Exclusion {
     /// The legacy's filter (the task's complexity wants advanced reasoning or code; a tight
     /// latency requirement wants a fast model) while other models pass it.
     LegacyFilter,
+    /// Its next request would exceed its `rpm`/`tpm` until `until_ms`.
+    Quota { until_ms: f64 },
     /// Cooling after a 429 until `until_ms`.
     RateLimited { until_ms: f64 },
     /// Ejected until `until_ms` (after which one probe may go to it).
@@ -88,12 +90,17 @@ impl Router {
             Some(e) => e,
             None => {
                 let required_tokens = input + ctx.token_budget.unwrap_or(0.0);
+                let reserve_tokens = input
+                    + ctx
+                        .token_budget
+                        .unwrap_or(self.options.default_output_tokens);
                 Rc::new(AdaptiveEntry {
                     ranked: self.ranked_legacy(ctx, required_tokens).into_boxed_slice(),
                     generation: self.generation,
                     user_tier: ctx.user_tier,
                     latency_requirement: ctx.latency_requirement,
                     required_tokens,
+                    reserve_tokens,
                 })
             }
         };
@@ -101,6 +108,7 @@ impl Router {
         let mut view = self.adaptive.clone();
         view.refresh_all(now_ms);
         let live = std::mem::replace(&mut self.adaptive, view);
+        let quotas = self.quotas.clone();
         // the models as the pick finds them (before it counts its decision in flight)
         let session_model = retry
             .session
@@ -120,6 +128,7 @@ impl Router {
                 })
         };
         self.adaptive = live;
+        self.quotas = quotas;
         Explanation {
             decision,
             required_tokens: entry.required_tokens,
@@ -157,6 +166,14 @@ impl Router {
                     Some(Exclusion::ContextWindow)
                 } else if rank.is_none() && !entry.ranked.is_empty() {
                     Some(Exclusion::LegacyFilter)
+                } else if let Some(until_ms) = Some(self.quotas.peek_clears_at(
+                    &m.name,
+                    entry.reserve_tokens,
+                    now_ms,
+                ))
+                .filter(|&u| u > now_ms)
+                {
+                    Some(Exclusion::Quota { until_ms })
                 } else {
                     match health {
                         State::Healthy => None,
