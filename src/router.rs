@@ -19,6 +19,7 @@ use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
 use router_core::affinity::AffinityConfig;
+use router_core::budget::Scope;
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
@@ -360,6 +361,9 @@ const NO_HEALTHY_MODEL: i32 = -3;
 const ENTRY_GONE: i32 = -4;
 /// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
 const NO_MODEL_FITS_WINDOW: i32 = -5;
+/// Adaptive: every candidate would exceed budget `out[3]` (an index in the order budgets
+/// were first set), which resets at `out[OUT_UNTIL]`.
+const BUDGET_EXCEEDED: i32 = -6;
 
 /// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
 /// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
@@ -386,8 +390,9 @@ const FLAG_FROM_CACHE: f64 = 8.0;
 
 /// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
 /// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms].
-const OUTCOME_LEN: usize = 11;
+/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
+/// reported cost (NaN: none)].
+const OUTCOME_LEN: usize = 12;
 
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
@@ -504,6 +509,7 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
                 retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
                 now_ms: r[10],
                 tokens: (!r[5].is_nan()).then_some(r[5]),
+                cost: (!r[11].is_nan()).then_some(r[11]),
             },
         );
     }
@@ -517,7 +523,9 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
         input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
-        session: None, // passed as an argument by the calls that read it
+        // passed as arguments by the calls that read them
+        session: None,
+        budget_key: None,
     }
 }
 
@@ -551,6 +559,7 @@ fn route_error_status(e: RouteError) -> i32 {
         RouteError::NoEligibleModel => NO_ELIGIBLE_MODEL,
         RouteError::NoHealthyModel { .. } => NO_HEALTHY_MODEL,
         RouteError::NoModelFitsWindow { .. } => NO_MODEL_FITS_WINDOW,
+        RouteError::BudgetExceeded { .. } => BUDGET_EXCEEDED,
     }
 }
 
@@ -562,6 +571,13 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
     match e {
         RouteError::NoHealthyModel { retry_after_ms } => out[OUT_UNTIL] = retry_after_ms,
         RouteError::NoModelFitsWindow { required_tokens } => out[OUT_UNTIL] = required_tokens,
+        RouteError::BudgetExceeded {
+            budget,
+            resets_at_ms,
+        } => {
+            out[OUT_UNTIL] = resets_at_ms;
+            out[3] = budget as f64;
+        }
         _ => {}
     }
     route_error_status(e)
@@ -572,7 +588,12 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
 /// fields and the outcome count from `out` like a routing call; `ENTRY_GONE` when the
 /// entry is gone or outdated.
 #[napi(catch_unwind)]
-pub fn router_pick_cached(h: &Handle, id: f64, session_id: Option<String>) -> Result<i32> {
+pub fn router_pick_cached(
+    h: &Handle,
+    id: f64,
+    session_id: Option<String>,
+    budget_key: Option<String>,
+) -> Result<i32> {
     let started = Instant::now();
     let mut hd = h.borrow_mut();
     let hd = &mut *hd;
@@ -583,6 +604,7 @@ pub fn router_pick_cached(h: &Handle, id: f64, session_id: Option<String>) -> Re
     };
     let retry = RetryInfo {
         session: session_id.as_deref(),
+        budget_key: budget_key.as_deref(),
         ..retry
     };
     let id = id as u64;
@@ -625,6 +647,7 @@ pub fn router_select(
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
     session_id: Option<String>,
+    budget_key: Option<String>,
 ) -> Result<i32> {
     let started = Instant::now();
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
@@ -640,7 +663,12 @@ pub fn router_select(
         h,
         &task,
         fields,
-        (capabilities.as_deref(), &custom, session_id.as_deref()),
+        (
+            capabilities.as_deref(),
+            &custom,
+            session_id.as_deref(),
+            budget_key.as_deref(),
+        ),
         started,
     )
 }
@@ -669,14 +697,19 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
         latency_requirement,
         None,
     );
-    select_into(h, &task, fields, (None, &[], None), started)
+    select_into(h, &task, fields, (None, &[], None, None), started)
 }
 
 fn select_into(
     h: &Handle,
     task: &JsString,
     (user_tier, priority, latency_requirement, token_budget): (Tier, Priority, f64, Option<f64>),
-    (capabilities, custom, session): (Option<&[String]>, &[String], Option<&str>),
+    (capabilities, custom, session, budget_key): (
+        Option<&[String]>,
+        &[String],
+        Option<&str>,
+        Option<&str>,
+    ),
     started: Instant,
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
@@ -698,8 +731,12 @@ fn select_into(
             capabilities,
             matched_custom_rules: custom,
         };
-        hd.router
-            .select_with(&ctx, RetryInfo { session, ..retry }, now)
+        let retry = RetryInfo {
+            session,
+            budget_key,
+            ..retry
+        };
+        hd.router.select_with(&ctx, retry, now)
     };
     if hd.scratch.capacity() > SCRATCH_KEEP {
         hd.scratch = Vec::new();
@@ -735,6 +772,7 @@ pub fn router_explain(
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
     session_id: Option<String>,
+    budget_key: Option<String>,
 ) -> Result<String> {
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
@@ -760,6 +798,7 @@ pub fn router_explain(
         };
         let retry = RetryInfo {
             session: session_id.as_deref(),
+            budget_key: budget_key.as_deref(),
             ..retry
         };
         hd.router.explain(&ctx, retry, now)
@@ -817,6 +856,63 @@ pub fn router_explain(
         "candidates": candidates,
     })
     .to_string())
+}
+
+/// Sets a spending budget: `scope` "global", "model" or "key" (`name` the model or key);
+/// returns its index (budgets keep the index they were first set with), or -1 when too
+/// many are set. Validated by the drop-in layer.
+#[napi(catch_unwind)]
+pub fn router_set_budget(
+    h: &Handle,
+    scope: String,
+    name: Option<String>,
+    limit: f64,
+    window_ms: f64,
+    now: f64,
+) -> Result<i32> {
+    let scope = match (scope.as_str(), name) {
+        ("global", _) => Scope::Global,
+        ("model", Some(n)) => Scope::Model(n),
+        ("key", Some(n)) => Scope::Key(n),
+        _ => return Err(invalid_arg(format!("budget scope: {scope:?}"))),
+    };
+    let mut hd = h.borrow_mut();
+    Ok(hd
+        .router
+        .set_budget(scope, limit.max(0.0), window_ms.max(1.0), now)
+        .map_or(-1, |i| i as i32))
+}
+
+/// Every budget at `now`, in index order: JSON `[{scope, name, limit, windowMs, spent,
+/// remaining, resetsAtMs}]` (spent includes reservations awaiting their outcome).
+#[napi(catch_unwind)]
+pub fn router_get_budgets(h: &Handle, now: f64) -> Result<String> {
+    let mut hd = h.borrow_mut();
+    apply_outcomes(&mut hd)?;
+    let list: Vec<serde_json::Value> = hd
+        .router
+        .budgets()
+        .budgets()
+        .iter()
+        .map(|b| {
+            let (scope, name) = match &b.scope {
+                Scope::Global => ("global", None),
+                Scope::Model(n) => ("model", Some(n.as_str())),
+                Scope::Key(n) => ("key", Some(n.as_str())),
+            };
+            let spent = b.spent_at(now);
+            serde_json::json!({
+                "scope": scope,
+                "name": name,
+                "limit": b.limit,
+                "windowMs": b.window_ms,
+                "spent": spent,
+                "remaining": (b.limit - spent).max(0.0),
+                "resetsAtMs": b.resets_at(now),
+            })
+        })
+        .collect();
+    Ok(serde_json::Value::Array(list).to_string())
 }
 
 /// Steps 5/9 fallback for `user_tier`: a model index, or a negative status.

@@ -86,6 +86,37 @@ export interface RoutingContext {
    * it is not. See `sessionAffinity`, `sessionIdleMs`, `maxSessions`.
    */
   sessionId?: string
+  /**
+   * New (`strategy: "adaptive"`): the caller key (a team, a user, an API key) whose
+   * `setBudget({ scope: 'key', name })` budget this request spends.
+   */
+  budgetKey?: string
+}
+
+/** A spending budget (`setBudget`). */
+export interface BudgetConfig {
+  /** `"global"`: every request; `"model"`: requests to model `name`; `"key"`: requests with `context.budgetKey === name`. */
+  scope: 'global' | 'model' | 'key'
+  /** The model or key (required for `"model"` and `"key"`). */
+  name?: string
+  /** Cost allowed per window (a finite number ≥ 0, in the unit of `costPerToken` × tokens). */
+  limit: number
+  /** The window (ms, finite, > 0): spend starts again every `windowMs` from when the budget was first set. */
+  windowMs: number
+}
+
+/** A budget's state now (`getBudgets()`). */
+export interface BudgetStatus {
+  scope: 'global' | 'model' | 'key'
+  name?: string
+  limit: number
+  windowMs: number
+  /** Spent in the current window: settled costs plus reservations awaiting their outcome. */
+  spent: number
+  /** `limit − spent`, at least 0. */
+  remaining: number
+  /** When the current window ends, on the router's clock (ms). */
+  resetsAtMs: number
 }
 
 export interface RoutingDecision {
@@ -160,6 +191,7 @@ const KIND_ADAPTIVE = 4
 const NO_HEALTHY_MODEL = -3
 const ENTRY_GONE = -4
 const NO_MODEL_FITS_WINDOW = -5
+const BUDGET_EXCEEDED = -6
 const FLAG_METRICS_DUE = 1
 const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
@@ -176,7 +208,7 @@ const OUT_RETRY = 15
 const OUT_OUTCOMES = 16
 const OUT_INPUT_TOKENS = 17
 /** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
-const OUTCOME_LEN = 11
+const OUTCOME_LEN = 12
 /** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
 const REPLAY_LEN = 5
 /**
@@ -490,6 +522,10 @@ export class ModelRouter extends EventEmitter {
   readonly #estimateTokens: ((task: string) => number) | undefined
   /** Adaptive: the `sessionId` of the context being routed (null: none), set by `#writeRetry`. */
   #session: string | null = null
+  /** Adaptive: the `budgetKey` of the context being routed (null: none), set by `#writeRetry`. */
+  #budgetKey: string | null = null
+  /** Budgets set, by index (`setBudget`); any budget keeps the memo's fast path off. */
+  readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
   readonly #out = new Float64Array(OUT_LEN)
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
@@ -528,7 +564,7 @@ export class ModelRouter extends EventEmitter {
   readonly #slowFactor: number
   readonly #lateCalls: number
   readonly #lateFactor: number
-  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, ok: true }
+  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, reportedCost: NaN, ok: true }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
   #lastMap: WatchedMap | undefined
@@ -764,7 +800,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let json: string
     try {
-      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session)
+      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -814,7 +850,7 @@ export class ModelRouter extends EventEmitter {
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
@@ -855,7 +891,7 @@ export class ModelRouter extends EventEmitter {
     try {
       status = short
         ? ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
-        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session)
+        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -911,6 +947,9 @@ export class ModelRouter extends EventEmitter {
     const session = ctx.sessionId
     if (session !== undefined) checkString('context.sessionId', session)
     this.#session = session === undefined ? null : (session as string)
+    const key = ctx.budgetKey
+    if (key !== undefined) checkString('context.budgetKey', key)
+    this.#budgetKey = key === undefined ? null : (key as string)
     const retry = ctx.retryCount
     const previous = ctx.previousModel
     if (retry === undefined && previous === undefined) {
@@ -993,6 +1032,20 @@ export class ModelRouter extends EventEmitter {
       err.retryAfterMs = retryAfterMs
       throw err
     }
+    if (status === BUDGET_EXCEEDED) {
+      const budget = this.#budgets[this.#out[3]]
+      const resetsAtMs = this.#out[OUT_UNTIL]
+      const now = this.#now()
+      const named = budget.name === undefined ? budget.scope : `${budget.scope} ${JSON.stringify(budget.name)}`
+      const err = codedError(
+        'ERR_BUDGET_EXCEEDED',
+        `Every eligible model would exceed the ${named} budget; it resets in ${Math.max(0, Math.round(resetsAtMs - now))} ms`,
+      ) as ReturnType<typeof codedError> & { budget: { scope: string; name?: string }; resetsAtMs: number; retryAfterMs: number }
+      err.budget = budget.name === undefined ? { scope: budget.scope } : { scope: budget.scope, name: budget.name }
+      err.resetsAtMs = resetsAtMs
+      err.retryAfterMs = Math.max(0, resetsAtMs - now)
+      throw err
+    }
     if (status === NO_MODEL_FITS_WINDOW) {
       const requiredTokens = this.#out[OUT_UNTIL]
       const err = codedError(
@@ -1017,7 +1070,7 @@ export class ModelRouter extends EventEmitter {
     // ready and no cooldown ends), and the first healthy candidate within its limit: the
     // pick Rust would make (see `AdaptiveBook::pick`).
     // (a session's pick depends on its table, which Rust holds)
-    if (out[OUT_RETRY] === 0 && this.#session === null && now < live[LIVE_NEXT_CHANGE]) {
+    if (out[OUT_RETRY] === 0 && this.#session === null && this.#budgets.length === 0 && now < live[LIVE_NEXT_CHANGE]) {
       let ranked = this.#ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
       for (let k = 0; k < ranked.length; k += 2) {
@@ -1049,7 +1102,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let status: number
     try {
-      status = native.routerPickCached(this.#h, id, this.#session)
+      status = native.routerPickCached(this.#h, id, this.#session, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -1268,6 +1321,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
     log[at + 9] = NaN
     log[at + 10] = this.#now()
+    log[at + 11] = NaN // a legacy record settles no budget
     if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
@@ -1331,6 +1385,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 8] = o.classCode
     log[at + 9] = o.retryAfter
     log[at + 10] = now
+    log[at + 11] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
   }
@@ -1351,6 +1406,52 @@ export class ModelRouter extends EventEmitter {
    * Live health of every model of the current Map (in its order), then of other names that
    * outcomes were reported for. Applies buffered outcomes and due cooldown ends first.
    */
+  /**
+   * New (`strategy: "adaptive"`): sets a spending budget (replacing the one of the same
+   * scope and name, whose spend is kept). A decision reserves its estimated cost
+   * (`costPerToken` × (input estimate + `tokenBudget` or `defaultOutputTokens`)) on every
+   * budget it falls under; its outcome's `cost` (or tokens × price) settles it. When the
+   * best candidates would exceed a budget, the ones that fit are chosen, cheapest first;
+   * when none fits, routing rejects with `ERR_BUDGET_EXCEEDED`. Other strategies throw
+   * `ERR_UNSUPPORTED_STRATEGY`. At most 1024 budgets.
+   */
+  setBudget(budget: BudgetConfig): void {
+    this.#open()
+    if (!this.#adaptive) throw codedError('ERR_UNSUPPORTED_STRATEGY', 'setBudget() needs strategy: "adaptive"')
+    if (typeof budget !== 'object' || budget === null) throw typeError('budget', 'an object', budget)
+    const b = budget as unknown as Record<string, unknown>
+    const scope = b.scope
+    if (scope !== 'global' && scope !== 'model' && scope !== 'key') throw typeError('budget.scope', '"global", "model" or "key"', scope)
+    let name: string | undefined
+    if (scope !== 'global') name = checkString('budget.name', b.name)
+    else if (b.name !== undefined) throw typeError('budget.name', 'absent for scope "global"', b.name)
+    if (typeof b.limit !== 'number') throw typeError('budget.limit', 'a number', b.limit)
+    if (!(b.limit >= 0 && b.limit < Infinity)) throw rangeError('budget.limit', 'a finite number ≥ 0', b.limit)
+    if (typeof b.windowMs !== 'number') throw typeError('budget.windowMs', 'a number', b.windowMs)
+    if (!(b.windowMs > 0 && b.windowMs < Infinity)) throw rangeError('budget.windowMs', 'a finite number > 0', b.windowMs)
+    this.#flush()
+    const i = native.routerSetBudget(this.#h, scope, name ?? null, b.limit, b.windowMs, this.#now())
+    if (i < 0) throw rangeError('budget', 'at most 1024 budgets', budget)
+    this.#budgets[i] = { scope, name }
+  }
+
+  /** New: every budget with its spend and what remains in its current window, in the order first set. */
+  getBudgets(): BudgetStatus[] {
+    this.#open()
+    this.#flush()
+    const list = JSON.parse(native.routerGetBudgets(this.#h, this.#now())) as Array<Record<string, unknown>>
+    return list.map((r) => {
+      const s = { scope: r.scope } as BudgetStatus
+      if (r.name !== null) s.name = r.name as string
+      s.limit = r.limit as number
+      s.windowMs = r.windowMs as number
+      s.spent = r.spent as number
+      s.remaining = r.remaining as number
+      s.resetsAtMs = r.resetsAtMs as number
+      return s
+    })
+  }
+
   getModelHealth(): ModelHealth[] {
     this.#open()
     this.#flush()

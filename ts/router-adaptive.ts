@@ -189,6 +189,8 @@ export interface EncodedOutcome {
   output: number
   total: number
   retryAfter: number
+  /** The outcome's `cost` (NaN: absent), which settles a budget reservation. */
+  reportedCost: number
   ok: boolean
 }
 
@@ -230,6 +232,7 @@ export function encodeOutcome(outcome: unknown, into: EncodedOutcome): EncodedOu
   into.output = output === output && input === input ? output : NaN
   into.total = output === output && input === input ? input + output : NaN
   into.retryAfter = retryAfter
+  into.reportedCost = cost
   return into
 }
 

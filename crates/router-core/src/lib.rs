@@ -8,6 +8,7 @@
 
 pub mod adaptive;
 pub mod affinity;
+pub mod budget;
 pub mod complexity;
 pub mod context;
 pub mod health;

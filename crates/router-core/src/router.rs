@@ -7,6 +7,7 @@ use ahash::AHashMap;
 
 use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind, WhenNoneHealthy};
 use crate::affinity::{AffinityConfig, SessionTable};
+use crate::budget::{BudgetBook, Scope};
 use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
 use crate::health::Reason;
@@ -138,6 +139,9 @@ pub enum RouteError {
     /// Adaptive strategy: models the tier may use are available, but no context window
     /// (`max_tokens`) holds the request's `required_tokens` (estimated input + token budget).
     NoModelFitsWindow { required_tokens: f64 },
+    /// Adaptive strategy: every candidate would exceed budget `budget` (an index of
+    /// [`Router::budgets`]), which starts again at `resets_at_ms`.
+    BudgetExceeded { budget: usize, resets_at_ms: f64 },
 }
 
 /// What a request says beyond its routing-cache key: earlier attempts, and the caller's
@@ -155,6 +159,8 @@ pub struct RetryInfo<'a> {
     pub input_tokens: Option<f64>,
     /// `context.sessionId`: the request follows the session's earlier ones (affinity).
     pub session: Option<&'a str>,
+    /// `context.budgetKey`: the caller key whose budgets the request spends.
+    pub budget_key: Option<&'a str>,
 }
 
 /// One reported call outcome, for the adaptive state.
@@ -169,6 +175,9 @@ pub struct AdaptiveOutcome {
     pub now_ms: f64,
     /// Input + output tokens the call used, when reported (settles its quota reservation).
     pub tokens: Option<f64>,
+    /// What the call cost, when reported (settles its budget reservation; absent: tokens ×
+    /// the model's price, or the estimate).
+    pub cost: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -215,6 +224,7 @@ pub struct Router {
     adaptive: AdaptiveBook,
     sessions: SessionTable,
     quotas: QuotaBook,
+    budgets: BudgetBook,
     /// Bumped when the model set or an availability changes: cached candidate lists of
     /// older generations are recomputed.
     generation: u64,
@@ -230,6 +240,7 @@ impl Router {
             adaptive: AdaptiveBook::new(options.adaptive, options.seed),
             sessions: SessionTable::new(options.affinity),
             quotas: QuotaBook::default(),
+            budgets: BudgetBook::default(),
             generation: 0,
             cache: RoutingCache::new(
                 options.cache_size,
@@ -682,6 +693,40 @@ impl Router {
                 over_quota = Some(until);
             }
         }
+        // budgets: when the best candidates would exceed a budget, the ones that fit, cheapest
+        // first; none fits: a rejection naming the budget
+        if !self.budgets.is_empty() {
+            let tokens = entry.reserve_tokens;
+            let key = retry.budget_key;
+            let cost = |c: &Candidate| {
+                models
+                    .get(c.index)
+                    .map_or(0.0, |m| m.cost_per_token * tokens)
+            };
+            let over: Vec<Option<(usize, f64)>> = cands
+                .iter()
+                .map(|c| {
+                    models
+                        .get(c.index)
+                        .and_then(|m| self.budgets.exceeded_by(&m.name, key, cost(c), now_ms))
+                })
+                .collect();
+            if let Some(first_over) = over.iter().flatten().next().copied() {
+                let mut k = 0;
+                cands.retain(|_| {
+                    k += 1;
+                    over[k - 1].is_none()
+                });
+                if cands.is_empty() {
+                    let (budget, resets_at_ms) = first_over;
+                    return Err(RouteError::BudgetExceeded {
+                        budget,
+                        resets_at_ms,
+                    });
+                }
+                cands.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
+            }
+        }
         // session affinity: the session's model goes first while it is a candidate and
         // healthy (a retry has left the model that failed out of the candidates already)
         let mut pinned = None;
@@ -736,6 +781,9 @@ impl Router {
         if let (true, Some(m)) = (commit, models.get(pick.index)) {
             self.quotas
                 .reserve(&m.name, decision_id, entry.reserve_tokens, now_ms);
+            let cost = m.cost_per_token * entry.reserve_tokens;
+            self.budgets
+                .reserve(decision_id, &m.name, retry.budget_key, cost, now_ms);
         }
         if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
             self.sessions.record(session, &m.name, now_ms);
@@ -764,6 +812,17 @@ impl Router {
     pub fn report_outcome(&mut self, name: &str, o: AdaptiveOutcome) {
         if let (Some(id), Some(tokens)) = (o.decision_id, o.tokens) {
             self.quotas.settle(name, id, tokens);
+        }
+        if let Some(id) = o.decision_id {
+            let price = self
+                .models
+                .index_of(name)
+                .and_then(|i| self.models.get(i))
+                .map(|m| m.cost_per_token);
+            let cost = o.cost.or_else(|| o.tokens.zip(price).map(|(t, p)| t * p));
+            if let Some(cost) = cost {
+                self.budgets.settle(id, cost);
+            }
         }
         let models = &self.models;
         let prior = models
@@ -1156,6 +1215,7 @@ impl Router {
         self.adaptive.clear();
         self.sessions.clear();
         self.quotas.clear();
+        self.budgets.clear();
     }
 
     /// Sets the `rpm`/`tpm` quotas of the models (by name; absent: unlimited).
@@ -1164,6 +1224,20 @@ impl Router {
     }
     pub fn quotas(&self) -> &QuotaBook {
         &self.quotas
+    }
+
+    /// Sets a spending budget (see [`BudgetBook::set`]); `None` when too many are set.
+    pub fn set_budget(
+        &mut self,
+        scope: Scope,
+        limit: f64,
+        window_ms: f64,
+        now_ms: f64,
+    ) -> Option<usize> {
+        self.budgets.set(scope, limit, window_ms, now_ms)
+    }
+    pub fn budgets(&self) -> &BudgetBook {
+        &self.budgets
     }
 }
 

@@ -66,6 +66,7 @@ fn fail(r: &mut Router, name: &str, e: ErrorType, retry_after: Option<f64>, now:
             retry_after_ms: retry_after,
             now_ms: now,
             tokens: None,
+            cost: None,
         },
     );
 }
@@ -84,6 +85,7 @@ fn routed(r: &mut Router, task: &str, info: RetryInfo, now: f64) -> (String, Dec
                 retry_after_ms: None,
                 now_ms: now,
                 tokens: None,
+                cost: None,
             },
         );
     }
@@ -129,6 +131,7 @@ fn a_retry_leaves_the_model_that_failed() {
         is_retry: true,
         session: Some("s"),
         input_tokens: None,
+        budget_key: None,
     };
     assert_ne!(routed(&mut r, "hi", retry, 2.0).0, "a");
 }

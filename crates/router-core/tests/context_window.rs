@@ -125,6 +125,7 @@ fn an_unhealthy_large_model_is_still_the_only_one_named_for_a_long_task() {
             retry_after_ms: Some(30_000.0),
             now_ms: 0.0,
             tokens: None,
+            cost: None,
         },
     );
     let d = r.select(&ctx(&task, None), 1.0).unwrap();
@@ -146,6 +147,7 @@ fn a_retry_after_context_length_never_falls_back_to_a_smaller_window() {
             retry_after_ms: None,
             now_ms: 0.0,
             tokens: None,
+            cost: None,
         },
     );
     let info = RetryInfo {
@@ -153,6 +155,7 @@ fn a_retry_after_context_length_never_falls_back_to_a_smaller_window() {
         is_retry: true,
         input_tokens: None,
         session: None,
+        budget_key: None,
     };
     let d = r.select_with(&ctx(&task, None), info, 1.0).unwrap();
     assert_eq!(name(&r, d.model_index), "large");
@@ -174,7 +177,7 @@ proptest! {
             now += 100.0;
             let task = "w".repeat(len);
             let required = estimate_input_tokens(&task) + budget.unwrap_or(0.0);
-            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None };
+            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, budget_key: None };
             match r.select_with(&ctx(&task, budget), info, now) {
                 Ok(d) => {
                     let m = r.models().get(d.model_index).unwrap();
@@ -194,6 +197,7 @@ proptest! {
                 retry_after_ms: None,
                 now_ms: now,
                 tokens: None,
+                cost: None,
             });
         }
     }

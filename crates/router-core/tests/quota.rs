@@ -64,6 +64,7 @@ fn answer(r: &mut Router, name: &str, id: u64, tokens: Option<f64>, now: f64) {
             retry_after_ms: None,
             now_ms: now,
             tokens,
+            cost: None,
         },
     );
 }

@@ -109,6 +109,7 @@ impl Router {
         view.refresh_all(now_ms);
         let live = std::mem::replace(&mut self.adaptive, view);
         let quotas = self.quotas.clone();
+        let budgets = self.budgets.clone();
         // the models as the pick finds them (before it counts its decision in flight)
         let session_model = retry
             .session
@@ -129,6 +130,7 @@ impl Router {
         };
         self.adaptive = live;
         self.quotas = quotas;
+        self.budgets = budgets;
         Explanation {
             decision,
             required_tokens: entry.required_tokens,
