@@ -700,16 +700,20 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
     select_into(h, &task, fields, (None, &[], None, None), started)
 }
 
+/// The optional parts of a routed context: capabilities, matched custom rules, `sessionId`,
+/// `budgetKey`.
+type ContextExtras<'a> = (
+    Option<&'a [String]>,
+    &'a [String],
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 fn select_into(
     h: &Handle,
     task: &JsString,
     (user_tier, priority, latency_requirement, token_budget): (Tier, Priority, f64, Option<f64>),
-    (capabilities, custom, session, budget_key): (
-        Option<&[String]>,
-        &[String],
-        Option<&str>,
-        Option<&str>,
-    ),
+    (capabilities, custom, session, budget_key): ContextExtras<'_>,
     started: Instant,
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
