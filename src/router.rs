@@ -18,10 +18,14 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
+use router_core::affinity::AffinityConfig;
+use router_core::budget::Scope;
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
+use router_core::quota::Quota;
 use router_core::rules::{BuiltinRule, Condition, Rule};
+use router_core::Exclusion;
 use router_core::{
     AdaptiveOutcome, Decision, DecisionKind, ModelConfig, Priority, RetryInfo, RouteError, Router,
     RouterOptions, RoutingContext, Strategy, Tier, TierPolicy,
@@ -179,6 +183,10 @@ struct OptionsJson {
     slow_factor: Option<f64>,
     late_calls: Option<f64>,
     late_factor: Option<f64>,
+    session_affinity: Option<bool>,
+    session_idle_ms: Option<f64>,
+    max_sessions: Option<f64>,
+    default_output_tokens: Option<f64>,
 }
 
 /// The adaptive options (validated by the drop-in layer; clamped here to sane ranges).
@@ -286,6 +294,19 @@ pub fn router_create(
         opts.cache_ttl_ms = ms.max(0.0);
     }
     opts.adaptive = adaptive_config(&o)?;
+    let affinity = AffinityConfig::default();
+    opts.affinity = AffinityConfig {
+        max_sessions: match o.session_affinity {
+            Some(false) => 0,
+            _ => o
+                .max_sessions
+                .map_or(affinity.max_sessions, |n| n.clamp(1.0, 1e6) as usize),
+        },
+        idle_ms: o.session_idle_ms.map_or(affinity.idle_ms, |x| x.max(0.0)),
+    };
+    if let Some(n) = o.default_output_tokens {
+        opts.default_output_tokens = n.max(0.0);
+    }
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
         scratch: Vec::new(),
@@ -296,15 +317,36 @@ pub fn router_create(
     })))
 }
 
+/// A model's quotas, from the same JSON as its config (absent: unlimited).
+#[derive(Deserialize)]
+struct QuotaJson {
+    name: String,
+    rpm: Option<f64>,
+    tpm: Option<f64>,
+}
+
 /// Replaces the model set: a JSON array of `{name, tier, capabilities, latencyTarget,
-/// costPerToken, maxTokens}` in the Map's order. Secrets never cross: the drop-in layer
+/// costPerToken, maxTokens, rpm?, tpm?}` in the Map's order. Secrets never cross: the drop-in layer
 /// sends only these fields.
 #[napi(catch_unwind)]
 pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     let models: Vec<ModelConfig> = serde_json::from_str(&models_json)
         .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
+    let quotas: Vec<QuotaJson> = serde_json::from_str(&models_json)
+        .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
+    let quotas: Vec<(String, Quota)> = quotas
+        .into_iter()
+        .map(|q| {
+            let quota = Quota {
+                rpm: q.rpm,
+                tpm: q.tpm,
+            };
+            (q.name, quota)
+        })
+        .collect();
     let mut hd = h.borrow_mut();
     hd.router.set_models(models);
+    hd.router.set_quotas(&quotas);
     sync_live(&mut hd);
     Ok(())
 }
@@ -317,6 +359,11 @@ const NO_ELIGIBLE_MODEL: i32 = -2;
 const NO_HEALTHY_MODEL: i32 = -3;
 /// `routerPickCached`: the entry is gone or outdated; route in full.
 const ENTRY_GONE: i32 = -4;
+/// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
+const NO_MODEL_FITS_WINDOW: i32 = -5;
+/// Adaptive: every candidate would exceed budget `out[3]` (an index in the order budgets
+/// were first set), which resets at `out[OUT_UNTIL]`.
+const BUDGET_EXCEEDED: i32 = -6;
 
 /// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
 /// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
@@ -327,8 +374,9 @@ const ENTRY_GONE: i32 = -4;
 /// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
 /// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
 /// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
-/// (-1: none), 15 retry (1/0), 16 outcomes buffered].
-const OUT_LEN: usize = 17;
+/// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
+/// (NaN: the router's own)].
+const OUT_LEN: usize = 18;
 const OUT_DECISION_ID: usize = 9;
 const OUT_PICK: usize = 10;
 const OUT_UNTIL: usize = 11;
@@ -337,12 +385,14 @@ const OUT_NOW: usize = 13;
 const OUT_PREVIOUS: usize = 14;
 const OUT_RETRY: usize = 15;
 const OUT_OUTCOMES: usize = 16;
+const OUT_INPUT_TOKENS: usize = 17;
 const FLAG_FROM_CACHE: f64 = 8.0;
 
 /// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
 /// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms].
-const OUTCOME_LEN: usize = 11;
+/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
+/// reported cost (NaN: none)].
+const OUTCOME_LEN: usize = 12;
 
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
@@ -380,6 +430,7 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
             PickKind::Balanced => (1.0, f64::NAN),
             PickKind::Probe => (2.0, f64::NAN),
             PickKind::Closest { until_ms } => (3.0, until_ms),
+            PickKind::Affinity => (4.0, f64::NAN),
         };
         out[OUT_DECISION_ID] = decision_id as f64;
         out[OUT_PICK] = code;
@@ -457,6 +508,8 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
                 latency_ms: r[1],
                 retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
                 now_ms: r[10],
+                tokens: (!r[5].is_nan()).then_some(r[5]),
+                cost: (!r[11].is_nan()).then_some(r[11]),
             },
         );
     }
@@ -464,11 +517,15 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
 }
 
 /// What a routing call says about earlier attempts (read from `out`).
-fn retry_info(out: &[f64]) -> RetryInfo {
+fn retry_info(out: &[f64]) -> RetryInfo<'static> {
     let p = out[OUT_PREVIOUS];
     RetryInfo {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
+        input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
+        // passed as arguments by the calls that read them
+        session: None,
+        budget_key: None,
     }
 }
 
@@ -501,6 +558,8 @@ fn route_error_status(e: RouteError) -> i32 {
         RouteError::NoModels => NO_MODELS,
         RouteError::NoEligibleModel => NO_ELIGIBLE_MODEL,
         RouteError::NoHealthyModel { .. } => NO_HEALTHY_MODEL,
+        RouteError::NoModelFitsWindow { .. } => NO_MODEL_FITS_WINDOW,
+        RouteError::BudgetExceeded { .. } => BUDGET_EXCEEDED,
     }
 }
 
@@ -509,8 +568,17 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
     let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     out[OUT_EVENTS] = events;
-    if let RouteError::NoHealthyModel { retry_after_ms } = e {
-        out[OUT_UNTIL] = retry_after_ms;
+    match e {
+        RouteError::NoHealthyModel { retry_after_ms } => out[OUT_UNTIL] = retry_after_ms,
+        RouteError::NoModelFitsWindow { required_tokens } => out[OUT_UNTIL] = required_tokens,
+        RouteError::BudgetExceeded {
+            budget,
+            resets_at_ms,
+        } => {
+            out[OUT_UNTIL] = resets_at_ms;
+            out[3] = budget as f64;
+        }
+        _ => {}
     }
     route_error_status(e)
 }
@@ -520,7 +588,12 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
 /// fields and the outcome count from `out` like a routing call; `ENTRY_GONE` when the
 /// entry is gone or outdated.
 #[napi(catch_unwind)]
-pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
+pub fn router_pick_cached(
+    h: &Handle,
+    id: f64,
+    session_id: Option<String>,
+    budget_key: Option<String>,
+) -> Result<i32> {
     let started = Instant::now();
     let mut hd = h.borrow_mut();
     let hd = &mut *hd;
@@ -528,6 +601,11 @@ pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
     let (now, retry) = {
         let out = out_of(hd);
         (out[OUT_NOW], retry_info(out))
+    };
+    let retry = RetryInfo {
+        session: session_id.as_deref(),
+        budget_key: budget_key.as_deref(),
+        ..retry
     };
     let id = id as u64;
     if !hd.router.cached_entry_current(id) {
@@ -555,7 +633,8 @@ pub fn router_ranked(h: &Handle, id: f64) -> Vec<u32> {
 }
 
 /// Routes one context in full. `token_budget` is NaN when absent; `capabilities_json` and
-/// `custom_rules_json` are JSON arrays of strings, or null.
+/// `custom_rules_json` are JSON arrays of strings, or null; `session_id`: the context's
+/// `sessionId` (adaptive affinity), or null.
 #[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn router_select(
@@ -567,6 +646,8 @@ pub fn router_select(
     token_budget: f64,
     capabilities_json: Option<String>,
     custom_rules_json: Option<String>,
+    session_id: Option<String>,
+    budget_key: Option<String>,
 ) -> Result<i32> {
     let started = Instant::now();
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
@@ -578,7 +659,18 @@ pub fn router_select(
         latency_requirement,
         budget,
     );
-    select_into(h, &task, fields, capabilities.as_deref(), &custom, started)
+    select_into(
+        h,
+        &task,
+        fields,
+        (
+            capabilities.as_deref(),
+            &custom,
+            session_id.as_deref(),
+            budget_key.as_deref(),
+        ),
+        started,
+    )
 }
 
 /// `routerSelect` for the common context: no budget, no capabilities, no custom rules.
@@ -605,15 +697,23 @@ pub fn router_select_plain(h: &Handle, task: JsString) -> Result<i32> {
         latency_requirement,
         None,
     );
-    select_into(h, &task, fields, None, &[], started)
+    select_into(h, &task, fields, (None, &[], None, None), started)
 }
+
+/// The optional parts of a routed context: capabilities, matched custom rules, `sessionId`,
+/// `budgetKey`.
+type ContextExtras<'a> = (
+    Option<&'a [String]>,
+    &'a [String],
+    Option<&'a str>,
+    Option<&'a str>,
+);
 
 fn select_into(
     h: &Handle,
     task: &JsString,
     (user_tier, priority, latency_requirement, token_budget): (Tier, Priority, f64, Option<f64>),
-    capabilities: Option<&[String]>,
-    custom: &[String],
+    (capabilities, custom, session, budget_key): ContextExtras<'_>,
     started: Instant,
 ) -> Result<i32> {
     let mut hd = h.borrow_mut();
@@ -635,6 +735,11 @@ fn select_into(
             capabilities,
             matched_custom_rules: custom,
         };
+        let retry = RetryInfo {
+            session,
+            budget_key,
+            ..retry
+        };
         hd.router.select_with(&ctx, retry, now)
     };
     if hd.scratch.capacity() > SCRATCH_KEEP {
@@ -651,6 +756,167 @@ fn select_into(
         }
         Err(e) => Ok(route_error(hd, e)),
     }
+}
+
+/// Adaptive: what `routerSelect` would decide for the context, without changing anything
+/// (see `Router::explain`). The decision (or the error's wait / required tokens) is written
+/// to `out` as a routing call writes it; returns JSON `{status, requiredTokens, candidates:
+/// [{index, excludedBy, untilMs, rank, score: {total, latency, complexity, reliability,
+/// cost}, state, latencyEstimateMs, inFlight, meetsDeadline}]}` with every model in Map
+/// order. Arguments as `routerSelect`.
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn router_explain(
+    h: &Handle,
+    task: JsString,
+    user_tier: u32,
+    priority_code: u32,
+    latency_requirement: f64,
+    token_budget: f64,
+    capabilities_json: Option<String>,
+    custom_rules_json: Option<String>,
+    session_id: Option<String>,
+    budget_key: Option<String>,
+) -> Result<String> {
+    let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
+    let custom = parse_strings(custom_rules_json, "rules")?.unwrap_or_default();
+    let user_tier = tier(user_tier)?;
+    let priority = priority(priority_code)?;
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    apply_outcomes(hd)?;
+    let (now, retry) = {
+        let out = out_of(hd);
+        (out[OUT_NOW], retry_info(out))
+    };
+    let e = {
+        let task = read_task(&task, &mut hd.scratch)?;
+        let ctx = RoutingContext {
+            task,
+            user_tier,
+            priority,
+            latency_requirement,
+            token_budget: (!token_budget.is_nan()).then_some(token_budget),
+            capabilities: capabilities.as_deref(),
+            matched_custom_rules: &custom,
+        };
+        let retry = RetryInfo {
+            session: session_id.as_deref(),
+            budget_key: budget_key.as_deref(),
+            ..retry
+        };
+        hd.router.explain(&ctx, retry, now)
+    };
+    sync_live(hd);
+    let status = match e.decision {
+        Ok(d) => {
+            write_decision(&d, 0.0, false, out_of(hd));
+            OK
+        }
+        Err(err) => route_error(hd, err),
+    };
+    let candidates: Vec<serde_json::Value> = e
+        .candidates
+        .iter()
+        .map(|c| {
+            let (excluded_by, until) = match c.excluded {
+                None => (None, None),
+                Some(x) => match x {
+                    Exclusion::Tier => (Some("tier"), None),
+                    Exclusion::Unavailable => (Some("unavailable"), None),
+                    Exclusion::ContextWindow => (Some("context_window"), None),
+                    Exclusion::LegacyFilter => (Some("legacy_filter"), None),
+                    Exclusion::Quota { until_ms } => (Some("quota"), Some(until_ms)),
+                    Exclusion::RateLimited { until_ms } => (Some("rate_limited"), Some(until_ms)),
+                    Exclusion::Ejected { until_ms } => (Some("ejected"), Some(until_ms)),
+                    Exclusion::Probing => (Some("probing"), None),
+                    Exclusion::AuthFailed => (Some("auth_failed"), None),
+                },
+            };
+            serde_json::json!({
+                "index": c.index,
+                "excludedBy": excluded_by,
+                // infinity is not JSON: an open-ended exclusion has no until
+                "untilMs": until.filter(|u: &f64| u.is_finite()),
+                "rank": c.rank,
+                "score": {
+                    "total": c.score.total,
+                    "latency": c.score.latency,
+                    "complexity": c.score.complexity,
+                    "reliability": c.score.reliability,
+                    "cost": c.score.cost,
+                },
+                "state": c.state.as_str(),
+                "latencyEstimateMs": c.latency_estimate_ms,
+                "inFlight": c.in_flight,
+                "meetsDeadline": c.meets_deadline,
+                "sessionModel": c.session_model,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "status": status,
+        "requiredTokens": e.required_tokens,
+        "candidates": candidates,
+    })
+    .to_string())
+}
+
+/// Sets a spending budget: `scope` "global", "model" or "key" (`name` the model or key);
+/// returns its index (budgets keep the index they were first set with), or -1 when too
+/// many are set. Validated by the drop-in layer.
+#[napi(catch_unwind)]
+pub fn router_set_budget(
+    h: &Handle,
+    scope: String,
+    name: Option<String>,
+    limit: f64,
+    window_ms: f64,
+    now: f64,
+) -> Result<i32> {
+    let scope = match (scope.as_str(), name) {
+        ("global", _) => Scope::Global,
+        ("model", Some(n)) => Scope::Model(n),
+        ("key", Some(n)) => Scope::Key(n),
+        _ => return Err(invalid_arg(format!("budget scope: {scope:?}"))),
+    };
+    let mut hd = h.borrow_mut();
+    Ok(hd
+        .router
+        .set_budget(scope, limit.max(0.0), window_ms.max(1.0), now)
+        .map_or(-1, |i| i as i32))
+}
+
+/// Every budget at `now`, in index order: JSON `[{scope, name, limit, windowMs, spent,
+/// remaining, resetsAtMs}]` (spent includes reservations awaiting their outcome).
+#[napi(catch_unwind)]
+pub fn router_get_budgets(h: &Handle, now: f64) -> Result<String> {
+    let mut hd = h.borrow_mut();
+    apply_outcomes(&mut hd)?;
+    let list: Vec<serde_json::Value> = hd
+        .router
+        .budgets()
+        .budgets()
+        .iter()
+        .map(|b| {
+            let (scope, name) = match &b.scope {
+                Scope::Global => ("global", None),
+                Scope::Model(n) => ("model", Some(n.as_str())),
+                Scope::Key(n) => ("key", Some(n.as_str())),
+            };
+            let spent = b.spent_at(now);
+            serde_json::json!({
+                "scope": scope,
+                "name": name,
+                "limit": b.limit,
+                "windowMs": b.window_ms,
+                "spent": spent,
+                "remaining": (b.limit - spent).max(0.0),
+                "resetsAtMs": b.resets_at(now),
+            })
+        })
+        .collect();
+    Ok(serde_json::Value::Array(list).to_string())
 }
 
 /// Steps 5/9 fallback for `user_tier`: a model index, or a negative status.

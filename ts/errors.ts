@@ -10,6 +10,10 @@ export type ErrorCode =
   /** `strategy: "adaptive"` with `whenNoneHealthy: "reject"`: every eligible model is cooling or ejected (the error has `retryAfterMs`). */
   | 'ERR_NO_HEALTHY_MODEL'
   | 'ERR_SHUT_DOWN'
+  /** `strategy: "adaptive"`: every eligible model would exceed a budget (the error has `budget`, `resetsAtMs`, `retryAfterMs`). */
+  | 'ERR_BUDGET_EXCEEDED'
+  /** `explain()` on a router whose strategy is not `"adaptive"`. */
+  | 'ERR_UNSUPPORTED_STRATEGY'
   /** The cache's SQLite database could not be opened, read or written (the message says why). */
   | 'ERR_CACHE_DISK'
   /** An internal misuse the native side refused (e.g. a cache re-entered from its own callback). */

@@ -39,6 +39,8 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { wellFormed } from './strings'
+import { toCandidates, type RoutingExplanation } from './router-explain'
+import type { CodedError } from './errors'
 
 export type Tier = 'free' | 'pro' | 'enterprise'
 export type Priority = 'low' | 'medium' | 'high' | 'critical'
@@ -54,6 +56,18 @@ export interface ModelConfig {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  /**
+   * New (`strategy: "adaptive"`): requests per any 60-second window (a finite number > 0;
+   * absent: unlimited). A model whose next request would exceed it is skipped like a
+   * cooling model.
+   */
+  rpm?: number
+  /**
+   * New (`strategy: "adaptive"`): tokens per any 60-second window (a finite number > 0;
+   * absent: unlimited). A decision reserves its estimated input plus `tokenBudget` (or
+   * `defaultOutputTokens`); `reportOutcome` with `inputTokens` and `outputTokens` settles it.
+   */
+  tpm?: number
 }
 
 export interface RoutingContext {
@@ -65,6 +79,44 @@ export interface RoutingContext {
   capabilities?: string[]
   previousModel?: string
   retryCount?: number
+  /**
+   * New (`strategy: "adaptive"`): the conversation this request belongs to. Its later
+   * requests go to the model that served it while that model is a healthy candidate
+   * (provider-side prompt caches make follow-ups cheaper and faster), and move at once when
+   * it is not. See `sessionAffinity`, `sessionIdleMs`, `maxSessions`.
+   */
+  sessionId?: string
+  /**
+   * New (`strategy: "adaptive"`): the caller key (a team, a user, an API key) whose
+   * `setBudget({ scope: 'key', name })` budget this request spends.
+   */
+  budgetKey?: string
+}
+
+/** A spending budget (`setBudget`). */
+export interface BudgetConfig {
+  /** `"global"`: every request; `"model"`: requests to model `name`; `"key"`: requests with `context.budgetKey === name`. */
+  scope: 'global' | 'model' | 'key'
+  /** The model or key (required for `"model"` and `"key"`). */
+  name?: string
+  /** Cost allowed per window (a finite number ≥ 0, in the unit of `costPerToken` × tokens). */
+  limit: number
+  /** The window (ms, finite, > 0): spend starts again every `windowMs` from when the budget was first set. */
+  windowMs: number
+}
+
+/** A budget's state now (`getBudgets()`). */
+export interface BudgetStatus {
+  scope: 'global' | 'model' | 'key'
+  name?: string
+  limit: number
+  windowMs: number
+  /** Spent in the current window: settled costs plus reservations awaiting their outcome. */
+  spent: number
+  /** `limit − spent`, at least 0. */
+  remaining: number
+  /** When the current window ends, on the router's clock (ms). */
+  resetsAtMs: number
 }
 
 export interface RoutingDecision {
@@ -138,12 +190,14 @@ const KIND_NO_CANDIDATES = 3
 const KIND_ADAPTIVE = 4
 const NO_HEALTHY_MODEL = -3
 const ENTRY_GONE = -4
+const NO_MODEL_FITS_WINDOW = -5
+const BUDGET_EXCEEDED = -6
 const FLAG_METRICS_DUE = 1
 const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
 const FLAG_FROM_CACHE = 8
 /** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 17
+const OUT_LEN = 18
 const OUT_DECISION_ID = 9
 const OUT_PICK = 10
 const OUT_UNTIL = 11
@@ -152,8 +206,9 @@ const OUT_NOW = 13
 const OUT_PREVIOUS = 14
 const OUT_RETRY = 15
 const OUT_OUTCOMES = 16
+const OUT_INPUT_TOKENS = 17
 /** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
-const OUTCOME_LEN = 11
+const OUTCOME_LEN = 12
 /** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
 const REPLAY_LEN = 5
 /**
@@ -274,7 +329,7 @@ function checkContext(c: unknown): Checked {
 }
 
 /** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
-const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens']
+const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens', 'rpm', 'tpm']
 
 /** The routing fields of one model, as last sent to Rust. */
 interface ModelSnapshot {
@@ -287,6 +342,10 @@ interface ModelSnapshot {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  rpm: number | undefined
+  tpm: number | undefined
+  /** A quota is set: the memo's fast path never serves this model (Rust counts the quota). */
+  limited: boolean
   /** The caller's config object, to notice it being edited in place. */
   ref: ModelConfig
 }
@@ -331,6 +390,7 @@ function watchMap(m: WatchedMap): boolean {
 function sameModel(s: ModelSnapshot, c: ModelConfig): boolean {
   if (s.tier !== c.tier || s.latencyTarget !== c.latencyTarget) return false
   if (s.costPerToken !== c.costPerToken || s.maxTokens !== c.maxTokens) return false
+  if (s.rpm !== c.rpm || s.tpm !== c.tpm) return false
   const caps = c.capabilities
   if (caps !== s.capabilitiesRef || caps.length !== s.capabilities.length) return false
   for (let i = 0; i < caps.length; i++) if (caps[i] !== s.capabilities[i]) return false
@@ -366,8 +426,19 @@ function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
     latencyTarget: checkNumber(`${field}.latencyTarget`, cfg.latencyTarget, false),
     costPerToken: checkNumber(`${field}.costPerToken`, cfg.costPerToken, false),
     maxTokens: checkNumber(`${field}.maxTokens`, cfg.maxTokens, false),
+    rpm: checkQuota(`${field}.rpm`, cfg.rpm),
+    tpm: checkQuota(`${field}.tpm`, cfg.tpm),
+    limited: cfg.rpm !== undefined || cfg.tpm !== undefined,
     ref: c as ModelConfig,
   }
+}
+
+/** An optional quota: absent, or a finite number > 0. */
+function checkQuota(field: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number') throw typeError(field, 'a number', v)
+  if (!(v > 0 && v < Infinity)) throw rangeError(field, 'a finite number > 0', v)
+  return v
 }
 
 function checkOptions(o: unknown): ModelRouterOptions {
@@ -398,10 +469,22 @@ function checkOptions(o: unknown): ModelRouterOptions {
     out.cacheSize = opts.cacheSize
   }
   if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
+  if (opts.estimateTokens !== undefined) {
+    if (typeof opts.estimateTokens !== 'function') throw typeError('options.estimateTokens', 'a function (task) => tokens', opts.estimateTokens)
+    out.estimateTokens = opts.estimateTokens as (task: string) => number
+  }
   // the clock stays here; the rest goes to Rust with the JSON
   const clock = checkAdaptiveOptions(opts, out as Record<string, unknown>)
   if (clock !== undefined) out.clock = clock
   return out
+}
+
+/** The caller's input-token estimate of `task`, checked (a bad one would misroute silently). */
+function readEstimate(estimate: (task: string) => number, task: string): number {
+  const n = estimate(task)
+  if (typeof n !== 'number') throw typeError('options.estimateTokens()', 'a number of tokens', n)
+  if (!(n >= 0 && n < Infinity)) throw rangeError('options.estimateTokens()', 'a finite number ≥ 0', n)
+  return n
 }
 
 /** The clock's reading, checked: a bad clock would corrupt every cooldown and TTL. */
@@ -436,6 +519,13 @@ export class ModelRouter extends EventEmitter {
   readonly #strategy: 'legacy' | 'rules' | 'adaptive'
   readonly #adaptive: boolean
   readonly #clock: (() => number) | undefined
+  readonly #estimateTokens: ((task: string) => number) | undefined
+  /** Adaptive: the `sessionId` of the context being routed (null: none), set by `#writeRetry`. */
+  #session: string | null = null
+  /** Adaptive: the `budgetKey` of the context being routed (null: none), set by `#writeRetry`. */
+  #budgetKey: string | null = null
+  /** Budgets set, by index (`setBudget`); any budget keeps the memo's fast path off. */
+  readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
   readonly #out = new Float64Array(OUT_LEN)
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
@@ -474,7 +564,7 @@ export class ModelRouter extends EventEmitter {
   readonly #slowFactor: number
   readonly #lateCalls: number
   readonly #lateFactor: number
-  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, ok: true }
+  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, reportedCost: NaN, ok: true }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
   #lastMap: WatchedMap | undefined
@@ -490,6 +580,7 @@ export class ModelRouter extends EventEmitter {
     this.#strategy = opts.strategy ?? 'legacy'
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
+    this.#estimateTokens = opts.estimateTokens
     this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
     this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
     this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
@@ -681,6 +772,61 @@ export class ModelRouter extends EventEmitter {
     return this.#select(context, availableModels)
   }
 
+  /**
+   * New (`strategy: "adaptive"`): what `selectOptimalModel(context, availableModels)` would
+   * decide now — the decision, or the error it would reject with — and every model of the
+   * Map with why it was kept or excluded, its legacy score parts and its live latency
+   * estimate. Nothing is reserved, counted or changed (no routing-cache access, no call in
+   * flight, no random draw). Other strategies reject with `ERR_UNSUPPORTED_STRATEGY`.
+   */
+  async explain(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingExplanation> {
+    this.#open()
+    if (!this.#adaptive) throw codedError('ERR_UNSUPPORTED_STRATEGY', 'explain() needs strategy: "adaptive"')
+    const c = checkContext(context)
+    if (this.#sameMap(availableModels)) this.#syncEdits()
+    else this.#syncMap(availableModels)
+    if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
+    const customJson = this.#matchedCustomRules(context)
+    this.#writeRetry(context)
+    const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
+    const out = this.#out
+    out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+    if (this.#logLen > 0) {
+      native.routerReplayHits(this.#h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
+    out[OUT_OUTCOMES] = this.#perfLen
+    this.#perfLen = 0
+    out[OUT_NOW] = now
+    let json: string
+    try {
+      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    const r = JSON.parse(json) as { status: number; requiredTokens: number; candidates: Array<Record<string, unknown>> }
+    const names = this.#models.map((m) => m.name)
+    // keys in the documented order: decision or error, requiredTokens, candidates
+    const explanation = {} as RoutingExplanation
+    let chosen = -1
+    if (r.status >= 0) {
+      chosen = out[0]
+      const modelName = names[chosen]
+      explanation.decision = { modelName, confidence: out[1], reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now) }
+    } else {
+      try {
+        this.#routeFailed(r.status, context)
+      } catch (e) {
+        explanation.error = e as CodedError
+      }
+    }
+    explanation.requiredTokens = r.requiredTokens
+    explanation.candidates = toCandidates(r.candidates, names, chosen)
+    // outcomes applied on the way may have changed health: announced as by any call
+    this.#drainHealth()
+    return explanation
+  }
+
   #select(context: RoutingContext, availableModels: Map<string, ModelConfig>): RoutingDecision {
     this.#open()
     const c = checkContext(context)
@@ -704,7 +850,7 @@ export class ModelRouter extends EventEmitter {
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
     const slot = c.tier * 4 + c.priority
     const longKey =
       memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
@@ -738,11 +884,14 @@ export class ModelRouter extends EventEmitter {
     out[OUT_OUTCOMES] = this.#perfLen
     this.#perfLen = 0
     out[OUT_NOW] = now
+    // read only when Rust ranks the request's candidates (a miss): the estimate must
+    // depend on the task alone
+    if (adaptive) out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
     let status: number
     try {
       status = short
         ? ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
-        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson)
+        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -795,6 +944,12 @@ export class ModelRouter extends EventEmitter {
   #writeRetry(context: RoutingContext): void {
     const out = this.#out
     const ctx = context as unknown as Record<string, unknown>
+    const session = ctx.sessionId
+    if (session !== undefined) checkString('context.sessionId', session)
+    this.#session = session === undefined ? null : (session as string)
+    const key = ctx.budgetKey
+    if (key !== undefined) checkString('context.budgetKey', key)
+    this.#budgetKey = key === undefined ? null : (key as string)
     const retry = ctx.retryCount
     const previous = ctx.previousModel
     if (retry === undefined && previous === undefined) {
@@ -812,9 +967,13 @@ export class ModelRouter extends EventEmitter {
     out[OUT_PREVIOUS] = p === undefined ? -1 : p
   }
 
+  /** No config's tier or context window was edited in place since it was sent to Rust. */
   #tiersUnchanged(): boolean {
     const snap = this.#models
-    for (let i = 0; i < snap.length; i++) if (snap[i].ref.tier !== snap[i].tier) return false
+    for (let i = 0; i < snap.length; i++) {
+      const s = snap[i]
+      if (s.ref.tier !== s.tier || s.ref.maxTokens !== s.maxTokens || s.ref.rpm !== s.rpm || s.ref.tpm !== s.tpm) return false
+    }
     return true
   }
 
@@ -873,6 +1032,30 @@ export class ModelRouter extends EventEmitter {
       err.retryAfterMs = retryAfterMs
       throw err
     }
+    if (status === BUDGET_EXCEEDED) {
+      const budget = this.#budgets[this.#out[3]]
+      const resetsAtMs = this.#out[OUT_UNTIL]
+      const now = this.#now()
+      const named = budget.name === undefined ? budget.scope : `${budget.scope} ${JSON.stringify(budget.name)}`
+      const err = codedError(
+        'ERR_BUDGET_EXCEEDED',
+        `Every eligible model would exceed the ${named} budget; it resets in ${Math.max(0, Math.round(resetsAtMs - now))} ms`,
+      ) as ReturnType<typeof codedError> & { budget: { scope: string; name?: string }; resetsAtMs: number; retryAfterMs: number }
+      err.budget = budget.name === undefined ? { scope: budget.scope } : { scope: budget.scope, name: budget.name }
+      err.resetsAtMs = resetsAtMs
+      err.retryAfterMs = Math.max(0, resetsAtMs - now)
+      throw err
+    }
+    if (status === NO_MODEL_FITS_WINDOW) {
+      const requiredTokens = this.#out[OUT_UNTIL]
+      const err = codedError(
+        'ERR_NO_ELIGIBLE_MODEL',
+        `No available model's context window (maxTokens) holds the request's estimated ${requiredTokens} tokens (input estimate + tokenBudget)`,
+      ) as ReturnType<typeof codedError> & { excludedBy: 'context_window'; requiredTokens: number }
+      err.excludedBy = 'context_window'
+      err.requiredTokens = requiredTokens
+      throw err
+    }
     throw codedError('ERR_NO_ELIGIBLE_MODEL', `No available model is allowed for userTier ${JSON.stringify(context.userTier)}`)
   }
 
@@ -886,7 +1069,8 @@ export class ModelRouter extends EventEmitter {
     // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
     // ready and no cooldown ends), and the first healthy candidate within its limit: the
     // pick Rust would make (see `AdaptiveBook::pick`).
-    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
+    // (a session's pick depends on its table, which Rust holds)
+    if (out[OUT_RETRY] === 0 && this.#session === null && this.#budgets.length === 0 && now < live[LIVE_NEXT_CHANGE]) {
       let ranked = this.#ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
       for (let k = 0; k < ranked.length; k += 2) {
@@ -894,6 +1078,7 @@ export class ModelRouter extends EventEmitter {
         const at = LIVE_HEAD + LIVE_STRIDE * nameId
         if (live[at] !== STATE_HEALTHY) continue
         const model = this.#models[ranked[k + 1]]
+        if (model.limited) break // its quota is counted in Rust
         const target = model.latencyTarget
         const limit = target * this.#slowFactor
         // the decayed estimate lies between the last one and the target (≤ limit); no call
@@ -917,7 +1102,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let status: number
     try {
-      status = native.routerPickCached(this.#h, id)
+      status = native.routerPickCached(this.#h, id, this.#session, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -1136,6 +1321,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
     log[at + 9] = NaN
     log[at + 10] = this.#now()
+    log[at + 11] = NaN // a legacy record settles no budget
     if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
@@ -1199,6 +1385,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 8] = o.classCode
     log[at + 9] = o.retryAfter
     log[at + 10] = now
+    log[at + 11] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
   }
@@ -1219,6 +1406,52 @@ export class ModelRouter extends EventEmitter {
    * Live health of every model of the current Map (in its order), then of other names that
    * outcomes were reported for. Applies buffered outcomes and due cooldown ends first.
    */
+  /**
+   * New (`strategy: "adaptive"`): sets a spending budget (replacing the one of the same
+   * scope and name, whose spend is kept). A decision reserves its estimated cost
+   * (`costPerToken` × (input estimate + `tokenBudget` or `defaultOutputTokens`)) on every
+   * budget it falls under; its outcome's `cost` (or tokens × price) settles it. When the
+   * best candidates would exceed a budget, the ones that fit are chosen, cheapest first;
+   * when none fits, routing rejects with `ERR_BUDGET_EXCEEDED`. Other strategies throw
+   * `ERR_UNSUPPORTED_STRATEGY`. At most 1024 budgets.
+   */
+  setBudget(budget: BudgetConfig): void {
+    this.#open()
+    if (!this.#adaptive) throw codedError('ERR_UNSUPPORTED_STRATEGY', 'setBudget() needs strategy: "adaptive"')
+    if (typeof budget !== 'object' || budget === null) throw typeError('budget', 'an object', budget)
+    const b = budget as unknown as Record<string, unknown>
+    const scope = b.scope
+    if (scope !== 'global' && scope !== 'model' && scope !== 'key') throw typeError('budget.scope', '"global", "model" or "key"', scope)
+    let name: string | undefined
+    if (scope !== 'global') name = checkString('budget.name', b.name)
+    else if (b.name !== undefined) throw typeError('budget.name', 'absent for scope "global"', b.name)
+    if (typeof b.limit !== 'number') throw typeError('budget.limit', 'a number', b.limit)
+    if (!(b.limit >= 0 && b.limit < Infinity)) throw rangeError('budget.limit', 'a finite number ≥ 0', b.limit)
+    if (typeof b.windowMs !== 'number') throw typeError('budget.windowMs', 'a number', b.windowMs)
+    if (!(b.windowMs > 0 && b.windowMs < Infinity)) throw rangeError('budget.windowMs', 'a finite number > 0', b.windowMs)
+    this.#flush()
+    const i = native.routerSetBudget(this.#h, scope, name ?? null, b.limit, b.windowMs, this.#now())
+    if (i < 0) throw rangeError('budget', 'at most 1024 budgets', budget)
+    this.#budgets[i] = { scope, name }
+  }
+
+  /** New: every budget with its spend and what remains in its current window, in the order first set. */
+  getBudgets(): BudgetStatus[] {
+    this.#open()
+    this.#flush()
+    const list = JSON.parse(native.routerGetBudgets(this.#h, this.#now())) as Array<Record<string, unknown>>
+    return list.map((r) => {
+      const s = { scope: r.scope } as BudgetStatus
+      if (r.name !== null) s.name = r.name as string
+      s.limit = r.limit as number
+      s.windowMs = r.windowMs as number
+      s.spent = r.spent as number
+      s.remaining = r.remaining as number
+      s.resetsAtMs = r.resetsAtMs as number
+      return s
+    })
+  }
+
   getModelHealth(): ModelHealth[] {
     this.#open()
     this.#flush()
@@ -1387,3 +1620,4 @@ export type {
   Outcome,
   OutcomeErrorType,
 } from './router-adaptive'
+export type { CandidateExclusion, CandidateExplanation, RoutingExplanation, ScoreParts } from './router-explain'

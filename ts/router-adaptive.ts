@@ -120,6 +120,22 @@ export interface AdaptiveOptions {
   lateCalls?: number
   /** …(default 1.5). */
   lateFactor?: number
+  /**
+   * The input-token estimate of a task (default: the router's own, cheap and conservative:
+   * ⌈ASCII bytes / 3⌉ + 1 per non-ASCII character, 2 per character outside the BMP). Must
+   * depend on the task alone (it is read when the request's candidates are ranked, and
+   * cached with them) and return a finite number ≥ 0. A model whose `maxTokens` is below
+   * the estimate plus `context.tokenBudget` is never named.
+   */
+  estimateTokens?: (task: string) => number
+  /** Output tokens a decision reserves against a model's `tpm` when the context has no `tokenBudget` (default 1024). */
+  defaultOutputTokens?: number
+  /** Session affinity for contexts with a `sessionId` (default true; false turns it off). */
+  sessionAffinity?: boolean
+  /** A session not routed for this long is forgotten (ms, default 600000). */
+  sessionIdleMs?: number
+  /** Sessions remembered at most; the least recently routed drops first (default 10000, integer 1–1000000). */
+  maxSessions?: number
 }
 
 /** Error types in the order of their codes in Rust (`router_core::outcome::ErrorType::ALL`). */
@@ -173,6 +189,8 @@ export interface EncodedOutcome {
   output: number
   total: number
   retryAfter: number
+  /** The outcome's `cost` (NaN: absent), which settles a budget reservation. */
+  reportedCost: number
   ok: boolean
 }
 
@@ -214,13 +232,14 @@ export function encodeOutcome(outcome: unknown, into: EncodedOutcome): EncodedOu
   into.output = output === output && input === input ? output : NaN
   into.total = output === output && input === input ? input + output : NaN
   into.retryAfter = retryAfter
+  into.reportedCost = cost
   return into
 }
 
 /** Class code of a failed `recordPerformance` sample: a server error. */
 export const SERVER_FAILURE_CODE = 1 + SERVER
 
-/** Options that take any finite number ≥ 0 (durations in ms, and `lateFactor`). */
+/** Options that take any finite number ≥ 0 (durations in ms, `lateFactor`, `defaultOutputTokens`). */
 const DURATION_OPTIONS = [
   'lateFactor',
   'failureRateWindowMs',
@@ -231,6 +250,8 @@ const DURATION_OPTIONS = [
   'probeTimeoutMs',
   'latencyDecayMs',
   'inFlightTimeoutMs',
+  'sessionIdleMs',
+  'defaultOutputTokens',
 ] as const
 /** Integer options and their ranges. */
 const COUNT_OPTIONS = [
@@ -238,6 +259,7 @@ const COUNT_OPTIONS = [
   ['failureRateMinRequests', 1, 1_000_000],
   ['maxInFlight', 1, 1_000_000],
   ['lateCalls', 1, 1_000_000],
+  ['maxSessions', 1, 1_000_000],
 ] as const
 /** Share options in [0, 1]. */
 const SHARE_OPTIONS = ['failureRateThreshold', 'jitter'] as const
@@ -256,6 +278,10 @@ export function checkAdaptiveOptions(opts: Record<string, unknown>, out: Record<
       throw typeError('options.whenNoneHealthy', '"closest" or "reject"', opts.whenNoneHealthy)
     }
     out.whenNoneHealthy = opts.whenNoneHealthy
+  }
+  if (opts.sessionAffinity !== undefined) {
+    if (typeof opts.sessionAffinity !== 'boolean') throw typeError('options.sessionAffinity', 'a boolean', opts.sessionAffinity)
+    out.sessionAffinity = opts.sessionAffinity
   }
   for (const k of DURATION_OPTIONS) {
     const v = opts[k]
@@ -328,6 +354,8 @@ export function adaptiveReason(pick: number, modelName: string, predictedMs: num
       return `Adaptive: power of two choices (${load})`
     case 2:
       return `Adaptive: half-open probe of ejected ${modelName}`
+    case 4:
+      return 'Adaptive: the session’s model (affinity)'
     default:
       return untilMs === Infinity
         ? `Adaptive: no healthy model; ${modelName} is ejected until restored`

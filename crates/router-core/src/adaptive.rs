@@ -154,6 +154,9 @@ pub enum PickKind {
     Balanced,
     /// The half-open probe of an ejected model.
     Probe,
+    /// The model that served the request's session, still a healthy candidate (set by the
+    /// router on a `Preferred` pick of it).
+    Affinity,
     /// Nothing routable: the model that clears soonest, at `until_ms`.
     Closest { until_ms: f64 },
 }
@@ -167,6 +170,7 @@ pub struct Pick {
     pub in_flight: usize,
 }
 
+#[derive(Clone)]
 pub struct AdaptiveBook {
     pub config: AdaptiveConfig,
     states: AHashMap<String, ModelState>,

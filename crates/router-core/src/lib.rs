@@ -7,6 +7,8 @@
 //! calls in flight, fed by reported outcomes).
 
 pub mod adaptive;
+pub mod affinity;
+pub mod budget;
 pub mod complexity;
 pub mod context;
 pub mod health;
@@ -14,8 +16,10 @@ pub mod latency;
 pub mod model;
 pub mod outcome;
 pub mod performance;
+pub mod quota;
 pub mod routing_cache;
 pub mod rules;
+pub mod tokens;
 pub mod window;
 
 mod router;

@@ -5,15 +5,20 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind};
+use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind, WhenNoneHealthy};
+use crate::affinity::{AffinityConfig, SessionTable};
+use crate::budget::{BudgetBook, Scope};
 use crate::complexity::{self, Complexity};
 use crate::context::RoutingContext;
 use crate::health::Reason;
+use crate::health::Routable;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
+use crate::quota::{Quota, QuotaBook};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
+use crate::tokens;
 use crate::window::{RoutingTimes, WindowSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +52,11 @@ pub struct RouterOptions {
     pub cache_max_key_bytes: usize,
     /// Tuning of the adaptive strategy.
     pub adaptive: AdaptiveConfig,
+    /// Session affinity of the adaptive strategy.
+    pub affinity: AffinityConfig,
+    /// Output tokens a decision reserves against a model's `tpm` when the request has no
+    /// token budget.
+    pub default_output_tokens: f64,
 }
 
 impl Default for RouterOptions {
@@ -59,6 +69,8 @@ impl Default for RouterOptions {
             cache_ttl_ms: 5.0 * 60.0 * 1000.0,
             cache_max_key_bytes: 64 << 20,
             adaptive: AdaptiveConfig::default(),
+            affinity: AffinityConfig::default(),
+            default_output_tokens: 1024.0,
         }
     }
 }
@@ -124,15 +136,31 @@ pub enum RouteError {
     /// Adaptive strategy, `whenNoneHealthy: "reject"`: every eligible model is cooling or
     /// ejected; the soonest clears in `retry_after_ms`.
     NoHealthyModel { retry_after_ms: f64 },
+    /// Adaptive strategy: models the tier may use are available, but no context window
+    /// (`max_tokens`) holds the request's `required_tokens` (estimated input + token budget).
+    NoModelFitsWindow { required_tokens: f64 },
+    /// Adaptive strategy: every candidate would exceed budget `budget` (an index of
+    /// [`Router::budgets`]), which starts again at `resets_at_ms`.
+    BudgetExceeded { budget: usize, resets_at_ms: f64 },
 }
 
-/// What a request says about earlier attempts (the adaptive strategy reads it).
+/// What a request says beyond its routing-cache key: earlier attempts, and the caller's
+/// own input-token estimate (the adaptive strategy reads both).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RetryInfo {
+pub struct RetryInfo<'a> {
     /// `context.previousModel`, as an index of the current model set.
     pub previous: Option<usize>,
     /// `retryCount > 0` or `previousModel` set.
     pub is_retry: bool,
+    /// The caller's estimate of the task's input tokens (`estimateTokens`); `None`: the
+    /// router's own ([`crate::tokens::estimate_input_tokens`]). Read when the request's
+    /// candidates are ranked (a routing-cache miss): the estimate must depend on the task
+    /// alone.
+    pub input_tokens: Option<f64>,
+    /// `context.sessionId`: the request follows the session's earlier ones (affinity).
+    pub session: Option<&'a str>,
+    /// `context.budgetKey`: the caller key whose budgets the request spends.
+    pub budget_key: Option<&'a str>,
 }
 
 /// One reported call outcome, for the adaptive state.
@@ -145,6 +173,11 @@ pub struct AdaptiveOutcome {
     pub retry_after_ms: Option<f64>,
     /// Monotonic clock of the router (the same as routing calls get).
     pub now_ms: f64,
+    /// Input + output tokens the call used, when reported (settles its quota reservation).
+    pub tokens: Option<f64>,
+    /// What the call cost, when reported (settles its budget reservation; absent: tokens ×
+    /// the model's price, or the estimate).
+    pub cost: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -189,6 +222,9 @@ pub struct Router {
     rules: RuleBook,
     rng: fastrand::Rng,
     adaptive: AdaptiveBook,
+    sessions: SessionTable,
+    quotas: QuotaBook,
+    budgets: BudgetBook,
     /// Bumped when the model set or an availability changes: cached candidate lists of
     /// older generations are recomputed.
     generation: u64,
@@ -202,6 +238,9 @@ impl Router {
         };
         Router {
             adaptive: AdaptiveBook::new(options.adaptive, options.seed),
+            sessions: SessionTable::new(options.affinity),
+            quotas: QuotaBook::default(),
+            budgets: BudgetBook::default(),
             generation: 0,
             cache: RoutingCache::new(
                 options.cache_size,
@@ -433,11 +472,16 @@ impl Router {
 
     /// The legacy's candidates for `ctx`, best legacy score first (ties in Map order, as
     /// the legacy's strict `>` keeps the first).
-    fn ranked_legacy(&self, ctx: &RoutingContext) -> Vec<u32> {
+    /// Models whose context window is below `required_tokens` are left out.
+    fn ranked_legacy(&self, ctx: &RoutingContext, required_tokens: f64) -> Vec<u32> {
         let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
         let mut scored: Vec<(u32, f64)> = Vec::new();
         for (i, m) in self.models.iter() {
-            if m.tier > ctx.user_tier || !self.is_available(&m.name) || !legacy_keeps(m, ctx, &cx) {
+            if m.tier > ctx.user_tier
+                || m.max_tokens < required_tokens
+                || !self.is_available(&m.name)
+                || !legacy_keeps(m, ctx, &cx)
+            {
                 continue;
             }
             scored.push((i as u32, self.legacy_score(m, ctx, &cx).0));
@@ -464,7 +508,15 @@ impl Router {
             }
             self.cache.reject_hit(id);
         }
-        let ranked = self.ranked_legacy(ctx);
+        let input = retry
+            .input_tokens
+            .unwrap_or_else(|| tokens::estimate_input_tokens(ctx.task));
+        let required_tokens = input + ctx.token_budget.unwrap_or(0.0);
+        let reserve_tokens = input
+            + ctx
+                .token_budget
+                .unwrap_or(self.options.default_output_tokens);
+        let ranked = self.ranked_legacy(ctx, required_tokens);
         let name: Rc<str> = ranked
             .first()
             .and_then(|&i| self.models.shared_name(i as usize).cloned())
@@ -474,6 +526,8 @@ impl Router {
             generation: self.generation,
             user_tier: ctx.user_tier,
             latency_requirement: ctx.latency_requirement,
+            required_tokens,
+            reserve_tokens,
         });
         let id = self.cache.insert(
             &key,
@@ -483,7 +537,7 @@ impl Router {
             },
             now_ms,
         );
-        self.pick_live(&entry, id, false, retry, now_ms)
+        self.pick_live(&entry, id, false, retry, now_ms, true)
     }
 
     /// The live pick for routing-cache entry `id` (a hit the caller served from its memo
@@ -498,7 +552,7 @@ impl Router {
         let entry = self.cache.peek(id).and_then(|d| d.adaptive.clone());
         match entry {
             Some(e) if e.generation == self.generation => {
-                self.pick_live(&e, id, true, retry, now_ms)
+                self.pick_live(&e, id, true, retry, now_ms, true)
             }
             _ => Err(RouteError::NoEligibleModel),
         }
@@ -512,6 +566,7 @@ impl Router {
             .is_some_and(|a| a.generation == self.generation)
     }
 
+    /// `commit`: a routing call (the session table learns the pick); false for `explain`.
     fn pick_live(
         &mut self,
         entry: &AdaptiveEntry,
@@ -519,6 +574,7 @@ impl Router {
         from_cache: bool,
         retry: RetryInfo,
         now_ms: f64,
+        commit: bool,
     ) -> Result<Decision, RouteError> {
         let models = &self.models;
         let candidate = |i: usize| {
@@ -533,7 +589,10 @@ impl Router {
             .filter_map(|&i| candidate(i as usize))
             .collect();
         let tier = entry.user_tier;
-        let eligible = |m: &ModelConfig| m.tier <= tier && self.is_available(&m.name);
+        let required = entry.required_tokens;
+        let eligible = |m: &ModelConfig| {
+            m.tier <= tier && m.max_tokens >= required && self.is_available(&m.name)
+        };
         if let Some(p) = retry.previous.and_then(|p| models.get(p).map(|m| (p, m))) {
             let (p, prev) = p;
             let after_context_length = self.adaptive.get(&prev.name).and_then(|s| s.last_error())
@@ -587,23 +646,150 @@ impl Router {
                 .collect();
         }
         if cands.is_empty() {
-            return Err(RouteError::NoEligibleModel);
+            let window_excluded = models
+                .iter()
+                .any(|(_, m)| m.tier <= tier && self.is_available(&m.name));
+            return Err(if window_excluded {
+                RouteError::NoModelFitsWindow {
+                    required_tokens: required,
+                }
+            } else {
+                RouteError::NoEligibleModel
+            });
+        }
+        // quotas: a model whose next request would exceed its rpm/tpm is skipped like a
+        // cooling model; when every candidate is over quota, the one that clears soonest
+        // (or a rejection)
+        let mut over_quota: Option<f64> = None;
+        if !self.quotas.is_empty() {
+            let tokens = entry.reserve_tokens;
+            let clears: Vec<f64> = cands
+                .iter()
+                .map(|c| {
+                    models
+                        .get(c.index)
+                        .map_or(now_ms, |m| self.quotas.clears_at(&m.name, tokens, now_ms))
+                })
+                .collect();
+            if clears.iter().any(|&t| t <= now_ms) {
+                let mut k = 0;
+                cands.retain(|_| {
+                    k += 1;
+                    clears[k - 1] <= now_ms
+                });
+            } else {
+                let (i, until) = clears
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .expect("candidates are not empty");
+                if self.adaptive.config.when_none_healthy == WhenNoneHealthy::Reject {
+                    return Err(RouteError::NoHealthyModel {
+                        retry_after_ms: until - now_ms,
+                    });
+                }
+                cands = vec![cands[i]];
+                over_quota = Some(until);
+            }
+        }
+        // budgets: when the best candidates would exceed a budget, the ones that fit, cheapest
+        // first; none fits: a rejection naming the budget
+        if !self.budgets.is_empty() {
+            let tokens = entry.reserve_tokens;
+            let key = retry.budget_key;
+            let cost = |c: &Candidate| {
+                models
+                    .get(c.index)
+                    .map_or(0.0, |m| m.cost_per_token * tokens)
+            };
+            let over: Vec<Option<(usize, f64)>> = cands
+                .iter()
+                .map(|c| {
+                    models
+                        .get(c.index)
+                        .and_then(|m| self.budgets.exceeded_by(&m.name, key, cost(c), now_ms))
+                })
+                .collect();
+            if let Some(first_over) = over.iter().flatten().next().copied() {
+                let mut k = 0;
+                cands.retain(|_| {
+                    k += 1;
+                    over[k - 1].is_none()
+                });
+                if cands.is_empty() {
+                    let (budget, resets_at_ms) = first_over;
+                    return Err(RouteError::BudgetExceeded {
+                        budget,
+                        resets_at_ms,
+                    });
+                }
+                cands.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
+            }
+        }
+        // session affinity: the session's model goes first while it is a candidate and
+        // healthy (a retry has left the model that failed out of the candidates already)
+        let mut pinned = None;
+        if let Some(session) = retry.session {
+            let name = if commit {
+                self.sessions.model_of(session, now_ms)
+            } else {
+                self.sessions.peek(session, now_ms)
+            };
+            let at = name.and_then(|n| {
+                cands
+                    .iter()
+                    .position(|c| models.get(c.index).is_some_and(|m| m.name == n))
+                    .map(|pos| (pos, n))
+            });
+            if let Some((pos, n)) = at {
+                self.adaptive.refresh(n, now_ms);
+                let healthy = self
+                    .adaptive
+                    .get(n)
+                    .is_none_or(|s| s.health.routable(now_ms) == Routable::Healthy);
+                if healthy {
+                    let c = cands.remove(pos);
+                    cands.insert(0, c);
+                    pinned = Some(c.index);
+                }
+            }
         }
         let name_of = |i: usize| models.get(i).map(|m| m.name.as_str());
         let keep = |n: &str| models.index_of(n).is_some();
-        let (pick, decision_id) = self
+        let (mut pick, decision_id) = self
             .adaptive
             .pick(
                 &cands,
                 &name_of,
                 entry.latency_requirement,
-                !retry.is_retry,
+                !retry.is_retry && pinned.is_none(),
                 now_ms,
                 &keep,
             )
             .map_err(|retry_after_ms| RouteError::NoHealthyModel { retry_after_ms })?;
+        if pinned == Some(pick.index) && pick.kind == PickKind::Preferred {
+            pick.kind = PickKind::Affinity;
+        }
+        if let Some(until_ms) = over_quota {
+            let until_ms = match pick.kind {
+                PickKind::Closest { until_ms: u } => u.max(until_ms),
+                _ => until_ms,
+            };
+            pick.kind = PickKind::Closest { until_ms };
+        }
+        if let (true, Some(m)) = (commit, models.get(pick.index)) {
+            self.quotas
+                .reserve(&m.name, decision_id, entry.reserve_tokens, now_ms);
+            let cost = m.cost_per_token * entry.reserve_tokens;
+            self.budgets
+                .reserve(decision_id, &m.name, retry.budget_key, cost, now_ms);
+        }
+        if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
+            self.sessions.record(session, &m.name, now_ms);
+        }
         let confidence = match pick.kind {
-            PickKind::Preferred => 0.9,
+            PickKind::Preferred | PickKind::Affinity => 0.9,
             PickKind::Balanced => 0.8,
             PickKind::Probe => 0.5,
             PickKind::Closest { .. } => 0.2,
@@ -624,6 +810,20 @@ impl Router {
 
     /// Feeds one reported call outcome of `name` into the adaptive state.
     pub fn report_outcome(&mut self, name: &str, o: AdaptiveOutcome) {
+        if let (Some(id), Some(tokens)) = (o.decision_id, o.tokens) {
+            self.quotas.settle(name, id, tokens);
+        }
+        if let Some(id) = o.decision_id {
+            let price = self
+                .models
+                .index_of(name)
+                .and_then(|i| self.models.get(i))
+                .map(|m| m.cost_per_token);
+            let cost = o.cost.or_else(|| o.tokens.zip(price).map(|(t, p)| t * p));
+            if let Some(cost) = cost {
+                self.budgets.settle(id, cost);
+            }
+        }
         let models = &self.models;
         let prior = models
             .index_of(name)
@@ -654,7 +854,16 @@ impl Router {
         now_ms: f64,
     ) {
         self.replay_hit(id, routing_ms);
+        let reserve = self
+            .cache
+            .peek(id)
+            .and_then(|d| d.adaptive.as_ref())
+            .map(|a| a.reserve_tokens);
         let models = &self.models;
+        if let (Some(m), Some(tokens)) = (models.get(model_index), reserve) {
+            // the layer serves no model with a quota from its memo; kept exact regardless
+            self.quotas.reserve(&m.name, decision_id, tokens, now_ms);
+        }
         if let Some(m) = models.get(model_index) {
             let keep = |n: &str| models.index_of(n).is_some();
             self.adaptive.track(&m.name, decision_id, now_ms, &keep);
@@ -719,6 +928,17 @@ impl Router {
         ctx: &RoutingContext,
         cx: &Complexity,
     ) -> (f64, f64, f64) {
+        let p = self.legacy_score_parts(m, ctx, cx);
+        (p.total, p.latency, p.complexity)
+    }
+
+    /// The legacy's four score factors of `m` for `ctx` and their weighted sum.
+    pub(crate) fn legacy_score_parts(
+        &self,
+        m: &ModelConfig,
+        ctx: &RoutingContext,
+        cx: &Complexity,
+    ) -> ScoreParts {
         let target = if ctx.latency_requirement != 0.0 {
             ctx.latency_requirement
         } else {
@@ -784,7 +1004,13 @@ impl Router {
         total += complexity * w.complexity;
         total += reliability * w.reliability;
         total += cost * w.cost;
-        (total, latency, complexity)
+        ScoreParts {
+            total,
+            latency,
+            complexity,
+            reliability,
+            cost,
+        }
     }
 
     fn select_rules(&mut self, ctx: &RoutingContext) -> Result<Decision, RouteError> {
@@ -972,7 +1198,13 @@ impl Router {
     }
 
     pub fn purge_expired(&mut self, now_ms: f64) -> usize {
+        self.sessions.purge_idle(now_ms);
         self.cache.purge_expired(now_ms)
+    }
+
+    /// Sessions remembered for affinity.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
     }
 
     /// Releases what the router holds (after `shutdown()`).
@@ -981,8 +1213,36 @@ impl Router {
         self.models = ModelSet::default();
         self.availability.clear();
         self.adaptive.clear();
+        self.sessions.clear();
+        self.quotas.clear();
+        self.budgets.clear();
+    }
+
+    /// Sets the `rpm`/`tpm` quotas of the models (by name; absent: unlimited).
+    pub fn set_quotas(&mut self, quotas: &[(String, Quota)]) {
+        self.quotas.set_quotas(quotas);
+    }
+    pub fn quotas(&self) -> &QuotaBook {
+        &self.quotas
+    }
+
+    /// Sets a spending budget (see [`BudgetBook::set`]); `None` when too many are set.
+    pub fn set_budget(
+        &mut self,
+        scope: Scope,
+        limit: f64,
+        window_ms: f64,
+        now_ms: f64,
+    ) -> Option<usize> {
+        self.budgets.set(scope, limit, window_ms, now_ms)
+    }
+    pub fn budgets(&self) -> &BudgetBook {
+        &self.budgets
     }
 }
+
+mod explain;
+pub use explain::{CandidateView, Exclusion, Explanation, ScoreParts};
 
 #[cfg(test)]
 mod tests;

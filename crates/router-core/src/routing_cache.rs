@@ -155,6 +155,12 @@ pub struct AdaptiveEntry {
     pub generation: u64,
     pub user_tier: Tier,
     pub latency_requirement: f64,
+    /// Estimated input tokens plus the request's `token_budget`: a model whose `max_tokens`
+    /// is below it is never a candidate (none in `ranked`).
+    pub required_tokens: f64,
+    /// Tokens a decision reserves against a model's `tpm`: estimated input plus the token
+    /// budget (or the router's default output).
+    pub reserve_tokens: f64,
 }
 
 struct Entry {
@@ -300,6 +306,15 @@ impl RoutingCache {
         }
         self.hits += 1;
         Lookup::Fresh(id)
+    }
+
+    /// The id of `key`'s entry when it is held and fresh at `now_ms`, without counting a
+    /// lookup or touching its recency (a routing explanation changes nothing).
+    pub fn peek_fresh(&self, key: &KeyRef<'_>, now_ms: f64) -> Option<u64> {
+        self.entries
+            .peek(&key.id)
+            .filter(|e| key.matches(&e.key) && now_ms - e.written_at_ms < self.ttl_ms)
+            .map(|_| key.id)
     }
 
     /// The decision held by entry `id`, without touching its recency.

@@ -88,7 +88,7 @@ proptest! {
                         capabilities: None,
                         matched_custom_rules: &[],
                     };
-                    let info = RetryInfo { previous: None, is_retry: retry };
+                    let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, budget_key: None };
                     match r.select_with(&ctx, info, now) {
                         Ok(d) => {
                             let DecisionKind::Adaptive { decision_id, .. } = d.kind else {
@@ -124,6 +124,8 @@ proptest! {
                         latency_ms: latency,
                         retry_after_ms: if class == OutcomeClass::RateLimited { retry_after } else { None },
                         now_ms: now,
+                        tokens: None,
+                        cost: None,
                     });
                 }
             }
@@ -148,6 +150,8 @@ proptest! {
                 latency_ms: 1.0,
                 retry_after_ms: None,
                 now_ms: i as f64 * step_ms,
+                tokens: None,
+                cost: None,
             });
         }
         let s = r.adaptive().get("m0").unwrap();

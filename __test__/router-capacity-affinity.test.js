@@ -1,0 +1,123 @@
+// strategy "adaptive": session affinity (context.sessionId) through the public API, in virtual
+// time: a session's follow-ups stay on the model that served it while it is a healthy
+// candidate, and move at once when it is not.
+const { ModelRouter } = require('model-router-native')
+
+function config(name, latencyTarget, maxTokens = 8192) {
+  return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens }
+}
+/** Ranked a, b, c for the context below (a is the fastest). */
+function models() {
+  return new Map([
+    ['a', config('a', 400, 1000)],
+    ['b', config('b', 600)],
+    ['c', config('c', 900)],
+  ])
+}
+const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+
+let routers = []
+function make(opts = {}) {
+  const clock = { t: 1000 }
+  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
+  r.clock = clock
+  routers.push(r)
+  return r
+}
+afterEach(() => {
+  for (const r of routers) r.shutdown()
+  routers = []
+})
+/** One turn: route, answer at once (a conversation waits for each answer), return the model. */
+async function turn(r, m, over) {
+  const d = await r.selectOptimalModel(ctx(over), m)
+  r.reportOutcome(d, { ok: true, latencyMs: 200 })
+  return d
+}
+
+describe('session affinity', () => {
+  test('follow-ups stay on the session’s model after the best-ranked one recovers; other sessions do not', async () => {
+    const r = make()
+    const m = models()
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
+    expect((await turn(r, m, { sessionId: 's1' })).modelName).toBe('b')
+    r.clock.t += 5000 // "a" healthy again
+    for (let i = 0; i < 5; i++) {
+      r.clock.t += 100
+      const d = await turn(r, m, { sessionId: 's1' })
+      expect(d.modelName).toBe('b')
+      expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
+    }
+    expect((await turn(r, m, { sessionId: 's2' })).modelName).toBe('a')
+    expect((await turn(r, m)).modelName).toBe('a')
+  })
+
+  test('moves at once when its model cools, then stays on the new one', async () => {
+    const r = make()
+    const m = models()
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 60000 })
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    r.clock.t += 70000
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+  })
+
+  test('a prompt that outgrows the session model’s window moves it', async () => {
+    const r = make()
+    const m = models()
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+    expect((await turn(r, m, { sessionId: 's', task: 'x'.repeat(6000) })).modelName).toBe('b')
+  })
+
+  test('a session idle for sessionIdleMs is forgotten', async () => {
+    const r = make({ sessionIdleMs: 10000 })
+    const m = models()
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    r.clock.t += 9000
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    r.clock.t += 10000
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+  })
+
+  test('sessionAffinity: false turns it off', async () => {
+    const r = make({ sessionAffinity: false })
+    const m = models()
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    r.clock.t += 5000
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+  })
+
+  test('maxSessions bounds the table: the least recently routed session drops', async () => {
+    const r = make({ maxSessions: 1 })
+    const m = models()
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
+    expect((await turn(r, m, { sessionId: 's1' })).modelName).toBe('b')
+    r.clock.t += 5000
+    expect((await turn(r, m, { sessionId: 's2' })).modelName).toBe('a')
+    expect((await turn(r, m, { sessionId: 's1' })).modelName).toBe('a')
+  })
+
+  test('explain() marks the session’s model and names it', async () => {
+    const r = make()
+    const m = models()
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
+    await turn(r, m, { sessionId: 's' })
+    r.clock.t += 5000
+    const e = await r.explain(ctx({ sessionId: 's' }), m)
+    expect(e.candidates.filter((c) => c.sessionModel).map((c) => c.modelName)).toEqual(['b'])
+    expect(e.decision.modelName).toBe('b')
+  })
+
+  test('bad input is a TypeError/RangeError naming the field', async () => {
+    const r = make()
+    await expect(r.selectOptimalModel(ctx({ sessionId: 42 }), models())).rejects.toThrow(/context\.sessionId/)
+    await expect(r.selectOptimalModel(ctx({ sessionId: '\ud800' }), models())).rejects.toThrow(TypeError)
+    expect(() => new ModelRouter({ strategy: 'adaptive', sessionAffinity: 'yes' })).toThrow(/options\.sessionAffinity/)
+    expect(() => new ModelRouter({ strategy: 'adaptive', sessionIdleMs: -1 })).toThrow(RangeError)
+    expect(() => new ModelRouter({ strategy: 'adaptive', sessionIdleMs: '1' })).toThrow(/options\.sessionIdleMs/)
+    expect(() => new ModelRouter({ strategy: 'adaptive', maxSessions: 0 })).toThrow(RangeError)
+    expect(() => new ModelRouter({ strategy: 'adaptive', maxSessions: 1.5 })).toThrow(/options\.maxSessions/)
+  })
+})
