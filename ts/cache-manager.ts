@@ -1,19 +1,22 @@
 /**
  * `CacheManager`: drop-in for the legacy two-level response cache, over the native core
- * (`src/cache.rs`, `crates/cache-core`). This layer owns the events, the value encoding
- * (JSON text with a type tag, bytes raw) and the group commit: every write issued in the
- * same tick joins one SQLite transaction (two when many writes are in flight: see
- * `durable`), committed in a microtask; each `set` promise of
- * that tick resolves after the commit, so an awaited `set` survives a process kill. The
- * commit runs inline (one write, nothing in flight) or on the native writer thread, which
- * reports each settled group through `onSettled`.
+ * (`src/cache.rs`, `crates/cache-core`). This layer owns the options, the checks and the
+ * events, and composes the parts that live apart: the value codec (`cache-codec.ts`), the
+ * group commit (`cache-group-commit.ts`), the read snapshot of a callback
+ * (`cache-read-snapshot.ts`), the warming patterns (`cache-warm-patterns.ts`), the front of
+ * decoded hits (`cache-front.ts`) and the Redis level (`fleet-cache.ts`).
  */
 import { EventEmitter } from 'node:events'
 import { native } from './native'
 import { wellFormed } from './strings'
 import { weakInterval } from './weak-interval'
-import { codedError, fromNative, rangeError, typeError } from './errors'
+import { codedError, rangeError, typeError } from './errors'
 import { MemoryFront, NOT_HELD } from './cache-front'
+import { decode, encode, KIND_JSON, KIND_STRING, kindOf, sourceOf } from './cache-codec'
+import { keyError, nativeError } from './cache-errors'
+import { GroupCommit } from './cache-group-commit'
+import { ReadSnapshot } from './cache-read-snapshot'
+import { WarmPatterns, warmPattern } from './cache-warm-patterns'
 import { FleetCacheLevel, type FleetStats, fleetOptions, type RedisOptions } from './fleet-cache'
 
 export type { FleetStats, RedisOptions } from './fleet-cache'
@@ -109,172 +112,12 @@ export type CacheEntry = [key: string, value: unknown, ttl?: number, namespace?:
 type Handle = ReturnType<typeof native.cacheCreate>
 
 const MiB = 1024 * 1024
-const KIND_JSON = 0
-const KIND_STRING = 1
-const KIND_BUFFER = 2
-const KIND_BYTES = 3
-const KIND_LEGACY_JSON = 4
-const KIND_LEGACY_QUOTED = 5
 const RESOLVED: Promise<void> = Promise.resolve()
 const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
 const MISS = Symbol('miss')
 
-/** How to settle the promise of a group shipped to the writer thread. */
-interface Waiter {
-  resolve: (() => void) | null
-  reject: ((err: unknown) => void) | null
-  /** Writes (operations) the group's promise stands for. */
-  writes: number
-}
-
-/**
- * Fewest writes a tick's first commit group may hold when the tick is split (see
- * `durable`): below this, the extra commit costs the writer more than the overlap saves.
- */
-const MIN_SPLIT = 8
-
-/** The error for a key (or namespace) that is not a string, or not one UTF-8 can hold exactly. */
-function keyError(field: string, key: unknown): TypeError {
-  return typeof key !== 'string'
-    ? typeError(field, 'a string', key)
-    : new TypeError(`${field} must be a well-formed string: it holds a lone surrogate, which would change in storage`)
-}
-
-/**
- * Serializes a value for storage (text for strings and JSON, the bytes themselves for
- * `Uint8Array`s; `kindOf` tells which), or throws the `TypeError`/`RangeError` that says
- * why not.
- */
-function encode(value: unknown): string | Uint8Array {
-  switch (typeof value) {
-    case 'string':
-      // a lone surrogate cannot cross into UTF-8 unchanged: store such a string as JSON
-      // text (JSON escapes it), which parses back to the very same string
-      if (!wellFormed(value)) return JSON.stringify(value)
-      return value
-    case 'number':
-      if (!Number.isFinite(value)) throw rangeError('value', 'a finite number (JSON cannot hold it)', value)
-      return JSON.stringify(value)
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-    case 'bigint':
-      throw typeError('value', 'JSON data, a string or bytes', value)
-    default:
-      break
-  }
-  if (value === null) return 'null'
-  if (value instanceof Uint8Array) return value
-  let text: string | undefined
-  try {
-    text = JSON.stringify(value)
-  } catch (err) {
-    // A cycle or a BigInt inside: JSON.stringify says which.
-    throw new TypeError(`value cannot be stored: ${(err as Error).message.split('\n')[0]}`)
-  }
-  if (text === undefined) throw typeError('value', 'JSON data, a string or bytes', value)
-  return text
-}
-
-/**
- * The stored kind of `value` as `encode` serialized it: derived from the result (a string
- * kept as is, bytes, or JSON text), so no state outlives the call — a `toJSON` that calls
- * `set` again cannot mix up two values' kinds.
- */
-function kindOf(value: unknown, encoded: string | Uint8Array): number {
-  if (typeof encoded === 'string') return encoded === value ? KIND_STRING : KIND_JSON
-  return Buffer.isBuffer(encoded) ? KIND_BUFFER : KIND_BYTES
-}
-
-/**
- * `fromNative` for errors thrown by the addon. They are made in Node's main realm, so under
- * a `vm` context (Jest) they fail `instanceof Error`: rebuild them in this realm first.
- */
-function nativeError(err: unknown): unknown {
-  if (err !== null && typeof err === 'object' && !(err instanceof Error)) {
-    const message = (err as { message?: unknown }).message
-    if (typeof message === 'string') return fromNative(new Error(message))
-  }
-  return fromNative(err)
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
-
-/** Turns a tagged native result (see `src/cache.rs`) into a fresh value. */
-function decode(r: string | Buffer): unknown {
-  if (typeof r === 'string') {
-    const kind = r.charCodeAt(0) >> 1
-    const body = r.slice(1)
-    switch (kind) {
-      case KIND_JSON:
-        return JSON.parse(body)
-      case KIND_STRING:
-        return body
-      case KIND_LEGACY_JSON:
-        return parseOr(body)
-      case KIND_LEGACY_QUOTED: {
-        // The legacy stored JSON.stringify(text) where text was the string itself or the
-        // JSON of the value: undo both (a string that looks like JSON cannot be told apart).
-        const inner = parseOr(body)
-        return typeof inner === 'string' ? parseOr(inner) : inner
-      }
-      default:
-        return body
-    }
-  }
-  const body = r.subarray(1)
-  return r[0] >> 1 === KIND_BYTES ? new Uint8Array(body.buffer, body.byteOffset, body.length) : body
-}
-
-/**
- * Microtasks without a disk read after which the shared read snapshot ends (see
- * `CacheManager.reading`): an `await` of a resolved promise takes one, an `await` of an
- * async function that awaits the cache two or three.
- */
-const QUIET_HOPS = 4
-
-function tagOf(r: string | Buffer): number {
-  return typeof r === 'string' ? r.charCodeAt(0) : r[0]
-}
-
-function sourceOf(r: string | Buffer): 'memory' | 'disk' {
-  return (tagOf(r) & 1) === 1 ? 'disk' : 'memory'
-}
-
 /** The longest period Node's timers take (a longer one fires every millisecond). */
 const MAX_TIMER_MS = 2 ** 31 - 1
-
-/** Longest warming pattern kept (the legacy's `${userTier}:${priority}:${capabilities}`). */
-const MAX_PATTERN_LENGTH = 1024
-
-/**
- * The warming pattern of a context, as the legacy builds it; a `TypeError` naming the field
- * for a value that is not a string (nor, for `capabilities`, an array of strings).
- */
-function warmPattern(context: CacheWarmContext): string {
-  const { userTier, priority, capabilities } = context as unknown as Record<string, unknown>
-  if (typeof userTier !== 'string' && userTier !== undefined) throw typeError('context.userTier', 'a string', userTier)
-  if (typeof priority !== 'string' && priority !== undefined) throw typeError('context.priority', 'a string', priority)
-  let caps = ''
-  if (capabilities !== undefined) {
-    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
-      throw typeError('context.capabilities', 'an array of strings', capabilities)
-    }
-    caps = capabilities.join(',')
-  }
-  const pattern = `${userTier}:${priority}:${caps}`
-  if (pattern.length > MAX_PATTERN_LENGTH)
-    throw rangeError('context', `a pattern of at most ${MAX_PATTERN_LENGTH} characters`, pattern.slice(0, 40) + '…')
-  return pattern
-}
 
 /** What `write` reports for the `cache_set` event. */
 interface SetEvent {
@@ -329,68 +172,23 @@ export class CacheManager extends EventEmitter {
   private handle: Handle | null
   private readonly policy: CacheEvictionPolicy
   private readonly persist: boolean
-  private readonly asyncDurability: boolean
   private readonly maxKeyLength: number
   private readonly maxValueSize: number
-  private readonly maxWarmKeys: number
-  private readonly maxWarmPatterns: number
   private readonly cleanupTimer: NodeJS.Timeout | null
   /** Decoded memory hits served without a native call (see `cache-front.ts`). */
   private readonly front: MemoryFront
   /** The shared level on Redis (`redis` option), or null. */
   private readonly fleet: FleetCacheLevel | null = null
   private readonly defaultTtlMs: number
-  private batch: Promise<void> | null = null
-  private batchResolve: (() => void) | null = null
-  private batchReject: ((err: unknown) => void) | null = null
-  /** Writes that joined `batch`. */
-  private batchWrites = 0
-  /**
-   * The tick's batch is committed early once it holds this many writes (once per tick):
-   * half of the writes that were awaiting a commit when the last tick ended, so callers
-   * with many writes in flight form two alternating groups (see `durable`).
-   */
-  private splitAt = Infinity
-  private splitThisTick = false
-  /** The last commit went to the writer thread (an inline one leaves nothing to overlap). */
-  private lastCommitShipped = false
-  private asyncFlushScheduled = false
-  /** Groups shipped to the writer thread, by number (ascending), until reported. */
-  private readonly waiters = new Map<number, Waiter>()
-  /** Keeps the process alive while groups are out: their promises must settle. */
-  private keepAlive: NodeJS.Timeout | null = null
+  /** The tick's writes and their commit (see `cache-group-commit.ts`). */
+  private readonly commits: GroupCommit
+  /** The disk read snapshot a callback's reads share (see `cache-read-snapshot.ts`). */
+  private readonly snapshot: ReadSnapshot
+  /** What `predictiveWarmCache` learned: keys read under each context pattern. */
+  private readonly warm: WarmPatterns
   private readonly inflight = new Map<string, Promise<unknown>>()
   /** Keys of `inflight` written, deleted or cleared since their loader started. */
   private readonly superseded = new Set<string>()
-  /** pattern → keys read while it was active (both in recency order, bounded). */
-  private readonly warmKeys = new Map<string, Set<string>>()
-  private activePattern: Set<string> | null = null
-  /**
-   * Disk reads of one macrotask (a callback and the promise continuations it runs): the
-   * first reads on its own; the later ones share one read snapshot (the native side then
-   * skips each read's file locks, a sixth of a disk hit). A watcher on the microtask queue
-   * ends it once QUIET_HOPS microtasks pass without a disk read, so it never outlives the
-   * macrotask: a read in any later callback sees every commit made before it began. The
-   * watcher is a promise job, not `queueMicrotask` (Jest's fake timers fake that one and
-   * drop its jobs, which would pin the snapshot).
-   */
-  private reading = false // the watcher is queued: a read now joins the snapshot
-  private snapshotOpen = false
-  private readSinceWatch = false
-  private quietHops = 0
-  private readonly watchReads = (): void => {
-    if (this.readSinceWatch) {
-      this.readSinceWatch = false
-      this.quietHops = 0
-      void RESOLVED.then(this.watchReads)
-    } else if (++this.quietHops < QUIET_HOPS) {
-      void RESOLVED.then(this.watchReads)
-    } else {
-      this.reading = false
-      if (this.snapshotOpen && this.handle !== null) native.cacheEndRead(this.handle)
-      this.snapshotOpen = false
-    }
-  }
 
   constructor(config: CacheConfig = {}) {
     super()
@@ -413,11 +211,9 @@ export class CacheManager extends EventEmitter {
     const compression = config.compression ?? true
     if (typeof compression !== 'boolean') throw typeError('compression', 'a boolean', compression)
     this.persist = persist
-    this.asyncDurability = durability === 'async'
     this.maxKeyLength = count(config, 'maxKeyLength', 4096)
     this.maxValueSize = count(config, 'maxValueSize', 64 * MiB)
-    this.maxWarmKeys = count(config, 'maxWarmKeys', 64)
-    this.maxWarmPatterns = count(config, 'maxWarmPatterns', 256)
+    this.warm = new WarmPatterns(count(config, 'maxWarmKeys', 64), count(config, 'maxWarmPatterns', 256))
     const defaultTTL = positive(config, 'defaultTTL', 3600)
     this.defaultTtlMs = defaultTTL * 1000
     const redis = fleetOptions(config.redis)
@@ -429,6 +225,20 @@ export class CacheManager extends EventEmitter {
     this.front = new MemoryFront((log, n) => {
       if (this.handle !== null) native.cacheReplayHits(this.handle, log, n)
     })
+    this.commits = new GroupCommit(
+      {
+        handle: () => this.handle,
+        // the core forgets what a failed commit held, at its next read
+        forget: () => this.front.clear(),
+        error: (err) => {
+          // durability "async": tell an `error` listener if any
+          if (this.listenerCount('error') > 0) this.emit('error', err)
+        },
+      },
+      persist,
+      durability === 'async',
+    )
+    this.snapshot = new ReadSnapshot(() => this.handle, persist)
     try {
       this.handle = native.cacheCreate(
         {
@@ -454,7 +264,7 @@ export class CacheManager extends EventEmitter {
     if (redis !== null) {
       const host = {
         live: () => this.live(),
-        commit: () => this.durable(),
+        commit: () => this.commits.join(),
         emit: (e: string, p?: unknown) => this.listenerCount(e) > 0 && this.emit(e, p),
         decode,
       }
@@ -477,7 +287,7 @@ export class CacheManager extends EventEmitter {
     return (a, b) => {
       // napi passes the pair as one array argument.
       const [last, error] = Array.isArray(a) ? a : [a, b]
-      ref.deref()?.settled(last as number, (error as string | null | undefined) ?? null)
+      ref.deref()?.commits.settled(last as number, (error as string | null | undefined) ?? null)
     }
   }
 
@@ -493,13 +303,19 @@ export class CacheManager extends EventEmitter {
     return this.handle
   }
 
+  /** Writes whose commit promise has not settled: the group commit's count, for the tests of its split. */
+  // @ts-expect-error TS6133: only the tests read it
+  private get unsettledWrites(): number {
+    return this.commits.unsettledWrites
+  }
+
   /**
    * Whether the front may serve hits now. Not while a write awaits its commit (a failed
    * commit makes the core forget values it took at `set`, on its next read), nor while
    * someone listens for evictions (a native `get` reports them).
    */
   private frontOpen(): boolean {
-    return this.batch === null && this.waiters.size === 0 && !this.asyncFlushScheduled && this.listenerCount('cache_evict') === 0
+    return this.commits.idle() && this.listenerCount('cache_evict') === 0
   }
 
   /** `decode` for a hit of `cacheGet`; a text hit from memory goes through the front. */
@@ -516,7 +332,7 @@ export class CacheManager extends EventEmitter {
   get(key: string): Promise<any> {
     if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
-    if (this.activePattern !== null) this.remember(key)
+    if (this.warm.learning()) this.warm.remember(key)
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
     const t0 = listening ? performance.now() : 0
     try {
@@ -529,7 +345,7 @@ export class CacheManager extends EventEmitter {
         }
       }
       this.front.flush()
-      const r = this.pointRead(this.handle, key)
+      const r = this.snapshot.get(this.handle, key)
       if (r === null) {
         if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
         return this.fleet === null ? RESOLVED_NULL : this.fleet.get(key)
@@ -561,7 +377,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    const done = this.fleet === null ? this.durable() : Promise.all([this.durable(), shared]).then(() => {})
+    const done = this.fleet === null ? this.commits.join() : Promise.all([this.commits.join(), shared]).then(() => {})
     return this.emitAfter(done, () => {
       if (event !== null) this.emit('cache_set', event)
     })
@@ -640,7 +456,7 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     this.supersede(key)
-    const local = this.durable()
+    const local = this.commits.join()
     return this.emitAfter(
       (this.fleet === null ? local : Promise.all([local, this.fleet.delete(key)])).then(() => existed),
       () => existed && this.emit('cache_delete', { key }),
@@ -658,7 +474,7 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(nativeError(err))
     }
     for (const k of this.inflight.keys()) this.superseded.add(k)
-    const done = this.fleet === null ? this.durable() : Promise.all([this.durable(), this.fleet.clear(namespace)]).then(() => {})
+    const done = this.fleet === null ? this.commits.join() : Promise.all([this.commits.join(), this.fleet.clear(namespace)]).then(() => {})
     return this.emitAfter(done, () => (namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace })))
   }
 
@@ -675,7 +491,7 @@ export class CacheManager extends EventEmitter {
     for (const k of list) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
     try {
       const rs = native.cacheGetMany(this.live(), list)
-      if (this.activePattern !== null) for (const k of list) this.remember(k)
+      if (this.warm.learning()) for (const k of list) this.warm.remember(k)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
       return Promise.resolve(rs.map((r) => (r === null || r === undefined ? null : decode(r))))
     } catch (err) {
@@ -732,7 +548,7 @@ export class CacheManager extends EventEmitter {
         // a native failure after some writes: commit what was written (releasing the write
         // lock), then reject
         if (written === 0) throw err
-        return this.durable().then(
+        return this.commits.join().then(
           () => Promise.reject(err),
           () => Promise.reject(err),
         )
@@ -740,7 +556,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.emitAfter(this.durable(), () => {
+    return this.emitAfter(this.commits.join(), () => {
       for (const event of events) this.emit('cache_set', event)
     })
   }
@@ -780,27 +596,9 @@ export class CacheManager extends EventEmitter {
     if (this.inflight.size !== 0 && this.inflight.has(key)) this.superseded.add(key)
   }
 
-  /** `cacheGet`, joining the macrotask's read snapshot when one is being watched (`reading`). */
-  private pointRead(h: Handle, key: string): string | Buffer | null {
-    const shared = this.reading
-    // marked before the call: a read that fails after opening the snapshot must still end it
-    if (shared) this.snapshotOpen = true
-    const r = native.cacheGet(h, key, shared)
-    if (this.persist && (r === null || (tagOf(r) & 1) === 1)) {
-      // a disk read: the first of a macrotask starts the watcher, later ones keep it going
-      this.readSinceWatch = true
-      if (!shared) {
-        this.reading = true
-        this.quietHops = 0
-        void RESOLVED.then(this.watchReads)
-      }
-    }
-    return r
-  }
-
   /** Like `get`, but tells a stored `null` from a miss. */
   private read(key: string): unknown {
-    if (this.activePattern !== null) this.remember(key)
+    if (this.warm.learning()) this.warm.remember(key)
     const front = this.handle !== null && this.frontOpen()
     if (front) {
       const held = this.front.serve(key)
@@ -809,7 +607,7 @@ export class CacheManager extends EventEmitter {
         return held
       }
     }
-    const r = this.pointRead(this.live(), key)
+    const r = this.snapshot.get(this.live(), key)
     if (r === null) {
       if (this.listenerCount('cache_miss') > 0) this.emit('cache_miss', { key, latency: 0 })
       return MISS
@@ -849,32 +647,15 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    let keys = this.warmKeys.get(pattern)
-    if (keys !== undefined) {
-      this.warmKeys.delete(pattern) // most recent last
-    } else {
-      keys = new Set()
-      if (this.warmKeys.size >= this.maxWarmPatterns) {
-        this.warmKeys.delete(this.warmKeys.keys().next().value as string)
-      }
-    }
-    this.warmKeys.set(pattern, keys)
-    this.activePattern = keys
-    if (keys.size === 0) return RESOLVED
+    const keys = this.warm.activate(pattern)
+    if (keys.length === 0) return RESOLVED
     try {
-      native.cacheWarm(this.live(), [...keys])
+      native.cacheWarm(this.live(), keys)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
     return RESOLVED
-  }
-
-  private remember(key: string): void {
-    const keys = this.activePattern!
-    if (keys.has(key)) keys.delete(key)
-    else if (keys.size >= this.maxWarmKeys) keys.delete(keys.values().next().value as string)
-    keys.add(key)
   }
 
   /** The cache's statistics now (synchronous, as in the legacy). Throws `ERR_SHUT_DOWN` after `shutdown()`. */
@@ -904,22 +685,21 @@ export class CacheManager extends EventEmitter {
     if (this.handle === null) return
     this.front.flush()
     this.front.clear()
-    this.flush()
+    this.commits.flush()
     try {
       // Joins the writer thread: every group shipped is settled when this returns.
       const failures = native.cacheClose(this.handle)
-      for (const [seq, w] of [...this.waiters]) {
+      this.commits.settleAll((seq) => {
         const f = failures.find((x) => x.first <= seq && seq <= x.last)
-        this.settle(seq, w, f ? f.message : null)
-      }
+        return f ? f.message : null
+      })
     } catch (err) {
-      for (const [seq, w] of [...this.waiters]) this.settle(seq, w, (err as Error).message ?? String(err))
+      this.commits.settleAll(() => (err as Error).message ?? String(err))
       throw nativeError(err)
     } finally {
       this.handle = null
       this.inflight.clear()
-      this.warmKeys.clear()
-      this.activePattern = null
+      this.warm.clear()
     }
   }
 
@@ -928,7 +708,7 @@ export class CacheManager extends EventEmitter {
     if (this.handle === null) return
     try {
       const cleanedCount = native.cachePurgeExpired(this.live())
-      if (this.batch === null) this.flush()
+      if (!this.commits.open()) this.commits.flush()
       if (cleanedCount > 0) this.emit('cache_cleanup', { cleanedCount })
     } catch {
       // A failed sweep is retried at the next interval.
@@ -939,108 +719,5 @@ export class CacheManager extends EventEmitter {
     for (const key of native.cacheTakeEvicted(this.handle!)) {
       this.emit('cache_evict', { key, reason: this.policy })
     }
-  }
-
-  /** The promise of the current group commit (see the file comment). */
-  private durable(): Promise<void> {
-    if (!this.persist) return RESOLVED
-    if (this.asyncDurability) {
-      if (!this.asyncFlushScheduled) {
-        this.asyncFlushScheduled = true
-        setImmediate(() => this.flush())
-      }
-      return RESOLVED
-    }
-    if (this.batch === null) {
-      this.batch = new Promise<void>((resolve, reject) => {
-        this.batchResolve = resolve
-        this.batchReject = reject
-      })
-      // the tick's commit: a promise job, not queueMicrotask (Jest's fake timers fake that
-      // one and drop its jobs, which would leave the batch uncommitted and the lock held)
-      void RESOLVED.then(this.endTick)
-    }
-    const batch = this.batch
-    // Two-stage pipeline: with many writes awaiting commits, the writer thread commits the
-    // tick's first half while the caller issues the second; otherwise the caller waits for
-    // one commit per tick with the writer idle meanwhile (measured at 64 sets in flight:
-    // 55-61k vs 39-45k sets/s). Once per tick: a tick of thousands of writes commits twice.
-    if (++this.batchWrites === this.splitAt && !this.splitThisTick) {
-      this.splitThisTick = true
-      this.flush()
-    }
-    return batch
-  }
-
-  /** Writes whose commit promise has not settled: the batch's and the shipped groups'. */
-  private get unsettledWrites(): number {
-    let n = this.batchWrites
-    for (const w of this.waiters.values()) n += w.writes
-    return n
-  }
-
-  /** The end of a tick's writes: commits them, and sizes the next tick's split. */
-  private readonly endTick = (): void => {
-    const half = this.unsettledWrites >> 1
-    this.splitAt = this.lastCommitShipped && half >= MIN_SPLIT ? half : Infinity
-    this.splitThisTick = false
-    // nothing left when the split fell on the tick's last write; and a split tick queued
-    // a second job for its second batch, which the first job's commit already covered
-    if (this.batch !== null) this.flush()
-  }
-
-  private flush(): void {
-    const resolve = this.batchResolve
-    const reject = this.batchReject
-    const writes = this.batchWrites
-    this.batch = this.batchResolve = this.batchReject = null
-    this.batchWrites = 0
-    this.asyncFlushScheduled = false
-    if (this.handle === null) {
-      reject?.(codedError('ERR_SHUT_DOWN', 'the cache was shut down before the write was committed'))
-      return
-    }
-    try {
-      const seq = native.cacheCommit(this.handle)
-      this.lastCommitShipped = seq !== 0
-      if (seq === 0) {
-        resolve?.()
-      } else {
-        this.waiters.set(seq, { resolve, reject, writes })
-        if (this.keepAlive === null) this.keepAlive = setInterval(() => void this, 0x7fff_ffff)
-      }
-    } catch (err) {
-      // the core forgets what the failed commit held, at its next read
-      this.front.clear()
-      if (reject !== null) reject(nativeError(err))
-      // durability "async": nobody awaits this commit; tell an `error` listener if any.
-      else if (this.listenerCount('error') > 0) this.emit('error', nativeError(err))
-    }
-  }
-
-  /** The writer thread settled every group up to `last` (`error`: they failed). */
-  private settled(last: number, error: string | null): void {
-    for (const [seq, w] of this.waiters) {
-      if (seq > last) break
-      this.settle(seq, w, error)
-    }
-  }
-
-  private settle(seq: number, w: Waiter, error: string | null): void {
-    this.waiters.delete(seq)
-    if (this.waiters.size === 0 && this.keepAlive !== null) {
-      clearInterval(this.keepAlive)
-      this.keepAlive = null
-    }
-    if (error === null) {
-      w.resolve?.()
-      return
-    }
-    // the core forgets what the failed group held, at its next read
-    this.front.clear()
-    const err = nativeError(new Error(error.startsWith('[') ? error : `[ERR_CACHE_DISK] ${error}`))
-    if (w.reject !== null) w.reject(err)
-    // durability "async": nobody awaits this commit; tell an `error` listener if any.
-    else if (this.listenerCount('error') > 0) this.emit('error', err)
   }
 }
