@@ -1,5 +1,5 @@
 /**
- * The commit split (ts/cache-manager.ts, `durable`) on and off, side by side in one
+ * The commit split (`GroupCommit.join` in ts/cache-group-commit.ts) on and off, side by side in one
  * process: two native caches, one with the split disabled, and the legacy port; sets of a
  * 1 KB JSON object to file databases with N in flight. Run: `node bench/dist/commit-split.js [N]`.
  */
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const split = new CacheManager({ dbPath: tmpDb('split') })
   const oneCommit = new CacheManager({ dbPath: tmpDb('one-commit') })
   // disables the split: the split point stays infinite (a private field, benchmark only)
-  Object.defineProperty(oneCommit, 'splitAt', { get: () => Infinity, set: () => undefined })
+  Object.defineProperty((oneCommit as unknown as { commits: object }).commits, 'splitAt', { get: () => Infinity, set: () => undefined })
   const next = [0, 0, 0]
   const sides = [legacy, split, oneCommit]
   const [l, s, o] = await interleaved(
