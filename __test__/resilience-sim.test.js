@@ -11,7 +11,16 @@ const S = 1000
 const OPTS = { ...DEFAULT_SIM, ratePerSec: 5 }
 
 function tiny(overrides) {
-  return { name: 'tiny', description: 'tiny', durationMs: 60 * S, outages: [], brownouts: [], storms: [], callerErrorShare: 0, ...overrides }
+  return {
+    name: 'tiny',
+    description: 'tiny',
+    durationMs: 60 * S,
+    outages: [],
+    brownouts: [],
+    storms: [],
+    callerErrorShare: 0,
+    ...overrides,
+  }
 }
 
 const TOP = 'gemini-2.5-flash'
@@ -151,7 +160,11 @@ describe('providers', () => {
   test('the caller’s errors fail on every model; a long request fails only where it does not fit', () => {
     const p = new Providers(tiny({}), simModels())
     for (const m of simModels().keys()) {
-      expect(p.call(m, 0, { ...req, callerError: 'bad_request' }, draws)).toMatchObject({ ok: false, status: 400, errorType: 'bad_request' })
+      expect(p.call(m, 0, { ...req, callerError: 'bad_request' }, draws)).toMatchObject({
+        ok: false,
+        status: 400,
+        errorType: 'bad_request',
+      })
     }
     const long = { ...req, inputTokens: 50_000, callerError: 'context_length' }
     expect(p.call('gemini-2.0-flash-thinking', 0, long, draws)).toMatchObject({ ok: false, errorType: 'context_length' })
@@ -191,26 +204,29 @@ describe('sides', () => {
   })
 
   const withAdaptive = require('../bench/dist/resilience/sides.js').unavailable('adaptive') === null ? test : test.skip
-  withAdaptive('the adaptive side reports every outcome, failures with their status and class, and nothing with recordPerformance', async () => {
-    const report = jest.spyOn(NativeRouter.prototype, 'reportOutcome')
-    const record = jest.spyOn(NativeRouter.prototype, 'recordPerformance')
-    try {
-      const r = await simulate(storm, 'adaptive', OPTS)
-      expect(report.mock.calls.length).toBe(r.attempts)
-      expect(record).not.toHaveBeenCalled()
-      const failed = report.mock.calls.filter(([, o]) => !o.ok)
-      expect(failed.length).toBe(r.rateLimited)
-      expect(failed.length).toBeGreaterThan(0)
-      for (const [decision, o] of failed) {
-        expect(decision.modelName).toBe(TOP)
-        expect(o).toMatchObject({ status: 429, errorType: 'rate_limit' })
-        expect(o.retryAfterMs).toBeGreaterThan(0)
+  withAdaptive(
+    'the adaptive side reports every outcome, failures with their status and class, and nothing with recordPerformance',
+    async () => {
+      const report = jest.spyOn(NativeRouter.prototype, 'reportOutcome')
+      const record = jest.spyOn(NativeRouter.prototype, 'recordPerformance')
+      try {
+        const r = await simulate(storm, 'adaptive', OPTS)
+        expect(report.mock.calls.length).toBe(r.attempts)
+        expect(record).not.toHaveBeenCalled()
+        const failed = report.mock.calls.filter(([, o]) => !o.ok)
+        expect(failed.length).toBe(r.rateLimited)
+        expect(failed.length).toBeGreaterThan(0)
+        for (const [decision, o] of failed) {
+          expect(decision.modelName).toBe(TOP)
+          expect(o).toMatchObject({ status: 429, errorType: 'rate_limit' })
+          expect(o.retryAfterMs).toBeGreaterThan(0)
+        }
+      } finally {
+        report.mockRestore()
+        record.mockRestore()
       }
-    } finally {
-      report.mockRestore()
-      record.mockRestore()
-    }
-  })
+    },
+  )
 
   test('a retry on the legacy side names the model that just failed: its routing cache hands it back', async () => {
     const legacy = await simulate(outage, 'legacy-port', OPTS)
@@ -221,7 +237,16 @@ describe('sides', () => {
 
 describe('goal checks', () => {
   const { goals } = require('../bench/dist/resilience/report.js')
-  const run = (side, o) => ({ side, successRate: 1, p99Ms: 1000, p50Ms: 400, costPerSuccess: 1e-4, maxPerProbeInterval: 0, healthyEjections: side === 'adaptive' ? 0 : null, ...o })
+  const run = (side, o) => ({
+    side,
+    successRate: 1,
+    p99Ms: 1000,
+    p50Ms: 400,
+    costPerSuccess: 1e-4,
+    maxPerProbeInterval: 0,
+    healthyEjections: side === 'adaptive' ? 0 : null,
+    ...o,
+  })
   const steady = scenarios()[0]
 
   test('no goal is checked without the adaptive side', () => {
@@ -233,7 +258,10 @@ describe('goal checks', () => {
     expect(ok.map((g) => g.pass)).toEqual([true, true, true, true, true, true, true, true])
     const bad = goals(steady, [
       run('adaptive', { successRate: 0.998, p99Ms: 1300, p50Ms: 430, maxPerProbeInterval: 2, healthyEjections: 1 }),
-      run('oracle'), run('native-legacy'), run('legacy-port', { successRate: 0.9 }), run('litellm-rules', { p99Ms: 2000, successRate: 0.9 }),
+      run('oracle'),
+      run('native-legacy'),
+      run('legacy-port', { successRate: 0.9 }),
+      run('litellm-rules', { p99Ms: 2000, successRate: 0.9 }),
     ])
     expect(Object.fromEntries(bad.map((g) => [g.goal, g.pass]))).toEqual({
       'success ≥ 99.9% where the oracle reaches it': false,

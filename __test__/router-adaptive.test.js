@@ -13,7 +13,13 @@ function models() {
     ['c', config('c', 900, 128000)],
   ])
 }
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  ...over,
+})
 
 let routers = []
 /** An adaptive router on a virtual clock: `r.t` is now (ms). */
@@ -223,9 +229,13 @@ describe("the caller's errors", () => {
 })
 
 describe('never eject everything', () => {
-  async function coolAll(r, m) {
+  async function coolAll(r, _m) {
     let k = 0
-    for (const [name, ms] of [['a', 9000], ['b', 3000], ['c', 6000]]) {
+    for (const [name, ms] of [
+      ['a', 9000],
+      ['b', 3000],
+      ['c', 6000],
+    ]) {
       r.reportOutcome(name, { ok: false, latencyMs: 5, status: 429, retryAfterMs: ms + k++ })
     }
     expect(r.getModelHealth().every((h) => h.state === 'rate_limited')).toBe(true)

@@ -14,7 +14,13 @@ function models() {
     ['c', config('c', 900)],
   ])
 }
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  ...over,
+})
 
 let routers = []
 function make(opts = {}) {

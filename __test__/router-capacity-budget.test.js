@@ -14,7 +14,14 @@ function models() {
   ])
 }
 // 31 ASCII characters: 11 tokens of input; tokenBudget 989 → 1000 tokens reserved
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, tokenBudget: 989, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  tokenBudget: 989,
+  ...over,
+})
 
 let routers = []
 function make(opts = {}) {
@@ -84,7 +91,7 @@ describe('budgets', () => {
     const m = models()
     r.setBudget({ scope: 'global', limit: 3, windowMs: 60000 })
     let seed = 7
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
     const price = { pricey: 1e-3, mid: 5e-4, cheap: 1e-4 }
     for (let i = 0; i < 200; i++) {
       r.clock.t += 50
@@ -114,6 +121,8 @@ describe('budgets', () => {
     await expect(r.selectOptimalModel(ctx({ budgetKey: 5 }), models())).rejects.toThrow(/context\.budgetKey/)
     const legacy = new ModelRouter()
     routers.push(legacy)
-    expect(() => legacy.setBudget({ scope: 'global', limit: 1, windowMs: 1 })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_STRATEGY' }))
+    expect(() => legacy.setBudget({ scope: 'global', limit: 1, windowMs: 1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_STRATEGY' }),
+    )
   })
 })

@@ -13,7 +13,13 @@ function models() {
     ['top', config('top', 300, 100000, 'enterprise')],
   ])
 }
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  ...over,
+})
 
 let routers = []
 function make(opts = {}) {

@@ -5,7 +5,13 @@ const { ModelRouter } = require('model-router-native')
 function config(name, latencyTarget, extra = {}) {
   return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens: 100000, ...extra }
 }
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  ...over,
+})
 
 let routers = []
 function make(opts = {}) {
@@ -23,7 +29,10 @@ afterEach(() => {
 describe('rpm', () => {
   test('the top model takes its quota per 60 s window, repeats served from the memo included', async () => {
     const r = make()
-    const m = new Map([['top', config('top', 300, { rpm: 3 })], ['next', config('next', 500)]])
+    const m = new Map([
+      ['top', config('top', 300, { rpm: 3 })],
+      ['next', config('next', 500)],
+    ])
     const names = []
     for (let i = 0; i < 6; i++) {
       r.clock.t += 100
@@ -38,7 +47,10 @@ describe('rpm', () => {
 
   test('every model over quota: ERR_NO_HEALTHY_MODEL with retryAfterMs under reject; explain() says quota', async () => {
     const r = make({ whenNoneHealthy: 'reject' })
-    const m = new Map([['top', config('top', 300, { rpm: 1 })], ['next', config('next', 500, { rpm: 1 })]])
+    const m = new Map([
+      ['top', config('top', 300, { rpm: 1 })],
+      ['next', config('next', 500, { rpm: 1 })],
+    ])
     await r.selectOptimalModel(ctx(), m)
     r.clock.t += 1000
     await r.selectOptimalModel(ctx(), m)
@@ -47,14 +59,20 @@ describe('rpm', () => {
     expect(err.code).toBe('ERR_NO_HEALTHY_MODEL')
     expect(err.retryAfterMs).toBe(58000)
     const e = await r.explain(ctx(), m)
-    expect(e.candidates.map((c) => [c.excludedBy, c.untilMs])).toEqual([['quota', 61000], ['quota', 62000]])
+    expect(e.candidates.map((c) => [c.excludedBy, c.untilMs])).toEqual([
+      ['quota', 61000],
+      ['quota', 62000],
+    ])
   })
 })
 
 describe('tpm', () => {
   test('a decision reserves input + tokenBudget; reportOutcome settles it with the real tokens', async () => {
     const r = make()
-    const m = new Map([['top', config('top', 300, { tpm: 2000 })], ['next', config('next', 500)]])
+    const m = new Map([
+      ['top', config('top', 300, { tpm: 2000 })],
+      ['next', config('next', 500)],
+    ])
     const d1 = await r.selectOptimalModel(ctx({ tokenBudget: 1400 }), m)
     expect(d1.modelName).toBe('top')
     const d2 = await r.selectOptimalModel(ctx({ tokenBudget: 1400 }), m)
@@ -65,7 +83,10 @@ describe('tpm', () => {
 
   test('without a tokenBudget, defaultOutputTokens is reserved', async () => {
     const r = make({ defaultOutputTokens: 100 })
-    const m = new Map([['top', config('top', 300, { tpm: 250 })], ['next', config('next', 500)]])
+    const m = new Map([
+      ['top', config('top', 300, { tpm: 250 })],
+      ['next', config('next', 500)],
+    ])
     // 11 tokens of input + 100: two fit in 250, the third does not
     const names = []
     for (let i = 0; i < 3; i++) names.push((await r.selectOptimalModel(ctx(), m)).modelName)
@@ -76,7 +97,13 @@ describe('tpm', () => {
 describe('bad input', () => {
   test('rpm, tpm and defaultOutputTokens are checked, naming the field', async () => {
     const r = make()
-    for (const [bad, type] of [['5', TypeError], [0, RangeError], [-1, RangeError], [Infinity, RangeError], [NaN, RangeError]]) {
+    for (const [bad, type] of [
+      ['5', TypeError],
+      [0, RangeError],
+      [-1, RangeError],
+      [Infinity, RangeError],
+      [NaN, RangeError],
+    ]) {
       const m = new Map([['top', config('top', 300, { rpm: bad })]])
       const err = await r.selectOptimalModel(ctx(), m).catch((e) => e)
       expect(err).toBeInstanceOf(type)
@@ -91,7 +118,10 @@ describe('bad input', () => {
   test('a quota edited in place on a config is seen on the next call; what was sent still counts', async () => {
     const r = make()
     const top = config('top', 300, { rpm: 100 })
-    const m = new Map([['top', top], ['next', config('next', 500)]])
+    const m = new Map([
+      ['top', top],
+      ['next', config('next', 500)],
+    ])
     for (let i = 0; i < 3; i++) expect((await r.selectOptimalModel(ctx(), m)).modelName).toBe('top')
     top.rpm = 3
     expect((await r.selectOptimalModel(ctx(), m)).modelName).toBe('next')

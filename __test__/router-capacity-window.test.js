@@ -13,7 +13,13 @@ function models() {
     ['large', config('large', 900, 100000)],
   ])
 }
-const ctx = (over = {}) => ({ task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000, ...over })
+const ctx = (over = {}) => ({
+  task: 'Write a function to sort a list',
+  userTier: 'pro',
+  priority: 'high',
+  latencyRequirement: 2000,
+  ...over,
+})
 
 let routers = []
 function make(opts = {}) {
@@ -118,7 +124,13 @@ describe('estimateTokens', () => {
   test('bad option and bad results are a TypeError/RangeError naming it', async () => {
     expect(() => new ModelRouter({ strategy: 'adaptive', estimateTokens: 5 })).toThrow(TypeError)
     expect(() => new ModelRouter({ strategy: 'adaptive', estimateTokens: 'x' })).toThrow(/options\.estimateTokens/)
-    for (const [bad, type] of [['7', TypeError], [undefined, TypeError], [-1, RangeError], [NaN, RangeError], [Infinity, RangeError]]) {
+    for (const [bad, type] of [
+      ['7', TypeError],
+      [undefined, TypeError],
+      [-1, RangeError],
+      [NaN, RangeError],
+      [Infinity, RangeError],
+    ]) {
       const r = make({ estimateTokens: () => bad })
       const err = await r.selectOptimalModel(ctx(), models()).catch((e) => e)
       expect(err).toBeInstanceOf(type)

@@ -127,12 +127,12 @@ const PORT_PATCHES = {
       if (port.modelPerformance.has(name)) return record(name, latency, success, cost, tokenUsage)
       // fixed before model_performance_updated reports the record (the payload is that record)
       const emit = port.emit
-      port.emit = function (event, payload) {
+      port.emit = function (event, payload, ...rest) {
         if (event === 'model_performance_updated') {
           payload.performance.avgLatency = latency
           payload.performance.avgCost = cost
         }
-        return emit.apply(this, arguments)
+        return emit.call(this, event, payload, ...rest)
       }
       try {
         return record(name, latency, success, cost, tokenUsage)
@@ -225,7 +225,9 @@ const STRICT_TIER_PATCH = (port, state) => {
   const fallback = port.selectFallbackModel.bind(port)
   port.selectFallbackModel = (original, c, models, why) => {
     const real = port.modelAvailability
-    port.modelAvailability = { get: (name) => real.get(name) === true && models.has(name) && level(models.get(name).tier) <= level(c.userTier) }
+    port.modelAvailability = {
+      get: (name) => real.get(name) === true && models.has(name) && level(models.get(name).tier) <= level(c.userTier),
+    }
     try {
       return fallback(original, c, models, why) // the port's body runs synchronously
     } finally {
@@ -358,7 +360,9 @@ async function lockstep(pairs, what, act) {
     const gotEvents = pair.native.events.splice(0)
     const wantEvents = pair.port.events.splice(0)
     if (gotEvents.join('\n') !== wantEvents.join('\n')) {
-      throw new Error(`${pair.label}, ${what}: events differ\n native ${gotEvents.join('\n        ')}\n port   ${wantEvents.join('\n        ')}`)
+      throw new Error(
+        `${pair.label}, ${what}: events differ\n native ${gotEvents.join('\n        ')}\n port   ${wantEvents.join('\n        ')}`,
+      )
     }
     results.push({ result: got, events: gotEvents })
   }
@@ -490,11 +494,15 @@ async function runStream({ seed, steps, epochs, expiring }) {
       count('recordPerformance')
     } else if (roll < 0.115) {
       const args = [work.pick(MODEL_NAMES), work.chance(0.6)]
-      results = await lockstep(pairs, `${at} updateModelAvailability(${JSON.stringify(args)})`, (side) => side.router.updateModelAvailability(...args))
+      results = await lockstep(pairs, `${at} updateModelAvailability(${JSON.stringify(args)})`, (side) =>
+        side.router.updateModelAvailability(...args),
+      )
       count('updateModelAvailability')
     } else if (roll < 0.125) {
       const updates = new Map(work.subset(MODEL_NAMES, 0.3).map((n) => [n, work.chance(0.7)]))
-      results = await lockstep(pairs, `${at} updateBatchAvailability(${JSON.stringify([...updates])})`, (side) => side.router.updateBatchAvailability(updates))
+      results = await lockstep(pairs, `${at} updateBatchAvailability(${JSON.stringify([...updates])})`, (side) =>
+        side.router.updateBatchAvailability(updates),
+      )
       count('updateBatchAvailability')
     } else if (roll < 0.15) {
       // a Map of its own sometimes: the method must not refresh availability from it
@@ -502,10 +510,14 @@ async function runStream({ seed, steps, epochs, expiring }) {
       const original = work.chance(0.85) && fallbackModels.size > 0 ? work.pick([...fallbackModels.keys()]) : work.pick(MODEL_NAMES)
       const context = work.context()
       const why = work.reason()
-      results = await lockstep(pairs, `${at} selectFallbackModel(${original}, ${JSON.stringify(context)}, ${JSON.stringify([...fallbackModels.keys()])})`, async (side) => {
-        const d = await side.router.selectFallbackModel(original, context, fallbackModels, why)
-        return decisionFields(d)
-      })
+      results = await lockstep(
+        pairs,
+        `${at} selectFallbackModel(${original}, ${JSON.stringify(context)}, ${JSON.stringify([...fallbackModels.keys()])})`,
+        async (side) => {
+          const d = await side.router.selectFallbackModel(original, context, fallbackModels, why)
+          return decisionFields(d)
+        },
+      )
       for (const { result } of results) {
         if (result.error) count(`fallback throws ${result.error.code}`)
         else count(result.value.modelName === original ? 'fallback to the original' : 'fallback to another model')
@@ -549,11 +561,13 @@ async function runStream({ seed, steps, epochs, expiring }) {
     } else if (roll < 0.2) {
       const data = work.optimizeData()
       const before = pairs.map(portWeights)
-      results = await lockstep(pairs, `${at} optimizeBasedOnPerformance(${JSON.stringify(data)})`, (side) => side.router.optimizeBasedOnPerformance(data))
+      results = await lockstep(pairs, `${at} optimizeBasedOnPerformance(${JSON.stringify(data)})`, (side) =>
+        side.router.optimizeBasedOnPerformance(data),
+      )
       if (pairs.some((pair, i) => portWeights(pair) !== before[i])) count('optimize changed weights')
       else count('optimize changed nothing')
     } else if (roll < 0.22) {
-      results = await lockstep(pairs, `${at} stats`, (side, pair) => ({
+      results = await lockstep(pairs, `${at} stats`, (side, _pair) => ({
         routing: routingPerformance(side.router.getRoutingPerformance()),
         stats: routerStats(side.router.getRouterStats()),
         usage: side.router.getModelUsageStats(),
@@ -568,7 +582,14 @@ async function runStream({ seed, steps, epochs, expiring }) {
     } else if (roll < 0.24) {
       // a listener that throws once: the legacy turns it into an emergency fallback while
       // routing, and lets it escape from the other methods
-      const event = work.pick(['routing_decision', 'performance_metrics', 'model_performance_updated', 'model_availability_changed', 'batch_availability_update', 'fallback_triggered'])
+      const event = work.pick([
+        'routing_decision',
+        'performance_metrics',
+        'model_performance_updated',
+        'model_availability_changed',
+        'batch_availability_update',
+        'fallback_triggered',
+      ])
       const context = work.context()
       const name = work.pick([...models.keys()])
       const available = work.chance(0.5)
@@ -601,10 +622,14 @@ async function runStream({ seed, steps, epochs, expiring }) {
       count('empty Map')
     } else {
       const context = work.context()
-      results = await lockstep(pairs, `${at} selectOptimalModel(${JSON.stringify(context)}, ${JSON.stringify([...models.keys()])})`, async (side) => {
-        beforeRequest()
-        return decisionFields(await side.router.selectOptimalModel(context, models))
-      })
+      results = await lockstep(
+        pairs,
+        `${at} selectOptimalModel(${JSON.stringify(context)}, ${JSON.stringify([...models.keys()])})`,
+        async (side) => {
+          beforeRequest()
+          return decisionFields(await side.router.selectOptimalModel(context, models))
+        },
+      )
       for (const { result } of results) {
         if (result.error) count(`decision rejects ${result.error.code}`)
         else if (result.value.fromCache) count('decision from cache')
@@ -629,13 +654,37 @@ describe('native legacy strategy vs the legacy port: the rest of ModelRouter', (
     console.log(`differential-rest: ${JSON.stringify(tally)}`)
     // every operation and outcome below happened, on both tier policies, so none is compared vacuously
     const expected = [
-      'decision scored', 'decision from cache', 'decision: no candidates', 'decision rejects ERR_NO_ELIGIBLE_MODEL',
-      'fallback to another model', 'fallback to the original', 'fallback throws ERR_NO_ELIGIBLE_MODEL', 'fallback throws ERR_NO_MODELS',
-      'addRule new', 'addRule replacing in place', 'addRule inactive', 'addRule default again', 'removeRule removed', 'removeRule absent',
-      'rule conditions evaluated', 'optimize changed weights', 'optimize changed nothing', 'stats compared', 'timer fired',
-      'emergency fallback', 'listener error escaped', 'empty Map', 'recordPerformance', 'updateModelAvailability', 'updateBatchAvailability',
-      'event routing_decision', 'event performance_metrics', 'event fallback_triggered', 'event model_performance_updated',
-      'event model_availability_changed', 'event batch_availability_update',
+      'decision scored',
+      'decision from cache',
+      'decision: no candidates',
+      'decision rejects ERR_NO_ELIGIBLE_MODEL',
+      'fallback to another model',
+      'fallback to the original',
+      'fallback throws ERR_NO_ELIGIBLE_MODEL',
+      'fallback throws ERR_NO_MODELS',
+      'addRule new',
+      'addRule replacing in place',
+      'addRule inactive',
+      'addRule default again',
+      'removeRule removed',
+      'removeRule absent',
+      'rule conditions evaluated',
+      'optimize changed weights',
+      'optimize changed nothing',
+      'stats compared',
+      'timer fired',
+      'emergency fallback',
+      'listener error escaped',
+      'empty Map',
+      'recordPerformance',
+      'updateModelAvailability',
+      'updateBatchAvailability',
+      'event routing_decision',
+      'event performance_metrics',
+      'event fallback_triggered',
+      'event model_performance_updated',
+      'event model_availability_changed',
+      'event batch_availability_update',
     ]
     expect(expected.filter((name) => !(tally[name] > 0))).toEqual([])
   })
@@ -680,7 +729,9 @@ describe('targeted lockstep scenarios', () => {
     ])
     const context = (userTier) => ({ task: 'Summarize the notes', userTier, priority: 'medium', latencyRequirement: 2000 })
     // a routing call marks the Map available; selectFallbackModel never does
-    await lockstep(pairs, 'routing once', async (side) => decisionFields(await side.router.selectOptimalModel(context('enterprise'), models)))
+    await lockstep(pairs, 'routing once', async (side) =>
+      decisionFields(await side.router.selectOptimalModel(context('enterprise'), models)),
+    )
     const fallback = async (original, userTier, fallbackModels = models) => {
       const results = await lockstep(pairs, `selectFallbackModel(${original}, ${userTier})`, async (side) =>
         decisionFields(await side.router.selectFallbackModel(original, context(userTier), fallbackModels, 'timeout')),
@@ -689,7 +740,12 @@ describe('targeted lockstep scenarios', () => {
         if (result.error) {
           expect(events).toEqual([]) // a throw emits nothing
         } else {
-          expect(result.value).toEqual({ modelName: result.value.modelName, confidence: 0.6, reason: `Fallback from ${original}: timeout`, fromCache: false })
+          expect(result.value).toEqual({
+            modelName: result.value.modelName,
+            confidence: 0.6,
+            reason: `Fallback from ${original}: timeout`,
+            fromCache: false,
+          })
           expect(events.map((e) => JSON.parse(e))).toEqual([
             ['fallback_triggered', { originalModel: original, fallbackModel: result.value.modelName, reason: 'timeout' }],
           ])
@@ -721,9 +777,18 @@ describe('targeted lockstep scenarios', () => {
     const unseen = new Map([['fresh-model', modelConfig('fresh-model', 'free', ['code'])]])
     expect(await fallback('fresh-model', 'free', unseen)).toEqual([noFallback, noFallback])
     // every model of the Map marked unavailable
-    await lockstep(pairs, 'custom models down', (side) => side.router.updateBatchAvailability(new Map([['custom-small', false], ['custom-large', false]])))
+    await lockstep(pairs, 'custom models down', (side) =>
+      side.router.updateBatchAvailability(
+        new Map([
+          ['custom-small', false],
+          ['custom-large', false],
+        ]),
+      ),
+    )
     expect(await fallback('elsewhere', 'enterprise', others)).toEqual([noFallback, noFallback])
-    expect(await fallback('elsewhere', 'enterprise', new Map())).toEqual(Array(2).fill('throws ERR_NO_MODELS: No models available for fallback'))
+    expect(await fallback('elsewhere', 'enterprise', new Map())).toEqual(
+      Array(2).fill('throws ERR_NO_MODELS: No models available for fallback'),
+    )
   })
 
   test('optimizeBasedOnPerformance shifts the weights, which changes later decisions but not cached ones', async () => {
@@ -743,7 +808,8 @@ describe('targeted lockstep scenarios', () => {
     for (let i = 0; i < 5; i++) {
       await lockstep(pairs, 'a failure of custom-small', (side) => side.router.recordPerformance('custom-small', 500, false, 0.01))
     }
-    const optimize = (data) => lockstep(pairs, `optimizeBasedOnPerformance(${JSON.stringify(data)})`, (side) => side.router.optimizeBasedOnPerformance(data))
+    const optimize = (data) =>
+      lockstep(pairs, `optimizeBasedOnPerformance(${JSON.stringify(data)})`, (side) => side.router.optimizeBasedOnPerformance(data))
     const expectBoth = (decisions, modelName, confidence) => {
       for (const d of decisions) {
         expect(d.modelName).toBe(modelName)
@@ -776,10 +842,15 @@ describe('targeted lockstep scenarios', () => {
     const models = new Map([['gemini-2.0-flash', modelConfig('gemini-2.0-flash', 'free', [], 600, 2e-7)]])
     const context = (i) => ({ task: `request ${i}`, userTier: 'free', priority: 'low', latencyRequirement: 3000 })
     const decide = async (i) =>
-      (await lockstep(pairs, `request ${i}`, async (side) => decisionFields(await side.router.selectOptimalModel(context(i), models)))).map(({ result }) => result.value)
-    const usage = async () => (await lockstep(pairs, 'getModelUsageStats', (side) => side.router.getModelUsageStats())).map(({ result }) => result.value)
+      (await lockstep(pairs, `request ${i}`, async (side) => decisionFields(await side.router.selectOptimalModel(context(i), models)))).map(
+        ({ result }) => result.value,
+      )
+    const usage = async () =>
+      (await lockstep(pairs, 'getModelUsageStats', (side) => side.router.getModelUsageStats())).map(({ result }) => result.value)
     const cacheSize = async () =>
-      (await lockstep(pairs, 'getRouterStats', (side) => routerStats(side.router.getRouterStats()))).map(({ result }) => result.value.cache.size)
+      (await lockstep(pairs, 'getRouterStats', (side) => routerStats(side.router.getRouterStats()))).map(
+        ({ result }) => result.value.cache.size,
+      )
 
     for (let i = 0; i < 1001; i++) await decide(i)
     expect(await usage()).toEqual(Array(2).fill({ 'gemini-2.0-flash': 1001 }))
@@ -799,12 +870,20 @@ describe('targeted lockstep scenarios', () => {
     const control = bothPolicies() // never touched: decisions must not depend on the rules
     const work = makeWorkload(99)
     const models = work.models()
-    const rulesNow = async () => (await lockstep(pairs, 'getRules', (side, pair) => rulesView(side, pair))).map(({ result }) => result.value)
+    const rulesNow = async () =>
+      (await lockstep(pairs, 'getRules', (side, pair) => rulesView(side, pair))).map(({ result }) => result.value)
     const add = (spec) => {
       for (const pair of pairs) pair.unnamedDefaults.delete(spec.id)
       return lockstep(pairs, `addRule(${spec.id})`, (side) => side.router.addRule(ruleFor(spec, side)))
     }
-    const spec = { id: 'vision-first', name: 'Vision first', conditionKind: 'always', modelPreference: ['custom-large'], weight: 4, active: false }
+    const spec = {
+      id: 'vision-first',
+      name: 'Vision first',
+      conditionKind: 'always',
+      modelPreference: ['custom-large'],
+      weight: 4,
+      active: false,
+    }
 
     expect((await rulesNow())[0].map((rule) => rule.id)).toEqual(DEFAULT_RULE_IDS)
     await add(spec)
@@ -828,8 +907,12 @@ describe('targeted lockstep scenarios', () => {
     ])
     for (let i = 0; i < 300; i++) {
       const context = work.context()
-      const ruled = await lockstep(pairs, `ruled ${i}`, async (side) => decisionFields(await side.router.selectOptimalModel(context, models)))
-      const plain = await lockstep(control, `control ${i}`, async (side) => decisionFields(await side.router.selectOptimalModel(context, models)))
+      const ruled = await lockstep(pairs, `ruled ${i}`, async (side) =>
+        decisionFields(await side.router.selectOptimalModel(context, models)),
+      )
+      const plain = await lockstep(control, `control ${i}`, async (side) =>
+        decisionFields(await side.router.selectOptimalModel(context, models)),
+      )
       expect(ruled.map((x) => x.result)).toEqual(plain.map((x) => x.result))
     }
     for (const pair of pairs) expect([pair.native.conditionCalls, pair.port.conditionCalls]).toEqual([0, 0])
@@ -838,7 +921,8 @@ describe('targeted lockstep scenarios', () => {
   test('the 30 s timer emits performance_metrics with no samples on both; shutdown leaves no timer', async () => {
     const pairs = bothPolicies()
     const payloads = { native: [], port: [] }
-    for (const pair of pairs) for (const name of ['native', 'port']) pair[name].router.on('performance_metrics', (p) => payloads[name].push(p))
+    for (const pair of pairs)
+      for (const name of ['native', 'port']) pair[name].router.on('performance_metrics', (p) => payloads[name].push(p))
     for (let tick = 0; tick < 10; tick++) {
       fireTimers(true)
       await lockstep(pairs, `tick ${tick}`, () => undefined)

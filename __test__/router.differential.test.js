@@ -136,7 +136,9 @@ describe('native legacy strategy vs the legacy port', () => {
         const got = pickFields(await native.selectOptimalModel(context, models))
         const want = pickFields(await fixed.selectOptimalModel(context, models))
         if (JSON.stringify(got) !== JSON.stringify(want)) {
-          throw new Error(`step ${steps}: native ${JSON.stringify(got)} != legacy+fixes ${JSON.stringify(want)} for ${JSON.stringify(context)} with ${JSON.stringify([...models.keys()])}`)
+          throw new Error(
+            `step ${steps}: native ${JSON.stringify(got)} != legacy+fixes ${JSON.stringify(want)} for ${JSON.stringify(context)} with ${JSON.stringify([...models.keys()])}`,
+          )
         }
         if (got.fromCache) hits++
         const p = pickFields(await plain.selectOptimalModel(context, models))

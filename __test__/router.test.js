@@ -7,7 +7,17 @@ const { ModelRouter: LegacyRouter } = require('model-router-legacy-ports')
 const root = path.join(__dirname, '..')
 
 function config(name, tier, capabilities, latencyTarget, costPerToken) {
-  return { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192, apiKey: 'sk-SECRET-123', endpoint: 'https://x', projectId: 'p' }
+  return {
+    name,
+    tier,
+    capabilities,
+    latencyTarget,
+    costPerToken,
+    maxTokens: 8192,
+    apiKey: 'sk-SECRET-123',
+    endpoint: 'https://x',
+    projectId: 'p',
+  }
 }
 function defaultModels() {
   return new Map([
@@ -49,7 +59,15 @@ describe('interface', () => {
   test('sync methods stay sync and the seven default rules have working conditions', () => {
     const r = make()
     const rules = r.getRules()
-    expect(rules.map((x) => x.id)).toEqual(['critical-tasks', 'enterprise-tier', 'low-latency', 'code-tasks', 'large-context', 'free-tier', 'deep-reasoning'])
+    expect(rules.map((x) => x.id)).toEqual([
+      'critical-tasks',
+      'enterprise-tier',
+      'low-latency',
+      'code-tasks',
+      'large-context',
+      'free-tier',
+      'deep-reasoning',
+    ])
     const byId = Object.fromEntries(rules.map((x) => [x.id, x]))
     expect(byId['critical-tasks'].condition(ctx({ priority: 'critical' }))).toBe(true)
     expect(byId['critical-tasks'].condition(ctx())).toBe(false)
@@ -58,9 +76,20 @@ describe('interface', () => {
     expect(byId['large-context'].condition(ctx({ tokenBudget: 100001 }))).toBe(true)
     expect(byId['deep-reasoning'].condition(ctx({ task: 'Analyze this' }))).toBe(true)
     expect(byId['low-latency'].condition(ctx({ latencyRequirement: 999 }))).toBe(true)
-    expect(r.addRule({ id: 'x', name: 'X', condition: () => true, modelPreference: ['gemini-2.0-flash'], weight: 1, active: true })).toBeUndefined()
+    expect(
+      r.addRule({ id: 'x', name: 'X', condition: () => true, modelPreference: ['gemini-2.0-flash'], weight: 1, active: true }),
+    ).toBeUndefined()
     r.addRule({ id: 'low-latency', name: 'LL', condition: () => false, modelPreference: [], weight: 2, active: true })
-    expect(r.getRules().map((x) => x.id)).toEqual(['critical-tasks', 'enterprise-tier', 'low-latency', 'code-tasks', 'large-context', 'free-tier', 'deep-reasoning', 'x'])
+    expect(r.getRules().map((x) => x.id)).toEqual([
+      'critical-tasks',
+      'enterprise-tier',
+      'low-latency',
+      'code-tasks',
+      'large-context',
+      'free-tier',
+      'deep-reasoning',
+      'x',
+    ])
     expect(r.getRules()[2].weight).toBe(2)
     expect(r.removeRule('x')).toBe(true)
     expect(r.removeRule('x')).toBe(false)
@@ -72,7 +101,14 @@ describe('interface', () => {
   test('events: routing_decision, performance_metrics every 10 samples, availability, performance, fallback', async () => {
     const r = make()
     const events = []
-    for (const name of ['routing_decision', 'performance_metrics', 'model_availability_changed', 'batch_availability_update', 'model_performance_updated', 'fallback_triggered']) {
+    for (const name of [
+      'routing_decision',
+      'performance_metrics',
+      'model_availability_changed',
+      'batch_availability_update',
+      'model_performance_updated',
+      'fallback_triggered',
+    ]) {
       r.on(name, (p) => events.push([name, p]))
     }
     const models = defaultModels()
@@ -80,15 +116,28 @@ describe('interface', () => {
     expect(events.filter(([n]) => n === 'routing_decision')).toHaveLength(10)
     const metrics = events.filter(([n]) => n === 'performance_metrics')
     expect(metrics).toHaveLength(1)
-    expect(Object.keys(metrics[0][1]).sort()).toEqual(['averageRoutingTime', 'cacheHitRate', 'maxRoutingTime', 'p95RoutingTime', 'targetMet'])
+    expect(Object.keys(metrics[0][1]).sort()).toEqual([
+      'averageRoutingTime',
+      'cacheHitRate',
+      'maxRoutingTime',
+      'p95RoutingTime',
+      'targetMet',
+    ])
     r.updateModelAvailability('gemini-2.5-pro', false)
     r.updateModelAvailability('gemini-2.5-pro', false) // no change: no event
     r.updateModelAvailability('brand-new', true) // first sighting counts
-    expect(events.filter(([n]) => n === 'model_availability_changed').map(([, p]) => [p.modelName, p.available, typeof p.timestamp])).toEqual([
+    expect(
+      events.filter(([n]) => n === 'model_availability_changed').map(([, p]) => [p.modelName, p.available, typeof p.timestamp]),
+    ).toEqual([
       ['gemini-2.5-pro', false, 'number'],
       ['brand-new', true, 'number'],
     ])
-    r.updateBatchAvailability(new Map([['gemini-2.5-pro', true], ['brand-new', true]]))
+    r.updateBatchAvailability(
+      new Map([
+        ['gemini-2.5-pro', true],
+        ['brand-new', true],
+      ]),
+    )
     expect(events.filter(([n]) => n === 'batch_availability_update')[0][1].changes).toEqual([{ model: 'gemini-2.5-pro', available: true }])
     r.recordPerformance('gemini-2.5-pro', 1200, true, 0.01, { input: 10, output: 30, total: 40 })
     const perf = events.find(([n]) => n === 'model_performance_updated')[1]
@@ -98,7 +147,11 @@ describe('interface', () => {
     const fb = await r.selectFallbackModel('gemini-2.5-pro', ctx(), models, 'timeout')
     expect(fb.confidence).toBe(0.6)
     expect(fb.reason).toBe('Fallback from gemini-2.5-pro: timeout')
-    expect(events.find(([n]) => n === 'fallback_triggered')[1]).toMatchObject({ originalModel: 'gemini-2.5-pro', fallbackModel: fb.modelName, reason: 'timeout' })
+    expect(events.find(([n]) => n === 'fallback_triggered')[1]).toMatchObject({
+      originalModel: 'gemini-2.5-pro',
+      fallbackModel: fb.modelName,
+      reason: 'timeout',
+    })
   })
 
   test('a throwing listener gives the emergency fallback, as in the legacy', async () => {
@@ -129,7 +182,9 @@ describe('interface', () => {
     models.delete('only')
     expect((await r.selectOptimalModel(ctx({ userTier: 'free', task: 'x' }), models)).modelName).toBe('other')
     models.get('other').tier = 'enterprise' // edited in place: a free user may no longer use it
-    await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'y' }), models)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
+    await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'y' }), models)).rejects.toMatchObject({
+      code: 'ERR_NO_ELIGIBLE_MODEL',
+    })
   })
 
   test('the key memo for repeated requests is bounded in bytes, whatever cacheSize is', () => {
@@ -174,7 +229,9 @@ describe('interface', () => {
     await r.selectOptimalModel(c, copies)
     const other = first === 'a' ? 'b' : 'a'
     copies.get(other).tier = 'enterprise'
-    await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'yet another request' }), copies)).rejects.toMatchObject({ code: 'ERR_NO_ELIGIBLE_MODEL' })
+    await expect(r.selectOptimalModel(ctx({ userTier: 'free', task: 'yet another request' }), copies)).rejects.toMatchObject({
+      code: 'ERR_NO_ELIGIBLE_MODEL',
+    })
   })
 
   test('a repeated request whose model was edited in place to a higher tier is not served from the cache', async () => {
@@ -198,11 +255,17 @@ describe('legacy defects, fixed (each test fails on the legacy port)', () => {
   const task = 'Summarize the quarterly report for the board of directors'
 
   test('the routing-cache key covers every field: a free user never gets an enterprise decision', async () => {
-    for (const [R, fixed] of [[LegacyRouter, false], [ModelRouter, true]]) {
+    for (const [R, fixed] of [
+      [LegacyRouter, false],
+      [ModelRouter, true],
+    ]) {
       const r = new R()
       const models = defaultModels()
       const ent = await r.selectOptimalModel({ task, userTier: 'enterprise', priority: 'high', latencyRequirement: 3000 }, models)
-      const free = await r.selectOptimalModel({ task: task + ' (free)', userTier: 'free', priority: 'high', latencyRequirement: 3000 }, models)
+      const free = await r.selectOptimalModel(
+        { task: task + ' (free)', userTier: 'free', priority: 'high', latencyRequirement: 3000 },
+        models,
+      )
       if (fixed) {
         expect(free.fromCache).toBe(false)
         expect(models.get(free.modelName).tier).toBe('free')
@@ -227,7 +290,10 @@ describe('legacy defects, fixed (each test fails on the legacy port)', () => {
   })
 
   test('explicit unavailability holds, and a cached decision is not served for an unavailable model', async () => {
-    for (const [R, fixed] of [[LegacyRouter, false], [ModelRouter, true]]) {
+    for (const [R, fixed] of [
+      [LegacyRouter, false],
+      [ModelRouter, true],
+    ]) {
       const r = new R()
       const models = defaultModels()
       const first = await r.selectOptimalModel(ctx(), models)
@@ -317,7 +383,9 @@ describe('bad input', () => {
     ['budget', ctx({ tokenBudget: -1 }), RangeError, /context\.tokenBudget/],
     ['capabilities', ctx({ capabilities: [1] }), TypeError, /context\.capabilities\[0\]/],
   ])('%s', async (_, c, Cls, message) => {
-    const err = await make().selectOptimalModel(c, models).catch((e) => e)
+    const err = await make()
+      .selectOptimalModel(c, models)
+      .catch((e) => e)
     expect(err).toBeInstanceOf(Cls)
     expect(err.message).toMatch(message)
   })
@@ -337,8 +405,12 @@ describe('bad input', () => {
     expect(() => new ModelRouter({ seed: -1 })).toThrow(RangeError)
     expect(() => new ModelRouter({ cacheSize: 0 })).toThrow(RangeError)
     const r = make()
-    expect(() => r.addRule({ id: 'a', name: 'a', condition: 'yes', modelPreference: [], weight: 1, active: true })).toThrow(/rule\.condition/)
-    expect(() => r.addRule({ id: 'a', name: 'a', condition: () => true, modelPreference: [], weight: NaN, active: true })).toThrow(RangeError)
+    expect(() => r.addRule({ id: 'a', name: 'a', condition: 'yes', modelPreference: [], weight: 1, active: true })).toThrow(
+      /rule\.condition/,
+    )
+    expect(() => r.addRule({ id: 'a', name: 'a', condition: () => true, modelPreference: [], weight: NaN, active: true })).toThrow(
+      RangeError,
+    )
     expect(() => r.recordPerformance(5, 1, true, 1)).toThrow(/modelName/)
     expect(() => r.recordPerformance('m', NaN, true, 1)).toThrow(RangeError)
     // tokenUsage.input is not read, as in the legacy: any value passes
@@ -392,7 +464,14 @@ describe('beyond the legacy', () => {
 
   test('rules strategy uses custom JS rules', async () => {
     const r = make({ strategy: 'rules', seed: 1 })
-    r.addRule({ id: 'vip', name: 'VIP', condition: (c) => c.task.startsWith('VIP'), modelPreference: ['gemini-2.0-flash'], weight: 100, active: true })
+    r.addRule({
+      id: 'vip',
+      name: 'VIP',
+      condition: (c) => c.task.startsWith('VIP'),
+      modelPreference: ['gemini-2.0-flash'],
+      weight: 100,
+      active: true,
+    })
     for (const rule of r.getRules()) if (rule.id !== 'vip') r.addRule({ ...rule, active: false })
     const d = await r.selectOptimalModel(ctx({ task: 'VIP please', userTier: 'free' }), defaultModels())
     expect(d.modelName).toBe('gemini-2.0-flash')
@@ -401,7 +480,8 @@ describe('beyond the legacy', () => {
   test('apiKey and other secrets never reach stats, events or exports', async () => {
     const r = make()
     const seen = []
-    for (const e of ['routing_decision', 'performance_metrics', 'model_performance_updated', 'fallback_triggered']) r.on(e, (p) => seen.push(p))
+    for (const e of ['routing_decision', 'performance_metrics', 'model_performance_updated', 'fallback_triggered'])
+      r.on(e, (p) => seen.push(p))
     const models = defaultModels()
     for (let i = 0; i < 12; i++) await r.selectOptimalModel(ctx({ task: `t${i}` }), models)
     r.recordPerformance('gemini-2.5-pro', 10, true, 1)
@@ -446,7 +526,10 @@ describe('found in review (third session)', () => {
       ['b', config('b', 'free', [], 500, 1e-7)],
     ])
     const c = ctx({ userTier: 'free', task: 't' })
-    for (const [R, opts] of [[LegacyRouter, undefined], [ModelRouter, { tierPolicy: 'legacy' }]]) {
+    for (const [R, opts] of [
+      [LegacyRouter, undefined],
+      [ModelRouter, { tierPolicy: 'legacy' }],
+    ]) {
       const r = new R(opts)
       await expect(r.selectFallbackModel('a', c, models, 'timeout')).rejects.toThrow('No models available for fallback')
       await r.selectOptimalModel(ctx({ userTier: 'free', task: 'u' }), new Map([['a', config('a', 'free', [], 500, 1e-7)]]))
@@ -540,7 +623,13 @@ describe('found by the second differential test (sixth session)', () => {
       }
       const keys = (router) => {
         const s = router.getRouterStats()
-        return [Object.keys(s), Object.keys(s.cache), Object.keys(s.availability), Object.keys(s.models[0].performance), Object.keys(router.getPerformanceData()[0])]
+        return [
+          Object.keys(s),
+          Object.keys(s.cache),
+          Object.keys(s.availability),
+          Object.keys(s.models[0].performance),
+          Object.keys(router.getPerformanceData()[0]),
+        ]
       }
       expect(keys(r)).toEqual(keys(legacy))
     } finally {
@@ -589,11 +678,20 @@ describe('found by the second differential test (sixth session)', () => {
     // task's decision shows whether the data moved them, on both sides
     const decide = async (router, data) => {
       router.optimizeBasedOnPerformance(data)
-      return router.selectOptimalModel(ctx({ task: `task ${JSON.stringify(String(data.avgLatency))}${JSON.stringify(String(data.recentFailures))}` }), defaultModels())
+      return router.selectOptimalModel(
+        ctx({ task: `task ${JSON.stringify(String(data.avgLatency))}${JSON.stringify(String(data.recentFailures))}` }),
+        defaultModels(),
+      )
     }
     const cases = [
-      { avgLatency: [3000] }, { avgLatency: new Date(5000) }, { recentFailures: { valueOf: () => 9 } }, { recentFailures: '7' },
-      { avgLatency: 'slow' }, { recentFailures: [1, 2] }, { recentFailures: Object(10n) }, { recentFailures: { valueOf: () => 10n } },
+      { avgLatency: [3000] },
+      { avgLatency: new Date(5000) },
+      { recentFailures: { valueOf: () => 9 } },
+      { recentFailures: '7' },
+      { avgLatency: 'slow' },
+      { recentFailures: [1, 2] },
+      { recentFailures: Object(10n) },
+      { recentFailures: { valueOf: () => 10n } },
     ]
     for (const data of cases) {
       const r = make()
@@ -610,7 +708,8 @@ describe('found by the second differential test (sixth session)', () => {
       const r = make()
       const legacy = new LegacyRouter()
       try {
-        for (const router of [r, legacy]) expect(() => router.optimizeBasedOnPerformance({ recentFailures: 10, avgLatency: Symbol('x') })).toThrow(TypeError)
+        for (const router of [r, legacy])
+          expect(() => router.optimizeBasedOnPerformance({ recentFailures: 10, avgLatency: Symbol('x') })).toThrow(TypeError)
         const [n, l] = [await decide(r, {}), await decide(legacy, {})]
         expect([n.modelName, n.confidence]).toEqual([l.modelName, l.confidence])
       } finally {

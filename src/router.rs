@@ -126,7 +126,8 @@ const SCRATCH_KEEP: usize = 1 << 20;
 fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     let v = s.value();
     let mut units = 0usize;
-    // SAFETY: plain N-API calls on the JS thread with a live value; the buffer has `cap` bytes.
+    // SAFETY: a plain N-API call on the JS thread with a live value and no buffer (it only
+    // reports the length).
     let status = unsafe {
         sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units)
     };
@@ -137,6 +138,8 @@ fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     scratch.clear();
     scratch.reserve(cap);
     let mut written = 0usize;
+    // SAFETY: a plain N-API call on the JS thread with a live value; `scratch` has room for
+    // `cap` bytes (reserved above), and V8 writes at most `cap` of them.
     let status = unsafe {
         sys::napi_get_value_string_utf8(
             v.env,
@@ -152,6 +155,7 @@ fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     // SAFETY: V8 wrote `written` bytes of well-formed UTF-8 (lone surrogates become U+FFFD),
     // so the validation pass of `from_utf8` is skipped.
     unsafe { scratch.set_len(written) };
+    // SAFETY: the bytes are V8's UTF-8 (see above).
     Ok(unsafe { std::str::from_utf8_unchecked(scratch) })
 }
 

@@ -19,10 +19,13 @@ export type ErrorCode =
   /** An internal misuse the native side refused (e.g. a cache re-entered from its own callback). */
   | 'ERR_NATIVE'
 
+/** A domain error of the package: an `Error` with a stable `code` (see `ErrorCode`). */
 export interface CodedError extends Error {
+  /** Stable: match on it, not on the message. */
   code: ErrorCode
 }
 
+/** Builds a `CodedError` with `code` and `message` (what the package throws for domain errors). */
 export function codedError(code: ErrorCode, message: string): CodedError {
   const err = new Error(message) as CodedError
   err.code = code

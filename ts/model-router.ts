@@ -42,19 +42,32 @@ import { wellFormed } from './strings'
 import { toCandidates, type RoutingExplanation } from './router-explain'
 import type { CodedError } from './errors'
 
+/** A user's tier: what models the user may be routed to (`free` < `pro` < `enterprise`). */
 export type Tier = 'free' | 'pro' | 'enterprise'
+/** A request's priority, as the legacy reads it (`critical` matches the critical-tasks rule). */
 export type Priority = 'low' | 'medium' | 'high' | 'critical'
 
+/** A model the router may choose: the values of the `availableModels` Map. Only `name`, `tier`, `capabilities`, `latencyTarget`, `costPerToken` and `maxTokens` (and the capacity fields) cross into native code; `apiKey`, `endpoint`, `projectId` and `location` are never stored, logged or exported. */
 export interface ModelConfig {
+  /** The model's name, as the Map's key. */
   name: string
+  /** The provider's endpoint. Never read, stored or sent by the router. */
   endpoint?: string
+  /** A secret: never read, stored, logged, exported or sent to Redis. */
   apiKey?: string
+  /** Never read, stored or sent by the router. */
   projectId?: string
+  /** Never read, stored or sent by the router. */
   location?: string
+  /** The lowest user tier that may use the model (strict tier policy: no decision names it for a lower tier). */
   tier: Tier
+  /** What the model can do (`"code"`, `"reasoning"`, `"advanced-reasoning"`, …): the candidate filter and scores read them. */
   capabilities: string[]
+  /** The model's typical latency in ms: the latency score's input until outcomes are recorded, and the adaptive strategy's starting estimate. */
   latencyTarget: number
+  /** Price per token (the cost score; budgets). */
   costPerToken: number
+  /** The model's context window in tokens. */
   maxTokens: number
   /**
    * New (`strategy: "adaptive"`): requests per any 60-second window (a finite number > 0;
@@ -70,14 +83,23 @@ export interface ModelConfig {
   tpm?: number
 }
 
+/** What `selectOptimalModel` routes: the task and the request's constraints. */
 export interface RoutingContext {
+  /** The task's text (any length; the whole text is analysed). */
   task: string
+  /** The user's tier: no decision names a model above it (strict tier policy). */
   userTier: Tier
+  /** The request's priority. */
   priority: Priority
+  /** The latency the request needs, in ms (a finite number ≥ 0); the adaptive strategy treats it as a deadline. */
   latencyRequirement: number
+  /** Tokens the request may use for its answer (a finite number ≥ 0). */
   tokenBudget?: number
+  /** Capabilities the request needs. */
   capabilities?: string[]
+  /** The model a retried request failed on: the adaptive strategy never routes the retry back to it while another model fits. */
   previousModel?: string
+  /** How many times the request was retried (0 or absent: a first attempt). */
   retryCount?: number
   /**
    * New (`strategy: "adaptive"`): the conversation this request belongs to. Its later
@@ -107,9 +129,13 @@ export interface BudgetConfig {
 
 /** A budget's state now (`getBudgets()`). */
 export interface BudgetStatus {
+  /** `global`: every decision; `model`: decisions naming the model `name`; `key`: decisions whose `context.budgetKey` is `name`. */
   scope: 'global' | 'model' | 'key'
+  /** The model (scope `model`) or budget key (scope `key`); absent for `global`. */
   name?: string
+  /** Spending allowed per window (the unit of `costPerToken` and of outcomes' `cost`). */
   limit: number
+  /** Length of a budget window in ms. */
   windowMs: number
   /** Spent in the current window: settled costs plus reservations awaiting their outcome. */
   spent: number
@@ -119,50 +145,83 @@ export interface BudgetStatus {
   resetsAtMs: number
 }
 
+/** What `selectOptimalModel` and `selectFallbackModel` resolve with (the legacy's shape). Pass it to `reportOutcome` once the model call has ended. */
 export interface RoutingDecision {
+  /** The chosen model (a key of the Map). */
   modelName: string
+  /** 0–0.95: 0.95 for a routing-cache hit, 0.3 for the no-candidates fallback, 0.1 for the emergency fallback. */
   confidence: number
+  /** Why this model, in words (the legacy's texts for the legacy strategy). */
   reason: string
   /** Milliseconds spent deciding (float). */
   routingTime: number
+  /** Served from the routing cache. */
   fromCache: boolean
 }
 
+/** A routing rule of the rules pipeline (`strategy: "rules"`): when `condition` holds, `modelPreference` names the preferred models. */
 export interface RoutingRule {
+  /** Unique id; adding a rule with an existing id replaces it. */
   id: string
+  /** A readable name. */
   name: string
+  /** Whether the rule applies to a context (the seven default rules are evaluated natively). */
   condition: (context: RoutingContext) => boolean
+  /** Preferred models, best first. */
   modelPreference: string[]
+  /** Rules that hold are applied highest weight first. */
   weight: number
+  /** An inactive rule is ignored. */
   active: boolean
 }
 
+/** A model's record built from `recordPerformance` calls (the legacy's fields and formulas). */
 export interface ModelPerformance {
+  /** The model. */
   modelName: string
+  /** Moving average of the recorded latencies in ms (α = 0.1; the first sample sets it). */
   avgLatency: number
+  /** (usageCount − errorCount) / usageCount. */
   successRate: number
+  /** Moving average of the recorded costs (α = 0.1; the first sample sets it). */
   avgCost: number
+  /** When the last outcome was recorded. */
   lastUsed: Date
+  /** Outcomes recorded. */
   usageCount: number
+  /** Failed outcomes recorded. */
   errorCount: number
+  /** 0.5, as in the legacy (never updated there either). */
   complexityScore: number
+  /** Starts at 1; 0.9 · old + 0.1 · output / total for each outcome with token usage. */
   tokenEfficiency: number
 }
 
+/** Routing-time statistics over the last 100 decisions (`getRoutingPerformance()`). */
 export interface RoutingPerformance {
+  /** Mean routing time in ms. */
   averageTime: number
+  /** 95th percentile routing time in ms. */
   p95Time: number
+  /** Routing-cache hits / (hits + misses). */
   cacheHitRate: number
+  /** p95 under the 75 ms target. */
   targetMet: boolean
 }
 
+/** What `getRouterStats()` returns: routing performance, the routing cache, availability and the per-model records. */
 export interface RouterStats {
+  /** As `getRoutingPerformance()`. */
   performance: RoutingPerformance
+  /** The routing cache: entries, hit rate, capacity. */
   cache: { size: number; hitRate: number; limit: number }
+  /** Models with an availability entry, available and unavailable ones. */
   availability: { total: number; available: number; unavailable: number }
+  /** The per-model records (`getPerformanceData()`). */
   models: Array<{ name: string; performance: ModelPerformance }>
 }
 
+/** Options of `new ModelRouter(options?)`, all optional; a bad value is a `TypeError`/`RangeError` naming it. Defaults keep the legacy's behaviour (`strategy: "legacy"`); the adaptive tuning is documented in docs/router.md. */
 export interface ModelRouterOptions extends AdaptiveOptions {
   /**
    * `"legacy"` (default): the legacy algorithm. `"rules"`: rules → five-factor score →
@@ -268,11 +327,41 @@ const DEFAULT_RULE_IDS = new Set([
   'deep-reasoning',
 ])
 const DEFAULT_RULES: Array<Omit<RoutingRule, 'condition'>> = [
-  { id: 'critical-tasks', name: 'Critical Tasks', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'], weight: 10, active: true },
-  { id: 'enterprise-tier', name: 'Enterprise Tier', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'], weight: 8, active: true },
-  { id: 'low-latency', name: 'Low Latency', modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'], weight: 7, active: true },
-  { id: 'code-tasks', name: 'Code Tasks', modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'], weight: 6, active: true },
-  { id: 'large-context', name: 'Large Context', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'], weight: 5, active: true },
+  {
+    id: 'critical-tasks',
+    name: 'Critical Tasks',
+    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
+    weight: 10,
+    active: true,
+  },
+  {
+    id: 'enterprise-tier',
+    name: 'Enterprise Tier',
+    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
+    weight: 8,
+    active: true,
+  },
+  {
+    id: 'low-latency',
+    name: 'Low Latency',
+    modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'],
+    weight: 7,
+    active: true,
+  },
+  {
+    id: 'code-tasks',
+    name: 'Code Tasks',
+    modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'],
+    weight: 6,
+    active: true,
+  },
+  {
+    id: 'large-context',
+    name: 'Large Context',
+    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'],
+    weight: 5,
+    active: true,
+  },
   { id: 'free-tier', name: 'Free Tier', modelPreference: ['gemini-2.0-flash', 'gemini-2.5-flash'], weight: 3, active: true },
   { id: 'deep-reasoning', name: 'Deep Reasoning', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro'], weight: 9, active: true },
 ]
@@ -362,7 +451,7 @@ const MAP_VERSION = Symbol('model-router-native: Map version')
 type WatchedMap = Map<unknown, unknown> & { [MAP_VERSION]?: number }
 
 function watchMap(m: WatchedMap): boolean {
-  if (Object.prototype.hasOwnProperty.call(m, MAP_VERSION)) return true
+  if (Object.hasOwn(m, MAP_VERSION)) return true
   if (!Object.isExtensible(m)) return false
   const { set, delete: del, clear } = m
   const bump = (map: WatchedMap) => {
@@ -453,7 +542,8 @@ function checkOptions(o: unknown): ModelRouterOptions {
     out.strategy = opts.strategy
   }
   if (opts.tierPolicy !== undefined) {
-    if (opts.tierPolicy !== 'strict' && opts.tierPolicy !== 'legacy') throw typeError('options.tierPolicy', '"strict" or "legacy"', opts.tierPolicy)
+    if (opts.tierPolicy !== 'strict' && opts.tierPolicy !== 'legacy')
+      throw typeError('options.tierPolicy', '"strict" or "legacy"', opts.tierPolicy)
     out.tierPolicy = opts.tierPolicy
   }
   if (opts.seed !== undefined) {
@@ -470,7 +560,8 @@ function checkOptions(o: unknown): ModelRouterOptions {
   }
   if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
   if (opts.estimateTokens !== undefined) {
-    if (typeof opts.estimateTokens !== 'function') throw typeError('options.estimateTokens', 'a function (task) => tokens', opts.estimateTokens)
+    if (typeof opts.estimateTokens !== 'function')
+      throw typeError('options.estimateTokens', 'a function (task) => tokens', opts.estimateTokens)
     out.estimateTokens = opts.estimateTokens as (task: string) => number
   }
   // the clock stays here; the rest goes to Rust with the JSON
@@ -512,6 +603,7 @@ function toPerformance(p: Record<string, unknown>): ModelPerformance {
 
 type Handle = ReturnType<typeof native.routerCreate>
 
+/** The model router: a drop-in for the legacy `ModelRouter` (same methods, promises and events: `routing_decision`, `routing_slow`, `performance_metrics`, `fallback_triggered`, `model_performance_updated`, `model_availability_changed`, `batch_availability_update`), plus `strategy: "adaptive"` (`reportOutcome`, `getModelHealth`, `explain`, the `model_health_changed` event with a `ModelHealthChange`). Errors: `TypeError`/`RangeError` naming the field for bad input; `ERR_NO_MODELS`, `ERR_NO_ELIGIBLE_MODEL`, `ERR_NO_HEALTHY_MODEL`, `ERR_BUDGET_EXCEEDED`, `ERR_SHUT_DOWN` codes. See docs/router.md. */
 export class ModelRouter extends EventEmitter {
   readonly #h: Handle
   /** Timer ticks so far (the purge runs every PURGE_EVERY_TICKS). */
@@ -564,7 +656,17 @@ export class ModelRouter extends EventEmitter {
   readonly #slowFactor: number
   readonly #lateCalls: number
   readonly #lateFactor: number
-  readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, reportedCost: NaN, ok: true }
+  readonly #encoded: EncodedOutcome = {
+    latency: 0,
+    classCode: 0,
+    success: 0,
+    cost: 0,
+    output: NaN,
+    total: NaN,
+    retryAfter: NaN,
+    reportedCost: NaN,
+    ok: true,
+  }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
   #lastMap: WatchedMap | undefined
@@ -768,6 +870,7 @@ export class ModelRouter extends EventEmitter {
     return this.#models[i].name
   }
 
+  /** Chooses a model for `context` among `availableModels` (pass the same Map every call: it is the fast path). Rejects with a `TypeError`/`RangeError` naming a bad field, `ERR_NO_MODELS` (empty Map), `ERR_NO_ELIGIBLE_MODEL` (no model the user's tier may use, or none whose window fits), `ERR_NO_HEALTHY_MODEL` (adaptive, `whenNoneHealthy: "reject"`) or `ERR_BUDGET_EXCEEDED`. */
   async selectOptimalModel(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingDecision> {
     return this.#select(context, availableModels)
   }
@@ -800,7 +903,18 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let json: string
     try {
-      json = native.routerExplain(this.#h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
+      json = native.routerExplain(
+        this.#h,
+        c.task,
+        c.tier,
+        c.priority,
+        c.latency,
+        c.budget,
+        c.capabilitiesJson,
+        customJson,
+        this.#session,
+        this.#budgetKey,
+      )
     } catch (e) {
       throw fromNative(e)
     }
@@ -812,7 +926,11 @@ export class ModelRouter extends EventEmitter {
     if (r.status >= 0) {
       chosen = out[0]
       const modelName = names[chosen]
-      explanation.decision = { modelName, confidence: out[1], reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now) }
+      explanation.decision = {
+        modelName,
+        confidence: out[1],
+        reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now),
+      }
     } else {
       try {
         this.#routeFailed(r.status, context)
@@ -850,10 +968,10 @@ export class ModelRouter extends EventEmitter {
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
+    const short =
+      c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
     const slot = c.tier * 4 + c.priority
-    const longKey =
-      memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
+    const longKey = memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
     // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
     // requests never fill it)
     if (memoable && (short ? this.#memo.size : this.#memoLong.size) !== 0) {
@@ -890,8 +1008,20 @@ export class ModelRouter extends EventEmitter {
     let status: number
     try {
       status = short
-        ? ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
-        : native.routerSelect(h, c.task, c.tier, c.priority, c.latency, c.budget, c.capabilitiesJson, customJson, this.#session, this.#budgetKey)
+        ? // biome-ignore lint/suspicious/noAssignInExpressions: the plain call's two inputs go in through `out` (two fewer arguments to convert)
+          ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
+        : native.routerSelect(
+            h,
+            c.task,
+            c.tier,
+            c.priority,
+            c.latency,
+            c.budget,
+            c.capabilitiesJson,
+            customJson,
+            this.#session,
+            this.#budgetKey,
+          )
     } catch (e) {
       throw fromNative(e)
     }
@@ -910,15 +1040,15 @@ export class ModelRouter extends EventEmitter {
     const modelName = this.#models[out[0]].name
     const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
     const reason =
-        kind === KIND_CACHE_HIT
-          ? 'LRU cache hit'
-          : kind === KIND_SCORED
-            ? bestMatchReason(out[3], out[4])
-            : kind === KIND_BALANCED
-              ? `Rules pipeline: score=${out[3].toFixed(2)}`
-              : kind === KIND_ADAPTIVE
-                ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
-                : 'No candidates available - fallback'
+      kind === KIND_CACHE_HIT
+        ? 'LRU cache hit'
+        : kind === KIND_SCORED
+          ? bestMatchReason(out[3], out[4])
+          : kind === KIND_BALANCED
+            ? `Rules pipeline: score=${out[3].toFixed(2)}`
+            : kind === KIND_ADAPTIVE
+              ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+              : 'No candidates available - fallback'
     const decision: RoutingDecision =
       kind === KIND_ADAPTIVE
         ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
@@ -1015,7 +1145,14 @@ export class ModelRouter extends EventEmitter {
     return decision
   }
 
-  #adaptiveDecision(modelName: string, confidence: number, reason: string, routingTime: number, fromCache: boolean, tag: number): RoutingDecision {
+  #adaptiveDecision(
+    modelName: string,
+    confidence: number,
+    reason: string,
+    routingTime: number,
+    fromCache: boolean,
+    tag: number,
+  ): RoutingDecision {
     return new AdaptiveDecision(modelName, confidence, reason, routingTime, fromCache, this, tag, this.#namesGeneration)
   }
 
@@ -1118,7 +1255,14 @@ export class ModelRouter extends EventEmitter {
     const samples = ++this.#samples
     const modelName = this.#models[out[0]].name
     const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
-    const decision = this.#adaptiveDecision(modelName, out[1], reason, routingTime, true, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+    const decision = this.#adaptiveDecision(
+      modelName,
+      out[1],
+      reason,
+      routingTime,
+      true,
+      out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName),
+    )
     try {
       if (out[OUT_EVENTS] > 0) this.#drainHealth()
       if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
@@ -1210,6 +1354,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
+  /** A model to use instead of `originalModel` (the legacy's four strategies; under the strict tier policy never above the user's tier). Emits `fallback_triggered`; rejects like `selectOptimalModel`. */
   async selectFallbackModel(
     originalModel: string,
     context: RoutingContext,
@@ -1237,6 +1382,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
+  /** Adds or replaces (by `id`) a rule of the rules pipeline. Throws a `TypeError`/`RangeError` naming a bad field, or a `RangeError` beyond 1024 rules. */
   addRule(rule: RoutingRule): void {
     this.#open()
     if (typeof rule !== 'object' || rule === null) throw typeError('rule', 'an object', rule)
@@ -1259,6 +1405,7 @@ export class ModelRouter extends EventEmitter {
     if (this.#strategy === 'rules') this.#forgetMemo() // its decisions came from the old rules
   }
 
+  /** Removes a rule; true when there was one. */
   removeRule(id: string): boolean {
     this.#open()
     checkString('id', id)
@@ -1276,11 +1423,13 @@ export class ModelRouter extends EventEmitter {
     this.#customRules = n
   }
 
+  /** The rules, default ones included (copies). */
   getRules(): RoutingRule[] {
     this.#open()
     return Array.from(this.#rules.values(), (r) => ({ ...r, modelPreference: [...r.modelPreference] }))
   }
 
+  /** Records a model call's outcome the legacy way (moving averages, success rate, token efficiency); also feeds the adaptive state (a `false` counts as a server error). Buffered: every later read sees it. Throws a `TypeError`/`RangeError` naming a bad argument. */
   recordPerformance(
     modelName: string,
     latency: number,
@@ -1452,6 +1601,7 @@ export class ModelRouter extends EventEmitter {
     })
   }
 
+  /** Every known model's live state: health, until when, latency estimate, calls in flight, ejections. */
   getModelHealth(): ModelHealth[] {
     this.#open()
     this.#flush()
@@ -1460,6 +1610,7 @@ export class ModelRouter extends EventEmitter {
     return records.map(toModelHealth)
   }
 
+  /** Marks a model available or not (holds until changed; `true` also restores an `auth_failed` model). Emits `model_availability_changed` when it changes. */
   updateModelAvailability(modelName: string, available: boolean): void {
     this.#open()
     checkString('modelName', modelName)
@@ -1472,6 +1623,7 @@ export class ModelRouter extends EventEmitter {
     if (available && this.#unhealthy.has(modelName)) this.#drainHealth()
   }
 
+  /** `updateModelAvailability` for several models; one `batch_availability_update` event with the changes. */
   updateBatchAvailability(updates: Map<string, boolean>): void {
     this.#open()
     if (!(updates instanceof Map)) throw typeError('updates', 'a Map', updates)
@@ -1496,6 +1648,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
+  /** Routing-time statistics over the last 100 decisions and the routing cache's hit rate. */
   getRoutingPerformance(): RoutingPerformance {
     this.#open()
     const m = this.#metricsPayload()
@@ -1512,6 +1665,7 @@ export class ModelRouter extends EventEmitter {
     return JSON.parse(native.routerSnapshot(this.#h))
   }
 
+  /** Routing performance, the routing cache, availability counts and every model's record (copies, in the legacy's key order). */
   getRouterStats(): RouterStats {
     this.#open()
     const s = this.#snapshot()
@@ -1524,6 +1678,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
+  /** Shifts the score weights as the legacy does: towards reliability when `recentFailures > 5`, towards latency when `avgLatency > 2000`. `null`/`undefined` is a `TypeError` naming `data`. */
   optimizeBasedOnPerformance(data: unknown): void {
     this.#open()
     // The legacy's own steps: both fields read, then each compared with JS's `>` (any
@@ -1538,11 +1693,13 @@ export class ModelRouter extends EventEmitter {
     if (avgLatency > 2000) native.routerOptimize(this.#h, 0, Infinity)
   }
 
+  /** Decisions per model name that were routed in full (routing-cache hits are not counted, as in the legacy). */
   getModelUsageStats(): Record<string, number> {
     this.#open()
     return Object.fromEntries(this.#snapshot().usage)
   }
 
+  /** Every model's record, in first-recorded order (copies). */
   getPerformanceData(): ModelPerformance[] {
     this.#open()
     return this.#snapshot().performance.map(toPerformance)

@@ -19,6 +19,7 @@ export type OutcomeErrorType =
 
 /** The outcome of a model call, for `reportOutcome`. */
 export interface Outcome {
+  /** The call succeeded. */
   ok: boolean
   /** Time to the provider's answer, or to the failure (ms, finite, ≥ 0). */
   latencyMs: number
@@ -28,11 +29,15 @@ export interface Outcome {
   errorType?: OutcomeErrorType
   /** From the provider's Retry-After (ms, finite, ≥ 0); read for rate limits. */
   retryAfterMs?: number
+  /** Tokens of the prompt (settles rate-limit and budget reservations). */
   inputTokens?: number
+  /** Tokens of the answer (settles rate-limit and budget reservations). */
   outputTokens?: number
+  /** What the call cost (settles budget reservations; else tokens × `costPerToken`). */
   cost?: number
 }
 
+/** A model's health under the adaptive strategy: `healthy`; `rate_limited` (a 429, until its Retry-After); `ejected` (model failures, until the ejection time ends); `probing` (one half-open request out); `auth_failed` (until restored). */
 export type ModelHealthState = 'healthy' | 'rate_limited' | 'ejected' | 'probing' | 'auth_failed'
 
 /** Why a model's health changed (the `reason` of a health record or event). */
@@ -52,7 +57,9 @@ export type ModelHealthReason =
 
 /** One model's live state (`getModelHealth()`). */
 export interface ModelHealth {
+  /** The model. */
   modelName: string
+  /** Its health now. */
   state: ModelHealthState
   /** When a rate limit or an ejection ends, on the router's clock (ms); absent otherwise. */
   untilMs?: number
@@ -72,9 +79,13 @@ export interface ModelHealth {
 
 /** Payload of the `model_health_changed` event. */
 export interface ModelHealthChange {
+  /** The model. */
   modelName: string
+  /** The state it left. */
   from: ModelHealthState
+  /** The state it entered. */
   to: ModelHealthState
+  /** Why. */
   reason: ModelHealthReason
   /** When the new state ends (rate limited, ejected), on the router's clock; else undefined. */
   untilMs: number | undefined
@@ -311,7 +322,11 @@ export function checkAdaptiveOptions(opts: Record<string, unknown>, out: Record<
     if (!Number.isFinite(v) || v < 1) throw rangeError(`options.${k}`, 'a finite number ≥ 1', v)
     out[k] = v
   }
-  if (out.baseEjectionMs !== undefined && out.maxEjectionMs !== undefined && (out.baseEjectionMs as number) > (out.maxEjectionMs as number)) {
+  if (
+    out.baseEjectionMs !== undefined &&
+    out.maxEjectionMs !== undefined &&
+    (out.baseEjectionMs as number) > (out.maxEjectionMs as number)
+  ) {
     throw rangeError('options.baseEjectionMs', `at most options.maxEjectionMs (${out.maxEjectionMs})`, out.baseEjectionMs)
   }
   return clock as (() => number) | undefined
@@ -344,7 +359,14 @@ export function toHealthChange(r: Record<string, unknown>): ModelHealthChange {
 }
 
 /** The reason text of an adaptive decision. */
-export function adaptiveReason(pick: number, modelName: string, predictedMs: number, inFlight: number, untilMs: number, nowMs: number): string {
+export function adaptiveReason(
+  pick: number,
+  modelName: string,
+  predictedMs: number,
+  inFlight: number,
+  untilMs: number,
+  nowMs: number,
+): string {
   const load = `predicted ${Math.round(predictedMs)} ms, ${inFlight} in flight`
   switch (pick) {
     case 0:
@@ -381,7 +403,16 @@ export class AdaptiveDecision {
   /** The owner's name-table generation when the tag was made. */
   readonly #names: number
 
-  constructor(modelName: string, confidence: number, reason: string, routingTime: number, fromCache: boolean, owner: object, tag: number, names: number) {
+  constructor(
+    modelName: string,
+    confidence: number,
+    reason: string,
+    routingTime: number,
+    fromCache: boolean,
+    owner: object,
+    tag: number,
+    names: number,
+  ) {
     this.modelName = modelName
     this.confidence = confidence
     this.reason = reason

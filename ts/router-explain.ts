@@ -28,15 +28,21 @@ export type CandidateExclusion =
 
 /** The legacy's four score factors (0–1) and their weighted sum, which rank the candidates. */
 export interface ScoreParts {
+  /** The weighted sum the candidates are ranked by. */
   total: number
+  /** Latency factor (0–1). */
   latency: number
+  /** Complexity fit (0–1). */
   complexity: number
+  /** Reliability (0–1). */
   reliability: number
+  /** Cost factor for the user's tier (0–1). */
   cost: number
 }
 
 /** One model of the Map as `explain()` sees it for the request. */
 export interface CandidateExplanation {
+  /** The model. */
   modelName: string
   /** A candidate of the live pick (not excluded). */
   kept: boolean
@@ -46,10 +52,13 @@ export interface CandidateExplanation {
   untilMs?: number
   /** Position in the legacy's ranking (0: best); absent when it did not pass the legacy's filter. */
   rank?: number
+  /** Its score parts for this request. */
   score: ScoreParts
+  /** Its health now. */
   state: ModelHealthState
   /** Predicted latency now (ms): the decayed Peak-EWMA estimate, at least the age of its oldest call in flight. */
   latencyEstimateMs: number
+  /** Its calls in flight. */
   inFlight: number
   /** The predicted latency meets the request's `latencyRequirement` (the deadline the power-of-two draw prefers). */
   meetsDeadline: boolean

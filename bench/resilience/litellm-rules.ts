@@ -31,7 +31,11 @@ export interface LiteLLMRulesOptions {
 /** LiteLLM's SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD. */
 const SINGLE_DEPLOYMENT_MIN_REQUESTS = 1000
 
-interface MinuteCounts { minute: number; ok: number; fails: number }
+interface MinuteCounts {
+  minute: number
+  ok: number
+  fails: number
+}
 
 export class LiteLLMRules {
   readonly allowedFails: number
@@ -55,7 +59,10 @@ export class LiteLLMRules {
     this.failureRatio = o.failureRatio ?? 0.5
     this.minRequests = o.minRequests ?? 5
     for (const tier of Object.keys(TIER_LEVEL) as Tier[]) {
-      this.groups.set(tier, [...models.values()].filter((m) => m.tier === tier).map((m) => m.name))
+      this.groups.set(
+        tier,
+        [...models.values()].filter((m) => m.tier === tier).map((m) => m.name),
+      )
     }
   }
 

@@ -46,10 +46,12 @@ export async function simulateAll(o: ResilienceOptions = {}): Promise<Resilience
   }
   const all = scenarios()
   for (const name of o.scenarios ?? []) {
-    if (!all.some((s) => s.name === name)) throw new RangeError(`--scenario must be one of ${all.map((s) => s.name).join(', ')}, got ${name}`)
+    if (!all.some((s) => s.name === name))
+      throw new RangeError(`--scenario must be one of ${all.map((s) => s.name).join(', ')}, got ${name}`)
   }
   const chosen = o.scenarios === undefined || o.scenarios.length === 0 ? all : all.filter((s) => o.scenarios!.includes(s.name))
-  const wanted = o.sides === undefined || o.sides.length === 0 ? SIDE_NAMES : SIDE_NAMES.filter((s) => s === 'oracle' || o.sides!.includes(s))
+  const wanted =
+    o.sides === undefined || o.sides.length === 0 ? SIDE_NAMES : SIDE_NAMES.filter((s) => s === 'oracle' || o.sides!.includes(s))
   const skipped = new Map<SideName, string>()
   for (const s of wanted) {
     const why = unavailable(s)
@@ -116,14 +118,18 @@ function parseArgs(argv: string[]): ResilienceOptions {
     } else if (a === '--seed') o.seed = Math.floor(num(a, argv[++i]))
     else if (a === '--rate') o.ratePerSec = num(a, argv[++i])
     else if (a === '--probe-interval-ms') o.probeIntervalMs = num(a, argv[++i])
-    else throw new RangeError(`unknown argument ${a} (flags: --quick, --scenario NAME, --side NAME, --seed N, --rate N, --probe-interval-ms N)`)
+    else
+      throw new RangeError(
+        `unknown argument ${a} (flags: --quick, --scenario NAME, --side NAME, --seed N, --rate N, --probe-interval-ms N)`,
+      )
   }
   return o
 }
 
 async function main() {
   const o = parseArgs(process.argv.slice(2))
-  o.progress = (scenario, side, r) => process.stderr.write(`… ${scenario}, ${side}: ${r.requests} requests, ${(r.wallMs / 1000).toFixed(2)} s\n`)
+  o.progress = (scenario, side, r) =>
+    process.stderr.write(`… ${scenario}, ${side}: ${r.requests} requests, ${(r.wallMs / 1000).toFixed(2)} s\n`)
   const res = await simulateAll(o)
   const full = res.scenarios.length === scenarios().length && (o.sides?.length ?? 0) === 0
   const chartNames = full ? ['outage', 'brownout'].map((s) => `resilience-${s}.svg`) : []
@@ -151,7 +157,9 @@ async function main() {
     const s = res.scenarios.find((x) => x.name === name)!
     fs.writeFileSync(path.join(dir, `resilience-${name}.svg`), timeChart(s, res.runs.get(name)!))
   }
-  process.stderr.write(`results: ${path.relative(process.cwd(), dir)}/resilience.{md,json}, resilience-outage.svg, resilience-brownout.svg\n`)
+  process.stderr.write(
+    `results: ${path.relative(process.cwd(), dir)}/resilience.{md,json}, resilience-outage.svg, resilience-brownout.svg\n`,
+  )
 }
 
 if (require.main === module) {

@@ -107,7 +107,16 @@ export function goalTable(scenarios: Scenario[], runsByScenario: Map<string, Sid
     'not behind legacy-port on success and p99',
     'not behind native-legacy on success and p99',
   ]
-  const short = ['success ≥ 99.9%', 'p99 ≤ 1.25× oracle', '≤ 1 per probe interval', '0 healthy ejections', 'steady ±5% cost, p50', '≥ litellm-rules', '≥ legacy-port', '≥ native-legacy']
+  const short = [
+    'success ≥ 99.9%',
+    'p99 ≤ 1.25× oracle',
+    '≤ 1 per probe interval',
+    '0 healthy ejections',
+    'steady ±5% cost, p50',
+    '≥ litellm-rules',
+    '≥ legacy-port',
+    '≥ native-legacy',
+  ]
   const lines = [`| scenario | ${short.join(' | ')} |`, `|---|${short.map(() => ':---:').join('|')}|`]
   for (const s of scenarios) {
     const g = goals(s, runsByScenario.get(s.name) ?? [])
@@ -145,17 +154,27 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
   const pw = W - M.left - M.right
   const x = (ms: number) => M.left + (ms / scenario.durationMs) * pw
   const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  )
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`)
-  out.push(`<text x="${M.left + pw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(`${scenario.name}: ${scenario.description}`)}</text>`)
+  out.push(
+    `<text x="${M.left + pw / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(`${scenario.name}: ${scenario.description}`)}</text>`,
+  )
 
   const minSuccess = Math.min(1, ...runs.flatMap((r) => r.series.map(([, s]) => s)).filter(Number.isFinite))
   const sLo = [0.9, 0.8, 0.5, 0].find((c) => c <= minSuccess)!
   const p99s = runs.flatMap((r) => r.series.map(([, , p]) => p)).filter((v) => Number.isFinite(v) && v > 0)
-  const pLo = Math.pow(10, Math.floor(Math.log10(Math.min(...p99s, 1000))))
-  const pHi = Math.pow(10, Math.ceil(Math.log10(Math.max(...p99s, 1000) * 1.01)))
+  const pLo = 10 ** Math.floor(Math.log10(Math.min(...p99s, 1000)))
+  const pHi = 10 ** Math.ceil(Math.log10(Math.max(...p99s, 1000) * 1.01))
 
-  const panels: Array<{ top: number; label: string; y: (v: number) => number; ticks: Array<[number, string]>; pick: (p: [number, number, number]) => number }> = [
+  const panels: Array<{
+    top: number
+    label: string
+    y: (v: number) => number
+    ticks: Array<[number, string]>
+    pick: (p: [number, number, number]) => number
+  }> = [
     {
       top: M.top,
       label: 'success rate (servable requests arriving in the bucket)',
@@ -178,7 +197,9 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
   const fault = scenario.chartWindow
   for (const p of panels) {
     if (fault !== undefined) {
-      out.push(`<rect x="${x(fault[0]).toFixed(1)}" y="${p.top}" width="${(x(fault[1]) - x(fault[0])).toFixed(1)}" height="${PANEL_H}" fill="#fbe3e3"/>`)
+      out.push(
+        `<rect x="${x(fault[0]).toFixed(1)}" y="${p.top}" width="${(x(fault[1]) - x(fault[0])).toFixed(1)}" height="${PANEL_H}" fill="#fbe3e3"/>`,
+      )
     }
     for (const [v, label] of p.ticks) {
       out.push(`<line x1="${M.left}" y1="${p.y(v).toFixed(1)}" x2="${M.left + pw}" y2="${p.y(v).toFixed(1)}" stroke="#ddd"/>`)
@@ -195,14 +216,18 @@ export function timeChart(scenario: Scenario, runs: SideRun[]): string {
       for (const s of r.series) {
         const v = p.pick(s)
         if (!Number.isFinite(v) || v <= 0) continue
-        pts.push(`${x(s[0] + (scenario.durationMs / r.series.length) / 2).toFixed(1)},${p.y(v).toFixed(1)}`)
+        pts.push(`${x(s[0] + scenario.durationMs / r.series.length / 2).toFixed(1)},${p.y(v).toFixed(1)}`)
       }
-      out.push(`<polyline fill="none" stroke="${SIDE_COLORS[r.side]}" stroke-width="${r.side === 'adaptive' ? 2.5 : 1.5}" points="${pts.join(' ')}"/>`)
+      out.push(
+        `<polyline fill="none" stroke="${SIDE_COLORS[r.side]}" stroke-width="${r.side === 'adaptive' ? 2.5 : 1.5}" points="${pts.join(' ')}"/>`,
+      )
     }
   }
   runs.forEach((r, k) => {
     const ly = M.top + 10 + k * 18
-    out.push(`<line x1="${M.left + pw + 14}" y1="${ly}" x2="${M.left + pw + 38}" y2="${ly}" stroke="${SIDE_COLORS[r.side]}" stroke-width="3"/>`)
+    out.push(
+      `<line x1="${M.left + pw + 14}" y1="${ly}" x2="${M.left + pw + 38}" y2="${ly}" stroke="${SIDE_COLORS[r.side]}" stroke-width="3"/>`,
+    )
     out.push(`<text x="${M.left + pw + 44}" y="${ly + 4}">${esc(r.side)}</text>`)
   })
   if (fault !== undefined) {

@@ -27,7 +27,14 @@ export interface Route {
   decision?: unknown
 }
 
-export interface HealthEvent { atMs: number; modelName: string; from: string; to: string; reason: string; untilMs?: number }
+export interface HealthEvent {
+  atMs: number
+  modelName: string
+  from: string
+  to: string
+  reason: string
+  untilMs?: number
+}
 
 export interface Side {
   readonly name: SideName
@@ -58,8 +65,17 @@ export function unavailable(name: SideName): string | null {
 }
 
 /** The codebase's success-only report: `recordPerformance(model, latency, true, cost, tokens)`. */
-function successOnly(router: { recordPerformance(m: string, l: number, s: boolean, c: number, t?: unknown): void }, model: string, r: CallResult) {
-  if (r.ok) router.recordPerformance(model, r.latencyMs, true, r.cost, { input: r.inputTokens, output: r.outputTokens, total: r.inputTokens + r.outputTokens })
+function successOnly(
+  router: { recordPerformance(m: string, l: number, s: boolean, c: number, t?: unknown): void },
+  model: string,
+  r: CallResult,
+) {
+  if (r.ok)
+    router.recordPerformance(model, r.latencyMs, true, r.cost, {
+      input: r.inputTokens,
+      output: r.outputTokens,
+      total: r.inputTokens + r.outputTokens,
+    })
 }
 
 export function makeSide(name: SideName, env: SideEnv): Side {
@@ -68,7 +84,8 @@ export function makeSide(name: SideName, env: SideEnv): Side {
     case 'legacy-port': {
       const router = new LegacyRouter()
       return {
-        name, healthEvents,
+        name,
+        healthEvents,
         async route(_req, ctx) {
           const d = await router.selectOptimalModel(ctx, env.models as Map<string, any>)
           return { model: d.modelName }
@@ -82,10 +99,13 @@ export function makeSide(name: SideName, env: SideEnv): Side {
       // options and `reportOutcome` go through `any`: this file compiles against builds with and without the adaptive strategy
       const router = new NativeRouter({ strategy: name === 'adaptive' ? 'adaptive' : 'legacy', clock: env.clock, seed: env.seed } as any)
       if (name === 'adaptive') {
-        router.on('model_health_changed', (e: any) => healthEvents.push({ atMs: env.clock(), modelName: e.modelName, from: e.from, to: e.to, reason: e.reason, untilMs: e.untilMs }))
+        router.on('model_health_changed', (e: any) =>
+          healthEvents.push({ atMs: env.clock(), modelName: e.modelName, from: e.from, to: e.to, reason: e.reason, untilMs: e.untilMs }),
+        )
       }
       return {
-        name, healthEvents,
+        name,
+        healthEvents,
         async route(_req, ctx) {
           const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
           return { model: d.modelName, decision: d }
@@ -93,8 +113,14 @@ export function makeSide(name: SideName, env: SideEnv): Side {
         report(route, model, r) {
           if (name !== 'adaptive') return successOnly(router, model, r)
           ;(router as any).reportOutcome(route.decision, {
-            ok: r.ok, latencyMs: r.latencyMs, status: r.status, errorType: r.errorType, retryAfterMs: r.retryAfterMs,
-            inputTokens: r.inputTokens, outputTokens: r.outputTokens, cost: r.cost,
+            ok: r.ok,
+            latencyMs: r.latencyMs,
+            status: r.status,
+            errorType: r.errorType,
+            retryAfterMs: r.retryAfterMs,
+            inputTokens: r.inputTokens,
+            outputTokens: r.outputTokens,
+            cost: r.cost,
           })
         },
         close: () => router.shutdown(),
@@ -103,7 +129,8 @@ export function makeSide(name: SideName, env: SideEnv): Side {
     case 'litellm-rules': {
       const rules = new LiteLLMRules(env.models, env.clock, rng(env.seed ^ 0x5eed))
       return {
-        name, healthEvents,
+        name,
+        healthEvents,
         async route(req) {
           return { model: rules.pick(req.context.userTier) }
         },
@@ -118,13 +145,16 @@ export function makeSide(name: SideName, env: SideEnv): Side {
       // The codebase's preference (native `strategy: "legacy"`, success-only reports), overridden
       // whenever the fault script says the preferred model would fail or be slow right now.
       const router = new NativeRouter({ strategy: 'legacy', clock: env.clock, seed: env.seed } as any)
-      const fits = (m: ModelConfig, req: SimRequest) => TIER_LEVEL[m.tier] <= TIER_LEVEL[req.context.userTier] && m.maxTokens >= req.inputTokens
+      const fits = (m: ModelConfig, req: SimRequest) =>
+        TIER_LEVEL[m.tier] <= TIER_LEVEL[req.context.userTier] && m.maxTokens >= req.inputTokens
       return {
-        name, healthEvents,
+        name,
+        healthEvents,
         async route(req, ctx, now) {
           const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
           const preferred = env.models.get(d.modelName)
-          if (preferred !== undefined && fits(preferred, req) && !env.providers.faulted(preferred.name, now)) return { model: preferred.name }
+          if (preferred !== undefined && fits(preferred, req) && !env.providers.faulted(preferred.name, now))
+            return { model: preferred.name }
           const need = req.context.capabilities ?? []
           let best: ModelConfig | undefined
           let bestKey = Infinity

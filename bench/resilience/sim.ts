@@ -26,9 +26,22 @@ export interface SimOptions {
   bucketMs: number
 }
 
-export const DEFAULT_SIM: SimOptions = { seed: 42, ratePerSec: 20, deadlineMs: 30_000, maxRetries: 2, probeIntervalMs: 5000, bucketMs: 10_000 }
+export const DEFAULT_SIM: SimOptions = {
+  seed: 42,
+  ratePerSec: 20,
+  deadlineMs: 30_000,
+  maxRetries: 2,
+  probeIntervalMs: 5000,
+  bucketMs: 10_000,
+}
 
-export interface Attempt { model: string; atMs: number; faulted: boolean; status?: number; ok: boolean }
+export interface Attempt {
+  model: string
+  atMs: number
+  faulted: boolean
+  status?: number
+  ok: boolean
+}
 
 export interface SideRun {
   side: SideName
@@ -97,7 +110,15 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
   const heap = new MinHeap<Ev>((a, b) => a.t - b.t || a.seq - b.seq)
   let seq = 0
   const push = (t: number, kind: Ev['kind'], s: State) => heap.push({ t, seq: seq++, kind, s })
-  const states: State[] = requests.map((req) => ({ req, deadline: req.arrivalMs + o.deadlineMs, attempt: 0, done: false, ok: false, endMs: NaN, cost: 0 }))
+  const states: State[] = requests.map((req) => ({
+    req,
+    deadline: req.arrivalMs + o.deadlineMs,
+    attempt: 0,
+    done: false,
+    ok: false,
+    endMs: NaN,
+    cost: 0,
+  }))
   for (const s of states) push(s.req.arrivalMs, 'start', s)
   const attempts: Attempt[] = []
   let rateLimited = 0
@@ -152,7 +173,14 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
         let result = providers.call(model, now, s.req, attemptDraws(o.seed, s.req.id, s.attempt))
         if (now + result.latencyMs > s.deadline) {
           // the deadline cuts the call: the caller sees a timeout when it expires
-          result = { ok: false, latencyMs: s.deadline - now, errorType: 'timeout', inputTokens: s.req.inputTokens, outputTokens: 0, cost: 0 }
+          result = {
+            ok: false,
+            latencyMs: s.deadline - now,
+            errorType: 'timeout',
+            inputTokens: s.req.inputTokens,
+            outputTokens: 0,
+            cost: 0,
+          }
         }
         if (result.status === 429) rateLimited++
         attempts.push({ model, atMs: now, faulted, status: result.status, ok: result.ok })
@@ -180,8 +208,15 @@ function faultNear(scenario: Scenario, model: string, t: number, graceMs: number
 }
 
 function summarize(
-  scenario: Scenario, side: SideName, o: SimOptions, states: State[], attempts: Attempt[], providers: Providers,
-  rateLimited: number, health: HealthEvent[], wallMs: number,
+  scenario: Scenario,
+  side: SideName,
+  o: SimOptions,
+  states: State[],
+  attempts: Attempt[],
+  providers: Providers,
+  rateLimited: number,
+  health: HealthEvent[],
+  wallMs: number,
 ): SideRun {
   const servable = states.filter((s) => providers.servable(s.req))
   // a failed servable request counts as the deadline: the user waited for nothing
@@ -235,4 +270,3 @@ function summarize(
     wallMs,
   }
 }
-

@@ -93,9 +93,23 @@ function makePrompts(n: number, rand: () => number): Prompt[] {
     for (let k = 0; k < words; k++) task += ` ${WORDS[Math.floor(rand() * WORDS.length)]}`
     out.push({
       task,
-      userTier: pick<Tier>(rand, [['free', 0.3], ['pro', 0.5], ['enterprise', 0.2]]),
-      priority: pick(rand, [['low', 0.3], ['medium', 0.45], ['high', 0.2], ['critical', 0.05]]),
-      latencyRequirement: pick(rand, [[500, 0.15], [1000, 0.2], [2000, 0.4], [5000, 0.25]]),
+      userTier: pick<Tier>(rand, [
+        ['free', 0.3],
+        ['pro', 0.5],
+        ['enterprise', 0.2],
+      ]),
+      priority: pick(rand, [
+        ['low', 0.3],
+        ['medium', 0.45],
+        ['high', 0.2],
+        ['critical', 0.05],
+      ]),
+      latencyRequirement: pick(rand, [
+        [500, 0.15],
+        [1000, 0.2],
+        [2000, 0.4],
+        [5000, 0.25],
+      ]),
       capabilities: pick<string[] | undefined>(rand, [
         [undefined, 0.5],
         [['code'], 0.25],
@@ -123,7 +137,7 @@ export function makeRequests(seed: number, ratePerSec: number, durationMs: numbe
   // P(k) ∝ 1/(k+1)^1.1 over the pool, by inversion of the cumulative weights
   const cdf: number[] = []
   let sum = 0
-  for (let k = 0; k < prompts.length; k++) cdf.push((sum += 1 / Math.pow(k + 1, 1.1)))
+  for (let k = 0; k < prompts.length; k++) cdf.push((sum += 1 / (k + 1) ** 1.1))
   const out: SimRequest[] = []
   let t = 0
   for (let id = 0; ; id++) {
@@ -145,7 +159,13 @@ export function makeRequests(seed: number, ratePerSec: number, durationMs: numbe
     out.push({
       id,
       arrivalMs: t,
-      context: { task: p.task, userTier: p.userTier, priority: p.priority, latencyRequirement: p.latencyRequirement, capabilities: p.capabilities },
+      context: {
+        task: p.task,
+        userTier: p.userTier,
+        priority: p.priority,
+        latencyRequirement: p.latencyRequirement,
+        capabilities: p.capabilities,
+      },
       // a context-length error: a request of 40k–60k tokens, too long for a 32k window
       inputTokens: callerError === 'context_length' ? 40_000 + Math.floor(errors() * 20_000) : p.inputTokens,
       callerError,
@@ -155,15 +175,30 @@ export function makeRequests(seed: number, ratePerSec: number, durationMs: numbe
 }
 
 /** A model answers 503 from `fromMs` to `toMs`. */
-export interface Outage { model: string; fromMs: number; toMs: number }
+export interface Outage {
+  model: string
+  fromMs: number
+  toMs: number
+}
 /** A model is `factor`× slower from `fromMs` to `toMs`. */
-export interface Brownout { model: string; fromMs: number; toMs: number; factor: number }
+export interface Brownout {
+  model: string
+  fromMs: number
+  toMs: number
+  factor: number
+}
 /**
  * From `fromMs` to `toMs` a model admits `quotaPerSec` calls per wall-clock second; the call
  * over it gets a 429 with Retry-After `retryAfterMs`, and every call inside that Retry-After
  * gets a 429 too (with the time left, rounded up to whole seconds as the header is).
  */
-export interface RateLimitStorm { model: string; fromMs: number; toMs: number; quotaPerSec: number; retryAfterMs: number }
+export interface RateLimitStorm {
+  model: string
+  fromMs: number
+  toMs: number
+  quotaPerSec: number
+  retryAfterMs: number
+}
 
 export interface Scenario {
   name: string
@@ -253,7 +288,13 @@ export function attemptDraws(seed: number, requestId: number, attempt: number): 
  * and the calls made inside it from then on (calls sent while that 429 was still on its way
  * could not have known of it).
  */
-export interface RetryAfterBlock { model: string; fromMs: number; toMs: number; answeredAtMs: number; callsInside: number }
+export interface RetryAfterBlock {
+  model: string
+  fromMs: number
+  toMs: number
+  answeredAtMs: number
+  callsInside: number
+}
 
 /**
  * The providers of one scenario on one side: answers calls as the fault script says, and
@@ -306,7 +347,11 @@ export class Providers {
       const block = this.openBlock.get(model)
       if (block !== undefined && at < block.toMs) (at = block.toMs), (changed = true)
       const storm = this.storm(model, at)
-      if (storm !== undefined && this.quotaSecond.get(model) === Math.floor(at / 1000) && (this.quotaUsed.get(model) ?? 0) >= storm.quotaPerSec) {
+      if (
+        storm !== undefined &&
+        this.quotaSecond.get(model) === Math.floor(at / 1000) &&
+        (this.quotaUsed.get(model) ?? 0) >= storm.quotaPerSec
+      ) {
         at = (Math.floor(at / 1000) + 1) * 1000
         changed = true
       }
@@ -319,7 +364,14 @@ export class Providers {
     const cfg = this.models.get(model)!
     const fast = ERROR_LATENCY_MS * Math.exp(0.3 * normal(draws[0], draws[1]))
     const fail = (status: number, errorType: CallResult['errorType'], retryAfterMs?: number): CallResult => ({
-      ok: false, latencyMs: fast, status, errorType, retryAfterMs, inputTokens: req.inputTokens, outputTokens: 0, cost: 0,
+      ok: false,
+      latencyMs: fast,
+      status,
+      errorType,
+      retryAfterMs,
+      inputTokens: req.inputTokens,
+      outputTokens: 0,
+      cost: 0,
     })
     // the caller's errors: every model refuses these the same way
     if (req.callerError === 'bad_request') return fail(400, 'bad_request')
