@@ -519,7 +519,7 @@ describe('beyond the legacy', () => {
   })
 })
 
-describe('found in review (third session)', () => {
+describe('parity with the legacy: fallbacks leave the Map alone, rule changes apply at once, stable ordering, refused strings, shutdown', () => {
   test('selectFallbackModel does not mark the Map it is given available (the contract), like the legacy', async () => {
     const models = new Map([
       ['a', config('a', 'free', [], 500, 1e-7)],
@@ -609,7 +609,7 @@ describe('found in review (third session)', () => {
   })
 })
 
-describe('found by the second differential test (sixth session)', () => {
+describe('parity with the legacy: key order, expired entries, the timer, optimizeBasedOnPerformance, copies', () => {
   // the router's interval faked; promise jobs and its routing clock stay real
   const TIMERS_ONLY = { doNotFake: ['performance', 'nextTick', 'queueMicrotask', 'setImmediate'] }
 
