@@ -16,7 +16,8 @@ type AnyRouter = {
 
 export function defaultModels(): Map<string, any> {
   const m = (name: string, tier: string, capabilities: string[], latencyTarget: number, costPerToken: number) =>
-    [name, { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 8192, apiKey: 'sk-bench' }] as const
+    // windows that hold the 100 KB tasks: the adaptive strategy enforces them (the legacy never reads maxTokens)
+    [name, { name, tier, capabilities, latencyTarget, costPerToken, maxTokens: 1_048_576, apiKey: 'sk-bench' }] as const
   return new Map([
     m('gemini-2.5-deep-think', 'enterprise', ['advanced-reasoning', 'reasoning', 'code'], 8000, 1e-5),
     m('gemini-2.5-pro', 'pro', ['reasoning', 'code'], 2500, 3.5e-6),
