@@ -213,7 +213,10 @@ async function main() {
     `simulated model calls (latency drawn, not slept), the codebase's construction (\`maxMemorySize: 1000\`).\n\n` +
     `${successTable(workload)}\n\n![routing-time distributions](${chartFile})\n\n` +
     (shadow !== null ? `## Shadow mode on the same workload\n\n${shadowTable(shadow)}\n\n` : '') +
-    sections.map(([title, body]) => `## ${title}\n\n${body.trim()}\n\n`).join('') +
+    // a section that brings its own heading keeps it
+    sections
+      .map(([title, body]) => (body.trimStart().startsWith('#') ? `${body.trim()}\n\n` : `## ${title}\n\n${body.trim()}\n\n`))
+      .join('') +
     `## Per operation\n\n${table(rows)}\n`
   console.log(md)
 
