@@ -212,6 +212,17 @@ pub struct EntryRef<'a> {
     pub slot: u32,
 }
 
+/// The key hasher: seeded at random per store (keys are the caller's, so hash flooding must
+/// not be predictable); fixed in this crate's unit tests, so that two stores fed the same
+/// keys make the same admission decisions (W-TinyLFU's sketch counts by these hashes).
+fn new_hasher() -> RandomState {
+    if cfg!(test) {
+        RandomState::with_seeds(1, 2, 3, 4)
+    } else {
+        RandomState::new()
+    }
+}
+
 pub struct MemoryStore {
     nodes: Vec<Node>,
     free: Vec<u32>,
@@ -247,7 +258,7 @@ impl MemoryStore {
             nodes: Vec::new(),
             free: Vec::new(),
             index: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: new_hasher(),
             order,
             policy,
             capacity,
