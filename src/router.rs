@@ -18,7 +18,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
-use router_core::health::HealthConfig;
+use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
 use router_core::rules::{BuiltinRule, Condition, Rule};
@@ -41,6 +41,69 @@ pub struct RouterHandle {
     out: Float64Array,
     /// Outcomes buffered by the drop-in layer (`OUTCOME_LEN` numbers each).
     outcomes: Float64Array,
+    /// What the layer's memo needs of the adaptive state to serve a healthy first-ranked
+    /// model without crossing (see `sync_live`).
+    live: Float64Array,
+}
+
+/// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
+/// registered name id: 2 + 2·id state (0 healthy, 1 rate limited, 2 ejected, 3 probing,
+/// 4 auth failed), 3 + 2·id last latency estimate (0: no sample)].
+const LIVE_HEAD: usize = 2;
+
+fn state_code(s: State) -> f64 {
+    match s {
+        State::Healthy => 0.0,
+        State::RateLimited => 1.0,
+        State::Ejected => 2.0,
+        State::Probing => 3.0,
+        State::AuthFailed => 4.0,
+    }
+}
+
+fn live_of(hd: &mut RouterHandle) -> &mut [f64] {
+    // SAFETY: as `out_of`.
+    unsafe { hd.live.as_mut() }
+}
+
+/// Takes up the decision ids the layer handed out since the last call.
+fn load_live(hd: &mut RouterHandle) {
+    let next = live_of(hd)[0];
+    let book = hd.router.adaptive_mut();
+    if next.is_finite() && next as u64 > book.next_decision() {
+        book.set_next_decision(next as u64);
+    }
+}
+
+/// Writes the adaptive state the layer's memo reads (after anything that may change it).
+fn sync_live(hd: &mut RouterHandle) {
+    if hd.router.options().strategy != Strategy::Adaptive {
+        return; // only the adaptive memo reads it
+    }
+    let book = hd.router.adaptive();
+    let next = book.next_decision() as f64;
+    let change = book.next_change_ms();
+    let rows: Vec<(f64, f64)> = hd
+        .names
+        .iter()
+        .map(|n| match book.get(n) {
+            Some(st) => (
+                state_code(st.health.state()),
+                book.last_estimate(n).unwrap_or(0.0),
+            ),
+            None => (0.0, 0.0),
+        })
+        .collect();
+    let live = live_of(hd);
+    live[0] = next;
+    live[1] = change;
+    for (id, (state, estimate)) in rows.into_iter().enumerate() {
+        let at = LIVE_HEAD + 2 * id;
+        if at + 1 < live.len() {
+            live[at] = state;
+            live[at + 1] = estimate;
+        }
+    }
 }
 
 /// Scratch kept between calls; a larger one is released after use.
@@ -181,6 +244,7 @@ pub fn router_create(
     options_json: String,
     out: Float64Array,
     outcomes: Float64Array,
+    live: Float64Array,
 ) -> Result<Handle> {
     if out.len() < OUT_LEN {
         return Err(invalid_arg(format!(
@@ -215,6 +279,7 @@ pub fn router_create(
         names: Vec::new(),
         out,
         outcomes,
+        live,
     })))
 }
 
@@ -225,7 +290,9 @@ pub fn router_create(
 pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     let models: Vec<ModelConfig> = serde_json::from_str(&models_json)
         .map_err(|e| invalid_arg(format!("availableModels: {e}")))?;
-    h.borrow_mut().router.set_models(models);
+    let mut hd = h.borrow_mut();
+    hd.router.set_models(models);
+    sync_live(&mut hd);
     Ok(())
 }
 
@@ -334,6 +401,7 @@ fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, now: f64, recor
 
 /// Applies the outcomes the layer buffered (their count is in `out`), then clears it.
 fn apply_outcomes(hd: &mut RouterHandle) -> Result<()> {
+    load_live(hd);
     let n = {
         let out = out_of(hd);
         let n = out[OUT_OUTCOMES];
@@ -391,15 +459,26 @@ fn retry_info(out: &[f64]) -> RetryInfo {
     }
 }
 
-/// Replays hits the drop-in layer served from its key memo: `log` holds `n` pairs
-/// (cache entry id, routing ms), in the order they were served.
+/// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
+/// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
+const REPLAY_LEN: usize = 5;
+
+/// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
+/// (`REPLAY_LEN`), in the order they were served.
 #[napi(catch_unwind)]
 pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<()> {
     let log = log.as_ref();
-    let n = (n as usize).min(log.len() / 2);
+    let n = (n as usize).min(log.len() / REPLAY_LEN);
     let mut hd = h.borrow_mut();
-    for pair in log[..2 * n].chunks_exact(2) {
-        hd.router.replay_hit(pair[0] as u64, pair[1]);
+    let hd = &mut *hd;
+    load_live(hd);
+    for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
+        if r[2] >= 0.0 {
+            hd.router
+                .replay_adaptive(r[0] as u64, r[1], r[2] as usize, r[3] as u64, r[4]);
+        } else {
+            hd.router.replay_hit(r[0] as u64, r[1]);
+        }
     }
     Ok(())
 }
@@ -445,10 +524,21 @@ pub fn router_pick_cached(h: &Handle, id: f64) -> Result<i32> {
         Ok(d) => {
             // the routing time is recorded with the replayed hit
             finish(hd, &d, started, now, false);
+            sync_live(hd);
             Ok(OK)
         }
-        Err(e) => Ok(route_error(hd, e)),
+        Err(e) => {
+            sync_live(hd);
+            Ok(route_error(hd, e))
+        }
     }
+}
+
+/// Adaptive: the ranked candidates of routing-cache entry `id`, as model indices (empty
+/// when the entry is gone or outdated).
+#[napi(catch_unwind)]
+pub fn router_ranked(h: &Handle, id: f64) -> Vec<u32> {
+    h.borrow().router.cached_candidates(id as u64).to_vec()
 }
 
 /// Routes one context in full. `token_budget` is NaN when absent; `capabilities_json` and
@@ -537,6 +627,7 @@ fn select_into(
     if hd.scratch.capacity() > SCRATCH_KEEP {
         hd.scratch = Vec::new();
     }
+    sync_live(hd);
     match result {
         Ok(d) => {
             finish(hd, &d, started, now, true);
@@ -588,9 +679,10 @@ pub fn router_routing_performance(h: &Handle) {
 /// True when the availability changed (a first sighting counts).
 #[napi(catch_unwind)]
 pub fn router_set_availability(h: &Handle, model_name: String, available: bool) -> bool {
-    h.borrow_mut()
-        .router
-        .set_availability(&model_name, available)
+    let mut hd = h.borrow_mut();
+    let changed = hd.router.set_availability(&model_name, available);
+    sync_live(&mut hd);
+    changed
 }
 
 /// Registers a model name for `routerRecordPerformanceBatch`; returns its id.
@@ -598,13 +690,16 @@ pub fn router_set_availability(h: &Handle, model_name: String, available: bool) 
 pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
     let mut hd = h.borrow_mut();
     hd.names.push(model_name);
+    sync_live(&mut hd);
     (hd.names.len() - 1) as u32
 }
 
 /// Forgets the registered names (the drop-in layer bounds its name table).
 #[napi(catch_unwind)]
 pub fn router_reset_names(h: &Handle) {
-    h.borrow_mut().names.clear();
+    let mut hd = h.borrow_mut();
+    hd.names.clear();
+    live_of(&mut hd)[LIVE_HEAD..].fill(0.0);
 }
 
 /// Applies the `n` outcomes buffered by the drop-in layer (see `OUTCOME_LEN`), in order;
@@ -614,6 +709,7 @@ pub fn router_record_outcomes(h: &Handle, n: u32) -> Result<u32> {
     let mut hd = h.borrow_mut();
     let hd = &mut *hd;
     apply_outcome_records(hd, n as usize)?;
+    sync_live(hd);
     Ok(hd.router.adaptive().pending_events() as u32)
 }
 
@@ -623,6 +719,7 @@ pub fn router_record_outcomes(h: &Handle, n: u32) -> Result<u32> {
 pub fn router_refresh_health(h: &Handle, now: f64) -> u32 {
     let mut hd = h.borrow_mut();
     hd.router.adaptive_mut().refresh_all(now);
+    sync_live(&mut hd);
     hd.router.adaptive().pending_events() as u32
 }
 
@@ -653,6 +750,7 @@ pub fn router_take_health_events(h: &Handle) -> Result<String> {
 pub fn router_model_health(h: &Handle, now: f64) -> Result<String> {
     let mut hd = h.borrow_mut();
     hd.router.adaptive_mut().refresh_all(now);
+    sync_live(&mut hd);
     let r = &hd.router;
     let a = r.adaptive();
     let decay = a.config.latency_decay_ms;

@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks'
 import { codedError, fromNative, rangeError, typeError } from './errors'
 import { native } from './native'
 import {
+  AdaptiveDecision,
   adaptiveReason,
   checkAdaptiveOptions,
   encodeOutcome,
@@ -153,6 +154,15 @@ const OUT_RETRY = 15
 const OUT_OUTCOMES = 16
 /** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
 const OUTCOME_LEN = 11
+/** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
+const REPLAY_LEN = 5
+/** `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then 2 per name id. */
+const LIVE_NEXT_ID = 0
+const LIVE_NEXT_CHANGE = 1
+const LIVE_HEAD = 2
+const STATE_HEALTHY = 0
+const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
+const DEFAULT_SLOW_FACTOR = 2
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
@@ -432,8 +442,8 @@ export class ModelRouter extends EventEmitter {
   readonly #memoLimit: number
   /** Characters of key text the memo holds (bounded by MEMO_MAX_CHARS). */
   #memoChars = 0
-  /** Memo hits not yet replayed into Rust: pairs (entry id, routing ms). */
-  readonly #log = new Float64Array(2 * REPLAY_LOG_SIZE)
+  /** Memo hits not yet replayed into Rust (REPLAY_LEN numbers each). */
+  readonly #log = new Float64Array(REPLAY_LEN * REPLAY_LOG_SIZE)
   #logLen = 0
   /** Routing times recorded so far (memo hits included): the legacy's window-length cue. */
   #samples = 0
@@ -441,17 +451,20 @@ export class ModelRouter extends EventEmitter {
   readonly #perfLog = new Float64Array(OUTCOME_LEN * PERF_LOG_SIZE)
   #perfLen = 0
   readonly #perfNames = new Map<string, number>()
-  /**
-   * Adaptive decisions this router made → decision id · 4096 + model name id (the decision's
-   * visible shape stays the legacy's). `#decisionsBefore`: the map before the name table was
-   * last reset (those decisions report by their model name).
-   */
-  #decisions = new WeakMap<object, number>()
-  #decisionsBefore: WeakMap<object, number> | undefined
+  /** Resets of the name table so far: decisions tagged before one report by model name. */
+  #namesGeneration = 0
   /** Models whose last announced health is not "healthy" (a mirror of Rust's state). */
   readonly #unhealthy = new Set<string>()
   /** Model name → index in `#models` (previousModel of a retry context). */
   #modelIndex = new Map<string, number>()
+  /**
+   * Adaptive: Rust's live state as the memo needs it (health and latency estimate by name id,
+   * the next decision id, the earliest time-driven change), and the ranked candidates of
+   * memoized routing-cache entries as [name id, model index] pairs.
+   */
+  readonly #live = new Float64Array(LIVE_HEAD + 2 * PERF_NAMES_LIMIT)
+  readonly #ranked = new Map<number, number[]>()
+  readonly #slowFactor: number
   readonly #encoded: EncodedOutcome = { latency: 0, classCode: 0, success: 0, cost: 0, output: NaN, total: NaN, retryAfter: NaN, ok: true }
   #models: ModelSnapshot[] = []
   /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
@@ -468,9 +481,10 @@ export class ModelRouter extends EventEmitter {
     this.#strategy = opts.strategy ?? 'legacy'
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
+    this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
     this.#memoLimit = Math.min(opts.cacheSize ?? 1000, MEMO_MAX_KEYS)
     try {
-      this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog)
+      this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
       throw fromNative(e)
     }
@@ -532,8 +546,8 @@ export class ModelRouter extends EventEmitter {
         this.#flush()
         native.routerResetNames(this.#h)
         this.#perfNames.clear()
-        this.#decisionsBefore = this.#decisions
-        this.#decisions = new WeakMap()
+        this.#ranked.clear() // it holds name ids
+        this.#namesGeneration++
       }
       id = native.routerRegisterName(this.#h, name)
       this.#perfNames.set(name, id)
@@ -618,6 +632,7 @@ export class ModelRouter extends EventEmitter {
   /** Outdates every memo entry (a generation bump: their slots are reused as keys repeat). */
   #forgetMemo(): void {
     this.#memoGeneration++
+    this.#ranked.clear()
   }
 
   /** Frees the memo (its key text reached MEMO_MAX_CHARS). */
@@ -734,10 +749,7 @@ export class ModelRouter extends EventEmitter {
     const routingTime = out[5]
     const modelName = this.#models[out[0]].name
     const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
-    const decision: RoutingDecision = {
-      modelName,
-      confidence: out[1],
-      reason:
+    const reason =
         kind === KIND_CACHE_HIT
           ? 'LRU cache hit'
           : kind === KIND_SCORED
@@ -746,11 +758,11 @@ export class ModelRouter extends EventEmitter {
               ? `Rules pipeline: score=${out[3].toFixed(2)}`
               : kind === KIND_ADAPTIVE
                 ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
-                : 'No candidates available - fallback',
-      routingTime,
-      fromCache,
-    }
-    if (kind === KIND_ADAPTIVE) this.#decisions.set(decision, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+                : 'No candidates available - fallback'
+    const decision: RoutingDecision =
+      kind === KIND_ADAPTIVE
+        ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+        : { modelName, confidence: out[1], reason, routingTime, fromCache }
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -795,6 +807,48 @@ export class ModelRouter extends EventEmitter {
     return true
   }
 
+  /** The ranked candidates of routing-cache entry `id` as [name id, model index] pairs (memoized). */
+  #loadRanked(id: number): number[] {
+    const indices = native.routerRanked(this.#h, id)
+    const pairs: number[] = []
+    for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
+    if (this.#ranked.size >= MEMO_MAX_KEYS) this.#ranked.clear()
+    this.#ranked.set(id, pairs)
+    return pairs
+  }
+
+  /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
+  #fastPick(c: Checked, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
+    const live = this.#live
+    const decisionId = live[LIVE_NEXT_ID]
+    live[LIVE_NEXT_ID] = decisionId + 1
+    const routingTime = performance.now() - start
+    const n = this.#logLen
+    const log = this.#log
+    const at = REPLAY_LEN * n
+    log[at] = id
+    log[at + 1] = routingTime
+    log[at + 2] = modelIndex
+    log[at + 3] = decisionId
+    log[at + 4] = now
+    this.#logLen = n + 1
+    if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    const samples = ++this.#samples
+    const decision = this.#adaptiveDecision(modelName, 0.9, PREFERRED_REASON, routingTime, true, decisionId * 4096 + nameId)
+    if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
+      try {
+        this.emit('performance_metrics', this.#metricsPayload())
+      } catch (e) {
+        return this.#emergency(c, e, routingTime)
+      }
+    }
+    return decision
+  }
+
+  #adaptiveDecision(modelName: string, confidence: number, reason: string, routingTime: number, fromCache: boolean, tag: number): RoutingDecision {
+    return new AdaptiveDecision(modelName, confidence, reason, routingTime, fromCache, this, tag, this.#namesGeneration)
+  }
+
   /** A failed routing call's error (status < 0). */
   #routeFailed(status: number, context: RoutingContext): never {
     if (this.#out[OUT_EVENTS] > 0) this.#drainHealth()
@@ -817,6 +871,31 @@ export class ModelRouter extends EventEmitter {
    */
   #adaptiveMemoHit(c: Checked, context: RoutingContext, id: number, now: number, start: number): RoutingDecision | undefined {
     const out = this.#out
+    const live = this.#live
+    // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
+    // ready and no cooldown ends), and the first healthy candidate within its limit: the
+    // pick Rust would make (see `AdaptiveBook::pick`).
+    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
+      let ranked = this.#ranked.get(id)
+      if (ranked === undefined) ranked = this.#loadRanked(id)
+      for (let k = 0; k < ranked.length; k += 2) {
+        const nameId = ranked[k]
+        if (live[LIVE_HEAD + 2 * nameId] !== STATE_HEALTHY) continue
+        const model = this.#models[ranked[k + 1]]
+        const prior = model.latencyTarget
+        const slow = prior * this.#slowFactor
+        const limit = c.latency > 0 && c.latency > slow ? c.latency : slow
+        // the decayed estimate lies between the last one and the prior
+        if (live[LIVE_HEAD + 2 * nameId + 1] <= limit && prior <= limit) {
+          return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
+        }
+        break
+      }
+    }
+    if (this.#logLen > 0) {
+      native.routerReplayHits(this.#h, this.#log, this.#logLen)
+      this.#logLen = 0
+    }
     out[OUT_OUTCOMES] = this.#perfLen
     this.#perfLen = 0
     out[OUT_NOW] = now
@@ -830,20 +909,15 @@ export class ModelRouter extends EventEmitter {
     if (status < 0) return this.#routeFailed(status, context)
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[2 * n] = id
-    this.#log[2 * n + 1] = routingTime
+    this.#log[REPLAY_LEN * n] = id
+    this.#log[REPLAY_LEN * n + 1] = routingTime
+    this.#log[REPLAY_LEN * n + 2] = -1 // the pick itself was counted in Rust
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
     const modelName = this.#models[out[0]].name
-    const decision: RoutingDecision = {
-      modelName,
-      confidence: out[1],
-      reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now),
-      routingTime,
-      fromCache: true,
-    }
-    this.#decisions.set(decision, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
+    const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+    const decision = this.#adaptiveDecision(modelName, out[1], reason, routingTime, true, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
     try {
       if (out[OUT_EVENTS] > 0) this.#drainHealth()
       if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
@@ -858,8 +932,10 @@ export class ModelRouter extends EventEmitter {
   #memoHit(c: Checked, id: number, modelName: string, start: number): RoutingDecision {
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[2 * n] = id
-    this.#log[2 * n + 1] = routingTime
+    const log = this.#log
+    log[REPLAY_LEN * n] = id
+    log[REPLAY_LEN * n + 1] = routingTime
+    log[REPLAY_LEN * n + 2] = -1
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -1044,7 +1120,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
     log[at + 9] = NaN
     log[at + 10] = this.#now()
-    if (++this.#perfLen === PERF_LOG_SIZE || (!success || this.#unhealthy.has(modelName))) this.#flush()
+    if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
       const performance = toPerformance(JSON.parse(native.routerPerformanceOf(this.#h, modelName)))
@@ -1066,10 +1142,10 @@ export class ModelRouter extends EventEmitter {
     if (typeof decision === 'string') {
       modelName = decision
     } else {
-      tag = typeof decision === 'object' && decision !== null ? this.#decisions.get(decision) : undefined
-      if (tag === undefined) {
-        const before = typeof decision === 'object' && decision !== null ? this.#decisionsBefore?.get(decision) : undefined
-        if (before === undefined) throw typeError('decision', 'a RoutingDecision this router made, or a model name', decision)
+      tag = AdaptiveDecision.tagOf(decision, this, this.#namesGeneration)
+      if (tag === undefined) throw typeError('decision', 'a RoutingDecision this router made, or a model name', decision)
+      if (tag < 0) {
+        tag = undefined
         modelName = (decision as RoutingDecision).modelName
       } else {
         modelName = ''
@@ -1104,15 +1180,19 @@ export class ModelRouter extends EventEmitter {
     log[at + 9] = o.retryAfter
     log[at + 10] = now
     ++this.#perfLen
-    if (this.#perfLen === PERF_LOG_SIZE || !o.ok || (this.#unhealthy.size > 0 && this.#unhealthy.has(tag === undefined ? modelName : this.#nameOf(id)))) {
-      this.#flush()
-    }
+    if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
   }
 
-  /** The model name registered under `id` (a rare path: only while some model is unhealthy). */
-  #nameOf(id: number): string {
-    for (const [name, i] of this.#perfNames) if (i === id) return name
-    return ''
+  /**
+   * Whether an outcome of name `id` may wait in the buffer: an ok one of a healthy model that
+   * does not raise its latency estimate (a Peak-EWMA peak counts at once). Anything else is
+   * applied now, so health events fire and the next decision sees it.
+   */
+  #mayBuffer(ok: boolean, id: number, latency: number): boolean {
+    if (!ok) return false
+    if (!this.#adaptive) return this.#unhealthy.size === 0
+    const live = this.#live
+    return live[LIVE_HEAD + 2 * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + 2 * id + 1]
   }
 
   /**

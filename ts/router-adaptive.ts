@@ -315,7 +315,8 @@ export function adaptiveReason(pick: number, modelName: string, predictedMs: num
   const load = `predicted ${Math.round(predictedMs)} ms, ${inFlight} in flight`
   switch (pick) {
     case 0:
-      return `Adaptive: best-ranked healthy model (${load})`
+      // constant: the layer's memo serves this pick without knowing the numbers
+      return 'Adaptive: best-ranked healthy model'
     case 1:
       return `Adaptive: power of two choices (${load})`
     case 2:
@@ -324,5 +325,43 @@ export function adaptiveReason(pick: number, modelName: string, predictedMs: num
       return untilMs === Infinity
         ? `Adaptive: no healthy model; ${modelName} is ejected until restored`
         : `Adaptive: no healthy model; ${modelName} clears soonest (in ${Math.max(0, Math.round(untilMs - nowMs))} ms)`
+  }
+}
+
+/**
+ * An adaptive decision: the legacy `RoutingDecision`'s fields (same keys, order and JSON),
+ * plus, in private fields no key, JSON, spread or copy shows, the router that made it and the
+ * decision's id and model name id, which `reportOutcome` reads without a lookup table (a
+ * `WeakMap` of decisions cost more than the rest of a memo hit in the garbage collector).
+ */
+export class AdaptiveDecision {
+  modelName: string
+  confidence: number
+  reason: string
+  routingTime: number
+  fromCache: boolean
+  readonly #owner: object
+  /** decision id · 4096 + model name id. */
+  readonly #tag: number
+  /** The owner's name-table generation when the tag was made. */
+  readonly #names: number
+
+  constructor(modelName: string, confidence: number, reason: string, routingTime: number, fromCache: boolean, owner: object, tag: number, names: number) {
+    this.modelName = modelName
+    this.confidence = confidence
+    this.reason = reason
+    this.routingTime = routingTime
+    this.fromCache = fromCache
+    this.#owner = owner
+    this.#tag = tag
+    this.#names = names
+  }
+
+  /** The tag of `d` when `owner` made it (−1: made by `owner` before its name table was reset); else undefined. */
+  static tagOf(d: unknown, owner: object, names: number): number | undefined {
+    if (typeof d !== 'object' || d === null || !(#tag in d)) return undefined
+    const a = d as AdaptiveDecision
+    if (a.#owner !== owner) return undefined
+    return a.#names === names ? a.#tag : -1
   }
 }

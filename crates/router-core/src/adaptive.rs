@@ -174,6 +174,47 @@ impl AdaptiveBook {
         }
     }
 
+    /// The id the next decision gets (decisions made outside `pick` take ids from here too).
+    pub fn next_decision(&self) -> u64 {
+        self.next_decision
+    }
+    pub fn set_next_decision(&mut self, id: u64) {
+        self.next_decision = id;
+    }
+
+    /// Counts decision `id`, made at `now_ms` outside `pick` (a healthy first-ranked model
+    /// served by the caller's memo), as in flight on `name`.
+    pub fn track(&mut self, name: &str, id: u64, now_ms: f64, keep: &dyn Fn(&str) -> bool) {
+        let max = self.config.max_in_flight.max(1);
+        let s = self.state_mut(name, keep);
+        if s.in_flight.len() >= max {
+            s.in_flight.pop_front();
+        }
+        s.in_flight.push_back((id, now_ms));
+        self.next_decision = self.next_decision.max(id + 1);
+    }
+
+    /// The earliest instant a time-driven change is due for any model (a cooldown or an
+    /// ejection ending, a probe lost); infinity when none is.
+    pub fn next_change_ms(&self) -> f64 {
+        let probe_timeout = self.config.health.probe_timeout_ms;
+        self.states
+            .values()
+            .map(|s| match s.health.state() {
+                State::RateLimited | State::Ejected => s.health.until_ms().unwrap_or(f64::INFINITY),
+                State::Probing => s.health.probe_started_ms() + probe_timeout,
+                _ => f64::INFINITY,
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The raw last latency estimate of `name` (`None`: no sample yet).
+    pub fn last_estimate(&self, name: &str) -> Option<f64> {
+        self.states
+            .get(name)
+            .and_then(|s| s.latency.map(|e| e.last()))
+    }
+
     /// Health events since the last call, oldest first.
     pub fn take_events(&mut self) -> Vec<HealthEvent> {
         self.events.drain(..).collect()

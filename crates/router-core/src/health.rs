@@ -220,6 +220,10 @@ impl Health {
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive
     }
+    /// When the outstanding probe was sent (meaningful while probing).
+    pub fn probe_started_ms(&self) -> f64 {
+        self.probe_started_ms
+    }
     pub fn probe_decision(&self) -> Option<u64> {
         self.probe_decision
     }

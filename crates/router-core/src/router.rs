@@ -642,6 +642,33 @@ impl Router {
         );
     }
 
+    /// Replays an adaptive decision the caller made from its memo of entry `id`: the hit
+    /// is counted (with its routing time) and decision `decision_id` naming `model_index`
+    /// counts as in flight from `now_ms`.
+    pub fn replay_adaptive(
+        &mut self,
+        id: u64,
+        routing_ms: f64,
+        model_index: usize,
+        decision_id: u64,
+        now_ms: f64,
+    ) {
+        self.replay_hit(id, routing_ms);
+        let models = &self.models;
+        if let Some(m) = models.get(model_index) {
+            let keep = |n: &str| models.index_of(n).is_some();
+            self.adaptive.track(&m.name, decision_id, now_ms, &keep);
+        }
+    }
+
+    /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
+    pub fn cached_candidates(&self, id: u64) -> &[u32] {
+        match self.cache.peek(id).and_then(|d| d.adaptive.as_ref()) {
+            Some(a) if a.generation == self.generation => &a.ranked,
+            _ => &[],
+        }
+    }
+
     pub fn adaptive(&self) -> &AdaptiveBook {
         &self.adaptive
     }
