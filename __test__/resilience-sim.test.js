@@ -29,6 +29,8 @@ const storm = tiny({ storms: [{ model: TOP, fromMs: 10 * S, toMs: 50 * S, quotaP
 const brownout = tiny({ brownouts: [{ model: TOP, fromMs: 20 * S, toMs: 40 * S, factor: 10 }] })
 
 const figures = ({ wallMs, ...rest }) => rest
+// tests of the adaptive side run only in a build that has the strategy
+const withAdaptive = require('../bench/dist/resilience/sides.js').unavailable('adaptive') === null ? test : test.skip
 
 describe('determinism', () => {
   test('the same seed gives the same figures, another seed other figures', async () => {
@@ -38,6 +40,13 @@ describe('determinism', () => {
     expect(figures(b)).toEqual(figures(a))
     expect(a.requests).toBeGreaterThan(200)
     expect(figures(c)).not.toEqual(figures(a))
+  })
+
+  withAdaptive('the adaptive side too: its clock and seed come from the simulation', async () => {
+    const a = await simulate(storm, 'adaptive', OPTS)
+    const b = await simulate(storm, 'adaptive', OPTS)
+    expect(figures(b)).toEqual(figures(a))
+    expect(a.rateLimited).toBeGreaterThan(0)
   })
 
   test('the legacy port runs on the virtual clock and leaves Date.now as it was', async () => {
