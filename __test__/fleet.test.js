@@ -224,7 +224,7 @@ describe('shared cache across processes', () => {
       }
       const got = await results
       const degraded = all.filter((w) => w.of('fleet_degraded').length > 0).length
-      // Known race, rare under load (about 1 full test run in 5 here): a waiter can compute
+      // Known race under load (2 of 7 full test runs here, one of them a CI run): a waiter can compute
       // a second time after the holder released the lock (docs/fleet.md, "Known issues").
       // Every caller still gets a value, and the fleet never computes once per process.
       if (loaders().length > 1) console.log(`getOrSet: ${loaders().length} loaders ran; workers that saw Redis degraded: ${degraded}`)
