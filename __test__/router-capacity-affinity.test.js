@@ -2,6 +2,7 @@
 // time: a session's follow-ups stay on the model that served it while it is a healthy
 // candidate, and move at once when it is not.
 const { ModelRouter } = require('model-router-native')
+const { ctx, adaptiveRouters } = require('./fixtures/adaptive-router')
 
 function config(name, latencyTarget, maxTokens = 8192) {
   return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens }
@@ -14,26 +15,8 @@ function models() {
     ['c', config('c', 900)],
   ])
 }
-const ctx = (over = {}) => ({
-  task: 'Write a function to sort a list',
-  userTier: 'pro',
-  priority: 'high',
-  latencyRequirement: 2000,
-  ...over,
-})
 
-let routers = []
-function make(opts = {}) {
-  const clock = { t: 1000 }
-  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
-  r.clock = clock
-  routers.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of routers) r.shutdown()
-  routers = []
-})
+const make = adaptiveRouters()
 /** One turn: route, answer at once (a conversation waits for each answer), return the model. */
 async function turn(r, m, over) {
   const d = await r.selectOptimalModel(ctx(over), m)

@@ -1,6 +1,7 @@
 // strategy "adaptive": spending budgets (setBudget, getBudgets, context.budgetKey) through the
 // public API, in virtual time.
 const { ModelRouter } = require('model-router-native')
+const { adaptiveRouters } = require('./fixtures/adaptive-router')
 
 function config(name, latencyTarget, costPerToken) {
   return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken, maxTokens: 100000 }
@@ -23,18 +24,7 @@ const ctx = (over = {}) => ({
   ...over,
 })
 
-let routers = []
-function make(opts = {}) {
-  const clock = { t: 1000 }
-  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
-  r.clock = clock
-  routers.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of routers) r.shutdown()
-  routers = []
-})
+const make = adaptiveRouters()
 
 describe('budgets', () => {
   test('a decision reserves its estimated cost; when the best model would overspend, the cheapest that fits', async () => {
@@ -120,7 +110,7 @@ describe('budgets', () => {
     expect(() => r.setBudget({ scope: 'global', limit: 1, windowMs: 0 })).toThrow(/budget\.windowMs/)
     await expect(r.selectOptimalModel(ctx({ budgetKey: 5 }), models())).rejects.toThrow(/context\.budgetKey/)
     const legacy = new ModelRouter()
-    routers.push(legacy)
+    make.track(legacy)
     expect(() => legacy.setBudget({ scope: 'global', limit: 1, windowMs: 1 })).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED_STRATEGY' }),
     )

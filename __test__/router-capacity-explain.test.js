@@ -1,6 +1,7 @@
 // explain(context, models): what selectOptimalModel would decide now, every model's part in it,
 // and nothing reserved or changed; through the public API, in virtual time.
 const { ModelRouter } = require('model-router-native')
+const { ctx, adaptiveRouters } = require('./fixtures/adaptive-router')
 
 function config(name, latencyTarget, maxTokens, tier = 'pro') {
   return { name, tier, capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens }
@@ -13,26 +14,8 @@ function models() {
     ['top', config('top', 300, 100000, 'enterprise')],
   ])
 }
-const ctx = (over = {}) => ({
-  task: 'Write a function to sort a list',
-  userTier: 'pro',
-  priority: 'high',
-  latencyRequirement: 2000,
-  ...over,
-})
 
-let routers = []
-function make(opts = {}) {
-  const clock = { t: 1000 }
-  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
-  r.clock = clock
-  routers.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of routers) r.shutdown()
-  routers = []
-})
+const make = adaptiveRouters()
 const byName = (e, n) => e.candidates.find((c) => c.modelName === n)
 
 describe('explain', () => {
@@ -93,7 +76,7 @@ describe('explain', () => {
     await expect(r.explain({ ...ctx(), task: 5 }, models())).rejects.toThrow(/context\.task/)
     await expect(r.explain({ ...ctx(), retryCount: -1 }, models())).rejects.toThrow(RangeError)
     const legacy = new ModelRouter()
-    routers.push(legacy)
+    make.track(legacy)
     await expect(legacy.explain(ctx(), models())).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_STRATEGY' })
   })
 })

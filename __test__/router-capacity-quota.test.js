@@ -1,30 +1,13 @@
 // strategy "adaptive": model quotas (rpm, tpm) through the public API, in virtual time. A model
 // whose next request would exceed its quota in any 60 s window is skipped like a cooling model.
 const { ModelRouter } = require('model-router-native')
+const { ctx, adaptiveRouters } = require('./fixtures/adaptive-router')
 
 function config(name, latencyTarget, extra = {}) {
   return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens: 100000, ...extra }
 }
-const ctx = (over = {}) => ({
-  task: 'Write a function to sort a list',
-  userTier: 'pro',
-  priority: 'high',
-  latencyRequirement: 2000,
-  ...over,
-})
 
-let routers = []
-function make(opts = {}) {
-  const clock = { t: 1000 }
-  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
-  r.clock = clock
-  routers.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of routers) r.shutdown()
-  routers = []
-})
+const make = adaptiveRouters()
 
 describe('rpm', () => {
   test('the top model takes its quota per 60 s window, repeats served from the memo included', async () => {

@@ -1,6 +1,7 @@
 // strategy "adaptive": context windows. No decision names a model whose maxTokens is below the
 // request's estimated input tokens plus its tokenBudget; through the public API, in virtual time.
 const { ModelRouter } = require('model-router-native')
+const { ctx, adaptiveRouters } = require('./fixtures/adaptive-router')
 
 function config(name, latencyTarget, maxTokens) {
   return { name, tier: 'pro', capabilities: ['code'], latencyTarget, costPerToken: 1e-6, maxTokens }
@@ -13,26 +14,8 @@ function models() {
     ['large', config('large', 900, 100000)],
   ])
 }
-const ctx = (over = {}) => ({
-  task: 'Write a function to sort a list',
-  userTier: 'pro',
-  priority: 'high',
-  latencyRequirement: 2000,
-  ...over,
-})
 
-let routers = []
-function make(opts = {}) {
-  const clock = { t: 1000 }
-  const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => clock.t, ...opts })
-  r.clock = clock
-  routers.push(r)
-  return r
-}
-afterEach(() => {
-  for (const r of routers) r.shutdown()
-  routers = []
-})
+const make = adaptiveRouters()
 
 describe('the default estimate', () => {
   test('a short task goes to the best-ranked model, a long one past every too-small window', async () => {
@@ -116,7 +99,7 @@ describe('estimateTokens', () => {
   test('is not read by the legacy strategy, whose decisions stay the legacy’s', async () => {
     let calls = 0
     const r = new ModelRouter({ estimateTokens: () => (calls++, 1e9) })
-    routers.push(r)
+    make.track(r)
     expect((await r.selectOptimalModel(ctx(), models())).modelName).toBeDefined()
     expect(calls).toBe(0)
   })
