@@ -923,26 +923,99 @@ pub fn router_get_budgets(h: &Handle, now: f64) -> Result<String> {
     Ok(serde_json::Value::Array(list).to_string())
 }
 
-/// Steps 5/9 fallback for `user_tier`: a model index, or a negative status.
+/// What a fallback must leave room for under the adaptive strategy (`None`: no check): the
+/// request's `task`, `token_budget` (NaN: none), the caller's input estimate (NaN: the
+/// router's own), `budget_key` and `now`.
+fn fallback_need<'a>(
+    router: &Router,
+    task: Option<&str>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<&'a str>,
+    now: Option<f64>,
+) -> Option<router_core::CapacityNeed<'a>> {
+    if router.options().strategy != Strategy::Adaptive {
+        return None;
+    }
+    let (task, now) = (task?, now?);
+    let given = |v: Option<f64>| v.filter(|x| !x.is_nan());
+    Some(router.capacity_need(
+        task,
+        given(token_budget),
+        given(input_tokens),
+        budget_key,
+        now,
+    ))
+}
+
+/// Steps 5/9 fallback for `user_tier`: a model index, or a negative status (its details in
+/// `out`). Adaptive, with the request's `task` and `now`: only a model with room for it.
 #[napi(catch_unwind)]
-pub fn router_tier_fallback(h: &Handle, user_tier: u32) -> Result<i32> {
+pub fn router_tier_fallback(
+    h: &Handle,
+    user_tier: u32,
+    task: Option<String>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<String>,
+    now: Option<f64>,
+) -> Result<i32> {
     let t = tier(user_tier)?;
-    Ok(match h.borrow().router.tier_fallback(t) {
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    let need = fallback_need(
+        &hd.router,
+        task.as_deref(),
+        token_budget,
+        input_tokens,
+        budget_key.as_deref(),
+        now,
+    );
+    let r = hd.router.tier_fallback_within(t, need.as_ref());
+    Ok(match r {
         Ok(i) => i as i32,
-        Err(e) => route_error_status(e),
+        Err(e) => route_error(hd, e),
     })
 }
 
-/// `selectFallbackModel`: a model index, or a negative status.
+/// `selectFallbackModel`: a model index, or a negative status (its details in `out`).
+/// Adaptive, with the request's `task` and `now`: only a model with room for it, and the
+/// decision reserves that room as a routing call's does.
 #[napi(catch_unwind)]
-pub fn router_select_fallback(h: &Handle, original_model: String, user_tier: u32) -> Result<i32> {
+#[allow(clippy::too_many_arguments)]
+pub fn router_select_fallback(
+    h: &Handle,
+    original_model: String,
+    user_tier: u32,
+    task: Option<String>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<String>,
+    now: Option<f64>,
+) -> Result<i32> {
     let t = tier(user_tier)?;
-    Ok(
-        match h.borrow().router.select_fallback(&original_model, t) {
-            Ok(i) => i as i32,
-            Err(e) => route_error_status(e),
-        },
-    )
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    let need = fallback_need(
+        &hd.router,
+        task.as_deref(),
+        token_budget,
+        input_tokens,
+        budget_key.as_deref(),
+        now,
+    );
+    let r = hd
+        .router
+        .select_fallback_within(&original_model, t, need.as_ref());
+    Ok(match r {
+        Ok(i) => {
+            if let Some(n) = need {
+                hd.router.reserve_fallback(i, &n);
+            }
+            i as i32
+        }
+        Err(e) => route_error(hd, e),
+    })
 }
 
 /// Writes [average, max, p95, samples, cache hit rate] of the routing-time window to the

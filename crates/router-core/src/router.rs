@@ -1075,43 +1075,63 @@ impl Router {
     /// Steps 5 and 9: the tier's fallback list, then (legacy) the Map's first key, or
     /// (strict) the first model the user may use that is available.
     pub fn tier_fallback(&self, user_tier: Tier) -> Result<usize, RouteError> {
+        self.tier_fallback_within(user_tier, None)
+    }
+
+    /// `tier_fallback` naming only a model with room for `need` (see `fallback_capacity`).
+    pub fn tier_fallback_within(
+        &self,
+        user_tier: Tier,
+        need: Option<&CapacityNeed>,
+    ) -> Result<usize, RouteError> {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
         let legacy = self.options.tier_policy == TierPolicy::Legacy;
+        let allowed = |m: &ModelConfig| legacy || self.eligible(m, user_tier);
         for name in tier_fallbacks(user_tier) {
             if let Some(i) = self.models.index_of(name) {
-                if legacy
-                    || self
-                        .models
-                        .get(i)
-                        .is_some_and(|m| self.eligible(m, user_tier))
+                if self
+                    .models
+                    .get(i)
+                    .is_some_and(|m| allowed(m) && self.has_room(m, need))
                 {
                     return Ok(i);
                 }
             }
         }
-        if legacy {
+        if legacy && need.is_none() {
             return Ok(0);
         }
         self.models
             .iter()
-            .find(|(_, m)| self.eligible(m, user_tier))
+            .find(|(_, m)| allowed(m) && self.has_room(m, need))
             .map(|(i, _)| i)
-            .ok_or(RouteError::NoEligibleModel)
+            .ok_or_else(|| self.no_room_error(need, &allowed))
     }
 
     /// `selectFallbackModel`: strategies 1–4 of the contract over the current model set.
     /// Strict policy adds "tier ≤ the user's" to every strategy.
     pub fn select_fallback(&self, original: &str, user_tier: Tier) -> Result<usize, RouteError> {
+        self.select_fallback_within(original, user_tier, None)
+    }
+
+    /// `select_fallback` naming only a model with room for `need` (see `fallback_capacity`).
+    pub fn select_fallback_within(
+        &self,
+        original: &str,
+        user_tier: Tier,
+        need: Option<&CapacityNeed>,
+    ) -> Result<usize, RouteError> {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
         let strict = self.options.tier_policy == TierPolicy::Strict;
-        let allowed = |m: &ModelConfig| {
+        let listed = |m: &ModelConfig| {
             self.availability.get(&m.name).copied().unwrap_or(false)
                 && (!strict || m.tier <= user_tier)
         };
+        let allowed = |m: &ModelConfig| listed(m) && self.has_room(m, need);
         if let Some(oi) = self.models.index_of(original) {
             let orig = self.models.get(oi).expect("index from the same set");
             // 1. same tier string, ≥ 70% of the original's capabilities
@@ -1154,7 +1174,7 @@ impl Router {
             .iter()
             .find(|(_, m)| allowed(m))
             .map(|(i, _)| i)
-            .ok_or(RouteError::NoEligibleModel)
+            .ok_or_else(|| self.no_room_error(need, &listed))
     }
 
     /// Replays a routing-cache hit served by the caller from its memo of entry `id` (see
@@ -1242,7 +1262,9 @@ impl Router {
 }
 
 mod explain;
+mod fallback_capacity;
 pub use explain::{CandidateView, Exclusion, Explanation, ScoreParts};
+pub use fallback_capacity::CapacityNeed;
 
 #[cfg(test)]
 mod tests;
