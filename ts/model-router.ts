@@ -430,11 +430,32 @@ export class ModelRouter extends EventEmitter {
     return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
   }
 
-  #fallbackName(tier: number, what: string): string {
-    const i = native.routerTierFallback(this.#h, tier)
+  /**
+   * The emergency fallback's model. Adaptive: one with room for the request `c` (window,
+   * quota, budgets of `budgetKey`), checked after the buffered outcomes are applied.
+   */
+  #fallbackName(c: Checked, context: RoutingContext, budgetKey: string | null, what: string): string {
+    let i: number
+    if (this.#adaptive) {
+      this.#flush()
+      i = native.routerTierFallback(this.#h, c.tier, c.task, c.budget, this.#fallbackEstimate(c.task), budgetKey, this.#now())
+    } else {
+      i = native.routerTierFallback(this.#h, c.tier)
+    }
     if (i === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
     if (i === NO_ELIGIBLE_MODEL) throw codedError('ERR_NO_ELIGIBLE_MODEL', `No model of the user's tier is available (${what})`)
+    if (i < 0) this.#routeFailed(i, context)
     return this.#models[i].name
+  }
+
+  /** The caller's input estimate for a fallback (NaN: the router's own, also when the caller's fails). */
+  #fallbackEstimate(task: string): number {
+    if (this.#estimateTokens === undefined) return NaN
+    try {
+      return readEstimate(this.#estimateTokens, task)
+    } catch {
+      return NaN
+    }
   }
 
   /** Chooses a model for `context` among `availableModels` (pass the same Map every call: it is the fast path). Rejects with a `TypeError`/`RangeError` naming a bad field, `ERR_NO_MODELS` (empty Map), `ERR_NO_ELIGIBLE_MODEL` (no model the user's tier may use, or none whose window fits), `ERR_NO_HEALTHY_MODEL` (adaptive, `whenNoneHealthy: "reject"`) or `ERR_BUDGET_EXCEEDED`. */
@@ -524,7 +545,7 @@ export class ModelRouter extends EventEmitter {
     try {
       customJson = this.#matchedCustomRules(context)
     } catch (e) {
-      return this.#emergency(c, e, 0)
+      return this.#emergency(c, context, e, 0)
     }
     const out = this.#out
     const h = this.#h
@@ -557,7 +578,7 @@ export class ModelRouter extends EventEmitter {
           // a cached decision is served only while its model is eligible: the one config field
           // that decides it, the tier, is checked here (an edit goes the full way, to Rust)
           const model = this.#models[m[at + 1]]
-          if (model.ref.tier === model.tier) return this.#memoHit(c, m[at], model.name, start)
+          if (model.ref.tier === model.tier) return this.#memoHit(c, context, m[at], model.name, start)
         }
       }
     }
@@ -633,7 +654,7 @@ export class ModelRouter extends EventEmitter {
         if (hasListeners(this, 'routing_decision')) this.emit('routing_decision', decision)
       }
     } catch (e) {
-      return this.#emergency(c, e, routingTime)
+      return this.#emergency(c, context, e, routingTime)
     }
     return decision
   }
@@ -685,7 +706,7 @@ export class ModelRouter extends EventEmitter {
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
-  #fastPick(c: Checked, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
+  #fastPick(c: Checked, context: RoutingContext, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
     const live = this.#live
     const decisionId = live[LIVE_NEXT_ID]
     live[LIVE_NEXT_ID] = decisionId + 1
@@ -706,7 +727,7 @@ export class ModelRouter extends EventEmitter {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
       } catch (e) {
-        return this.#emergency(c, e, routingTime)
+        return this.#emergency(c, context, e, routingTime)
       }
     }
     return decision
@@ -792,7 +813,7 @@ export class ModelRouter extends EventEmitter {
           // later check only errs towards asking Rust)
           if (live[at + 2] > now) live[at + 2] = now
           if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
-          return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
+          return this.#fastPick(c, context, id, ranked[k + 1], nameId, model.name, now, start)
         }
         break
       }
@@ -836,12 +857,12 @@ export class ModelRouter extends EventEmitter {
         this.emit('performance_metrics', this.#metricsPayload())
       }
     } catch (e) {
-      return this.#emergency(c, e, routingTime)
+      return this.#emergency(c, context, e, routingTime)
     }
     return decision
   }
   /** A decision served from the key memo: as the legacy's step 2, plus a logged replay. */
-  #memoHit(c: Checked, id: number, modelName: string, start: number): RoutingDecision {
+  #memoHit(c: Checked, context: RoutingContext, id: number, modelName: string, start: number): RoutingDecision {
     const routingTime = performance.now() - start
     const n = this.#logLen
     const log = this.#log
@@ -857,17 +878,17 @@ export class ModelRouter extends EventEmitter {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
       } catch (e) {
-        return this.#emergency(c, e, routingTime)
+        return this.#emergency(c, context, e, routingTime)
       }
     }
     return decision
   }
 
-  #emergency(c: Checked, error: unknown, routingTime: number): RoutingDecision {
+  #emergency(c: Checked, context: RoutingContext, error: unknown, routingTime: number): RoutingDecision {
     this.#syncEdits() // the fallback reads the tiers; a memo hit may have skipped the check
     const message = error instanceof Error ? error.message : String(error)
     return {
-      modelName: this.#fallbackName(c.tier, 'emergency fallback'),
+      modelName: this.#fallbackName(c, context, this.#budgetKey, 'emergency fallback'),
       confidence: 0.1,
       reason: `Emergency fallback: ${message}`,
       routingTime,
@@ -888,9 +909,20 @@ export class ModelRouter extends EventEmitter {
     if (typeof reason !== 'string') throw typeError('reason', 'a string', reason)
     const c = checkContext(context)
     this.#syncModels(availableModels)
-    const i = native.routerSelectFallback(this.#h, originalModel, c.tier)
+    let i: number
+    if (this.#adaptive) {
+      // a model with room for the request (window, quota, budgets), reserved as a routing call's
+      const key = (context as unknown as Record<string, unknown>).budgetKey
+      if (key !== undefined) checkString('context.budgetKey', key)
+      const estimate = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+      this.#flush()
+      i = native.routerSelectFallback(this.#h, originalModel, c.tier, c.task, c.budget, estimate, (key as string | undefined) ?? null, this.#now())
+    } else {
+      i = native.routerSelectFallback(this.#h, originalModel, c.tier)
+    }
     if (i === NO_MODELS || this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available for fallback')
-    if (i < 0) throw codedError('ERR_NO_ELIGIBLE_MODEL', 'No models available for fallback')
+    if (i === NO_ELIGIBLE_MODEL) throw codedError('ERR_NO_ELIGIBLE_MODEL', 'No models available for fallback')
+    if (i < 0) this.#routeFailed(i, context)
     const fallbackModel = this.#models[i].name
     const routingTime = performance.now() - start
     this.emit('fallback_triggered', { originalModel, fallbackModel, reason, routingTime })
