@@ -297,7 +297,12 @@ async function capacityRows(opts: { quick: boolean; only?: string }): Promise<Ro
       const sides: Array<{ name: string; router: NativeRouter; models: Map<string, any>; capacity: boolean }> = [
         { name: 'native', router: new NativeRouter(), models: plain, capacity: false },
         { name: 'native (adaptive)', router: new NativeRouter({ strategy: 'adaptive', seed: 1 }), models: plain, capacity: false },
-        { name: `native (adaptive, ${cfg.label})`, router: new NativeRouter({ strategy: 'adaptive', seed: 1 }), models: limited, capacity: true },
+        {
+          name: `native (adaptive, ${cfg.label})`,
+          router: new NativeRouter({ strategy: 'adaptive', seed: 1 }),
+          models: limited,
+          capacity: true,
+        },
       ]
       if (cfg.budget) sides[2].router.setBudget({ scope: 'global', limit: 1e12, windowMs: 3_600_000 })
       const n = path === 'cache hit' ? 50_000 : 20_000

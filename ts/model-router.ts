@@ -706,7 +706,16 @@ export class ModelRouter extends EventEmitter {
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
-  #fastPick(c: Checked, context: RoutingContext, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
+  #fastPick(
+    c: Checked,
+    context: RoutingContext,
+    id: number,
+    modelIndex: number,
+    nameId: number,
+    modelName: string,
+    now: number,
+    start: number,
+  ): RoutingDecision {
     const live = this.#live
     const decisionId = live[LIVE_NEXT_ID]
     live[LIVE_NEXT_ID] = decisionId + 1
@@ -916,7 +925,16 @@ export class ModelRouter extends EventEmitter {
       if (key !== undefined) checkString('context.budgetKey', key)
       const estimate = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
       this.#flush()
-      i = native.routerSelectFallback(this.#h, originalModel, c.tier, c.task, c.budget, estimate, (key as string | undefined) ?? null, this.#now())
+      i = native.routerSelectFallback(
+        this.#h,
+        originalModel,
+        c.tier,
+        c.task,
+        c.budget,
+        estimate,
+        (key as string | undefined) ?? null,
+        this.#now(),
+      )
     } else {
       i = native.routerSelectFallback(this.#h, originalModel, c.tier)
     }
