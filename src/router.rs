@@ -19,7 +19,7 @@ use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
 use router_core::affinity::AffinityConfig;
-use router_core::budget::Scope;
+use router_core::budget::{Budget, Scope};
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
@@ -48,6 +48,95 @@ pub struct RouterHandle {
     /// What the layer's memo needs of the adaptive state to serve a healthy first-ranked
     /// model without crossing (see `sync_live`).
     live: Float64Array,
+    /// The room quotas and budgets leave, for the layer to admit memo hits (see
+    /// `sync_capacity`); absent until `routerCapacityMirror` hands one over.
+    capacity: Option<Float64Array>,
+}
+
+/// `capacity` layout: per budget index [spent in its current period, limit] from 0, then per
+/// registered name id [requests its quota still admits, tokens its window holds, tpm] from
+/// `CAP_NAMES` (infinity: no such quota). The layer admits a memo hit only while every
+/// candidate's row and every budget it falls under has room for the entry's reservation,
+/// and adds its reservation to the rows itself; rows it must not trust say no room.
+const CAP_NAMES: usize = 2 * router_core::budget::MAX_BUDGETS;
+const CAP_STRIDE: usize = 3;
+const CAP_NO_ROOM: [f64; CAP_STRIDE] = [0.0, f64::INFINITY, 0.0];
+
+fn capacity_of(hd: &mut RouterHandle) -> Option<&mut [f64]> {
+    // SAFETY: as `out_of`.
+    hd.capacity.as_mut().map(|c| unsafe { c.as_mut() })
+}
+
+/// Writes the room of every quota and budget at the last routing call's `now`. Only after
+/// the layer's memo decisions are replayed: the rows then hold every reservation made.
+fn sync_capacity(hd: &mut RouterHandle) {
+    if hd.capacity.is_none() {
+        return;
+    }
+    let now = out_of(hd)[OUT_NOW];
+    let budgets: Vec<[f64; 2]> = hd
+        .router
+        .budgets()
+        .budgets()
+        .iter()
+        .map(|b| [b.spent_at(now), b.limit])
+        .collect();
+    let names = std::mem::take(&mut hd.names);
+    let rows: Vec<[f64; CAP_STRIDE]> = names
+        .iter()
+        .map(|n| {
+            let r = hd.router.quota_room(n, now);
+            [r.requests, r.tokens_held, r.tpm]
+        })
+        .collect();
+    hd.names = names;
+    let Some(cap) = capacity_of(hd) else {
+        return;
+    };
+    for (i, b) in budgets.iter().enumerate() {
+        if let Some(slot) = cap.get_mut(2 * i..2 * i + 2) {
+            slot.copy_from_slice(b);
+        }
+    }
+    for (id, row) in rows.iter().enumerate() {
+        let at = CAP_NAMES + CAP_STRIDE * id;
+        if let Some(slot) = cap.get_mut(at..at + CAP_STRIDE) {
+            slot.copy_from_slice(row);
+        }
+    }
+}
+
+/// Marks every row as no room (until the next `sync_capacity`): quotas or budgets changed
+/// while the layer may hold decisions not replayed yet.
+fn distrust_capacity(hd: &mut RouterHandle) {
+    let Some(cap) = capacity_of(hd) else {
+        return;
+    };
+    let split = CAP_NAMES.min(cap.len());
+    for b in cap[..split].chunks_exact_mut(2) {
+        b[0] = f64::INFINITY;
+    }
+    for row in cap[split..].chunks_exact_mut(CAP_STRIDE) {
+        row.copy_from_slice(&CAP_NO_ROOM);
+    }
+}
+
+/// Hands over the array the layer reads quota and budget room from (see `sync_capacity`).
+#[napi(catch_unwind)]
+pub fn router_capacity_mirror(h: &Handle, capacity: Float64Array) {
+    let mut hd = h.borrow_mut();
+    hd.capacity = Some(capacity);
+    distrust_capacity(&mut hd);
+}
+
+/// What a decision of routing-cache entry `id` reserves in tokens (NaN: the entry is gone
+/// or outdated).
+#[napi(catch_unwind)]
+pub fn router_reserve_tokens(h: &Handle, id: f64) -> f64 {
+    h.borrow()
+        .router
+        .cached_reserve_tokens(id as u64)
+        .unwrap_or(f64::NAN)
 }
 
 /// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
@@ -318,6 +407,7 @@ pub fn router_create(
         out,
         outcomes,
         live,
+        capacity: None,
     })))
 }
 
@@ -352,6 +442,7 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     hd.router.set_models(models);
     hd.router.set_quotas(&quotas);
     sync_live(&mut hd);
+    distrust_capacity(&mut hd);
     Ok(())
 }
 
@@ -380,7 +471,7 @@ const BUDGET_EXCEEDED: i32 = -6;
 /// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
 /// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
 /// (NaN: the router's own)].
-const OUT_LEN: usize = 18;
+const OUT_LEN: usize = 19;
 const OUT_DECISION_ID: usize = 9;
 const OUT_PICK: usize = 10;
 const OUT_UNTIL: usize = 11;
@@ -390,6 +481,8 @@ const OUT_PREVIOUS: usize = 14;
 const OUT_RETRY: usize = 15;
 const OUT_OUTCOMES: usize = 16;
 const OUT_INPUT_TOKENS: usize = 17;
+/// The model index the layer's session table holds for the request's session (-1: none).
+const OUT_SESSION_MODEL: usize = 18;
 const FLAG_FROM_CACHE: f64 = 8.0;
 
 /// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
@@ -527,6 +620,7 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
         input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
+        session_model: (out[OUT_SESSION_MODEL] >= 0.0).then_some(out[OUT_SESSION_MODEL] as usize),
         // passed as arguments by the calls that read them
         session: None,
         budget_key: None,
@@ -534,8 +628,9 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
 }
 
 /// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
-/// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
-const REPLAY_LEN: usize = 5;
+/// hit), decision id, now ms, budget index of the request's `budgetKey` (-1: none), tokens
+/// reserved] (the last five: an adaptive decision made by the layer).
+const REPLAY_LEN: usize = 7;
 
 /// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
 /// (`REPLAY_LEN`), in the order they were served.
@@ -548,12 +643,27 @@ pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<
     load_live(hd);
     for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
         if r[2] >= 0.0 {
-            hd.router
-                .replay_adaptive(r[0] as u64, r[1], r[2] as usize, r[3] as u64, r[4]);
+            let key = match hd.router.budgets().budgets().get(r[5] as usize) {
+                Some(Budget {
+                    scope: Scope::Key(k),
+                    ..
+                }) if r[5] >= 0.0 => Some(k.clone()),
+                _ => None,
+            };
+            hd.router.replay_adaptive(
+                r[0] as u64,
+                r[1],
+                r[2] as usize,
+                r[3] as u64,
+                r[4],
+                key.as_deref(),
+                r[6],
+            );
         } else {
             hd.router.replay_hit(r[0] as u64, r[1]);
         }
     }
+    sync_capacity(hd);
     Ok(())
 }
 
@@ -620,10 +730,12 @@ pub fn router_pick_cached(
             // the routing time is recorded with the replayed hit
             finish(hd, &d, started, now, false);
             sync_live(hd);
+            sync_capacity(hd);
             Ok(OK)
         }
         Err(e) => {
             sync_live(hd);
+            sync_capacity(hd);
             Ok(route_error(hd, e))
         }
     }
@@ -750,6 +862,7 @@ fn select_into(
         hd.scratch = Vec::new();
     }
     sync_live(hd);
+    sync_capacity(hd);
     match result {
         Ok(d) => {
             finish(hd, &d, started, now, true);
@@ -812,6 +925,7 @@ pub fn router_explain(
         hd.router.explain(&ctx, retry, now)
     };
     sync_live(hd);
+    sync_capacity(hd);
     let status = match e.decision {
         Ok(d) => {
             write_decision(&d, 0.0, false, out_of(hd));
@@ -885,10 +999,12 @@ pub fn router_set_budget(
         _ => return Err(invalid_arg(format!("budget scope: {scope:?}"))),
     };
     let mut hd = h.borrow_mut();
-    Ok(hd
+    let i = hd
         .router
         .set_budget(scope, limit.max(0.0), window_ms.max(1.0), now)
-        .map_or(-1, |i| i as i32))
+        .map_or(-1, |i| i as i32);
+    distrust_capacity(&mut hd);
+    Ok(i)
 }
 
 /// Every budget at `now`, in index order: JSON `[{scope, name, limit, windowMs, spent,
@@ -1047,6 +1163,10 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
     let mut hd = h.borrow_mut();
     hd.names.push(model_name);
     sync_live(&mut hd);
+    let at = CAP_NAMES + CAP_STRIDE * (hd.names.len() - 1);
+    if let Some(row) = capacity_of(&mut hd).and_then(|c| c.get_mut(at..at + CAP_STRIDE)) {
+        row.copy_from_slice(&CAP_NO_ROOM); // until the next sync (decisions may await replay)
+    }
     (hd.names.len() - 1) as u32
 }
 
@@ -1058,6 +1178,7 @@ pub fn router_reset_names(h: &Handle) {
     for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
         row.copy_from_slice(&LIVE_EMPTY);
     }
+    distrust_capacity(&mut hd);
 }
 
 /// Applies the `n` outcomes buffered by the drop-in layer (see `OUTCOME_LEN`), in order;
@@ -1068,6 +1189,7 @@ pub fn router_record_outcomes(h: &Handle, n: u32) -> Result<u32> {
     let hd = &mut *hd;
     apply_outcome_records(hd, n as usize)?;
     sync_live(hd);
+    sync_capacity(hd);
     Ok(hd.router.adaptive().pending_events() as u32)
 }
 

@@ -38,6 +38,7 @@ import {
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
+import { SessionTable } from './router-sessions'
 import {
   MAP_VERSION,
   type ModelSnapshot,
@@ -89,7 +90,7 @@ const FLAG_SLOW = 2
 const FLAG_EVICTED = 4
 const FLAG_FROM_CACHE = 8
 /** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 18
+const OUT_LEN = 19
 const OUT_DECISION_ID = 9
 const OUT_PICK = 10
 const OUT_UNTIL = 11
@@ -99,10 +100,18 @@ const OUT_PREVIOUS = 14
 const OUT_RETRY = 15
 const OUT_OUTCOMES = 16
 const OUT_INPUT_TOKENS = 17
+const OUT_SESSION_MODEL = 18
 /** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
 const OUTCOME_LEN = 12
 /** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
-const REPLAY_LEN = 5
+const REPLAY_LEN = 7
+/**
+ * `capacity` layout (see `sync_capacity` in `src/router.rs`): per budget index [spent, limit],
+ * then from CAP_NAMES per name id [requests its quota admits, tokens held, tpm].
+ */
+const CAP_NAMES = 2 * 1024
+const CAP_STRIDE = 3
+const AFFINITY_REASON = 'Adaptive: the session’s model (affinity)'
 /**
  * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
  * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
@@ -117,6 +126,8 @@ const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
 const DEFAULT_SLOW_FACTOR = 4
 const DEFAULT_LATE_CALLS = 3
 const DEFAULT_LATE_FACTOR = 1.5
+const DEFAULT_MAX_SESSIONS = 10_000
+const DEFAULT_SESSION_IDLE_MS = 10 * 60 * 1000
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
@@ -209,8 +220,16 @@ export class ModelRouter extends EventEmitter {
   #session: string | null = null
   /** Adaptive: the `budgetKey` of the context being routed (null: none), set by `#writeRetry`. */
   #budgetKey: string | null = null
-  /** Budgets set, by index (`setBudget`); any budget keeps the memo's fast path off. */
+  /** Budgets set, by index (`setBudget`). */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
+  /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
+  readonly #sessions: SessionTable
+  /**
+   * Adaptive: the room Rust's quotas and budgets leave (see CAP_NAMES), rewritten by every
+   * call into Rust after the memo's decisions are replayed; the memo's fast path admits a
+   * decision only within it, and adds its reservation.
+   */
+  readonly #capacity = new Float64Array(0)
   readonly #out = new Float64Array(OUT_LEN)
   /** The key memo (see the header and `router-memo.ts`). */
   readonly #memo: KeyMemo
@@ -268,10 +287,19 @@ export class ModelRouter extends EventEmitter {
     this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
     this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
     this.#memo = new KeyMemo(opts.cacheSize ?? 1000)
+    this.#sessions = new SessionTable(
+      opts.sessionAffinity === false ? 0 : (opts.maxSessions ?? DEFAULT_MAX_SESSIONS),
+      opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
+    )
+    this.#out[OUT_SESSION_MODEL] = -1
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
       throw fromNative(e)
+    }
+    if (this.#adaptive) {
+      this.#capacity = new Float64Array(CAP_NAMES + CAP_STRIDE * PERF_NAMES_LIMIT)
+      native.routerCapacityMirror(this.#h, this.#capacity)
     }
     for (const rule of DEFAULT_RULES) {
       const id = rule.id
@@ -294,7 +322,10 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     const now = this.#now()
     // the legacy's purge timer: every 5 minutes (every PURGE_EVERY_TICKS ticks)
-    if (++this.#ticks % PURGE_EVERY_TICKS === 0) native.routerPurgeExpired(this.#h, now)
+    if (++this.#ticks % PURGE_EVERY_TICKS === 0) {
+      native.routerPurgeExpired(this.#h, now)
+      this.#sessions.purgeIdle(now)
+    }
     // cooldowns that ended without traffic are announced
     if (native.routerRefreshHealth(this.#h, now) > 0) this.#drainHealth()
     // A throwing listener throws from the timer, as in the legacy (and any Node timer):
@@ -380,6 +411,8 @@ export class ModelRouter extends EventEmitter {
   #resend(models: WatchedMap): void {
     const next: ModelSnapshot[] = []
     for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
+    // the memo's decisions name models by index and reserve at their prices: replayed first
+    this.#flush()
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
     this.#modelIndex = new Map(next.map((m, i) => [m.name, i]))
@@ -482,6 +515,7 @@ export class ModelRouter extends EventEmitter {
     const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
     const out = this.#out
     out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+    this.#writeSession(now, false)
     if (this.#logLen > 0) {
       native.routerReplayHits(this.#h, this.#log, this.#logLen)
       this.#logLen = 0
@@ -500,7 +534,7 @@ export class ModelRouter extends EventEmitter {
         c.budget,
         c.capabilitiesJson,
         customJson,
-        this.#session,
+        null, // the session's model goes in `out` (OUT_SESSION_MODEL)
         this.#budgetKey,
       )
     } catch (e) {
@@ -552,12 +586,12 @@ export class ModelRouter extends EventEmitter {
     const adaptive = this.#adaptive
     if (adaptive) this.#writeRetry(context)
     const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
+    if (adaptive) this.#writeSession(now, true)
     // Key memo (see the header): the task first, by its cached hash, then latency and slot.
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short =
-      c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#budgetKey === null
     const slot = c.tier * 4 + c.priority
     const longKey = memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
     // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
@@ -608,7 +642,7 @@ export class ModelRouter extends EventEmitter {
             c.budget,
             c.capabilitiesJson,
             customJson,
-            this.#session,
+            null, // the session's model goes in `out` (OUT_SESSION_MODEL)
             this.#budgetKey,
           )
     } catch (e) {
@@ -642,6 +676,7 @@ export class ModelRouter extends EventEmitter {
       kind === KIND_ADAPTIVE
         ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
         : { modelName, confidence: out[1], reason, routingTime, fromCache }
+    if (kind === KIND_ADAPTIVE && this.#session !== null) this.#sessions.record(this.#session, modelName, now)
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -686,6 +721,18 @@ export class ModelRouter extends EventEmitter {
     out[OUT_PREVIOUS] = p === undefined ? -1 : p
   }
 
+  /**
+   * Adaptive: writes the model the session table holds for the context's session to `out`
+   * (`commit`: a routing call, which forgets an idle session; else `explain`).
+   */
+  #writeSession(now: number, commit: boolean): void {
+    const session = this.#session
+    let model: string | undefined
+    if (session !== null) model = commit ? this.#sessions.modelOf(session, now) : this.#sessions.peek(session, now)
+    const i = model === undefined ? undefined : this.#modelIndex.get(model)
+    this.#out[OUT_SESSION_MODEL] = i === undefined ? -1 : i
+  }
+
   /** No config's tier or context window was edited in place since it was sent to Rust. */
   #tiersUnchanged(): boolean {
     const snap = this.#models
@@ -696,11 +743,15 @@ export class ModelRouter extends EventEmitter {
     return true
   }
 
-  /** The ranked candidates of routing-cache entry `id` as [name id, model index] pairs (memoized). */
+  /**
+   * The ranked candidates of routing-cache entry `id` as [name id, model index] pairs, then
+   * the tokens its decisions reserve (memoized).
+   */
   #loadRanked(id: number): number[] {
     const indices = native.routerRanked(this.#h, id)
     const pairs: number[] = []
     for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
+    pairs.push(native.routerReserveTokens(this.#h, id))
     this.#memo.setRanked(id, pairs)
     return pairs
   }
@@ -715,6 +766,9 @@ export class ModelRouter extends EventEmitter {
     modelName: string,
     now: number,
     start: number,
+    affinity: boolean,
+    keyBudget: number,
+    tokens: number,
   ): RoutingDecision {
     const live = this.#live
     const decisionId = live[LIVE_NEXT_ID]
@@ -728,10 +782,14 @@ export class ModelRouter extends EventEmitter {
     log[at + 2] = modelIndex
     log[at + 3] = decisionId
     log[at + 4] = now
+    log[at + 5] = keyBudget
+    log[at + 6] = tokens
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    if (this.#session !== null) this.#sessions.record(this.#session, modelName, now)
     const samples = ++this.#samples
-    const decision = this.#adaptiveDecision(modelName, 0.9, PREFERRED_REASON, routingTime, true, decisionId * 4096 + nameId)
+    const reason = affinity ? AFFINITY_REASON : PREFERRED_REASON
+    const decision = this.#adaptiveDecision(modelName, 0.9, reason, routingTime, true, decisionId * 4096 + nameId)
     if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
@@ -740,6 +798,80 @@ export class ModelRouter extends EventEmitter {
       }
     }
     return decision
+  }
+
+  /** Counts a buffered settlement of `tokens` and `cost` (NaN: not reported) on name id `nameId` in the capacity rows. */
+  #chargeSettlement(nameId: number, modelName: string, tokens: number, cost: number): void {
+    const cap = this.#capacity
+    if (tokens === tokens) cap[CAP_NAMES + CAP_STRIDE * nameId + 1] += tokens
+    const budgets = this.#budgets.length
+    if (budgets === 0) return
+    if (cost !== cost) {
+      const i = this.#modelIndex.get(modelName)
+      cost = i === undefined ? Infinity : tokens * this.#models[i].costPerToken
+    }
+    for (let b = 0; b < budgets; b++) cap[2 * b] += cost
+  }
+
+  /** The name id of the session's model `index` when it is a healthy candidate of `ranked` (-1: not). */
+  #pinnedRow(ranked: number[], index: number): number {
+    for (let k = 0; k + 1 < ranked.length; k += 2) {
+      if (ranked[k + 1] === index) return this.#live[LIVE_HEAD + LIVE_STRIDE * ranked[k]] === STATE_HEALTHY ? ranked[k] : -1
+    }
+    return -1
+  }
+
+  /**
+   * Whether a decision of a memoized entry with candidates `ranked` fits every quota and
+   * budget: each candidate's quota has room for one more request of the entry's tokens,
+   * and each budget a candidate falls under has room for its cost (Rust leaves out a
+   * candidate that does not, and reorders by cost when any budget is short: then Rust
+   * decides). Returns the budget index of the request's `budgetKey` (-1: none), or
+   * undefined when Rust must decide.
+   */
+  #roomFor(ranked: number[]): number | undefined {
+    const tokens = ranked[ranked.length - 1]
+    if (!(tokens >= 0)) return undefined
+    const cap = this.#capacity
+    const budgets = this.#budgets
+    const key = this.#budgetKey
+    let keyBudget = -1
+    if (key !== null) {
+      for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'key' && budgets[i].name === key) keyBudget = i
+    }
+    for (let k = 0; k + 1 < ranked.length; k += 2) {
+      const model = this.#models[ranked[k + 1]]
+      if (model.limited) {
+        const at = CAP_NAMES + CAP_STRIDE * ranked[k]
+        if (!(cap[at] >= 1 && tokens <= cap[at + 2] && cap[at + 1] + tokens <= cap[at + 2])) return undefined
+      }
+      if (budgets.length === 0) continue
+      const cost = model.costPerToken * tokens
+      for (let i = 0; i < budgets.length; i++) {
+        const b = budgets[i]
+        if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) {
+          if (!(cap[2 * i] + cost <= cap[2 * i + 1])) return undefined
+        }
+      }
+    }
+    return keyBudget
+  }
+
+  /** Adds a fast-path decision's reservation on `model` (name id `row`) to the capacity rows, as Rust adds it on replay. */
+  #reserve(model: ModelSnapshot, row: number, tokens: number, keyBudget: number): void {
+    const cap = this.#capacity
+    if (model.limited) {
+      const at = CAP_NAMES + CAP_STRIDE * row
+      cap[at] -= 1
+      cap[at + 1] += tokens
+    }
+    const budgets = this.#budgets
+    if (budgets.length === 0) return
+    const cost = model.costPerToken * tokens
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i]
+      if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) cap[2 * i] += cost
+    }
   }
 
   #adaptiveDecision(
@@ -801,30 +933,45 @@ export class ModelRouter extends EventEmitter {
     const out = this.#out
     const live = this.#live
     // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
-    // ready and no cooldown ends), and the first healthy candidate within its limit: the
-    // pick Rust would make (see `AdaptiveBook::pick`).
-    // (a session's pick depends on its table, which Rust holds)
-    if (out[OUT_RETRY] === 0 && this.#session === null && this.#budgets.length === 0 && now < live[LIVE_NEXT_CHANGE]) {
+    // ready and no cooldown ends), every candidate within its quota and every budget (as the
+    // room Rust last wrote, less what this path reserved since), and the session's model or
+    // else the first healthy candidate within its limit: the pick Rust would make (see
+    // `AdaptiveBook::pick` and `Router::pick_live`).
+    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
       let ranked = this.#memo.ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
-      for (let k = 0; k < ranked.length; k += 2) {
-        const nameId = ranked[k]
-        const at = LIVE_HEAD + LIVE_STRIDE * nameId
-        if (live[at] !== STATE_HEALTHY) continue
-        const model = this.#models[ranked[k + 1]]
-        if (model.limited) break // its quota is counted in Rust
-        const target = model.latencyTarget
-        const limit = target * this.#slowFactor
-        // the decayed estimate lies between the last one and the target (≤ limit); no call
-        // has been out for longer than the limit, nor `lateCalls` calls for the late limit
-        if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
-          // this call joins those in flight (outcomes buffered since leave them too old: a
-          // later check only errs towards asking Rust)
-          if (live[at + 2] > now) live[at + 2] = now
-          if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
-          return this.#fastPick(c, context, id, ranked[k + 1], nameId, model.name, now, start)
+      const keyBudget = this.#roomFor(ranked)
+      if (keyBudget !== undefined) {
+        // the session's model goes first while it is a healthy candidate; else the first
+        // healthy candidate
+        const pinned = out[OUT_SESSION_MODEL]
+        let row = pinned >= 0 ? this.#pinnedRow(ranked, pinned) : -1
+        let index = row >= 0 ? pinned : -1
+        const affinity = row >= 0
+        for (let k = 0; !affinity && k + 1 < ranked.length; k += 2) {
+          if (live[LIVE_HEAD + LIVE_STRIDE * ranked[k]] === STATE_HEALTHY) {
+            row = ranked[k]
+            index = ranked[k + 1]
+            break
+          }
         }
-        break
+        if (index >= 0) {
+          const at = LIVE_HEAD + LIVE_STRIDE * row
+          const model = this.#models[index]
+          const target = model.latencyTarget
+          const limit = target * this.#slowFactor
+          // the decayed estimate lies between the last one and the target (≤ limit); no call
+          // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+          if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+            // this call joins those in flight (outcomes buffered since leave them too old: a
+            // later check only errs towards asking Rust)
+            if (live[at + 2] > now) live[at + 2] = now
+            if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
+            const tokens = ranked[ranked.length - 1]
+            this.#reserve(model, row, tokens, keyBudget)
+            return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
+          }
+        }
       }
     }
     if (this.#logLen > 0) {
@@ -836,7 +983,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let status: number
     try {
-      status = native.routerPickCached(this.#h, id, this.#session, this.#budgetKey)
+      status = native.routerPickCached(this.#h, id, null, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -851,6 +998,7 @@ export class ModelRouter extends EventEmitter {
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
     const modelName = this.#models[out[0]].name
+    if (this.#session !== null) this.#sessions.record(this.#session, modelName, now)
     const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
@@ -1108,6 +1256,11 @@ export class ModelRouter extends EventEmitter {
     log[at + 11] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
+    // a settlement left in the buffer may exceed its estimate: the capacity rows count it in
+    // full (never less room than Rust will see) until Rust rewrites them
+    if (this.#perfLen > 0 && decisionId >= 0 && this.#adaptive && (o.total === o.total || o.reportedCost === o.reportedCost)) {
+      this.#chargeSettlement(id, (decision as RoutingDecision).modelName, o.total, o.reportedCost)
+    }
   }
 
   /**
@@ -1284,6 +1437,7 @@ export class ModelRouter extends EventEmitter {
     this.#timer = undefined
     native.routerClear(this.#h)
     this.#memo.clear()
+    this.#sessions.clear()
     this.#unhealthy.clear()
     this.#logLen = 0
     this.#perfLen = 0

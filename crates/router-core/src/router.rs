@@ -15,7 +15,7 @@ use crate::health::Routable;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
-use crate::quota::{Quota, QuotaBook};
+use crate::quota::{Quota, QuotaBook, QuotaRoom};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
 use crate::tokens;
@@ -157,8 +157,13 @@ pub struct RetryInfo<'a> {
     /// candidates are ranked (a routing-cache miss): the estimate must depend on the task
     /// alone.
     pub input_tokens: Option<f64>,
-    /// `context.sessionId`: the request follows the session's earlier ones (affinity).
+    /// `context.sessionId`: the request follows the session's earlier ones (affinity, from
+    /// the router's session table).
     pub session: Option<&'a str>,
+    /// The model (an index of the current model set) the caller's own session table holds
+    /// for the request's session: affinity as with `session`, from the caller's table
+    /// instead (which then records the pick itself). Takes precedence over `session`.
+    pub session_model: Option<usize>,
     /// `context.budgetKey`: the caller key whose budgets the request spends.
     pub budget_key: Option<&'a str>,
 }
@@ -730,11 +735,12 @@ impl Router {
         // session affinity: the session's model goes first while it is a candidate and
         // healthy (a retry has left the model that failed out of the candidates already)
         let mut pinned = None;
-        if let Some(session) = retry.session {
-            let name = if commit {
-                self.sessions.model_of(session, now_ms)
-            } else {
-                self.sessions.peek(session, now_ms)
+        if retry.session.is_some() || retry.session_model.is_some() {
+            let name = match (retry.session_model, retry.session) {
+                (Some(i), _) => models.get(i).map(|m| m.name.as_str()),
+                (None, Some(session)) if commit => self.sessions.model_of(session, now_ms),
+                (None, Some(session)) => self.sessions.peek(session, now_ms),
+                (None, None) => None,
             };
             let at = name.and_then(|n| {
                 cands
@@ -785,7 +791,10 @@ impl Router {
             self.budgets
                 .reserve(decision_id, &m.name, retry.budget_key, cost, now_ms);
         }
-        if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
+        let own_table = retry.session_model.is_none();
+        if let (true, true, Some(session), Some(m)) =
+            (commit, own_table, retry.session, models.get(pick.index))
+        {
             self.sessions.record(session, &m.name, now_ms);
         }
         let confidence = match pick.kind {
@@ -843,8 +852,14 @@ impl Router {
     }
 
     /// Replays an adaptive decision the caller made from its memo of entry `id`: the hit
-    /// is counted (with its routing time) and decision `decision_id` naming `model_index`
-    /// counts as in flight from `now_ms`.
+    /// is counted (with its routing time), decision `decision_id` naming `model_index`
+    /// counts as in flight from `now_ms`, and reserves what a decision made here would: one
+    /// request and the entry's tokens on the model's quota, their cost on every budget it
+    /// falls under (`budget_key`: the request's `context.budgetKey`). The caller admits
+    /// such a decision only while `quota_room` and the budgets' spend say it fits.
+    /// `reserve_tokens`: the tokens the caller counted (NaN: the entry's, if it is still
+    /// held).
+    #[allow(clippy::too_many_arguments)]
     pub fn replay_adaptive(
         &mut self,
         id: u64,
@@ -852,22 +867,43 @@ impl Router {
         model_index: usize,
         decision_id: u64,
         now_ms: f64,
+        budget_key: Option<&str>,
+        reserve_tokens: f64,
     ) {
         self.replay_hit(id, routing_ms);
-        let reserve = self
-            .cache
-            .peek(id)
-            .and_then(|d| d.adaptive.as_ref())
-            .map(|a| a.reserve_tokens);
+        let reserve = if reserve_tokens >= 0.0 {
+            Some(reserve_tokens)
+        } else {
+            self.cache
+                .peek(id)
+                .and_then(|d| d.adaptive.as_ref())
+                .map(|a| a.reserve_tokens)
+        };
         let models = &self.models;
         if let (Some(m), Some(tokens)) = (models.get(model_index), reserve) {
-            // the layer serves no model with a quota from its memo; kept exact regardless
             self.quotas.reserve(&m.name, decision_id, tokens, now_ms);
+            let cost = m.cost_per_token * tokens;
+            self.budgets
+                .reserve(decision_id, &m.name, budget_key, cost, now_ms);
         }
         if let Some(m) = models.get(model_index) {
             let keep = |n: &str| models.index_of(n).is_some();
             self.adaptive.track(&m.name, decision_id, now_ms, &keep);
         }
+    }
+
+    /// What a decision routing-cache entry `id` makes reserves against `tpm` and prices
+    /// against budgets (`None`: the entry is gone or outdated).
+    pub fn cached_reserve_tokens(&self, id: u64) -> Option<f64> {
+        match self.cache.peek(id).and_then(|d| d.adaptive.as_ref()) {
+            Some(a) if a.generation == self.generation => Some(a.reserve_tokens),
+            _ => None,
+        }
+    }
+
+    /// The room `name`'s quota leaves at `now_ms` (see [`QuotaBook::room`]).
+    pub fn quota_room(&mut self, name: &str, now_ms: f64) -> QuotaRoom {
+        self.quotas.room(name, now_ms)
     }
 
     /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
