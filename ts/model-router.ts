@@ -1053,7 +1053,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
-  /** A model to use instead of `originalModel` (the legacy's four strategies; under the strict tier policy never above the user's tier). Emits `fallback_triggered`; rejects like `selectOptimalModel`. */
+  /** A model to use instead of `originalModel` (the legacy's four strategies; under the strict tier policy never above the user's tier; adaptive: only a model whose window, quota and budgets have room for `context`, and the pick reserves it). Emits `fallback_triggered`; rejects like `selectOptimalModel`. */
   async selectFallbackModel(
     originalModel: string,
     context: RoutingContext,
