@@ -95,7 +95,7 @@ impl Log {
 /// until the next reservation or settlement.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QuotaRoom {
-    /// Requests the window still admits (infinity: no `rpm`).
+    /// Requests the window still admits (with no `rpm`, until the log is full).
     pub requests: f64,
     /// Tokens the window holds.
     pub tokens_held: f64,
@@ -161,11 +161,7 @@ impl QuotaBook {
             r.floor().min(MAX_RESERVATIONS as f64)
         });
         QuotaRoom {
-            requests: if log.quota.rpm.is_none() && log.sent.len() < MAX_RESERVATIONS {
-                f64::INFINITY
-            } else {
-                cap - log.sent.len() as f64
-            },
+            requests: cap - log.sent.len() as f64,
             tokens_held: log.tokens,
             tpm: log.quota.tpm.unwrap_or(f64::INFINITY),
         }
@@ -308,6 +304,12 @@ mod tests {
             }
         }
         assert_eq!(book(None, None).room("m", 0.0), QuotaRoom::UNLIMITED);
+        // a token quota alone still admits no more than the log holds
+        let mut b = book(None, Some(1e12));
+        for d in 0..3 {
+            b.reserve("m", d, 1.0, 0.0);
+        }
+        assert_eq!(b.room("m", 1.0).requests, (MAX_RESERVATIONS - 3) as f64);
     }
 
     #[test]
