@@ -38,7 +38,7 @@ import {
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
-import { SessionTable } from './router-sessions'
+import { type SessionEntry, SessionTable } from './router-sessions'
 import {
   MAP_VERSION,
   type ModelSnapshot,
@@ -224,6 +224,8 @@ export class ModelRouter extends EventEmitter {
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
   /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
   readonly #sessions: SessionTable
+  /** The table's entry of the context being routed, as `#writeSession` found it. */
+  #sessionEntry: SessionEntry | undefined
   /**
    * Adaptive: the room Rust's quotas and budgets leave (see CAP_NAMES), rewritten by every
    * call into Rust after the memo's decisions are replayed; the memo's fast path admits a
@@ -676,7 +678,7 @@ export class ModelRouter extends EventEmitter {
       kind === KIND_ADAPTIVE
         ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
         : { modelName, confidence: out[1], reason, routingTime, fromCache }
-    if (kind === KIND_ADAPTIVE && this.#session !== null) this.#sessions.record(this.#session, modelName, now)
+    if (kind === KIND_ADAPTIVE) this.#recordSession(out[0], now)
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -727,10 +729,23 @@ export class ModelRouter extends EventEmitter {
    */
   #writeSession(now: number, commit: boolean): void {
     const session = this.#session
-    let model: string | undefined
-    if (session !== null) model = commit ? this.#sessions.modelOf(session, now) : this.#sessions.peek(session, now)
-    const i = model === undefined ? undefined : this.#modelIndex.get(model)
-    this.#out[OUT_SESSION_MODEL] = i === undefined ? -1 : i
+    let i = -1
+    if (session !== null) {
+      const e = commit ? this.#sessions.entryOf(session, now) : this.#sessions.peek(session, now)
+      this.#sessionEntry = commit ? e : undefined
+      // the index holds while the model set it was taken from does
+      if (e !== undefined) i = e.of === this.#models ? e.index : (this.#modelIndex.get(e.model) ?? -1)
+    }
+    this.#out[OUT_SESSION_MODEL] = i
+  }
+
+  /** Adaptive: the context's session was routed to model `index` at `now`. */
+  #recordSession(index: number, now: number): void {
+    const session = this.#session
+    if (session === null) return
+    const known = this.#sessionEntry
+    this.#sessionEntry = undefined
+    this.#sessions.record(session, this.#models[index].name, index, this.#models, now, known)
   }
 
   /** No config's tier or context window was edited in place since it was sent to Rust. */
@@ -786,7 +801,7 @@ export class ModelRouter extends EventEmitter {
     log[at + 6] = tokens
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
-    if (this.#session !== null) this.#sessions.record(this.#session, modelName, now)
+    this.#recordSession(modelIndex, now)
     const samples = ++this.#samples
     const reason = affinity ? AFFINITY_REASON : PREFERRED_REASON
     const decision = this.#adaptiveDecision(modelName, 0.9, reason, routingTime, true, decisionId * 4096 + nameId)
@@ -998,7 +1013,7 @@ export class ModelRouter extends EventEmitter {
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
     const modelName = this.#models[out[0]].name
-    if (this.#session !== null) this.#sessions.record(this.#session, modelName, now)
+    this.#recordSession(out[0], now)
     const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
