@@ -33,6 +33,7 @@ use router_core::{
 use serde::Deserialize;
 
 use crate::errors::{coded, invalid_arg};
+use crate::router_layout::*;
 
 pub struct RouterHandle {
     router: Router,
@@ -50,22 +51,16 @@ pub struct RouterHandle {
     live: Float64Array,
 }
 
-/// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
-/// registered name id, `LIVE_STRIDE` numbers from 2 + 5·id: state (0 healthy, 1 rate
-/// limited, 2 ejected, 3 probing, 4 auth failed), last latency estimate (0: no sample),
-/// when its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
-/// none), calls in flight].
-const LIVE_HEAD: usize = 2;
-const LIVE_STRIDE: usize = 5;
+/// A `live` row of a name the adaptive state does not know (layout: `router_layout`).
 const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
 
 fn state_code(s: State) -> f64 {
     match s {
-        State::Healthy => 0.0,
-        State::RateLimited => 1.0,
-        State::Ejected => 2.0,
-        State::Probing => 3.0,
-        State::AuthFailed => 4.0,
+        State::Healthy => STATE_HEALTHY,
+        State::RateLimited => STATE_RATE_LIMITED,
+        State::Ejected => STATE_EJECTED,
+        State::Probing => STATE_PROBING,
+        State::AuthFailed => STATE_AUTH_FAILED,
     }
 }
 
@@ -355,73 +350,31 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     Ok(())
 }
 
-/// Status codes of a routing call (the decision itself is written to `out`).
-const OK: i32 = 0;
-const NO_MODELS: i32 = -1;
-const NO_ELIGIBLE_MODEL: i32 = -2;
-/// Adaptive, `whenNoneHealthy: "reject"`: `out[OUT_UNTIL]` holds the wait in ms.
-const NO_HEALTHY_MODEL: i32 = -3;
-/// `routerPickCached`: the entry is gone or outdated; route in full.
-const ENTRY_GONE: i32 = -4;
-/// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
-const NO_MODEL_FITS_WINDOW: i32 = -5;
-/// Adaptive: every candidate would exceed budget `out[3]` (an index in the order budgets
-/// were first set), which resets at `out[OUT_UNTIL]`.
-const BUDGET_EXCEEDED: i32 = -6;
-
-/// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
-/// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
-/// 9 decision id, 10 pick kind, 11 until / retry-after ms, 12 health events waiting].
-/// kind: 0 cache hit, 1 scored (a = latency, b = complexity), 2 balanced (a = score),
-/// 3 no candidates, 4 adaptive (a = predicted ms, b = calls in flight; pick kind 0
-/// preferred, 1 balanced, 2 probe, 3 closest with 11 = when it clears). flags:
-/// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
-/// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
-/// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
-/// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
-/// (NaN: the router's own)].
-const OUT_LEN: usize = 18;
-const OUT_DECISION_ID: usize = 9;
-const OUT_PICK: usize = 10;
-const OUT_UNTIL: usize = 11;
-const OUT_EVENTS: usize = 12;
-const OUT_NOW: usize = 13;
-const OUT_PREVIOUS: usize = 14;
-const OUT_RETRY: usize = 15;
-const OUT_OUTCOMES: usize = 16;
-const OUT_INPUT_TOKENS: usize = 17;
-const FLAG_FROM_CACHE: f64 = 8.0;
-
-/// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
-/// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
-/// reported cost (NaN: none)].
-const OUTCOME_LEN: usize = 12;
-
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
-        DecisionKind::CacheHit => (0.0, 0.0, 0.0),
+        DecisionKind::CacheHit => (KIND_CACHE_HIT, 0.0, 0.0),
         DecisionKind::Scored {
             latency,
             complexity,
-        } => (1.0, latency, complexity),
-        DecisionKind::Balanced { score } => (2.0, score, 0.0),
-        DecisionKind::NoCandidates => (3.0, 0.0, 0.0),
+        } => (KIND_SCORED, latency, complexity),
+        DecisionKind::Balanced { score } => (KIND_BALANCED, score, 0.0),
+        DecisionKind::NoCandidates => (KIND_NO_CANDIDATES, 0.0, 0.0),
         DecisionKind::Adaptive {
             predicted_ms,
             in_flight,
             ..
-        } => (4.0, predicted_ms, in_flight as f64),
+        } => (KIND_ADAPTIVE, predicted_ms, in_flight as f64),
     };
     let slow = routing_ms > router_core::window::TARGET_MS;
-    out[0] = d.model_index as f64;
-    out[1] = d.confidence;
-    out[2] = kind;
-    out[3] = a;
-    out[4] = b;
-    out[5] = routing_ms;
-    out[6] = d.cache_id.map_or(-1.0, |id| id as f64);
-    out[7] = (metrics_due as u8 | ((slow as u8) << 1)) as f64;
+    out[OUT_MODEL] = d.model_index as f64;
+    out[OUT_CONFIDENCE] = d.confidence;
+    out[OUT_KIND] = kind;
+    out[OUT_A] = a;
+    out[OUT_B] = b;
+    out[OUT_ROUTING_MS] = routing_ms;
+    out[OUT_CACHE_ID] = d.cache_id.map_or(-1.0, |id| id as f64);
+    out[OUT_FLAGS] =
+        f64::from(u8::from(metrics_due)) * FLAG_METRICS_DUE + f64::from(u8::from(slow)) * FLAG_SLOW;
     if let DecisionKind::Adaptive {
         pick,
         decision_id,
@@ -430,17 +383,17 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
     } = d.kind
     {
         let (code, until) = match pick {
-            PickKind::Preferred => (0.0, f64::NAN),
-            PickKind::Balanced => (1.0, f64::NAN),
-            PickKind::Probe => (2.0, f64::NAN),
-            PickKind::Closest { until_ms } => (3.0, until_ms),
-            PickKind::Affinity => (4.0, f64::NAN),
+            PickKind::Preferred => (PICK_PREFERRED, f64::NAN),
+            PickKind::Balanced => (PICK_BALANCED, f64::NAN),
+            PickKind::Probe => (PICK_PROBE, f64::NAN),
+            PickKind::Closest { until_ms } => (PICK_CLOSEST, until_ms),
+            PickKind::Affinity => (PICK_AFFINITY, f64::NAN),
         };
         out[OUT_DECISION_ID] = decision_id as f64;
         out[OUT_PICK] = code;
         out[OUT_UNTIL] = until;
         if from_cache {
-            out[7] += FLAG_FROM_CACHE;
+            out[OUT_FLAGS] += FLAG_FROM_CACHE;
         }
     }
 }
@@ -463,7 +416,7 @@ fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, now: f64, recor
     let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     write_decision(d, routing_ms, due, out);
-    out[8] = remaining;
+    out[OUT_FRESH_MS] = remaining;
     out[OUT_EVENTS] = events;
 }
 
@@ -533,10 +486,6 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
     }
 }
 
-/// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
-/// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
-const REPLAY_LEN: usize = 5;
-
 /// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
 /// (`REPLAY_LEN`), in the order they were served.
 #[napi(catch_unwind)]
@@ -580,7 +529,7 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
             resets_at_ms,
         } => {
             out[OUT_UNTIL] = resets_at_ms;
-            out[3] = budget as f64;
+            out[OUT_A] = budget as f64;
         }
         _ => {}
     }
@@ -754,7 +703,7 @@ fn select_into(
         Ok(d) => {
             finish(hd, &d, started, now, true);
             if hd.router.cache().evictions() != evictions {
-                out_of(hd)[7] += 4.0;
+                out_of(hd)[OUT_FLAGS] += FLAG_EVICTED;
             }
             Ok(OK)
         }
@@ -952,11 +901,11 @@ pub fn router_routing_performance(h: &Handle) {
     let mut hd = h.borrow_mut();
     let p = hd.router.routing_performance();
     let out = out_of(&mut hd);
-    out[0] = p.window.average;
-    out[1] = p.window.max;
-    out[2] = p.window.p95;
-    out[3] = p.window.len as f64;
-    out[4] = p.cache_hit_rate;
+    out[PERF_AVERAGE] = p.window.average;
+    out[PERF_MAX] = p.window.max;
+    out[PERF_P95] = p.window.p95;
+    out[PERF_SAMPLES] = p.window.len as f64;
+    out[PERF_HIT_RATE] = p.cache_hit_rate;
 }
 
 /// True when the availability changed (a first sighting counts).
@@ -1179,4 +1128,32 @@ pub fn router_purge_expired(h: &Handle, now: f64) -> u32 {
 #[napi(catch_unwind)]
 pub fn router_clear(h: &Handle) {
     h.borrow_mut().router.clear();
+}
+
+/// One of the seven default rules, as `getRules()` lists it (its condition is native).
+#[napi(object)]
+pub struct DefaultRule {
+    pub id: String,
+    pub name: String,
+    pub model_preference: Vec<String>,
+    pub weight: f64,
+    pub active: bool,
+}
+
+/// The default rules every router starts with, in order: the drop-in layer's list is this one.
+#[napi(catch_unwind)]
+pub fn router_default_rules() -> Vec<DefaultRule> {
+    BuiltinRule::ALL
+        .into_iter()
+        .map(|r| {
+            let rule = Rule::builtin(r);
+            DefaultRule {
+                id: rule.id,
+                name: rule.name,
+                model_preference: rule.model_preference,
+                weight: rule.weight,
+                active: rule.active,
+            }
+        })
+        .collect()
 }

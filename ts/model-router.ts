@@ -37,6 +37,60 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
+import {
+  BUDGET_EXCEEDED,
+  ENTRY_GONE,
+  FLAG_EVICTED,
+  FLAG_FROM_CACHE,
+  FLAG_METRICS_DUE,
+  FLAG_SLOW,
+  IN_LATENCY,
+  IN_SLOT,
+  KIND_ADAPTIVE,
+  KIND_BALANCED,
+  KIND_CACHE_HIT,
+  KIND_NO_CANDIDATES,
+  KIND_SCORED,
+  LIVE_ESTIMATE,
+  LIVE_HEAD,
+  LIVE_IN_FLIGHT,
+  LIVE_LATE,
+  LIVE_NEXT_CHANGE,
+  LIVE_NEXT_ID,
+  LIVE_OLDEST,
+  LIVE_STATE,
+  LIVE_STRIDE,
+  NO_ELIGIBLE_MODEL,
+  NO_HEALTHY_MODEL,
+  NO_MODEL_FITS_WINDOW,
+  NO_MODELS,
+  OUT_A,
+  OUT_B,
+  OUT_CACHE_ID,
+  OUT_CONFIDENCE,
+  OUT_DECISION_ID,
+  OUT_EVENTS,
+  OUT_FLAGS,
+  OUT_FRESH_MS,
+  OUT_INPUT_TOKENS,
+  OUT_KIND,
+  OUT_LEN,
+  OUT_MODEL,
+  OUT_NOW,
+  OUT_OUTCOMES,
+  OUT_PICK,
+  OUT_PREVIOUS,
+  OUT_RETRY,
+  OUT_ROUTING_MS,
+  OUT_UNTIL,
+  OUTCOME_LEN,
+  PERF_AVERAGE,
+  PERF_HIT_RATE,
+  PERF_MAX,
+  PERF_P95,
+  REPLAY_LEN,
+  STATE_HEALTHY,
+} from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
 import {
   MAP_VERSION,
@@ -72,47 +126,6 @@ import {
 } from './router-validate'
 import type { CodedError } from './errors'
 
-/** Status codes and the `out` layout of the binding (see `src/router.rs`). */
-const NO_MODELS = -1
-const NO_ELIGIBLE_MODEL = -2
-const KIND_CACHE_HIT = 0
-const KIND_SCORED = 1
-const KIND_BALANCED = 2
-const KIND_NO_CANDIDATES = 3
-const KIND_ADAPTIVE = 4
-const NO_HEALTHY_MODEL = -3
-const ENTRY_GONE = -4
-const NO_MODEL_FITS_WINDOW = -5
-const BUDGET_EXCEEDED = -6
-const FLAG_METRICS_DUE = 1
-const FLAG_SLOW = 2
-const FLAG_EVICTED = 4
-const FLAG_FROM_CACHE = 8
-/** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 18
-const OUT_DECISION_ID = 9
-const OUT_PICK = 10
-const OUT_UNTIL = 11
-const OUT_EVENTS = 12
-const OUT_NOW = 13
-const OUT_PREVIOUS = 14
-const OUT_RETRY = 15
-const OUT_OUTCOMES = 16
-const OUT_INPUT_TOKENS = 17
-/** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
-const OUTCOME_LEN = 12
-/** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
-const REPLAY_LEN = 5
-/**
- * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
- * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
- * call in flight were decided, calls in flight].
- */
-const LIVE_NEXT_ID = 0
-const LIVE_NEXT_CHANGE = 1
-const LIVE_HEAD = 2
-const LIVE_STRIDE = 5
-const STATE_HEALTHY = 0
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
 const DEFAULT_SLOW_FACTOR = 4
 const DEFAULT_LATE_CALLS = 3
@@ -129,54 +142,9 @@ const TIMER_MS = 30_000
 /** The legacy purged expired routing-cache entries every 5 minutes: every 10th tick. */
 const PURGE_EVERY_TICKS = 10
 
-const DEFAULT_RULE_IDS = new Set([
-  'critical-tasks',
-  'enterprise-tier',
-  'low-latency',
-  'code-tasks',
-  'large-context',
-  'free-tier',
-  'deep-reasoning',
-])
-const DEFAULT_RULES: Array<Omit<RoutingRule, 'condition'>> = [
-  {
-    id: 'critical-tasks',
-    name: 'Critical Tasks',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 10,
-    active: true,
-  },
-  {
-    id: 'enterprise-tier',
-    name: 'Enterprise Tier',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 8,
-    active: true,
-  },
-  {
-    id: 'low-latency',
-    name: 'Low Latency',
-    modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'],
-    weight: 7,
-    active: true,
-  },
-  {
-    id: 'code-tasks',
-    name: 'Code Tasks',
-    modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'],
-    weight: 6,
-    active: true,
-  },
-  {
-    id: 'large-context',
-    name: 'Large Context',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'],
-    weight: 5,
-    active: true,
-  },
-  { id: 'free-tier', name: 'Free Tier', modelPreference: ['gemini-2.0-flash', 'gemini-2.5-flash'], weight: 3, active: true },
-  { id: 'deep-reasoning', name: 'Deep Reasoning', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro'], weight: 9, active: true },
-]
+/** The seven default rules, as the native core defines them (in the legacy's order). */
+const DEFAULT_RULES: ReadonlyArray<Omit<RoutingRule, 'condition'>> = native.routerDefaultRules()
+const DEFAULT_RULE_IDS = DEFAULT_RULES.map((r) => r.id)
 
 /** A performance record with the legacy's keys in the legacy's order (JSON output matches). */
 function toPerformance(p: Record<string, unknown>): ModelPerformance {
@@ -427,7 +395,13 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     const o = this.#out
     native.routerRoutingPerformance(this.#h)
-    return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
+    return {
+      averageRoutingTime: o[PERF_AVERAGE],
+      maxRoutingTime: o[PERF_MAX],
+      p95RoutingTime: o[PERF_P95],
+      targetMet: o[PERF_P95] < ROUTING_TARGET_MS,
+      cacheHitRate: o[PERF_HIT_RATE],
+    }
   }
 
   #fallbackName(tier: number, what: string): string {
@@ -491,12 +465,12 @@ export class ModelRouter extends EventEmitter {
     const explanation = {} as RoutingExplanation
     let chosen = -1
     if (r.status >= 0) {
-      chosen = out[0]
+      chosen = out[OUT_MODEL]
       const modelName = names[chosen]
       explanation.decision = {
         modelName,
-        confidence: out[1],
-        reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now),
+        confidence: out[OUT_CONFIDENCE],
+        reason: adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now),
       }
     } else {
       try {
@@ -577,7 +551,7 @@ export class ModelRouter extends EventEmitter {
     try {
       status = short
         ? // biome-ignore lint/suspicious/noAssignInExpressions: the plain call's two inputs go in through `out` (two fewer arguments to convert)
-          ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
+          ((out[IN_SLOT] = slot), (out[IN_LATENCY] = c.latency), native.routerSelectPlain(h, c.task))
         : native.routerSelect(
             h,
             c.task,
@@ -594,33 +568,40 @@ export class ModelRouter extends EventEmitter {
       throw fromNative(e)
     }
     if (status < 0) return this.#routeFailed(status, context)
-    if (out[7] & FLAG_EVICTED) this.#memo.forget()
-    const kind = out[2]
-    const flags = out[7]
+    if (out[OUT_FLAGS] & FLAG_EVICTED) this.#memo.forget()
+    const kind = out[OUT_KIND]
+    const flags = out[OUT_FLAGS]
     if (kind !== KIND_NO_CANDIDATES) this.#samples++
     // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing.
     // The entry's expiry on the router's clock, less 1 ms so rounding can only make the memo
     // expire early.
-    if (memoable && out[8] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
-      memo.remember(c.task, c.latency, slot, short ? undefined : longKey, out[6], out[0], now + out[8] - 1)
+    if (memoable && out[OUT_FRESH_MS] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
+      memo.remember(c.task, c.latency, slot, short ? undefined : longKey, out[OUT_CACHE_ID], out[OUT_MODEL], now + out[OUT_FRESH_MS] - 1)
     }
-    const routingTime = out[5]
-    const modelName = this.#models[out[0]].name
+    const routingTime = out[OUT_ROUTING_MS]
+    const modelName = this.#models[out[OUT_MODEL]].name
     const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
     const reason =
       kind === KIND_CACHE_HIT
         ? 'LRU cache hit'
         : kind === KIND_SCORED
-          ? bestMatchReason(out[3], out[4])
+          ? bestMatchReason(out[OUT_A], out[OUT_B])
           : kind === KIND_BALANCED
-            ? `Rules pipeline: score=${out[3].toFixed(2)}`
+            ? `Rules pipeline: score=${out[OUT_A].toFixed(2)}`
             : kind === KIND_ADAPTIVE
-              ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+              ? adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
               : 'No candidates available - fallback'
     const decision: RoutingDecision =
       kind === KIND_ADAPTIVE
-        ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
-        : { modelName, confidence: out[1], reason, routingTime, fromCache }
+        ? this.#adaptiveDecision(
+            modelName,
+            out[OUT_CONFIDENCE],
+            reason,
+            routingTime,
+            fromCache,
+            out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName),
+          )
+        : { modelName, confidence: out[OUT_CONFIDENCE], reason, routingTime, fromCache }
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -737,7 +718,7 @@ export class ModelRouter extends EventEmitter {
       throw err
     }
     if (status === BUDGET_EXCEEDED) {
-      const budget = this.#budgets[this.#out[3]]
+      const budget = this.#budgets[this.#out[OUT_A]]
       const resetsAtMs = this.#out[OUT_UNTIL]
       const now = this.#now()
       const named = budget.name === undefined ? budget.scope : `${budget.scope} ${JSON.stringify(budget.name)}`
@@ -780,18 +761,22 @@ export class ModelRouter extends EventEmitter {
       for (let k = 0; k < ranked.length; k += 2) {
         const nameId = ranked[k]
         const at = LIVE_HEAD + LIVE_STRIDE * nameId
-        if (live[at] !== STATE_HEALTHY) continue
+        if (live[at + LIVE_STATE] !== STATE_HEALTHY) continue
         const model = this.#models[ranked[k + 1]]
         if (model.limited) break // its quota is counted in Rust
         const target = model.latencyTarget
         const limit = target * this.#slowFactor
         // the decayed estimate lies between the last one and the target (≤ limit); no call
         // has been out for longer than the limit, nor `lateCalls` calls for the late limit
-        if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+        if (
+          live[at + LIVE_ESTIMATE] <= limit &&
+          now - live[at + LIVE_OLDEST] <= limit &&
+          now - live[at + LIVE_LATE] <= target * this.#lateFactor
+        ) {
           // this call joins those in flight (outcomes buffered since leave them too old: a
           // later check only errs towards asking Rust)
-          if (live[at + 2] > now) live[at + 2] = now
-          if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
+          if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
+          if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
           return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
         }
         break
@@ -820,11 +805,11 @@ export class ModelRouter extends EventEmitter {
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
-    const modelName = this.#models[out[0]].name
-    const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+    const modelName = this.#models[out[OUT_MODEL]].name
+    const reason = adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
-      out[1],
+      out[OUT_CONFIDENCE],
       reason,
       routingTime,
       true,
@@ -1069,7 +1054,8 @@ export class ModelRouter extends EventEmitter {
     if (!ok) return false
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
-    return live[LIVE_HEAD + LIVE_STRIDE * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + LIVE_STRIDE * id + 1]
+    const at = LIVE_HEAD + LIVE_STRIDE * id
+    return live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE]
   }
 
   /**
