@@ -92,16 +92,7 @@ import {
   STATE_HEALTHY,
 } from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
-import {
-  MAP_VERSION,
-  type ModelSnapshot,
-  SNAPSHOT_FIELDS,
-  sameModel,
-  sameModels,
-  snapshotModel,
-  type WatchedMap,
-  watchMap,
-} from './router-model-set'
+import { type ModelSnapshot, SNAPSHOT_FIELDS, sameEntries, sameModel, sameModels, snapshotModel } from './router-model-set'
 import type {
   BudgetConfig,
   BudgetStatus,
@@ -217,9 +208,8 @@ export class ModelRouter extends EventEmitter {
     ok: true,
   }
   #models: ModelSnapshot[] = []
-  /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
-  #lastMap: WatchedMap | undefined
-  #lastMapVersion: number | undefined
+  /** The Map the snapshot came from. */
+  #lastMap: Map<unknown, unknown> | undefined
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
@@ -316,16 +306,16 @@ export class ModelRouter extends EventEmitter {
 
   /** The Map the snapshot came from, with no entry added, removed or replaced since. */
   #sameMap(models: unknown): boolean {
-    return models === this.#lastMap && models !== undefined && (models as WatchedMap)[MAP_VERSION] === this.#lastMapVersion
+    return models === this.#lastMap && models !== undefined && sameEntries(this.#models, models as Map<unknown, unknown>)
   }
 
   /** Same entries in the same order: only in-place edits of the configs remain to check. */
   #syncEdits(): void {
-    if (this.#lastMap === undefined) return // an unwatchable Map was compared in full just now
+    if (this.#lastMap === undefined) return // none synced yet
     const snap = this.#models
     for (let i = 0; i < snap.length; i++) {
       if (!sameModel(snap[i], snap[i].ref)) {
-        this.#resend(this.#lastMap as WatchedMap)
+        this.#resend(this.#lastMap)
         return
       }
     }
@@ -335,35 +325,26 @@ export class ModelRouter extends EventEmitter {
     if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
     const snap = this.#models
     if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) {
-      // equal, but possibly other objects (a config replaced by a copy): watch these from
+      // equal, but possibly other objects (a config replaced by a copy): compare these from
       // now on, or an in-place edit of the new object would go unseen
       let i = 0
       for (const cfg of (models as Map<unknown, ModelConfig>).values()) snap[i++].ref = cfg
-      this.#watch(models as WatchedMap)
+      this.#lastMap = models
     } else {
-      this.#resend(models as WatchedMap)
+      this.#resend(models)
     }
   }
 
-  #resend(models: WatchedMap): void {
+  #resend(models: Map<unknown, unknown>): void {
     const next: ModelSnapshot[] = []
-    for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
+    for (const [name, cfg] of models) next.push(snapshotModel(name, cfg))
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
     this.#modelIndex = new Map(next.map((m, i) => [m.name, i]))
     // new configs end auth ejections
     if (this.#unhealthy.size > 0) this.#drainHealth()
     this.#memo.forget()
-    this.#watch(models)
-  }
-
-  #watch(m: WatchedMap): void {
-    if (watchMap(m)) {
-      this.#lastMap = m
-      this.#lastMapVersion = m[MAP_VERSION]
-    } else {
-      this.#lastMap = undefined
-    }
+    this.#lastMap = models
   }
 
   /**
