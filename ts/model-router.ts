@@ -115,6 +115,7 @@ import {
   readClock,
   readEstimate,
 } from './router-validate'
+import { weakInterval } from './weak-interval'
 import type { CodedError } from './errors'
 
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
@@ -237,14 +238,12 @@ export class ModelRouter extends EventEmitter {
     }
     // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
     // router only weakly: it never keeps the process, or a dropped router, alive.
-    const self = new WeakRef(this)
-    const timer: NodeJS.Timeout = setInterval(() => {
-      const router = self.deref()
-      if (router === undefined) clearInterval(timer)
-      else router.#tick()
-    }, TIMER_MS)
-    timer.unref()
-    this.#timer = timer
+    this.#timer = weakInterval(this, TIMER_MS, ModelRouter.#timerTick)
+  }
+
+  /** The timer's tick (static: see `weakInterval`). */
+  static #timerTick(router: ModelRouter): void {
+    router.#tick()
   }
 
   #tick(): void {
