@@ -3,7 +3,8 @@
 //! Decisions come back as numbers in a `Float64Array` (`out`) that the drop-in layer hands
 //! over once, at creation, and the handle keeps (a typed-array argument per call costs a
 //! conversion), so the hot path creates no JS objects or strings on the native side;
-//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`. Outcomes
+//! `ts/model-router.ts` turns them into the legacy `RoutingDecision` (the numbers of this
+//! boundary: `router_layout.rs`). Outcomes
 //! (`recordPerformance`, `reportOutcome`) are buffered by the layer in a second
 //! `Float64Array` handed over at creation, and applied at the start of the next routing
 //! call (the count is in `out`), so the common case never crosses on its own.

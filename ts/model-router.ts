@@ -2,9 +2,10 @@
  * `ModelRouter`: the drop-in replacement for the legacy router. The decision logic lives in
  * Rust (`crates/router-core`); this class owns the events and the boundary tricks:
  *
- * - the caller's `availableModels` Map is compared field by field with the last snapshot
- *   sent to Rust (cheap) and re-sent only when it changed, so the same Map costs nothing
- *   to cross while a mutated or new Map is still seen;
+ * - the caller's `availableModels` Map is compared with the last snapshot sent to Rust
+ *   (entries by identity on every call, fields before anything goes to Rust) and re-sent
+ *   only when it changed, so the same Map costs nothing to cross while a mutated or new Map
+ *   is still seen;
  * - a key memo (task, latency, tier, priority, … → routing-cache entry, its model and how
  *   long it stays fresh) answers a repeated context without crossing the boundary; the hit
  *   is logged and replayed into Rust in batches (LRU order, access counts, hit rate, the
@@ -18,6 +19,10 @@
  *
  * Under `strategy: "adaptive"` the memo holds the routing-cache entry (the legacy's ranked
  * candidates), never a model: a memo hit asks Rust for the live pick with the entry's id.
+ *
+ * Beside it: the public types (`router-types.ts`), input checks (`router-validate.ts`), the
+ * model snapshot (`router-model-set.ts`), the key memo (`router-memo.ts`) and the numbers of
+ * the boundary, read from the addon (`router-layout.ts`).
  */
 import { EventEmitter } from 'node:events'
 // the module's `performance`, not the global one: the global is a lazy getter (~30 ns a read)
