@@ -56,8 +56,18 @@ describe('the router layout exported by the addon', () => {
     expect(row.length).toBe(layout.LIVE_STRIDE)
     expect(unique([layout.LIVE_NEXT_ID, layout.LIVE_NEXT_CHANGE])).toBe(true)
     expect(Math.max(layout.LIVE_NEXT_ID, layout.LIVE_NEXT_CHANGE)).toBeLessThan(layout.LIVE_HEAD)
-    expect(layout.OUTCOME_LEN).toBeGreaterThan(0)
-    expect(layout.REPLAY_LEN).toBeGreaterThan(0)
+  })
+
+  test('every number of an outcome record and of a replay record is named once, within its length', () => {
+    for (const [prefix, len] of [
+      ['OUTCOME_', 'OUTCOME_LEN'],
+      ['REPLAY_', 'REPLAY_LEN'],
+    ]) {
+      const fields = named(prefix).filter((k) => k !== len)
+      expect([prefix, fields.length]).toEqual([prefix, layout[len]])
+      expect(unique(values(fields))).toBe(true)
+      for (const k of fields) expect([k, layout[k] >= 0 && layout[k] < layout[len]]).toEqual([k, true])
+    }
   })
 
   test('the addon enforces OUT_LEN: a shorter out array is refused at creation', () => {

@@ -52,8 +52,28 @@ pub struct RouterHandle {
     live: Float64Array,
 }
 
-/// A `live` row of a name the adaptive state does not know (layout: `router_layout`).
-const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
+/// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
+/// oldest and its `late_calls`-th oldest call in flight were decided, calls in flight.
+fn live_row(
+    state: f64,
+    estimate: f64,
+    oldest: f64,
+    late: f64,
+    in_flight: f64,
+) -> [f64; LIVE_STRIDE] {
+    let mut row = [0.0; LIVE_STRIDE];
+    row[LIVE_STATE] = state;
+    row[LIVE_ESTIMATE] = estimate;
+    row[LIVE_OLDEST] = oldest;
+    row[LIVE_LATE] = late;
+    row[LIVE_IN_FLIGHT] = in_flight;
+    row
+}
+
+/// The row of a name the adaptive state does not know: healthy, no sample, nothing in flight.
+fn live_empty() -> [f64; LIVE_STRIDE] {
+    live_row(STATE_HEALTHY, 0.0, f64::INFINITY, f64::INFINITY, 0.0)
+}
 
 fn state_code(s: State) -> f64 {
     match s {
@@ -72,7 +92,7 @@ fn live_of(hd: &mut RouterHandle) -> &mut [f64] {
 
 /// Takes up the decision ids the layer handed out since the last call.
 fn load_live(hd: &mut RouterHandle) {
-    let next = live_of(hd)[0];
+    let next = live_of(hd)[LIVE_NEXT_ID];
     let book = hd.router.adaptive_mut();
     if next.is_finite() && next as u64 > book.next_decision() {
         book.set_next_decision(next as u64);
@@ -92,19 +112,19 @@ fn sync_live(hd: &mut RouterHandle) {
         .names
         .iter()
         .map(|n| match book.get(n) {
-            Some(st) => [
+            Some(st) => live_row(
                 state_code(st.health.state()),
                 book.last_estimate(n).unwrap_or(0.0),
                 st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
                 st.in_flight() as f64,
-            ],
-            None => LIVE_EMPTY,
+            ),
+            None => live_empty(),
         })
         .collect();
     let live = live_of(hd);
-    live[0] = next;
-    live[1] = change;
+    live[LIVE_NEXT_ID] = next;
+    live[LIVE_NEXT_CHANGE] = change;
     for (id, row) in rows.into_iter().enumerate() {
         let at = LIVE_HEAD + LIVE_STRIDE * id;
         if let Some(slot) = live.get_mut(at..at + LIVE_STRIDE) {
@@ -441,33 +461,39 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
     let log: &[f64] = unsafe { hd.outcomes.as_mut() };
     let n = n.min(log.len() / OUTCOME_LEN);
     for r in log[..OUTCOME_LEN * n].chunks_exact(OUTCOME_LEN) {
-        let Some(name) = hd.names.get(r[0] as usize) else {
-            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
+        let Some(name) = hd.names.get(r[OUTCOME_NAME_ID] as usize) else {
+            return Err(invalid_arg(format!(
+                "unknown model name id {}",
+                r[OUTCOME_NAME_ID]
+            )));
         };
-        if r[2] >= 0.0 {
+        if r[OUTCOME_SUCCESS] >= 0.0 {
             hd.router.record_performance(
                 name,
                 Outcome {
-                    latency_ms: r[1],
-                    success: r[2] != 0.0,
-                    cost: r[3],
-                    tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
-                    now_epoch_ms: r[6],
+                    latency_ms: r[OUTCOME_LATENCY],
+                    success: r[OUTCOME_SUCCESS] != 0.0,
+                    cost: r[OUTCOME_COST],
+                    tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan())
+                        .then_some((r[OUTCOME_OUTPUT_TOKENS], r[OUTCOME_TOTAL_TOKENS])),
+                    now_epoch_ms: r[OUTCOME_EPOCH_MS],
                 },
             );
         }
-        let class = OutcomeClass::from_code(r[8] as u32)
-            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[8])))?;
+        let class = OutcomeClass::from_code(r[OUTCOME_CLASS] as u32)
+            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[OUTCOME_CLASS])))?;
         hd.router.report_outcome(
             name,
             AdaptiveOutcome {
                 class,
-                decision_id: (r[7] >= 0.0).then_some(r[7] as u64),
-                latency_ms: r[1],
-                retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
-                now_ms: r[10],
-                tokens: (!r[5].is_nan()).then_some(r[5]),
-                cost: (!r[11].is_nan()).then_some(r[11]),
+                decision_id: (r[OUTCOME_DECISION_ID] >= 0.0)
+                    .then_some(r[OUTCOME_DECISION_ID] as u64),
+                latency_ms: r[OUTCOME_LATENCY],
+                retry_after_ms: (!r[OUTCOME_RETRY_AFTER].is_nan())
+                    .then_some(r[OUTCOME_RETRY_AFTER]),
+                now_ms: r[OUTCOME_NOW],
+                tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan()).then_some(r[OUTCOME_TOTAL_TOKENS]),
+                cost: (!r[OUTCOME_REPORTED_COST].is_nan()).then_some(r[OUTCOME_REPORTED_COST]),
             },
         );
     }
@@ -497,11 +523,17 @@ pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<
     let hd = &mut *hd;
     load_live(hd);
     for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
-        if r[2] >= 0.0 {
-            hd.router
-                .replay_adaptive(r[0] as u64, r[1], r[2] as usize, r[3] as u64, r[4]);
+        if r[REPLAY_MODEL] >= 0.0 {
+            hd.router.replay_adaptive(
+                r[REPLAY_ENTRY] as u64,
+                r[REPLAY_ROUTING_MS],
+                r[REPLAY_MODEL] as usize,
+                r[REPLAY_DECISION_ID] as u64,
+                r[REPLAY_NOW],
+            );
         } else {
-            hd.router.replay_hit(r[0] as u64, r[1]);
+            hd.router
+                .replay_hit(r[REPLAY_ENTRY] as u64, r[REPLAY_ROUTING_MS]);
         }
     }
     Ok(())
@@ -932,8 +964,9 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
 pub fn router_reset_names(h: &Handle) {
     let mut hd = h.borrow_mut();
     hd.names.clear();
+    let empty = live_empty();
     for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
-        row.copy_from_slice(&LIVE_EMPTY);
+        row.copy_from_slice(&empty);
     }
 }
 

@@ -118,14 +118,40 @@ layout! {
     /// The adaptive candidates came from the routing cache.
     FLAG_FROM_CACHE: f64 = 8.0;
 
-    /// Numbers per buffered outcome: [name id, latency ms, success (1, 0, or -1: not a
-    /// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-    /// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
-    /// reported cost (NaN: none)].
+    // A buffered outcome (the outcome buffer holds records of `OUTCOME_LEN` numbers).
     OUTCOME_LEN: usize = 12;
-    /// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
-    /// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
+    /// The model's name id (`routerRegisterName`).
+    OUTCOME_NAME_ID: usize = 0;
+    OUTCOME_LATENCY: usize = 1;
+    /// 1 success, 0 failure, -1 not a performance sample (a caller error).
+    OUTCOME_SUCCESS: usize = 2;
+    OUTCOME_COST: usize = 3;
+    /// Output and total tokens (NaN: none).
+    OUTCOME_OUTPUT_TOKENS: usize = 4;
+    OUTCOME_TOTAL_TOKENS: usize = 5;
+    /// Wall-clock ms (the performance record's `lastUsed`).
+    OUTCOME_EPOCH_MS: usize = 6;
+    /// The decision it ends (-1: reported by model name).
+    OUTCOME_DECISION_ID: usize = 7;
+    /// The outcome class's code.
+    OUTCOME_CLASS: usize = 8;
+    /// Retry-After ms (NaN: none).
+    OUTCOME_RETRY_AFTER: usize = 9;
+    /// The router's clock (ms).
+    OUTCOME_NOW: usize = 10;
+    /// The cost the caller reported (NaN: none).
+    OUTCOME_REPORTED_COST: usize = 11;
+
+    // A replayed memo hit (the replay log holds records of `REPLAY_LEN` numbers); the last
+    // three describe an adaptive decision made by the layer.
     REPLAY_LEN: usize = 5;
+    /// The routing-cache entry's id.
+    REPLAY_ENTRY: usize = 0;
+    REPLAY_ROUTING_MS: usize = 1;
+    /// The model index picked by the layer (-1: a legacy hit, or a pick Rust made).
+    REPLAY_MODEL: usize = 2;
+    REPLAY_DECISION_ID: usize = 3;
+    REPLAY_NOW: usize = 4;
 
     // `live`: [next decision id, earliest time-driven change (ms), then per registered name
     // id `LIVE_STRIDE` numbers from `LIVE_HEAD + LIVE_STRIDE · id`].

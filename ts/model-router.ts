@@ -88,12 +88,29 @@ import {
   OUT_RETRY,
   OUT_ROUTING_MS,
   OUT_UNTIL,
+  OUTCOME_CLASS,
+  OUTCOME_COST,
+  OUTCOME_DECISION_ID,
+  OUTCOME_EPOCH_MS,
+  OUTCOME_LATENCY,
   OUTCOME_LEN,
+  OUTCOME_NAME_ID,
+  OUTCOME_NOW,
+  OUTCOME_OUTPUT_TOKENS,
+  OUTCOME_REPORTED_COST,
+  OUTCOME_RETRY_AFTER,
+  OUTCOME_SUCCESS,
+  OUTCOME_TOTAL_TOKENS,
   PERF_AVERAGE,
   PERF_HIT_RATE,
   PERF_MAX,
   PERF_P95,
+  REPLAY_DECISION_ID,
+  REPLAY_ENTRY,
   REPLAY_LEN,
+  REPLAY_MODEL,
+  REPLAY_NOW,
+  REPLAY_ROUTING_MS,
   STATE_HEALTHY,
 } from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
@@ -659,11 +676,11 @@ export class ModelRouter extends EventEmitter {
     const n = this.#logLen
     const log = this.#log
     const at = REPLAY_LEN * n
-    log[at] = id
-    log[at + 1] = routingTime
-    log[at + 2] = modelIndex
-    log[at + 3] = decisionId
-    log[at + 4] = now
+    log[at + REPLAY_ENTRY] = id
+    log[at + REPLAY_ROUTING_MS] = routingTime
+    log[at + REPLAY_MODEL] = modelIndex
+    log[at + REPLAY_DECISION_ID] = decisionId
+    log[at + REPLAY_NOW] = now
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -784,9 +801,9 @@ export class ModelRouter extends EventEmitter {
     if (status < 0) return this.#routeFailed(status, context)
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[REPLAY_LEN * n] = id
-    this.#log[REPLAY_LEN * n + 1] = routingTime
-    this.#log[REPLAY_LEN * n + 2] = -1 // the pick itself was counted in Rust
+    this.#log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    this.#log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    this.#log[REPLAY_LEN * n + REPLAY_MODEL] = -1 // the pick itself was counted in Rust
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -815,9 +832,9 @@ export class ModelRouter extends EventEmitter {
     const routingTime = performance.now() - start
     const n = this.#logLen
     const log = this.#log
-    log[REPLAY_LEN * n] = id
-    log[REPLAY_LEN * n + 1] = routingTime
-    log[REPLAY_LEN * n + 2] = -1
+    log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    log[REPLAY_LEN * n + REPLAY_MODEL] = -1
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -949,19 +966,19 @@ export class ModelRouter extends EventEmitter {
     }
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = latency
-    log[at + 2] = success ? 1 : 0
-    log[at + 3] = cost
-    log[at + 4] = output
-    log[at + 5] = total
-    log[at + 6] = Date.now()
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = latency
+    log[at + OUTCOME_SUCCESS] = success ? 1 : 0
+    log[at + OUTCOME_COST] = cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = output
+    log[at + OUTCOME_TOTAL_TOKENS] = total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
     // the adaptive state learns from it too: a failure without a class counts as a server error
-    log[at + 7] = -1
-    log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
-    log[at + 9] = NaN
-    log[at + 10] = this.#now()
-    log[at + 11] = NaN // a legacy record settles no budget
+    log[at + OUTCOME_DECISION_ID] = -1
+    log[at + OUTCOME_CLASS] = success ? 0 : SERVER_FAILURE_CODE
+    log[at + OUTCOME_RETRY_AFTER] = NaN
+    log[at + OUTCOME_NOW] = this.#now()
+    log[at + OUTCOME_REPORTED_COST] = NaN // a legacy record settles no budget
     if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
@@ -1014,18 +1031,18 @@ export class ModelRouter extends EventEmitter {
     const now = this.#now()
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = o.latency
-    log[at + 2] = o.success
-    log[at + 3] = o.cost
-    log[at + 4] = o.output
-    log[at + 5] = o.total
-    log[at + 6] = Date.now()
-    log[at + 7] = decisionId
-    log[at + 8] = o.classCode
-    log[at + 9] = o.retryAfter
-    log[at + 10] = now
-    log[at + 11] = o.reportedCost
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = o.latency
+    log[at + OUTCOME_SUCCESS] = o.success
+    log[at + OUTCOME_COST] = o.cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = o.output
+    log[at + OUTCOME_TOTAL_TOKENS] = o.total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
+    log[at + OUTCOME_DECISION_ID] = decisionId
+    log[at + OUTCOME_CLASS] = o.classCode
+    log[at + OUTCOME_RETRY_AFTER] = o.retryAfter
+    log[at + OUTCOME_NOW] = now
+    log[at + OUTCOME_REPORTED_COST] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
   }

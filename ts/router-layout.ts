@@ -65,10 +65,28 @@ export const FLAG_SLOW = n('FLAG_SLOW')
 export const FLAG_EVICTED = n('FLAG_EVICTED')
 export const FLAG_FROM_CACHE = n('FLAG_FROM_CACHE')
 
-/** Numbers per buffered outcome. */
+// A buffered outcome: `OUTCOME_LEN` numbers.
 export const OUTCOME_LEN = n('OUTCOME_LEN')
-/** Numbers per replayed memo hit. */
+export const OUTCOME_NAME_ID = n('OUTCOME_NAME_ID')
+export const OUTCOME_LATENCY = n('OUTCOME_LATENCY')
+export const OUTCOME_SUCCESS = n('OUTCOME_SUCCESS')
+export const OUTCOME_COST = n('OUTCOME_COST')
+export const OUTCOME_OUTPUT_TOKENS = n('OUTCOME_OUTPUT_TOKENS')
+export const OUTCOME_TOTAL_TOKENS = n('OUTCOME_TOTAL_TOKENS')
+export const OUTCOME_EPOCH_MS = n('OUTCOME_EPOCH_MS')
+export const OUTCOME_DECISION_ID = n('OUTCOME_DECISION_ID')
+export const OUTCOME_CLASS = n('OUTCOME_CLASS')
+export const OUTCOME_RETRY_AFTER = n('OUTCOME_RETRY_AFTER')
+export const OUTCOME_NOW = n('OUTCOME_NOW')
+export const OUTCOME_REPORTED_COST = n('OUTCOME_REPORTED_COST')
+
+// A replayed memo hit: `REPLAY_LEN` numbers.
 export const REPLAY_LEN = n('REPLAY_LEN')
+export const REPLAY_ENTRY = n('REPLAY_ENTRY')
+export const REPLAY_ROUTING_MS = n('REPLAY_ROUTING_MS')
+export const REPLAY_MODEL = n('REPLAY_MODEL')
+export const REPLAY_DECISION_ID = n('REPLAY_DECISION_ID')
+export const REPLAY_NOW = n('REPLAY_NOW')
 
 // `live`: the next decision id, the earliest change, then a row per name id.
 export const LIVE_NEXT_ID = n('LIVE_NEXT_ID')
