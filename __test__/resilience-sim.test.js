@@ -597,3 +597,66 @@ describe('capacity: the default run', () => {
     180_000,
   )
 })
+
+// The conversations scenario's cost goal fails at seeds 1 and 3 (docs/resilience.md, Seed
+// sensitivity): one healthy answer in a model's latency tail makes it "slow" for a moment,
+// the decisions of that moment go elsewhere, and affinity keeps those sessions on the
+// model they were diverted to for the rest of the conversation, while new sessions and
+// `strategy: "legacy"` are back on the preferred model. The replay below is the minimal case.
+describe('a session diverted by a passing slowness', () => {
+  const FLASH = 'gemini-2.5-flash'
+  const THINKING = 'gemini-2.0-flash-thinking' // twice the price, about twice the latency
+  async function replay() {
+    let now = 0
+    const all = simModels()
+    const models = new Map([FLASH, THINKING].map((n) => [n, all.get(n)]))
+    const adaptive = new NativeRouter({ strategy: 'adaptive', clock: () => now, seed: 1 })
+    const legacy = new NativeRouter({ strategy: 'legacy', clock: () => now, seed: 1 })
+    const ctx = (s, k) => ({
+      sessionId: s,
+      task: `${s}.${k} summarize the service log`,
+      userTier: 'pro',
+      priority: 'medium',
+      latencyRequirement: 1000,
+    })
+    // every answer is a success; flash answers in 500 ms, thinking in 900 ms
+    const turn = async (s, k, flashMs = 500) => {
+      const d = await adaptive.selectOptimalModel(ctx(s, k), models)
+      adaptive.reportOutcome(d, { ok: true, latencyMs: d.modelName === FLASH ? flashMs : 900, inputTokens: 100, outputTokens: 100 })
+      const l = await legacy.selectOptimalModel(ctx(s, k), models)
+      now += 100
+      return { adaptive: d.modelName, reason: d.reason, legacy: l.modelName }
+    }
+    try {
+      const t = {}
+      t.a1 = await turn('a', 1)
+      // a healthy answer in flash's tail: 3.3 s, 4.1× its 800 ms target (a lognormal of median
+      // 480 ms and σ 0.5 draws one in about 13,000)
+      t.b1 = await turn('b', 1, 3300)
+      t.a2 = await turn('a', 2)
+      now += 30_000 // flash's estimate is long back to normal
+      t.c1 = await turn('c', 1)
+      t.a3 = await turn('a', 3)
+      return t
+    } finally {
+      adaptive.shutdown()
+      legacy.shutdown()
+    }
+  }
+
+  test('the replay: one tail answer diverts the next decision; half a minute later flash is the choice again', async () => {
+    const t = await replay()
+    expect(t.a1).toMatchObject({ adaptive: FLASH, legacy: FLASH })
+    expect(t.a2).toMatchObject({ adaptive: THINKING, legacy: FLASH })
+    expect(t.a2.reason).toMatch(/power of two choices/)
+    expect(t.c1).toMatchObject({ adaptive: FLASH, legacy: FLASH }) // a new session goes to flash
+    expect(t.a3.legacy).toBe(FLASH)
+  })
+
+  // Fails today: session a stays on THINKING ("the session’s model (affinity)") for every
+  // later turn. When this passes, make it a plain test.
+  test.failing('a diverted session returns to the preferred model once it is no longer slow', async () => {
+    const t = await replay()
+    expect(t.a3.adaptive).toBe(FLASH)
+  })
+})
