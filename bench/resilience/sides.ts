@@ -124,7 +124,7 @@ export function makeSide(name: SideName, env: SideEnv): Side {
             const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
             return { model: d.modelName, decision: d }
           } catch (e) {
-            const err = e as { code?: string; retryAfterMs?: number }
+            const err = e as { code?: string }
             // the budget is spent, or no window holds the prompt: the request is refused
             if (err.code === 'ERR_BUDGET_EXCEEDED' || err.code === 'ERR_NO_ELIGIBLE_MODEL') return { model: null, refused: err.code }
             throw e

@@ -214,11 +214,12 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
     Date.now = realDateNow
     side.close()
   }
-  const run = summarize(scenario, sideName, o, states, attempts, providers, rateLimited, side.healthEvents, performance.now() - wall0)
-  run.refused = refused
-  run.cachedInputShare = inputTokens === 0 ? 0 : cachedTokens / inputTokens
-  if (requests.some((r) => r.session !== undefined)) run.affinity = { ...affinity, share: affinity.kept / affinity.followUps }
-  return run
+  return summarize(scenario, sideName, o, states, attempts, providers, side.healthEvents, performance.now() - wall0, {
+    rateLimited,
+    refused,
+    cachedInputShare: inputTokens === 0 ? 0 : cachedTokens / inputTokens,
+    affinity: requests.some((r) => r.session !== undefined) ? { ...affinity, share: affinity.kept / affinity.followUps } : null,
+  })
 
   async function loop() {
     while (heap.size > 0) {
@@ -314,9 +315,9 @@ function summarize(
   states: State[],
   attempts: Attempt[],
   providers: Providers,
-  rateLimited: number,
   health: HealthEvent[],
   wallMs: number,
+  counted: Pick<SideRun, 'rateLimited' | 'refused' | 'cachedInputShare' | 'affinity'>,
 ): SideRun {
   const servable = states.filter((s) => providers.servable(s.req))
   // a failed servable request counts as the deadline: the user waited for nothing
@@ -379,7 +380,7 @@ function summarize(
     attempts: attempts.length,
     faultedAttempts: attempts.filter((a) => a.faulted).length,
     maxPerProbeInterval: maxPerProbe,
-    rateLimited,
+    rateLimited: counted.rateLimited,
     healthyEjections:
       side === 'adaptive'
         ? health.filter((e) => e.from === 'healthy' && e.to !== 'healthy' && !faultNear(scenario, e.modelName, e.atMs, o.deadlineMs)).length
@@ -387,11 +388,11 @@ function summarize(
     series,
     modelShare,
     tooSmallWindow: attempts.filter((a) => a.tooSmallWindow).length,
-    refused: 0,
+    refused: counted.refused,
     quotaPeaks: providers.quotaPeaks(),
     budget,
-    affinity: null,
-    cachedInputShare: 0,
+    affinity: counted.affinity,
+    cachedInputShare: counted.cachedInputShare,
     wallMs,
   }
 }
