@@ -86,6 +86,8 @@ const MAX_FILLED = 65_536
 const MAX_RECENT = 4096
 /** Checks of the lock a waiter makes at most (the lease bounds the wait too). */
 const MAX_LOCK_CHECKS = 10_000
+/** Reads of a \`getOrSet\` waiter an invalidation may overtake before it computes itself. */
+const MAX_STALE_READS = 4
 
 function wholeMs(redis: Record<string, unknown>, field: string, fallback: number, max: number): number {
   const v = redis[field]
@@ -375,21 +377,30 @@ export class FleetCacheLevel {
       await store(v)
       return v
     }
-    const seq = this.seq
-    let r: Awaited<ReturnType<typeof native.fleetAcquire>>
-    try {
-      r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
-    } catch {
-      r = { state: 'giveup' }
-    }
-    if (r.state === 'value' && r.entry && !this.stale(key, seq)) {
+    let r: Awaited<ReturnType<typeof native.fleetAcquire>> = { state: 'giveup' }
+    for (let read = 0; read < MAX_STALE_READS; read++) {
+      const seq = this.seq
       try {
-        const v = this.value(r.entry) as T
-        this.fill(key, r.entry)
-        return v
+        r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
       } catch {
-        // not JSON after all: compute
+        r = { state: 'giveup' }
       }
+      if (r.state !== 'value' || !r.entry) break
+      if (!this.stale(key, seq)) {
+        try {
+          const v = this.value(r.entry) as T
+          this.fill(key, r.entry)
+          return v
+        } catch {
+          break // not JSON after all: compute
+        }
+      }
+      // An invalidation arrived while this process waited (a clear anywhere, its own
+      // (re)subscription, a delete of the key): it may or may not postdate the value read.
+      // Read again instead of computing: the key is either still there, or gone and its
+      // lock free for this process to take.
+      r = { state: 'giveup' }
+      if (this.handle === null) break
     }
     const token = r.state === 'acquired' ? r.token : undefined
     try {
