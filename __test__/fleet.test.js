@@ -61,6 +61,31 @@ function pct(xs, p) {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
 }
 
+/**
+ * Resolves once `cache` receives the bus: `via` deletes `probe` until `cache` reports its
+ * invalidation (a message published before the subscription is up is never delivered).
+ */
+async function busUp(cache, via, probe) {
+  let seen = false
+  const on = (e) => {
+    if (e.key === probe) seen = true
+  }
+  cache.on('fleet_invalidate', on)
+  try {
+    const up = await until(
+      async () => {
+        if (!seen) await via.delete(probe)
+        return seen
+      },
+      500,
+      10,
+    )
+    expect(up).toBe(true)
+  } finally {
+    cache.off('fleet_invalidate', on)
+  }
+}
+
 let redis
 beforeAll(async () => {
   redis = await startRedis()
@@ -320,10 +345,7 @@ describe('getOrSet waiters and invalidations', () => {
         waiter = fleetCache()
         return waiter.getOrSet('gosw:1', loader)
       })
-      // the waiter's subscription is up once it receives the holder's invalidation
-      const seen = invalidated(waiter, (e) => e.key === 'gosw:probe')
-      await holder.delete('gosw:probe')
-      await seen
+      await busUp(waiter, holder, 'gosw:probe')
       r.open()
       expect(await r.held).toBe('from-holder')
       expect(await r.waited).toBe('from-holder')
@@ -340,9 +362,7 @@ describe('getOrSet waiters and invalidations', () => {
     const waiter = fleetCache()
     const other = fleetCache() // clears: a local clear would also drop the holder's own store
     try {
-      const up = invalidated(waiter, (e) => e.key === 'gosw:up')
-      await other.delete('gosw:up')
-      await up
+      await busUp(waiter, other, 'gosw:up')
       const r = await race(holder, 'gosw:2', (loader) => waiter.getOrSet('gosw:2', loader, 60, 'kept'))
       const cleared = invalidated(waiter, (e) => e.namespace === 'elsewhere')
       await other.clear('elsewhere')
