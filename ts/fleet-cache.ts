@@ -295,20 +295,26 @@ export class FleetCacheLevel {
 
   /**
    * A local miss: the value from Redis (copied into the local levels), or null. A read that
-   * an invalidation of its key overtook is a miss.
+   * an invalidation of its key (or a clear, or a (re)subscription) may have overtaken is
+   * read again: the second read starts after the invalidation was applied, and Redis
+   * executed the delete before publishing it.
    */
   async get(key: string): Promise<unknown> {
-    const seq = this.seq
-    const e = await this.lookup(key)
-    if (e === null || this.stale(key, seq)) return null
-    let v: unknown
-    try {
-      v = this.value(e)
-    } catch {
-      return null // a well-formed record holding text that is not JSON: garbage, a miss
+    for (let read = 0; read < MAX_STALE_READS; read++) {
+      const seq = this.seq
+      const e = await this.lookup(key)
+      if (e === null) return null
+      if (this.stale(key, seq)) continue
+      let v: unknown
+      try {
+        v = this.value(e)
+      } catch {
+        return null // a well-formed record holding text that is not JSON: garbage, a miss
+      }
+      this.fill(key, e)
+      return v
     }
-    this.fill(key, e)
-    return v
+    return null
   }
 
   /**
