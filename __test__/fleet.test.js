@@ -379,6 +379,51 @@ describe('getOrSet waiters and invalidations', () => {
   })
 })
 
+describe('getMany and setMany through the shared level', () => {
+  const fleetCache = () => new CacheManager({ persistToDisk: false, redis: { url: redis.url, timeoutMs: 2000 } })
+
+  test('setMany writes every entry to Redis; getMany in another cache reads the local misses from it', async () => {
+    const a = fleetCache()
+    const b = fleetCache()
+    try {
+      const entries = [
+        ['many:obj', { x: [1, 2] }, 60, 'many-ns'],
+        ['many:str', 'text'],
+        ['many:buf', Buffer.from([1, 2, 3])],
+        ['many:nul', null, 30],
+      ]
+      await a.setMany(entries)
+      expect(a.getFleetStats().writes).toBe(4)
+      const pttl = Number(redis.cli('PTTL', redis.cli('--scan', '--pattern', 'mrn:c:*:many:obj')))
+      expect(pttl).toBeGreaterThan(0)
+      expect(pttl).toBeLessThanOrEqual(60_000)
+      await b.set('many:local', 'b-own')
+      const before = b.getFleetStats()
+      const keys = ['many:obj', 'many:local', 'many:str', 'many:absent', 'many:buf', 'many:nul']
+      const got = await b.getMany(keys)
+      expect(got).toEqual([{ x: [1, 2] }, 'b-own', 'text', null, Buffer.from([1, 2, 3]), null])
+      expect(Buffer.isBuffer(got[4])).toBe(true)
+      const after = b.getFleetStats()
+      // the five local misses went to Redis (four found, one absent); the local hit did not
+      expect(after.hits - before.hits).toBe(4)
+      expect(after.misses - before.misses).toBe(1)
+      // the hits were copied into b's local levels: read again, only the absent key asks Redis
+      expect(await b.getMany(keys)).toEqual(got)
+      expect(b.getFleetStats().hits).toBe(after.hits)
+      expect(b.getFleetStats().misses).toBe(after.misses + 1)
+      // the namespace went with the entry: a clear of it in b reaches a's copy
+      await busUp(a, b, 'many:probe')
+      const cleared = new Promise((resolve) => a.once('fleet_invalidate', resolve))
+      await b.clear('many-ns')
+      await cleared
+      expect(await a.getMany(['many:obj', 'many:str'])).toEqual([null, 'text'])
+    } finally {
+      a.shutdown()
+      b.shutdown()
+    }
+  })
+})
+
 describe('authentication', () => {
   test('user and password come from the URL; a wrong one degrades, and no message holds it', async () => {
     const r = await startRedis({

@@ -318,6 +318,24 @@ export class FleetCacheLevel {
   }
 
   /**
+   * `getMany` after the local levels: `values[i]` for the keys they held, the others
+   * (`missed[i]`) from Redis in one burst (copied into the local levels), null for the rest.
+   */
+  async getMany(keys: string[], missed: boolean[], values: unknown[]): Promise<unknown[]> {
+    const reads: Promise<void>[] = []
+    for (let i = 0; i < keys.length; i++) {
+      if (missed[i])
+        reads.push(
+          this.get(keys[i]).then((v) => {
+            values[i] = v
+          }),
+        )
+    }
+    if (reads.length !== 0) await Promise.all(reads)
+    return values
+  }
+
+  /**
    * Writes through to Redis; resolves when Redis holds it or the level gave up (never
    * rejects). The writes of one tick go out together.
    */
