@@ -245,8 +245,16 @@ fn is_js_whitespace_unit(u: u16) -> bool {
 /// Index of the first JS whitespace unit of `units` at or after `from`, or the length of
 /// `units`. Blocks are first tested as a whole (vectorized).
 fn word_end_utf16(units: &[u16], from: usize) -> usize {
+    // most words are short: their first units one by one, then blocks
+    let head_end = (from + WORD_HEAD).min(units.len());
+    if let Some(i) = units[from.min(head_end)..head_end]
+        .iter()
+        .position(|&u| is_js_whitespace_unit(u))
+    {
+        return from + i;
+    }
     const BLOCK: usize = 32;
-    let mut at = from;
+    let mut at = head_end;
     while at < units.len() {
         let block = &units[at..(at + BLOCK).min(units.len())];
         if block
@@ -441,6 +449,26 @@ fn may_start_js_whitespace(b: u8) -> bool {
 /// whitespace may be non-ASCII; UTF-16 text has [`word_end_utf16`]). Scanned in
 /// blocks that are first tested as a whole (vectorized); a candidate lead byte is decoded.
 fn word_end(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
+    // most words are short: their first bytes one by one, then blocks
+    let head_end = (from + WORD_HEAD).min(bytes.len());
+    if let Some(i) = bytes[from.min(head_end)..head_end]
+        .iter()
+        .position(|&b| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b)))
+    {
+        let at = from + i;
+        if is_ascii_js_whitespace(bytes[at]) {
+            return at;
+        }
+        // a possible non-ASCII space: decoded by the block scan from here
+        return word_end_blocks(bytes, at, utf8);
+    }
+    word_end_blocks(bytes, head_end, utf8)
+}
+
+/// Bytes of a word scanned one by one before the block scan.
+const WORD_HEAD: usize = 16;
+
+fn word_end_blocks(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
     let candidate =
         |b: u8| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b));
     const BLOCK: usize = 64;
@@ -727,6 +755,22 @@ mod tests {
         let german_chinese =
             "Bitte prüfe die Übersetzung. 请检查这个翻译。 DEBUG größe ÄNALYZE Analyze";
         assert_eq!(analyze(german_chinese, true), naive(german_chinese, true));
+    }
+
+    #[test]
+    fn word_ends_past_a_non_ascii_letter_and_after_the_first_bytes() {
+        // '€' starts with 0xE2, as U+2028 and U+3000's neighbours do: decoded, not a space
+        for (t, k) in [
+            ("debug€x debug", 0.2),
+            ("debug€\u{3000}debug", 0.2),
+            ("debug€debug", 0.1),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxxxxx debug", 0.2),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxxxxxdebug", 0.1),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxx€\u{2028}debug", 0.2),
+        ] {
+            assert_eq!(analyze(t, false).keyword_complexity, k, "{t:?}");
+            assert_eq!(analyze_utf16(&utf16(t), false), analyze(t, false), "{t:?}");
+        }
     }
 
     /// The lower-cased image relies on this: outside ASCII only 'İ' and KELVIN SIGN
