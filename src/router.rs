@@ -205,7 +205,7 @@ fn read_utf16(v: RawString, buf: &mut Vec<u16>, n: usize) -> Result<()> {
 /// Reads a JS string of `units` UTF-16 units as UTF-8 into `buf` with one conversion pass.
 /// (napi-rs's `String` asks V8 for the UTF-8 length first, which walks the whole text once
 /// more.) UTF-8 needs at most 3 bytes per UTF-16 unit.
-fn read_utf8<'a>(v: RawString, buf: &'a mut Vec<u8>, units: usize) -> Result<&'a str> {
+fn read_utf8(v: RawString, buf: &mut Vec<u8>, units: usize) -> Result<&str> {
     let cap = units * 3 + 1;
     buf.clear();
     buf.reserve(cap);
