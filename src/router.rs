@@ -3,7 +3,8 @@
 //! Decisions come back as numbers in a `Float64Array` (`out`) that the drop-in layer hands
 //! over once, at creation, and the handle keeps (a typed-array argument per call costs a
 //! conversion), so the hot path creates no JS objects or strings on the native side;
-//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`. Outcomes
+//! `ts/model-router.ts` turns them into the legacy `RoutingDecision` (the numbers of this
+//! boundary: `router_layout.rs`). Outcomes
 //! (`recordPerformance`, `reportOutcome`) are buffered by the layer in a second
 //! `Float64Array` handed over at creation, and applied at the start of the next routing
 //! call (the count is in `out`), so the common case never crosses on its own.
@@ -28,16 +29,17 @@ use router_core::rules::{BuiltinRule, Condition, Rule};
 use router_core::Exclusion;
 use router_core::{
     AdaptiveOutcome, Decision, DecisionKind, ModelConfig, Priority, RetryInfo, RouteError, Router,
-    RouterOptions, RoutingContext, Strategy, Tier, TierPolicy,
+    RouterOptions, RoutingContext, Strategy, TaskText, Tier, TierPolicy,
 };
 use serde::Deserialize;
 
 use crate::errors::{coded, invalid_arg};
+use crate::router_layout::*;
 
 pub struct RouterHandle {
     router: Router,
-    /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
-    scratch: Vec<u8>,
+    /// Reused buffers for the task text (see `read_task`).
+    scratch: TaskBuffers,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
     names: Vec<String>,
     /// Where routing calls write their decision (`OUT_LEN` numbers; see `write_decision`).
@@ -58,8 +60,6 @@ pub struct RouterHandle {
 /// `CAP_NAMES` (infinity: no such quota). The layer admits a memo hit only while every
 /// candidate's row and every budget it falls under has room for the entry's reservation,
 /// and adds its reservation to the rows itself; rows it must not trust say no room.
-const CAP_NAMES: usize = 2 * router_core::budget::MAX_BUDGETS;
-const CAP_STRIDE: usize = 3;
 const CAP_NO_ROOM: [f64; CAP_STRIDE] = [0.0, f64::INFINITY, 0.0];
 
 fn capacity_of(hd: &mut RouterHandle) -> Option<&mut [f64]> {
@@ -139,22 +139,36 @@ pub fn router_reserve_tokens(h: &Handle, id: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
-/// registered name id, `LIVE_STRIDE` numbers from 2 + 5·id: state (0 healthy, 1 rate
-/// limited, 2 ejected, 3 probing, 4 auth failed), last latency estimate (0: no sample),
-/// when its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
-/// none), calls in flight].
-const LIVE_HEAD: usize = 2;
-const LIVE_STRIDE: usize = 5;
-const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
+/// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
+/// oldest and its `late_calls`-th oldest call in flight were decided, calls in flight.
+fn live_row(
+    state: f64,
+    estimate: f64,
+    oldest: f64,
+    late: f64,
+    in_flight: f64,
+) -> [f64; LIVE_STRIDE] {
+    let mut row = [0.0; LIVE_STRIDE];
+    row[LIVE_STATE] = state;
+    row[LIVE_ESTIMATE] = estimate;
+    row[LIVE_OLDEST] = oldest;
+    row[LIVE_LATE] = late;
+    row[LIVE_IN_FLIGHT] = in_flight;
+    row
+}
+
+/// The row of a name the adaptive state does not know: healthy, no sample, nothing in flight.
+fn live_empty() -> [f64; LIVE_STRIDE] {
+    live_row(STATE_HEALTHY, 0.0, f64::INFINITY, f64::INFINITY, 0.0)
+}
 
 fn state_code(s: State) -> f64 {
     match s {
-        State::Healthy => 0.0,
-        State::RateLimited => 1.0,
-        State::Ejected => 2.0,
-        State::Probing => 3.0,
-        State::AuthFailed => 4.0,
+        State::Healthy => STATE_HEALTHY,
+        State::RateLimited => STATE_RATE_LIMITED,
+        State::Ejected => STATE_EJECTED,
+        State::Probing => STATE_PROBING,
+        State::AuthFailed => STATE_AUTH_FAILED,
     }
 }
 
@@ -165,7 +179,7 @@ fn live_of(hd: &mut RouterHandle) -> &mut [f64] {
 
 /// Takes up the decision ids the layer handed out since the last call.
 fn load_live(hd: &mut RouterHandle) {
-    let next = live_of(hd)[0];
+    let next = live_of(hd)[LIVE_NEXT_ID];
     let book = hd.router.adaptive_mut();
     if next.is_finite() && next as u64 > book.next_decision() {
         book.set_next_decision(next as u64);
@@ -185,19 +199,19 @@ fn sync_live(hd: &mut RouterHandle) {
         .names
         .iter()
         .map(|n| match book.get(n) {
-            Some(st) => [
+            Some(st) => live_row(
                 state_code(st.health.state()),
                 book.last_estimate(n).unwrap_or(0.0),
                 st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
                 st.in_flight() as f64,
-            ],
-            None => LIVE_EMPTY,
+            ),
+            None => live_empty(),
         })
         .collect();
     let live = live_of(hd);
-    live[0] = next;
-    live[1] = change;
+    live[LIVE_NEXT_ID] = next;
+    live[LIVE_NEXT_CHANGE] = change;
     for (id, row) in rows.into_iter().enumerate() {
         let at = LIVE_HEAD + LIVE_STRIDE * id;
         if let Some(slot) = live.get_mut(at..at + LIVE_STRIDE) {
@@ -206,46 +220,112 @@ fn sync_live(hd: &mut RouterHandle) {
     }
 }
 
-/// Scratch kept between calls; a larger one is released after use.
+/// Task buffers kept between calls (tasks reach 100 KB); larger ones are released after use.
 const SCRATCH_KEEP: usize = 1 << 20;
 
-/// Reads a JS string as UTF-8 into `scratch` with one conversion pass. (napi-rs's `String`
-/// asks V8 for the UTF-8 length first, which walks the whole text once more.) The UTF-16
-/// length is known in O(1), and UTF-8 needs at most 3 bytes per UTF-16 unit.
-fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
+/// The buffers a task is read into, one per form (see `read_task`).
+#[derive(Default)]
+struct TaskBuffers {
+    utf8: Vec<u8>,
+    utf16: Vec<u16>,
+}
+
+impl TaskBuffers {
+    fn release_large(&mut self) {
+        if self.utf8.capacity() > SCRATCH_KEEP {
+            self.utf8 = Vec::new();
+        }
+        if self.utf16.capacity() > SCRATCH_KEEP / 2 {
+            self.utf16 = Vec::new();
+        }
+    }
+}
+
+/// Units of a task first read as UTF-16, to tell its form.
+const PROBE_UNITS: usize = 256;
+
+/// Reads a JS string in the form cheapest to read and analyse. V8 holds a non-ASCII string
+/// as UTF-16: writing it as UTF-8 transcodes it character by character, at a cost above
+/// the whole analysis, where copying its units is a `memcpy`. The first `PROBE_UNITS` units
+/// are copied as UTF-16: if one is not ASCII, the string is read as UTF-16; if they are the
+/// whole string and all ASCII, they are narrowed to its UTF-8; otherwise (a long string that
+/// starts with ASCII, most likely all ASCII) it is read as UTF-8 in one pass. The form
+/// depends only on the string's content, so a given string always takes the same path;
+/// every use of the text gives the same result on either form (see `TaskText`).
+fn read_task<'a>(s: &JsString, buffers: &'a mut TaskBuffers) -> Result<TaskText<'a>> {
     let v = s.value();
+    let raw = (v.env, v.value);
     let mut units = 0usize;
     // SAFETY: a plain N-API call on the JS thread with a live value and no buffer (it only
-    // reports the length).
+    // reports the length, in O(1)).
     let status = unsafe {
         sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units)
     };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
     }
-    let cap = units * 3 + 1;
-    scratch.clear();
-    scratch.reserve(cap);
+    let probe = units.min(PROBE_UNITS);
+    read_utf16(raw, &mut buffers.utf16, probe)?;
+    let ascii = buffers.utf16.iter().fold(0u16, |any, &u| any | u) < 0x80;
+    if probe == units && ascii {
+        buffers.utf8.clear();
+        buffers.utf8.extend(buffers.utf16.iter().map(|&u| u as u8));
+        // SAFETY: ASCII bytes are UTF-8.
+        return Ok(TaskText::Utf8(unsafe {
+            std::str::from_utf8_unchecked(&buffers.utf8)
+        }));
+    }
+    if !ascii {
+        if probe < units {
+            read_utf16(raw, &mut buffers.utf16, units)?;
+        }
+        return Ok(TaskText::Utf16(&buffers.utf16));
+    }
+    read_utf8(raw, &mut buffers.utf8, units).map(TaskText::Utf8)
+}
+
+/// A JS string value and its env, as N-API calls take them.
+type RawString = (sys::napi_env, sys::napi_value);
+
+/// Copies the first `n` UTF-16 units of a JS string into `buf`.
+fn read_utf16(v: RawString, buf: &mut Vec<u16>, n: usize) -> Result<()> {
+    buf.clear();
+    buf.reserve(n + 1);
     let mut written = 0usize;
-    // SAFETY: a plain N-API call on the JS thread with a live value; `scratch` has room for
+    // SAFETY: a plain N-API call on the JS thread with a live value; `buf` has room for
+    // `n + 1` units (reserved above), and V8 writes at most `n` and a terminating zero.
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(v.0, v.1, buf.as_mut_ptr(), n + 1, &mut written)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(invalid_arg("context.task must be a string"));
+    }
+    // SAFETY: V8 wrote `written` ≤ `n` units.
+    unsafe { buf.set_len(written.min(n)) };
+    Ok(())
+}
+
+/// Reads a JS string of `units` UTF-16 units as UTF-8 into `buf` with one conversion pass.
+/// (napi-rs's `String` asks V8 for the UTF-8 length first, which walks the whole text once
+/// more.) UTF-8 needs at most 3 bytes per UTF-16 unit.
+fn read_utf8(v: RawString, buf: &mut Vec<u8>, units: usize) -> Result<&str> {
+    let cap = units * 3 + 1;
+    buf.clear();
+    buf.reserve(cap);
+    let mut written = 0usize;
+    // SAFETY: a plain N-API call on the JS thread with a live value; `buf` has room for
     // `cap` bytes (reserved above), and V8 writes at most `cap` of them.
     let status = unsafe {
-        sys::napi_get_value_string_utf8(
-            v.env,
-            v.value,
-            scratch.as_mut_ptr().cast(),
-            cap,
-            &mut written,
-        )
+        sys::napi_get_value_string_utf8(v.0, v.1, buf.as_mut_ptr().cast(), cap, &mut written)
     };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
     }
     // SAFETY: V8 wrote `written` bytes of well-formed UTF-8 (lone surrogates become U+FFFD),
     // so the validation pass of `from_utf8` is skipped.
-    unsafe { scratch.set_len(written) };
+    unsafe { buf.set_len(written.min(cap - 1)) };
     // SAFETY: the bytes are V8's UTF-8 (see above).
-    Ok(unsafe { std::str::from_utf8_unchecked(scratch) })
+    Ok(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
 type Handle = External<RefCell<RouterHandle>>;
@@ -402,7 +482,7 @@ pub fn router_create(
     }
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
-        scratch: Vec::new(),
+        scratch: TaskBuffers::default(),
         names: Vec::new(),
         out,
         outcomes,
@@ -446,75 +526,31 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     Ok(())
 }
 
-/// Status codes of a routing call (the decision itself is written to `out`).
-const OK: i32 = 0;
-const NO_MODELS: i32 = -1;
-const NO_ELIGIBLE_MODEL: i32 = -2;
-/// Adaptive, `whenNoneHealthy: "reject"`: `out[OUT_UNTIL]` holds the wait in ms.
-const NO_HEALTHY_MODEL: i32 = -3;
-/// `routerPickCached`: the entry is gone or outdated; route in full.
-const ENTRY_GONE: i32 = -4;
-/// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
-const NO_MODEL_FITS_WINDOW: i32 = -5;
-/// Adaptive: every candidate would exceed budget `out[3]` (an index in the order budgets
-/// were first set), which resets at `out[OUT_UNTIL]`.
-const BUDGET_EXCEEDED: i32 = -6;
-
-/// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
-/// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
-/// 9 decision id, 10 pick kind, 11 until / retry-after ms, 12 health events waiting].
-/// kind: 0 cache hit, 1 scored (a = latency, b = complexity), 2 balanced (a = score),
-/// 3 no candidates, 4 adaptive (a = predicted ms, b = calls in flight; pick kind 0
-/// preferred, 1 balanced, 2 probe, 3 closest with 11 = when it clears). flags:
-/// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
-/// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
-/// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
-/// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
-/// (NaN: the router's own)].
-const OUT_LEN: usize = 19;
-const OUT_DECISION_ID: usize = 9;
-const OUT_PICK: usize = 10;
-const OUT_UNTIL: usize = 11;
-const OUT_EVENTS: usize = 12;
-const OUT_NOW: usize = 13;
-const OUT_PREVIOUS: usize = 14;
-const OUT_RETRY: usize = 15;
-const OUT_OUTCOMES: usize = 16;
-const OUT_INPUT_TOKENS: usize = 17;
-/// The model index the layer's session table holds for the request's session (-1: none).
-const OUT_SESSION_MODEL: usize = 18;
-const FLAG_FROM_CACHE: f64 = 8.0;
-
-/// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
-/// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
-/// reported cost (NaN: none)].
-const OUTCOME_LEN: usize = 12;
-
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
-        DecisionKind::CacheHit => (0.0, 0.0, 0.0),
+        DecisionKind::CacheHit => (KIND_CACHE_HIT, 0.0, 0.0),
         DecisionKind::Scored {
             latency,
             complexity,
-        } => (1.0, latency, complexity),
-        DecisionKind::Balanced { score } => (2.0, score, 0.0),
-        DecisionKind::NoCandidates => (3.0, 0.0, 0.0),
+        } => (KIND_SCORED, latency, complexity),
+        DecisionKind::Balanced { score } => (KIND_BALANCED, score, 0.0),
+        DecisionKind::NoCandidates => (KIND_NO_CANDIDATES, 0.0, 0.0),
         DecisionKind::Adaptive {
             predicted_ms,
             in_flight,
             ..
-        } => (4.0, predicted_ms, in_flight as f64),
+        } => (KIND_ADAPTIVE, predicted_ms, in_flight as f64),
     };
     let slow = routing_ms > router_core::window::TARGET_MS;
-    out[0] = d.model_index as f64;
-    out[1] = d.confidence;
-    out[2] = kind;
-    out[3] = a;
-    out[4] = b;
-    out[5] = routing_ms;
-    out[6] = d.cache_id.map_or(-1.0, |id| id as f64);
-    out[7] = (metrics_due as u8 | ((slow as u8) << 1)) as f64;
+    out[OUT_MODEL] = d.model_index as f64;
+    out[OUT_CONFIDENCE] = d.confidence;
+    out[OUT_KIND] = kind;
+    out[OUT_A] = a;
+    out[OUT_B] = b;
+    out[OUT_ROUTING_MS] = routing_ms;
+    out[OUT_CACHE_ID] = d.cache_id.map_or(-1.0, |id| id as f64);
+    out[OUT_FLAGS] =
+        f64::from(u8::from(metrics_due)) * FLAG_METRICS_DUE + f64::from(u8::from(slow)) * FLAG_SLOW;
     if let DecisionKind::Adaptive {
         pick,
         decision_id,
@@ -523,17 +559,17 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
     } = d.kind
     {
         let (code, until) = match pick {
-            PickKind::Preferred => (0.0, f64::NAN),
-            PickKind::Balanced => (1.0, f64::NAN),
-            PickKind::Probe => (2.0, f64::NAN),
-            PickKind::Closest { until_ms } => (3.0, until_ms),
-            PickKind::Affinity => (4.0, f64::NAN),
+            PickKind::Preferred => (PICK_PREFERRED, f64::NAN),
+            PickKind::Balanced => (PICK_BALANCED, f64::NAN),
+            PickKind::Probe => (PICK_PROBE, f64::NAN),
+            PickKind::Closest { until_ms } => (PICK_CLOSEST, until_ms),
+            PickKind::Affinity => (PICK_AFFINITY, f64::NAN),
         };
         out[OUT_DECISION_ID] = decision_id as f64;
         out[OUT_PICK] = code;
         out[OUT_UNTIL] = until;
         if from_cache {
-            out[7] += FLAG_FROM_CACHE;
+            out[OUT_FLAGS] += FLAG_FROM_CACHE;
         }
     }
 }
@@ -556,7 +592,7 @@ fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, now: f64, recor
     let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     write_decision(d, routing_ms, due, out);
-    out[8] = remaining;
+    out[OUT_FRESH_MS] = remaining;
     out[OUT_EVENTS] = events;
 }
 
@@ -580,33 +616,39 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
     let log: &[f64] = unsafe { hd.outcomes.as_mut() };
     let n = n.min(log.len() / OUTCOME_LEN);
     for r in log[..OUTCOME_LEN * n].chunks_exact(OUTCOME_LEN) {
-        let Some(name) = hd.names.get(r[0] as usize) else {
-            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
+        let Some(name) = hd.names.get(r[OUTCOME_NAME_ID] as usize) else {
+            return Err(invalid_arg(format!(
+                "unknown model name id {}",
+                r[OUTCOME_NAME_ID]
+            )));
         };
-        if r[2] >= 0.0 {
+        if r[OUTCOME_SUCCESS] >= 0.0 {
             hd.router.record_performance(
                 name,
                 Outcome {
-                    latency_ms: r[1],
-                    success: r[2] != 0.0,
-                    cost: r[3],
-                    tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
-                    now_epoch_ms: r[6],
+                    latency_ms: r[OUTCOME_LATENCY],
+                    success: r[OUTCOME_SUCCESS] != 0.0,
+                    cost: r[OUTCOME_COST],
+                    tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan())
+                        .then_some((r[OUTCOME_OUTPUT_TOKENS], r[OUTCOME_TOTAL_TOKENS])),
+                    now_epoch_ms: r[OUTCOME_EPOCH_MS],
                 },
             );
         }
-        let class = OutcomeClass::from_code(r[8] as u32)
-            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[8])))?;
+        let class = OutcomeClass::from_code(r[OUTCOME_CLASS] as u32)
+            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[OUTCOME_CLASS])))?;
         hd.router.report_outcome(
             name,
             AdaptiveOutcome {
                 class,
-                decision_id: (r[7] >= 0.0).then_some(r[7] as u64),
-                latency_ms: r[1],
-                retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
-                now_ms: r[10],
-                tokens: (!r[5].is_nan()).then_some(r[5]),
-                cost: (!r[11].is_nan()).then_some(r[11]),
+                decision_id: (r[OUTCOME_DECISION_ID] >= 0.0)
+                    .then_some(r[OUTCOME_DECISION_ID] as u64),
+                latency_ms: r[OUTCOME_LATENCY],
+                retry_after_ms: (!r[OUTCOME_RETRY_AFTER].is_nan())
+                    .then_some(r[OUTCOME_RETRY_AFTER]),
+                now_ms: r[OUTCOME_NOW],
+                tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan()).then_some(r[OUTCOME_TOTAL_TOKENS]),
+                cost: (!r[OUTCOME_REPORTED_COST].is_nan()).then_some(r[OUTCOME_REPORTED_COST]),
             },
         );
     }
@@ -627,11 +669,6 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
     }
 }
 
-/// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
-/// hit), decision id, now ms, budget index of the request's `budgetKey` (-1: none), tokens
-/// reserved] (the last five: an adaptive decision made by the layer).
-const REPLAY_LEN: usize = 7;
-
 /// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
 /// (`REPLAY_LEN`), in the order they were served.
 #[napi(catch_unwind)]
@@ -642,25 +679,27 @@ pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<
     let hd = &mut *hd;
     load_live(hd);
     for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
-        if r[2] >= 0.0 {
-            let key = match hd.router.budgets().budgets().get(r[5] as usize) {
+        if r[REPLAY_MODEL] >= 0.0 {
+            let at = r[REPLAY_KEY_BUDGET];
+            let key = match hd.router.budgets().budgets().get(at as usize) {
                 Some(Budget {
                     scope: Scope::Key(k),
                     ..
-                }) if r[5] >= 0.0 => Some(k.clone()),
+                }) if at >= 0.0 => Some(k.clone()),
                 _ => None,
             };
             hd.router.replay_adaptive(
-                r[0] as u64,
-                r[1],
-                r[2] as usize,
-                r[3] as u64,
-                r[4],
+                r[REPLAY_ENTRY] as u64,
+                r[REPLAY_ROUTING_MS],
+                r[REPLAY_MODEL] as usize,
+                r[REPLAY_DECISION_ID] as u64,
+                r[REPLAY_NOW],
                 key.as_deref(),
-                r[6],
+                r[REPLAY_TOKENS],
             );
         } else {
-            hd.router.replay_hit(r[0] as u64, r[1]);
+            hd.router
+                .replay_hit(r[REPLAY_ENTRY] as u64, r[REPLAY_ROUTING_MS]);
         }
     }
     sync_capacity(hd);
@@ -690,7 +729,7 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
             resets_at_ms,
         } => {
             out[OUT_UNTIL] = resets_at_ms;
-            out[3] = budget as f64;
+            out[OUT_A] = budget as f64;
         }
         _ => {}
     }
@@ -858,16 +897,14 @@ fn select_into(
         };
         hd.router.select_with(&ctx, retry, now)
     };
-    if hd.scratch.capacity() > SCRATCH_KEEP {
-        hd.scratch = Vec::new();
-    }
+    hd.scratch.release_large();
     sync_live(hd);
     sync_capacity(hd);
     match result {
         Ok(d) => {
             finish(hd, &d, started, now, true);
             if hd.router.cache().evictions() != evictions {
-                out_of(hd)[7] += 4.0;
+                out_of(hd)[OUT_FLAGS] += FLAG_EVICTED;
             }
             Ok(OK)
         }
@@ -1141,11 +1178,11 @@ pub fn router_routing_performance(h: &Handle) {
     let mut hd = h.borrow_mut();
     let p = hd.router.routing_performance();
     let out = out_of(&mut hd);
-    out[0] = p.window.average;
-    out[1] = p.window.max;
-    out[2] = p.window.p95;
-    out[3] = p.window.len as f64;
-    out[4] = p.cache_hit_rate;
+    out[PERF_AVERAGE] = p.window.average;
+    out[PERF_MAX] = p.window.max;
+    out[PERF_P95] = p.window.p95;
+    out[PERF_SAMPLES] = p.window.len as f64;
+    out[PERF_HIT_RATE] = p.cache_hit_rate;
 }
 
 /// True when the availability changed (a first sighting counts).
@@ -1175,8 +1212,9 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
 pub fn router_reset_names(h: &Handle) {
     let mut hd = h.borrow_mut();
     hd.names.clear();
+    let empty = live_empty();
     for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
-        row.copy_from_slice(&LIVE_EMPTY);
+        row.copy_from_slice(&empty);
     }
     distrust_capacity(&mut hd);
 }
@@ -1353,7 +1391,7 @@ pub fn router_builtin_rule_matches(
         .ok_or_else(|| invalid_arg(format!("not a default rule: {rule_id:?}")))?;
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let ctx = RoutingContext {
-        task: &task,
+        task: task.as_str().into(),
         user_tier: tier(user_tier)?,
         priority: priority(priority_code)?,
         latency_requirement,
@@ -1374,4 +1412,32 @@ pub fn router_purge_expired(h: &Handle, now: f64) -> u32 {
 #[napi(catch_unwind)]
 pub fn router_clear(h: &Handle) {
     h.borrow_mut().router.clear();
+}
+
+/// One of the seven default rules, as `getRules()` lists it (its condition is native).
+#[napi(object)]
+pub struct DefaultRule {
+    pub id: String,
+    pub name: String,
+    pub model_preference: Vec<String>,
+    pub weight: f64,
+    pub active: bool,
+}
+
+/// The default rules every router starts with, in order: the drop-in layer's list is this one.
+#[napi(catch_unwind)]
+pub fn router_default_rules() -> Vec<DefaultRule> {
+    BuiltinRule::ALL
+        .into_iter()
+        .map(|r| {
+            let rule = Rule::builtin(r);
+            DefaultRule {
+                id: rule.id,
+                name: rule.name,
+                model_preference: rule.model_preference,
+                weight: rule.weight,
+                active: rule.active,
+            }
+        })
+        .collect()
 }

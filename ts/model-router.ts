@@ -2,9 +2,10 @@
  * `ModelRouter`: the drop-in replacement for the legacy router. The decision logic lives in
  * Rust (`crates/router-core`); this class owns the events and the boundary tricks:
  *
- * - the caller's `availableModels` Map is compared field by field with the last snapshot
- *   sent to Rust (cheap) and re-sent only when it changed, so the same Map costs nothing
- *   to cross while a mutated or new Map is still seen;
+ * - the caller's `availableModels` Map is compared with the last snapshot sent to Rust
+ *   (entries by identity on every call, fields before anything goes to Rust) and re-sent
+ *   only when it changed, so the same Map costs nothing to cross while a mutated or new Map
+ *   is still seen;
  * - a key memo (task, latency, tier, priority, … → routing-cache entry, its model and how
  *   long it stays fresh) answers a repeated context without crossing the boundary; the hit
  *   is logged and replayed into Rust in batches (LRU order, access counts, hit rate, the
@@ -18,6 +19,10 @@
  *
  * Under `strategy: "adaptive"` the memo holds the routing-cache entry (the legacy's ranked
  * candidates), never a model: a memo hit asks Rust for the live pick with the entry's id.
+ *
+ * Beside it: the public types (`router-types.ts`), input checks (`router-validate.ts`), the
+ * model snapshot (`router-model-set.ts`), the key memo (`router-memo.ts`) and the numbers of
+ * the boundary, read from the addon (`router-layout.ts`).
  */
 import { EventEmitter } from 'node:events'
 // the module's `performance`, not the global one: the global is a lazy getter (~30 ns a read)
@@ -37,18 +42,90 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
+import {
+  BUDGET_EXCEEDED,
+  CAP_HELD,
+  CAP_LIMIT,
+  CAP_NAMES,
+  CAP_REQUESTS,
+  CAP_SPENT,
+  CAP_STRIDE,
+  CAP_TPM,
+  ENTRY_GONE,
+  FLAG_EVICTED,
+  FLAG_FROM_CACHE,
+  FLAG_METRICS_DUE,
+  FLAG_SLOW,
+  IN_LATENCY,
+  IN_SLOT,
+  KIND_ADAPTIVE,
+  KIND_BALANCED,
+  KIND_CACHE_HIT,
+  KIND_NO_CANDIDATES,
+  KIND_SCORED,
+  LIVE_ESTIMATE,
+  LIVE_HEAD,
+  LIVE_IN_FLIGHT,
+  LIVE_LATE,
+  LIVE_NEXT_CHANGE,
+  LIVE_NEXT_ID,
+  LIVE_OLDEST,
+  LIVE_STATE,
+  LIVE_STRIDE,
+  NO_ELIGIBLE_MODEL,
+  NO_HEALTHY_MODEL,
+  NO_MODEL_FITS_WINDOW,
+  NO_MODELS,
+  OUT_A,
+  OUT_B,
+  OUT_CACHE_ID,
+  OUT_CONFIDENCE,
+  OUT_DECISION_ID,
+  OUT_EVENTS,
+  OUT_FLAGS,
+  OUT_FRESH_MS,
+  OUT_INPUT_TOKENS,
+  OUT_KIND,
+  OUT_LEN,
+  OUT_MODEL,
+  OUT_NOW,
+  OUT_OUTCOMES,
+  OUT_PICK,
+  OUT_PREVIOUS,
+  OUT_RETRY,
+  OUT_ROUTING_MS,
+  OUT_SESSION_MODEL,
+  OUT_UNTIL,
+  OUTCOME_CLASS,
+  OUTCOME_COST,
+  OUTCOME_DECISION_ID,
+  OUTCOME_EPOCH_MS,
+  OUTCOME_LATENCY,
+  OUTCOME_LEN,
+  OUTCOME_NAME_ID,
+  OUTCOME_NOW,
+  OUTCOME_OUTPUT_TOKENS,
+  OUTCOME_REPORTED_COST,
+  OUTCOME_RETRY_AFTER,
+  OUTCOME_SUCCESS,
+  OUTCOME_TOTAL_TOKENS,
+  PERF_AVERAGE,
+  PERF_HIT_RATE,
+  PERF_MAX,
+  PERF_P95,
+  REPLAY_DECISION_ID,
+  REPLAY_ENTRY,
+  REPLAY_KEY_BUDGET,
+  REPLAY_LEN,
+  REPLAY_MODEL,
+  REPLAY_NOW,
+  REPLAY_ROUTING_MS,
+  REPLAY_TOKENS,
+  STATE_HEALTHY,
+} from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
 import { type SessionEntry, SessionTable } from './router-sessions'
-import {
-  MAP_VERSION,
-  type ModelSnapshot,
-  SNAPSHOT_FIELDS,
-  sameModel,
-  sameModels,
-  snapshotModel,
-  type WatchedMap,
-  watchMap,
-} from './router-model-set'
+import { type ModelSnapshot, SNAPSHOT_FIELDS, sameEntries, sameModel, sameModels, snapshotModel } from './router-model-set'
 import type {
   BudgetConfig,
   BudgetStatus,
@@ -71,57 +148,10 @@ import {
   readClock,
   readEstimate,
 } from './router-validate'
+import { weakInterval } from './weak-interval'
 import type { CodedError } from './errors'
 
-/** Status codes and the `out` layout of the binding (see `src/router.rs`). */
-const NO_MODELS = -1
-const NO_ELIGIBLE_MODEL = -2
-const KIND_CACHE_HIT = 0
-const KIND_SCORED = 1
-const KIND_BALANCED = 2
-const KIND_NO_CANDIDATES = 3
-const KIND_ADAPTIVE = 4
-const NO_HEALTHY_MODEL = -3
-const ENTRY_GONE = -4
-const NO_MODEL_FITS_WINDOW = -5
-const BUDGET_EXCEEDED = -6
-const FLAG_METRICS_DUE = 1
-const FLAG_SLOW = 2
-const FLAG_EVICTED = 4
-const FLAG_FROM_CACHE = 8
-/** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 19
-const OUT_DECISION_ID = 9
-const OUT_PICK = 10
-const OUT_UNTIL = 11
-const OUT_EVENTS = 12
-const OUT_NOW = 13
-const OUT_PREVIOUS = 14
-const OUT_RETRY = 15
-const OUT_OUTCOMES = 16
-const OUT_INPUT_TOKENS = 17
-const OUT_SESSION_MODEL = 18
-/** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
-const OUTCOME_LEN = 12
-/** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
-const REPLAY_LEN = 7
-/**
- * `capacity` layout (see `sync_capacity` in `src/router.rs`): per budget index [spent, limit],
- * then from CAP_NAMES per name id [requests its quota admits, tokens held, tpm].
- */
-const CAP_NAMES = 2 * 1024
-const CAP_STRIDE = 3
 const AFFINITY_REASON = 'Adaptive: the session’s model (affinity)'
-/**
- * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
- * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
- * call in flight were decided, calls in flight].
- */
-const LIVE_NEXT_ID = 0
-const LIVE_NEXT_CHANGE = 1
-const LIVE_HEAD = 2
-const LIVE_STRIDE = 5
-const STATE_HEALTHY = 0
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
 const DEFAULT_SLOW_FACTOR = 4
 const DEFAULT_LATE_CALLS = 3
@@ -140,54 +170,9 @@ const TIMER_MS = 30_000
 /** The legacy purged expired routing-cache entries every 5 minutes: every 10th tick. */
 const PURGE_EVERY_TICKS = 10
 
-const DEFAULT_RULE_IDS = new Set([
-  'critical-tasks',
-  'enterprise-tier',
-  'low-latency',
-  'code-tasks',
-  'large-context',
-  'free-tier',
-  'deep-reasoning',
-])
-const DEFAULT_RULES: Array<Omit<RoutingRule, 'condition'>> = [
-  {
-    id: 'critical-tasks',
-    name: 'Critical Tasks',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 10,
-    active: true,
-  },
-  {
-    id: 'enterprise-tier',
-    name: 'Enterprise Tier',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 8,
-    active: true,
-  },
-  {
-    id: 'low-latency',
-    name: 'Low Latency',
-    modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'],
-    weight: 7,
-    active: true,
-  },
-  {
-    id: 'code-tasks',
-    name: 'Code Tasks',
-    modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'],
-    weight: 6,
-    active: true,
-  },
-  {
-    id: 'large-context',
-    name: 'Large Context',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'],
-    weight: 5,
-    active: true,
-  },
-  { id: 'free-tier', name: 'Free Tier', modelPreference: ['gemini-2.0-flash', 'gemini-2.5-flash'], weight: 3, active: true },
-  { id: 'deep-reasoning', name: 'Deep Reasoning', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro'], weight: 9, active: true },
-]
+/** The seven default rules, as the native core defines them (in the legacy's order). */
+const DEFAULT_RULES: ReadonlyArray<Omit<RoutingRule, 'condition'>> = native.routerDefaultRules()
+const DEFAULT_RULE_IDS = DEFAULT_RULES.map((r) => r.id)
 
 /** A performance record with the legacy's keys in the legacy's order (JSON output matches). */
 function toPerformance(p: Record<string, unknown>): ModelPerformance {
@@ -270,9 +255,8 @@ export class ModelRouter extends EventEmitter {
     ok: true,
   }
   #models: ModelSnapshot[] = []
-  /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
-  #lastMap: WatchedMap | undefined
-  #lastMapVersion: number | undefined
+  /** The Map the snapshot came from. */
+  #lastMap: Map<unknown, unknown> | undefined
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
@@ -309,14 +293,12 @@ export class ModelRouter extends EventEmitter {
     }
     // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
     // router only weakly: it never keeps the process, or a dropped router, alive.
-    const self = new WeakRef(this)
-    const timer: NodeJS.Timeout = setInterval(() => {
-      const router = self.deref()
-      if (router === undefined) clearInterval(timer)
-      else router.#tick()
-    }, TIMER_MS)
-    timer.unref()
-    this.#timer = timer
+    this.#timer = weakInterval(this, TIMER_MS, ModelRouter.#timerTick)
+  }
+
+  /** The timer's tick (static: see `weakInterval`). */
+  static #timerTick(router: ModelRouter): void {
+    router.#tick()
   }
 
   #tick(): void {
@@ -381,16 +363,16 @@ export class ModelRouter extends EventEmitter {
 
   /** The Map the snapshot came from, with no entry added, removed or replaced since. */
   #sameMap(models: unknown): boolean {
-    return models === this.#lastMap && models !== undefined && (models as WatchedMap)[MAP_VERSION] === this.#lastMapVersion
+    return models === this.#lastMap && models !== undefined && sameEntries(this.#models, models as Map<unknown, unknown>)
   }
 
   /** Same entries in the same order: only in-place edits of the configs remain to check. */
   #syncEdits(): void {
-    if (this.#lastMap === undefined) return // an unwatchable Map was compared in full just now
+    if (this.#lastMap === undefined) return // none synced yet
     const snap = this.#models
     for (let i = 0; i < snap.length; i++) {
       if (!sameModel(snap[i], snap[i].ref)) {
-        this.#resend(this.#lastMap as WatchedMap)
+        this.#resend(this.#lastMap)
         return
       }
     }
@@ -400,19 +382,19 @@ export class ModelRouter extends EventEmitter {
     if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
     const snap = this.#models
     if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) {
-      // equal, but possibly other objects (a config replaced by a copy): watch these from
+      // equal, but possibly other objects (a config replaced by a copy): compare these from
       // now on, or an in-place edit of the new object would go unseen
       let i = 0
       for (const cfg of (models as Map<unknown, ModelConfig>).values()) snap[i++].ref = cfg
-      this.#watch(models as WatchedMap)
+      this.#lastMap = models
     } else {
-      this.#resend(models as WatchedMap)
+      this.#resend(models)
     }
   }
 
-  #resend(models: WatchedMap): void {
+  #resend(models: Map<unknown, unknown>): void {
     const next: ModelSnapshot[] = []
-    for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
+    for (const [name, cfg] of models) next.push(snapshotModel(name, cfg))
     // the memo's decisions name models by index and reserve at their prices: replayed first
     this.#flush()
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
@@ -421,16 +403,7 @@ export class ModelRouter extends EventEmitter {
     // new configs end auth ejections
     if (this.#unhealthy.size > 0) this.#drainHealth()
     this.#memo.forget()
-    this.#watch(models)
-  }
-
-  #watch(m: WatchedMap): void {
-    if (watchMap(m)) {
-      this.#lastMap = m
-      this.#lastMapVersion = m[MAP_VERSION]
-    } else {
-      this.#lastMap = undefined
-    }
+    this.#lastMap = models
   }
 
   /**
@@ -462,7 +435,13 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     const o = this.#out
     native.routerRoutingPerformance(this.#h)
-    return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
+    return {
+      averageRoutingTime: o[PERF_AVERAGE],
+      maxRoutingTime: o[PERF_MAX],
+      p95RoutingTime: o[PERF_P95],
+      targetMet: o[PERF_P95] < ROUTING_TARGET_MS,
+      cacheHitRate: o[PERF_HIT_RATE],
+    }
   }
 
   /**
@@ -548,12 +527,12 @@ export class ModelRouter extends EventEmitter {
     const explanation = {} as RoutingExplanation
     let chosen = -1
     if (r.status >= 0) {
-      chosen = out[0]
+      chosen = out[OUT_MODEL]
       const modelName = names[chosen]
       explanation.decision = {
         modelName,
-        confidence: out[1],
-        reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now),
+        confidence: out[OUT_CONFIDENCE],
+        reason: adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now),
       }
     } else {
       try {
@@ -634,7 +613,7 @@ export class ModelRouter extends EventEmitter {
     try {
       status = short
         ? // biome-ignore lint/suspicious/noAssignInExpressions: the plain call's two inputs go in through `out` (two fewer arguments to convert)
-          ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
+          ((out[IN_SLOT] = slot), (out[IN_LATENCY] = c.latency), native.routerSelectPlain(h, c.task))
         : native.routerSelect(
             h,
             c.task,
@@ -651,34 +630,41 @@ export class ModelRouter extends EventEmitter {
       throw fromNative(e)
     }
     if (status < 0) return this.#routeFailed(status, context)
-    if (out[7] & FLAG_EVICTED) this.#memo.forget()
-    const kind = out[2]
-    const flags = out[7]
+    if (out[OUT_FLAGS] & FLAG_EVICTED) this.#memo.forget()
+    const kind = out[OUT_KIND]
+    const flags = out[OUT_FLAGS]
     if (kind !== KIND_NO_CANDIDATES) this.#samples++
     // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing.
     // The entry's expiry on the router's clock, less 1 ms so rounding can only make the memo
     // expire early.
-    if (memoable && out[8] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
-      memo.remember(c.task, c.latency, slot, short ? undefined : longKey, out[6], out[0], now + out[8] - 1)
+    if (memoable && out[OUT_FRESH_MS] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
+      memo.remember(c.task, c.latency, slot, short ? undefined : longKey, out[OUT_CACHE_ID], out[OUT_MODEL], now + out[OUT_FRESH_MS] - 1)
     }
-    const routingTime = out[5]
-    const modelName = this.#models[out[0]].name
+    const routingTime = out[OUT_ROUTING_MS]
+    const modelName = this.#models[out[OUT_MODEL]].name
     const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
     const reason =
       kind === KIND_CACHE_HIT
         ? 'LRU cache hit'
         : kind === KIND_SCORED
-          ? bestMatchReason(out[3], out[4])
+          ? bestMatchReason(out[OUT_A], out[OUT_B])
           : kind === KIND_BALANCED
-            ? `Rules pipeline: score=${out[3].toFixed(2)}`
+            ? `Rules pipeline: score=${out[OUT_A].toFixed(2)}`
             : kind === KIND_ADAPTIVE
-              ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+              ? adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
               : 'No candidates available - fallback'
     const decision: RoutingDecision =
       kind === KIND_ADAPTIVE
-        ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
-        : { modelName, confidence: out[1], reason, routingTime, fromCache }
-    if (kind === KIND_ADAPTIVE) this.#recordSession(out[0], now)
+        ? this.#adaptiveDecision(
+            modelName,
+            out[OUT_CONFIDENCE],
+            reason,
+            routingTime,
+            fromCache,
+            out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName),
+          )
+        : { modelName, confidence: out[OUT_CONFIDENCE], reason, routingTime, fromCache }
+    if (kind === KIND_ADAPTIVE) this.#recordSession(out[OUT_MODEL], now)
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -792,13 +778,13 @@ export class ModelRouter extends EventEmitter {
     const n = this.#logLen
     const log = this.#log
     const at = REPLAY_LEN * n
-    log[at] = id
-    log[at + 1] = routingTime
-    log[at + 2] = modelIndex
-    log[at + 3] = decisionId
-    log[at + 4] = now
-    log[at + 5] = keyBudget
-    log[at + 6] = tokens
+    log[at + REPLAY_ENTRY] = id
+    log[at + REPLAY_ROUTING_MS] = routingTime
+    log[at + REPLAY_MODEL] = modelIndex
+    log[at + REPLAY_DECISION_ID] = decisionId
+    log[at + REPLAY_NOW] = now
+    log[at + REPLAY_KEY_BUDGET] = keyBudget
+    log[at + REPLAY_TOKENS] = tokens
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     this.#recordSession(modelIndex, now)
@@ -818,20 +804,20 @@ export class ModelRouter extends EventEmitter {
   /** Counts a buffered settlement of `tokens` and `cost` (NaN: not reported) on name id `nameId` in the capacity rows. */
   #chargeSettlement(nameId: number, modelName: string, tokens: number, cost: number): void {
     const cap = this.#capacity
-    if (tokens === tokens) cap[CAP_NAMES + CAP_STRIDE * nameId + 1] += tokens
+    if (tokens === tokens) cap[CAP_NAMES + CAP_STRIDE * nameId + CAP_HELD] += tokens
     const budgets = this.#budgets.length
     if (budgets === 0) return
     if (cost !== cost) {
       const i = this.#modelIndex.get(modelName)
       cost = i === undefined ? Infinity : tokens * this.#models[i].costPerToken
     }
-    for (let b = 0; b < budgets; b++) cap[2 * b] += cost
+    for (let b = 0; b < budgets; b++) cap[2 * b + CAP_SPENT] += cost
   }
 
   /** The name id of the session's model `index` when it is a healthy candidate of `ranked` (-1: not). */
   #pinnedRow(ranked: number[], index: number): number {
     for (let k = 0; k + 1 < ranked.length; k += 2) {
-      if (ranked[k + 1] === index) return this.#live[LIVE_HEAD + LIVE_STRIDE * ranked[k]] === STATE_HEALTHY ? ranked[k] : -1
+      if (ranked[k + 1] === index) return this.#live[LIVE_HEAD + LIVE_STRIDE * ranked[k] + LIVE_STATE] === STATE_HEALTHY ? ranked[k] : -1
     }
     return -1
   }
@@ -858,14 +844,15 @@ export class ModelRouter extends EventEmitter {
       const model = this.#models[ranked[k + 1]]
       if (model.limited) {
         const at = CAP_NAMES + CAP_STRIDE * ranked[k]
-        if (!(cap[at] >= 1 && tokens <= cap[at + 2] && cap[at + 1] + tokens <= cap[at + 2])) return undefined
+        const tpm = cap[at + CAP_TPM]
+        if (!(cap[at + CAP_REQUESTS] >= 1 && tokens <= tpm && cap[at + CAP_HELD] + tokens <= tpm)) return undefined
       }
       if (budgets.length === 0) continue
       const cost = model.costPerToken * tokens
       for (let i = 0; i < budgets.length; i++) {
         const b = budgets[i]
         if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) {
-          if (!(cap[2 * i] + cost <= cap[2 * i + 1])) return undefined
+          if (!(cap[2 * i + CAP_SPENT] + cost <= cap[2 * i + CAP_LIMIT])) return undefined
         }
       }
     }
@@ -877,15 +864,15 @@ export class ModelRouter extends EventEmitter {
     const cap = this.#capacity
     if (model.limited) {
       const at = CAP_NAMES + CAP_STRIDE * row
-      cap[at] -= 1
-      cap[at + 1] += tokens
+      cap[at + CAP_REQUESTS] -= 1
+      cap[at + CAP_HELD] += tokens
     }
     const budgets = this.#budgets
     if (budgets.length === 0) return
     const cost = model.costPerToken * tokens
     for (let i = 0; i < budgets.length; i++) {
       const b = budgets[i]
-      if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) cap[2 * i] += cost
+      if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) cap[2 * i + CAP_SPENT] += cost
     }
   }
 
@@ -914,7 +901,7 @@ export class ModelRouter extends EventEmitter {
       throw err
     }
     if (status === BUDGET_EXCEEDED) {
-      const budget = this.#budgets[this.#out[3]]
+      const budget = this.#budgets[this.#out[OUT_A]]
       const resetsAtMs = this.#out[OUT_UNTIL]
       const now = this.#now()
       const named = budget.name === undefined ? budget.scope : `${budget.scope} ${JSON.stringify(budget.name)}`
@@ -964,7 +951,7 @@ export class ModelRouter extends EventEmitter {
         let index = row >= 0 ? pinned : -1
         const affinity = row >= 0
         for (let k = 0; !affinity && k + 1 < ranked.length; k += 2) {
-          if (live[LIVE_HEAD + LIVE_STRIDE * ranked[k]] === STATE_HEALTHY) {
+          if (live[LIVE_HEAD + LIVE_STRIDE * ranked[k] + LIVE_STATE] === STATE_HEALTHY) {
             row = ranked[k]
             index = ranked[k + 1]
             break
@@ -977,11 +964,15 @@ export class ModelRouter extends EventEmitter {
           const limit = target * this.#slowFactor
           // the decayed estimate lies between the last one and the target (≤ limit); no call
           // has been out for longer than the limit, nor `lateCalls` calls for the late limit
-          if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+          if (
+            live[at + LIVE_ESTIMATE] <= limit &&
+            now - live[at + LIVE_OLDEST] <= limit &&
+            now - live[at + LIVE_LATE] <= target * this.#lateFactor
+          ) {
             // this call joins those in flight (outcomes buffered since leave them too old: a
             // later check only errs towards asking Rust)
-            if (live[at + 2] > now) live[at + 2] = now
-            if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
+            if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
+            if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
             const tokens = ranked[ranked.length - 1]
             this.#reserve(model, row, tokens, keyBudget)
             return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
@@ -1006,18 +997,18 @@ export class ModelRouter extends EventEmitter {
     if (status < 0) return this.#routeFailed(status, context)
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[REPLAY_LEN * n] = id
-    this.#log[REPLAY_LEN * n + 1] = routingTime
-    this.#log[REPLAY_LEN * n + 2] = -1 // the pick itself was counted in Rust
+    this.#log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    this.#log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    this.#log[REPLAY_LEN * n + REPLAY_MODEL] = -1 // the pick itself was counted in Rust
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
-    const modelName = this.#models[out[0]].name
-    this.#recordSession(out[0], now)
-    const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+    const modelName = this.#models[out[OUT_MODEL]].name
+    this.#recordSession(out[OUT_MODEL], now)
+    const reason = adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
-      out[1],
+      out[OUT_CONFIDENCE],
       reason,
       routingTime,
       true,
@@ -1038,9 +1029,9 @@ export class ModelRouter extends EventEmitter {
     const routingTime = performance.now() - start
     const n = this.#logLen
     const log = this.#log
-    log[REPLAY_LEN * n] = id
-    log[REPLAY_LEN * n + 1] = routingTime
-    log[REPLAY_LEN * n + 2] = -1
+    log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    log[REPLAY_LEN * n + REPLAY_MODEL] = -1
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -1192,19 +1183,19 @@ export class ModelRouter extends EventEmitter {
     }
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = latency
-    log[at + 2] = success ? 1 : 0
-    log[at + 3] = cost
-    log[at + 4] = output
-    log[at + 5] = total
-    log[at + 6] = Date.now()
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = latency
+    log[at + OUTCOME_SUCCESS] = success ? 1 : 0
+    log[at + OUTCOME_COST] = cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = output
+    log[at + OUTCOME_TOTAL_TOKENS] = total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
     // the adaptive state learns from it too: a failure without a class counts as a server error
-    log[at + 7] = -1
-    log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
-    log[at + 9] = NaN
-    log[at + 10] = this.#now()
-    log[at + 11] = NaN // a legacy record settles no budget
+    log[at + OUTCOME_DECISION_ID] = -1
+    log[at + OUTCOME_CLASS] = success ? 0 : SERVER_FAILURE_CODE
+    log[at + OUTCOME_RETRY_AFTER] = NaN
+    log[at + OUTCOME_NOW] = this.#now()
+    log[at + OUTCOME_REPORTED_COST] = NaN // a legacy record settles no budget
     if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
@@ -1257,18 +1248,18 @@ export class ModelRouter extends EventEmitter {
     const now = this.#now()
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = o.latency
-    log[at + 2] = o.success
-    log[at + 3] = o.cost
-    log[at + 4] = o.output
-    log[at + 5] = o.total
-    log[at + 6] = Date.now()
-    log[at + 7] = decisionId
-    log[at + 8] = o.classCode
-    log[at + 9] = o.retryAfter
-    log[at + 10] = now
-    log[at + 11] = o.reportedCost
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = o.latency
+    log[at + OUTCOME_SUCCESS] = o.success
+    log[at + OUTCOME_COST] = o.cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = o.output
+    log[at + OUTCOME_TOTAL_TOKENS] = o.total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
+    log[at + OUTCOME_DECISION_ID] = decisionId
+    log[at + OUTCOME_CLASS] = o.classCode
+    log[at + OUTCOME_RETRY_AFTER] = o.retryAfter
+    log[at + OUTCOME_NOW] = now
+    log[at + OUTCOME_REPORTED_COST] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
     // a settlement left in the buffer may exceed its estimate: the capacity rows count it in
@@ -1287,7 +1278,8 @@ export class ModelRouter extends EventEmitter {
     if (!ok) return false
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
-    return live[LIVE_HEAD + LIVE_STRIDE * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + LIVE_STRIDE * id + 1]
+    const at = LIVE_HEAD + LIVE_STRIDE * id
+    return live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE]
   }
 
   /**
