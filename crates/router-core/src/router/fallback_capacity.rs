@@ -5,6 +5,7 @@
 //! candidates get, read without changing anything.
 
 use super::*;
+use crate::tokens;
 
 /// What a request needs of a model, as the adaptive strategy counts it.
 #[derive(Clone, Copy, Debug, PartialEq)]
