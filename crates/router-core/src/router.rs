@@ -1225,6 +1225,21 @@ impl Router {
     pub fn quotas(&self) -> &QuotaBook {
         &self.quotas
     }
+    pub fn quotas_mut(&mut self) -> &mut QuotaBook {
+        &mut self.quotas
+    }
+
+    /// Fleet mode: applies `f` to the adaptive health of model `name` (a peer's state, a
+    /// probe taken over) and records the transition it returns as a health event.
+    pub fn update_health(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut crate::health::Health) -> Option<crate::health::Transition>,
+    ) {
+        let models = &self.models;
+        let keep = |n: &str| models.index_of(n).is_some();
+        self.adaptive.update_health(name, &keep, f);
+    }
 
     /// Sets a spending budget (see [`BudgetBook::set`]); `None` when too many are set.
     pub fn set_budget(
