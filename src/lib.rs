@@ -10,3 +10,4 @@ mod errors;
 mod fleet;
 mod monitor;
 mod router;
+mod router_fleet;

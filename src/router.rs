@@ -35,7 +35,7 @@ use serde::Deserialize;
 use crate::errors::{coded, invalid_arg};
 
 pub struct RouterHandle {
-    router: Router,
+    pub(crate) router: Router,
     /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
     scratch: Vec<u8>,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
@@ -84,7 +84,7 @@ fn load_live(hd: &mut RouterHandle) {
 }
 
 /// Writes the adaptive state the layer's memo reads (after anything that may change it).
-fn sync_live(hd: &mut RouterHandle) {
+pub(crate) fn sync_live(hd: &mut RouterHandle) {
     if hd.router.options().strategy != Strategy::Adaptive {
         return; // only the adaptive memo reads it
     }
@@ -159,7 +159,7 @@ fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
     Ok(unsafe { std::str::from_utf8_unchecked(scratch) })
 }
 
-type Handle = External<RefCell<RouterHandle>>;
+pub(crate) type Handle = External<RefCell<RouterHandle>>;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]

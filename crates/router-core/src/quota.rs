@@ -75,6 +75,8 @@ pub struct LeaseWork {
     pub return_requests: f64,
     /// Tokens to give back; negative: tokens used beyond the estimates to add.
     pub return_tokens: f64,
+    /// The fleet's mark of the grant the capacity came from (see [`QuotaBook::grant`]).
+    pub return_from: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +99,8 @@ struct Log {
     give_tokens: f64,
     /// The last grant (requests, tokens): the low-water mark is a quarter of it.
     granted: (f64, f64),
+    /// The fleet's mark of the last grant (where capacity is given back).
+    grant_mark: u64,
 }
 
 impl Log {
@@ -287,6 +291,13 @@ impl QuotaBook {
         self.logs.get(name).map(|l| l.lease)
     }
 
+    /// Whether a lease lapsed with capacity left (to give back).
+    pub fn has_lapsed(&self, now_ms: f64) -> bool {
+        self.logs.values().any(|l| {
+            now_ms >= l.lease.expires_ms && (l.lease.requests > 0.0 || l.lease.tokens != 0.0)
+        })
+    }
+
     /// Whether any model has lease work waiting.
     pub fn has_lease_work(&self) -> bool {
         !self.work.is_empty()
@@ -332,6 +343,7 @@ impl QuotaBook {
                 want_tokens,
                 return_requests: std::mem::take(&mut log.give_requests),
                 return_tokens: std::mem::take(&mut log.give_tokens),
+                return_from: log.grant_mark,
             };
             if w.want_requests > 0.0
                 || w.want_tokens > 0.0
@@ -345,13 +357,17 @@ impl QuotaBook {
     }
 
     /// The fleet granted `requests` and `tokens` to `name` at `now_ms` (an answer to a
-    /// refill; zeros when the window is full). Granted while no longer leasing: given back.
-    pub fn grant(&mut self, name: &str, requests: f64, tokens: f64, now_ms: f64) {
+    /// refill; zeros when the window is full), under `mark` (the fleet's name for the grant,
+    /// handed back with what is returned). Granted while no longer leasing: given back.
+    pub fn grant(&mut self, name: &str, requests: f64, tokens: f64, mark: u64, now_ms: f64) {
         let leased = self.fleet == FleetQuota::Leased;
         let Some(log) = self.logs.get_mut(name) else {
             return;
         };
         log.refilling = false;
+        if requests > 0.0 || tokens > 0.0 {
+            log.grant_mark = mark;
+        }
         if !leased {
             log.give_requests += requests;
             log.give_tokens += tokens;
@@ -563,7 +579,7 @@ mod tests {
         // asked once while the answer is out
         assert_eq!(b.clears_at("m", 1.0, 1.0), 1.0 + REFILL_WAIT_MS);
         assert_eq!(b.take_lease_work(1.0, &slice), vec![]);
-        b.grant("m", 10.0, 0.0, 2.0);
+        b.grant("m", 10.0, 0.0, 1, 2.0);
         for i in 0..10 {
             assert_eq!(b.clears_at("m", 1.0, 3.0), 3.0, "request {i}");
             b.reserve("m", i, 1.0, 3.0);
@@ -579,7 +595,7 @@ mod tests {
         let mut b = leased(Some(100.0), None);
         b.clears_at("m", 1.0, 0.0);
         b.take_lease_work(0.0, &slice);
-        b.grant("m", 2.0, 0.0, 0.0);
+        b.grant("m", 2.0, 0.0, 1, 0.0);
         b.reserve("m", 0, 1.0, 0.0);
         assert!(!b.has_lease_work());
         b.reserve("m", 1, 1.0, 0.0);
@@ -588,7 +604,7 @@ mod tests {
         let mut b = leased(Some(100.0), None);
         b.clears_at("m", 1.0, 0.0);
         b.take_lease_work(0.0, &slice);
-        b.grant("m", 10.0, 0.0, 0.0);
+        b.grant("m", 10.0, 0.0, 1, 0.0);
         b.reserve("m", 0, 1.0, LEASE_MS * 0.8);
         assert!(b.has_lease_work());
     }
@@ -598,7 +614,7 @@ mod tests {
         let mut b = leased(None, Some(1000.0));
         b.clears_at("m", 100.0, 0.0);
         b.take_lease_work(0.0, &slice);
-        b.grant("m", 0.0, 500.0, 0.0);
+        b.grant("m", 0.0, 500.0, 1, 0.0);
         b.reserve("m", 7, 100.0, 10.0);
         // the call used 300: 200 more than the lease was charged
         b.settle("m", 7, 300.0);
@@ -612,7 +628,7 @@ mod tests {
         let mut b = leased(None, Some(1000.0));
         b.clears_at("m", 100.0, 0.0);
         b.take_lease_work(0.0, &slice);
-        b.grant("m", 0.0, 100.0, 0.0);
+        b.grant("m", 0.0, 100.0, 1, 0.0);
         b.reserve("m", 1, 100.0, 1.0);
         b.settle("m", 1, 250.0);
         let w = b.release_all(5.0);
@@ -638,13 +654,13 @@ mod tests {
         let mut b = leased(Some(100.0), None);
         b.clears_at("m", 1.0, 0.0);
         b.take_lease_work(0.0, &slice);
-        b.grant("m", 10.0, 0.0, 0.0);
+        b.grant("m", 10.0, 0.0, 1, 0.0);
         b.reserve("m", 0, 1.0, 0.0);
         b.set_fleet(FleetQuota::Share(0.5), 1.0);
         let w = b.take_lease_work(1.0, &slice);
         assert_eq!(w[0].return_requests, 9.0);
         assert_eq!(w[0].want_requests, 0.0);
-        b.grant("m", 4.0, 0.0, 2.0);
+        b.grant("m", 4.0, 0.0, 1, 2.0);
         let w = b.take_lease_work(2.0, &slice);
         assert_eq!(w[0].return_requests, 4.0);
         assert_eq!(b.lease("m").unwrap().requests, 0.0);
