@@ -11,3 +11,4 @@ mod fleet;
 mod monitor;
 mod router;
 mod router_fleet;
+mod router_layout;

@@ -3,7 +3,8 @@
 //! Decisions come back as numbers in a `Float64Array` (`out`) that the drop-in layer hands
 //! over once, at creation, and the handle keeps (a typed-array argument per call costs a
 //! conversion), so the hot path creates no JS objects or strings on the native side;
-//! `ts/model-router.ts` turns them into the legacy `RoutingDecision`. Outcomes
+//! `ts/model-router.ts` turns them into the legacy `RoutingDecision` (the numbers of this
+//! boundary: `router_layout.rs`). Outcomes
 //! (`recordPerformance`, `reportOutcome`) are buffered by the layer in a second
 //! `Float64Array` handed over at creation, and applied at the start of the next routing
 //! call (the count is in `out`), so the common case never crosses on its own.
@@ -33,6 +34,7 @@ use router_core::{
 use serde::Deserialize;
 
 use crate::errors::{coded, invalid_arg};
+use crate::router_layout::*;
 
 pub struct RouterHandle {
     pub(crate) router: Router,
@@ -50,22 +52,36 @@ pub struct RouterHandle {
     live: Float64Array,
 }
 
-/// `live` layout: [0 next decision id, 1 earliest time-driven change (ms), then per
-/// registered name id, `LIVE_STRIDE` numbers from 2 + 5·id: state (0 healthy, 1 rate
-/// limited, 2 ejected, 3 probing, 4 auth failed), last latency estimate (0: no sample),
-/// when its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
-/// none), calls in flight].
-const LIVE_HEAD: usize = 2;
-const LIVE_STRIDE: usize = 5;
-const LIVE_EMPTY: [f64; LIVE_STRIDE] = [0.0, 0.0, f64::INFINITY, f64::INFINITY, 0.0];
+/// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
+/// oldest and its `late_calls`-th oldest call in flight were decided, calls in flight.
+fn live_row(
+    state: f64,
+    estimate: f64,
+    oldest: f64,
+    late: f64,
+    in_flight: f64,
+) -> [f64; LIVE_STRIDE] {
+    let mut row = [0.0; LIVE_STRIDE];
+    row[LIVE_STATE] = state;
+    row[LIVE_ESTIMATE] = estimate;
+    row[LIVE_OLDEST] = oldest;
+    row[LIVE_LATE] = late;
+    row[LIVE_IN_FLIGHT] = in_flight;
+    row
+}
+
+/// The row of a name the adaptive state does not know: healthy, no sample, nothing in flight.
+fn live_empty() -> [f64; LIVE_STRIDE] {
+    live_row(STATE_HEALTHY, 0.0, f64::INFINITY, f64::INFINITY, 0.0)
+}
 
 fn state_code(s: State) -> f64 {
     match s {
-        State::Healthy => 0.0,
-        State::RateLimited => 1.0,
-        State::Ejected => 2.0,
-        State::Probing => 3.0,
-        State::AuthFailed => 4.0,
+        State::Healthy => STATE_HEALTHY,
+        State::RateLimited => STATE_RATE_LIMITED,
+        State::Ejected => STATE_EJECTED,
+        State::Probing => STATE_PROBING,
+        State::AuthFailed => STATE_AUTH_FAILED,
     }
 }
 
@@ -76,7 +92,7 @@ fn live_of(hd: &mut RouterHandle) -> &mut [f64] {
 
 /// Takes up the decision ids the layer handed out since the last call.
 fn load_live(hd: &mut RouterHandle) {
-    let next = live_of(hd)[0];
+    let next = live_of(hd)[LIVE_NEXT_ID];
     let book = hd.router.adaptive_mut();
     if next.is_finite() && next as u64 > book.next_decision() {
         book.set_next_decision(next as u64);
@@ -96,19 +112,19 @@ pub(crate) fn sync_live(hd: &mut RouterHandle) {
         .names
         .iter()
         .map(|n| match book.get(n) {
-            Some(st) => [
+            Some(st) => live_row(
                 state_code(st.health.state()),
                 book.last_estimate(n).unwrap_or(0.0),
                 st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
                 st.in_flight() as f64,
-            ],
-            None => LIVE_EMPTY,
+            ),
+            None => live_empty(),
         })
         .collect();
     let live = live_of(hd);
-    live[0] = next;
-    live[1] = change;
+    live[LIVE_NEXT_ID] = next;
+    live[LIVE_NEXT_CHANGE] = change;
     for (id, row) in rows.into_iter().enumerate() {
         let at = LIVE_HEAD + LIVE_STRIDE * id;
         if let Some(slot) = live.get_mut(at..at + LIVE_STRIDE) {
@@ -355,73 +371,31 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     Ok(())
 }
 
-/// Status codes of a routing call (the decision itself is written to `out`).
-const OK: i32 = 0;
-const NO_MODELS: i32 = -1;
-const NO_ELIGIBLE_MODEL: i32 = -2;
-/// Adaptive, `whenNoneHealthy: "reject"`: `out[OUT_UNTIL]` holds the wait in ms.
-const NO_HEALTHY_MODEL: i32 = -3;
-/// `routerPickCached`: the entry is gone or outdated; route in full.
-const ENTRY_GONE: i32 = -4;
-/// Adaptive: no context window holds the request; `out[OUT_UNTIL]` holds the tokens it needs.
-const NO_MODEL_FITS_WINDOW: i32 = -5;
-/// Adaptive: every candidate would exceed budget `out[3]` (an index in the order budgets
-/// were first set), which resets at `out[OUT_UNTIL]`.
-const BUDGET_EXCEEDED: i32 = -6;
-
-/// `out` layout, written by routing calls: [0 model index, 1 confidence, 2 kind, 3 score a,
-/// 4 score b, 5 routing ms, 6 cache id, 7 flags, 8 ms the cache entry stays fresh,
-/// 9 decision id, 10 pick kind, 11 until / retry-after ms, 12 health events waiting].
-/// kind: 0 cache hit, 1 scored (a = latency, b = complexity), 2 balanced (a = score),
-/// 3 no candidates, 4 adaptive (a = predicted ms, b = calls in flight; pick kind 0
-/// preferred, 1 balanced, 2 probe, 3 closest with 11 = when it clears). flags:
-/// 1 = `performance_metrics` due, 2 = slow (> 75 ms), 4 = the cache evicted entries (the
-/// layer's key memo is stale), 8 = the adaptive candidates came from the cache.
-/// Read by routing calls, written by the layer first: [13 now ms, 14 previous model index
-/// (-1: none), 15 retry (1/0), 16 outcomes buffered, 17 the caller's input-token estimate
-/// (NaN: the router's own)].
-const OUT_LEN: usize = 18;
-const OUT_DECISION_ID: usize = 9;
-const OUT_PICK: usize = 10;
-const OUT_UNTIL: usize = 11;
-const OUT_EVENTS: usize = 12;
-const OUT_NOW: usize = 13;
-const OUT_PREVIOUS: usize = 14;
-const OUT_RETRY: usize = 15;
-const OUT_OUTCOMES: usize = 16;
-const OUT_INPUT_TOKENS: usize = 17;
-const FLAG_FROM_CACHE: f64 = 8.0;
-
-/// An outcome record in the buffer: [name id, latency ms, success (1, 0, or -1: not a
-/// performance sample), cost, output tokens, total tokens (NaN: none), epoch ms,
-/// decision id (-1: by name), outcome class code, retry-after ms (NaN: none), now ms,
-/// reported cost (NaN: none)].
-const OUTCOME_LEN: usize = 12;
-
 fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f64]) {
     let (kind, a, b) = match d.kind {
-        DecisionKind::CacheHit => (0.0, 0.0, 0.0),
+        DecisionKind::CacheHit => (KIND_CACHE_HIT, 0.0, 0.0),
         DecisionKind::Scored {
             latency,
             complexity,
-        } => (1.0, latency, complexity),
-        DecisionKind::Balanced { score } => (2.0, score, 0.0),
-        DecisionKind::NoCandidates => (3.0, 0.0, 0.0),
+        } => (KIND_SCORED, latency, complexity),
+        DecisionKind::Balanced { score } => (KIND_BALANCED, score, 0.0),
+        DecisionKind::NoCandidates => (KIND_NO_CANDIDATES, 0.0, 0.0),
         DecisionKind::Adaptive {
             predicted_ms,
             in_flight,
             ..
-        } => (4.0, predicted_ms, in_flight as f64),
+        } => (KIND_ADAPTIVE, predicted_ms, in_flight as f64),
     };
     let slow = routing_ms > router_core::window::TARGET_MS;
-    out[0] = d.model_index as f64;
-    out[1] = d.confidence;
-    out[2] = kind;
-    out[3] = a;
-    out[4] = b;
-    out[5] = routing_ms;
-    out[6] = d.cache_id.map_or(-1.0, |id| id as f64);
-    out[7] = (metrics_due as u8 | ((slow as u8) << 1)) as f64;
+    out[OUT_MODEL] = d.model_index as f64;
+    out[OUT_CONFIDENCE] = d.confidence;
+    out[OUT_KIND] = kind;
+    out[OUT_A] = a;
+    out[OUT_B] = b;
+    out[OUT_ROUTING_MS] = routing_ms;
+    out[OUT_CACHE_ID] = d.cache_id.map_or(-1.0, |id| id as f64);
+    out[OUT_FLAGS] =
+        f64::from(u8::from(metrics_due)) * FLAG_METRICS_DUE + f64::from(u8::from(slow)) * FLAG_SLOW;
     if let DecisionKind::Adaptive {
         pick,
         decision_id,
@@ -430,17 +404,17 @@ fn write_decision(d: &Decision, routing_ms: f64, metrics_due: bool, out: &mut [f
     } = d.kind
     {
         let (code, until) = match pick {
-            PickKind::Preferred => (0.0, f64::NAN),
-            PickKind::Balanced => (1.0, f64::NAN),
-            PickKind::Probe => (2.0, f64::NAN),
-            PickKind::Closest { until_ms } => (3.0, until_ms),
-            PickKind::Affinity => (4.0, f64::NAN),
+            PickKind::Preferred => (PICK_PREFERRED, f64::NAN),
+            PickKind::Balanced => (PICK_BALANCED, f64::NAN),
+            PickKind::Probe => (PICK_PROBE, f64::NAN),
+            PickKind::Closest { until_ms } => (PICK_CLOSEST, until_ms),
+            PickKind::Affinity => (PICK_AFFINITY, f64::NAN),
         };
         out[OUT_DECISION_ID] = decision_id as f64;
         out[OUT_PICK] = code;
         out[OUT_UNTIL] = until;
         if from_cache {
-            out[7] += FLAG_FROM_CACHE;
+            out[OUT_FLAGS] += FLAG_FROM_CACHE;
         }
     }
 }
@@ -463,7 +437,7 @@ fn finish(hd: &mut RouterHandle, d: &Decision, started: Instant, now: f64, recor
     let events = hd.router.adaptive().pending_events() as f64;
     let out = out_of(hd);
     write_decision(d, routing_ms, due, out);
-    out[8] = remaining;
+    out[OUT_FRESH_MS] = remaining;
     out[OUT_EVENTS] = events;
 }
 
@@ -487,33 +461,39 @@ fn apply_outcome_records(hd: &mut RouterHandle, n: usize) -> Result<()> {
     let log: &[f64] = unsafe { hd.outcomes.as_mut() };
     let n = n.min(log.len() / OUTCOME_LEN);
     for r in log[..OUTCOME_LEN * n].chunks_exact(OUTCOME_LEN) {
-        let Some(name) = hd.names.get(r[0] as usize) else {
-            return Err(invalid_arg(format!("unknown model name id {}", r[0])));
+        let Some(name) = hd.names.get(r[OUTCOME_NAME_ID] as usize) else {
+            return Err(invalid_arg(format!(
+                "unknown model name id {}",
+                r[OUTCOME_NAME_ID]
+            )));
         };
-        if r[2] >= 0.0 {
+        if r[OUTCOME_SUCCESS] >= 0.0 {
             hd.router.record_performance(
                 name,
                 Outcome {
-                    latency_ms: r[1],
-                    success: r[2] != 0.0,
-                    cost: r[3],
-                    tokens: (!r[5].is_nan()).then_some((r[4], r[5])),
-                    now_epoch_ms: r[6],
+                    latency_ms: r[OUTCOME_LATENCY],
+                    success: r[OUTCOME_SUCCESS] != 0.0,
+                    cost: r[OUTCOME_COST],
+                    tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan())
+                        .then_some((r[OUTCOME_OUTPUT_TOKENS], r[OUTCOME_TOTAL_TOKENS])),
+                    now_epoch_ms: r[OUTCOME_EPOCH_MS],
                 },
             );
         }
-        let class = OutcomeClass::from_code(r[8] as u32)
-            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[8])))?;
+        let class = OutcomeClass::from_code(r[OUTCOME_CLASS] as u32)
+            .ok_or_else(|| invalid_arg(format!("unknown outcome class {}", r[OUTCOME_CLASS])))?;
         hd.router.report_outcome(
             name,
             AdaptiveOutcome {
                 class,
-                decision_id: (r[7] >= 0.0).then_some(r[7] as u64),
-                latency_ms: r[1],
-                retry_after_ms: (!r[9].is_nan()).then_some(r[9]),
-                now_ms: r[10],
-                tokens: (!r[5].is_nan()).then_some(r[5]),
-                cost: (!r[11].is_nan()).then_some(r[11]),
+                decision_id: (r[OUTCOME_DECISION_ID] >= 0.0)
+                    .then_some(r[OUTCOME_DECISION_ID] as u64),
+                latency_ms: r[OUTCOME_LATENCY],
+                retry_after_ms: (!r[OUTCOME_RETRY_AFTER].is_nan())
+                    .then_some(r[OUTCOME_RETRY_AFTER]),
+                now_ms: r[OUTCOME_NOW],
+                tokens: (!r[OUTCOME_TOTAL_TOKENS].is_nan()).then_some(r[OUTCOME_TOTAL_TOKENS]),
+                cost: (!r[OUTCOME_REPORTED_COST].is_nan()).then_some(r[OUTCOME_REPORTED_COST]),
             },
         );
     }
@@ -533,10 +513,6 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
     }
 }
 
-/// Numbers per replayed memo hit: [cache entry id, routing ms, model index (-1: a legacy
-/// hit), decision id, now ms] (the last three: an adaptive decision made by the layer).
-const REPLAY_LEN: usize = 5;
-
 /// Replays hits the drop-in layer served from its key memo: `log` holds `n` records
 /// (`REPLAY_LEN`), in the order they were served.
 #[napi(catch_unwind)]
@@ -547,11 +523,17 @@ pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<
     let hd = &mut *hd;
     load_live(hd);
     for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
-        if r[2] >= 0.0 {
-            hd.router
-                .replay_adaptive(r[0] as u64, r[1], r[2] as usize, r[3] as u64, r[4]);
+        if r[REPLAY_MODEL] >= 0.0 {
+            hd.router.replay_adaptive(
+                r[REPLAY_ENTRY] as u64,
+                r[REPLAY_ROUTING_MS],
+                r[REPLAY_MODEL] as usize,
+                r[REPLAY_DECISION_ID] as u64,
+                r[REPLAY_NOW],
+            );
         } else {
-            hd.router.replay_hit(r[0] as u64, r[1]);
+            hd.router
+                .replay_hit(r[REPLAY_ENTRY] as u64, r[REPLAY_ROUTING_MS]);
         }
     }
     Ok(())
@@ -580,7 +562,7 @@ fn route_error(hd: &mut RouterHandle, e: RouteError) -> i32 {
             resets_at_ms,
         } => {
             out[OUT_UNTIL] = resets_at_ms;
-            out[3] = budget as f64;
+            out[OUT_A] = budget as f64;
         }
         _ => {}
     }
@@ -754,7 +736,7 @@ fn select_into(
         Ok(d) => {
             finish(hd, &d, started, now, true);
             if hd.router.cache().evictions() != evictions {
-                out_of(hd)[7] += 4.0;
+                out_of(hd)[OUT_FLAGS] += FLAG_EVICTED;
             }
             Ok(OK)
         }
@@ -952,11 +934,11 @@ pub fn router_routing_performance(h: &Handle) {
     let mut hd = h.borrow_mut();
     let p = hd.router.routing_performance();
     let out = out_of(&mut hd);
-    out[0] = p.window.average;
-    out[1] = p.window.max;
-    out[2] = p.window.p95;
-    out[3] = p.window.len as f64;
-    out[4] = p.cache_hit_rate;
+    out[PERF_AVERAGE] = p.window.average;
+    out[PERF_MAX] = p.window.max;
+    out[PERF_P95] = p.window.p95;
+    out[PERF_SAMPLES] = p.window.len as f64;
+    out[PERF_HIT_RATE] = p.cache_hit_rate;
 }
 
 /// True when the availability changed (a first sighting counts).
@@ -982,8 +964,9 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
 pub fn router_reset_names(h: &Handle) {
     let mut hd = h.borrow_mut();
     hd.names.clear();
+    let empty = live_empty();
     for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
-        row.copy_from_slice(&LIVE_EMPTY);
+        row.copy_from_slice(&empty);
     }
 }
 
@@ -1179,4 +1162,32 @@ pub fn router_purge_expired(h: &Handle, now: f64) -> u32 {
 #[napi(catch_unwind)]
 pub fn router_clear(h: &Handle) {
     h.borrow_mut().router.clear();
+}
+
+/// One of the seven default rules, as `getRules()` lists it (its condition is native).
+#[napi(object)]
+pub struct DefaultRule {
+    pub id: String,
+    pub name: String,
+    pub model_preference: Vec<String>,
+    pub weight: f64,
+    pub active: bool,
+}
+
+/// The default rules every router starts with, in order: the drop-in layer's list is this one.
+#[napi(catch_unwind)]
+pub fn router_default_rules() -> Vec<DefaultRule> {
+    BuiltinRule::ALL
+        .into_iter()
+        .map(|r| {
+            let rule = Rule::builtin(r);
+            DefaultRule {
+                id: rule.id,
+                name: rule.name,
+                model_preference: rule.model_preference,
+                weight: rule.weight,
+                active: rule.active,
+            }
+        })
+        .collect()
 }

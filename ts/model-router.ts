@@ -2,9 +2,10 @@
  * `ModelRouter`: the drop-in replacement for the legacy router. The decision logic lives in
  * Rust (`crates/router-core`); this class owns the events and the boundary tricks:
  *
- * - the caller's `availableModels` Map is compared field by field with the last snapshot
- *   sent to Rust (cheap) and re-sent only when it changed, so the same Map costs nothing
- *   to cross while a mutated or new Map is still seen;
+ * - the caller's `availableModels` Map is compared with the last snapshot sent to Rust
+ *   (entries by identity on every call, fields before anything goes to Rust) and re-sent
+ *   only when it changed, so the same Map costs nothing to cross while a mutated or new Map
+ *   is still seen;
  * - a key memo (task, latency, tier, priority, … → routing-cache entry, its model and how
  *   long it stays fresh) answers a repeated context without crossing the boundary; the hit
  *   is logged and replayed into Rust in batches (LRU order, access counts, hit rate, the
@@ -18,6 +19,10 @@
  *
  * Under `strategy: "adaptive"` the memo holds the routing-cache entry (the legacy's ranked
  * candidates), never a model: a memo hit asks Rust for the live pick with the entry's id.
+ *
+ * Beside it: the public types (`router-types.ts`), input checks (`router-validate.ts`), the
+ * model snapshot (`router-model-set.ts`), the key memo (`router-memo.ts`) and the numbers of
+ * the boundary, read from the addon (`router-layout.ts`).
  */
 import { EventEmitter } from 'node:events'
 // the module's `performance`, not the global one: the global is a lazy getter (~30 ns a read)
@@ -28,258 +33,113 @@ import { native } from './native'
 import {
   AdaptiveDecision,
   adaptiveReason,
-  checkAdaptiveOptions,
   encodeOutcome,
   SERVER_FAILURE_CODE,
   toHealthChange,
   toModelHealth,
-  type AdaptiveOptions,
   type EncodedOutcome,
   type ModelHealth,
   type Outcome,
 } from './router-adaptive'
-import { wellFormed } from './strings'
 import { toCandidates, type RoutingExplanation } from './router-explain'
+import {
+  BUDGET_EXCEEDED,
+  ENTRY_GONE,
+  FLAG_EVICTED,
+  FLAG_FROM_CACHE,
+  FLAG_METRICS_DUE,
+  FLAG_SLOW,
+  IN_LATENCY,
+  IN_SLOT,
+  KIND_ADAPTIVE,
+  KIND_BALANCED,
+  KIND_CACHE_HIT,
+  KIND_NO_CANDIDATES,
+  KIND_SCORED,
+  LIVE_ESTIMATE,
+  LIVE_HEAD,
+  LIVE_IN_FLIGHT,
+  LIVE_LATE,
+  LIVE_NEXT_CHANGE,
+  LIVE_NEXT_ID,
+  LIVE_OLDEST,
+  LIVE_STATE,
+  LIVE_STRIDE,
+  NO_ELIGIBLE_MODEL,
+  NO_HEALTHY_MODEL,
+  NO_MODEL_FITS_WINDOW,
+  NO_MODELS,
+  OUT_A,
+  OUT_B,
+  OUT_CACHE_ID,
+  OUT_CONFIDENCE,
+  OUT_DECISION_ID,
+  OUT_EVENTS,
+  OUT_FLAGS,
+  OUT_FRESH_MS,
+  OUT_INPUT_TOKENS,
+  OUT_KIND,
+  OUT_LEN,
+  OUT_MODEL,
+  OUT_NOW,
+  OUT_OUTCOMES,
+  OUT_PICK,
+  OUT_PREVIOUS,
+  OUT_RETRY,
+  OUT_ROUTING_MS,
+  OUT_UNTIL,
+  OUTCOME_CLASS,
+  OUTCOME_COST,
+  OUTCOME_DECISION_ID,
+  OUTCOME_EPOCH_MS,
+  OUTCOME_LATENCY,
+  OUTCOME_LEN,
+  OUTCOME_NAME_ID,
+  OUTCOME_NOW,
+  OUTCOME_OUTPUT_TOKENS,
+  OUTCOME_REPORTED_COST,
+  OUTCOME_RETRY_AFTER,
+  OUTCOME_SUCCESS,
+  OUTCOME_TOTAL_TOKENS,
+  PERF_AVERAGE,
+  PERF_HIT_RATE,
+  PERF_MAX,
+  PERF_P95,
+  REPLAY_DECISION_ID,
+  REPLAY_ENTRY,
+  REPLAY_LEN,
+  REPLAY_MODEL,
+  REPLAY_NOW,
+  REPLAY_ROUTING_MS,
+  STATE_HEALTHY,
+} from './router-layout'
+import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
+import { type ModelSnapshot, SNAPSHOT_FIELDS, sameEntries, sameModel, sameModels, snapshotModel } from './router-model-set'
+import type {
+  BudgetConfig,
+  BudgetStatus,
+  ModelConfig,
+  ModelPerformance,
+  ModelRouterOptions,
+  RouterStats,
+  RoutingContext,
+  RoutingDecision,
+  RoutingPerformance,
+  RoutingRule,
+} from './router-types'
+import {
+  type Checked,
+  checkContext,
+  checkNumber,
+  checkOptions,
+  checkString,
+  checkStrings,
+  readClock,
+  readEstimate,
+} from './router-validate'
+import { weakInterval } from './weak-interval'
 import type { CodedError } from './errors'
 
-/** A user's tier: what models the user may be routed to (`free` < `pro` < `enterprise`). */
-export type Tier = 'free' | 'pro' | 'enterprise'
-/** A request's priority, as the legacy reads it (`critical` matches the critical-tasks rule). */
-export type Priority = 'low' | 'medium' | 'high' | 'critical'
-
-/** A model the router may choose: the values of the `availableModels` Map. Only `name`, `tier`, `capabilities`, `latencyTarget`, `costPerToken` and `maxTokens` (and the capacity fields) cross into native code; `apiKey`, `endpoint`, `projectId` and `location` are never stored, logged or exported. */
-export interface ModelConfig {
-  /** The model's name, as the Map's key. */
-  name: string
-  /** The provider's endpoint. Never read, stored or sent by the router. */
-  endpoint?: string
-  /** A secret: never read, stored, logged, exported or sent to Redis. */
-  apiKey?: string
-  /** Never read, stored or sent by the router. */
-  projectId?: string
-  /** Never read, stored or sent by the router. */
-  location?: string
-  /** The lowest user tier that may use the model (strict tier policy: no decision names it for a lower tier). */
-  tier: Tier
-  /** What the model can do (`"code"`, `"reasoning"`, `"advanced-reasoning"`, …): the candidate filter and scores read them. */
-  capabilities: string[]
-  /** The model's typical latency in ms: the latency score's input until outcomes are recorded, and the adaptive strategy's starting estimate. */
-  latencyTarget: number
-  /** Price per token (the cost score; budgets). */
-  costPerToken: number
-  /** The model's context window in tokens. */
-  maxTokens: number
-  /**
-   * New (`strategy: "adaptive"`): requests per any 60-second window (a finite number > 0;
-   * absent: unlimited). A model whose next request would exceed it is skipped like a
-   * cooling model.
-   */
-  rpm?: number
-  /**
-   * New (`strategy: "adaptive"`): tokens per any 60-second window (a finite number > 0;
-   * absent: unlimited). A decision reserves its estimated input plus `tokenBudget` (or
-   * `defaultOutputTokens`); `reportOutcome` with `inputTokens` and `outputTokens` settles it.
-   */
-  tpm?: number
-}
-
-/** What `selectOptimalModel` routes: the task and the request's constraints. */
-export interface RoutingContext {
-  /** The task's text (any length; the whole text is analysed). */
-  task: string
-  /** The user's tier: no decision names a model above it (strict tier policy). */
-  userTier: Tier
-  /** The request's priority. */
-  priority: Priority
-  /** The latency the request needs, in ms (a finite number ≥ 0); the adaptive strategy treats it as a deadline. */
-  latencyRequirement: number
-  /** Tokens the request may use for its answer (a finite number ≥ 0). */
-  tokenBudget?: number
-  /** Capabilities the request needs. */
-  capabilities?: string[]
-  /** The model a retried request failed on: the adaptive strategy never routes the retry back to it while another model fits. */
-  previousModel?: string
-  /** How many times the request was retried (0 or absent: a first attempt). */
-  retryCount?: number
-  /**
-   * New (`strategy: "adaptive"`): the conversation this request belongs to. Its later
-   * requests go to the model that served it while that model is a healthy candidate
-   * (provider-side prompt caches make follow-ups cheaper and faster), and move at once when
-   * it is not. See `sessionAffinity`, `sessionIdleMs`, `maxSessions`.
-   */
-  sessionId?: string
-  /**
-   * New (`strategy: "adaptive"`): the caller key (a team, a user, an API key) whose
-   * `setBudget({ scope: 'key', name })` budget this request spends.
-   */
-  budgetKey?: string
-}
-
-/** A spending budget (`setBudget`). */
-export interface BudgetConfig {
-  /** `"global"`: every request; `"model"`: requests to model `name`; `"key"`: requests with `context.budgetKey === name`. */
-  scope: 'global' | 'model' | 'key'
-  /** The model or key (required for `"model"` and `"key"`). */
-  name?: string
-  /** Cost allowed per window (a finite number ≥ 0, in the unit of `costPerToken` × tokens). */
-  limit: number
-  /** The window (ms, finite, > 0): spend starts again every `windowMs` from when the budget was first set. */
-  windowMs: number
-}
-
-/** A budget's state now (`getBudgets()`). */
-export interface BudgetStatus {
-  /** `global`: every decision; `model`: decisions naming the model `name`; `key`: decisions whose `context.budgetKey` is `name`. */
-  scope: 'global' | 'model' | 'key'
-  /** The model (scope `model`) or budget key (scope `key`); absent for `global`. */
-  name?: string
-  /** Spending allowed per window (the unit of `costPerToken` and of outcomes' `cost`). */
-  limit: number
-  /** Length of a budget window in ms. */
-  windowMs: number
-  /** Spent in the current window: settled costs plus reservations awaiting their outcome. */
-  spent: number
-  /** `limit − spent`, at least 0. */
-  remaining: number
-  /** When the current window ends, on the router's clock (ms). */
-  resetsAtMs: number
-}
-
-/** What `selectOptimalModel` and `selectFallbackModel` resolve with (the legacy's shape). Pass it to `reportOutcome` once the model call has ended. */
-export interface RoutingDecision {
-  /** The chosen model (a key of the Map). */
-  modelName: string
-  /** 0–0.95: 0.95 for a routing-cache hit, 0.3 for the no-candidates fallback, 0.1 for the emergency fallback. */
-  confidence: number
-  /** Why this model, in words (the legacy's texts for the legacy strategy). */
-  reason: string
-  /** Milliseconds spent deciding (float). */
-  routingTime: number
-  /** Served from the routing cache. */
-  fromCache: boolean
-}
-
-/** A routing rule of the rules pipeline (`strategy: "rules"`): when `condition` holds, `modelPreference` names the preferred models. */
-export interface RoutingRule {
-  /** Unique id; adding a rule with an existing id replaces it. */
-  id: string
-  /** A readable name. */
-  name: string
-  /** Whether the rule applies to a context (the seven default rules are evaluated natively). */
-  condition: (context: RoutingContext) => boolean
-  /** Preferred models, best first. */
-  modelPreference: string[]
-  /** Rules that hold are applied highest weight first. */
-  weight: number
-  /** An inactive rule is ignored. */
-  active: boolean
-}
-
-/** A model's record built from `recordPerformance` calls (the legacy's fields and formulas). */
-export interface ModelPerformance {
-  /** The model. */
-  modelName: string
-  /** Moving average of the recorded latencies in ms (α = 0.1; the first sample sets it). */
-  avgLatency: number
-  /** (usageCount − errorCount) / usageCount. */
-  successRate: number
-  /** Moving average of the recorded costs (α = 0.1; the first sample sets it). */
-  avgCost: number
-  /** When the last outcome was recorded. */
-  lastUsed: Date
-  /** Outcomes recorded. */
-  usageCount: number
-  /** Failed outcomes recorded. */
-  errorCount: number
-  /** 0.5, as in the legacy (never updated there either). */
-  complexityScore: number
-  /** Starts at 1; 0.9 · old + 0.1 · output / total for each outcome with token usage. */
-  tokenEfficiency: number
-}
-
-/** Routing-time statistics over the last 100 decisions (`getRoutingPerformance()`). */
-export interface RoutingPerformance {
-  /** Mean routing time in ms. */
-  averageTime: number
-  /** 95th percentile routing time in ms. */
-  p95Time: number
-  /** Routing-cache hits / (hits + misses). */
-  cacheHitRate: number
-  /** p95 under the 75 ms target. */
-  targetMet: boolean
-}
-
-/** What `getRouterStats()` returns: routing performance, the routing cache, availability and the per-model records. */
-export interface RouterStats {
-  /** As `getRoutingPerformance()`. */
-  performance: RoutingPerformance
-  /** The routing cache: entries, hit rate, capacity. */
-  cache: { size: number; hitRate: number; limit: number }
-  /** Models with an availability entry, available and unavailable ones. */
-  availability: { total: number; available: number; unavailable: number }
-  /** The per-model records (`getPerformanceData()`). */
-  models: Array<{ name: string; performance: ModelPerformance }>
-}
-
-/** Options of `new ModelRouter(options?)`, all optional; a bad value is a `TypeError`/`RangeError` naming it. Defaults keep the legacy's behaviour (`strategy: "legacy"`); the adaptive tuning is documented in docs/router.md. */
-export interface ModelRouterOptions extends AdaptiveOptions {
-  /**
-   * `"legacy"` (default): the legacy algorithm. `"rules"`: rules → five-factor score →
-   * load-balanced pick. `"adaptive"`: the legacy's candidates, then a live pick on reported
-   * outcomes (health, Peak-EWMA latency, calls in flight); see docs/router.md.
-   */
-  strategy?: 'legacy' | 'rules' | 'adaptive'
-  /** `"strict"` (default): no decision names a model above the user's tier. `"legacy"`: the legacy fallbacks. */
-  tierPolicy?: 'strict' | 'legacy'
-  /** Makes every random choice (load balancing) reproducible. */
-  seed?: number
-  /** Routing-cache entries (default 1000). */
-  cacheSize?: number
-  /** Routing-cache time to live in ms, from the write (default 300000). */
-  cacheTtlMs?: number
-}
-
-/** Status codes and the `out` layout of the binding (see `src/router.rs`). */
-const NO_MODELS = -1
-const NO_ELIGIBLE_MODEL = -2
-const KIND_CACHE_HIT = 0
-const KIND_SCORED = 1
-const KIND_BALANCED = 2
-const KIND_NO_CANDIDATES = 3
-const KIND_ADAPTIVE = 4
-const NO_HEALTHY_MODEL = -3
-const ENTRY_GONE = -4
-const NO_MODEL_FITS_WINDOW = -5
-const BUDGET_EXCEEDED = -6
-const FLAG_METRICS_DUE = 1
-const FLAG_SLOW = 2
-const FLAG_EVICTED = 4
-const FLAG_FROM_CACHE = 8
-/** `out` slots beyond the decision (see `src/router.rs`). */
-const OUT_LEN = 18
-const OUT_DECISION_ID = 9
-const OUT_PICK = 10
-const OUT_UNTIL = 11
-const OUT_EVENTS = 12
-const OUT_NOW = 13
-const OUT_PREVIOUS = 14
-const OUT_RETRY = 15
-const OUT_OUTCOMES = 16
-const OUT_INPUT_TOKENS = 17
-/** Numbers per buffered outcome (see `OUTCOME_LEN` in `src/router.rs`). */
-const OUTCOME_LEN = 12
-/** Numbers per replayed memo hit (see `REPLAY_LEN` in `src/router.rs`). */
-const REPLAY_LEN = 5
-/**
- * `live` layout (see `sync_live` in `src/router.rs`): next decision id, earliest change, then
- * per name id [state, last latency estimate, when its oldest and its `lateCalls`-th oldest
- * call in flight were decided, calls in flight].
- */
-const LIVE_NEXT_ID = 0
-const LIVE_NEXT_CHANGE = 1
-const LIVE_HEAD = 2
-const LIVE_STRIDE = 5
-const STATE_HEALTHY = 0
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
 const DEFAULT_SLOW_FACTOR = 4
 const DEFAULT_LATE_CALLS = 3
@@ -292,298 +152,13 @@ const PERF_LOG_SIZE = 256
 const PERF_NAMES_LIMIT = 4096
 const ROUTING_TARGET_MS = 75
 
-/** Tasks longer than this skip the key memo (its keys would hold the text twice). */
-const MEMO_MAX_TASK_LENGTH = 4096
 const TIMER_MS = 30_000
 /** The legacy purged expired routing-cache entries every 5 minutes: every 10th tick. */
 const PURGE_EVERY_TICKS = 10
-/** Distinct latency requirements remembered per task by the key memo. */
-const MEMO_LATENCIES_PER_TASK = 4
-/**
- * The key memo's bounds, whatever `cacheSize` is: it only speeds up repeated requests (a
- * request it does not hold goes to Rust's routing cache), so it holds at most this many
- * keys and this many characters of key text (~8 MiB), plus ~1.6 KB of slots per task.
- */
-const MEMO_MAX_KEYS = 4096
-const MEMO_MAX_CHARS = 4 * 1024 * 1024
 
-/** Tier and priority codes; comparisons, not a table (a tier named "toString" is unknown). */
-function tierCode(t: string): number | undefined {
-  return t === 'pro' ? 1 : t === 'free' ? 0 : t === 'enterprise' ? 2 : undefined
-}
-function priorityCode(p: string): number | undefined {
-  return p === 'medium' ? 1 : p === 'high' ? 2 : p === 'low' ? 0 : p === 'critical' ? 3 : undefined
-}
-const TIERS_TEXT = '"free", "pro" or "enterprise"'
-const PRIORITIES_TEXT = '"low", "medium", "high" or "critical"'
-
-const DEFAULT_RULE_IDS = new Set([
-  'critical-tasks',
-  'enterprise-tier',
-  'low-latency',
-  'code-tasks',
-  'large-context',
-  'free-tier',
-  'deep-reasoning',
-])
-const DEFAULT_RULES: Array<Omit<RoutingRule, 'condition'>> = [
-  {
-    id: 'critical-tasks',
-    name: 'Critical Tasks',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 10,
-    active: true,
-  },
-  {
-    id: 'enterprise-tier',
-    name: 'Enterprise Tier',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex', 'gemini-2.0-flash-thinking'],
-    weight: 8,
-    active: true,
-  },
-  {
-    id: 'low-latency',
-    name: 'Low Latency',
-    modelPreference: ['gemini-2.5-flash', 'gemini-2.0-flash', 'gemini-2.0-flash-thinking'],
-    weight: 7,
-    active: true,
-  },
-  {
-    id: 'code-tasks',
-    name: 'Code Tasks',
-    modelPreference: ['gemini-2.5-pro', 'gemini-2.5-flash', 'gemini-2.0-flash-thinking', 'gemini-2.0-flash'],
-    weight: 6,
-    active: true,
-  },
-  {
-    id: 'large-context',
-    name: 'Large Context',
-    modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro', 'gemini-pro-vertex'],
-    weight: 5,
-    active: true,
-  },
-  { id: 'free-tier', name: 'Free Tier', modelPreference: ['gemini-2.0-flash', 'gemini-2.5-flash'], weight: 3, active: true },
-  { id: 'deep-reasoning', name: 'Deep Reasoning', modelPreference: ['gemini-2.5-deep-think', 'gemini-2.5-pro'], weight: 9, active: true },
-]
-
-/** A context checked and encoded for the binding. */
-interface Checked {
-  task: string
-  tier: number
-  priority: number
-  latency: number
-  budget: number // NaN when absent
-  capabilitiesJson: string | null
-}
-
-function checkNumber(field: string, v: unknown, optional: boolean): number {
-  if (typeof v === 'number' && v >= 0 && v < Infinity) return v // the common case, first
-  if (v === undefined && optional) return NaN
-  if (typeof v !== 'number') throw typeError(field, 'a number', v)
-  if (!Number.isFinite(v) || v < 0) throw rangeError(field, 'a finite number ≥ 0', v)
-  return v
-}
-
-function checkStrings(field: string, v: unknown): string[] {
-  if (!Array.isArray(v)) throw typeError(field, 'an array of strings', v)
-  // the field's name is built only for an error (this runs per routed context)
-  for (let i = 0; i < v.length; i++) {
-    if (typeof v[i] !== 'string' || !wellFormed(v[i])) throw typeError(`${field}[${i}]`, 'a well-formed string', v[i])
-  }
-  return v as string[]
-}
-
-/** A string Rust can hold exactly (no lone surrogate), or a `TypeError` naming `field`. */
-function checkString(field: string, v: unknown): string {
-  if (typeof v !== 'string' || !wellFormed(v)) throw typeError(field, 'a well-formed string', v)
-  return v
-}
-
-function checkContext(c: unknown): Checked {
-  if (typeof c !== 'object' || c === null) throw typeError('context', 'an object', c)
-  const ctx = c as Record<string, unknown>
-  const task = ctx.task
-  if (typeof task !== 'string') throw typeError('context.task', 'a string', task)
-  const userTier = ctx.userTier
-  const tier = typeof userTier === 'string' ? tierCode(userTier) : undefined
-  if (tier === undefined) throw typeError('context.userTier', TIERS_TEXT, userTier)
-  const prio = ctx.priority
-  const priority = typeof prio === 'string' ? priorityCode(prio) : undefined
-  if (priority === undefined) throw typeError('context.priority', PRIORITIES_TEXT, prio)
-  const latency = checkNumber('context.latencyRequirement', ctx.latencyRequirement, false)
-  const budget = checkNumber('context.tokenBudget', ctx.tokenBudget, true)
-  const caps = ctx.capabilities
-  const capabilitiesJson = caps === undefined ? null : JSON.stringify(checkStrings('context.capabilities', caps))
-  return { task, tier, priority, latency, budget, capabilitiesJson }
-}
-
-/** What crosses into Rust: never `apiKey`, `endpoint`, `projectId` or `location`. */
-const SNAPSHOT_FIELDS = ['name', 'tier', 'capabilities', 'latencyTarget', 'costPerToken', 'maxTokens', 'rpm', 'tpm']
-
-/** The routing fields of one model, as last sent to Rust. */
-interface ModelSnapshot {
-  name: string
-  tier: Tier
-  /** Our copy, sent to Rust. */
-  capabilities: string[]
-  /** The caller's array and its contents when sent: a replaced or edited array is seen. */
-  capabilitiesRef: string[]
-  latencyTarget: number
-  costPerToken: number
-  maxTokens: number
-  rpm: number | undefined
-  tpm: number | undefined
-  /** A quota is set: the memo's fast path never serves this model (Rust counts the quota). */
-  limited: boolean
-  /** The caller's config object, to notice it being edited in place. */
-  ref: ModelConfig
-}
-
-/**
- * A version counter on the caller's Map, bumped by its `set`, `delete` and `clear`: the router
- * wraps those three methods on that Map instance (non-enumerable own properties that call the
- * originals), so "same Map, same version" proves that no entry was added, removed, replaced
- * or reordered without walking the Map (a walk costs more than the rest of a cache hit).
- * A Map that cannot take them (frozen, sealed) is walked on every call instead.
- */
-const MAP_VERSION = Symbol('model-router-native: Map version')
-
-type WatchedMap = Map<unknown, unknown> & { [MAP_VERSION]?: number }
-
-function watchMap(m: WatchedMap): boolean {
-  if (Object.hasOwn(m, MAP_VERSION)) return true
-  if (!Object.isExtensible(m)) return false
-  const { set, delete: del, clear } = m
-  const bump = (map: WatchedMap) => {
-    if (map[MAP_VERSION] !== undefined) map[MAP_VERSION]++
-  }
-  const hidden = (value: unknown) => ({ value, writable: true, configurable: true, enumerable: false })
-  Object.defineProperties(m, {
-    [MAP_VERSION]: hidden(0),
-    set: hidden(function (this: WatchedMap, k: unknown, v: unknown) {
-      bump(this)
-      return set.call(this, k, v)
-    }),
-    delete: hidden(function (this: WatchedMap, k: unknown) {
-      bump(this)
-      return del.call(this, k)
-    }),
-    clear: hidden(function (this: WatchedMap) {
-      bump(this)
-      return clear.call(this)
-    }),
-  })
-  return true
-}
-
-function sameModel(s: ModelSnapshot, c: ModelConfig): boolean {
-  if (s.tier !== c.tier || s.latencyTarget !== c.latencyTarget) return false
-  if (s.costPerToken !== c.costPerToken || s.maxTokens !== c.maxTokens) return false
-  if (s.rpm !== c.rpm || s.tpm !== c.tpm) return false
-  const caps = c.capabilities
-  if (caps !== s.capabilitiesRef || caps.length !== s.capabilities.length) return false
-  for (let i = 0; i < caps.length; i++) if (caps[i] !== s.capabilities[i]) return false
-  return true
-}
-
-/** True when `models` holds exactly the snapshot (names, order and routing fields). */
-function sameModels(snap: ModelSnapshot[], models: Map<unknown, ModelConfig>): boolean {
-  // two plain iterators: `for (const [k, v] of map)` allocates an array per entry
-  let i = 0
-  for (const name of models.keys()) if (snap[i++].name !== name) return false
-  i = 0
-  for (const cfg of models.values()) {
-    if (typeof cfg !== 'object' || cfg === null || !sameModel(snap[i++], cfg)) return false
-  }
-  return true
-}
-
-/** Copies only the routing fields: `apiKey`, `endpoint` and the like are never kept. */
-function snapshotModel(name: unknown, c: unknown): ModelSnapshot {
-  if (typeof name !== 'string' || !wellFormed(name)) throw typeError('availableModels key', 'a well-formed string', name)
-  const field = `availableModels.get(${JSON.stringify(name)})`
-  if (typeof c !== 'object' || c === null) throw typeError(field, 'a ModelConfig object', c)
-  const cfg = c as Record<string, unknown>
-  const tier = cfg.tier
-  if (typeof tier !== 'string' || tierCode(tier) === undefined) throw typeError(`${field}.tier`, TIERS_TEXT, tier)
-  const capabilitiesRef = checkStrings(`${field}.capabilities`, cfg.capabilities)
-  return {
-    name,
-    tier: tier as Tier,
-    capabilities: capabilitiesRef.slice(),
-    capabilitiesRef,
-    latencyTarget: checkNumber(`${field}.latencyTarget`, cfg.latencyTarget, false),
-    costPerToken: checkNumber(`${field}.costPerToken`, cfg.costPerToken, false),
-    maxTokens: checkNumber(`${field}.maxTokens`, cfg.maxTokens, false),
-    rpm: checkQuota(`${field}.rpm`, cfg.rpm),
-    tpm: checkQuota(`${field}.tpm`, cfg.tpm),
-    limited: cfg.rpm !== undefined || cfg.tpm !== undefined,
-    ref: c as ModelConfig,
-  }
-}
-
-/** An optional quota: absent, or a finite number > 0. */
-function checkQuota(field: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined
-  if (typeof v !== 'number') throw typeError(field, 'a number', v)
-  if (!(v > 0 && v < Infinity)) throw rangeError(field, 'a finite number > 0', v)
-  return v
-}
-
-function checkOptions(o: unknown): ModelRouterOptions {
-  if (o === undefined) return {}
-  if (typeof o !== 'object' || o === null) throw typeError('options', 'an object', o)
-  const opts = o as Record<string, unknown>
-  const out: ModelRouterOptions = {}
-  if (opts.strategy !== undefined) {
-    if (opts.strategy !== 'legacy' && opts.strategy !== 'rules' && opts.strategy !== 'adaptive') {
-      throw typeError('options.strategy', '"legacy", "rules" or "adaptive"', opts.strategy)
-    }
-    out.strategy = opts.strategy
-  }
-  if (opts.tierPolicy !== undefined) {
-    if (opts.tierPolicy !== 'strict' && opts.tierPolicy !== 'legacy')
-      throw typeError('options.tierPolicy', '"strict" or "legacy"', opts.tierPolicy)
-    out.tierPolicy = opts.tierPolicy
-  }
-  if (opts.seed !== undefined) {
-    if (typeof opts.seed !== 'number') throw typeError('options.seed', 'a number', opts.seed)
-    if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw rangeError('options.seed', 'a safe integer ≥ 0', opts.seed)
-    out.seed = opts.seed
-  }
-  if (opts.cacheSize !== undefined) {
-    if (typeof opts.cacheSize !== 'number') throw typeError('options.cacheSize', 'a number', opts.cacheSize)
-    if (!Number.isInteger(opts.cacheSize) || opts.cacheSize < 1 || opts.cacheSize > 1_000_000) {
-      throw rangeError('options.cacheSize', 'an integer from 1 to 1000000', opts.cacheSize)
-    }
-    out.cacheSize = opts.cacheSize
-  }
-  if (opts.cacheTtlMs !== undefined) out.cacheTtlMs = checkNumber('options.cacheTtlMs', opts.cacheTtlMs, false)
-  if (opts.estimateTokens !== undefined) {
-    if (typeof opts.estimateTokens !== 'function')
-      throw typeError('options.estimateTokens', 'a function (task) => tokens', opts.estimateTokens)
-    out.estimateTokens = opts.estimateTokens as (task: string) => number
-  }
-  // the clock stays here; the rest goes to Rust with the JSON
-  const clock = checkAdaptiveOptions(opts, out as Record<string, unknown>)
-  if (clock !== undefined) out.clock = clock
-  return out
-}
-
-/** The caller's input-token estimate of `task`, checked (a bad one would misroute silently). */
-function readEstimate(estimate: (task: string) => number, task: string): number {
-  const n = estimate(task)
-  if (typeof n !== 'number') throw typeError('options.estimateTokens()', 'a number of tokens', n)
-  if (!(n >= 0 && n < Infinity)) throw rangeError('options.estimateTokens()', 'a finite number ≥ 0', n)
-  return n
-}
-
-/** The clock's reading, checked: a bad clock would corrupt every cooldown and TTL. */
-function readClock(clock: () => number): number {
-  const t = clock()
-  if (typeof t !== 'number' || !Number.isFinite(t)) throw typeError('options.clock()', 'a finite number of milliseconds', t)
-  return t
-}
+/** The seven default rules, as the native core defines them (in the legacy's order). */
+const DEFAULT_RULES: ReadonlyArray<Omit<RoutingRule, 'condition'>> = native.routerDefaultRules()
+const DEFAULT_RULE_IDS = DEFAULT_RULES.map((r) => r.id)
 
 /** A performance record with the legacy's keys in the legacy's order (JSON output matches). */
 function toPerformance(p: Record<string, unknown>): ModelPerformance {
@@ -619,18 +194,8 @@ export class ModelRouter extends EventEmitter {
   /** Budgets set, by index (`setBudget`); any budget keeps the memo's fast path off. */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
   readonly #out = new Float64Array(OUT_LEN)
-  /**
-   * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
-   * (performance.now() ms), memo generation]. An entry counts only while its generation is
-   * the current one: bumping `#memoGeneration` forgets the whole memo in O(1).
-   */
-  readonly #memo = new Map<string, Map<number, number[]>>()
-  /** The same for contexts with a budget, capabilities or custom rules: flat key → [id, model index, fresh until, generation]. */
-  readonly #memoLong = new Map<string, number[]>()
-  #memoGeneration = 0
-  readonly #memoLimit: number
-  /** Characters of key text the memo holds (bounded by MEMO_MAX_CHARS). */
-  #memoChars = 0
+  /** The key memo (see the header and `router-memo.ts`). */
+  readonly #memo: KeyMemo
   /** Memo hits not yet replayed into Rust (REPLAY_LEN numbers each). */
   readonly #log = new Float64Array(REPLAY_LEN * REPLAY_LOG_SIZE)
   #logLen = 0
@@ -648,11 +213,9 @@ export class ModelRouter extends EventEmitter {
   #modelIndex = new Map<string, number>()
   /**
    * Adaptive: Rust's live state as the memo needs it (health and latency estimate by name id,
-   * the next decision id, the earliest time-driven change), and the ranked candidates of
-   * memoized routing-cache entries as [name id, model index] pairs.
+   * the next decision id, the earliest time-driven change).
    */
   readonly #live = new Float64Array(LIVE_HEAD + LIVE_STRIDE * PERF_NAMES_LIMIT)
-  readonly #ranked = new Map<number, number[]>()
   readonly #slowFactor: number
   readonly #lateCalls: number
   readonly #lateFactor: number
@@ -668,9 +231,8 @@ export class ModelRouter extends EventEmitter {
     ok: true,
   }
   #models: ModelSnapshot[] = []
-  /** The Map the snapshot came from (watched: see MAP_VERSION) and its version then. */
-  #lastMap: WatchedMap | undefined
-  #lastMapVersion: number | undefined
+  /** The Map the snapshot came from. */
+  #lastMap: Map<unknown, unknown> | undefined
   readonly #rules = new Map<string, RoutingRule>()
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
@@ -686,7 +248,7 @@ export class ModelRouter extends EventEmitter {
     this.#slowFactor = opts.slowFactor ?? DEFAULT_SLOW_FACTOR
     this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
     this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
-    this.#memoLimit = Math.min(opts.cacheSize ?? 1000, MEMO_MAX_KEYS)
+    this.#memo = new KeyMemo(opts.cacheSize ?? 1000)
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
@@ -698,14 +260,12 @@ export class ModelRouter extends EventEmitter {
     }
     // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
     // router only weakly: it never keeps the process, or a dropped router, alive.
-    const self = new WeakRef(this)
-    const timer: NodeJS.Timeout = setInterval(() => {
-      const router = self.deref()
-      if (router === undefined) clearInterval(timer)
-      else router.#tick()
-    }, TIMER_MS)
-    timer.unref()
-    this.#timer = timer
+    this.#timer = weakInterval(this, TIMER_MS, ModelRouter.#timerTick)
+  }
+
+  /** The timer's tick (static: see `weakInterval`). */
+  static #timerTick(router: ModelRouter): void {
+    router.#tick()
   }
 
   #tick(): void {
@@ -750,7 +310,7 @@ export class ModelRouter extends EventEmitter {
         this.#flush()
         native.routerResetNames(this.#h)
         this.#perfNames.clear()
-        this.#ranked.clear() // it holds name ids
+        this.#memo.ranked.clear() // it holds name ids
         this.#namesGeneration++
       }
       id = native.routerRegisterName(this.#h, name)
@@ -767,16 +327,16 @@ export class ModelRouter extends EventEmitter {
 
   /** The Map the snapshot came from, with no entry added, removed or replaced since. */
   #sameMap(models: unknown): boolean {
-    return models === this.#lastMap && models !== undefined && (models as WatchedMap)[MAP_VERSION] === this.#lastMapVersion
+    return models === this.#lastMap && models !== undefined && sameEntries(this.#models, models as Map<unknown, unknown>)
   }
 
   /** Same entries in the same order: only in-place edits of the configs remain to check. */
   #syncEdits(): void {
-    if (this.#lastMap === undefined) return // an unwatchable Map was compared in full just now
+    if (this.#lastMap === undefined) return // none synced yet
     const snap = this.#models
     for (let i = 0; i < snap.length; i++) {
       if (!sameModel(snap[i], snap[i].ref)) {
-        this.#resend(this.#lastMap as WatchedMap)
+        this.#resend(this.#lastMap)
         return
       }
     }
@@ -786,35 +346,26 @@ export class ModelRouter extends EventEmitter {
     if (!(models instanceof Map)) throw typeError('availableModels', 'a Map', models)
     const snap = this.#models
     if (models.size === snap.length && sameModels(snap, models as Map<unknown, ModelConfig>)) {
-      // equal, but possibly other objects (a config replaced by a copy): watch these from
+      // equal, but possibly other objects (a config replaced by a copy): compare these from
       // now on, or an in-place edit of the new object would go unseen
       let i = 0
       for (const cfg of (models as Map<unknown, ModelConfig>).values()) snap[i++].ref = cfg
-      this.#watch(models as WatchedMap)
+      this.#lastMap = models
     } else {
-      this.#resend(models as WatchedMap)
+      this.#resend(models)
     }
   }
 
-  #resend(models: WatchedMap): void {
+  #resend(models: Map<unknown, unknown>): void {
     const next: ModelSnapshot[] = []
-    for (const [name, cfg] of models as Map<unknown, unknown>) next.push(snapshotModel(name, cfg))
+    for (const [name, cfg] of models) next.push(snapshotModel(name, cfg))
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
     this.#modelIndex = new Map(next.map((m, i) => [m.name, i]))
     // new configs end auth ejections
     if (this.#unhealthy.size > 0) this.#drainHealth()
-    this.#forgetMemo()
-    this.#watch(models)
-  }
-
-  #watch(m: WatchedMap): void {
-    if (watchMap(m)) {
-      this.#lastMap = m
-      this.#lastMapVersion = m[MAP_VERSION]
-    } else {
-      this.#lastMap = undefined
-    }
+    this.#memo.forget()
+    this.#lastMap = models
   }
 
   /**
@@ -833,20 +384,6 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
-  /** Outdates every memo entry (a generation bump: their slots are reused as keys repeat). */
-  #forgetMemo(): void {
-    this.#memoGeneration++
-    this.#ranked.clear()
-  }
-
-  /** Frees the memo (its key text reached MEMO_MAX_CHARS). */
-  #clearMemo(): void {
-    this.#forgetMemo()
-    this.#memo.clear()
-    this.#memoLong.clear()
-    this.#memoChars = 0
-  }
-
   #matchedCustomRules(context: RoutingContext): string | null {
     if (this.#strategy !== 'rules' || this.#customRules === 0) return null
     const ids: string[] = []
@@ -860,7 +397,13 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     const o = this.#out
     native.routerRoutingPerformance(this.#h)
-    return { averageRoutingTime: o[0], maxRoutingTime: o[1], p95RoutingTime: o[2], targetMet: o[2] < ROUTING_TARGET_MS, cacheHitRate: o[4] }
+    return {
+      averageRoutingTime: o[PERF_AVERAGE],
+      maxRoutingTime: o[PERF_MAX],
+      p95RoutingTime: o[PERF_P95],
+      targetMet: o[PERF_P95] < ROUTING_TARGET_MS,
+      cacheHitRate: o[PERF_HIT_RATE],
+    }
   }
 
   #fallbackName(tier: number, what: string): string {
@@ -924,12 +467,12 @@ export class ModelRouter extends EventEmitter {
     const explanation = {} as RoutingExplanation
     let chosen = -1
     if (r.status >= 0) {
-      chosen = out[0]
+      chosen = out[OUT_MODEL]
       const modelName = names[chosen]
       explanation.decision = {
         modelName,
-        confidence: out[1],
-        reason: adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now),
+        confidence: out[OUT_CONFIDENCE],
+        reason: adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now),
       }
     } else {
       try {
@@ -974,11 +517,12 @@ export class ModelRouter extends EventEmitter {
     const longKey = memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
     // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
     // requests never fill it)
-    if (memoable && (short ? this.#memo.size : this.#memoLong.size) !== 0) {
+    const memo = this.#memo
+    if (memoable && (short ? memo.byTask.size : memo.byKey.size) !== 0) {
       const start = this.#clock === undefined ? now : performance.now()
-      const m = short ? this.#memo.get(c.task)?.get(c.latency) : this.#memoLong.get(longKey)
+      const m = short ? memo.byTask.get(c.task)?.get(c.latency) : memo.byKey.get(longKey)
       const at = short ? slot * 4 : 0
-      if (m !== undefined && m[at + 2] > now && m[at + 3] === this.#memoGeneration) {
+      if (m !== undefined && m[at + 2] > now && m[at + 3] === memo.generation) {
         if (adaptive) {
           // the live pick reads every candidate's tier: an edited one goes the full way
           if (this.#tiersUnchanged()) {
@@ -1009,7 +553,7 @@ export class ModelRouter extends EventEmitter {
     try {
       status = short
         ? // biome-ignore lint/suspicious/noAssignInExpressions: the plain call's two inputs go in through `out` (two fewer arguments to convert)
-          ((out[0] = slot), (out[1] = c.latency), native.routerSelectPlain(h, c.task))
+          ((out[IN_SLOT] = slot), (out[IN_LATENCY] = c.latency), native.routerSelectPlain(h, c.task))
         : native.routerSelect(
             h,
             c.task,
@@ -1026,33 +570,40 @@ export class ModelRouter extends EventEmitter {
       throw fromNative(e)
     }
     if (status < 0) return this.#routeFailed(status, context)
-    if (out[7] & FLAG_EVICTED) this.#forgetMemo()
-    const kind = out[2]
-    const flags = out[7]
+    if (out[OUT_FLAGS] & FLAG_EVICTED) this.#memo.forget()
+    const kind = out[OUT_KIND]
+    const flags = out[OUT_FLAGS]
     if (kind !== KIND_NO_CANDIDATES) this.#samples++
     // memoize a key once it repeats (a cache hit in Rust): one-off requests allocate nothing.
     // The entry's expiry on the router's clock, less 1 ms so rounding can only make the memo
     // expire early.
-    if (memoable && out[8] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
-      this.#remember(c, slot, short ? undefined : longKey, out[6], out[0], now + out[8] - 1)
+    if (memoable && out[OUT_FRESH_MS] > 0 && (kind === KIND_CACHE_HIT || flags & FLAG_FROM_CACHE)) {
+      memo.remember(c.task, c.latency, slot, short ? undefined : longKey, out[OUT_CACHE_ID], out[OUT_MODEL], now + out[OUT_FRESH_MS] - 1)
     }
-    const routingTime = out[5]
-    const modelName = this.#models[out[0]].name
+    const routingTime = out[OUT_ROUTING_MS]
+    const modelName = this.#models[out[OUT_MODEL]].name
     const fromCache = kind === KIND_CACHE_HIT || (flags & FLAG_FROM_CACHE) !== 0
     const reason =
       kind === KIND_CACHE_HIT
         ? 'LRU cache hit'
         : kind === KIND_SCORED
-          ? bestMatchReason(out[3], out[4])
+          ? bestMatchReason(out[OUT_A], out[OUT_B])
           : kind === KIND_BALANCED
-            ? `Rules pipeline: score=${out[3].toFixed(2)}`
+            ? `Rules pipeline: score=${out[OUT_A].toFixed(2)}`
             : kind === KIND_ADAPTIVE
-              ? adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+              ? adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
               : 'No candidates available - fallback'
     const decision: RoutingDecision =
       kind === KIND_ADAPTIVE
-        ? this.#adaptiveDecision(modelName, out[1], reason, routingTime, fromCache, out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName))
-        : { modelName, confidence: out[1], reason, routingTime, fromCache }
+        ? this.#adaptiveDecision(
+            modelName,
+            out[OUT_CONFIDENCE],
+            reason,
+            routingTime,
+            fromCache,
+            out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName),
+          )
+        : { modelName, confidence: out[OUT_CONFIDENCE], reason, routingTime, fromCache }
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -1112,8 +663,7 @@ export class ModelRouter extends EventEmitter {
     const indices = native.routerRanked(this.#h, id)
     const pairs: number[] = []
     for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
-    if (this.#ranked.size >= MEMO_MAX_KEYS) this.#ranked.clear()
-    this.#ranked.set(id, pairs)
+    this.#memo.setRanked(id, pairs)
     return pairs
   }
 
@@ -1126,11 +676,11 @@ export class ModelRouter extends EventEmitter {
     const n = this.#logLen
     const log = this.#log
     const at = REPLAY_LEN * n
-    log[at] = id
-    log[at + 1] = routingTime
-    log[at + 2] = modelIndex
-    log[at + 3] = decisionId
-    log[at + 4] = now
+    log[at + REPLAY_ENTRY] = id
+    log[at + REPLAY_ROUTING_MS] = routingTime
+    log[at + REPLAY_MODEL] = modelIndex
+    log[at + REPLAY_DECISION_ID] = decisionId
+    log[at + REPLAY_NOW] = now
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -1170,7 +720,7 @@ export class ModelRouter extends EventEmitter {
       throw err
     }
     if (status === BUDGET_EXCEEDED) {
-      const budget = this.#budgets[this.#out[3]]
+      const budget = this.#budgets[this.#out[OUT_A]]
       const resetsAtMs = this.#out[OUT_UNTIL]
       const now = this.#now()
       const named = budget.name === undefined ? budget.scope : `${budget.scope} ${JSON.stringify(budget.name)}`
@@ -1208,23 +758,27 @@ export class ModelRouter extends EventEmitter {
     // pick Rust would make (see `AdaptiveBook::pick`).
     // (a session's pick depends on its table, which Rust holds)
     if (out[OUT_RETRY] === 0 && this.#session === null && this.#budgets.length === 0 && now < live[LIVE_NEXT_CHANGE]) {
-      let ranked = this.#ranked.get(id)
+      let ranked = this.#memo.ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
       for (let k = 0; k < ranked.length; k += 2) {
         const nameId = ranked[k]
         const at = LIVE_HEAD + LIVE_STRIDE * nameId
-        if (live[at] !== STATE_HEALTHY) continue
+        if (live[at + LIVE_STATE] !== STATE_HEALTHY) continue
         const model = this.#models[ranked[k + 1]]
         if (model.limited) break // its quota is counted in Rust
         const target = model.latencyTarget
         const limit = target * this.#slowFactor
         // the decayed estimate lies between the last one and the target (≤ limit); no call
         // has been out for longer than the limit, nor `lateCalls` calls for the late limit
-        if (live[at + 1] <= limit && now - live[at + 2] <= limit && now - live[at + 3] <= target * this.#lateFactor) {
+        if (
+          live[at + LIVE_ESTIMATE] <= limit &&
+          now - live[at + LIVE_OLDEST] <= limit &&
+          now - live[at + LIVE_LATE] <= target * this.#lateFactor
+        ) {
           // this call joins those in flight (outcomes buffered since leave them too old: a
           // later check only errs towards asking Rust)
-          if (live[at + 2] > now) live[at + 2] = now
-          if (++live[at + 4] === this.#lateCalls) live[at + 3] = now
+          if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
+          if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
           return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
         }
         break
@@ -1247,17 +801,17 @@ export class ModelRouter extends EventEmitter {
     if (status < 0) return this.#routeFailed(status, context)
     const routingTime = performance.now() - start
     const n = this.#logLen
-    this.#log[REPLAY_LEN * n] = id
-    this.#log[REPLAY_LEN * n + 1] = routingTime
-    this.#log[REPLAY_LEN * n + 2] = -1 // the pick itself was counted in Rust
+    this.#log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    this.#log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    this.#log[REPLAY_LEN * n + REPLAY_MODEL] = -1 // the pick itself was counted in Rust
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
-    const modelName = this.#models[out[0]].name
-    const reason = adaptiveReason(out[OUT_PICK], modelName, out[3], out[4], out[OUT_UNTIL], now)
+    const modelName = this.#models[out[OUT_MODEL]].name
+    const reason = adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
-      out[1],
+      out[OUT_CONFIDENCE],
       reason,
       routingTime,
       true,
@@ -1278,9 +832,9 @@ export class ModelRouter extends EventEmitter {
     const routingTime = performance.now() - start
     const n = this.#logLen
     const log = this.#log
-    log[REPLAY_LEN * n] = id
-    log[REPLAY_LEN * n + 1] = routingTime
-    log[REPLAY_LEN * n + 2] = -1
+    log[REPLAY_LEN * n + REPLAY_ENTRY] = id
+    log[REPLAY_LEN * n + REPLAY_ROUTING_MS] = routingTime
+    log[REPLAY_LEN * n + REPLAY_MODEL] = -1
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
@@ -1294,52 +848,6 @@ export class ModelRouter extends EventEmitter {
       }
     }
     return decision
-  }
-
-  /**
-   * Makes room for a new `key` in one of the memo's maps (the oldest key goes at the key
-   * bound, everything at the character bound) and counts its characters.
-   */
-  #memoRoom(map: Map<string, unknown>, key: string): void {
-    if (map.size >= this.#memoLimit) {
-      const oldest = map.keys().next().value as string
-      map.delete(oldest)
-      this.#memoChars -= oldest.length
-    }
-    if (this.#memoChars + key.length > MEMO_MAX_CHARS) this.#clearMemo()
-    this.#memoChars += key.length
-  }
-
-  /** Remembers a routing-cache entry for the key memo (bounded like the cache itself). */
-  #remember(c: Checked, slot: number, longKey: string | undefined, id: number, modelIndex: number, freshUntil: number): void {
-    let m: number[] | undefined
-    let at = 0
-    if (longKey !== undefined) {
-      m = this.#memoLong.get(longKey)
-      if (m === undefined) {
-        this.#memoRoom(this.#memoLong, longKey)
-        m = [0, 0, 0, -1]
-        this.#memoLong.set(longKey, m)
-      }
-    } else {
-      let byLatency = this.#memo.get(c.task)
-      if (byLatency === undefined) {
-        this.#memoRoom(this.#memo, c.task)
-        byLatency = new Map()
-        this.#memo.set(c.task, byLatency)
-      }
-      m = byLatency.get(c.latency)
-      if (m === undefined) {
-        if (byLatency.size >= MEMO_LATENCIES_PER_TASK) byLatency.clear()
-        m = new Array<number>(48).fill(-1)
-        byLatency.set(c.latency, m)
-      }
-      at = slot * 4
-    }
-    m[at] = id
-    m[at + 1] = modelIndex
-    m[at + 2] = freshUntil
-    m[at + 3] = this.#memoGeneration
   }
 
   #emergency(c: Checked, error: unknown, routingTime: number): RoutingDecision {
@@ -1402,7 +910,7 @@ export class ModelRouter extends EventEmitter {
     }
     this.#rules.set(id, stored)
     this.#countCustomRules()
-    if (this.#strategy === 'rules') this.#forgetMemo() // its decisions came from the old rules
+    if (this.#strategy === 'rules') this.#memo.forget() // its decisions came from the old rules
   }
 
   /** Removes a rule; true when there was one. */
@@ -1413,7 +921,7 @@ export class ModelRouter extends EventEmitter {
     const removed = native.routerRemoveRule(this.#h, id)
     this.#rules.delete(id)
     this.#countCustomRules()
-    if (removed && this.#strategy === 'rules') this.#forgetMemo()
+    if (removed && this.#strategy === 'rules') this.#memo.forget()
     return removed
   }
 
@@ -1458,19 +966,19 @@ export class ModelRouter extends EventEmitter {
     }
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = latency
-    log[at + 2] = success ? 1 : 0
-    log[at + 3] = cost
-    log[at + 4] = output
-    log[at + 5] = total
-    log[at + 6] = Date.now()
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = latency
+    log[at + OUTCOME_SUCCESS] = success ? 1 : 0
+    log[at + OUTCOME_COST] = cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = output
+    log[at + OUTCOME_TOTAL_TOKENS] = total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
     // the adaptive state learns from it too: a failure without a class counts as a server error
-    log[at + 7] = -1
-    log[at + 8] = success ? 0 : SERVER_FAILURE_CODE
-    log[at + 9] = NaN
-    log[at + 10] = this.#now()
-    log[at + 11] = NaN // a legacy record settles no budget
+    log[at + OUTCOME_DECISION_ID] = -1
+    log[at + OUTCOME_CLASS] = success ? 0 : SERVER_FAILURE_CODE
+    log[at + OUTCOME_RETRY_AFTER] = NaN
+    log[at + OUTCOME_NOW] = this.#now()
+    log[at + OUTCOME_REPORTED_COST] = NaN // a legacy record settles no budget
     if (++this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(success, id, latency)) this.#flush()
     if (this.listenerCount('model_performance_updated') > 0) {
       this.#flush()
@@ -1523,18 +1031,18 @@ export class ModelRouter extends EventEmitter {
     const now = this.#now()
     const log = this.#perfLog
     const at = OUTCOME_LEN * this.#perfLen
-    log[at] = id
-    log[at + 1] = o.latency
-    log[at + 2] = o.success
-    log[at + 3] = o.cost
-    log[at + 4] = o.output
-    log[at + 5] = o.total
-    log[at + 6] = Date.now()
-    log[at + 7] = decisionId
-    log[at + 8] = o.classCode
-    log[at + 9] = o.retryAfter
-    log[at + 10] = now
-    log[at + 11] = o.reportedCost
+    log[at + OUTCOME_NAME_ID] = id
+    log[at + OUTCOME_LATENCY] = o.latency
+    log[at + OUTCOME_SUCCESS] = o.success
+    log[at + OUTCOME_COST] = o.cost
+    log[at + OUTCOME_OUTPUT_TOKENS] = o.output
+    log[at + OUTCOME_TOTAL_TOKENS] = o.total
+    log[at + OUTCOME_EPOCH_MS] = Date.now()
+    log[at + OUTCOME_DECISION_ID] = decisionId
+    log[at + OUTCOME_CLASS] = o.classCode
+    log[at + OUTCOME_RETRY_AFTER] = o.retryAfter
+    log[at + OUTCOME_NOW] = now
+    log[at + OUTCOME_REPORTED_COST] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
   }
@@ -1548,7 +1056,8 @@ export class ModelRouter extends EventEmitter {
     if (!ok) return false
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
-    return live[LIVE_HEAD + LIVE_STRIDE * id] === STATE_HEALTHY && latency <= live[LIVE_HEAD + LIVE_STRIDE * id + 1]
+    const at = LIVE_HEAD + LIVE_STRIDE * id
+    return live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE]
   }
 
   /**
@@ -1616,7 +1125,7 @@ export class ModelRouter extends EventEmitter {
     checkString('modelName', modelName)
     if (typeof available !== 'boolean') throw typeError('available', 'a boolean', available)
     if (native.routerSetAvailability(this.#h, modelName, available)) {
-      this.#forgetMemo()
+      this.#memo.forget()
       this.emit('model_availability_changed', { modelName, available, timestamp: Date.now() })
     }
     // restoring availability ends an auth ejection
@@ -1636,7 +1145,7 @@ export class ModelRouter extends EventEmitter {
       if (native.routerSetAvailability(this.#h, model, available)) changes.push({ model, available })
     }
     if (changes.length > 0) {
-      this.#forgetMemo()
+      this.#memo.forget()
       this.emit('batch_availability_update', { changes, timestamp: Date.now() })
     }
     // restoring availability ends an auth ejection
@@ -1713,8 +1222,6 @@ export class ModelRouter extends EventEmitter {
     this.#timer = undefined
     native.routerClear(this.#h)
     this.#memo.clear()
-    this.#memoLong.clear()
-    this.#ranked.clear()
     this.#unhealthy.clear()
     this.#logLen = 0
     this.#perfLen = 0
@@ -1778,3 +1285,17 @@ export type {
   OutcomeErrorType,
 } from './router-adaptive'
 export type { CandidateExclusion, CandidateExplanation, RoutingExplanation, ScoreParts } from './router-explain'
+export type {
+  BudgetConfig,
+  BudgetStatus,
+  ModelConfig,
+  ModelPerformance,
+  ModelRouterOptions,
+  Priority,
+  RouterStats,
+  RoutingContext,
+  RoutingDecision,
+  RoutingPerformance,
+  RoutingRule,
+  Tier,
+} from './router-types'
