@@ -42,6 +42,8 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
+import { fleetOptions } from './fleet-cache'
+import { RouterFleet } from './router-fleet'
 import {
   BUDGET_EXCEEDED,
   ENTRY_GONE,
@@ -237,10 +239,13 @@ export class ModelRouter extends EventEmitter {
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  /** The `redis` option's fleet state (null: none, nothing started). */
+  #fleet: RouterFleet | null = null
 
   constructor(options?: ModelRouterOptions) {
     super()
     const opts = checkOptions(options)
+    const redis = fleetOptions(options?.redis)
     this.#strategy = opts.strategy ?? 'legacy'
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
@@ -261,6 +266,15 @@ export class ModelRouter extends EventEmitter {
     // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
     // router only weakly: it never keeps the process, or a dropped router, alive.
     this.#timer = weakInterval(this, TIMER_MS, ModelRouter.#timerTick)
+    if (redis !== null) {
+      const host = {
+        handle: this.#h,
+        now: () => this.#now(),
+        drainHealth: () => this.#drainHealth(),
+        emit: (e: string, p?: unknown) => this.emit(e, p),
+      }
+      this.#fleet = new RouterFleet(redis, host, opts.probeTimeoutMs ?? 30_000)
+    }
   }
 
   /** The timer's tick (static: see `weakInterval`). */
@@ -299,6 +313,7 @@ export class ModelRouter extends EventEmitter {
       if (e.to === 'healthy') this.#unhealthy.delete(name)
       else this.#unhealthy.add(name)
     }
+    if (this.#fleet !== null && events.length > 0) this.#fleet.published(events)
     if (listening) for (const e of events) this.emit('model_health_changed', toHealthChange(e))
   }
 
@@ -1220,6 +1235,8 @@ export class ModelRouter extends EventEmitter {
     this.#closed = true
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#fleet?.close()
+    this.#fleet = null
     native.routerClear(this.#h)
     this.#memo.clear()
     this.#unhealthy.clear()
