@@ -61,7 +61,7 @@ function router(prefix, opts = {}, server = redis) {
   })
   r.clock = clock
   r.events = []
-  for (const e of ['fleet_degraded', 'fleet_restored', 'model_health_changed']) r.on(e, (p) => r.events.push({ e, p }))
+  for (const e of ['fleet_degraded', 'fleet_restored', 'fleet_health', 'model_health_changed']) r.on(e, (p) => r.events.push({ e, p }))
   routers.push(r)
   return r
 }
@@ -153,8 +153,14 @@ describe('health mirror', () => {
     expect((await b.selectOptimalModel(ctx(), m)).modelName).toBe('top')
     await eject(a, m)
     expect(await until(() => health(b, 'top').state === 'ejected', 400, 5)).toBe(true)
-    // b's own state machine did not change: no model_health_changed on b
+    // b's own state machine did not change: no model_health_changed on b; fleet_health says
+    // what its mirror applied
     expect(b.events.filter((x) => x.e === 'model_health_changed')).toEqual([])
+    // (the message, and possibly the stored state read on subscription, by then holding it)
+    const applied = b.events.filter((x) => x.e === 'fleet_health').map((x) => x.p)
+    expect(applied.length).toBeGreaterThanOrEqual(1)
+    for (const p of applied) expect([p.modelName, p.state]).toEqual(['top', 'ejected'])
+    expect(applied.at(-1).untilMs).toBe(health(b, 'top').untilMs)
     const before = commands()
     const names = []
     for (let i = 0; i < 200; i++) {

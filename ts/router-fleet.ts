@@ -124,7 +124,7 @@ export class RouterFleet {
     }
   }
 
-  /** Tracks a peer's state applied to the router (for the takeover of its probe). */
+  /** Tracks a peer's state applied to the router (for the takeover of its probe), and says so. */
   private applied(model: string, state: string, untilMs: number): void {
     if (state === 'ejected') {
       if (this.holds.size < MAX_HOLDS || this.holds.has(model)) this.holds.set(model, untilMs + this.probeTimeoutMs)
@@ -132,6 +132,7 @@ export class RouterFleet {
       this.holds.delete(model)
     }
     this.host.drainHealth()
+    this.host.emit('fleet_health', { modelName: model, state, untilMs: state === 'healthy' ? undefined : untilMs })
   }
 
   private loadStored(): void {
