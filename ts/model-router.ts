@@ -180,7 +180,7 @@ function toPerformance(p: Record<string, unknown>): ModelPerformance {
 
 type Handle = ReturnType<typeof native.routerCreate>
 
-/** The model router: a drop-in for the legacy `ModelRouter` (same methods, promises and events: `routing_decision`, `routing_slow`, `performance_metrics`, `fallback_triggered`, `model_performance_updated`, `model_availability_changed`, `batch_availability_update`), plus `strategy: "adaptive"` (`reportOutcome`, `getModelHealth`, `explain`, the `model_health_changed` event with a `ModelHealthChange`). Errors: `TypeError`/`RangeError` naming the field for bad input; `ERR_NO_MODELS`, `ERR_NO_ELIGIBLE_MODEL`, `ERR_NO_HEALTHY_MODEL`, `ERR_BUDGET_EXCEEDED`, `ERR_SHUT_DOWN` codes. See docs/router.md. */
+/** The model router: a drop-in for the legacy `ModelRouter` (same methods, promises and events: `routing_decision`, `routing_slow`, `performance_metrics`, `fallback_triggered`, `model_performance_updated`, `model_availability_changed`, `batch_availability_update`), plus `strategy: "adaptive"` (`reportOutcome`, `getModelHealth`, `explain`, the `model_health_changed` event with a `ModelHealthChange`) and, with `redis`, fleet mode (`fleet_health` `{ modelName, state, untilMs }` when another process's change is applied, `fleet_degraded` `{ reason }`, `fleet_restored` `{ downMs }`; docs/fleet.md). Errors: `TypeError`/`RangeError` naming the field for bad input; `ERR_NO_MODELS`, `ERR_NO_ELIGIBLE_MODEL`, `ERR_NO_HEALTHY_MODEL`, `ERR_BUDGET_EXCEEDED`, `ERR_SHUT_DOWN` codes. See docs/router.md. */
 export class ModelRouter extends EventEmitter {
   readonly #h: Handle
   /** Timer ticks so far (the purge runs every PURGE_EVERY_TICKS). */
