@@ -219,8 +219,13 @@ describe('health mirror', () => {
     const held = health(b, 'top').untilMs
     a.shutdown() // never probes, never says restored
     // past the ejection and the stored state's life on both clocks: the work timer asks for the lock
-    for (const r of [b, c]) r.clock.t = held + probeTimeoutMs + 1
-    expect(await until(() => health(b, 'top').untilMs !== held && health(c, 'top').untilMs !== held, 400, 5)).toBe(true)
+    const t = held + probeTimeoutMs + 1
+    for (const r of [b, c]) r.clock.t = t
+    // the lock's answer: the taker's ejection ends now (its probe is due), the other's hold
+    // is extended by another probe's time
+    const settled = (r) => [t, t + probeTimeoutMs].includes(health(r, 'top').untilMs)
+    expect(await until(() => settled(b) && settled(c), 400, 5)).toBe(true)
+    expect([health(b, 'top').untilMs, health(c, 'top').untilMs].sort((x, y) => x - y)).toEqual([t, t + probeTimeoutMs])
     const picks = []
     for (const r of [b, c]) picks.push((await r.selectOptimalModel(ctx(), m)).modelName)
     expect(picks.filter((n) => n === 'top')).toHaveLength(1)
