@@ -265,6 +265,30 @@ describe('fleet-wide quotas', () => {
     expect(await until(() => used() === top, 400, 5)).toBe(true)
   })
 
+  test('tpm holds fleet-wide: reserved tokens count in the shared window', async () => {
+    const prefix = newPrefix()
+    const pair = [0, 1].map(() => router(prefix, { whenNoneHealthy: 'reject' }))
+    const m = models({ top: { tpm: 2000 } })
+    await subscribed(prefix, 2)
+    let tokens = 0
+    for (let round = 0; round < 60; round++) {
+      for (const r of pair) {
+        r.clock.t += 1
+        const d = await r.selectOptimalModel(ctx({ tokenBudget: 190 }), m)
+        if (d.modelName === 'top') {
+          // the call used what was reserved (the task's estimate + the budget)
+          const e = await r.explain(ctx({ tokenBudget: 190 }), m)
+          tokens += e.requiredTokens
+          r.reportOutcome(d, { ok: true, latencyMs: 100, inputTokens: e.requiredTokens - 190, outputTokens: 190 })
+        } else r.reportOutcome(d, { ok: true, latencyMs: 100 })
+      }
+      await sleep(1)
+    }
+    console.log(`fleet-wide tpm 2000: ${tokens} tokens sent to top by 2 routers`)
+    expect(tokens).toBeLessThanOrEqual(2000)
+    expect(tokens).toBeGreaterThanOrEqual(1000)
+  })
+
   test('degraded (redis killed), each router keeps to its share; fleet_degraded once, fleet_restored after', async () => {
     const r = await startRedis()
     const prefix = newPrefix()

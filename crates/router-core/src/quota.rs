@@ -41,6 +41,9 @@ impl Quota {
 pub const LEASE_MS: f64 = 2_000.0;
 /// Over quota for want of a lease: retried this soon (the refill is under way).
 pub const REFILL_WAIT_MS: f64 = 20.0;
+/// The fleet's window was full (nothing granted): asked again after this long, so a full
+/// window does not turn every process's work timer into a stream of Redis calls.
+pub const FULL_RETRY_MS: f64 = 250.0;
 /// Models with lease work waiting, at most (one entry per model with a quota).
 pub const MAX_LEASE_WORK: usize = 4096;
 
@@ -101,6 +104,8 @@ struct Log {
     granted: (f64, f64),
     /// The fleet's mark of the last grant (where capacity is given back).
     grant_mark: u64,
+    /// After a refill that got nothing: not asked again before this.
+    retry_at: f64,
 }
 
 impl Log {
@@ -232,10 +237,13 @@ impl QuotaBook {
                 let at = log.clears_at(Self::local_quota(fleet, log.quota), tokens, now_ms);
                 if fleet == FleetQuota::Leased && log.lease_short(tokens, now_ms) {
                     log.lapse(now_ms);
-                    if !self.work.iter().any(|n| n == name) && self.work.len() < MAX_LEASE_WORK {
+                    if now_ms >= log.retry_at
+                        && !self.work.iter().any(|n| n == name)
+                        && self.work.len() < MAX_LEASE_WORK
+                    {
                         self.work.push(name.to_owned());
                     }
-                    return at.max(now_ms + REFILL_WAIT_MS);
+                    return at.max(now_ms + REFILL_WAIT_MS).max(log.retry_at);
                 }
                 at
             }
@@ -251,7 +259,7 @@ impl QuotaBook {
                 l.age_out(now_ms);
                 let at = l.clears_at(Self::local_quota(self.fleet, l.quota), tokens, now_ms);
                 if self.fleet == FleetQuota::Leased && l.lease_short(tokens, now_ms) {
-                    return at.max(now_ms + REFILL_WAIT_MS);
+                    return at.max(now_ms + REFILL_WAIT_MS).max(l.retry_at);
                 }
                 at
             }
@@ -382,6 +390,8 @@ impl QuotaBook {
         log.lease.expires_ms = now_ms + LEASE_MS;
         if requests > 0.0 || tokens > 0.0 {
             log.granted = (requests, tokens);
+        } else {
+            log.retry_at = now_ms + FULL_RETRY_MS;
         }
     }
 
@@ -664,5 +674,21 @@ mod tests {
         let w = b.take_lease_work(2.0, &slice);
         assert_eq!(w[0].return_requests, 4.0);
         assert_eq!(b.lease("m").unwrap().requests, 0.0);
+    }
+
+    #[test]
+    fn a_full_fleet_window_is_asked_again_only_after_a_while() {
+        let mut b = leased(Some(100.0), None);
+        b.clears_at("m", 1.0, 0.0);
+        b.take_lease_work(0.0, &slice);
+        b.grant("m", 0.0, 0.0, 0, 10.0);
+        // over quota until the retry, and no lease work meanwhile
+        assert_eq!(b.clears_at("m", 1.0, 11.0), 10.0 + FULL_RETRY_MS);
+        assert!(!b.has_lease_work());
+        assert_eq!(
+            b.clears_at("m", 1.0, 10.0 + FULL_RETRY_MS),
+            10.0 + FULL_RETRY_MS + REFILL_WAIT_MS
+        );
+        assert!(b.has_lease_work());
     }
 }
