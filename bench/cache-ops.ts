@@ -314,7 +314,7 @@ function peakRss(quick: boolean): Row[] {
     'lru-cache': `const { LRUCache } = require('lru-cache')
       const c = new LRUCache({ max: N })
       for (let i = 0; i < N; i++) c.set('key-' + i, { i, model: 'gemini-2.0-flash', ok: true })`,
-    legacy: `const { CacheManager } = require(${JSON.stringify(path.join(benchDir, 'legacy', 'cache-manager.js'))})
+    legacy: `const { CacheManager } = require(${JSON.stringify(require.resolve('model-router-legacy-ports'))})
       const c = new CacheManager({ persistToDisk: false, maxMemorySize: 4 * 1024 ** 3 })
       ;(async () => { for (let i = 0; i < N; i++) await c.set('key-' + i, { i, model: 'gemini-2.0-flash', ok: true }) })()`,
   }

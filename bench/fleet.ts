@@ -14,8 +14,11 @@
  * Starts its own `redis-server` on a free port (no persistence) unless FLEET_REDIS_URL is
  * set. Options: --requests N (per process, default 20000), --keys N (default 20000),
  * --reads N (default 20000).
+ *
+ * `run()` is the fleet section of `benchmark:compare`: parts 1 and 2 (gets only) at a
+ * reduced size, or a line saying why it was skipped.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as os from 'node:os'
@@ -165,6 +168,7 @@ async function startRedis(): Promise<{ url: string; stop: () => void; cli: (...a
     stdio: 'ignore',
   })
   const stop = () => {
+    process.off('exit', stop)
     proc.kill('SIGKILL')
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -190,6 +194,145 @@ function inChild<T>(job: Job): Promise<T> {
   })
 }
 
+/** Part 1: the seeded Zipf workload over isolated caches, a shared Redis level, and one process. */
+async function hitRate(url: string, prefix: string, requests: number, keys: number, h: string): Promise<string> {
+  type Hits = { hits: number; requests: number }
+  const rate = (rs: Hits[]) => rs.reduce((a, r) => a + r.hits, 0) / rs.reduce((a, r) => a + r.requests, 0)
+  const jobs = (u: string | null, p: string) =>
+    Array.from({ length: PROCESSES }, (_, i) => inChild<Hits>({ kind: 'zipf', url: u, prefix: p, seed: 1000 + i, requests, keys }))
+  const isolated = rate(await Promise.all(jobs(null, prefix)))
+  const shared = rate(await Promise.all(jobs(url, `${prefix}zipf:`)))
+  // one process serving all the traffic: the same four streams, one after another
+  let oneHits = 0
+  {
+    const cache = new CacheManager({ persistToDisk: false })
+    for (let p = 0; p < PROCESSES; p++) {
+      const next = zipf(keys, 1.0, rng(1000 + p))
+      for (let i = 0; i < requests; i++) {
+        const k = next()
+        if ((await cache.get(`z:${k}`)) !== null) oneHits++
+        else await cache.set(`z:${k}`, value(k), 3600)
+      }
+    }
+    cache.shutdown()
+  }
+  const one = oneHits / (requests * PROCESSES)
+  return [
+    `${h} Hit rate, Zipf (s = 1.0) over ${keys.toLocaleString('en-US')} keys, ${requests.toLocaleString('en-US')} requests per process\n`,
+    '| setup | hit rate | vs one process |',
+    '|---|---:|---:|',
+    `| one process serving all | ${(one * 100).toFixed(2)}% | — |`,
+    `| ${PROCESSES} processes, shared Redis level | ${(shared * 100).toFixed(2)}% | ${((shared - one) * 100).toFixed(2)} points |`,
+    `| ${PROCESSES} processes, isolated caches | ${(isolated * 100).toFixed(2)}% | ${((isolated - one) * 100).toFixed(2)} points |`,
+    `\nGoal: shared within 2 points of one process: ${Math.abs(shared - one) <= 0.02 ? 'met' : 'not met'}.\n`,
+  ].join('\n')
+}
+
+type Lat = { p50: number; p99: number; opsPerSec: number; missed?: number; degradations?: number }
+const best = (xs: Lat[]) => xs.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
+
+/**
+ * Part 2: `rounds` rounds, alternating, of `reads` reads by a fresh process of keys it never
+ * read (every read goes to Redis): native under `${prefix}x:` vs ioredis under `${prefix}peer:`
+ * (both filled beforehand with `rounds × reads` values).
+ */
+async function crossGet(url: string, prefix: string, reads: number, rounds: number, h: string): Promise<string> {
+  const nat: Lat[] = []
+  const peer: Lat[] = []
+  for (let round = 0; round < rounds; round++) {
+    const start = round * reads
+    nat.push(await inChild<Lat>({ kind: 'read-native', url, prefix: `${prefix}x:`, seed: 0, requests: reads, keys: 0, start }))
+    peer.push(await inChild<Lat>({ kind: 'read-ioredis', url, prefix, seed: 0, requests: reads, keys: 0, start }))
+  }
+  const n = best(nat)
+  const q = best(peer)
+  const missed = nat.reduce((a, x) => a + (x.missed ?? 0), 0)
+  const degr = nat.reduce((a, x) => a + (x.degradations ?? 0), 0)
+  return [
+    `${h} Cross-process get, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} reads (best of ${rounds} round${rounds === 1 ? '' : 's'})\n`,
+    '| side | p50 µs | p99 µs | ops/s |',
+    '|---|---:|---:|---:|',
+    `| native fleet level (CacheManager.get, local miss → Redis → local fill) | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.opsPerSec.toFixed(0)} |`,
+    `| ioredis + JSON.parse | ${q.p50.toFixed(0)} | ${q.p99.toFixed(0)} | ${q.opsPerSec.toFixed(0)} |`,
+    `| ratio native / ioredis | ${(n.p50 / q.p50).toFixed(2)}× | ${(n.p99 / q.p99).toFixed(2)}× | ${(n.opsPerSec / q.opsPerSec).toFixed(2)}× |`,
+    `\nNative reads that missed (a timeout made the level degraded): ${missed} of ${nat.length * reads}; degradations: ${degr}.`,
+    `Goal: ≥ 1.5× the peer's throughput at equal or lower p99: ${n.opsPerSec >= 1.5 * q.opsPerSec && n.p99 <= q.p99 ? 'met' : 'not met'}.\n`,
+  ].join('\n')
+}
+
+/** Stores `n` 1 KB JSON values for each side: native records under `${prefix}x:`, the peer's JSON text under `${prefix}peer:`. */
+async function fillBoth(url: string, prefix: string, n: number): Promise<{ nativeBytes: number; peerBytes: number }> {
+  const { default: Redis } = await import('ioredis')
+  const usedMemory = async () => {
+    const r = new Redis(url)
+    const info = await r.info('memory')
+    r.disconnect()
+    return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+  }
+  const m0 = await usedMemory()
+  await inChild({ kind: 'fill', url, prefix: `${prefix}x:`, seed: 0, requests: 0, keys: n })
+  const m1 = await usedMemory()
+  {
+    const r = new Redis(url)
+    for (let k = 0; k < n; k += 500) {
+      const p = r.pipeline()
+      for (let j = k; j < Math.min(k + 500, n); j++) p.set(`${prefix}peer:${j}`, JSON.stringify(value(j)))
+      await p.exec()
+    }
+    r.disconnect()
+  }
+  const m2 = await usedMemory()
+  return { nativeBytes: m1 - m0, peerBytes: m2 - m1 }
+}
+
+/** Removes this run's keys from a Redis the run did not start. */
+async function unlinkPrefix(url: string, prefix: string): Promise<void> {
+  const { default: Redis } = await import('ioredis')
+  const r = new Redis(url)
+  let cursor = '0'
+  do {
+    const [c, ks] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = c
+    if (ks.length) await r.unlink(...ks)
+  } while (cursor !== '0')
+  r.disconnect()
+}
+
+/** Whether a `redis-server` binary can be started here. */
+function redisServerInstalled(): boolean {
+  const r = spawnSync('redis-server', ['--version'], { stdio: 'ignore' })
+  return r.error === undefined && r.status === 0
+}
+
+/**
+ * The fleet section of `benchmark:compare`: the hit rate (4 processes shared vs isolated
+ * vs one) and the cross-process get beside the ioredis peer, at a reduced size, on a
+ * `redis-server` started for the run (or FLEET_REDIS_URL).
+ */
+export async function run(o: { quick: boolean }): Promise<string> {
+  const external = process.env.FLEET_REDIS_URL
+  if (!external && !redisServerInstalled()) return 'skipped: redis-server not installed'
+  const requests = o.quick ? 2000 : 10_000
+  const keys = requests
+  const reads = o.quick ? 2000 : 10_000
+  const rounds = o.quick ? 1 : 2
+  const own = external ? null : await startRedis()
+  const url = external ?? own!.url
+  const prefix = `mrnbench${process.pid}:`
+  try {
+    const head =
+      `A reduced \`npm run benchmark:fleet\` (${PROCESSES} processes, one local Redis ${own ? 'started for this run' : 'from FLEET_REDIS_URL'}; ` +
+      'the full run adds sets, Redis memory per entry and the option-absent costs; docs/fleet.md).\n'
+    const hits = await hitRate(url, prefix, requests, keys, '###')
+    await fillBoth(url, prefix, reads * rounds)
+    const gets = await crossGet(url, prefix, reads, rounds, '###')
+    return [head, hits, gets].join('\n')
+  } finally {
+    if (own) own.stop()
+    else await unlinkPrefix(url, prefix)
+  }
+}
+
 async function main(): Promise<void> {
   const requests = arg('requests', 20_000)
   const keys = arg('keys', 20_000)
@@ -203,94 +346,10 @@ async function main(): Promise<void> {
       await routerRows(url, prefix)
       return
     }
-    // 1. hit rate
-    type Hits = { hits: number; requests: number }
-    const rate = (rs: Hits[]) => rs.reduce((a, r) => a + r.hits, 0) / rs.reduce((a, r) => a + r.requests, 0)
-    const jobs = (u: string | null, p: string) =>
-      Array.from({ length: PROCESSES }, (_, i) => inChild<Hits>({ kind: 'zipf', url: u, prefix: p, seed: 1000 + i, requests, keys }))
-    const isolated = rate(await Promise.all(jobs(null, prefix)))
-    const shared = rate(await Promise.all(jobs(url, `${prefix}zipf:`)))
-    // one process serving all the traffic: the same four streams, one after another
-    let oneHits = 0
-    {
-      const cache = new CacheManager({ persistToDisk: false })
-      for (let p = 0; p < PROCESSES; p++) {
-        const next = zipf(keys, 1.0, rng(1000 + p))
-        for (let i = 0; i < requests; i++) {
-          const k = next()
-          if ((await cache.get(`z:${k}`)) !== null) oneHits++
-          else await cache.set(`z:${k}`, value(k), 3600)
-        }
-      }
-      cache.shutdown()
-    }
-    const one = oneHits / (requests * PROCESSES)
-    console.log(
-      `## Hit rate, Zipf (s = 1.0) over ${keys.toLocaleString('en-US')} keys, ${requests.toLocaleString('en-US')} requests per process\n`,
-    )
-    console.log('| setup | hit rate | vs one process |')
-    console.log('|---|---:|---:|')
-    console.log(`| one process serving all | ${(one * 100).toFixed(2)}% | — |`)
-    console.log(
-      `| ${PROCESSES} processes, shared Redis level | ${(shared * 100).toFixed(2)}% | ${((shared - one) * 100).toFixed(2)} points |`,
-    )
-    console.log(
-      `| ${PROCESSES} processes, isolated caches | ${(isolated * 100).toFixed(2)}% | ${((isolated - one) * 100).toFixed(2)} points |`,
-    )
-    console.log(`\nGoal: shared within 2 points of one process: ${Math.abs(shared - one) <= 0.02 ? 'met' : 'not met'}.\n`)
-
-    // 2. cross-process get, native vs ioredis + JSON
-    const { default: Redis } = await import('ioredis')
-    const usedMemory = async () => {
-      const r = new Redis(url)
-      const info = await r.info('memory')
-      r.disconnect()
-      return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
-    }
-    const m0 = await usedMemory()
-    await inChild({ kind: 'fill', url, prefix: `${prefix}x:`, seed: 0, requests: 0, keys: reads * 2 })
-    const m1 = await usedMemory()
-    // the peer's values: the same 1 KB JSON under plain keys
-    {
-      const r = new Redis(url)
-      for (let k = 0; k < reads * 2; k += 500) {
-        const p = r.pipeline()
-        for (let j = k; j < Math.min(k + 500, reads * 2); j++) p.set(`${prefix}peer:${j}`, JSON.stringify(value(j)))
-        await p.exec()
-      }
-      r.disconnect()
-    }
-    const m2 = await usedMemory()
-    type Lat = { p50: number; p99: number; opsPerSec: number; missed?: number; degradations?: number }
-    // two rounds each, alternating, on keys not read before (every read goes to Redis)
-    const nat: Lat[] = []
-    const peer: Lat[] = []
-    for (let round = 0; round < 2; round++) {
-      const start = round * reads
-      nat.push(await inChild<Lat>({ kind: 'read-native', url, prefix: `${prefix}x:`, seed: 0, requests: reads, keys: 0, start }))
-      peer.push(await inChild<Lat>({ kind: 'read-ioredis', url, prefix, seed: 0, requests: reads, keys: 0, start }))
-    }
-    const best = (xs: Lat[]) => xs.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
-    const n = best(nat)
-    const q = best(peer)
-    console.log(`## Cross-process get, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} reads (best of 2 rounds)\n`)
-    console.log('| side | p50 µs | p99 µs | ops/s |')
-    console.log('|---|---:|---:|---:|')
-    console.log(
-      `| native fleet level (CacheManager.get, local miss → Redis → local fill) | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.opsPerSec.toFixed(0)} |`,
-    )
-    console.log(`| ioredis + JSON.parse | ${q.p50.toFixed(0)} | ${q.p99.toFixed(0)} | ${q.opsPerSec.toFixed(0)} |`)
-    console.log(
-      `| ratio native / ioredis | ${(n.p50 / q.p50).toFixed(2)}× | ${(n.p99 / q.p99).toFixed(2)}× | ${(n.opsPerSec / q.opsPerSec).toFixed(2)}× |`,
-    )
-    const missed = nat.reduce((a, x) => a + (x.missed ?? 0), 0)
-    const degr = nat.reduce((a, x) => a + (x.degradations ?? 0), 0)
-    console.log(
-      `\nNative reads that missed (a timeout made the level degraded): ${missed} of ${nat.length * reads}; degradations: ${degr}.`,
-    )
-    console.log(
-      `Goal: ≥ 1.5× the peer's throughput at equal or lower p99: ${n.opsPerSec >= 1.5 * q.opsPerSec && n.p99 <= q.p99 ? 'met' : 'not met'}.\n`,
-    )
+    // 1. hit rate; 2. cross-process get, native vs ioredis + JSON, then set and memory
+    console.log(await hitRate(url, prefix, requests, keys, '##'))
+    const mem = await fillBoth(url, prefix, reads * 2)
+    console.log(await crossGet(url, prefix, reads, 2, '##'))
     const wn: Lat[] = []
     const wp: Lat[] = []
     for (let round = 0; round < 2; round++) {
@@ -313,7 +372,7 @@ async function main(): Promise<void> {
     const keysStored = reads * 2
     console.log('## Redis memory per entry (INFO used_memory delta / entries; 1 KB JSON value, compressed by the native side)\n')
     console.log(
-      `| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${((m1 - m0) / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${((m2 - m1) / keysStored).toFixed(0)} |\n`,
+      `| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${(mem.nativeBytes / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${(mem.peerBytes / keysStored).toFixed(0)} |\n`,
     )
 
     // 3. the option absent: the local paths as they are without a fleet level
@@ -340,33 +399,27 @@ async function main(): Promise<void> {
     if (own) {
       own.stop()
     } else {
-      // leave a shared Redis as found
-      const { default: Redis } = await import('ioredis')
-      const r = new Redis(url)
-      let cursor = '0'
-      do {
-        const [c, ks] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-        cursor = c
-        if (ks.length) await r.unlink(...ks)
-      } while (cursor !== '0')
-      r.disconnect()
+      await unlinkPrefix(url, prefix) // leave a shared Redis as found
     }
   }
 }
 
-if (process.argv[2] === 'worker') {
-  process.once('message', (job: Job) => {
-    runWorker(job).then(
-      (value) => process.send!({ ok: true, value }, () => process.exit(0)),
-      (err) => process.send!({ ok: false, error: String(err?.stack ?? err) }, () => process.exit(1)),
+// run directly (`benchmark:fleet`, or a worker it forks); imported, it only exports `run`
+if (require.main === module) {
+  if (process.argv[2] === 'worker') {
+    process.once('message', (job: Job) => {
+      runWorker(job).then(
+        (value) => process.send!({ ok: true, value }, () => process.exit(0)),
+        (err) => process.send!({ ok: false, error: String(err?.stack ?? err) }, () => process.exit(1)),
+      )
+    })
+  } else {
+    main().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err)
+        process.exit(1)
+      },
     )
-  })
-} else {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err)
-      process.exit(1)
-    },
-  )
+  }
 }

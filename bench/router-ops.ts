@@ -40,7 +40,7 @@ export const TEXTS = {
     'magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ',
   // the keyword-free text, then three keywords at its very end (see `task`)
   'keyword-late': '',
-  // German and Chinese: a UTF-16 string in V8 that the binding converts to UTF-8
+  // German and Chinese: a UTF-16 string in V8, which the binding reads as UTF-16
   'non-ASCII': 'Bitte prüfe die Übersetzung für die Größenänderung der Straße. 请检查这个翻译并给出简短的总结。 ',
 } as const
 export type TextKind = keyof typeof TEXTS
@@ -103,7 +103,7 @@ function missOp(label: string, bytes: number, n: number, goal: number, kind: Tex
       let k = 0
       return () => r.selectOptimalModel(ctx(tasks[k++ % tasks.length], tier), models)
     },
-    floorOf: kind === 'non-ASCII' || bytes >= 10_000 ? { kind, bytes } : undefined,
+    floorOf: { kind, bytes },
   }
 }
 
@@ -127,24 +127,36 @@ function flatTasks(kind: TextKind, bytes: number, calls: number): string[] {
 }
 
 /**
- * The floor a miss cannot go below while the binding reads the task as UTF-8: V8 writing
- * the string as UTF-8 (for a non-ASCII task, held as UTF-16 in V8, a transcoding). Timed as
- * `TextEncoder.encodeInto` into a reused buffer, the same V8 write without an allocation,
- * on the same tasks as the row it stands beside.
+ * The floor of reading a task: V8 writing the string into a reused buffer, in the form the
+ * binding reads it. The binding reads a task whose first 256 UTF-16 units are not all ASCII
+ * as UTF-16 (V8 holds such a string as UTF-16: a copy), any other as UTF-8 (for a one-byte
+ * string, a copy too); a non-ASCII task read as UTF-8 would be a transcoding, its row shown
+ * beside for comparison. Timed as `TextEncoder.encodeInto` (UTF-8) and
+ * `Buffer.prototype.write(…, 'utf16le')` (UTF-16), the same V8 writes the binding's N-API
+ * reads do, on the same tasks as the row they stand beside.
  */
-async function utf8Floor(kind: TextKind, bytes: number, n: number): Promise<Row> {
+async function readFloors(kind: TextKind, bytes: number, n: number): Promise<{ rows: Row[]; read: Row }> {
   const tasks = flatTasks(kind, bytes, n)
+  const size = bytes >= 1000 ? `${bytes / 1000} KB` : `${bytes} B`
+  const opts = { iterations: n, warmup: Math.ceil(n / 5) }
   const encoder = new TextEncoder()
   const out = new Uint8Array(bytes * 3 + 64)
-  const m = await measure((i) => encoder.encodeInto(tasks[i % tasks.length], out), { iterations: n, warmup: Math.ceil(n / 5) })
-  const size = bytes >= 1000 ? `${bytes / 1000} KB` : `${bytes} B`
-  return {
+  const utf8 = await measure((i) => encoder.encodeInto(tasks[i % tasks.length], out), opts)
+  const units = Buffer.alloc(bytes * 2 + 64)
+  const utf16 = await measure((i) => units.write(tasks[i % tasks.length], 0, 'utf16le'), opts)
+  const row = (form: string, m: typeof utf8, note: string): Row => ({
     group: 'router',
-    op: `floor: task written as UTF-8 by V8, ${kind}, ${size}`,
+    op: `floor: task ${form} by V8, ${kind}, ${size}`,
     side: 'floor',
     ...m,
-    note: "TextEncoder.encodeInto, the write the binding's string conversion does",
-  }
+    note,
+  })
+  const rows = [
+    row('written as UTF-8', utf8, 'TextEncoder.encodeInto into a reused buffer'),
+    row('read as UTF-16', utf16, "Buffer.write(…, 'utf16le') into a reused buffer"),
+  ]
+  const readsUtf16 = kind === 'non-ASCII' || bytes <= 256
+  return { rows, read: rows[readsUtf16 ? 1 : 0] }
 }
 
 /** Rounds per operation: the sides alternate (which goes first alternates too), so a drift
@@ -162,7 +174,7 @@ type Op = {
   warmupShare?: number
   /** The goal for legacy p50 / native p50, shown beside the row. */
   goal?: number
-  /** The task whose UTF-8 conversion floor is shown beside the row. */
+  /** The task whose read floor is shown beside the row. */
   floorOf?: { kind: TextKind; bytes: number }
   /** `calls`: how many calls the side will make (warm-up included). */
   prepare: (r: AnyRouter, calls: number) => Promise<(i: number) => unknown>
@@ -236,11 +248,11 @@ export async function run(opts: { quick: boolean; only?: string }): Promise<Row[
   const bySide = new Map<string, Row[]>(sides.map((s) => [s.name, []]))
   const floors: Row[] = []
   for (const o of ops.filter((x) => opts.only === undefined || x.op.includes(opts.only))) {
-    let floorNote = ''
+    let floor: Row | undefined
     if (o.floorOf) {
-      const f = await utf8Floor(o.floorOf.kind, o.floorOf.bytes, Math.ceil(o.n * scale))
-      floors.push(f)
-      floorNote = `; floor ${f.p50Us.toFixed(2)} µs (task written as UTF-8)`
+      const f = await readFloors(o.floorOf.kind, o.floorOf.bytes, Math.ceil(o.n * scale))
+      floors.push(...f.rows)
+      floor = f.read
     }
     const active = sides.filter((s) => s.applies === undefined || s.applies(o))
     const routers = active.map((s) => s.make())
@@ -259,6 +271,13 @@ export async function run(opts: { quick: boolean; only?: string }): Promise<Row[
         s.name === 'native (adaptive)' && nativeP50 !== undefined
           ? `; ${(results[k].p50Us / nativeP50).toFixed(2)}× the p50 of strategy "legacy" (goal ≤ 1.5×)`
           : ''
+      const legacyP50 = results[active.findIndex((x) => x.name === 'legacy')]?.p50Us
+      // the read floor as the binding reads this task, and the ratio it alone would allow
+      const floorNote =
+        floor === undefined
+          ? ''
+          : `; floor ${floor.p50Us.toFixed(2)} µs (${floor.op.slice('floor: '.length, floor.op.indexOf(' by V8'))}` +
+            (legacyP50 === undefined ? ')' : `, allows ${(legacyP50 / floor.p50Us).toFixed(0)}×)`)
       const goal = o.goal !== undefined && s.name === 'native' ? `; goal ≥ ${o.goal}×${floorNote}` : adaptive
       bySide
         .get(s.name)!

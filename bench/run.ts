@@ -178,6 +178,7 @@ async function main() {
     for (const [title, file] of [
       ['A/B rollout on the same workload', 'ab-ops'],
       ['Resilience: routing under provider faults (fault simulator, virtual time)', 'resilience/main'],
+      ['Fleet: the shared cache level on a local Redis', 'fleet'],
     ]) {
       if (!fs.existsSync(path.join(__dirname, `${file}.js`))) continue
       const t0 = Date.now()

@@ -29,7 +29,7 @@ use router_core::rules::{BuiltinRule, Condition, Rule};
 use router_core::Exclusion;
 use router_core::{
     AdaptiveOutcome, Decision, DecisionKind, ModelConfig, Priority, RetryInfo, RouteError, Router,
-    RouterOptions, RoutingContext, Strategy, Tier, TierPolicy,
+    RouterOptions, RoutingContext, Strategy, TaskText, Tier, TierPolicy,
 };
 use serde::Deserialize;
 
@@ -38,8 +38,8 @@ use crate::router_layout::*;
 
 pub struct RouterHandle {
     pub(crate) router: Router,
-    /// Reused buffer for the task text (tasks reach 100 KB; see `read_task`).
-    scratch: Vec<u8>,
+    /// Reused buffers for the task text (see `read_task`).
+    scratch: TaskBuffers,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
     names: Vec<String>,
     /// Where routing calls write their decision (`OUT_LEN` numbers; see `write_decision`).
@@ -133,46 +133,112 @@ pub(crate) fn sync_live(hd: &mut RouterHandle) {
     }
 }
 
-/// Scratch kept between calls; a larger one is released after use.
+/// Task buffers kept between calls (tasks reach 100 KB); larger ones are released after use.
 const SCRATCH_KEEP: usize = 1 << 20;
 
-/// Reads a JS string as UTF-8 into `scratch` with one conversion pass. (napi-rs's `String`
-/// asks V8 for the UTF-8 length first, which walks the whole text once more.) The UTF-16
-/// length is known in O(1), and UTF-8 needs at most 3 bytes per UTF-16 unit.
-fn read_task<'a>(s: &JsString, scratch: &'a mut Vec<u8>) -> Result<&'a str> {
+/// The buffers a task is read into, one per form (see `read_task`).
+#[derive(Default)]
+struct TaskBuffers {
+    utf8: Vec<u8>,
+    utf16: Vec<u16>,
+}
+
+impl TaskBuffers {
+    fn release_large(&mut self) {
+        if self.utf8.capacity() > SCRATCH_KEEP {
+            self.utf8 = Vec::new();
+        }
+        if self.utf16.capacity() > SCRATCH_KEEP / 2 {
+            self.utf16 = Vec::new();
+        }
+    }
+}
+
+/// Units of a task first read as UTF-16, to tell its form.
+const PROBE_UNITS: usize = 256;
+
+/// Reads a JS string in the form cheapest to read and analyse. V8 holds a non-ASCII string
+/// as UTF-16: writing it as UTF-8 transcodes it character by character, at a cost above
+/// the whole analysis, where copying its units is a `memcpy`. The first `PROBE_UNITS` units
+/// are copied as UTF-16: if one is not ASCII, the string is read as UTF-16; if they are the
+/// whole string and all ASCII, they are narrowed to its UTF-8; otherwise (a long string that
+/// starts with ASCII, most likely all ASCII) it is read as UTF-8 in one pass. The form
+/// depends only on the string's content, so a given string always takes the same path;
+/// every use of the text gives the same result on either form (see `TaskText`).
+fn read_task<'a>(s: &JsString, buffers: &'a mut TaskBuffers) -> Result<TaskText<'a>> {
     let v = s.value();
+    let raw = (v.env, v.value);
     let mut units = 0usize;
     // SAFETY: a plain N-API call on the JS thread with a live value and no buffer (it only
-    // reports the length).
+    // reports the length, in O(1)).
     let status = unsafe {
         sys::napi_get_value_string_utf16(v.env, v.value, std::ptr::null_mut(), 0, &mut units)
     };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
     }
-    let cap = units * 3 + 1;
-    scratch.clear();
-    scratch.reserve(cap);
+    let probe = units.min(PROBE_UNITS);
+    read_utf16(raw, &mut buffers.utf16, probe)?;
+    let ascii = buffers.utf16.iter().fold(0u16, |any, &u| any | u) < 0x80;
+    if probe == units && ascii {
+        buffers.utf8.clear();
+        buffers.utf8.extend(buffers.utf16.iter().map(|&u| u as u8));
+        // SAFETY: ASCII bytes are UTF-8.
+        return Ok(TaskText::Utf8(unsafe {
+            std::str::from_utf8_unchecked(&buffers.utf8)
+        }));
+    }
+    if !ascii {
+        if probe < units {
+            read_utf16(raw, &mut buffers.utf16, units)?;
+        }
+        return Ok(TaskText::Utf16(&buffers.utf16));
+    }
+    read_utf8(raw, &mut buffers.utf8, units).map(TaskText::Utf8)
+}
+
+/// A JS string value and its env, as N-API calls take them.
+type RawString = (sys::napi_env, sys::napi_value);
+
+/// Copies the first `n` UTF-16 units of a JS string into `buf`.
+fn read_utf16(v: RawString, buf: &mut Vec<u16>, n: usize) -> Result<()> {
+    buf.clear();
+    buf.reserve(n + 1);
     let mut written = 0usize;
-    // SAFETY: a plain N-API call on the JS thread with a live value; `scratch` has room for
+    // SAFETY: a plain N-API call on the JS thread with a live value; `buf` has room for
+    // `n + 1` units (reserved above), and V8 writes at most `n` and a terminating zero.
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(v.0, v.1, buf.as_mut_ptr(), n + 1, &mut written)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(invalid_arg("context.task must be a string"));
+    }
+    // SAFETY: V8 wrote `written` ≤ `n` units.
+    unsafe { buf.set_len(written.min(n)) };
+    Ok(())
+}
+
+/// Reads a JS string of `units` UTF-16 units as UTF-8 into `buf` with one conversion pass.
+/// (napi-rs's `String` asks V8 for the UTF-8 length first, which walks the whole text once
+/// more.) UTF-8 needs at most 3 bytes per UTF-16 unit.
+fn read_utf8(v: RawString, buf: &mut Vec<u8>, units: usize) -> Result<&str> {
+    let cap = units * 3 + 1;
+    buf.clear();
+    buf.reserve(cap);
+    let mut written = 0usize;
+    // SAFETY: a plain N-API call on the JS thread with a live value; `buf` has room for
     // `cap` bytes (reserved above), and V8 writes at most `cap` of them.
     let status = unsafe {
-        sys::napi_get_value_string_utf8(
-            v.env,
-            v.value,
-            scratch.as_mut_ptr().cast(),
-            cap,
-            &mut written,
-        )
+        sys::napi_get_value_string_utf8(v.0, v.1, buf.as_mut_ptr().cast(), cap, &mut written)
     };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg("context.task must be a string"));
     }
     // SAFETY: V8 wrote `written` bytes of well-formed UTF-8 (lone surrogates become U+FFFD),
     // so the validation pass of `from_utf8` is skipped.
-    unsafe { scratch.set_len(written) };
+    unsafe { buf.set_len(written.min(cap - 1)) };
     // SAFETY: the bytes are V8's UTF-8 (see above).
-    Ok(unsafe { std::str::from_utf8_unchecked(scratch) })
+    Ok(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
 pub(crate) type Handle = External<RefCell<RouterHandle>>;
@@ -329,7 +395,7 @@ pub fn router_create(
     }
     Ok(External::new(RefCell::new(RouterHandle {
         router: Router::new(opts),
-        scratch: Vec::new(),
+        scratch: TaskBuffers::default(),
         names: Vec::new(),
         out,
         outcomes,
@@ -728,9 +794,7 @@ fn select_into(
         };
         hd.router.select_with(&ctx, retry, now)
     };
-    if hd.scratch.capacity() > SCRATCH_KEEP {
-        hd.scratch = Vec::new();
-    }
+    hd.scratch.release_large();
     sync_live(hd);
     match result {
         Ok(d) => {
@@ -1141,7 +1205,7 @@ pub fn router_builtin_rule_matches(
         .ok_or_else(|| invalid_arg(format!("not a default rule: {rule_id:?}")))?;
     let capabilities = parse_strings(capabilities_json, "context.capabilities")?;
     let ctx = RoutingContext {
-        task: &task,
+        task: task.as_str().into(),
         user_tier: tier(user_tier)?,
         priority: priority(priority_code)?,
         latency_requirement,

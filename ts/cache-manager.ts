@@ -493,7 +493,13 @@ export class CacheManager extends EventEmitter {
       const rs = native.cacheGetMany(this.live(), list)
       if (this.warm.learning()) for (const k of list) this.warm.remember(k)
       if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
-      return Promise.resolve(rs.map((r) => (r === null || r === undefined ? null : decode(r))))
+      const values = rs.map((r) => (r === null || r === undefined ? null : decode(r)))
+      if (this.fleet === null) return Promise.resolve(values)
+      return this.fleet.getMany(
+        list,
+        rs.map((r) => r === null || r === undefined),
+        values,
+      )
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
@@ -512,6 +518,7 @@ export class CacheManager extends EventEmitter {
     }
     if (!Array.isArray(list)) return Promise.reject(typeError('entries', 'an array or a Map', entries))
     const events: SetEvent[] = []
+    const shared: Promise<unknown>[] = []
     try {
       const h = this.live()
       // every entry is checked, by the same rules as `set` (the native size limits
@@ -543,6 +550,10 @@ export class CacheManager extends EventEmitter {
           const event = this.write(e[0], e[1], e[2], e[3], encoded[i])
           written++
           if (event !== null) events.push(event)
+          if (this.fleet !== null) {
+            const ttlMs = e[2] ? Math.max(1, e[2] * 1000) : this.defaultTtlMs
+            shared.push(this.fleet.set(e[0], encoded[i], kindOf(e[1], encoded[i]), ttlMs, e[3] ?? undefined))
+          }
         })
       } catch (err) {
         // a native failure after some writes: commit what was written (releasing the write
@@ -556,7 +567,8 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.emitAfter(this.commits.join(), () => {
+    const done = shared.length === 0 ? this.commits.join() : Promise.all([this.commits.join(), ...shared]).then(() => {})
+    return this.emitAfter(done, () => {
       for (const event of events) this.emit('cache_set', event)
     })
   }

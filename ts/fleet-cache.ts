@@ -86,6 +86,8 @@ const MAX_FILLED = 65_536
 const MAX_RECENT = 4096
 /** Checks of the lock a waiter makes at most (the lease bounds the wait too). */
 const MAX_LOCK_CHECKS = 10_000
+/** Reads of a \`getOrSet\` waiter an invalidation may overtake before it computes itself. */
+const MAX_STALE_READS = 4
 
 function wholeMs(redis: Record<string, unknown>, field: string, fallback: number, max: number): number {
   const v = redis[field]
@@ -293,20 +295,44 @@ export class FleetCacheLevel {
 
   /**
    * A local miss: the value from Redis (copied into the local levels), or null. A read that
-   * an invalidation of its key overtook is a miss.
+   * an invalidation of its key (or a clear, or a (re)subscription) may have overtaken is
+   * read again: the second read starts after the invalidation was applied, and Redis
+   * executed the delete before publishing it.
    */
   async get(key: string): Promise<unknown> {
-    const seq = this.seq
-    const e = await this.lookup(key)
-    if (e === null || this.stale(key, seq)) return null
-    let v: unknown
-    try {
-      v = this.value(e)
-    } catch {
-      return null // a well-formed record holding text that is not JSON: garbage, a miss
+    for (let read = 0; read < MAX_STALE_READS; read++) {
+      const seq = this.seq
+      const e = await this.lookup(key)
+      if (e === null) return null
+      if (this.stale(key, seq)) continue
+      let v: unknown
+      try {
+        v = this.value(e)
+      } catch {
+        return null // a well-formed record holding text that is not JSON: garbage, a miss
+      }
+      this.fill(key, e)
+      return v
     }
-    this.fill(key, e)
-    return v
+    return null
+  }
+
+  /**
+   * `getMany` after the local levels: `values[i]` for the keys they held, the others
+   * (`missed[i]`) from Redis in one burst (copied into the local levels), null for the rest.
+   */
+  async getMany(keys: string[], missed: boolean[], values: unknown[]): Promise<unknown[]> {
+    const reads: Promise<void>[] = []
+    for (let i = 0; i < keys.length; i++) {
+      if (missed[i])
+        reads.push(
+          this.get(keys[i]).then((v) => {
+            values[i] = v
+          }),
+        )
+    }
+    if (reads.length !== 0) await Promise.all(reads)
+    return values
   }
 
   /**
@@ -375,21 +401,30 @@ export class FleetCacheLevel {
       await store(v)
       return v
     }
-    const seq = this.seq
-    let r: Awaited<ReturnType<typeof native.fleetAcquire>>
-    try {
-      r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
-    } catch {
-      r = { state: 'giveup' }
-    }
-    if (r.state === 'value' && r.entry && !this.stale(key, seq)) {
+    let r: Awaited<ReturnType<typeof native.fleetAcquire>> = { state: 'giveup' }
+    for (let read = 0; read < MAX_STALE_READS; read++) {
+      const seq = this.seq
       try {
-        const v = this.value(r.entry) as T
-        this.fill(key, r.entry)
-        return v
+        r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
       } catch {
-        // not JSON after all: compute
+        r = { state: 'giveup' }
       }
+      if (r.state !== 'value' || !r.entry) break
+      if (!this.stale(key, seq)) {
+        try {
+          const v = this.value(r.entry) as T
+          this.fill(key, r.entry)
+          return v
+        } catch {
+          break // not JSON after all: compute
+        }
+      }
+      // An invalidation arrived while this process waited (a clear anywhere, its own
+      // (re)subscription, a delete of the key): it may or may not postdate the value read.
+      // Read again instead of computing: the key is either still there, or gone and its
+      // lock free for this process to take.
+      r = { state: 'giveup' }
+      if (this.handle === null) break
     }
     const token = r.state === 'acquired' ? r.token : undefined
     try {

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { goals, goalTable, scenarioTable, timeChart } from './report'
+import { CAPACITY_GOALS, goalCount, goals, goalTable, isCapacityScenario, RESILIENCE_GOALS, scenarioTable, timeChart } from './report'
 import { SIDE_NAMES, unavailable, type SideName } from './sides'
 import { DEFAULT_SIM, simulate, type SideRun, type SimOptions } from './sim'
 import { scenarios, type Scenario } from './world'
@@ -44,7 +44,7 @@ export async function simulateAll(o: ResilienceOptions = {}): Promise<Resilience
     ratePerSec: o.ratePerSec ?? (o.quick ? DEFAULT_SIM.ratePerSec / 2 : DEFAULT_SIM.ratePerSec),
     probeIntervalMs: o.probeIntervalMs ?? DEFAULT_SIM.probeIntervalMs,
   }
-  const all = scenarios()
+  const all = scenarios(options.ratePerSec)
   for (const name of o.scenarios ?? []) {
     if (!all.some((s) => s.name === name))
       throw new RangeError(`--scenario must be one of ${all.map((s) => s.name).join(', ')}, got ${name}`)
@@ -87,7 +87,17 @@ export function markdown(res: ResilienceResult, heading = '##', charts: string[]
     for (const [s, why] of res.skipped) parts.push(`**${s} skipped**: ${why}.`, '')
   }
   if (!res.skipped.has('adaptive') && [...res.runs.values()].some((l) => l.some((r) => r.side === 'adaptive'))) {
-    parts.push(`${heading}# Goals of \`strategy: "adaptive"\``, '', goalTable(res.scenarios, res.runs), '')
+    const n = goalCount(res.scenarios, res.runs)
+    parts.push(
+      `${heading}# Goals of \`strategy: "adaptive"\``,
+      '',
+      `${n.passed} of ${n.applicable} applicable goals pass.`,
+      '',
+      goalTable(res.scenarios, res.runs, RESILIENCE_GOALS),
+      '',
+    )
+    const capacity = res.scenarios.filter((s) => isCapacityScenario(s) || s.callerErrorShare > 0)
+    if (capacity.length > 0) parts.push(`${heading}## Capacity`, '', goalTable(capacity, res.runs, CAPACITY_GOALS), '')
   }
   for (const s of res.scenarios) parts.push(scenarioTable(s, res.runs.get(s.name) ?? [], res.skipped), '')
   for (const c of charts) parts.push(`![${c}](${c})`, '')

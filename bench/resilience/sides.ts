@@ -11,7 +11,7 @@ import { ModelRouter as NativeRouter } from 'model-router-native'
 import { ModelRouter as LegacyRouter } from 'model-router-legacy-ports'
 import { LiteLLMRules } from './litellm-rules'
 import { rng } from '../workload'
-import { TIER_LEVEL, type CallResult, type ModelConfig, type Providers, type SimRequest } from './world'
+import { MAX_OUTPUT_TOKENS, TIER_LEVEL, type BudgetSpec, type CallResult, type ModelConfig, type Providers, type SimRequest } from './world'
 
 export type SideName = 'legacy-port' | 'native-legacy' | 'adaptive' | 'litellm-rules' | 'oracle'
 export const SIDE_NAMES: SideName[] = ['legacy-port', 'native-legacy', 'adaptive', 'litellm-rules', 'oracle']
@@ -25,6 +25,8 @@ export interface Route {
   waitUntilMs?: number
   /** What the router resolved with (handed back to `reportOutcome`). */
   decision?: unknown
+  /** The router refused the request (`ERR_BUDGET_EXCEEDED`, `ERR_NO_ELIGIBLE_MODEL`): its code; the request fails at once. */
+  refused?: string
 }
 
 export interface HealthEvent {
@@ -50,6 +52,10 @@ export interface SideEnv {
   providers: Providers
   clock: () => number
   seed: number
+  /** The application's tokenizer: a task's input tokens (the adaptive side's `estimateTokens`). */
+  tokensOf: (task: string) => number
+  /** A global budget to set on the routers that take one (adaptive). */
+  budget?: BudgetSpec
 }
 
 /** Why a side cannot run in this build, or null. */
@@ -97,18 +103,32 @@ export function makeSide(name: SideName, env: SideEnv): Side {
     case 'native-legacy':
     case 'adaptive': {
       // options and `reportOutcome` go through `any`: this file compiles against builds with and without the adaptive strategy
-      const router = new NativeRouter({ strategy: name === 'adaptive' ? 'adaptive' : 'legacy', clock: env.clock, seed: env.seed } as any)
+      const options =
+        name === 'adaptive'
+          ? // the app knows its prompts' token counts and its `max_tokens`: the reservations against
+            // windows, quotas and budgets are what the call can use at most
+            { strategy: 'adaptive', clock: env.clock, seed: env.seed, estimateTokens: env.tokensOf, defaultOutputTokens: MAX_OUTPUT_TOKENS }
+          : { strategy: 'legacy', clock: env.clock, seed: env.seed }
+      const router = new NativeRouter(options as any)
       if (name === 'adaptive') {
         router.on('model_health_changed', (e: any) =>
           healthEvents.push({ atMs: env.clock(), modelName: e.modelName, from: e.from, to: e.to, reason: e.reason, untilMs: e.untilMs }),
         )
+        if (env.budget !== undefined) (router as any).setBudget({ scope: 'global', ...env.budget })
       }
       return {
         name,
         healthEvents,
         async route(_req, ctx) {
-          const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
-          return { model: d.modelName, decision: d }
+          try {
+            const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
+            return { model: d.modelName, decision: d }
+          } catch (e) {
+            const err = e as { code?: string }
+            // the budget is spent, or no window holds the prompt: the request is refused
+            if (err.code === 'ERR_BUDGET_EXCEEDED' || err.code === 'ERR_NO_ELIGIBLE_MODEL') return { model: null, refused: err.code }
+            throw e
+          }
         },
         report(route, model, r) {
           if (name !== 'adaptive') return successOnly(router, model, r)
@@ -153,7 +173,9 @@ export function makeSide(name: SideName, env: SideEnv): Side {
         async route(req, ctx, now) {
           const d = await router.selectOptimalModel(ctx as any, env.models as Map<string, any>)
           const preferred = env.models.get(d.modelName)
-          if (preferred !== undefined && fits(preferred, req) && !env.providers.faulted(preferred.name, now))
+          // a quota is judged for the largest call the request can make
+          const tokens = req.inputTokens + MAX_OUTPUT_TOKENS
+          if (preferred !== undefined && fits(preferred, req) && !env.providers.faulted(preferred.name, now, tokens))
             return { model: preferred.name }
           const need = req.context.capabilities ?? []
           let best: ModelConfig | undefined
@@ -161,8 +183,8 @@ export function makeSide(name: SideName, env: SideEnv): Side {
           let clears = Infinity
           for (const m of env.models.values()) {
             if (!fits(m, req)) continue
-            if (env.providers.faulted(m.name, now)) {
-              clears = Math.min(clears, env.providers.clearsAt(m.name, now))
+            if (env.providers.faulted(m.name, now, tokens)) {
+              clears = Math.min(clears, env.providers.clearsAt(m.name, now, tokens))
               continue
             }
             // a model with every capability asked for first, then the fastest

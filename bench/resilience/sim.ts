@@ -10,7 +10,18 @@
  */
 import { MinHeap } from './heap'
 import { makeSide, type HealthEvent, type Route, type SideName } from './sides'
-import { attemptDraws, makeRequests, Providers, simModels, type CallResult, type Scenario, type SimRequest } from './world'
+import {
+  attemptDraws,
+  MAX_OUTPUT_TOKENS,
+  outputTokensOf,
+  Providers,
+  scenarioRequests,
+  simModels,
+  type CallResult,
+  type QuotaPeak,
+  type Scenario,
+  type SimRequest,
+} from './world'
 
 export interface SimOptions {
   seed: number
@@ -41,6 +52,35 @@ export interface Attempt {
   faulted: boolean
   status?: number
   ok: boolean
+  /** What the call cost (0 when it failed). */
+  cost: number
+  /** The most it could cost: input + MAX_OUTPUT_TOKENS at the model's price (the adaptive router's reservation). */
+  maxCost: number
+  /** The prompt is longer than the model's context window. */
+  tooSmallWindow: boolean
+}
+
+/** Spend against the scenario's global budget, per budget window (counted by when each call was sent). */
+export interface BudgetFigures {
+  limit: number
+  windowMs: number
+  /** The most spent in one window. */
+  peakSpend: number
+  /** The most spent beyond the limit in one window (0 when never over). */
+  overspend: number
+  /**
+   * The most one window's spend passed its limit by more than its calls cost above their
+   * reservation (input + MAX_OUTPUT_TOKENS): the overspend a router that reserves before
+   * sending cannot explain. Here no call costs more than its reservation, so any overspend is.
+   */
+  beyondReservations: number
+}
+
+/** Session affinity: follow-ups whose previous turn's model was healthy at their first attempt, and how many went to it. */
+export interface AffinityFigures {
+  followUps: number
+  kept: number
+  share: number
 }
 
 export interface SideRun {
@@ -67,6 +107,16 @@ export interface SideRun {
   series: Array<[number, number, number]>
   /** Models called, by count. */
   modelShare: Record<string, number>
+  /** Calls sent to a model whose context window is smaller than the prompt. */
+  tooSmallWindow: number
+  /** Routing calls the router refused (`ERR_BUDGET_EXCEEDED`, `ERR_NO_ELIGIBLE_MODEL`). */
+  refused: number
+  /** Per model with a quota: the most requests and tokens sent to it in any 60 s window (empty without quotas). */
+  quotaPeaks: QuotaPeak[]
+  budget: BudgetFigures | null
+  affinity: AffinityFigures | null
+  /** Share of the input tokens of successful calls served from a provider's prompt cache (conversations). */
+  cachedInputShare: number
   wallMs: number
 }
 
@@ -96,9 +146,21 @@ const EPOCH_MS = Date.UTC(2026, 0, 1)
 
 export async function simulate(scenario: Scenario, sideName: SideName, o: SimOptions): Promise<SideRun> {
   const wall0 = performance.now()
-  const models = simModels()
+  const models = simModels(scenario.quotas)
   const providers = new Providers(scenario, models)
-  const requests = makeRequests(o.seed, o.ratePerSec, scenario.durationMs, scenario.callerErrorShare)
+  const requests = scenarioRequests(scenario, o.seed, o.ratePerSec)
+  const tokens = new Map<string, number>()
+  for (const r of requests) {
+    const t = tokens.get(r.context.task)
+    if (t !== undefined && t !== r.inputTokens)
+      throw new Error(`task ${JSON.stringify(r.context.task)} has ${t} and ${r.inputTokens} tokens`)
+    tokens.set(r.context.task, r.inputTokens)
+  }
+  const tokensOf = (task: string) => {
+    const t = tokens.get(task)
+    if (t === undefined) throw new RangeError(`no token count for task ${JSON.stringify(task)}`)
+    return t
+  }
   let now = 0
   const clock = () => now
   // The legacy port reads `Date.now()` for its routing-cache TTL; during the run it reads the
@@ -106,7 +168,7 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
   // unref'd: they never fire within a run, and the TTL check on every read does not need them.
   const realDateNow = Date.now
   Date.now = () => EPOCH_MS + now
-  const side = makeSide(sideName, { models, providers, clock, seed: o.seed })
+  const side = makeSide(sideName, { models, providers, clock, seed: o.seed, tokensOf, budget: scenario.budget })
   const heap = new MinHeap<Ev>((a, b) => a.t - b.t || a.seq - b.seq)
   let seq = 0
   const push = (t: number, kind: Ev['kind'], s: State) => heap.push({ t, seq: seq++, kind, s })
@@ -122,6 +184,10 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
   for (const s of states) push(s.req.arrivalMs, 'start', s)
   const attempts: Attempt[] = []
   let rateLimited = 0
+  let refused = 0
+  const affinity: AffinityFigures = { followUps: 0, kept: 0, share: NaN }
+  let inputTokens = 0
+  let cachedTokens = 0
 
   const finish = (s: State, ok: boolean, t: number) => {
     s.done = true
@@ -148,7 +214,12 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
     Date.now = realDateNow
     side.close()
   }
-  return summarize(scenario, sideName, o, states, attempts, providers, rateLimited, side.healthEvents, performance.now() - wall0)
+  return summarize(scenario, sideName, o, states, attempts, providers, side.healthEvents, performance.now() - wall0, {
+    rateLimited,
+    refused,
+    cachedInputShare: inputTokens === 0 ? 0 : cachedTokens / inputTokens,
+    affinity: requests.some((r) => r.session !== undefined) ? { ...affinity, share: affinity.kept / affinity.followUps } : null,
+  })
 
   async function loop() {
     while (heap.size > 0) {
@@ -162,15 +233,30 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
         }
         const ctx = s.attempt === 0 ? s.req.context : { ...s.req.context, retryCount: s.attempt, previousModel: s.lastModel }
         const route = await side.route(s.req, ctx, now)
+        const draws = attemptDraws(o.seed, s.req.id, s.attempt)
+        const session = s.req.session
+        if (session !== undefined && s.attempt === 0) {
+          // a follow-up whose previous turn's model is healthy now: did it stay there?
+          const previous = providers.sessionModel(session.id)
+          if (previous !== undefined && !providers.faulted(previous, now, s.req.inputTokens + outputTokensOf(draws))) {
+            affinity.followUps++
+            if (route.model === previous) affinity.kept++
+          }
+        }
+        if (route.refused !== undefined) refused++
         if (route.model === null) {
-          if (route.waitUntilMs !== undefined && route.waitUntilMs < s.deadline) push(route.waitUntilMs, 'start', s)
+          // a refusal (budget spent, no window holds the prompt) is the answer: a retry at once
+          // would get the same, and the caller is told now
+          if (route.refused !== undefined) finish(s, false, now)
+          else if (route.waitUntilMs !== undefined && route.waitUntilMs < s.deadline) push(route.waitUntilMs, 'start', s)
           else if (route.waitUntilMs !== undefined) finish(s, false, s.deadline)
           else retryOrFail(s, now) // nothing to send: this attempt fails at once
           continue
         }
         const model = route.model
-        const faulted = providers.faulted(model, now)
-        let result = providers.call(model, now, s.req, attemptDraws(o.seed, s.req.id, s.attempt))
+        const cfg = models.get(model)!
+        const faulted = providers.faulted(model, now, s.req.inputTokens + outputTokensOf(draws))
+        let result = providers.call(model, now, s.req, draws)
         if (now + result.latencyMs > s.deadline) {
           // the deadline cuts the call: the caller sees a timeout when it expires
           result = {
@@ -183,7 +269,20 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
           }
         }
         if (result.status === 429) rateLimited++
-        attempts.push({ model, atMs: now, faulted, status: result.status, ok: result.ok })
+        if (result.ok) {
+          inputTokens += result.inputTokens
+          cachedTokens += result.cachedTokens ?? 0
+        }
+        attempts.push({
+          model,
+          atMs: now,
+          faulted,
+          status: result.status,
+          ok: result.ok,
+          cost: result.cost,
+          maxCost: (s.req.inputTokens + MAX_OUTPUT_TOKENS) * cfg.costPerToken,
+          tooSmallWindow: s.req.inputTokens > cfg.maxTokens,
+        })
         s.route = route
         s.model = model
         s.result = result
@@ -204,6 +303,8 @@ export async function simulate(scenario: Scenario, sideName: SideName, o: SimOpt
 /** Is a fault of the script on `model` at `t`, or did one end less than `graceMs` before? */
 function faultNear(scenario: Scenario, model: string, t: number, graceMs: number): boolean {
   const windows = [...scenario.outages, ...scenario.brownouts, ...scenario.storms]
+  // a quota rejects calls whenever it is full: the whole run is its fault window
+  if ((scenario.quotas ?? []).some((q) => q.model === model)) return true
   return windows.some((w) => w.model === model && t >= w.fromMs && t < w.toMs + graceMs)
 }
 
@@ -214,9 +315,9 @@ function summarize(
   states: State[],
   attempts: Attempt[],
   providers: Providers,
-  rateLimited: number,
   health: HealthEvent[],
   wallMs: number,
+  counted: Pick<SideRun, 'rateLimited' | 'refused' | 'cachedInputShare' | 'affinity'>,
 ): SideRun {
   const servable = states.filter((s) => providers.servable(s.req))
   // a failed servable request counts as the deadline: the user waited for nothing
@@ -246,6 +347,25 @@ function summarize(
   const modelShare: Record<string, number> = {}
   for (const a of attempts) modelShare[a.model] = (modelShare[a.model] ?? 0) + 1
 
+  let budget: BudgetFigures | null = null
+  if (scenario.budget !== undefined) {
+    const { limit, windowMs } = scenario.budget
+    const spend: number[] = []
+    const excess: number[] = []
+    for (const a of attempts) {
+      const w = Math.floor(a.atMs / windowMs)
+      spend[w] = (spend[w] ?? 0) + a.cost
+      excess[w] = (excess[w] ?? 0) + Math.max(0, a.cost - a.maxCost)
+    }
+    budget = { limit, windowMs, peakSpend: 0, overspend: 0, beyondReservations: 0 }
+    for (let w = 0; w < spend.length; w++) {
+      const over = Math.max(0, (spend[w] ?? 0) - limit)
+      budget.peakSpend = Math.max(budget.peakSpend, spend[w] ?? 0)
+      budget.overspend = Math.max(budget.overspend, over)
+      budget.beyondReservations = Math.max(budget.beyondReservations, over - (excess[w] ?? 0))
+    }
+  }
+
   return {
     side,
     scenario: scenario.name,
@@ -260,13 +380,19 @@ function summarize(
     attempts: attempts.length,
     faultedAttempts: attempts.filter((a) => a.faulted).length,
     maxPerProbeInterval: maxPerProbe,
-    rateLimited,
+    rateLimited: counted.rateLimited,
     healthyEjections:
       side === 'adaptive'
         ? health.filter((e) => e.from === 'healthy' && e.to !== 'healthy' && !faultNear(scenario, e.modelName, e.atMs, o.deadlineMs)).length
         : null,
     series,
     modelShare,
+    tooSmallWindow: attempts.filter((a) => a.tooSmallWindow).length,
+    refused: counted.refused,
+    quotaPeaks: providers.quotaPeaks(),
+    budget,
+    affinity: counted.affinity,
+    cachedInputShare: counted.cachedInputShare,
     wallMs,
   }
 }

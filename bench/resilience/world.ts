@@ -14,6 +14,10 @@ export interface ModelConfig {
   latencyTarget: number
   costPerToken: number
   maxTokens: number
+  /** Requests per 60 s window the provider admits (a scenario's quota; read by the adaptive strategy only). */
+  rpm?: number
+  /** Tokens per 60 s window the provider admits. */
+  tpm?: number
 }
 
 /**
@@ -21,9 +25,16 @@ export interface ModelConfig {
  * `bench/router-ops.ts`). `maxTokens` differs per model so that a context-length error has
  * somewhere to go: the three 32k-window models cannot take a long request, the three 1M ones can.
  */
-export function simModels(): Map<string, ModelConfig> {
-  const m = (name: string, tier: Tier, capabilities: string[], latencyTarget: number, costPerToken: number, maxTokens: number) =>
-    [name, { name, tier, capabilities, latencyTarget, costPerToken, maxTokens }] as const
+export function simModels(quotas: Quota[] = []): Map<string, ModelConfig> {
+  const m = (name: string, tier: Tier, capabilities: string[], latencyTarget: number, costPerToken: number, maxTokens: number) => {
+    const cfg: ModelConfig = { name, tier, capabilities, latencyTarget, costPerToken, maxTokens }
+    for (const q of quotas) {
+      if (q.model !== name) continue
+      if (q.rpm !== undefined) cfg.rpm = q.rpm
+      if (q.tpm !== undefined) cfg.tpm = q.tpm
+    }
+    return [name, cfg] as const
+  }
   return new Map([
     m('gemini-2.5-deep-think', 'enterprise', ['advanced-reasoning', 'reasoning', 'code'], 8000, 1e-5, 1_048_576),
     m('gemini-2.5-pro', 'pro', ['reasoning', 'code'], 2500, 3.5e-6, 1_048_576),
@@ -41,6 +52,14 @@ export const LATENCY_MEDIAN_SHARE = 0.6
 export const LATENCY_SIGMA = 0.5
 /** Median latency of an error answer (503, 429, 400): the provider answers at once. */
 export const ERROR_LATENCY_MS = 80
+/** A successful call answers 50–549 output tokens; the app's `max_tokens` is this bound. */
+export const MAX_OUTPUT_TOKENS = 550
+/** The window of a provider's quota (and of the router's `rpm`/`tpm`). */
+export const QUOTA_WINDOW_MS = 60_000
+/** A prompt-cache hit bills the cached prefix at this share of the input price (a 75% discount, as Gemini's and Anthropic's caches). */
+export const CACHED_INPUT_PRICE_SHARE = 0.25
+/** The largest of the small models' context windows: a longer prompt fails there with `context_length`. */
+export const SMALL_WINDOW = 32_768
 
 export type CallerError = 'bad_request' | 'context_length' | 'content_policy'
 
@@ -53,10 +72,22 @@ export interface SimRequest {
     priority: 'low' | 'medium' | 'high' | 'critical'
     latencyRequirement: number
     capabilities?: string[]
+    /** A conversation's turns carry their session (affinity under the adaptive strategy; the others ignore it). */
+    sessionId?: string
   }
   inputTokens: number
   /** Set on requests that carry a caller's error (scenario "caller-errors"). */
   callerError?: CallerError
+  /** A turn of a conversation (scenario "conversations"). */
+  session?: SessionTurn
+}
+
+export interface SessionTurn {
+  id: string
+  /** 1 for the opening turn. */
+  turn: number
+  /** The earlier turns' tokens at the head of this turn's prompt: what a provider's prompt cache holds. */
+  prefixTokens: number
 }
 
 function pick<T>(rand: () => number, table: Array<[T, number]>): T {
@@ -123,17 +154,35 @@ function makePrompts(n: number, rand: () => number): Prompt[] {
 }
 
 /**
+ * A prompt of 40k–60k tokens (a long document attached): too long for the 32k windows. Its
+ * task text says so, so that the token count is a function of the text, as a tokenizer's is.
+ */
+function longPrompt(task: string, u: number): { task: string; inputTokens: number } {
+  const inputTokens = 40_000 + Math.floor(u * 20_000)
+  return { task: `${task} [attached document: ${inputTokens} tokens]`, inputTokens }
+}
+
+/**
  * The request stream: Poisson arrivals at `ratePerSec` over `durationMs`, prompts drawn
  * Zipf-like from a pool of 400 (so routing caches see repeats), and, when `callerErrorShare`
  * is set, that share of requests carrying a caller's error (4 : 3 : 3 bad_request :
- * context_length : content_policy). Each property has its own random stream, so the arrivals
- * and prompts are the same in every scenario of a seed.
+ * context_length : content_policy); when `oversizedShare` is set, that share of the others carry
+ * a 40k–60k-token document (no caller's error: the 1M-window models serve them). Each
+ * property has its own random stream, so the arrivals and prompts are the same in every
+ * scenario of a seed.
  */
-export function makeRequests(seed: number, ratePerSec: number, durationMs: number, callerErrorShare: number): SimRequest[] {
+export function makeRequests(
+  seed: number,
+  ratePerSec: number,
+  durationMs: number,
+  callerErrorShare: number,
+  oversizedShare = 0,
+): SimRequest[] {
   const arrivals = rng(seed)
   const prompts = makePrompts(400, rng(seed + 1))
   const choose = rng(seed + 2)
   const errors = rng(seed + 3)
+  const longs = rng(seed + 4)
   // P(k) ∝ 1/(k+1)^1.1 over the pool, by inversion of the cumulative weights
   const cdf: number[] = []
   let sum = 0
@@ -156,22 +205,87 @@ export function makeRequests(seed: number, ratePerSec: number, durationMs: numbe
     const kind = errors()
     let callerError: CallerError | undefined
     if (e < callerErrorShare) callerError = kind < 0.4 ? 'bad_request' : kind < 0.7 ? 'context_length' : 'content_policy'
+    let prompt = { task: p.task, inputTokens: p.inputTokens }
+    // a context-length error: a request of 40k–60k tokens, too long for a 32k window
+    if (callerError === 'context_length') prompt = longPrompt(p.task, errors())
+    const l = longs()
+    const lu = longs()
+    if (callerError === undefined && l < oversizedShare) prompt = longPrompt(p.task, lu)
     out.push({
       id,
       arrivalMs: t,
       context: {
-        task: p.task,
+        task: prompt.task,
         userTier: p.userTier,
         priority: p.priority,
         latencyRequirement: p.latencyRequirement,
         capabilities: p.capabilities,
       },
-      // a context-length error: a request of 40k–60k tokens, too long for a 32k window
-      inputTokens: callerError === 'context_length' ? 40_000 + Math.floor(errors() * 20_000) : p.inputTokens,
+      inputTokens: prompt.inputTokens,
       callerError,
     })
   }
   return out
+}
+
+/** Conversations: sessions of `minTurns`–`maxTurns` turns, `gapMs` apart (uniform). */
+export interface Conversations {
+  minTurns: number
+  maxTurns: number
+  gapMs: [number, number]
+}
+
+/**
+ * The request stream of conversations: sessions start as a Poisson process (from one
+ * session length before 0, so the run opens on conversations already going; their earlier
+ * turns are not sent), at the rate that gives `ratePerSec` requests. A session keeps its
+ * user's tier, priority, latency requirement and capabilities; each turn adds a new message
+ * (20 + a lognormal of median 200 tokens) to the history, and its prompt is the whole
+ * history: the earlier messages and the replies (50–549 tokens, drawn with the session so
+ * that every side sends the same prompts). Turns are `gapMs` apart whatever the answers'
+ * latency (the arrivals are the same on every side). Request ids follow arrival order.
+ */
+export function makeConversations(seed: number, ratePerSec: number, durationMs: number, c: Conversations): SimRequest[] {
+  const starts = rng(seed + 5)
+  const sessions = rng(seed + 6)
+  const meanTurns = (c.minTurns + c.maxTurns) / 2
+  const lead = c.maxTurns * c.gapMs[1]
+  const turns: Array<Omit<SimRequest, 'id'>> = []
+  let t = -lead
+  for (let sid = 0; ; sid++) {
+    t += (-Math.log(1 - starts()) / (ratePerSec / meanTurns)) * 1000
+    if (t >= durationMs) break
+    const [p] = makePrompts(1, sessions)
+    const n = c.minTurns + Math.floor(sessions() * (c.maxTurns - c.minTurns + 1))
+    let at = t
+    let history = 0
+    for (let k = 1; k <= n; k++) {
+      const message = Math.round(200 * Math.exp(normal(sessions(), sessions()))) + 20
+      const reply = 50 + Math.floor(sessions() * (MAX_OUTPUT_TOKENS - 50))
+      let task = `s${sid}.${k}`
+      const words = 6 + Math.floor(sessions() * 40)
+      for (let w = 0; w < words; w++) task += ` ${WORDS[Math.floor(sessions() * WORDS.length)]}`
+      if (at >= 0 && at < durationMs) {
+        turns.push({
+          arrivalMs: at,
+          context: {
+            task,
+            userTier: p.userTier,
+            priority: p.priority,
+            latencyRequirement: p.latencyRequirement,
+            capabilities: p.capabilities,
+            sessionId: `s${sid}`,
+          },
+          inputTokens: history + message,
+          session: { id: `s${sid}`, turn: k, prefixTokens: history },
+        })
+      }
+      history += message + reply
+      at += c.gapMs[0] + sessions() * (c.gapMs[1] - c.gapMs[0])
+    }
+  }
+  turns.sort((a, b) => a.arrivalMs - b.arrivalMs)
+  return turns.map((r, id) => ({ id, ...r }))
 }
 
 /** A model answers 503 from `fromMs` to `toMs`. */
@@ -200,6 +314,32 @@ export interface RateLimitStorm {
   retryAfterMs: number
 }
 
+/**
+ * A model's quota at its provider: a sliding 60 s window admits `rpm` calls and `tpm` tokens;
+ * a call over either gets a 429 with Retry-After until the window has room. The model's
+ * config carries the same `rpm`/`tpm` (the adaptive strategy reads them, the others do not).
+ */
+export interface Quota {
+  model: string
+  rpm?: number
+  tpm?: number
+}
+
+/** The busiest 60 s window of a model with a quota, as its provider counted it. */
+export interface QuotaPeak {
+  model: string
+  rpm?: number
+  tpm?: number
+  requests: number
+  tokens: number
+}
+
+/** A global spending budget (`router.setBudget({ scope: 'global', … })` on the adaptive side, from time 0). */
+export interface BudgetSpec {
+  limit: number
+  windowMs: number
+}
+
 export interface Scenario {
   name: string
   description: string
@@ -208,6 +348,12 @@ export interface Scenario {
   brownouts: Brownout[]
   storms: RateLimitStorm[]
   callerErrorShare: number
+  quotas?: Quota[]
+  budget?: BudgetSpec
+  /** Share of requests with a 40k–60k-token prompt (no caller's error: the 1M-window models take them). */
+  oversizedShare?: number
+  /** Conversations instead of independent requests. */
+  conversations?: Conversations
   /** The window shaded on the chart (the first fault), if any. */
   chartWindow?: [number, number]
 }
@@ -219,8 +365,23 @@ export interface Scenario {
  */
 export const TOP_MODEL = 'gemini-2.5-flash'
 
-export function scenarios(): Scenario[] {
+/**
+ * What `strategy: "legacy"` sends to TOP_MODEL in steady state, per request of the stream
+ * (measured with seed 42: 0.44 calls, 0.44 × 650 tokens): the quota of the "rate-limited"
+ * scenario is half of it, so demand is twice the quota.
+ */
+export const TOP_MODEL_CALLS_PER_REQUEST = 0.44
+export const TOP_MODEL_TOKENS_PER_CALL = 650
+/** What `strategy: "legacy"` spends per request in steady state (measured with seed 42: $0.203 per 1k). */
+export const LEGACY_COST_PER_REQUEST = 2.03e-4
+
+/** The scenarios; the capacity ones scale their quota and budget with the arrival rate. */
+export function scenarios(ratePerSec = 20): Scenario[] {
   const S = 1000
+  const perMinute = ratePerSec * 60
+  const rpm = Math.round((perMinute * TOP_MODEL_CALLS_PER_REQUEST) / 2)
+  const tpm = Math.round((perMinute * TOP_MODEL_CALLS_PER_REQUEST * TOP_MODEL_TOKENS_PER_CALL) / 2)
+  const budget = Number(((perMinute * LEGACY_COST_PER_REQUEST) / 2).toPrecision(3))
   const flaps: Outage[] = []
   // down 10 s, up 20 s, from 30 s to 270 s
   for (let t = 30 * S; t < 270 * S; t += 30 * S) flaps.push({ model: TOP_MODEL, fromMs: t, toMs: t + 10 * S })
@@ -261,6 +422,30 @@ export function scenarios(): Scenario[] {
       description: '10% of requests carry a caller error (400 / context_length / content_policy), no provider fault',
       callerErrorShare: 0.1,
     },
+    {
+      ...base,
+      name: 'rate-limited',
+      description: `${TOP_MODEL} has rpm ${rpm} and tpm ${tpm.toLocaleString('en-US')} (half its demand); over either, its provider answers 429`,
+      quotas: [{ model: TOP_MODEL, rpm, tpm }],
+    },
+    {
+      ...base,
+      name: 'budget',
+      description: `a global budget of $${budget} per 60 s, half what \`strategy: "legacy"\` spends`,
+      budget: { limit: budget, windowMs: 60 * S },
+    },
+    {
+      ...base,
+      name: 'oversized-prompts',
+      description: '10% of requests carry a 40k–60k-token document: too long for the 32k windows',
+      oversizedShare: 0.1,
+    },
+    {
+      ...base,
+      name: 'conversations',
+      description: `sessions of 5–20 turns, 5–20 s apart; a follow-up on the model of the previous turn bills its history at ${CACHED_INPUT_PRICE_SHARE * 100}% (prompt cache)`,
+      conversations: { minTurns: 5, maxTurns: 20, gapMs: [5 * S, 20 * S] },
+    },
   ]
 }
 
@@ -273,10 +458,23 @@ export interface CallResult {
   inputTokens: number
   outputTokens: number
   cost: number
+  /** Input tokens served from the provider's prompt cache (billed at CACHED_INPUT_PRICE_SHARE). */
+  cachedTokens?: number
+}
+
+/** The request stream of a scenario. */
+export function scenarioRequests(scenario: Scenario, seed: number, ratePerSec: number): SimRequest[] {
+  if (scenario.conversations !== undefined) return makeConversations(seed, ratePerSec, scenario.durationMs, scenario.conversations)
+  return makeRequests(seed, ratePerSec, scenario.durationMs, scenario.callerErrorShare, scenario.oversizedShare ?? 0)
 }
 
 /** The per-attempt random draws, the same on every side: [latency u1, latency u2, output tokens u]. */
 export type Draws = [number, number, number]
+
+/** The output tokens of a successful call with these draws: 50–549. */
+export function outputTokensOf(draws: Draws): number {
+  return 50 + Math.floor(draws[2] * (MAX_OUTPUT_TOKENS - 50))
+}
 
 export function attemptDraws(seed: number, requestId: number, attempt: number): Draws {
   const r = rng((Math.imul(seed, 1_000_003) + requestId * 8 + attempt) >>> 0)
@@ -306,11 +504,77 @@ export class Providers {
   private readonly quotaUsed = new Map<string, number>()
   private readonly openBlock = new Map<string, RetryAfterBlock>()
   readonly blocks: RetryAfterBlock[] = []
+  private readonly quotas = new Map<string, Quota>()
+  /** Per model with a quota: the calls it admitted in the last 60 s, [time, tokens], oldest first. */
+  private readonly admitted = new Map<string, Array<[number, number]>>()
+  /** Per model with a quota: every call sent to it, [time, tokens], in time order (for the overshoot). */
+  readonly sent = new Map<string, Array<[number, number]>>()
+  /** Per session: the model that answered its last turn, whose prompt cache holds the history. */
+  private readonly served = new Map<string, string>()
 
   constructor(
     readonly scenario: Scenario,
     readonly models: Map<string, ModelConfig>,
-  ) {}
+  ) {
+    for (const q of scenario.quotas ?? []) {
+      this.quotas.set(q.model, q)
+      this.admitted.set(q.model, [])
+      this.sent.set(q.model, [])
+    }
+  }
+
+  /**
+   * The earliest time ≥ t at which `model`'s quota admits a call of `tokens`: `t` when it
+   * does now or the model has no quota. (A call larger than the whole `tpm` is let through
+   * once the window is empty.)
+   */
+  quotaClearsAt(model: string, t: number, tokens: number): number {
+    const q = this.quotas.get(model)
+    if (q === undefined) return t
+    const log = this.admitted.get(model)!
+    let i = 0
+    while (i < log.length && log[i][0] + QUOTA_WINDOW_MS <= t) i++
+    let n = log.length - i
+    let used = 0
+    for (let k = i; k < log.length; k++) used += log[k][1]
+    let at = t
+    while (i < log.length && ((q.rpm !== undefined && n + 1 > q.rpm) || (q.tpm !== undefined && used + tokens > q.tpm))) {
+      at = log[i][0] + QUOTA_WINDOW_MS
+      used -= log[i][1]
+      n--
+      i++
+    }
+    return at
+  }
+
+  /** The model that answered session `id`'s last turn, if any. */
+  sessionModel(id: string): string | undefined {
+    return this.served.get(id)
+  }
+
+  /**
+   * Per model with a quota: the most requests and the most tokens sent to it (admitted or
+   * not) in any 60 s window, next to its `rpm` and `tpm`.
+   */
+  quotaPeaks(): QuotaPeak[] {
+    const out: QuotaPeak[] = []
+    for (const [model, q] of this.quotas) {
+      const log = this.sent.get(model)!
+      let requests = 0
+      let tokens = 0
+      let sum = 0
+      let j = 0
+      // windows [t, t + 60 s): the busiest one starts at a call
+      for (let i = 0; i < log.length; i++) {
+        while (j < log.length && log[j][0] < log[i][0] + QUOTA_WINDOW_MS) sum += log[j++][1]
+        requests = Math.max(requests, j - i)
+        tokens = Math.max(tokens, sum)
+        sum -= log[i][1]
+      }
+      out.push({ model, rpm: q.rpm, tpm: q.tpm, requests, tokens })
+    }
+    return out
+  }
 
   private storm(model: string, t: number): RateLimitStorm | undefined {
     return this.scenario.storms.find((s) => s.model === model && t >= s.fromMs && t < s.toMs)
@@ -326,9 +590,13 @@ export class Providers {
     return f
   }
 
-  /** Would a call to `model` at `t` meet a fault (503, a 429, a brownout)? The oracle's view, and the metric's. */
-  faulted(model: string, t: number): boolean {
+  /**
+   * Would a call to `model` at `t` (of `tokens`, for a quota) meet a fault (503, a 429, a
+   * brownout)? The oracle's view, and the metric's.
+   */
+  faulted(model: string, t: number, tokens = 0): boolean {
     if (this.isDown(model, t) || this.slowFactor(model, t) > 1) return true
+    if (this.quotaClearsAt(model, t, tokens) > t) return true
     const storm = this.storm(model, t)
     if (storm === undefined) return false
     const block = this.openBlock.get(model)
@@ -338,10 +606,12 @@ export class Providers {
   }
 
   /** The earliest time ≥ t at which `model` is no longer faulted by the script (a storm's quota aside). */
-  clearsAt(model: string, t: number): number {
+  clearsAt(model: string, t: number, tokens = 0): number {
     let at = t
     for (let changed = true; changed; ) {
       changed = false
+      const quota = this.quotaClearsAt(model, at, tokens)
+      if (quota > at) (at = quota), (changed = true)
       for (const o of this.scenario.outages) if (o.model === model && at >= o.fromMs && at < o.toMs) (at = o.toMs), (changed = true)
       for (const b of this.scenario.brownouts) if (b.model === model && at >= b.fromMs && at < b.toMs) (at = b.toMs), (changed = true)
       const block = this.openBlock.get(model)
@@ -361,6 +631,12 @@ export class Providers {
 
   /** A call to `model` sent at `t` for request `req`, with the request's draws for this attempt. */
   call(model: string, t: number, req: SimRequest, draws: Draws): CallResult {
+    const r = this.answer(model, t, req, draws)
+    this.sent.get(model)?.push([t, r.inputTokens + r.outputTokens])
+    return r
+  }
+
+  private answer(model: string, t: number, req: SimRequest, draws: Draws): CallResult {
     const cfg = this.models.get(model)!
     const fast = ERROR_LATENCY_MS * Math.exp(0.3 * normal(draws[0], draws[1]))
     const fail = (status: number, errorType: CallResult['errorType'], retryAfterMs?: number): CallResult => ({
@@ -399,10 +675,32 @@ export class Providers {
       }
       this.quotaUsed.set(model, used + 1)
     }
+    const outputTokens = outputTokensOf(draws)
+    if (this.quotas.has(model)) {
+      const at = this.quotaClearsAt(model, t, req.inputTokens + outputTokens)
+      if (at > t) return fail(429, 'rate_limit', Math.ceil((at - t) / 1000) * 1000)
+      const log = this.admitted.get(model)!
+      while (log.length > 0 && log[0][0] + QUOTA_WINDOW_MS <= t) log.shift()
+      log.push([t, req.inputTokens + outputTokens])
+    }
     const median = cfg.latencyTarget * LATENCY_MEDIAN_SHARE
     const latencyMs = median * Math.exp(LATENCY_SIGMA * normal(draws[0], draws[1])) * this.slowFactor(model, t)
-    const outputTokens = 50 + Math.floor(draws[2] * 500)
-    return { ok: true, latencyMs, inputTokens: req.inputTokens, outputTokens, cost: (req.inputTokens + outputTokens) * cfg.costPerToken }
+    let billedInput = req.inputTokens
+    let cachedTokens = 0
+    if (req.session !== undefined) {
+      // the provider's prompt cache holds the history when this model answered the previous turn
+      if (this.served.get(req.session.id) === model) cachedTokens = req.session.prefixTokens
+      billedInput -= (1 - CACHED_INPUT_PRICE_SHARE) * cachedTokens
+      this.served.set(req.session.id, model)
+    }
+    return {
+      ok: true,
+      latencyMs,
+      inputTokens: req.inputTokens,
+      outputTokens,
+      cost: (billedInput + outputTokens) * cfg.costPerToken,
+      cachedTokens,
+    }
   }
 
   /** Can some model of the request's tier serve it at all (the caller's errors aside from context length)? */

@@ -26,7 +26,7 @@ fn main() {
     r.set_models(models);
     let task = "Write a function to sort a list";
     let ctx = RoutingContext {
-        task,
+        task: task.into(),
         user_tier: Tier::Pro,
         priority: Priority::High,
         latency_requirement: 2000.0,
@@ -69,7 +69,10 @@ fn main() {
         for (k, chunk) in tasks.chunks(1000).enumerate() {
             let t = Instant::now();
             for t in chunk {
-                let c = RoutingContext { task: t, ..ctx };
+                let c = RoutingContext {
+                    task: t.as_str().into(),
+                    ..ctx
+                };
                 std::hint::black_box(r.select(&c, 1.0).unwrap());
             }
             println!(
@@ -87,7 +90,10 @@ fn main() {
         );
         let t = Instant::now();
         for t in &tasks {
-            let c = RoutingContext { task: t, ..ctx };
+            let c = RoutingContext {
+                task: t.as_str().into(),
+                ..ctx
+            };
             std::hint::black_box(r.cache().key(&c));
         }
         println!(

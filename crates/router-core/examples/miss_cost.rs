@@ -70,7 +70,7 @@ fn main() {
             k += 1;
             task.replace_range(..8, &format!("#{k:<7}"));
             let ctx = RoutingContext {
-                task: &task,
+                task: task.as_str().into(),
                 user_tier: Tier::Enterprise,
                 priority: Priority::High,
                 latency_requirement: 2000.0,

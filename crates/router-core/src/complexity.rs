@@ -174,61 +174,100 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
 /// [`analyze`] of a task given as UTF-16 code units, as V8 holds a non-ASCII string, without
 /// transcoding it: the result equals `analyze` of its UTF-8 form (a lone surrogate counts
 /// as the U+FFFD it becomes there). The images are one byte per unit: ASCII units as they
-/// are (lower-cased in the lower-cased image), JS whitespace as a space, any other unit as
-/// a byte no pattern holds. 'İ' lower-cases to "i̇", whose "i" can only end a pattern:
-/// "api", checked on its own.
+/// are (lower-cased in the lower-cased image), any other unit a byte no pattern holds, so
+/// a non-ASCII space separates patterns as it does in the text ("machine\u{3000}learning"
+/// is not "machine learning"); word ends are found in the units. 'İ' lower-cases to "i̇",
+/// whose "i" can only end a pattern: "api", checked on its own.
 pub fn analyze_utf16(units: &[u16], has_capabilities: bool) -> Complexity {
-    IMAGES16.with(|cell| {
-        let (lower, cased) = &mut *cell.borrow_mut();
-        lower.clear();
-        cased.clear();
-        // from slice iterators of known length: the loops vectorize
-        lower.extend(units.iter().map(|&u| lower_image_byte(u)));
-        cased.extend(
-            units
-                .iter()
-                .map(|&u| if u < 0x80 { u as u8 } else { NOT_ASCII }),
-        );
-        let mut terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, None));
-        // a vectorized test first: 'İ' is rare
-        let dotted_i = units.iter().fold(false, |any, &u| any | (u == 0x130));
-        if has_capabilities && !terms.domain && dotted_i {
-            terms.domain = units
-                .iter()
-                .enumerate()
-                .any(|(at, &u)| u == 0x130 && at >= 2 && &lower[at - 2..at] == b"ap");
+    with_images16(units, |lower, cased| {
+        let mut terms = lower_terms(lower, has_capabilities, |at| word_end_utf16(units, at));
+        if has_capabilities && !terms.domain {
+            terms.domain = dotted_i_ends_api(units, lower);
         }
         let structural = structural_count(cased);
-        let c = complexity(units.len(), terms, structural, has_capabilities);
-        if lower.capacity() > LOWER_KEEP {
-            *lower = Vec::new();
-            *cased = Vec::new();
-        }
-        c
+        complexity(units.len(), terms, structural, has_capabilities)
     })
+}
+
+/// [`rule_words`] of a task given as UTF-16 code units (see [`analyze_utf16`]): no rule word
+/// ends in "i", so 'İ' needs no check.
+pub fn rule_words_utf16(units: &[u16]) -> RuleWords {
+    with_images16(units, |lower, _| rule_words_in(lower))
+}
+
+/// Whether an 'İ' (whose lower-case form starts with "i") follows "ap" in the lower-cased
+/// image. A vectorized test first: 'İ' is rare.
+fn dotted_i_ends_api(units: &[u16], lower: &[u8]) -> bool {
+    units.iter().fold(false, |any, &u| any | (u == 0x130))
+        && units
+            .iter()
+            .enumerate()
+            .any(|(at, &u)| u == 0x130 && at >= 2 && &lower[at - 2..at] == b"ap")
 }
 
 /// A byte of no pattern, standing for a non-ASCII character in the images.
 const NOT_ASCII: u8 = 0x80;
 
-/// Written with masks, without branches, so that the loop over a task vectorizes.
-fn lower_image_byte(unit: u16) -> u8 {
-    let mask = |yes: bool| 0u16.wrapping_sub(u16::from(yes));
-    let lower = unit | (u16::from(unit.wrapping_sub(u16::from(b'A')) < 26) << 5);
-    // the non-ASCII JS whitespace (see `is_js_whitespace`)
-    let space = mask(
-        (unit == 0xA0)
-            | (unit == 0x1680)
-            | (unit.wrapping_sub(0x2000) <= 0x0A)
-            | (unit & 0xFFFE == 0x2028)
-            | (unit == 0x202F)
-            | (unit == 0x205F)
-            | (unit == 0x3000)
-            | (unit == 0xFEFF),
-    );
-    let ascii = mask(unit < 0x80);
-    let other = (u16::from(b' ') & space) | (u16::from(NOT_ASCII) & !space);
-    ((lower & ascii) | (other & !ascii)) as u8
+/// Runs `f` on the lower-cased and the case-kept images of `units`, built in reused buffers
+/// by two vectorized passes.
+fn with_images16<R>(units: &[u16], f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
+    IMAGES16.with(|cell| {
+        let (lower, cased) = &mut *cell.borrow_mut();
+        cased.clear();
+        // from slice iterators of known length: the loops vectorize
+        cased.extend(units.iter().map(|&u| u.min(u16::from(NOT_ASCII)) as u8));
+        lower.clear();
+        lower.extend(cased.iter().map(u8::to_ascii_lowercase));
+        let r = f(lower, cased);
+        if lower.capacity() > LOWER_KEEP {
+            *lower = Vec::new();
+            *cased = Vec::new();
+        }
+        r
+    })
+}
+
+/// JavaScript's `\s` on a UTF-16 code unit (no whitespace lies outside the BMP), written
+/// with bit operations so that a block of units is tested without branches.
+fn is_js_whitespace_unit(u: u16) -> bool {
+    (u.wrapping_sub(0x09) <= 0x04)
+        | (u == 0x20)
+        | (u == 0xA0)
+        | (u == 0x1680)
+        | (u.wrapping_sub(0x2000) <= 0x0A)
+        | (u & 0xFFFE == 0x2028)
+        | (u == 0x202F)
+        | (u == 0x205F)
+        | (u == 0x3000)
+        | (u == 0xFEFF)
+}
+
+/// Index of the first JS whitespace unit of `units` at or after `from`, or the length of
+/// `units`. Blocks are first tested as a whole (vectorized).
+fn word_end_utf16(units: &[u16], from: usize) -> usize {
+    // most words are short: their first units one by one, then blocks
+    let head_end = (from + WORD_HEAD).min(units.len());
+    if let Some(i) = units[from.min(head_end)..head_end]
+        .iter()
+        .position(|&u| is_js_whitespace_unit(u))
+    {
+        return from + i;
+    }
+    const BLOCK: usize = 32;
+    let mut at = head_end;
+    while at < units.len() {
+        let block = &units[at..(at + BLOCK).min(units.len())];
+        if block
+            .iter()
+            .fold(false, |any, &u| any | is_js_whitespace_unit(u))
+        {
+            if let Some(i) = block.iter().position(|&u| is_js_whitespace_unit(u)) {
+                return at + i;
+            }
+        }
+        at += block.len();
+    }
+    units.len()
 }
 
 fn complexity(
@@ -265,22 +304,25 @@ pub struct RuleWords {
 }
 
 pub fn rule_words(task: &str) -> RuleWords {
-    with_lower_image(task, |lower, _| {
-        let mut missing = (1usize << RULE_WORDS.len()) - 1;
-        let mut from = 0;
-        while missing != 0 {
-            let Some((start, _, id)) = RULE_SETS.find(missing, lower, from) else {
-                break;
-            };
-            missing &= !(1 << id);
-            from = start + 1;
-        }
-        RuleWords {
-            code: missing & 1 == 0,
-            complex: missing & 2 == 0,
-            analyze: missing & 4 == 0,
-        }
-    })
+    with_lower_image(task, |lower, _| rule_words_in(lower))
+}
+
+/// [`RuleWords`] of a lower-cased image.
+fn rule_words_in(lower: &[u8]) -> RuleWords {
+    let mut missing = (1usize << RULE_WORDS.len()) - 1;
+    let mut from = 0;
+    while missing != 0 {
+        let Some((start, _, id)) = RULE_SETS.find(missing, lower, from) else {
+            break;
+        };
+        missing &= !(1 << id);
+        from = start + 1;
+    }
+    RuleWords {
+        code: missing & 1 == 0,
+        complex: missing & 2 == 0,
+        analyze: missing & 4 == 0,
+    }
 }
 
 thread_local! {
@@ -404,9 +446,29 @@ fn may_start_js_whitespace(b: u8) -> bool {
 
 /// Offset of the first JS whitespace character in `bytes` at or after `from`, or the length
 /// of `bytes`. `utf8`: the text `bytes` is the image of, when it is non-ASCII UTF-8 (its
-/// whitespace may be non-ASCII; an image of UTF-16 holds whitespace as spaces). Scanned in
+/// whitespace may be non-ASCII; UTF-16 text has [`word_end_utf16`]). Scanned in
 /// blocks that are first tested as a whole (vectorized); a candidate lead byte is decoded.
 fn word_end(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
+    // most words are short: their first bytes one by one, then blocks
+    let head_end = (from + WORD_HEAD).min(bytes.len());
+    if let Some(i) = bytes[from.min(head_end)..head_end]
+        .iter()
+        .position(|&b| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b)))
+    {
+        let at = from + i;
+        if is_ascii_js_whitespace(bytes[at]) {
+            return at;
+        }
+        // a possible non-ASCII space: decoded by the block scan from here
+        return word_end_blocks(bytes, at, utf8);
+    }
+    word_end_blocks(bytes, head_end, utf8)
+}
+
+/// Bytes of a word scanned one by one before the block scan.
+const WORD_HEAD: usize = 16;
+
+fn word_end_blocks(bytes: &[u8], from: usize, utf8: Option<&str>) -> usize {
     let candidate =
         |b: u8| is_ascii_js_whitespace(b) || (utf8.is_some() && may_start_js_whitespace(b));
     const BLOCK: usize = 64;
@@ -605,6 +667,8 @@ mod tests {
             "\u{2028}",
             "machine",
             " learning",
+            "learning",
+            "science",
             "data",
             "base",
             "ap",
@@ -691,6 +755,22 @@ mod tests {
         let german_chinese =
             "Bitte prüfe die Übersetzung. 请检查这个翻译。 DEBUG größe ÄNALYZE Analyze";
         assert_eq!(analyze(german_chinese, true), naive(german_chinese, true));
+    }
+
+    #[test]
+    fn word_ends_past_a_non_ascii_letter_and_after_the_first_bytes() {
+        // '€' starts with 0xE2, as U+2028 and U+3000's neighbours do: decoded, not a space
+        for (t, k) in [
+            ("debug€x debug", 0.2),
+            ("debug€\u{3000}debug", 0.2),
+            ("debug€debug", 0.1),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxxxxx debug", 0.2),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxxxxxdebug", 0.1),
+            ("debugxxxxxxxxxxxxxxxxxxxxxxxxxx€\u{2028}debug", 0.2),
+        ] {
+            assert_eq!(analyze(t, false).keyword_complexity, k, "{t:?}");
+            assert_eq!(analyze_utf16(&utf16(t), false), analyze(t, false), "{t:?}");
+        }
     }
 
     /// The lower-cased image relies on this: outside ASCII only 'İ' and KELVIN SIGN
@@ -785,6 +865,26 @@ mod tests {
     }
 
     #[test]
+    fn utf16_non_ascii_whitespace_separates_words_but_is_no_space() {
+        // JS `includes("machine learning")` needs U+0020; `split(/\s+/)` splits on U+3000
+        for t in [
+            "machine\u{3000}learning",
+            "data\u{A0}science",
+            "debug\u{3000}debug analyze\u{2028}x",
+            "debug\u{FEFF}debug\u{85}debug",
+        ] {
+            for caps in [false, true] {
+                assert_eq!(analyze_utf16(&utf16(t), caps), naive(t, caps), "{t:?}");
+            }
+        }
+        assert!(!analyze_utf16(&utf16("machine\u{3000}learning"), true).domain_specific);
+        assert_eq!(
+            analyze_utf16(&utf16("debug\u{3000}debug"), false).keyword_complexity,
+            0.2
+        );
+    }
+
+    #[test]
     fn utf16_dotted_capital_i_ends_api_only() {
         assert!(analyze_utf16(&utf16("apİ"), true).domain_specific);
         assert!(analyze_utf16(&utf16("x APİ"), true).domain_specific);
@@ -862,6 +962,21 @@ mod tests {
         #[test]
         fn rule_words_equal_naive(task in task_strategy()) {
             prop_assert_eq!(rule_words(&task), naive_rule_words(&task));
+        }
+
+        #[test]
+        fn utf16_rule_words_equal_naive(task in task_strategy()) {
+            prop_assert_eq!(rule_words_utf16(&utf16(&task)), naive_rule_words(&task));
+        }
+
+        #[test]
+        fn utf16_equals_utf8_on_mixed_scripts(
+            task in "[a-zA-Z {}()\\[\\]=>\\n\\t\u{A0}\u{3000}\u{2028}\u{FEFF}äöüßÄÖÜİ\u{212A}中文请检😀🎉-]{0,120}",
+            caps in any::<bool>(),
+        ) {
+            let units = utf16(&task);
+            prop_assert_eq!(analyze_utf16(&units, caps), analyze(&task, caps));
+            prop_assert_eq!(rule_words_utf16(&units), rule_words(&task));
         }
     }
 }

@@ -24,6 +24,6 @@ pub mod window;
 
 mod router;
 
-pub use context::RoutingContext;
+pub use context::{RoutingContext, TaskText};
 pub use model::{ModelConfig, ModelSet, Priority, Tier};
 pub use router::*;

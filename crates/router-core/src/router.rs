@@ -8,7 +8,7 @@ use ahash::AHashMap;
 use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind, WhenNoneHealthy};
 use crate::affinity::{AffinityConfig, SessionTable};
 use crate::budget::{BudgetBook, Scope};
-use crate::complexity::{self, Complexity};
+use crate::complexity::Complexity;
 use crate::context::RoutingContext;
 use crate::health::Reason;
 use crate::health::Routable;
@@ -18,7 +18,6 @@ use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRA
 use crate::quota::{Quota, QuotaBook};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
-use crate::tokens;
 use crate::window::{RoutingTimes, WindowSummary};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -474,7 +473,7 @@ impl Router {
     /// the legacy's strict `>` keeps the first).
     /// Models whose context window is below `required_tokens` are left out.
     fn ranked_legacy(&self, ctx: &RoutingContext, required_tokens: f64) -> Vec<u32> {
-        let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
+        let cx: Complexity = ctx.task.analyze(ctx.capabilities.is_some());
         let mut scored: Vec<(u32, f64)> = Vec::new();
         for (i, m) in self.models.iter() {
             if m.tier > ctx.user_tier
@@ -510,7 +509,7 @@ impl Router {
         }
         let input = retry
             .input_tokens
-            .unwrap_or_else(|| tokens::estimate_input_tokens(ctx.task));
+            .unwrap_or_else(|| ctx.task.estimate_input_tokens());
         let required_tokens = input + ctx.token_budget.unwrap_or(0.0);
         let reserve_tokens = input
             + ctx
@@ -886,7 +885,7 @@ impl Router {
     }
 
     fn select_legacy(&mut self, ctx: &RoutingContext) -> Result<Decision, RouteError> {
-        let cx: Complexity = complexity::analyze(ctx.task, ctx.capabilities.is_some());
+        let cx: Complexity = ctx.task.analyze(ctx.capabilities.is_some());
         let mut best: Option<(usize, f64, f64, f64)> = None;
         let mut best_total = -1.0;
         for (i, m) in self.models.iter() {

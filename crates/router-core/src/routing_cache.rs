@@ -20,11 +20,21 @@ use std::hash::{Hash, Hasher};
 
 use lru::LruCache;
 
-use crate::context::RoutingContext;
+use crate::context::{RoutingContext, TaskText};
 use crate::model::{Priority, Tier};
 
 /// Tasks up to this many bytes are keyed by their text, longer ones by a digest.
 pub const TEXT_KEY_MAX_BYTES: usize = 1024;
+
+/// Mixed into the digest seed of UTF-16 tasks.
+const UTF16_SEED: u64 = 0x5554_4631_365f_4b45;
+
+/// The bytes of `units` in memory order (hashed, never stored or compared across processes).
+fn utf16_bytes(units: &[u16]) -> &[u8] {
+    // SAFETY: any u16 slice is readable as twice as many bytes (u8 has alignment 1 and no
+    // invalid values); the view borrows `units`.
+    unsafe { std::slice::from_raw_parts(units.as_ptr().cast::<u8>(), std::mem::size_of_val(units)) }
+}
 
 /// The task part of an owned key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,13 +251,19 @@ impl RoutingCache {
 
     /// The key of `ctx`, borrowing it (a long task is digested here, once per request).
     pub fn key<'a>(&self, ctx: &RoutingContext<'a>) -> KeyRef<'a> {
-        let (task_hash, task) = if ctx.task.len() <= TEXT_KEY_MAX_BYTES {
-            let h = twox_hash::XxHash3_64::oneshot(ctx.task.as_bytes());
-            (h, TaskRef::Text(ctx.task))
-        } else {
-            let d =
-                twox_hash::XxHash3_128::oneshot_with_seed(self.digest_seed, ctx.task.as_bytes());
+        let digest = |seed: u64, bytes: &[u8]| {
+            let d = twox_hash::XxHash3_128::oneshot_with_seed(seed, bytes);
             (d as u64, TaskRef::Digest(d))
+        };
+        let (task_hash, task) = match ctx.task {
+            TaskText::Utf8(t) if t.len() <= TEXT_KEY_MAX_BYTES => {
+                let h = twox_hash::XxHash3_64::oneshot(t.as_bytes());
+                (h, TaskRef::Text(t))
+            }
+            TaskText::Utf8(t) => digest(self.digest_seed, t.as_bytes()),
+            // a UTF-16 task (a non-ASCII JS string; a given string always arrives in the
+            // same form) is digested under a seed of its own, apart from UTF-8 bytes
+            TaskText::Utf16(units) => digest(self.digest_seed ^ UTF16_SEED, utf16_bytes(units)),
         };
         let rules = ctx.matched_custom_rules;
         let mut key = KeyRef {
@@ -423,7 +439,7 @@ mod tests {
 
     fn ctx(task: &str, tier: Tier) -> RoutingContext<'_> {
         RoutingContext {
-            task,
+            task: task.into(),
             user_tier: tier,
             priority: Priority::Medium,
             latency_requirement: 500.0,

@@ -1,7 +1,6 @@
 //! Routing rules and the roadmap's "rules" pipeline: matching rules → five-factor score →
 //! load-balanced pick among the top three.
 
-use crate::complexity::rule_words;
 use crate::context::RoutingContext;
 use crate::model::{ModelConfig, Priority, Tier};
 
@@ -101,11 +100,11 @@ impl BuiltinRule {
             BuiltinRule::CriticalTasks => c.priority == Priority::Critical,
             BuiltinRule::EnterpriseTier => c.user_tier == Tier::Enterprise,
             BuiltinRule::LowLatency => c.latency_requirement < 1000.0,
-            BuiltinRule::CodeTasks => rule_words(c.task).code || c.has_capability("code"),
+            BuiltinRule::CodeTasks => c.task.rule_words().code || c.has_capability("code"),
             BuiltinRule::LargeContext => c.token_budget.unwrap_or(0.0) > 100_000.0,
             BuiltinRule::FreeTier => c.user_tier == Tier::Free,
             BuiltinRule::DeepReasoning => {
-                let words = rule_words(c.task);
+                let words = c.task.rule_words();
                 words.complex || words.analyze || c.has_capability("deep-reasoning")
             }
         }
@@ -282,7 +281,7 @@ mod tests {
 
     fn ctx<'a>(task: &'a str, caps: Option<&'a [String]>) -> RoutingContext<'a> {
         RoutingContext {
-            task,
+            task: task.into(),
             user_tier: Tier::Pro,
             priority: Priority::Medium,
             latency_requirement: 5000.0,

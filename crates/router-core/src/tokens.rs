@@ -39,6 +39,19 @@ pub fn estimate_input_tokens(task: &str) -> f64 {
     (ascii.div_ceil(3) + lead + lead4) as f64
 }
 
+/// [`estimate_input_tokens`] of a task given as UTF-16 code units, equal to it on the UTF-8
+/// form: a non-ASCII unit of the BMP is one character of 2–3 bytes (one token); each unit
+/// of a surrogate pair is half of a 4-byte character (two tokens), and a lone surrogate
+/// becomes U+FFFD (3 bytes, one token). So every non-ASCII unit counts one token.
+pub fn estimate_input_tokens_utf16(units: &[u16]) -> f64 {
+    // counted in u8 lanes over blocks that cannot overflow: the inner loop vectorizes
+    let ascii: u64 = units
+        .chunks(255)
+        .map(|block| block.iter().fold(0u8, |n, &u| n + u8::from(u < 0x80)) as u64)
+        .sum();
+    (ascii.div_ceil(3) + (units.len() as u64 - ascii)) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +101,36 @@ mod tests {
                 estimate_input_tokens(&text),
                 (naive.div_ceil(3) + other) as f64,
                 "n={n}"
+            );
+        }
+    }
+
+    #[test]
+    fn utf16_equals_utf8() {
+        let unit = "aé中😀 b\nİ\u{3000}";
+        for n in 0..600 {
+            let text: String = unit.chars().cycle().take(n).collect();
+            let units: Vec<u16> = text.encode_utf16().collect();
+            assert_eq!(
+                estimate_input_tokens_utf16(&units),
+                estimate_input_tokens(&text),
+                "n={n}"
+            );
+        }
+        // a lone surrogate counts as the U+FFFD it becomes in UTF-8
+        assert_eq!(
+            estimate_input_tokens_utf16(&[0x61, 0xD800, 0x62, 0xDC00]),
+            estimate_input_tokens("a\u{FFFD}b\u{FFFD}")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn utf16_equals_utf8_on_arbitrary_text(text in ".{0,300}") {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            proptest::prop_assert_eq!(
+                estimate_input_tokens_utf16(&units),
+                estimate_input_tokens(&text)
             );
         }
     }

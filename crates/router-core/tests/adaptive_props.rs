@@ -80,7 +80,7 @@ proptest! {
                         .map(|n| r.adaptive().get(n).map_or((State::Healthy, None), |s| (s.health.state(), s.health.until_ms())))
                         .collect();
                     let ctx = RoutingContext {
-                        task: "Summarize this paragraph",
+                        task: "Summarize this paragraph".into(),
                         user_tier: Tier::Free,
                         priority: Priority::Medium,
                         latency_requirement: 2000.0,

@@ -39,7 +39,7 @@ fn router(affinity: AffinityConfig) -> Router {
 
 fn ctx(task: &str) -> RoutingContext<'_> {
     RoutingContext {
-        task,
+        task: task.into(),
         user_tier: Tier::Free,
         priority: Priority::Medium,
         latency_requirement: 2000.0,

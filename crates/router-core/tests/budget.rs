@@ -36,7 +36,7 @@ fn router() -> Router {
 /// "abc" estimates 1 token; a budget of 999 reserves 1000.
 fn ctx() -> RoutingContext<'static> {
     RoutingContext {
-        task: "abc",
+        task: "abc".into(),
         user_tier: Tier::Free,
         priority: Priority::Medium,
         latency_requirement: 2000.0,

@@ -41,7 +41,7 @@ fn router() -> Router {
 
 fn ctx(task: &str, budget: Option<f64>) -> RoutingContext<'_> {
     RoutingContext {
-        task,
+        task: task.into(),
         user_tier: Tier::Free,
         priority: Priority::Medium,
         latency_requirement: 5000.0,

@@ -37,7 +37,7 @@ fn router() -> Router {
 
 fn ctx(task: &str) -> RoutingContext<'_> {
     RoutingContext {
-        task,
+        task: task.into(),
         user_tier: Tier::Free,
         priority: Priority::Medium,
         latency_requirement: 2000.0,

@@ -443,7 +443,7 @@ fn run(
                 let caps: Option<Vec<String>> =
                     caps.map(|v| v.into_iter().map(|c| CAPS[c].to_string()).collect());
                 let ctx = RoutingContext {
-                    task: &task,
+                    task: task.as_str().into(),
                     user_tier: tier(t),
                     priority: Priority::from_code(prio as u32).unwrap(),
                     latency_requirement: REQS[req],

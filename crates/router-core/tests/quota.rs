@@ -39,7 +39,7 @@ fn router(when: WhenNoneHealthy, top: Quota, second: Quota) -> Router {
 
 fn ctx(task: &str, budget: Option<f64>) -> RoutingContext<'_> {
     RoutingContext {
-        task,
+        task: task.into(),
         user_tier: Tier::Free,
         priority: Priority::Medium,
         latency_requirement: 2000.0,

@@ -77,7 +77,7 @@ impl Router {
     pub fn explain(&mut self, ctx: &RoutingContext, retry: RetryInfo, now_ms: f64) -> Explanation {
         let input = retry
             .input_tokens
-            .unwrap_or_else(|| tokens::estimate_input_tokens(ctx.task));
+            .unwrap_or_else(|| ctx.task.estimate_input_tokens());
         let key = self.cache.key(ctx);
         let cached = self
             .cache
@@ -145,7 +145,7 @@ impl Router {
         view: &AdaptiveBook,
         now_ms: f64,
     ) -> Vec<CandidateView> {
-        let cx = complexity::analyze(ctx.task, ctx.capabilities.is_some());
+        let cx = ctx.task.analyze(ctx.capabilities.is_some());
         let decay = view.config.latency_decay_ms;
         self.models
             .iter()

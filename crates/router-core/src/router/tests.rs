@@ -51,7 +51,7 @@ fn six_models() -> Vec<ModelConfig> {
 
 fn ctx(task: &str, tier: Tier, latency: f64) -> RoutingContext<'_> {
     RoutingContext {
-        task,
+        task: task.into(),
         user_tier: tier,
         priority: Priority::Medium,
         latency_requirement: latency,
