@@ -117,3 +117,58 @@ test('shared cache on a three-master cluster: spread, visibility, invalidation, 
   expect(await b.call('get', 'k:2')).toBeNull()
   for (const w of [a, b, c]) w.kill()
 })
+
+test("ModelRouter's fleet state on the cluster: the health mirror and quota leases, keys spread by hash tag", async () => {
+  const { ModelRouter } = require('model-router-native')
+  const url = `redis://127.0.0.1:${nodes[0].port}`
+  const prefix = 'rc:'
+  const routers = [0, 1].map(() => {
+    const clock = { t: 1000 }
+    const r = new ModelRouter({
+      strategy: 'adaptive',
+      seed: 3,
+      jitter: 0,
+      whenNoneHealthy: 'reject',
+      clock: () => clock.t,
+      redis: { url, cluster: true, prefix },
+    })
+    r.clock = clock
+    return r
+  })
+  const [a, b] = routers
+  const cli = (...args) => execFileSync('redis-cli', ['-c', '-p', String(nodes[0].port), ...args], { encoding: 'utf8' }).trim()
+  try {
+    // both connections up: their heartbeats landed
+    expect(await until(() => Number(cli('ZCARD', `${prefix}hb`)) === 2, 500, 20)).toBe(true)
+    const names = Array.from({ length: 12 }, (_, i) => `m${i}`)
+    const models = new Map(
+      names.map((n, i) => [
+        n,
+        { name: n, tier: 'pro', capabilities: ['code'], latencyTarget: 300 + i, costPerToken: 1e-6, maxTokens: 100000, rpm: 5 },
+      ]),
+    )
+    const ctx = { task: 'Write a function to sort a list', userTier: 'pro', priority: 'high', latencyRequirement: 2000 }
+    // the health mirror: a's ejection of m11 reaches b
+    for (let i = 0; i < 3; i++) a.reportOutcome('m11', { ok: false, latencyMs: 100, status: 500 })
+    expect(await until(() => b.getModelHealth().find((h) => h.modelName === 'm11')?.state === 'ejected', 500, 10)).toBe(true)
+    // fleet-wide quotas: rpm 5 per model, two routers, each model's window on its own slot
+    const named = new Map()
+    for (let round = 0; round < 80; round++) {
+      for (const r of routers) {
+        r.clock.t += 1
+        const d = await r.selectOptimalModel(ctx, models).catch((e) => e)
+        if (d.modelName) named.set(d.modelName, (named.get(d.modelName) ?? 0) + 1)
+      }
+      await sleep(2)
+    }
+    console.log(`cluster, rpm 5 per model: ${JSON.stringify(Object.fromEntries(named))}`)
+    for (const n of named.values()) expect(n).toBeLessThanOrEqual(5)
+    expect([...named.values()].reduce((s, n) => s + n, 0)).toBeGreaterThanOrEqual(20)
+    expect(named.has('m11')).toBe(false)
+    const quotaKeysPerNode = nodes.map((n) => n.cli('--scan', '--pattern', `${prefix}q:*`).split('\n').filter(Boolean).length)
+    console.log(`quota windows per master: ${quotaKeysPerNode.join(', ')}`)
+    expect(quotaKeysPerNode.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2)
+  } finally {
+    for (const r of routers) r.shutdown()
+  }
+})

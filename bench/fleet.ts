@@ -7,6 +7,9 @@
  *    levels, reads each once with 64 in flight (every read goes to Redis): p50, p99 and
  *    ops/s, beside the same work done the way a TypeScript team would (`ioredis`, JSON).
  * 3. The `redis` option absent: local get hit/miss cost with no fleet level.
+ * 4. `ModelRouter`'s fleet state (`bench/fleet-router.ts`): health propagation p99, quota
+ *    overshoot fleet-wide, routing p50 with the fleet state on vs off, each beside its goal.
+ *    `--router-only` runs these rows alone.
  *
  * Starts its own `redis-server` on a free port (no persistence) unless FLEET_REDIS_URL is
  * set. Options: --requests N (per process, default 20000), --keys N (default 20000),
@@ -23,6 +26,7 @@ import * as path from 'node:path'
 
 import { CacheManager } from 'model-router-native'
 
+import { routerRows } from './fleet-router'
 import { rng, zipf } from './workload'
 
 const PROCESSES = 4
@@ -338,6 +342,10 @@ async function main(): Promise<void> {
   const prefix = `mrnbench${process.pid}:`
   console.log(`# Fleet benchmark: ${PROCESSES} processes, one local Redis (${own ? 'started for this run' : 'FLEET_REDIS_URL'})\n`)
   try {
+    if (process.argv.includes('--router-only')) {
+      await routerRows(url, prefix)
+      return
+    }
     // 1. hit rate; 2. cross-process get, native vs ioredis + JSON, then set and memory
     console.log(await hitRate(url, prefix, requests, keys, '##'))
     const mem = await fillBoth(url, prefix, reads * 2)
@@ -384,6 +392,9 @@ async function main(): Promise<void> {
       console.log('## Without the redis option (no fleet level, no runtime thread)\n')
       console.log(`| op | ns/op |\n|---|---:|\n| get, memory hit (1 KB JSON) | ${hit.toFixed(0)} |\n| get, miss | ${miss.toFixed(0)} |\n`)
     }
+
+    // 4. the router's fleet state
+    await routerRows(url, prefix)
   } finally {
     if (own) {
       own.stop()

@@ -18,7 +18,7 @@ use crate::errors::{coded, invalid_arg, out_of_range};
 
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
 
-fn runtime() -> Result<&'static Runtime> {
+pub(crate) fn runtime() -> Result<&'static Runtime> {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
@@ -90,7 +90,7 @@ pub struct BindingFleetStats {
 }
 
 pub struct FleetHandle {
-    fleet: Fleet,
+    pub(crate) fleet: Fleet,
 }
 
 impl Drop for FleetHandle {
@@ -117,7 +117,7 @@ fn to_js(e: Entry) -> BindingFleetEntry {
 }
 
 /// A promise settled with `convert(fut.await)` on the JS thread.
-fn promise<'e, T, D, F, C>(env: &'e Env, fut: F, convert: C) -> Result<Object<'e>>
+pub(crate) fn promise<'e, T, D, F, C>(env: &'e Env, fut: F, convert: C) -> Result<Object<'e>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,

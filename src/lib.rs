@@ -10,4 +10,5 @@ mod errors;
 mod fleet;
 mod monitor;
 mod router;
+mod router_fleet;
 mod router_layout;

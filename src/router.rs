@@ -37,7 +37,7 @@ use crate::errors::{coded, invalid_arg};
 use crate::router_layout::*;
 
 pub struct RouterHandle {
-    router: Router,
+    pub(crate) router: Router,
     /// Reused buffers for the task text (see `read_task`).
     scratch: TaskBuffers,
     /// Model names by id, for batched `recordPerformance` (bounded by the drop-in layer).
@@ -108,7 +108,7 @@ fn sync_capacity(hd: &mut RouterHandle) {
 
 /// Marks every row as no room (until the next `sync_capacity`): quotas or budgets changed
 /// while the layer may hold decisions not replayed yet.
-fn distrust_capacity(hd: &mut RouterHandle) {
+pub(crate) fn distrust_capacity(hd: &mut RouterHandle) {
     let Some(cap) = capacity_of(hd) else {
         return;
     };
@@ -187,14 +187,16 @@ fn load_live(hd: &mut RouterHandle) {
 }
 
 /// Writes the adaptive state the layer's memo reads (after anything that may change it).
-fn sync_live(hd: &mut RouterHandle) {
+pub(crate) fn sync_live(hd: &mut RouterHandle) {
     if hd.router.options().strategy != Strategy::Adaptive {
         return; // only the adaptive memo reads it
     }
+    let now = out_of(hd)[OUT_NOW];
+    let room_until = hd.router.quota_room_until_ms(now);
     let book = hd.router.adaptive();
     let k = book.config.late_calls;
     let next = book.next_decision() as f64;
-    let change = book.next_change_ms();
+    let change = book.next_change_ms().min(room_until);
     let rows: Vec<[f64; LIVE_STRIDE]> = hd
         .names
         .iter()
@@ -328,7 +330,7 @@ fn read_utf8(v: RawString, buf: &mut Vec<u8>, units: usize) -> Result<&str> {
     Ok(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
-type Handle = External<RefCell<RouterHandle>>;
+pub(crate) type Handle = External<RefCell<RouterHandle>>;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]

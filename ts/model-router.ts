@@ -42,6 +42,8 @@ import {
   type Outcome,
 } from './router-adaptive'
 import { toCandidates, type RoutingExplanation } from './router-explain'
+import { fleetOptions } from './fleet-cache'
+import { RouterFleet } from './router-fleet'
 import {
   BUDGET_EXCEEDED,
   CAP_HELD,
@@ -192,7 +194,7 @@ function toPerformance(p: Record<string, unknown>): ModelPerformance {
 
 type Handle = ReturnType<typeof native.routerCreate>
 
-/** The model router: a drop-in for the legacy `ModelRouter` (same methods, promises and events: `routing_decision`, `routing_slow`, `performance_metrics`, `fallback_triggered`, `model_performance_updated`, `model_availability_changed`, `batch_availability_update`), plus `strategy: "adaptive"` (`reportOutcome`, `getModelHealth`, `explain`, the `model_health_changed` event with a `ModelHealthChange`). Errors: `TypeError`/`RangeError` naming the field for bad input; `ERR_NO_MODELS`, `ERR_NO_ELIGIBLE_MODEL`, `ERR_NO_HEALTHY_MODEL`, `ERR_BUDGET_EXCEEDED`, `ERR_SHUT_DOWN` codes. See docs/router.md. */
+/** The model router: a drop-in for the legacy `ModelRouter` (same methods, promises and events: `routing_decision`, `routing_slow`, `performance_metrics`, `fallback_triggered`, `model_performance_updated`, `model_availability_changed`, `batch_availability_update`), plus `strategy: "adaptive"` (`reportOutcome`, `getModelHealth`, `explain`, the `model_health_changed` event with a `ModelHealthChange`) and, with `redis`, fleet mode (`fleet_health` `{ modelName, state, untilMs }` when another process's change is applied, `fleet_degraded` `{ reason }`, `fleet_restored` `{ downMs }`; docs/fleet.md). Errors: `TypeError`/`RangeError` naming the field for bad input; `ERR_NO_MODELS`, `ERR_NO_ELIGIBLE_MODEL`, `ERR_NO_HEALTHY_MODEL`, `ERR_BUDGET_EXCEEDED`, `ERR_SHUT_DOWN` codes. See docs/router.md. */
 export class ModelRouter extends EventEmitter {
   readonly #h: Handle
   /** Timer ticks so far (the purge runs every PURGE_EVERY_TICKS). */
@@ -261,10 +263,13 @@ export class ModelRouter extends EventEmitter {
   #customRules = 0
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  /** The `redis` option's fleet state (null: none, nothing started). */
+  #fleet: RouterFleet | null = null
 
   constructor(options?: ModelRouterOptions) {
     super()
     const opts = checkOptions(options)
+    const redis = fleetOptions(options?.redis)
     this.#strategy = opts.strategy ?? 'legacy'
     this.#adaptive = this.#strategy === 'adaptive'
     this.#clock = opts.clock
@@ -294,6 +299,15 @@ export class ModelRouter extends EventEmitter {
     // The legacy's 30 s metrics and 5 min purge timers, as one unref'd timer that holds the
     // router only weakly: it never keeps the process, or a dropped router, alive.
     this.#timer = weakInterval(this, TIMER_MS, ModelRouter.#timerTick)
+    if (redis !== null) {
+      const host = {
+        handle: this.#h,
+        now: () => this.#now(),
+        drainHealth: () => this.#drainHealth(),
+        emit: (e: string, p?: unknown) => this.emit(e, p),
+      }
+      this.#fleet = new RouterFleet(redis, host, opts.probeTimeoutMs ?? 30_000)
+    }
   }
 
   /** The timer's tick (static: see `weakInterval`). */
@@ -335,6 +349,7 @@ export class ModelRouter extends EventEmitter {
       if (e.to === 'healthy') this.#unhealthy.delete(name)
       else this.#unhealthy.add(name)
     }
+    if (this.#fleet !== null && events.length > 0) this.#fleet.published(events)
     if (listening) for (const e of events) this.emit('model_health_changed', toHealthChange(e))
   }
 
@@ -1442,6 +1457,8 @@ export class ModelRouter extends EventEmitter {
     this.#closed = true
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#fleet?.close()
+    this.#fleet = null
     native.routerClear(this.#h)
     this.#memo.clear()
     this.#sessions.clear()

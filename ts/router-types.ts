@@ -1,5 +1,6 @@
 /** The router's public types: what callers pass to and get from `ModelRouter`. */
 import type { AdaptiveOptions } from './router-adaptive'
+import type { RedisOptions } from './fleet-cache'
 
 /** A user's tier: what models the user may be routed to (`free` < `pro` < `enterprise`). */
 export type Tier = 'free' | 'pro' | 'enterprise'
@@ -196,4 +197,6 @@ export interface ModelRouterOptions extends AdaptiveOptions {
   cacheSize?: number
   /** Routing-cache time to live in ms, from the write (default 300000). */
   cacheTtlMs?: number
+  /** Fleet mode: model health and quotas shared by every process through one Redis (same shape as `CacheManager`'s; see docs/fleet.md). Absent: nothing is started. */
+  redis?: RedisOptions
 }

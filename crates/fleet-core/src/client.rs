@@ -125,13 +125,13 @@ struct Counters {
 }
 
 #[derive(Clone)]
-enum Conn {
+pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
 impl Conn {
-    async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+    pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
             Conn::Single(c) => cmd.query_async(c).await,
             Conn::Cluster(c) => cmd.query_async(c).await,
@@ -141,7 +141,10 @@ impl Conn {
     /// Many commands in one round trip, each with its own result (a server error is per
     /// command; a connection error fails the whole batch). One server: a pipeline; a
     /// cluster: the commands side by side (the cluster client routes each to its node).
-    async fn batch<T: FromRedisValue>(&self, cmds: &[Cmd]) -> RedisResult<Vec<RedisResult<T>>> {
+    pub(crate) async fn batch<T: FromRedisValue>(
+        &self,
+        cmds: &[Cmd],
+    ) -> RedisResult<Vec<RedisResult<T>>> {
         match self {
             Conn::Single(c) => {
                 let mut p = redis::pipe();
@@ -184,7 +187,7 @@ enum Pending {
 }
 
 /// A call's failure: the server did not answer (degrades) or answered with an error.
-enum Failure {
+pub(crate) enum Failure {
     Unavailable,
     Server,
 }
@@ -361,7 +364,7 @@ impl Fleet {
     }
 
     /// Runs one Redis call under the timeout and the health state machine.
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, Failure>
+    pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, Failure>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -637,7 +640,7 @@ impl Fleet {
         }
     }
 
-    fn publish_cmd(&self, topic: &str, op: &str, payload: &str) -> Cmd {
+    pub(crate) fn publish_cmd(&self, topic: &str, op: &str, payload: &str) -> Cmd {
         let msg = BusMessage {
             topic: topic.to_owned(),
             origin: self.inner.origin,

@@ -8,6 +8,11 @@
 //! | `{prefix}c:{tag}:{key}` | an entry (a [`crate::codec`] record, Redis expiry = TTL) |
 //! | `{prefix}l:{tag}:{key}` | the `getOrSet` lock of that entry (a token, expiry = lease) |
 //! | `{prefix}n:{tag}` | the set of entry keys stored with one namespace |
+//! | `{prefix}h:{tag}:{model}` | a model's health as one process last published it (expiry = its end) |
+//! | `{prefix}hi` | the set of model names with a stored health |
+//! | `{prefix}p:{tag}:{model}` | the lock of the process that takes over a model's probe |
+//! | `{prefix}q:{tag}:{model}` | a model's fleet-wide quota window (a hash of per-second counts) |
+//! | `{prefix}hb` | the live processes (a sorted set: origin → when its heartbeat expires) |
 //! | `{prefix}bus` | the pub/sub channel (not a key) |
 
 /// FNV-1a, 64 bits: stable across processes and versions (the tag must be).
@@ -51,6 +56,26 @@ impl Keys {
 
     pub fn namespace(&self, namespace: &str) -> String {
         format!("{}n:{{{}}}", self.prefix, tag(namespace.as_bytes()))
+    }
+
+    pub fn health(&self, model: &str) -> String {
+        format!("{}h:{{{}}}:{model}", self.prefix, tag(model.as_bytes()))
+    }
+
+    pub fn health_index(&self) -> String {
+        format!("{}hi", self.prefix)
+    }
+
+    pub fn probe_lock(&self, model: &str) -> String {
+        format!("{}p:{{{}}}:{model}", self.prefix, tag(model.as_bytes()))
+    }
+
+    pub fn quota(&self, model: &str) -> String {
+        format!("{}q:{{{}}}:{model}", self.prefix, tag(model.as_bytes()))
+    }
+
+    pub fn heartbeats(&self) -> String {
+        format!("{}hb", self.prefix)
     }
 
     pub fn channel(&self) -> String {

@@ -8,12 +8,16 @@
 //! - [`bus`]: the one pub/sub channel; the cache's invalidations are one topic of it, and
 //!   other subsystems (the router's shared state) add their own topics.
 //! - [`client`]: the connection, the shared cache operations, the fleet-wide lock.
+//! - [`health_topic`]: the router's model health on the bus and under the prefix.
+//! - [`quota_lease`]: the router's fleet-wide quotas, leased from one script.
 
 pub mod bus;
 pub mod client;
 pub mod codec;
 pub mod health;
+pub mod health_topic;
 pub mod keys;
+pub mod quota_lease;
 
 pub use bus::{BusMessage, TOPIC_CACHE};
 pub use client::{Acquire, Fleet, FleetConfig, FleetEvent, Lookup, Stats, Write};

@@ -283,6 +283,19 @@ impl AdaptiveBook {
         self.states.get_mut(name).expect("inserted above")
     }
 
+    /// Fleet mode: applies `f` to the health of `name` (created on first use) and records
+    /// the transition it returns, if any, as an event.
+    pub fn update_health(
+        &mut self,
+        name: &str,
+        keep: &dyn Fn(&str) -> bool,
+        f: impl FnOnce(&mut Health) -> Option<Transition>,
+    ) {
+        let s = self.state_mut(name, keep);
+        let t = f(&mut s.health);
+        Self::push_event(&mut self.events, name, t);
+    }
+
     /// Applies the time-driven transitions of `name` due at `now_ms`.
     pub fn refresh(&mut self, name: &str, now_ms: f64) {
         let cfg = self.config;

@@ -13,6 +13,13 @@
 //! the model has stayed healthy for the cap. After the ejection time exactly one request
 //! probes the model (half open). A probe whose outcome never comes is lost after
 //! `probe_timeout_ms`, and the model may be probed again.
+//!
+//! In fleet mode another process's view of the model ([`Peer`]) is applied over the local
+//! state: a model healthy here but rate limited or ejected in another process is kept out
+//! (`state()`, `until_ms()` and `routable()` report the peer's state). A peer's rate limit
+//! ends with its time; a peer's ejection holds the model out until the fleet layer clears it
+//! (the prober's restored message) or hands the probe to this process ([`Health::take_probe`]):
+//! only one process probes an ejected model.
 
 use crate::outcome::OutcomeClass;
 
@@ -166,9 +173,19 @@ pub enum Routable {
     CoolingUntil(f64),
 }
 
+/// Another process's state of the model, on this router's clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peer {
+    /// `RateLimited` or `Ejected` (a peer's probe counts as an ejection: it is not ours).
+    pub state: State,
+    pub until_ms: f64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Health {
     state: State,
+    /// Fleet mode: another process's cooldown, applied while the local state is healthy.
+    peer: Option<Peer>,
     /// End of a rate limit or an ejection; start of a probe while probing.
     until_ms: f64,
     consecutive: u32,
@@ -190,6 +207,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             state: State::Healthy,
+            peer: None,
             until_ms: 0.0,
             consecutive: 0,
             window: FailureWindow::default(),
@@ -204,12 +222,62 @@ impl Default for Health {
 }
 
 impl Health {
+    /// The state decisions see: the local one, or a peer's cooldown while the local state is
+    /// healthy.
     pub fn state(&self) -> State {
+        match self.peer {
+            Some(p) if self.state == State::Healthy => p.state,
+            _ => self.state,
+        }
+    }
+    /// The state of this process's own state machine (no peer applied).
+    pub fn local_state(&self) -> State {
         self.state
     }
-    /// End of the current cooldown (rate limited, ejected), if any.
+    /// End of the current cooldown (rate limited, ejected), if any, a peer's included.
     pub fn until_ms(&self) -> Option<f64> {
-        matches!(self.state, State::RateLimited | State::Ejected).then_some(self.until_ms)
+        match self.peer {
+            Some(p) if self.state == State::Healthy => Some(p.until_ms),
+            _ => matches!(self.state, State::RateLimited | State::Ejected).then_some(self.until_ms),
+        }
+    }
+    pub fn peer(&self) -> Option<Peer> {
+        self.peer
+    }
+
+    /// Another process reports the model rate limited or ejected until `until_ms` (this
+    /// router's clock). Other states are ignored. A later report replaces an earlier one.
+    pub fn set_peer(&mut self, state: State, until_ms: f64) {
+        if matches!(state, State::RateLimited | State::Ejected) && !until_ms.is_nan() {
+            self.peer = Some(Peer { state, until_ms });
+        }
+    }
+
+    /// Another process's cooldown of the model is over (its probe succeeded, or the fleet
+    /// state is unavailable and each process decides alone). A model this process ejected
+    /// and has not probed yet is restored too: the prober found it up.
+    pub fn clear_peer(&mut self, restored: bool, now_ms: f64) -> Option<Transition> {
+        self.peer = None;
+        if restored && self.state == State::Ejected {
+            return self.restore(now_ms);
+        }
+        None
+    }
+
+    /// This process takes over the probe of a peer's ejection (it won the fleet's probe
+    /// lock): the model becomes ejected here with its time over, so the next decision
+    /// probes it. Returns false (nothing changed) unless a peer ejection holds the model.
+    pub fn take_probe(&mut self, now_ms: f64) -> bool {
+        match self.peer {
+            Some(p) if p.state == State::Ejected && self.state == State::Healthy => {
+                self.peer = None;
+                self.state = State::Ejected;
+                self.until_ms = now_ms;
+                self.probe_decision = None;
+                true
+            }
+            _ => false,
+        }
     }
     pub fn reason(&self) -> Option<Reason> {
         self.reason
@@ -246,6 +314,13 @@ impl Health {
     /// Applies the time-driven transitions due at `now_ms`: a rate limit that is over, a
     /// probe that is lost.
     pub fn refresh(&mut self, now_ms: f64, cfg: &HealthConfig) -> Option<Transition> {
+        // a peer's rate limit ends with its time; a peer's ejection waits for the fleet
+        if self
+            .peer
+            .is_some_and(|p| p.state == State::RateLimited && now_ms >= p.until_ms)
+        {
+            self.peer = None;
+        }
         match self.state {
             State::RateLimited if now_ms >= self.until_ms => {
                 self.consecutive = 0;
@@ -262,7 +337,15 @@ impl Health {
     /// How a decision may name the model at `now_ms` (call `refresh` first).
     pub fn routable(&self, now_ms: f64) -> Routable {
         match self.state {
-            State::Healthy => Routable::Healthy,
+            State::Healthy => match self.peer {
+                None => Routable::Healthy,
+                Some(p) if p.state == State::RateLimited && now_ms >= p.until_ms => {
+                    Routable::Healthy
+                }
+                // a peer's ejection past its time: its prober (or whoever takes the probe)
+                // answers; here the model stays out, the soonest to clear
+                Some(p) => Routable::CoolingUntil(p.until_ms.max(now_ms)),
+            },
             State::RateLimited => Routable::CoolingUntil(self.until_ms),
             State::Ejected if now_ms >= self.until_ms => Routable::ProbeReady,
             State::Ejected => Routable::CoolingUntil(self.until_ms),
@@ -404,6 +487,8 @@ impl Health {
     }
 
     fn restore(&mut self, now_ms: f64) -> Option<Transition> {
+        // the model answered: any peer's cooldown of it is stale
+        self.peer = None;
         self.probe_decision = None;
         self.consecutive = 0;
         self.window.clear();
@@ -751,5 +836,84 @@ mod tests {
             h.on_outcome(OutcomeClass::RateLimited, None, Some(1e6), 1.0, 0.0, &cfg()),
             None
         );
+    }
+
+    #[test]
+    fn a_peer_rate_limit_keeps_the_model_out_until_its_time() {
+        let mut h = Health::default();
+        h.set_peer(State::RateLimited, 1000.0);
+        assert_eq!(h.state(), State::RateLimited);
+        assert_eq!(h.local_state(), State::Healthy);
+        assert_eq!(h.until_ms(), Some(1000.0));
+        assert_eq!(h.routable(999.0), Routable::CoolingUntil(1000.0));
+        assert_eq!(h.routable(1000.0), Routable::Healthy);
+        // no transition of this process's state machine; the peer is dropped
+        assert_eq!(h.refresh(1000.0, &cfg()), None);
+        assert_eq!(h.peer(), None);
+        assert_eq!(h.state(), State::Healthy);
+    }
+
+    #[test]
+    fn a_peer_ejection_holds_past_its_time_and_is_never_probed_here() {
+        let mut h = Health::default();
+        h.set_peer(State::Ejected, 5000.0);
+        assert_eq!(h.routable(4000.0), Routable::CoolingUntil(5000.0));
+        // past its time: still out (its prober answers), never ProbeReady here
+        assert_eq!(h.refresh(9000.0, &cfg()), None);
+        assert_eq!(h.routable(9000.0), Routable::CoolingUntil(9000.0));
+        assert_eq!(h.start_probe(9000.0, Some(1)), None);
+        assert_eq!(h.state(), State::Ejected);
+        // the prober's restored message
+        assert_eq!(h.clear_peer(true, 9001.0), None);
+        assert_eq!(h.routable(9001.0), Routable::Healthy);
+        // states that are not cooldowns are not applied
+        h.set_peer(State::Probing, 1.0);
+        h.set_peer(State::AuthFailed, 1.0);
+        assert_eq!(h.peer(), None);
+    }
+
+    #[test]
+    fn taking_over_a_peer_probe_makes_the_next_decision_the_probe() {
+        let mut h = Health::default();
+        assert!(!h.take_probe(0.0));
+        h.set_peer(State::RateLimited, 100.0);
+        assert!(!h.take_probe(0.0)); // a rate limit has no probe
+        h.set_peer(State::Ejected, 100.0);
+        assert!(h.take_probe(200.0));
+        assert_eq!(h.routable(200.0), Routable::ProbeReady);
+        let t = h.start_probe(200.0, Some(4)).unwrap();
+        assert_eq!((t.from, t.to), (State::Ejected, State::Probing));
+        let t = h
+            .on_outcome(OutcomeClass::Success, Some(4), None, 250.0, 0.0, &cfg())
+            .unwrap();
+        assert_eq!(t.to, State::Healthy);
+    }
+
+    #[test]
+    fn a_peer_restore_ends_a_local_ejection_not_yet_probed_and_local_answers_clear_the_peer() {
+        let mut h = Health::default();
+        fail_n(&mut h, 3, 0.0);
+        h.set_peer(State::Ejected, 8000.0);
+        assert_eq!(h.state(), State::Ejected);
+        let t = h.clear_peer(true, 10.0).unwrap();
+        assert_eq!((t.from, t.to), (State::Ejected, State::Healthy));
+        // a peer view without a restore leaves a local ejection alone
+        fail_n(&mut h, 3, 20.0);
+        assert_eq!(h.clear_peer(false, 30.0), None);
+        assert_eq!(h.local_state(), State::Ejected);
+        // the local probe succeeding drops a peer's stale ejection
+        let until = h.until_ms().unwrap();
+        h.set_peer(State::Ejected, until + 1e6);
+        h.start_probe(until, Some(9)).unwrap();
+        h.on_outcome(
+            OutcomeClass::Success,
+            Some(9),
+            None,
+            until + 1.0,
+            0.0,
+            &cfg(),
+        );
+        assert_eq!(h.peer(), None);
+        assert_eq!(h.routable(until + 2.0), Routable::Healthy);
     }
 }

@@ -905,6 +905,13 @@ impl Router {
         self.quotas.room(name, now_ms)
     }
 
+    /// Until when the quota room read at `now_ms` holds (see [`QuotaBook::lease_deadline_ms`]):
+    /// a refill is asked for a quarter of a lease's time before it lapses, so the layer
+    /// crosses from then on and the decisions it makes here ask for it.
+    pub fn quota_room_until_ms(&self, now_ms: f64) -> f64 {
+        self.quotas.lease_deadline_ms(now_ms) - crate::quota::LEASE_MS / 4.0
+    }
+
     /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
     pub fn cached_candidates(&self, id: u64) -> &[u32] {
         match self.cache.peek(id).and_then(|d| d.adaptive.as_ref()) {
@@ -1279,6 +1286,21 @@ impl Router {
     }
     pub fn quotas(&self) -> &QuotaBook {
         &self.quotas
+    }
+    pub fn quotas_mut(&mut self) -> &mut QuotaBook {
+        &mut self.quotas
+    }
+
+    /// Fleet mode: applies `f` to the adaptive health of model `name` (a peer's state, a
+    /// probe taken over) and records the transition it returns as a health event.
+    pub fn update_health(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut crate::health::Health) -> Option<crate::health::Transition>,
+    ) {
+        let models = &self.models;
+        let keep = |n: &str| models.index_of(n).is_some();
+        self.adaptive.update_health(name, &keep, f);
     }
 
     /// Sets a spending budget (see [`BudgetBook::set`]); `None` when too many are set.

@@ -1,0 +1,238 @@
+/**
+ * The router rows of `npm run benchmark:fleet`: `ModelRouter`'s fleet state on one local
+ * Redis, 4 processes. Each row prints its goal beside it.
+ *
+ * 1. Health propagation: process A ejects a model (three failures reported); processes B–D
+ *    note when their router's mirror applied it (the `fleet_health` event, emitted right
+ *    after). The lag is from just before A's third report to B's router excluding the model
+ *    (both read the same host clock, `performance.timeOrigin + performance.now()`). Goal:
+ *    p99 ≤ 5 ms on loopback.
+ * 2. Quota overshoot: 4 processes route as fast as they can for a few seconds to a model
+ *    with `rpm` (and an unlimited second model); the requests named to the limited model,
+ *    summed over the fleet, against the limit (the run is shorter than the 60 s window, so
+ *    the whole run is one window). Goal: ≤ 1% over the limit.
+ * 3. Routing p50 with the fleet state on (`redis` option, a peer's ejection held) vs off,
+ *    in one process, alternated. Goal: ≤ 1.2×.
+ *
+ * Run alone: `node bench/dist/fleet-router.js [--url redis://…]` (starts no Redis itself
+ * without --url: use `npm run benchmark:fleet`).
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+
+import { ModelRouter } from 'model-router-native'
+
+const PROCESSES = 4
+const EJECTIONS = 60
+const QUOTA_RPM = 2000
+const QUOTA_RUN_MS = 3000
+const ROUTING_DECISIONS = 20_000
+
+const now = () => performance.timeOrigin + performance.now()
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
+}
+
+const config = (name: string, latencyTarget: number, extra: Record<string, unknown> = {}) => ({
+  name,
+  tier: 'pro' as const,
+  capabilities: ['code'],
+  latencyTarget,
+  costPerToken: 1e-6,
+  maxTokens: 100_000,
+  ...extra,
+})
+const ctx = (task = 'Write a function to sort a list') => ({
+  task,
+  userTier: 'pro' as const,
+  priority: 'high' as const,
+  latencyRequirement: 2000,
+})
+
+// ---- worker side ------------------------------------------------------------------------
+
+type Msg =
+  | { op: 'start'; url: string; prefix: string }
+  | { op: 'watch'; model: string }
+  | { op: 'eject'; model: string }
+  | { op: 'quota'; untilWall: number }
+  | { op: 'stop' }
+
+function worker(): void {
+  let router: ModelRouter | null = null
+  const send = (m: unknown) => process.send!(m)
+  process.on('message', async (m: Msg) => {
+    if (m.op === 'start') {
+      router = new ModelRouter({ strategy: 'adaptive', whenNoneHealthy: 'reject', redis: { url: m.url, prefix: m.prefix } })
+      router.on('fleet_degraded', (e) => console.error('fleet_degraded in a benchmark worker:', e))
+      send({ ready: true })
+    } else if (m.op === 'watch') {
+      // the router emits `fleet_health` right after its mirror applied another process's
+      // change: no polling (which would compete for the cores with the processes measured)
+      const r = router!
+      const seen = (e: { modelName: string; state: string }) => {
+        if (e.modelName !== m.model || e.state === 'healthy') return
+        r.off('fleet_health', seen)
+        send({ seen: now() })
+      }
+      r.on('fleet_health', seen)
+      send({ watching: true })
+    } else if (m.op === 'eject') {
+      const r = router!
+      r.reportOutcome(m.model, { ok: false, latencyMs: 100, status: 500 })
+      r.reportOutcome(m.model, { ok: false, latencyMs: 100, status: 500 })
+      const t0 = now()
+      r.reportOutcome(m.model, { ok: false, latencyMs: 100, status: 500 })
+      send({ ejected: t0 })
+    } else if (m.op === 'quota') {
+      const r = router!
+      const models = new Map([
+        ['limited', config('limited', 300, { rpm: QUOTA_RPM })],
+        ['open', config('open', 500)],
+      ])
+      let limited = 0
+      let total = 0
+      while (Date.now() < m.untilWall) {
+        const d = await r.selectOptimalModel(ctx(), models)
+        total++
+        if (d.modelName === 'limited') limited++
+        r.reportOutcome(d, { ok: true, latencyMs: 50 })
+        // let lease answers in now and then
+        if (total % 64 === 0) await new Promise((res) => setImmediate(res))
+      }
+      send({ limited, total })
+    } else if (m.op === 'stop') {
+      router?.shutdown()
+      setTimeout(() => process.exit(0), 200)
+    }
+  })
+}
+
+// ---- orchestrator ---------------------------------------------------------------------------
+
+interface Child {
+  proc: ChildProcess
+  next(): Promise<Record<string, number>>
+  send(m: Msg): void
+}
+
+function child(): Child {
+  const proc = fork(__filename, ['router-worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const queue: Record<string, number>[] = []
+  const waiting: Array<(m: Record<string, number>) => void> = []
+  proc.on('message', (m: Record<string, number>) => {
+    const w = waiting.shift()
+    if (w) w(m)
+    else queue.push(m)
+  })
+  return {
+    proc,
+    next: () => new Promise((res) => (queue.length > 0 ? res(queue.shift()!) : waiting.push(res))),
+    send: (m) => proc.send(m),
+  }
+}
+
+async function routingP50(url: string, prefix: string): Promise<{ off: number; on: number }> {
+  const models = new Map([
+    ['a', config('a', 300)],
+    ['b', config('b', 400)],
+    ['c', config('c', 500)],
+  ])
+  const off = new ModelRouter({ strategy: 'adaptive' })
+  const on = new ModelRouter({ strategy: 'adaptive', redis: { url, prefix } })
+  // the fleet state on: another process's ejection of one model held in the mirror
+  const peer = new ModelRouter({ strategy: 'adaptive', redis: { url, prefix } })
+  await new Promise((r) => setTimeout(r, 300))
+  for (let i = 0; i < 3; i++) peer.reportOutcome('c', { ok: false, latencyMs: 100, status: 500 })
+  for (let i = 0; i < 200 && on.getModelHealth().find((h) => h.modelName === 'c')?.state !== 'ejected'; i++) {
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  const tasks = Array.from({ length: 64 }, (_, i) => `Task ${i}: write a function to sort a list of ${i} items`)
+  const run = async (r: ModelRouter) => {
+    const lat: number[] = []
+    for (let i = 0; i < ROUTING_DECISIONS; i++) {
+      const t = performance.now()
+      const d = await r.selectOptimalModel(ctx(tasks[i % tasks.length]), models)
+      lat.push(performance.now() - t)
+      r.reportOutcome(d, { ok: true, latencyMs: 100 })
+    }
+    return pct(lat, 50)
+  }
+  await run(off)
+  await run(on)
+  const offs: number[] = []
+  const ons: number[] = []
+  for (let k = 0; k < 3; k++) {
+    offs.push(await run(off))
+    ons.push(await run(on))
+  }
+  off.shutdown()
+  on.shutdown()
+  peer.shutdown()
+  return { off: pct(offs, 50), on: pct(ons, 50) }
+}
+
+/** Prints the router rows; `url` is a Redis the run may write under `prefix`. */
+export async function routerRows(url: string, prefix: string): Promise<void> {
+  console.log(`## ModelRouter fleet state (${PROCESSES} processes, one local Redis)\n`)
+  const kids = Array.from({ length: PROCESSES }, child)
+  try {
+    for (const k of kids) k.send({ op: 'start', url, prefix: `${prefix}r:` })
+    await Promise.all(kids.map((k) => k.next()))
+    await new Promise((r) => setTimeout(r, 500)) // subscriptions up
+    // 1. health propagation
+    const [a, ...watchers] = kids
+    const lags: number[] = []
+    for (let i = 0; i < EJECTIONS; i++) {
+      const model = `model-${i}`
+      for (const w of watchers) w.send({ op: 'watch', model })
+      await Promise.all(watchers.map((w) => w.next()))
+      a.send({ op: 'eject', model })
+      const { ejected } = await a.next()
+      const seen = await Promise.all(watchers.map((w) => w.next()))
+      for (const s of seen) lags.push(s.seen - ejected)
+    }
+    // 2. quota overshoot
+    const untilWall = Date.now() + QUOTA_RUN_MS
+    for (const k of kids) k.send({ op: 'quota', untilWall })
+    const counts = await Promise.all(kids.map((k) => k.next()))
+    const limited = counts.reduce((s, c) => s + c.limited, 0)
+    const total = counts.reduce((s, c) => s + c.total, 0)
+    const over = Math.max(0, limited - QUOTA_RPM) / QUOTA_RPM
+    // 3. routing p50 on vs off
+    const p = await routingP50(url, `${prefix}p:`)
+    const p99 = pct(lags, 99)
+    console.log('| row | measured | goal | met |\n|---|---:|---:|---|')
+    console.log(
+      `| health propagation, ${lags.length} ejections seen (A → B–D), p50 / p99 | ${pct(lags, 50).toFixed(2)} / ${p99.toFixed(2)} ms | p99 ≤ 5 ms | ${p99 <= 5 ? 'yes' : 'no'} |`,
+    )
+    console.log(
+      `| quota overshoot, rpm ${QUOTA_RPM}, 4 processes × ${QUOTA_RUN_MS / 1000} s (${total} decisions, ${limited} named the limited model) | ${(over * 100).toFixed(2)}% | ≤ 1% | ${over <= 0.01 ? 'yes' : 'no'} |`,
+    )
+    const ratio = p.on / p.off
+    console.log(
+      `| routing p50, fleet state on vs off (memo hits, 3 models, one held out by a peer) | ${(p.on * 1000).toFixed(1)} vs ${(p.off * 1000).toFixed(1)} µs (${ratio.toFixed(2)}×) | ≤ 1.2× | ${ratio <= 1.2 ? 'yes' : 'no'} |\n`,
+    )
+  } finally {
+    for (const k of kids) k.send({ op: 'stop' })
+    await Promise.all(kids.map((k) => new Promise((r) => k.proc.once('exit', r))))
+  }
+}
+
+if (process.argv[2] === 'router-worker') {
+  worker()
+} else if (require.main === module) {
+  const i = process.argv.indexOf('--url')
+  if (i < 0) {
+    console.error('usage: node bench/dist/fleet-router.js --url redis://host:port')
+    process.exit(2)
+  }
+  routerRows(process.argv[i + 1], `mrnbench${process.pid}:`).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err)
+      process.exit(1)
+    },
+  )
+}
