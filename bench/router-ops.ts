@@ -284,7 +284,82 @@ export async function run(opts: { quick: boolean; only?: string }): Promise<Row[
         .push({ group: 'router', op: o.op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds${goal}` })
     })
   }
-  return [...sides.flatMap((s) => bySide.get(s.name)!), ...floors]
+  return [...sides.flatMap((s) => bySide.get(s.name)!), ...floors, ...(await capacityRows(opts))]
+}
+
+/**
+ * The adaptive strategy with its capacity features configured, on the routing-cache hit and
+ * the 100 B miss: rpm/tpm on every model, a global budget, a `sessionId` per request (64
+ * sessions in turn), and all three. Limits far above what a run sends, so every row measures
+ * admission and reservation, never a rejection. Each row runs beside `strategy: "legacy"` and
+ * the plain adaptive strategy on contexts without `sessionId`, in interleaved rounds.
+ */
+const CAPACITY_GOAL = 2
+const CAPACITY_CONFIGS: Array<{ label: string; quotas: boolean; budget: boolean; sessions: boolean }> = [
+  { label: 'rpm/tpm set', quotas: true, budget: false, sessions: false },
+  { label: 'a budget set', quotas: false, budget: true, sessions: false },
+  { label: 'sessionId given', quotas: false, budget: false, sessions: true },
+  { label: 'rpm/tpm + budget + sessionId', quotas: true, budget: true, sessions: true },
+]
+
+async function capacityRows(opts: { quick: boolean; only?: string }): Promise<Row[]> {
+  const scale = opts.quick ? 0.1 : 1
+  const rows: Row[] = []
+  for (const path of ['cache hit', 'miss, 100 B'] as const) {
+    for (const cfg of CAPACITY_CONFIGS) {
+      const op = `selectOptimalModel, capacity, ${path}, ${cfg.label}`
+      if (opts.only !== undefined && !op.includes(opts.only)) continue
+      const plain = defaultModels()
+      const limited = defaultModels()
+      // far above what a run sends (a window's log holds 100 000 reservations per model)
+      if (cfg.quotas) for (const m of limited.values()) Object.assign(m, { rpm: 1e9, tpm: 1e15 })
+      const sides: Array<{ name: string; router: NativeRouter; models: Map<string, any>; capacity: boolean }> = [
+        { name: 'native', router: new NativeRouter(), models: plain, capacity: false },
+        { name: 'native (adaptive)', router: new NativeRouter({ strategy: 'adaptive', seed: 1 }), models: plain, capacity: false },
+        {
+          name: `native (adaptive, ${cfg.label})`,
+          router: new NativeRouter({ strategy: 'adaptive', seed: 1 }),
+          models: limited,
+          capacity: true,
+        },
+      ]
+      if (cfg.budget) sides[2].router.setBudget({ scope: 'global', limit: 1e12, windowMs: 3_600_000 })
+      const n = path === 'cache hit' ? 50_000 : 20_000
+      const iterations = Math.ceil((n * scale) / ROUNDS)
+      const perSide = ROUNDS * (iterations + Math.max(100, Math.floor(iterations / 10)))
+      const calls = await Promise.all(
+        sides.map(async (s) => {
+          // a literal of one shape, as ctx() is (a spread copy plus a field is slower to read in V8)
+          const c = (t: string, i: number): any =>
+            s.capacity && cfg.sessions
+              ? { task: t, userTier: 'pro', priority: 'high', latencyRequirement: 2000, sessionId: `session-${i % 64}` }
+              : ctx(t)
+          if (path === 'cache hit') {
+            const contexts = Array.from({ length: 64 }, (_, i) => c('Write a function to sort a list', i))
+            for (const x of contexts) await s.router.selectOptimalModel(x, s.models)
+            return (i: number) => s.router.selectOptimalModel(contexts[i % 64], s.models)
+          }
+          const tasks = flatTasks('keyword-dense', 100, perSide)
+          const contexts = tasks.map((t, i) => c(t, i))
+          let k = 0
+          return () => s.router.selectOptimalModel(contexts[k++ % contexts.length], s.models)
+        }),
+      )
+      const batch = path === 'cache hit' ? 16 : undefined
+      const results = await interleaved(
+        calls.map((call) => () => measure(call, { iterations, batch })),
+        ROUNDS,
+      )
+      const legacyP50 = results[0].p50Us
+      sides.forEach((s, k) => {
+        s.router.shutdown()
+        const ratio = k === 0 ? '' : `; ${(results[k].p50Us / legacyP50).toFixed(2)}× the p50 of strategy "legacy"`
+        const goal = s.capacity ? ` (goal ≤ ${CAPACITY_GOAL}×)` : ''
+        rows.push({ group: 'router', op, side: s.name, ...results[k], note: `median of ${ROUNDS} interleaved rounds${ratio}${goal}` })
+      })
+    }
+  }
+  return rows
 }
 
 /** `node bench/dist/router-ops.js [--quick] [--only <text in the operation's name>]`: prints the rows. */

@@ -20,7 +20,7 @@ use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
 use router_core::affinity::AffinityConfig;
-use router_core::budget::Scope;
+use router_core::budget::{Budget, Scope};
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
 use router_core::performance::Outcome;
@@ -50,6 +50,93 @@ pub struct RouterHandle {
     /// What the layer's memo needs of the adaptive state to serve a healthy first-ranked
     /// model without crossing (see `sync_live`).
     live: Float64Array,
+    /// The room quotas and budgets leave, for the layer to admit memo hits (see
+    /// `sync_capacity`); absent until `routerCapacityMirror` hands one over.
+    capacity: Option<Float64Array>,
+}
+
+/// `capacity` layout: per budget index [spent in its current period, limit] from 0, then per
+/// registered name id [requests its quota still admits, tokens its window holds, tpm] from
+/// `CAP_NAMES` (infinity: no such quota). The layer admits a memo hit only while every
+/// candidate's row and every budget it falls under has room for the entry's reservation,
+/// and adds its reservation to the rows itself; rows it must not trust say no room.
+const CAP_NO_ROOM: [f64; CAP_STRIDE] = [0.0, f64::INFINITY, 0.0];
+
+fn capacity_of(hd: &mut RouterHandle) -> Option<&mut [f64]> {
+    // SAFETY: as `out_of`.
+    hd.capacity.as_mut().map(|c| unsafe { c.as_mut() })
+}
+
+/// Writes the room of every quota and budget at the last routing call's `now`. Only after
+/// the layer's memo decisions are replayed: the rows then hold every reservation made.
+fn sync_capacity(hd: &mut RouterHandle) {
+    if hd.capacity.is_none() {
+        return;
+    }
+    let now = out_of(hd)[OUT_NOW];
+    let budgets: Vec<[f64; 2]> = hd
+        .router
+        .budgets()
+        .budgets()
+        .iter()
+        .map(|b| [b.spent_at(now), b.limit])
+        .collect();
+    let names = std::mem::take(&mut hd.names);
+    let rows: Vec<[f64; CAP_STRIDE]> = names
+        .iter()
+        .map(|n| {
+            let r = hd.router.quota_room(n, now);
+            [r.requests, r.tokens_held, r.tpm]
+        })
+        .collect();
+    hd.names = names;
+    let Some(cap) = capacity_of(hd) else {
+        return;
+    };
+    for (i, b) in budgets.iter().enumerate() {
+        if let Some(slot) = cap.get_mut(2 * i..2 * i + 2) {
+            slot.copy_from_slice(b);
+        }
+    }
+    for (id, row) in rows.iter().enumerate() {
+        let at = CAP_NAMES + CAP_STRIDE * id;
+        if let Some(slot) = cap.get_mut(at..at + CAP_STRIDE) {
+            slot.copy_from_slice(row);
+        }
+    }
+}
+
+/// Marks every row as no room (until the next `sync_capacity`): quotas or budgets changed
+/// while the layer may hold decisions not replayed yet.
+fn distrust_capacity(hd: &mut RouterHandle) {
+    let Some(cap) = capacity_of(hd) else {
+        return;
+    };
+    let split = CAP_NAMES.min(cap.len());
+    for b in cap[..split].chunks_exact_mut(2) {
+        b[0] = f64::INFINITY;
+    }
+    for row in cap[split..].chunks_exact_mut(CAP_STRIDE) {
+        row.copy_from_slice(&CAP_NO_ROOM);
+    }
+}
+
+/// Hands over the array the layer reads quota and budget room from (see `sync_capacity`).
+#[napi(catch_unwind)]
+pub fn router_capacity_mirror(h: &Handle, capacity: Float64Array) {
+    let mut hd = h.borrow_mut();
+    hd.capacity = Some(capacity);
+    distrust_capacity(&mut hd);
+}
+
+/// What a decision of routing-cache entry `id` reserves in tokens (NaN: the entry is gone
+/// or outdated).
+#[napi(catch_unwind)]
+pub fn router_reserve_tokens(h: &Handle, id: f64) -> f64 {
+    h.borrow()
+        .router
+        .cached_reserve_tokens(id as u64)
+        .unwrap_or(f64::NAN)
 }
 
 /// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
@@ -400,6 +487,7 @@ pub fn router_create(
         out,
         outcomes,
         live,
+        capacity: None,
     })))
 }
 
@@ -434,6 +522,7 @@ pub fn router_set_models(h: &Handle, models_json: String) -> Result<()> {
     hd.router.set_models(models);
     hd.router.set_quotas(&quotas);
     sync_live(&mut hd);
+    distrust_capacity(&mut hd);
     Ok(())
 }
 
@@ -573,6 +662,7 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
         input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
+        session_model: (out[OUT_SESSION_MODEL] >= 0.0).then_some(out[OUT_SESSION_MODEL] as usize),
         // passed as arguments by the calls that read them
         session: None,
         budget_key: None,
@@ -590,18 +680,29 @@ pub fn router_replay_hits(h: &Handle, log: Float64ArraySlice, n: u32) -> Result<
     load_live(hd);
     for r in log[..REPLAY_LEN * n].chunks_exact(REPLAY_LEN) {
         if r[REPLAY_MODEL] >= 0.0 {
+            let at = r[REPLAY_KEY_BUDGET];
+            let key = match hd.router.budgets().budgets().get(at as usize) {
+                Some(Budget {
+                    scope: Scope::Key(k),
+                    ..
+                }) if at >= 0.0 => Some(k.clone()),
+                _ => None,
+            };
             hd.router.replay_adaptive(
                 r[REPLAY_ENTRY] as u64,
                 r[REPLAY_ROUTING_MS],
                 r[REPLAY_MODEL] as usize,
                 r[REPLAY_DECISION_ID] as u64,
                 r[REPLAY_NOW],
+                key.as_deref(),
+                r[REPLAY_TOKENS],
             );
         } else {
             hd.router
                 .replay_hit(r[REPLAY_ENTRY] as u64, r[REPLAY_ROUTING_MS]);
         }
     }
+    sync_capacity(hd);
     Ok(())
 }
 
@@ -668,10 +769,12 @@ pub fn router_pick_cached(
             // the routing time is recorded with the replayed hit
             finish(hd, &d, started, now, false);
             sync_live(hd);
+            sync_capacity(hd);
             Ok(OK)
         }
         Err(e) => {
             sync_live(hd);
+            sync_capacity(hd);
             Ok(route_error(hd, e))
         }
     }
@@ -796,6 +899,7 @@ fn select_into(
     };
     hd.scratch.release_large();
     sync_live(hd);
+    sync_capacity(hd);
     match result {
         Ok(d) => {
             finish(hd, &d, started, now, true);
@@ -858,6 +962,7 @@ pub fn router_explain(
         hd.router.explain(&ctx, retry, now)
     };
     sync_live(hd);
+    sync_capacity(hd);
     let status = match e.decision {
         Ok(d) => {
             write_decision(&d, 0.0, false, out_of(hd));
@@ -931,10 +1036,12 @@ pub fn router_set_budget(
         _ => return Err(invalid_arg(format!("budget scope: {scope:?}"))),
     };
     let mut hd = h.borrow_mut();
-    Ok(hd
+    let i = hd
         .router
         .set_budget(scope, limit.max(0.0), window_ms.max(1.0), now)
-        .map_or(-1, |i| i as i32))
+        .map_or(-1, |i| i as i32);
+    distrust_capacity(&mut hd);
+    Ok(i)
 }
 
 /// Every budget at `now`, in index order: JSON `[{scope, name, limit, windowMs, spent,
@@ -969,26 +1076,99 @@ pub fn router_get_budgets(h: &Handle, now: f64) -> Result<String> {
     Ok(serde_json::Value::Array(list).to_string())
 }
 
-/// Steps 5/9 fallback for `user_tier`: a model index, or a negative status.
+/// What a fallback must leave room for under the adaptive strategy (`None`: no check): the
+/// request's `task`, `token_budget` (NaN: none), the caller's input estimate (NaN: the
+/// router's own), `budget_key` and `now`.
+fn fallback_need<'a>(
+    router: &Router,
+    task: Option<&str>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<&'a str>,
+    now: Option<f64>,
+) -> Option<router_core::CapacityNeed<'a>> {
+    if router.options().strategy != Strategy::Adaptive {
+        return None;
+    }
+    let (task, now) = (task?, now?);
+    let given = |v: Option<f64>| v.filter(|x| !x.is_nan());
+    Some(router.capacity_need(
+        task,
+        given(token_budget),
+        given(input_tokens),
+        budget_key,
+        now,
+    ))
+}
+
+/// Steps 5/9 fallback for `user_tier`: a model index, or a negative status (its details in
+/// `out`). Adaptive, with the request's `task` and `now`: only a model with room for it.
 #[napi(catch_unwind)]
-pub fn router_tier_fallback(h: &Handle, user_tier: u32) -> Result<i32> {
+pub fn router_tier_fallback(
+    h: &Handle,
+    user_tier: u32,
+    task: Option<String>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<String>,
+    now: Option<f64>,
+) -> Result<i32> {
     let t = tier(user_tier)?;
-    Ok(match h.borrow().router.tier_fallback(t) {
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    let need = fallback_need(
+        &hd.router,
+        task.as_deref(),
+        token_budget,
+        input_tokens,
+        budget_key.as_deref(),
+        now,
+    );
+    let r = hd.router.tier_fallback_within(t, need.as_ref());
+    Ok(match r {
         Ok(i) => i as i32,
-        Err(e) => route_error_status(e),
+        Err(e) => route_error(hd, e),
     })
 }
 
-/// `selectFallbackModel`: a model index, or a negative status.
+/// `selectFallbackModel`: a model index, or a negative status (its details in `out`).
+/// Adaptive, with the request's `task` and `now`: only a model with room for it, and the
+/// decision reserves that room as a routing call's does.
 #[napi(catch_unwind)]
-pub fn router_select_fallback(h: &Handle, original_model: String, user_tier: u32) -> Result<i32> {
+#[allow(clippy::too_many_arguments)]
+pub fn router_select_fallback(
+    h: &Handle,
+    original_model: String,
+    user_tier: u32,
+    task: Option<String>,
+    token_budget: Option<f64>,
+    input_tokens: Option<f64>,
+    budget_key: Option<String>,
+    now: Option<f64>,
+) -> Result<i32> {
     let t = tier(user_tier)?;
-    Ok(
-        match h.borrow().router.select_fallback(&original_model, t) {
-            Ok(i) => i as i32,
-            Err(e) => route_error_status(e),
-        },
-    )
+    let mut hd = h.borrow_mut();
+    let hd = &mut *hd;
+    let need = fallback_need(
+        &hd.router,
+        task.as_deref(),
+        token_budget,
+        input_tokens,
+        budget_key.as_deref(),
+        now,
+    );
+    let r = hd
+        .router
+        .select_fallback_within(&original_model, t, need.as_ref());
+    Ok(match r {
+        Ok(i) => {
+            if let Some(n) = need {
+                hd.router.reserve_fallback(i, &n);
+            }
+            i as i32
+        }
+        Err(e) => route_error(hd, e),
+    })
 }
 
 /// Writes [average, max, p95, samples, cache hit rate] of the routing-time window to the
@@ -1020,6 +1200,10 @@ pub fn router_register_name(h: &Handle, model_name: String) -> u32 {
     let mut hd = h.borrow_mut();
     hd.names.push(model_name);
     sync_live(&mut hd);
+    let at = CAP_NAMES + CAP_STRIDE * (hd.names.len() - 1);
+    if let Some(row) = capacity_of(&mut hd).and_then(|c| c.get_mut(at..at + CAP_STRIDE)) {
+        row.copy_from_slice(&CAP_NO_ROOM); // until the next sync (decisions may await replay)
+    }
     (hd.names.len() - 1) as u32
 }
 
@@ -1032,6 +1216,7 @@ pub fn router_reset_names(h: &Handle) {
     for row in live_of(&mut hd)[LIVE_HEAD..].chunks_exact_mut(LIVE_STRIDE) {
         row.copy_from_slice(&empty);
     }
+    distrust_capacity(&mut hd);
 }
 
 /// Applies the `n` outcomes buffered by the drop-in layer (see `OUTCOME_LEN`), in order;
@@ -1042,6 +1227,7 @@ pub fn router_record_outcomes(h: &Handle, n: u32) -> Result<u32> {
     let hd = &mut *hd;
     apply_outcome_records(hd, n as usize)?;
     sync_live(hd);
+    sync_capacity(hd);
     Ok(hd.router.adaptive().pending_events() as u32)
 }
 

@@ -40,7 +40,7 @@ layout! {
 
     // `out`, written by routing calls.
     /// Numbers in `out`.
-    OUT_LEN: usize = 18;
+    OUT_LEN: usize = 19;
     /// The chosen model's index in the Map.
     OUT_MODEL: usize = 0;
     OUT_CONFIDENCE: usize = 1;
@@ -77,6 +77,8 @@ layout! {
     OUT_OUTCOMES: usize = 16;
     /// The caller's input-token estimate (NaN: the router's own).
     OUT_INPUT_TOKENS: usize = 17;
+    /// The model index the layer's session table holds for the request's session (-1: none).
+    OUT_SESSION_MODEL: usize = 18;
     /// `routerSelectPlain`'s inputs, written by the layer over the decision slots:
     /// tier · 4 + priority, and the latency requirement.
     IN_SLOT: usize = 0;
@@ -143,8 +145,8 @@ layout! {
     OUTCOME_REPORTED_COST: usize = 11;
 
     // A replayed memo hit (the replay log holds records of `REPLAY_LEN` numbers); the last
-    // three describe an adaptive decision made by the layer.
-    REPLAY_LEN: usize = 5;
+    // five describe an adaptive decision made by the layer.
+    REPLAY_LEN: usize = 7;
     /// The routing-cache entry's id.
     REPLAY_ENTRY: usize = 0;
     REPLAY_ROUTING_MS: usize = 1;
@@ -152,6 +154,21 @@ layout! {
     REPLAY_MODEL: usize = 2;
     REPLAY_DECISION_ID: usize = 3;
     REPLAY_NOW: usize = 4;
+    /// The budget index of the request's `budgetKey` (-1: none).
+    REPLAY_KEY_BUDGET: usize = 5;
+    /// The tokens the decision reserved (on its model's quota, and priced on budgets).
+    REPLAY_TOKENS: usize = 6;
+
+    // `capacity`: per budget index [spent in its current period, limit] from 0, then per
+    // registered name id `CAP_STRIDE` numbers from `CAP_NAMES + CAP_STRIDE · id`: requests
+    // its quota still admits, tokens its window holds, its tpm (infinity: no such quota).
+    CAP_NAMES: usize = 2 * router_core::budget::MAX_BUDGETS;
+    CAP_STRIDE: usize = 3;
+    CAP_SPENT: usize = 0;
+    CAP_LIMIT: usize = 1;
+    CAP_REQUESTS: usize = 0;
+    CAP_HELD: usize = 1;
+    CAP_TPM: usize = 2;
 
     // `live`: [next decision id, earliest time-driven change (ms), then per registered name
     // id `LIVE_STRIDE` numbers from `LIVE_HEAD + LIVE_STRIDE · id`].
@@ -195,6 +212,7 @@ const _: () = {
         OUT_RETRY,
         OUT_OUTCOMES,
         OUT_INPUT_TOKENS,
+        OUT_SESSION_MODEL,
     ];
     let mut i = 0;
     while i < out.len() {

@@ -44,6 +44,13 @@ import {
 import { toCandidates, type RoutingExplanation } from './router-explain'
 import {
   BUDGET_EXCEEDED,
+  CAP_HELD,
+  CAP_LIMIT,
+  CAP_NAMES,
+  CAP_REQUESTS,
+  CAP_SPENT,
+  CAP_STRIDE,
+  CAP_TPM,
   ENTRY_GONE,
   FLAG_EVICTED,
   FLAG_FROM_CACHE,
@@ -87,6 +94,7 @@ import {
   OUT_PREVIOUS,
   OUT_RETRY,
   OUT_ROUTING_MS,
+  OUT_SESSION_MODEL,
   OUT_UNTIL,
   OUTCOME_CLASS,
   OUTCOME_COST,
@@ -107,13 +115,16 @@ import {
   PERF_P95,
   REPLAY_DECISION_ID,
   REPLAY_ENTRY,
+  REPLAY_KEY_BUDGET,
   REPLAY_LEN,
   REPLAY_MODEL,
   REPLAY_NOW,
   REPLAY_ROUTING_MS,
+  REPLAY_TOKENS,
   STATE_HEALTHY,
 } from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
+import { type SessionEntry, SessionTable } from './router-sessions'
 import { type ModelSnapshot, SNAPSHOT_FIELDS, sameEntries, sameModel, sameModels, snapshotModel } from './router-model-set'
 import type {
   BudgetConfig,
@@ -140,10 +151,13 @@ import {
 import { weakInterval } from './weak-interval'
 import type { CodedError } from './errors'
 
+const AFFINITY_REASON = 'Adaptive: the session’s model (affinity)'
 const PREFERRED_REASON = 'Adaptive: best-ranked healthy model'
 const DEFAULT_SLOW_FACTOR = 4
 const DEFAULT_LATE_CALLS = 3
 const DEFAULT_LATE_FACTOR = 1.5
+const DEFAULT_MAX_SESSIONS = 10_000
+const DEFAULT_SESSION_IDLE_MS = 10 * 60 * 1000
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
@@ -191,8 +205,18 @@ export class ModelRouter extends EventEmitter {
   #session: string | null = null
   /** Adaptive: the `budgetKey` of the context being routed (null: none), set by `#writeRetry`. */
   #budgetKey: string | null = null
-  /** Budgets set, by index (`setBudget`); any budget keeps the memo's fast path off. */
+  /** Budgets set, by index (`setBudget`). */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
+  /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
+  readonly #sessions: SessionTable
+  /** The table's entry of the context being routed, as `#writeSession` found it. */
+  #sessionEntry: SessionEntry | undefined
+  /**
+   * Adaptive: the room Rust's quotas and budgets leave (see CAP_NAMES), rewritten by every
+   * call into Rust after the memo's decisions are replayed; the memo's fast path admits a
+   * decision only within it, and adds its reservation.
+   */
+  readonly #capacity = new Float64Array(0)
   readonly #out = new Float64Array(OUT_LEN)
   /** The key memo (see the header and `router-memo.ts`). */
   readonly #memo: KeyMemo
@@ -249,10 +273,19 @@ export class ModelRouter extends EventEmitter {
     this.#lateCalls = opts.lateCalls ?? DEFAULT_LATE_CALLS
     this.#lateFactor = opts.lateFactor ?? DEFAULT_LATE_FACTOR
     this.#memo = new KeyMemo(opts.cacheSize ?? 1000)
+    this.#sessions = new SessionTable(
+      opts.sessionAffinity === false ? 0 : (opts.maxSessions ?? DEFAULT_MAX_SESSIONS),
+      opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
+    )
+    this.#out[OUT_SESSION_MODEL] = -1
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
       throw fromNative(e)
+    }
+    if (this.#adaptive) {
+      this.#capacity = new Float64Array(CAP_NAMES + CAP_STRIDE * PERF_NAMES_LIMIT)
+      native.routerCapacityMirror(this.#h, this.#capacity)
     }
     for (const rule of DEFAULT_RULES) {
       const id = rule.id
@@ -273,7 +306,10 @@ export class ModelRouter extends EventEmitter {
     this.#flush()
     const now = this.#now()
     // the legacy's purge timer: every 5 minutes (every PURGE_EVERY_TICKS ticks)
-    if (++this.#ticks % PURGE_EVERY_TICKS === 0) native.routerPurgeExpired(this.#h, now)
+    if (++this.#ticks % PURGE_EVERY_TICKS === 0) {
+      native.routerPurgeExpired(this.#h, now)
+      this.#sessions.purgeIdle(now)
+    }
     // cooldowns that ended without traffic are announced
     if (native.routerRefreshHealth(this.#h, now) > 0) this.#drainHealth()
     // A throwing listener throws from the timer, as in the legacy (and any Node timer):
@@ -359,6 +395,8 @@ export class ModelRouter extends EventEmitter {
   #resend(models: Map<unknown, unknown>): void {
     const next: ModelSnapshot[] = []
     for (const [name, cfg] of models) next.push(snapshotModel(name, cfg))
+    // the memo's decisions name models by index and reserve at their prices: replayed first
+    this.#flush()
     native.routerSetModels(this.#h, JSON.stringify(next, SNAPSHOT_FIELDS))
     this.#models = next
     this.#modelIndex = new Map(next.map((m, i) => [m.name, i]))
@@ -406,11 +444,32 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
-  #fallbackName(tier: number, what: string): string {
-    const i = native.routerTierFallback(this.#h, tier)
+  /**
+   * The emergency fallback's model. Adaptive: one with room for the request `c` (window,
+   * quota, budgets of `budgetKey`), checked after the buffered outcomes are applied.
+   */
+  #fallbackName(c: Checked, context: RoutingContext, budgetKey: string | null, what: string): string {
+    let i: number
+    if (this.#adaptive) {
+      this.#flush()
+      i = native.routerTierFallback(this.#h, c.tier, c.task, c.budget, this.#fallbackEstimate(c.task), budgetKey, this.#now())
+    } else {
+      i = native.routerTierFallback(this.#h, c.tier)
+    }
     if (i === NO_MODELS) throw codedError('ERR_NO_MODELS', 'No models available')
     if (i === NO_ELIGIBLE_MODEL) throw codedError('ERR_NO_ELIGIBLE_MODEL', `No model of the user's tier is available (${what})`)
+    if (i < 0) this.#routeFailed(i, context)
     return this.#models[i].name
+  }
+
+  /** The caller's input estimate for a fallback (NaN: the router's own, also when the caller's fails). */
+  #fallbackEstimate(task: string): number {
+    if (this.#estimateTokens === undefined) return NaN
+    try {
+      return readEstimate(this.#estimateTokens, task)
+    } catch {
+      return NaN
+    }
   }
 
   /** Chooses a model for `context` among `availableModels` (pass the same Map every call: it is the fast path). Rejects with a `TypeError`/`RangeError` naming a bad field, `ERR_NO_MODELS` (empty Map), `ERR_NO_ELIGIBLE_MODEL` (no model the user's tier may use, or none whose window fits), `ERR_NO_HEALTHY_MODEL` (adaptive, `whenNoneHealthy: "reject"`) or `ERR_BUDGET_EXCEEDED`. */
@@ -437,6 +496,7 @@ export class ModelRouter extends EventEmitter {
     const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
     const out = this.#out
     out[OUT_INPUT_TOKENS] = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+    this.#writeSession(now, false)
     if (this.#logLen > 0) {
       native.routerReplayHits(this.#h, this.#log, this.#logLen)
       this.#logLen = 0
@@ -455,7 +515,7 @@ export class ModelRouter extends EventEmitter {
         c.budget,
         c.capabilitiesJson,
         customJson,
-        this.#session,
+        null, // the session's model goes in `out` (OUT_SESSION_MODEL)
         this.#budgetKey,
       )
     } catch (e) {
@@ -500,19 +560,19 @@ export class ModelRouter extends EventEmitter {
     try {
       customJson = this.#matchedCustomRules(context)
     } catch (e) {
-      return this.#emergency(c, e, 0)
+      return this.#emergency(c, context, e, 0)
     }
     const out = this.#out
     const h = this.#h
     const adaptive = this.#adaptive
     if (adaptive) this.#writeRetry(context)
     const now = this.#clock === undefined ? performance.now() : readClock(this.#clock)
+    if (adaptive) this.#writeSession(now, true)
     // Key memo (see the header): the task first, by its cached hash, then latency and slot.
     // Contexts with a budget, capabilities or custom rules use one flat string key (the task
     // last, so no task text can imitate the other fields).
     const memoable = c.task.length <= MEMO_MAX_TASK_LENGTH
-    const short =
-      c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#session === null && this.#budgetKey === null
+    const short = c.budget !== c.budget && c.capabilitiesJson === null && customJson === null && this.#budgetKey === null
     const slot = c.tier * 4 + c.priority
     const longKey = memoable && !short ? `${c.latency}\0${slot}\0${c.budget}\0${c.capabilitiesJson}\0${customJson}\0${c.task}` : ''
     // an empty memo cannot hit: skip hashing the task and reading the clock (one-off
@@ -533,7 +593,7 @@ export class ModelRouter extends EventEmitter {
           // a cached decision is served only while its model is eligible: the one config field
           // that decides it, the tier, is checked here (an edit goes the full way, to Rust)
           const model = this.#models[m[at + 1]]
-          if (model.ref.tier === model.tier) return this.#memoHit(c, m[at], model.name, start)
+          if (model.ref.tier === model.tier) return this.#memoHit(c, context, m[at], model.name, start)
         }
       }
     }
@@ -563,7 +623,7 @@ export class ModelRouter extends EventEmitter {
             c.budget,
             c.capabilitiesJson,
             customJson,
-            this.#session,
+            null, // the session's model goes in `out` (OUT_SESSION_MODEL)
             this.#budgetKey,
           )
     } catch (e) {
@@ -604,6 +664,7 @@ export class ModelRouter extends EventEmitter {
             out[OUT_DECISION_ID] * 4096 + this.#nameId(modelName),
           )
         : { modelName, confidence: out[OUT_CONFIDENCE], reason, routingTime, fromCache }
+    if (kind === KIND_ADAPTIVE) this.#recordSession(out[OUT_MODEL], now)
     if (kind === KIND_NO_CANDIDATES) return decision
     // Step 8 of the contract; a throwing listener turns into the emergency fallback (step 9).
     try {
@@ -616,7 +677,7 @@ export class ModelRouter extends EventEmitter {
         if (hasListeners(this, 'routing_decision')) this.emit('routing_decision', decision)
       }
     } catch (e) {
-      return this.#emergency(c, e, routingTime)
+      return this.#emergency(c, context, e, routingTime)
     }
     return decision
   }
@@ -648,6 +709,31 @@ export class ModelRouter extends EventEmitter {
     out[OUT_PREVIOUS] = p === undefined ? -1 : p
   }
 
+  /**
+   * Adaptive: writes the model the session table holds for the context's session to `out`
+   * (`commit`: a routing call, which forgets an idle session; else `explain`).
+   */
+  #writeSession(now: number, commit: boolean): void {
+    const session = this.#session
+    let i = -1
+    if (session !== null) {
+      const e = commit ? this.#sessions.entryOf(session, now) : this.#sessions.peek(session, now)
+      this.#sessionEntry = commit ? e : undefined
+      // the index holds while the model set it was taken from does
+      if (e !== undefined) i = e.of === this.#models ? e.index : (this.#modelIndex.get(e.model) ?? -1)
+    }
+    this.#out[OUT_SESSION_MODEL] = i
+  }
+
+  /** Adaptive: the context's session was routed to model `index` at `now`. */
+  #recordSession(index: number, now: number): void {
+    const session = this.#session
+    if (session === null) return
+    const known = this.#sessionEntry
+    this.#sessionEntry = undefined
+    this.#sessions.record(session, this.#models[index].name, index, this.#models, now, known)
+  }
+
   /** No config's tier or context window was edited in place since it was sent to Rust. */
   #tiersUnchanged(): boolean {
     const snap = this.#models
@@ -658,17 +744,33 @@ export class ModelRouter extends EventEmitter {
     return true
   }
 
-  /** The ranked candidates of routing-cache entry `id` as [name id, model index] pairs (memoized). */
+  /**
+   * The ranked candidates of routing-cache entry `id` as [name id, model index] pairs, then
+   * the tokens its decisions reserve (memoized).
+   */
   #loadRanked(id: number): number[] {
     const indices = native.routerRanked(this.#h, id)
     const pairs: number[] = []
     for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
+    pairs.push(native.routerReserveTokens(this.#h, id))
     this.#memo.setRanked(id, pairs)
     return pairs
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
-  #fastPick(c: Checked, id: number, modelIndex: number, nameId: number, modelName: string, now: number, start: number): RoutingDecision {
+  #fastPick(
+    c: Checked,
+    context: RoutingContext,
+    id: number,
+    modelIndex: number,
+    nameId: number,
+    modelName: string,
+    now: number,
+    start: number,
+    affinity: boolean,
+    keyBudget: number,
+    tokens: number,
+  ): RoutingDecision {
     const live = this.#live
     const decisionId = live[LIVE_NEXT_ID]
     live[LIVE_NEXT_ID] = decisionId + 1
@@ -681,18 +783,97 @@ export class ModelRouter extends EventEmitter {
     log[at + REPLAY_MODEL] = modelIndex
     log[at + REPLAY_DECISION_ID] = decisionId
     log[at + REPLAY_NOW] = now
+    log[at + REPLAY_KEY_BUDGET] = keyBudget
+    log[at + REPLAY_TOKENS] = tokens
     this.#logLen = n + 1
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
+    this.#recordSession(modelIndex, now)
     const samples = ++this.#samples
-    const decision = this.#adaptiveDecision(modelName, 0.9, PREFERRED_REASON, routingTime, true, decisionId * 4096 + nameId)
+    const reason = affinity ? AFFINITY_REASON : PREFERRED_REASON
+    const decision = this.#adaptiveDecision(modelName, 0.9, reason, routingTime, true, decisionId * 4096 + nameId)
     if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
       } catch (e) {
-        return this.#emergency(c, e, routingTime)
+        return this.#emergency(c, context, e, routingTime)
       }
     }
     return decision
+  }
+
+  /** Counts a buffered settlement of `tokens` and `cost` (NaN: not reported) on name id `nameId` in the capacity rows. */
+  #chargeSettlement(nameId: number, modelName: string, tokens: number, cost: number): void {
+    const cap = this.#capacity
+    if (tokens === tokens) cap[CAP_NAMES + CAP_STRIDE * nameId + CAP_HELD] += tokens
+    const budgets = this.#budgets.length
+    if (budgets === 0) return
+    if (cost !== cost) {
+      const i = this.#modelIndex.get(modelName)
+      cost = i === undefined ? Infinity : tokens * this.#models[i].costPerToken
+    }
+    for (let b = 0; b < budgets; b++) cap[2 * b + CAP_SPENT] += cost
+  }
+
+  /** The name id of the session's model `index` when it is a healthy candidate of `ranked` (-1: not). */
+  #pinnedRow(ranked: number[], index: number): number {
+    for (let k = 0; k + 1 < ranked.length; k += 2) {
+      if (ranked[k + 1] === index) return this.#live[LIVE_HEAD + LIVE_STRIDE * ranked[k] + LIVE_STATE] === STATE_HEALTHY ? ranked[k] : -1
+    }
+    return -1
+  }
+
+  /**
+   * Whether a decision of a memoized entry with candidates `ranked` fits every quota and
+   * budget: each candidate's quota has room for one more request of the entry's tokens,
+   * and each budget a candidate falls under has room for its cost (Rust leaves out a
+   * candidate that does not, and reorders by cost when any budget is short: then Rust
+   * decides). Returns the budget index of the request's `budgetKey` (-1: none), or
+   * undefined when Rust must decide.
+   */
+  #roomFor(ranked: number[]): number | undefined {
+    const tokens = ranked[ranked.length - 1]
+    if (!(tokens >= 0)) return undefined
+    const cap = this.#capacity
+    const budgets = this.#budgets
+    const key = this.#budgetKey
+    let keyBudget = -1
+    if (key !== null) {
+      for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'key' && budgets[i].name === key) keyBudget = i
+    }
+    for (let k = 0; k + 1 < ranked.length; k += 2) {
+      const model = this.#models[ranked[k + 1]]
+      if (model.limited) {
+        const at = CAP_NAMES + CAP_STRIDE * ranked[k]
+        const tpm = cap[at + CAP_TPM]
+        if (!(cap[at + CAP_REQUESTS] >= 1 && tokens <= tpm && cap[at + CAP_HELD] + tokens <= tpm)) return undefined
+      }
+      if (budgets.length === 0) continue
+      const cost = model.costPerToken * tokens
+      for (let i = 0; i < budgets.length; i++) {
+        const b = budgets[i]
+        if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) {
+          if (!(cap[2 * i + CAP_SPENT] + cost <= cap[2 * i + CAP_LIMIT])) return undefined
+        }
+      }
+    }
+    return keyBudget
+  }
+
+  /** Adds a fast-path decision's reservation on `model` (name id `row`) to the capacity rows, as Rust adds it on replay. */
+  #reserve(model: ModelSnapshot, row: number, tokens: number, keyBudget: number): void {
+    const cap = this.#capacity
+    if (model.limited) {
+      const at = CAP_NAMES + CAP_STRIDE * row
+      cap[at + CAP_REQUESTS] -= 1
+      cap[at + CAP_HELD] += tokens
+    }
+    const budgets = this.#budgets
+    if (budgets.length === 0) return
+    const cost = model.costPerToken * tokens
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i]
+      if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) cap[2 * i + CAP_SPENT] += cost
+    }
   }
 
   #adaptiveDecision(
@@ -754,34 +935,49 @@ export class ModelRouter extends EventEmitter {
     const out = this.#out
     const live = this.#live
     // Fast path, no crossing: a first attempt, no time-driven change due (so no probe is
-    // ready and no cooldown ends), and the first healthy candidate within its limit: the
-    // pick Rust would make (see `AdaptiveBook::pick`).
-    // (a session's pick depends on its table, which Rust holds)
-    if (out[OUT_RETRY] === 0 && this.#session === null && this.#budgets.length === 0 && now < live[LIVE_NEXT_CHANGE]) {
+    // ready and no cooldown ends), every candidate within its quota and every budget (as the
+    // room Rust last wrote, less what this path reserved since), and the session's model or
+    // else the first healthy candidate within its limit: the pick Rust would make (see
+    // `AdaptiveBook::pick` and `Router::pick_live`).
+    if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
       let ranked = this.#memo.ranked.get(id)
       if (ranked === undefined) ranked = this.#loadRanked(id)
-      for (let k = 0; k < ranked.length; k += 2) {
-        const nameId = ranked[k]
-        const at = LIVE_HEAD + LIVE_STRIDE * nameId
-        if (live[at + LIVE_STATE] !== STATE_HEALTHY) continue
-        const model = this.#models[ranked[k + 1]]
-        if (model.limited) break // its quota is counted in Rust
-        const target = model.latencyTarget
-        const limit = target * this.#slowFactor
-        // the decayed estimate lies between the last one and the target (≤ limit); no call
-        // has been out for longer than the limit, nor `lateCalls` calls for the late limit
-        if (
-          live[at + LIVE_ESTIMATE] <= limit &&
-          now - live[at + LIVE_OLDEST] <= limit &&
-          now - live[at + LIVE_LATE] <= target * this.#lateFactor
-        ) {
-          // this call joins those in flight (outcomes buffered since leave them too old: a
-          // later check only errs towards asking Rust)
-          if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
-          if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
-          return this.#fastPick(c, id, ranked[k + 1], nameId, model.name, now, start)
+      const keyBudget = this.#roomFor(ranked)
+      if (keyBudget !== undefined) {
+        // the session's model goes first while it is a healthy candidate; else the first
+        // healthy candidate
+        const pinned = out[OUT_SESSION_MODEL]
+        let row = pinned >= 0 ? this.#pinnedRow(ranked, pinned) : -1
+        let index = row >= 0 ? pinned : -1
+        const affinity = row >= 0
+        for (let k = 0; !affinity && k + 1 < ranked.length; k += 2) {
+          if (live[LIVE_HEAD + LIVE_STRIDE * ranked[k] + LIVE_STATE] === STATE_HEALTHY) {
+            row = ranked[k]
+            index = ranked[k + 1]
+            break
+          }
         }
-        break
+        if (index >= 0) {
+          const at = LIVE_HEAD + LIVE_STRIDE * row
+          const model = this.#models[index]
+          const target = model.latencyTarget
+          const limit = target * this.#slowFactor
+          // the decayed estimate lies between the last one and the target (≤ limit); no call
+          // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+          if (
+            live[at + LIVE_ESTIMATE] <= limit &&
+            now - live[at + LIVE_OLDEST] <= limit &&
+            now - live[at + LIVE_LATE] <= target * this.#lateFactor
+          ) {
+            // this call joins those in flight (outcomes buffered since leave them too old: a
+            // later check only errs towards asking Rust)
+            if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
+            if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
+            const tokens = ranked[ranked.length - 1]
+            this.#reserve(model, row, tokens, keyBudget)
+            return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
+          }
+        }
       }
     }
     if (this.#logLen > 0) {
@@ -793,7 +989,7 @@ export class ModelRouter extends EventEmitter {
     out[OUT_NOW] = now
     let status: number
     try {
-      status = native.routerPickCached(this.#h, id, this.#session, this.#budgetKey)
+      status = native.routerPickCached(this.#h, id, null, this.#budgetKey)
     } catch (e) {
       throw fromNative(e)
     }
@@ -808,6 +1004,7 @@ export class ModelRouter extends EventEmitter {
     if (n + 1 === REPLAY_LOG_SIZE) this.#flush()
     const samples = ++this.#samples
     const modelName = this.#models[out[OUT_MODEL]].name
+    this.#recordSession(out[OUT_MODEL], now)
     const reason = adaptiveReason(out[OUT_PICK], modelName, out[OUT_A], out[OUT_B], out[OUT_UNTIL], now)
     const decision = this.#adaptiveDecision(
       modelName,
@@ -823,12 +1020,12 @@ export class ModelRouter extends EventEmitter {
         this.emit('performance_metrics', this.#metricsPayload())
       }
     } catch (e) {
-      return this.#emergency(c, e, routingTime)
+      return this.#emergency(c, context, e, routingTime)
     }
     return decision
   }
   /** A decision served from the key memo: as the legacy's step 2, plus a logged replay. */
-  #memoHit(c: Checked, id: number, modelName: string, start: number): RoutingDecision {
+  #memoHit(c: Checked, context: RoutingContext, id: number, modelName: string, start: number): RoutingDecision {
     const routingTime = performance.now() - start
     const n = this.#logLen
     const log = this.#log
@@ -844,17 +1041,17 @@ export class ModelRouter extends EventEmitter {
       try {
         this.emit('performance_metrics', this.#metricsPayload())
       } catch (e) {
-        return this.#emergency(c, e, routingTime)
+        return this.#emergency(c, context, e, routingTime)
       }
     }
     return decision
   }
 
-  #emergency(c: Checked, error: unknown, routingTime: number): RoutingDecision {
+  #emergency(c: Checked, context: RoutingContext, error: unknown, routingTime: number): RoutingDecision {
     this.#syncEdits() // the fallback reads the tiers; a memo hit may have skipped the check
     const message = error instanceof Error ? error.message : String(error)
     return {
-      modelName: this.#fallbackName(c.tier, 'emergency fallback'),
+      modelName: this.#fallbackName(c, context, this.#budgetKey, 'emergency fallback'),
       confidence: 0.1,
       reason: `Emergency fallback: ${message}`,
       routingTime,
@@ -862,7 +1059,7 @@ export class ModelRouter extends EventEmitter {
     }
   }
 
-  /** A model to use instead of `originalModel` (the legacy's four strategies; under the strict tier policy never above the user's tier). Emits `fallback_triggered`; rejects like `selectOptimalModel`. */
+  /** A model to use instead of `originalModel` (the legacy's four strategies; under the strict tier policy never above the user's tier; adaptive: only a model whose window, quota and budgets have room for `context`, and the pick reserves it). Emits `fallback_triggered`; rejects like `selectOptimalModel`. */
   async selectFallbackModel(
     originalModel: string,
     context: RoutingContext,
@@ -875,9 +1072,29 @@ export class ModelRouter extends EventEmitter {
     if (typeof reason !== 'string') throw typeError('reason', 'a string', reason)
     const c = checkContext(context)
     this.#syncModels(availableModels)
-    const i = native.routerSelectFallback(this.#h, originalModel, c.tier)
+    let i: number
+    if (this.#adaptive) {
+      // a model with room for the request (window, quota, budgets), reserved as a routing call's
+      const key = (context as unknown as Record<string, unknown>).budgetKey
+      if (key !== undefined) checkString('context.budgetKey', key)
+      const estimate = this.#estimateTokens === undefined ? NaN : readEstimate(this.#estimateTokens, c.task)
+      this.#flush()
+      i = native.routerSelectFallback(
+        this.#h,
+        originalModel,
+        c.tier,
+        c.task,
+        c.budget,
+        estimate,
+        (key as string | undefined) ?? null,
+        this.#now(),
+      )
+    } else {
+      i = native.routerSelectFallback(this.#h, originalModel, c.tier)
+    }
     if (i === NO_MODELS || this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available for fallback')
-    if (i < 0) throw codedError('ERR_NO_ELIGIBLE_MODEL', 'No models available for fallback')
+    if (i === NO_ELIGIBLE_MODEL) throw codedError('ERR_NO_ELIGIBLE_MODEL', 'No models available for fallback')
+    if (i < 0) this.#routeFailed(i, context)
     const fallbackModel = this.#models[i].name
     const routingTime = performance.now() - start
     this.emit('fallback_triggered', { originalModel, fallbackModel, reason, routingTime })
@@ -1045,6 +1262,11 @@ export class ModelRouter extends EventEmitter {
     log[at + OUTCOME_REPORTED_COST] = o.reportedCost
     ++this.#perfLen
     if (this.#perfLen === PERF_LOG_SIZE || !this.#mayBuffer(o.ok, id, o.latency)) this.#flush()
+    // a settlement left in the buffer may exceed its estimate: the capacity rows count it in
+    // full (never less room than Rust will see) until Rust rewrites them
+    if (this.#perfLen > 0 && decisionId >= 0 && this.#adaptive && (o.total === o.total || o.reportedCost === o.reportedCost)) {
+      this.#chargeSettlement(id, (decision as RoutingDecision).modelName, o.total, o.reportedCost)
+    }
   }
 
   /**
@@ -1222,6 +1444,7 @@ export class ModelRouter extends EventEmitter {
     this.#timer = undefined
     native.routerClear(this.#h)
     this.#memo.clear()
+    this.#sessions.clear()
     this.#unhealthy.clear()
     this.#logLen = 0
     this.#perfLen = 0

@@ -45,6 +45,7 @@ export const OUT_PREVIOUS = n('OUT_PREVIOUS')
 export const OUT_RETRY = n('OUT_RETRY')
 export const OUT_OUTCOMES = n('OUT_OUTCOMES')
 export const OUT_INPUT_TOKENS = n('OUT_INPUT_TOKENS')
+export const OUT_SESSION_MODEL = n('OUT_SESSION_MODEL')
 /** `routerSelectPlain`'s inputs, over the decision slots. */
 export const IN_SLOT = n('IN_SLOT')
 export const IN_LATENCY = n('IN_LATENCY')
@@ -87,6 +88,18 @@ export const REPLAY_ROUTING_MS = n('REPLAY_ROUTING_MS')
 export const REPLAY_MODEL = n('REPLAY_MODEL')
 export const REPLAY_DECISION_ID = n('REPLAY_DECISION_ID')
 export const REPLAY_NOW = n('REPLAY_NOW')
+export const REPLAY_KEY_BUDGET = n('REPLAY_KEY_BUDGET')
+export const REPLAY_TOKENS = n('REPLAY_TOKENS')
+
+// `capacity`: per budget index [spent, limit], then from CAP_NAMES per name id [requests its
+// quota still admits, tokens its window holds, tpm].
+export const CAP_NAMES = n('CAP_NAMES')
+export const CAP_STRIDE = n('CAP_STRIDE')
+export const CAP_SPENT = n('CAP_SPENT')
+export const CAP_LIMIT = n('CAP_LIMIT')
+export const CAP_REQUESTS = n('CAP_REQUESTS')
+export const CAP_HELD = n('CAP_HELD')
+export const CAP_TPM = n('CAP_TPM')
 
 // `live`: the next decision id, the earliest change, then a row per name id.
 export const LIVE_NEXT_ID = n('LIVE_NEXT_ID')

@@ -89,6 +89,28 @@ impl Log {
     }
 }
 
+/// What a model's quota leaves for more requests now: one more request of `t` tokens fits
+/// while `requests ≥ 1` and `tokens_held + t ≤ tpm` (the same sum `clears_at` compares).
+/// Time only ages reservations out, so the room read at one instant holds at any later one
+/// until the next reservation or settlement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuotaRoom {
+    /// Requests the window still admits (with no `rpm`, until the log is full).
+    pub requests: f64,
+    /// Tokens the window holds.
+    pub tokens_held: f64,
+    /// The token quota (infinity: no `tpm`).
+    pub tpm: f64,
+}
+
+impl QuotaRoom {
+    pub const UNLIMITED: QuotaRoom = QuotaRoom {
+        requests: f64::INFINITY,
+        tokens_held: 0.0,
+        tpm: f64::INFINITY,
+    };
+}
+
 /// The quota logs of the models that have a quota, by name.
 #[derive(Clone, Debug, Default)]
 pub struct QuotaBook {
@@ -125,6 +147,23 @@ impl QuotaBook {
                 log.age_out(now_ms);
                 log.clears_at(tokens, now_ms)
             }
+        }
+    }
+
+    /// The room `name`'s quota leaves at `now_ms` (after aging out what left the window).
+    pub fn room(&mut self, name: &str, now_ms: f64) -> QuotaRoom {
+        let Some(log) = self.logs.get_mut(name) else {
+            return QuotaRoom::UNLIMITED;
+        };
+        log.age_out(now_ms);
+        // `clears_at` admits while fewer than ⌊rpm⌋ (and than MAX_RESERVATIONS) are held
+        let cap = log.quota.rpm.map_or(MAX_RESERVATIONS as f64, |r| {
+            r.floor().min(MAX_RESERVATIONS as f64)
+        });
+        QuotaRoom {
+            requests: cap - log.sent.len() as f64,
+            tokens_held: log.tokens,
+            tpm: log.quota.tpm.unwrap_or(f64::INFINITY),
         }
     }
 
@@ -237,6 +276,40 @@ mod tests {
         assert_eq!(b.clears_at("m", 10.0, 30_000.0), 60_000.0);
         assert_eq!(b.clears_at("m", 10.0, 60_000.0), 60_000.0);
         assert_eq!(b.usage("m", 60_000.0), (0, 0.0));
+    }
+
+    #[test]
+    fn room_admits_exactly_what_clears_at_admits() {
+        let mut b = book(Some(3.5), Some(1000.0));
+        let mut t = 0.0;
+        let mut rng = 7u64;
+        for d in 0..400u64 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            t += (rng >> 40) as f64 % 9000.0;
+            let tokens = ((rng >> 20) % 600) as f64;
+            let room = b.room("m", t);
+            let fits = room.requests >= 1.0 && room.tokens_held + tokens <= room.tpm;
+            assert_eq!(
+                fits,
+                b.clears_at("m", tokens, t) <= t,
+                "decision {d} at {t}"
+            );
+            if fits {
+                b.reserve("m", d, tokens, t);
+                if d % 3 == 0 {
+                    b.settle("m", d, tokens / 2.0);
+                }
+            }
+        }
+        assert_eq!(book(None, None).room("m", 0.0), QuotaRoom::UNLIMITED);
+        // a token quota alone still admits no more than the log holds
+        let mut b = book(None, Some(1e12));
+        for d in 0..3 {
+            b.reserve("m", d, 1.0, 0.0);
+        }
+        assert_eq!(b.room("m", 1.0).requests, (MAX_RESERVATIONS - 3) as f64);
     }
 
     #[test]

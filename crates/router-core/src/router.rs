@@ -15,7 +15,7 @@ use crate::health::Routable;
 use crate::model::{ModelConfig, ModelSet, Tier};
 use crate::outcome::OutcomeClass;
 use crate::performance::{Outcome, PerformanceBook, UsageCounters, MAX_MODELS_TRACKED};
-use crate::quota::{Quota, QuotaBook};
+use crate::quota::{Quota, QuotaBook, QuotaRoom};
 use crate::routing_cache::{AdaptiveEntry, CachedDecision, Lookup, RoutingCache};
 use crate::rules::{self, Rule, RuleBook};
 use crate::window::{RoutingTimes, WindowSummary};
@@ -156,8 +156,13 @@ pub struct RetryInfo<'a> {
     /// candidates are ranked (a routing-cache miss): the estimate must depend on the task
     /// alone.
     pub input_tokens: Option<f64>,
-    /// `context.sessionId`: the request follows the session's earlier ones (affinity).
+    /// `context.sessionId`: the request follows the session's earlier ones (affinity, from
+    /// the router's session table).
     pub session: Option<&'a str>,
+    /// The model (an index of the current model set) the caller's own session table holds
+    /// for the request's session: affinity as with `session`, from the caller's table
+    /// instead (which then records the pick itself). Takes precedence over `session`.
+    pub session_model: Option<usize>,
     /// `context.budgetKey`: the caller key whose budgets the request spends.
     pub budget_key: Option<&'a str>,
 }
@@ -729,11 +734,12 @@ impl Router {
         // session affinity: the session's model goes first while it is a candidate and
         // healthy (a retry has left the model that failed out of the candidates already)
         let mut pinned = None;
-        if let Some(session) = retry.session {
-            let name = if commit {
-                self.sessions.model_of(session, now_ms)
-            } else {
-                self.sessions.peek(session, now_ms)
+        if retry.session.is_some() || retry.session_model.is_some() {
+            let name = match (retry.session_model, retry.session) {
+                (Some(i), _) => models.get(i).map(|m| m.name.as_str()),
+                (None, Some(session)) if commit => self.sessions.model_of(session, now_ms),
+                (None, Some(session)) => self.sessions.peek(session, now_ms),
+                (None, None) => None,
             };
             let at = name.and_then(|n| {
                 cands
@@ -784,7 +790,10 @@ impl Router {
             self.budgets
                 .reserve(decision_id, &m.name, retry.budget_key, cost, now_ms);
         }
-        if let (true, Some(session), Some(m)) = (commit, retry.session, models.get(pick.index)) {
+        let own_table = retry.session_model.is_none();
+        if let (true, true, Some(session), Some(m)) =
+            (commit, own_table, retry.session, models.get(pick.index))
+        {
             self.sessions.record(session, &m.name, now_ms);
         }
         let confidence = match pick.kind {
@@ -842,8 +851,14 @@ impl Router {
     }
 
     /// Replays an adaptive decision the caller made from its memo of entry `id`: the hit
-    /// is counted (with its routing time) and decision `decision_id` naming `model_index`
-    /// counts as in flight from `now_ms`.
+    /// is counted (with its routing time), decision `decision_id` naming `model_index`
+    /// counts as in flight from `now_ms`, and reserves what a decision made here would: one
+    /// request and the entry's tokens on the model's quota, their cost on every budget it
+    /// falls under (`budget_key`: the request's `context.budgetKey`). The caller admits
+    /// such a decision only while `quota_room` and the budgets' spend say it fits.
+    /// `reserve_tokens`: the tokens the caller counted (NaN: the entry's, if it is still
+    /// held).
+    #[allow(clippy::too_many_arguments)]
     pub fn replay_adaptive(
         &mut self,
         id: u64,
@@ -851,22 +866,43 @@ impl Router {
         model_index: usize,
         decision_id: u64,
         now_ms: f64,
+        budget_key: Option<&str>,
+        reserve_tokens: f64,
     ) {
         self.replay_hit(id, routing_ms);
-        let reserve = self
-            .cache
-            .peek(id)
-            .and_then(|d| d.adaptive.as_ref())
-            .map(|a| a.reserve_tokens);
+        let reserve = if reserve_tokens >= 0.0 {
+            Some(reserve_tokens)
+        } else {
+            self.cache
+                .peek(id)
+                .and_then(|d| d.adaptive.as_ref())
+                .map(|a| a.reserve_tokens)
+        };
         let models = &self.models;
         if let (Some(m), Some(tokens)) = (models.get(model_index), reserve) {
-            // the layer serves no model with a quota from its memo; kept exact regardless
             self.quotas.reserve(&m.name, decision_id, tokens, now_ms);
+            let cost = m.cost_per_token * tokens;
+            self.budgets
+                .reserve(decision_id, &m.name, budget_key, cost, now_ms);
         }
         if let Some(m) = models.get(model_index) {
             let keep = |n: &str| models.index_of(n).is_some();
             self.adaptive.track(&m.name, decision_id, now_ms, &keep);
         }
+    }
+
+    /// What a decision routing-cache entry `id` makes reserves against `tpm` and prices
+    /// against budgets (`None`: the entry is gone or outdated).
+    pub fn cached_reserve_tokens(&self, id: u64) -> Option<f64> {
+        match self.cache.peek(id).and_then(|d| d.adaptive.as_ref()) {
+            Some(a) if a.generation == self.generation => Some(a.reserve_tokens),
+            _ => None,
+        }
+    }
+
+    /// The room `name`'s quota leaves at `now_ms` (see [`QuotaBook::room`]).
+    pub fn quota_room(&mut self, name: &str, now_ms: f64) -> QuotaRoom {
+        self.quotas.room(name, now_ms)
     }
 
     /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
@@ -1074,43 +1110,63 @@ impl Router {
     /// Steps 5 and 9: the tier's fallback list, then (legacy) the Map's first key, or
     /// (strict) the first model the user may use that is available.
     pub fn tier_fallback(&self, user_tier: Tier) -> Result<usize, RouteError> {
+        self.tier_fallback_within(user_tier, None)
+    }
+
+    /// `tier_fallback` naming only a model with room for `need` (see `fallback_capacity`).
+    pub fn tier_fallback_within(
+        &self,
+        user_tier: Tier,
+        need: Option<&CapacityNeed>,
+    ) -> Result<usize, RouteError> {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
         let legacy = self.options.tier_policy == TierPolicy::Legacy;
+        let allowed = |m: &ModelConfig| legacy || self.eligible(m, user_tier);
         for name in tier_fallbacks(user_tier) {
             if let Some(i) = self.models.index_of(name) {
-                if legacy
-                    || self
-                        .models
-                        .get(i)
-                        .is_some_and(|m| self.eligible(m, user_tier))
+                if self
+                    .models
+                    .get(i)
+                    .is_some_and(|m| allowed(m) && self.has_room(m, need))
                 {
                     return Ok(i);
                 }
             }
         }
-        if legacy {
+        if legacy && need.is_none() {
             return Ok(0);
         }
         self.models
             .iter()
-            .find(|(_, m)| self.eligible(m, user_tier))
+            .find(|(_, m)| allowed(m) && self.has_room(m, need))
             .map(|(i, _)| i)
-            .ok_or(RouteError::NoEligibleModel)
+            .ok_or_else(|| self.no_room_error(need, &allowed))
     }
 
     /// `selectFallbackModel`: strategies 1–4 of the contract over the current model set.
     /// Strict policy adds "tier ≤ the user's" to every strategy.
     pub fn select_fallback(&self, original: &str, user_tier: Tier) -> Result<usize, RouteError> {
+        self.select_fallback_within(original, user_tier, None)
+    }
+
+    /// `select_fallback` naming only a model with room for `need` (see `fallback_capacity`).
+    pub fn select_fallback_within(
+        &self,
+        original: &str,
+        user_tier: Tier,
+        need: Option<&CapacityNeed>,
+    ) -> Result<usize, RouteError> {
         if self.models.is_empty() {
             return Err(RouteError::NoModels);
         }
         let strict = self.options.tier_policy == TierPolicy::Strict;
-        let allowed = |m: &ModelConfig| {
+        let listed = |m: &ModelConfig| {
             self.availability.get(&m.name).copied().unwrap_or(false)
                 && (!strict || m.tier <= user_tier)
         };
+        let allowed = |m: &ModelConfig| listed(m) && self.has_room(m, need);
         if let Some(oi) = self.models.index_of(original) {
             let orig = self.models.get(oi).expect("index from the same set");
             // 1. same tier string, ≥ 70% of the original's capabilities
@@ -1153,7 +1209,7 @@ impl Router {
             .iter()
             .find(|(_, m)| allowed(m))
             .map(|(i, _)| i)
-            .ok_or(RouteError::NoEligibleModel)
+            .ok_or_else(|| self.no_room_error(need, &listed))
     }
 
     /// Replays a routing-cache hit served by the caller from its memo of entry `id` (see
@@ -1241,7 +1297,9 @@ impl Router {
 }
 
 mod explain;
+mod fallback_capacity;
 pub use explain::{CandidateView, Exclusion, Explanation, ScoreParts};
+pub use fallback_capacity::CapacityNeed;
 
 #[cfg(test)]
 mod tests;

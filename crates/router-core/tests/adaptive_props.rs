@@ -88,7 +88,7 @@ proptest! {
                         capabilities: None,
                         matched_custom_rules: &[],
                     };
-                    let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, budget_key: None };
+                    let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, session_model: None, budget_key: None };
                     match r.select_with(&ctx, info, now) {
                         Ok(d) => {
                             let DecisionKind::Adaptive { decision_id, .. } = d.kind else {

@@ -131,6 +131,7 @@ fn a_retry_leaves_the_model_that_failed() {
         is_retry: true,
         session: Some("s"),
         input_tokens: None,
+        session_model: None,
         budget_key: None,
     };
     assert_ne!(routed(&mut r, "hi", retry, 2.0).0, "a");

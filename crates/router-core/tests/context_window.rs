@@ -155,6 +155,7 @@ fn a_retry_after_context_length_never_falls_back_to_a_smaller_window() {
         is_retry: true,
         input_tokens: None,
         session: None,
+        session_model: None,
         budget_key: None,
     };
     let d = r.select_with(&ctx(&task, None), info, 1.0).unwrap();
@@ -177,7 +178,7 @@ proptest! {
             now += 100.0;
             let task = "w".repeat(len);
             let required = estimate_input_tokens(&task) + budget.unwrap_or(0.0);
-            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, budget_key: None };
+            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, session_model: None, budget_key: None };
             match r.select_with(&ctx(&task, budget), info, now) {
                 Ok(d) => {
                     let m = r.models().get(d.model_index).unwrap();

@@ -162,7 +162,7 @@ proptest! {
             };
             r.report_outcome(names[m], outcome(class, None, latency, now));
             let c = ctx("Write a function");
-            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, budget_key: None };
+            let info = RetryInfo { previous: None, is_retry: retry, input_tokens: None, session: None, session_model: None, budget_key: None };
             let e = r.explain(&c, info, now);
             let d = r.select_with(&c, info, now);
             match (e.decision, d) {

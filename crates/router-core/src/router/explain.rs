@@ -111,10 +111,12 @@ impl Router {
         let quotas = self.quotas.clone();
         let budgets = self.budgets.clone();
         // the models as the pick finds them (before it counts its decision in flight)
-        let session_model = retry
-            .session
-            .and_then(|s| self.sessions.peek(s, now_ms))
-            .and_then(|n| self.models.index_of(n));
+        let session_model = retry.session_model.or_else(|| {
+            retry
+                .session
+                .and_then(|s| self.sessions.peek(s, now_ms))
+                .and_then(|n| self.models.index_of(n))
+        });
         let mut candidates = self.candidate_views(ctx, &entry, &self.adaptive, now_ms);
         for c in &mut candidates {
             c.session_model = session_model == Some(c.index);
