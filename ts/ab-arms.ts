@@ -91,27 +91,27 @@ export class ArmStats {
   errors = 0
   gets = 0
   hits = 0
-  private timed = 0
-  private mean = 0
+  #timed = 0
+  #mean = 0
   /** Welford's sum of squared deviations. */
-  private m2 = 0
-  private readonly ring = new LatencyRing()
-  private models: Map<string, number> | null = null
+  #m2 = 0
+  readonly #ring = new LatencyRing()
+  #models: Map<string, number> | null = null
 
   record(ms: number, failed: boolean): void {
     this.calls++
     if (failed) this.errors++
-    this.timed++
-    const d = ms - this.mean
-    this.mean += d / this.timed
-    this.m2 += d * (ms - this.mean)
-    this.ring.push(ms)
+    this.#timed++
+    const d = ms - this.#mean
+    this.#mean += d / this.#timed
+    this.#m2 += d * (ms - this.#mean)
+    this.#ring.push(ms)
   }
 
   model(name: unknown): void {
     if (typeof name !== 'string') return
-    this.models ??= new Map()
-    const m = this.models
+    this.#models ??= new Map()
+    const m = this.#models
     const key = m.has(name) || m.size < MAX_MODELS ? name : OTHER_MODELS
     m.set(key, (m.get(key) ?? 0) + 1)
   }
@@ -122,7 +122,7 @@ export class ArmStats {
   }
 
   variance(): number {
-    return this.timed < 2 ? 0 : this.m2 / (this.timed - 1)
+    return this.#timed < 2 ? 0 : this.#m2 / (this.#timed - 1)
   }
 
   report(kind: string): ArmReport {
@@ -130,9 +130,9 @@ export class ArmStats {
       calls: this.calls,
       errors: this.errors,
       errorRate: this.calls === 0 ? 0 : this.errors / this.calls,
-      latency: { ...this.ring.summary(), meanMs: this.mean, sdMs: Math.sqrt(this.variance()) },
+      latency: { ...this.#ring.summary(), meanMs: this.#mean, sdMs: Math.sqrt(this.variance()) },
     }
-    if (kind === 'router') r.models = Object.fromEntries(this.models ?? [])
+    if (kind === 'router') r.models = Object.fromEntries(this.#models ?? [])
     if (kind === 'cache') {
       r.gets = this.gets
       r.hitRate = this.gets === 0 ? 0 : this.hits / this.gets
@@ -145,9 +145,9 @@ export class ArmStats {
     const c: ArmComparison = {
       method: 'normal approximation on the means, 95%',
       latencyMeanMs:
-        native.timed < 2 || legacy.timed < 2
+        native.#timed < 2 || legacy.#timed < 2
           ? null
-          : interval(native.mean - legacy.mean, Math.sqrt(native.variance() / native.timed + legacy.variance() / legacy.timed)),
+          : interval(native.#mean - legacy.#mean, Math.sqrt(native.variance() / native.#timed + legacy.variance() / legacy.#timed)),
       errorRate: rateDifference(native.errors, native.calls, legacy.errors, legacy.calls),
     }
     if (kind === 'cache') c.hitRate = rateDifference(native.hits, native.gets, legacy.hits, legacy.gets)

@@ -77,36 +77,39 @@ function nonNegative(o: RollbackOptions, name: keyof RollbackOptions, fallback: 
 
 /** One arm's recent calls: when, how long, whether it failed. A fixed ring. */
 class Samples {
-  private readonly at: Float64Array
-  private readonly ms: Float64Array
-  private readonly failed: Uint8Array
-  private n = 0
-  private next = 0
-  constructor(private readonly cap: number) {
-    this.at = new Float64Array(cap)
-    this.ms = new Float64Array(cap)
-    this.failed = new Uint8Array(cap)
+  readonly #at: Float64Array
+  readonly #ms: Float64Array
+  readonly #failed: Uint8Array
+  #n = 0
+  #next = 0
+  readonly #cap: number
+
+  constructor(cap: number) {
+    this.#cap = cap
+    this.#at = new Float64Array(cap)
+    this.#ms = new Float64Array(cap)
+    this.#failed = new Uint8Array(cap)
   }
   push(at: number, ms: number, failed: boolean): void {
-    const i = this.next
-    this.at[i] = at
-    this.ms[i] = ms
-    this.failed[i] = failed ? 1 : 0
-    this.next = i + 1 === this.cap ? 0 : i + 1
-    if (this.n < this.cap) this.n++
+    const i = this.#next
+    this.#at[i] = at
+    this.#ms[i] = ms
+    this.#failed[i] = failed ? 1 : 0
+    this.#next = i + 1 === this.#cap ? 0 : i + 1
+    if (this.#n < this.#cap) this.#n++
   }
   clear(): void {
-    this.n = 0
-    this.next = 0
+    this.#n = 0
+    this.#next = 0
   }
   /** The calls made at or after `since`. */
   window(since: number): ArmWindow {
     const lat: number[] = []
     let errors = 0
-    for (let k = 0; k < this.n; k++) {
-      if (this.at[k] < since) continue
-      lat.push(this.ms[k])
-      errors += this.failed[k]
+    for (let k = 0; k < this.#n; k++) {
+      if (this.#at[k] < since) continue
+      lat.push(this.#ms[k])
+      errors += this.#failed[k]
     }
     lat.sort((a, b) => a - b)
     const calls = lat.length
@@ -122,8 +125,8 @@ export class RollbackJudge {
   readonly p99MarginMs: number
   readonly checkEveryMs: number
   readonly enabled: boolean
-  private readonly arms: { native: Samples; legacy: Samples }
-  private lastCheck = -Infinity
+  readonly #arms: { native: Samples; legacy: Samples }
+  #lastCheck = -Infinity
 
   constructor(options: RollbackOptions | undefined) {
     if (options === undefined) options = {}
@@ -139,31 +142,31 @@ export class RollbackJudge {
     this.checkEveryMs = nonNegative(options, 'checkEveryMs', 1000)
     const cap = Math.floor(nonNegative(options, 'maxSamples', 4096))
     if (cap < 1 || cap > MAX_SAMPLES) throw rangeError('rollback.maxSamples', `a whole number from 1 to ${MAX_SAMPLES}`, cap)
-    this.arms = { native: new Samples(cap), legacy: new Samples(cap) }
+    this.#arms = { native: new Samples(cap), legacy: new Samples(cap) }
   }
 
   record(arm: 'native' | 'legacy', at: number, ms: number, failed: boolean): void {
-    this.arms[arm].push(at, ms, failed)
+    this.#arms[arm].push(at, ms, failed)
   }
 
   /** Starts afresh (a new share): the calls made before say nothing about it. */
   reset(): void {
-    this.arms.native.clear()
-    this.arms.legacy.clear()
+    this.#arms.native.clear()
+    this.#arms.legacy.clear()
   }
 
   /** Whether a judgement is due at `now` (the caller then calls `judge`). */
   due(now: number): boolean {
-    return now - this.lastCheck >= this.checkEveryMs
+    return now - this.#lastCheck >= this.checkEveryMs
   }
 
   /** The rollback's figures when the native arm is worse by more than a margin, else null. */
   judge(now: number, share: number): RollbackEvent | null {
-    this.lastCheck = now
+    this.#lastCheck = now
     if (!this.enabled) return null
     const since = now - this.windowMs
-    const native = this.arms.native.window(since)
-    const legacy = this.arms.legacy.window(since)
+    const native = this.#arms.native.window(since)
+    const legacy = this.#arms.legacy.window(since)
     if (native.calls < this.minCalls || legacy.calls < this.minCalls) return null
     const base = { share, windowMs: this.windowMs, native, legacy, at: now }
     if (native.errorRate - legacy.errorRate > this.errorRateMargin) return { reason: 'error_rate', ...base }

@@ -39,25 +39,25 @@ export class AbRollout {
   share: number
   readonly arms = { legacy: new ArmStats(), native: new ArmStats() }
   lastRollback: RollbackEvent | null = null
-  private readonly judge: RollbackJudge
-  private readonly assignBy: ((input: any) => string) | undefined
-  private readonly flag: string | null
-  private readonly env: Record<string, string | undefined>
+  readonly #judge: RollbackJudge
+  readonly #assignBy: ((input: any) => string) | undefined
+  readonly #flag: string | null
+  readonly #env: Record<string, string | undefined>
   /** The flag's value when last read: a different value sets the share. */
-  private flagValue: string | undefined
+  #flagValue: string | undefined
 
-  constructor(
-    settings: AbSettings,
-    private readonly position: (input: unknown) => number,
-  ) {
+  readonly #position: (input: unknown) => number
+
+  constructor(settings: AbSettings, position: (input: unknown) => number) {
+    this.#position = position
     if (settings.assignBy !== undefined && typeof settings.assignBy !== 'function')
       throw typeError('options.assignBy', 'a function', settings.assignBy)
     this.share = settings.share
-    this.assignBy = settings.assignBy
-    this.flag = settings.flag
-    this.env = settings.env
-    this.flagValue = this.flag === null ? undefined : this.env[this.flag]
-    this.judge = new RollbackJudge(settings.rollback)
+    this.#assignBy = settings.assignBy
+    this.#flag = settings.flag
+    this.#env = settings.env
+    this.#flagValue = this.#flag === null ? undefined : this.#env[this.#flag]
+    this.#judge = new RollbackJudge(settings.rollback)
   }
 
   /** The arm of a call whose assignment input is `input`. */
@@ -65,10 +65,10 @@ export class AbRollout {
     if (this.share === 0) return 'legacy'
     if (this.share === 1) return 'native'
     let pos: number
-    if (this.assignBy === undefined) {
-      pos = this.position(input)
+    if (this.#assignBy === undefined) {
+      pos = this.#position(input)
     } else {
-      const key = this.assignBy(input)
+      const key = this.#assignBy(input)
       if (typeof key !== 'string') throw typeError('the result of options.assignBy', 'a string', key)
       pos = keyPosition(key)
     }
@@ -77,7 +77,7 @@ export class AbRollout {
 
   record(arm: Arm, at: number, ms: number, failed: boolean): void {
     this.arms[arm].record(ms, failed)
-    this.judge.record(arm, at, ms, failed)
+    this.#judge.record(arm, at, ms, failed)
   }
 
   /**
@@ -85,34 +85,34 @@ export class AbRollout {
    * rollback to announce (the share is 0 by then), or null.
    */
   tick(now: number): RollbackEvent | null {
-    if (!this.judge.due(now)) return null
-    this.followFlag()
+    if (!this.#judge.due(now)) return null
+    this.#followFlag()
     if (this.share === 0) {
-      this.judge.judge(now, 0) // keeps the cadence; nothing to roll back
+      this.#judge.judge(now, 0) // keeps the cadence; nothing to roll back
       return null
     }
-    const verdict = this.judge.judge(now, this.share)
+    const verdict = this.#judge.judge(now, this.share)
     if (verdict === null) return null
     this.share = 0
     this.lastRollback = verdict
-    this.judge.reset()
+    this.#judge.reset()
     return verdict
   }
 
   /** A new share (a call, or a new flag value): the window starts afresh. */
   setShare(share: number): void {
     this.share = share
-    this.judge.reset()
+    this.#judge.reset()
   }
 
-  private followFlag(): void {
-    if (this.flag === null) return
-    const v = this.env[this.flag]
-    if (v === this.flagValue) return
-    this.flagValue = v
+  #followFlag(): void {
+    if (this.#flag === null) return
+    const v = this.#env[this.#flag]
+    if (v === this.#flagValue) return
+    this.#flagValue = v
     let flag: RolloutFlag
     try {
-      flag = readRolloutFlag(this.flag, this.env)
+      flag = readRolloutFlag(this.#flag, this.#env)
     } catch {
       return // a value the flag does not accept changes nothing (the factory would refuse it)
     }

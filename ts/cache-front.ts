@@ -81,26 +81,30 @@ export function copyParsed(v: unknown): unknown {
 export class MemoryFront {
   /** Written by the addon on every call (see the file comment). */
   readonly shared = new Float64Array(SHARED_LENGTH)
-  private readonly entries = new Map<string, FrontEntry>()
+  readonly #entries = new Map<string, FrontEntry>()
   /** The core's removal count when `entries` were taken. */
-  private removals = 0
-  private readonly log = new Uint32Array(LOG_SIZE)
-  private logged = 0
+  #removals = 0
+  readonly #log = new Uint32Array(LOG_SIZE)
+  #logged = 0
 
   /** `replay(log, n)`: reports the first `n` slots of `log` to the core as hits, in order. */
-  constructor(private readonly replay: (log: Uint32Array, n: number) => void) {}
+  readonly #replay: (log: Uint32Array, n: number) => void
+
+  constructor(replay: (log: Uint32Array, n: number) => void) {
+    this.#replay = replay
+  }
 
   /** The value of `key` (a fresh copy) when the front holds it live, else `NOT_HELD`. */
   serve(key: string): unknown {
-    if (this.entries.size === 0) return NOT_HELD
-    if (this.shared[SHARED_REMOVALS] !== this.removals) {
-      this.entries.clear()
+    if (this.#entries.size === 0) return NOT_HELD
+    if (this.shared[SHARED_REMOVALS] !== this.#removals) {
+      this.#entries.clear()
       return NOT_HELD
     }
-    const e = this.entries.get(key)
+    const e = this.#entries.get(key)
     if (e === undefined || wallNow() > e.expiresAt) return NOT_HELD
-    if (this.logged === LOG_SIZE) this.flush()
-    this.log[this.logged++] = e.slot
+    if (this.#logged === LOG_SIZE) this.flush()
+    this.#log[this.#logged++] = e.slot
     return typeof e.value === 'string' ? e.value : copyParsed(e.value)
   }
 
@@ -113,27 +117,27 @@ export class MemoryFront {
     const slot = this.shared[SHARED_HIT_SLOT]
     if (slot < 0 || body.length > MAX_FRONT_TEXT || this.shared[SHARED_LEN] > MAX_FRONT_ENTRIES) return value
     const removals = this.shared[SHARED_REMOVALS]
-    if (removals !== this.removals) {
-      this.entries.clear()
-      this.removals = removals
+    if (removals !== this.#removals) {
+      this.#entries.clear()
+      this.#removals = removals
     }
-    if (this.entries.size >= MAX_FRONT_ENTRIES && !this.entries.has(key)) {
-      this.entries.delete(this.entries.keys().next().value as string)
+    if (this.#entries.size >= MAX_FRONT_ENTRIES && !this.#entries.has(key)) {
+      this.#entries.delete(this.#entries.keys().next().value as string)
     }
-    this.entries.set(key, { value, slot, expiresAt: this.shared[SHARED_HIT_EXPIRES] })
+    this.#entries.set(key, { value, slot, expiresAt: this.shared[SHARED_HIT_EXPIRES] })
     return json ? copyParsed(value) : value
   }
 
   /** Reports the logged hits to the core: before any other call into it. */
   flush(): void {
-    const n = this.logged
+    const n = this.#logged
     if (n === 0) return
-    this.logged = 0
-    this.replay(this.log, n)
+    this.#logged = 0
+    this.#replay(this.#log, n)
   }
 
   /** Forgets every entry (the logged hits stay, to be replayed). */
   clear(): void {
-    this.entries.clear()
+    this.#entries.clear()
   }
 }

@@ -40,72 +40,76 @@ export interface GroupCommitHost {
 
 /** The open batch of the tick and the groups out on the writer thread, until each settles. */
 export class GroupCommit {
-  private batch: Promise<void> | null = null
-  private batchResolve: (() => void) | null = null
-  private batchReject: ((err: unknown) => void) | null = null
+  #batch: Promise<void> | null = null
+  #batchResolve: (() => void) | null = null
+  #batchReject: ((err: unknown) => void) | null = null
   /** Writes that joined `batch`. */
-  private batchWrites = 0
+  #batchWrites = 0
   /**
    * The tick's batch is committed early once it holds this many writes (once per tick):
    * half of the writes that were awaiting a commit when the last tick ended, so callers
    * with many writes in flight form two alternating groups (see `join`).
    */
-  private splitAt = Infinity
-  private splitThisTick = false
+  #splitAt = Infinity
+  #splitThisTick = false
   /** The last commit went to the writer thread (an inline one leaves nothing to overlap). */
-  private lastCommitShipped = false
-  private asyncFlushScheduled = false
+  #lastCommitShipped = false
+  #asyncFlushScheduled = false
   /** Groups shipped to the writer thread, by number (ascending), until reported. */
-  private readonly waiters = new Map<number, Waiter>()
+  readonly #waiters = new Map<number, Waiter>()
   /** Keeps the process alive while groups are out: their promises must settle. */
-  private keepAlive: NodeJS.Timeout | null = null
+  #keepAlive: NodeJS.Timeout | null = null
 
   /**
    * `persist`: there is a disk level (without one a write is done when stored);
    * `asyncDurability`: writes resolve before their commit.
    */
-  constructor(
-    private readonly host: GroupCommitHost,
-    private readonly persist: boolean,
-    private readonly asyncDurability: boolean,
-  ) {}
+  readonly #host: GroupCommitHost
+  readonly #persist: boolean
+  readonly #asyncDurability: boolean
+
+  constructor(host: GroupCommitHost, persist: boolean, asyncDurability: boolean) {
+    this.#host = host
+    this.#persist = persist
+    this.#asyncDurability = asyncDurability
+  }
 
   /** Nothing awaits a commit: no batch open, no group shipped, no async commit scheduled. */
   idle(): boolean {
-    return this.batch === null && this.waiters.size === 0 && !this.asyncFlushScheduled
+    return this.#batch === null && this.#waiters.size === 0 && !this.#asyncFlushScheduled
   }
 
   /** A batch is open in this tick. */
   open(): boolean {
-    return this.batch !== null
+    return this.#batch !== null
   }
 
   /** Joins the tick's group with one write; returns the promise of its commit. */
   join(): Promise<void> {
-    if (!this.persist) return RESOLVED
-    if (this.asyncDurability) {
-      if (!this.asyncFlushScheduled) {
-        this.asyncFlushScheduled = true
+    if (!this.#persist) return RESOLVED
+    if (this.#asyncDurability) {
+      if (!this.#asyncFlushScheduled) {
+        this.#asyncFlushScheduled = true
         setImmediate(() => this.flush())
       }
       return RESOLVED
     }
-    if (this.batch === null) {
-      this.batch = new Promise<void>((resolve, reject) => {
-        this.batchResolve = resolve
-        this.batchReject = reject
+    if (this.#batch === null) {
+      this.#batch = new Promise<void>((resolve, reject) => {
+        this.#batchResolve = resolve
+        this.#batchReject = reject
       })
       // the tick's commit: a promise job, not queueMicrotask (Jest's fake timers fake that
       // one and drop its jobs, which would leave the batch uncommitted and the lock held)
-      void RESOLVED.then(this.endTick)
+      void RESOLVED.then(this.#endTick)
     }
-    const batch = this.batch
+    const batch = this.#batch
     // Two-stage pipeline: with many writes awaiting commits, the writer thread commits the
     // tick's first half while the caller issues the second; otherwise the caller waits for
     // one commit per tick with the writer idle meanwhile (measured at 64 sets in flight:
     // 55-61k vs 39-45k sets/s). Once per tick: a tick of thousands of writes commits twice.
-    if (++this.batchWrites === this.splitAt && !this.splitThisTick) {
-      this.splitThisTick = true
+    if (++this.#batchWrites === this.#splitAt && !this.#splitThisTick) {
+      this.#splitThisTick = true
       this.flush()
     }
     return batch
@@ -113,56 +117,56 @@ export class GroupCommit {
 
   /** Writes whose commit promise has not settled: the batch's and the shipped groups'. */
   get unsettledWrites(): number {
-    let n = this.batchWrites
-    for (const w of this.waiters.values()) n += w.writes
+    let n = this.#batchWrites
+    for (const w of this.#waiters.values()) n += w.writes
     return n
   }
 
   /** The end of a tick's writes: commits them, and sizes the next tick's split. */
-  private readonly endTick = (): void => {
+  readonly #endTick = (): void => {
     const half = this.unsettledWrites >> 1
-    this.splitAt = this.lastCommitShipped && half >= MIN_SPLIT ? half : Infinity
-    this.splitThisTick = false
+    this.#splitAt = this.#lastCommitShipped && half >= MIN_SPLIT ? half : Infinity
+    this.#splitThisTick = false
     // nothing left when the split fell on the tick's last write; and a split tick queued
     // a second job for its second batch, which the first job's commit already covered
-    if (this.batch !== null) this.flush()
+    if (this.#batch !== null) this.flush()
   }
 
   /** Commits the open batch now (inline, or shipped to the writer thread). */
   flush(): void {
-    const resolve = this.batchResolve
-    const reject = this.batchReject
-    const writes = this.batchWrites
-    this.batch = this.batchResolve = this.batchReject = null
-    this.batchWrites = 0
-    this.asyncFlushScheduled = false
-    const handle = this.host.handle()
+    const resolve = this.#batchResolve
+    const reject = this.#batchReject
+    const writes = this.#batchWrites
+    this.#batch = this.#batchResolve = this.#batchReject = null
+    this.#batchWrites = 0
+    this.#asyncFlushScheduled = false
+    const handle = this.#host.handle()
     if (handle === null) {
       reject?.(codedError('ERR_SHUT_DOWN', 'the cache was shut down before the write was committed'))
       return
     }
     try {
       const seq = native.cacheCommit(handle)
-      this.lastCommitShipped = seq !== 0
+      this.#lastCommitShipped = seq !== 0
       if (seq === 0) {
         resolve?.()
       } else {
-        this.waiters.set(seq, { resolve, reject, writes })
-        if (this.keepAlive === null) this.keepAlive = setInterval(() => void this, 0x7fff_ffff)
+        this.#waiters.set(seq, { resolve, reject, writes })
+        if (this.#keepAlive === null) this.#keepAlive = setInterval(() => void this, 0x7fff_ffff)
       }
     } catch (err) {
-      this.host.forget()
+      this.#host.forget()
       if (reject !== null) reject(nativeError(err))
       // durability "async": nobody awaits this commit
-      else this.host.error(nativeError(err))
+      else this.#host.error(nativeError(err))
     }
   }
 
   /** The writer thread settled every group up to `last` (`error`: they failed). */
   settled(last: number, error: string | null): void {
-    for (const [seq, w] of this.waiters) {
+    for (const [seq, w] of this.#waiters) {
       if (seq > last) break
-      this.settle(seq, w, error)
+      this.#settle(seq, w, error)
     }
   }
 
@@ -171,23 +175,23 @@ export class GroupCommit {
    * each ended (null: committed).
    */
   settleAll(errorOf: (seq: number) => string | null): void {
-    for (const [seq, w] of [...this.waiters]) this.settle(seq, w, errorOf(seq))
+    for (const [seq, w] of [...this.#waiters]) this.#settle(seq, w, errorOf(seq))
   }
 
-  private settle(seq: number, w: Waiter, error: string | null): void {
-    this.waiters.delete(seq)
-    if (this.waiters.size === 0 && this.keepAlive !== null) {
-      clearInterval(this.keepAlive)
-      this.keepAlive = null
+  #settle(seq: number, w: Waiter, error: string | null): void {
+    this.#waiters.delete(seq)
+    if (this.#waiters.size === 0 && this.#keepAlive !== null) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = null
     }
     if (error === null) {
       w.resolve?.()
       return
     }
-    this.host.forget()
+    this.#host.forget()
     const err = nativeError(new Error(error.startsWith('[') ? error : `[ERR_CACHE_DISK] ${error}`))
     if (w.reject !== null) w.reject(err)
     // durability "async": nobody awaits this commit
-    else this.host.error(err)
+    else this.#host.error(err)
   }
 }

@@ -169,26 +169,26 @@ function count(config: CacheConfig, field: keyof CacheConfig, fallback: number, 
  * `shutdown()`, `ERR_CACHE_DISK` when SQLite cannot open, read or write the file.
  */
 export class CacheManager extends EventEmitter {
-  private handle: Handle | null
-  private readonly policy: CacheEvictionPolicy
-  private readonly persist: boolean
-  private readonly maxKeyLength: number
-  private readonly maxValueSize: number
-  private readonly cleanupTimer: NodeJS.Timeout | null
+  #handle: Handle | null
+  readonly #policy: CacheEvictionPolicy
+  readonly #persist: boolean
+  readonly #maxKeyLength: number
+  readonly #maxValueSize: number
+  readonly #cleanupTimer: NodeJS.Timeout | null
   /** Decoded memory hits served without a native call (see `cache-front.ts`). */
-  private readonly front: MemoryFront
+  readonly #front: MemoryFront
   /** The shared level on Redis (`redis` option), or null. */
-  private readonly fleet: FleetCacheLevel | null = null
-  private readonly defaultTtlMs: number
+  readonly #fleet: FleetCacheLevel | null = null
+  readonly #defaultTtlMs: number
   /** The tick's writes and their commit (see `cache-group-commit.ts`). */
-  private readonly commits: GroupCommit
+  readonly #commits: GroupCommit
   /** The disk read snapshot a callback's reads share (see `cache-read-snapshot.ts`). */
-  private readonly snapshot: ReadSnapshot
+  readonly #snapshot: ReadSnapshot
   /** What `predictiveWarmCache` learned: keys read under each context pattern. */
-  private readonly warm: WarmPatterns
-  private readonly inflight = new Map<string, Promise<unknown>>()
+  readonly #warm: WarmPatterns
+  readonly #inflight = new Map<string, Promise<unknown>>()
   /** Keys of `inflight` written, deleted or cleared since their loader started. */
-  private readonly superseded = new Set<string>()
+  readonly #superseded = new Set<string>()
 
   constructor(config: CacheConfig = {}) {
     super()
@@ -205,31 +205,31 @@ export class CacheManager extends EventEmitter {
     }
     const poolSize = count(config, 'poolSize', 5)
     if (poolSize > 64) throw rangeError('poolSize', 'an integer from 1 to 64', poolSize)
-    this.policy = policy
+    this.#policy = policy
     const persist = config.persistToDisk ?? true
     if (typeof persist !== 'boolean') throw typeError('persistToDisk', 'a boolean', persist)
     const compression = config.compression ?? true
     if (typeof compression !== 'boolean') throw typeError('compression', 'a boolean', compression)
-    this.persist = persist
-    this.maxKeyLength = count(config, 'maxKeyLength', 4096)
-    this.maxValueSize = count(config, 'maxValueSize', 64 * MiB)
-    this.warm = new WarmPatterns(count(config, 'maxWarmKeys', 64), count(config, 'maxWarmPatterns', 256))
+    this.#persist = persist
+    this.#maxKeyLength = count(config, 'maxKeyLength', 4096)
+    this.#maxValueSize = count(config, 'maxValueSize', 64 * MiB)
+    this.#warm = new WarmPatterns(count(config, 'maxWarmKeys', 64), count(config, 'maxWarmPatterns', 256))
     const defaultTTL = positive(config, 'defaultTTL', 3600)
-    this.defaultTtlMs = defaultTTL * 1000
+    this.#defaultTtlMs = defaultTTL * 1000
     const redis = fleetOptions(config.redis)
     // 0: no periodic sweep (expired entries are never returned; the sweep only frees space)
     const cleanupInterval = count(config, 'cleanupInterval', 60_000, true)
     // Node runs a longer period every millisecond (TimeoutOverflowWarning)
     if (cleanupInterval > MAX_TIMER_MS) throw rangeError('cleanupInterval', `at most ${MAX_TIMER_MS} ms`, cleanupInterval)
     const coalesce = walCoalescing(config)
-    this.front = new MemoryFront((log, n) => {
-      if (this.handle !== null) native.cacheReplayHits(this.handle, log, n)
+    this.#front = new MemoryFront((log, n) => {
+      if (this.#handle !== null) native.cacheReplayHits(this.#handle, log, n)
     })
-    this.commits = new GroupCommit(
+    this.#commits = new GroupCommit(
       {
-        handle: () => this.handle,
+        handle: () => this.#handle,
         // the core forgets what a failed commit held, at its next read
-        forget: () => this.front.clear(),
+        forget: () => this.#front.clear(),
         error: (err) => {
           // durability "async": tell an `error` listener if any
           if (this.listenerCount('error') > 0) this.emit('error', err)
@@ -238,75 +238,77 @@ export class CacheManager extends EventEmitter {
       persist,
       durability === 'async',
     )
-    this.snapshot = new ReadSnapshot(() => this.handle, persist)
+    this.#snapshot = new ReadSnapshot(() => this.#handle, persist)
     try {
-      this.handle = native.cacheCreate(
+      this.#handle = native.cacheCreate(
         {
           maxMemorySize: positive(config, 'maxMemorySize', 100 * MiB),
           maxDiskSize: positive(config, 'maxDiskSize', 1024 * MiB),
           defaultTtlMs: defaultTTL * 1000,
           evictionPolicy: policy,
-          persistToDisk: this.persist,
+          persistToDisk: this.#persist,
           compression,
           dbPath,
           poolSize,
-          maxKeyBytes: Math.min(this.maxKeyLength, 0xffff_ffff),
-          maxValueBytes: this.maxValueSize,
+          maxKeyBytes: Math.min(this.#maxKeyLength, 0xffff_ffff),
+          maxValueBytes: this.#maxValueSize,
           walCoalescing: coalesce,
         },
-        CacheManager.onSettled(new WeakRef(this)),
-        this.front.shared,
+        CacheManager.#onSettled(new WeakRef(this)),
+        this.#front.shared,
       )
     } catch (err) {
       throw nativeError(err)
     }
-    this.cleanupTimer = cleanupInterval === 0 ? null : weakInterval(this, cleanupInterval, CacheManager.cleanupTick)
+    this.#cleanupTimer = cleanupInterval === 0 ? null : weakInterval(this, cleanupInterval, CacheManager.#cleanupTick)
     if (redis !== null) {
       const host = {
-        live: () => this.live(),
-        commit: () => this.commits.join(),
+        live: () => this.#live(),
+        commit: () => this.#commits.join(),
         emit: (e: string, p?: unknown) => this.listenerCount(e) > 0 && this.emit(e, p),
         decode,
       }
-      this.fleet = new FleetCacheLevel(redis, host, compression, this.maxValueSize)
+      this.#fleet = new FleetCacheLevel(redis, host, compression, this.#maxValueSize)
     }
     // The evicted-key log costs only while someone listens to `cache_evict`.
     this.on('newListener', (event) => {
-      if (event === 'cache_evict' && this.handle !== null) native.cacheRecordEvictions(this.handle, true)
+      if (event === 'cache_evict' && this.#handle !== null) native.cacheRecordEvictions(this.#handle, true)
     })
     this.on('removeListener', (event) => {
-      if (event === 'cache_evict' && this.handle !== null && this.listenerCount('cache_evict') === 0) {
-        native.cacheRecordEvictions(this.handle, false)
+      if (event === 'cache_evict' && this.#handle !== null && this.listenerCount('cache_evict') === 0) {
+        native.cacheRecordEvictions(this.#handle, false)
       }
     })
   }
 
   // Built outside the constructor: closures made there share its context, which holds `this`.
   // The writer thread's callback must not keep a dropped cache alive.
-  private static onSettled(ref: WeakRef<CacheManager>): (a: unknown, b?: unknown) => void {
+  static #onSettled(ref: WeakRef<CacheManager>): (a: unknown, b?: unknown) => void {
     return (a, b) => {
       // napi passes the pair as one array argument.
       const [last, error] = Array.isArray(a) ? a : [a, b]
-      ref.deref()?.commits.settled(last as number, (error as string | null | undefined) ?? null)
+      const cache = ref.deref()
+      if (cache !== undefined) cache.#commits.settled(last as number, (error as string | null | undefined) ?? null)
     }
   }
 
   /** The cleanup timer's tick (static: see `weakInterval`). */
-  private static cleanupTick(cache: CacheManager): void {
+  static #cleanupTick(cache: CacheManager): void {
     cache.cleanup()
   }
 
   /** The handle, once the front's logged hits reached the core (so it sees every use first). */
-  private live(): Handle {
-    if (this.handle === null) throw codedError('ERR_SHUT_DOWN', 'the cache was shut down')
-    this.front.flush()
-    return this.handle
+  #live(): Handle {
+    if (this.#handle === null) throw codedError('ERR_SHUT_DOWN', 'the cache was shut down')
+    this.#front.flush()
+    return this.#handle
   }
 
   /** Writes whose commit promise has not settled: the group commit's count, for the tests of its split. */
+  // `private`, not `#`: the tests read it from outside (`#` would hide it from them too)
   // @ts-expect-error TS6133: only the tests read it
   private get unsettledWrites(): number {
-    return this.commits.unsettledWrites
+    return this.#commits.unsettledWrites
   }
 
   /**
@@ -314,16 +316,16 @@ export class CacheManager extends EventEmitter {
    * commit makes the core forget values it took at `set`, on its next read), nor while
    * someone listens for evictions (a native `get` reports them).
    */
-  private frontOpen(): boolean {
-    return this.commits.idle() && this.listenerCount('cache_evict') === 0
+  #frontOpen(): boolean {
+    return this.#commits.idle() && this.listenerCount('cache_evict') === 0
   }
 
   /** `decode` for a hit of `cacheGet`; a text hit from memory goes through the front. */
-  private decodeHit(key: string, r: string | Buffer, front: boolean): unknown {
+  #decodeHit(key: string, r: string | Buffer, front: boolean): unknown {
     if (front && typeof r === 'string') {
       const tag = r.charCodeAt(0)
       // memory (even tag), JSON or string kind
-      if (tag === KIND_JSON * 2 || tag === KIND_STRING * 2) return this.front.take(key, r.slice(1), tag === KIND_JSON * 2)
+      if (tag === KIND_JSON * 2 || tag === KIND_STRING * 2) return this.#front.take(key, r.slice(1), tag === KIND_JSON * 2)
     }
     return decode(r)
   }
@@ -331,27 +333,27 @@ export class CacheManager extends EventEmitter {
   /** The value under `key`, a fresh copy the caller may mutate; `null` on a miss. */
   get(key: string): Promise<any> {
     if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
-    if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
-    if (this.warm.learning()) this.warm.remember(key)
+    if (this.#handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
+    if (this.#warm.learning()) this.#warm.remember(key)
     const listening = this.listenerCount('cache_hit') + this.listenerCount('cache_miss') > 0
     const t0 = listening ? performance.now() : 0
     try {
-      const front = this.frontOpen()
+      const front = this.#frontOpen()
       if (front) {
-        const held = this.front.serve(key)
+        const held = this.#front.serve(key)
         if (held !== NOT_HELD) {
           if (listening) this.emit('cache_hit', { key, source: 'memory', latency: performance.now() - t0 })
           return Promise.resolve(held)
         }
       }
-      this.front.flush()
-      const r = this.snapshot.get(this.handle, key)
+      this.#front.flush()
+      const r = this.#snapshot.get(this.#handle, key)
       if (r === null) {
         if (listening) this.emit('cache_miss', { key, latency: performance.now() - t0 })
-        return this.fleet === null ? RESOLVED_NULL : this.fleet.get(key)
+        return this.#fleet === null ? RESOLVED_NULL : this.#fleet.get(key)
       }
-      const value = this.decodeHit(key, r, front)
-      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      const value = this.#decodeHit(key, r, front)
+      if (this.listenerCount('cache_evict') > 0) this.#emitEvictions()
       if (listening) this.emit('cache_hit', { key, source: sourceOf(r), latency: performance.now() - t0 })
       return Promise.resolve(value)
     } catch {
@@ -369,22 +371,22 @@ export class CacheManager extends EventEmitter {
     let event: SetEvent | null
     let shared: Promise<unknown> = RESOLVED
     try {
-      this.checkWrite(key, ttl, namespace)
-      const enc = this.fleet === null ? undefined : encode(value)
-      event = this.write(key, value, ttl, namespace, enc)
+      this.#checkWrite(key, ttl, namespace)
+      const enc = this.#fleet === null ? undefined : encode(value)
+      event = this.#write(key, value, ttl, namespace, enc)
       if (enc !== undefined)
-        shared = this.fleet!.set(key, enc, kindOf(value, enc), ttl ? Math.max(1, ttl * 1000) : this.defaultTtlMs, namespace ?? undefined)
+        shared = this.#fleet!.set(key, enc, kindOf(value, enc), ttl ? Math.max(1, ttl * 1000) : this.#defaultTtlMs, namespace ?? undefined)
     } catch (err) {
       return Promise.reject(err)
     }
-    const done = this.fleet === null ? this.commits.join() : Promise.all([this.commits.join(), shared]).then(() => {})
-    return this.emitAfter(done, () => {
+    const done = this.#fleet === null ? this.#commits.join() : Promise.all([this.#commits.join(), shared]).then(() => {})
+    return this.#emitAfter(done, () => {
       if (event !== null) this.emit('cache_set', event)
     })
   }
 
   /** Throws a `TypeError`/`RangeError` naming what of a write's arguments is wrong. */
-  private checkWrite(key: unknown, ttl: unknown, namespace: unknown): void {
+  #checkWrite(key: unknown, ttl: unknown, namespace: unknown): void {
     if (typeof key !== 'string' || !wellFormed(key)) throw keyError('key', key)
     if (ttl !== undefined && ttl !== null && ttl !== 0) {
       if (typeof ttl !== 'number') throw typeError('ttl', 'a number of seconds', ttl)
@@ -402,14 +404,14 @@ export class CacheManager extends EventEmitter {
    * commit is scheduled, so a throwing listener cannot leave the write uncommitted.
    * `encoded`: `encode(value)` when the caller already has it (`setMany` checks first).
    */
-  private write(
+  #write(
     key: string,
     value: unknown,
     ttl: number | undefined,
     namespace: string | undefined,
     encoded?: string | Uint8Array,
   ): SetEvent | null {
-    const h = this.live()
+    const h = this.#live()
     const listening = this.listenerCount('cache_set') > 0
     const t0 = listening ? performance.now() : 0
     const enc = encoded ?? encode(value)
@@ -425,7 +427,7 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       throw nativeError(err)
     }
-    this.supersede(key)
+    this.#supersede(key)
     if (!listening) return null
     const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
     return { key, size, latency: performance.now() - t0, location: onDisk ? 'disk' : 'memory' }
@@ -436,9 +438,9 @@ export class CacheManager extends EventEmitter {
    * throwing listener then rejects the returned promise (as it would the legacy's async
    * method) once the commit settles, instead of leaving the write uncommitted.
    */
-  private emitAfter<T>(done: Promise<T>, emit: () => void): Promise<T> {
+  #emitAfter<T>(done: Promise<T>, emit: () => void): Promise<T> {
     try {
-      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      if (this.listenerCount('cache_evict') > 0) this.#emitEvictions()
       emit()
     } catch (err) {
       return done.then(() => Promise.reject(err))
@@ -451,14 +453,14 @@ export class CacheManager extends EventEmitter {
     if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     let existed: boolean
     try {
-      existed = native.cacheDelete(this.live(), key)
+      existed = native.cacheDelete(this.#live(), key)
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
-    this.supersede(key)
-    const local = this.commits.join()
-    return this.emitAfter(
-      (this.fleet === null ? local : Promise.all([local, this.fleet.delete(key)])).then(() => existed),
+    this.#supersede(key)
+    const local = this.#commits.join()
+    return this.#emitAfter(
+      (this.#fleet === null ? local : Promise.all([local, this.#fleet.delete(key)])).then(() => existed),
       () => existed && this.emit('cache_delete', { key }),
     )
   }
@@ -469,13 +471,14 @@ export class CacheManager extends EventEmitter {
       return Promise.reject(keyError('namespace', namespace))
     }
     try {
-      native.cacheClear(this.live(), namespace)
+      native.cacheClear(this.#live(), namespace)
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
-    for (const k of this.inflight.keys()) this.superseded.add(k)
-    const done = this.fleet === null ? this.commits.join() : Promise.all([this.commits.join(), this.fleet.clear(namespace)]).then(() => {})
-    return this.emitAfter(done, () => (namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace })))
+    for (const k of this.#inflight.keys()) this.#superseded.add(k)
+    const done =
+      this.#fleet === null ? this.#commits.join() : Promise.all([this.#commits.join(), this.#fleet.clear(namespace)]).then(() => {})
+    return this.#emitAfter(done, () => (namespace === undefined ? this.emit('cache_clear') : this.emit('cache_clear', { namespace })))
   }
 
   /** Values of `keys` in order (`null` for misses); disk lookups use the reader pool. */
@@ -490,12 +493,12 @@ export class CacheManager extends EventEmitter {
     }
     for (const k of list) if (typeof k !== 'string' || !wellFormed(k)) return Promise.reject(keyError('keys[]', k))
     try {
-      const rs = native.cacheGetMany(this.live(), list)
-      if (this.warm.learning()) for (const k of list) this.warm.remember(k)
-      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      const rs = native.cacheGetMany(this.#live(), list)
+      if (this.#warm.learning()) for (const k of list) this.#warm.remember(k)
+      if (this.listenerCount('cache_evict') > 0) this.#emitEvictions()
       const values = rs.map((r) => (r === null || r === undefined ? null : decode(r)))
-      if (this.fleet === null) return Promise.resolve(values)
-      return this.fleet.getMany(
+      if (this.#fleet === null) return Promise.resolve(values)
+      return this.#fleet.getMany(
         list,
         rs.map((r) => r === null || r === undefined),
         values,
@@ -520,22 +523,22 @@ export class CacheManager extends EventEmitter {
     const events: SetEvent[] = []
     const shared: Promise<unknown>[] = []
     try {
-      const h = this.live()
+      const h = this.#live()
       // every entry is checked, by the same rules as `set` (the native size limits
       // included), before anything is stored
       const encoded: (string | Uint8Array)[] = []
       for (const e of list) {
         if (!Array.isArray(e)) throw typeError('entries[]', 'a [key, value, ttl?, namespace?] array', e)
-        this.checkWrite(e[0], e[2], e[3])
-        if (Buffer.byteLength(e[0]) > this.maxKeyLength) {
-          throw rangeError('key', `at most ${this.maxKeyLength} bytes (UTF-8)`, e[0])
+        this.#checkWrite(e[0], e[2], e[3])
+        if (Buffer.byteLength(e[0]) > this.#maxKeyLength) {
+          throw rangeError('key', `at most ${this.#maxKeyLength} bytes (UTF-8)`, e[0])
         }
         const enc = encode(e[1])
         const size = typeof enc === 'string' ? Buffer.byteLength(enc) : enc.byteLength
-        if (size > this.maxValueSize) throw rangeError('value', `at most ${this.maxValueSize} bytes serialized`, e[1])
+        if (size > this.#maxValueSize) throw rangeError('value', `at most ${this.#maxValueSize} bytes serialized`, e[1])
         // with a disk level the native limits are the two just checked; memory only, the
         // entry must also fit the memory budget, which only the native side counts
-        if (!this.persist) {
+        if (!this.#persist) {
           try {
             native.cacheCheck(h, e[0], e[3] ?? undefined, size)
           } catch (err) {
@@ -547,19 +550,19 @@ export class CacheManager extends EventEmitter {
       let written = 0
       try {
         list.forEach((e, i) => {
-          const event = this.write(e[0], e[1], e[2], e[3], encoded[i])
+          const event = this.#write(e[0], e[1], e[2], e[3], encoded[i])
           written++
           if (event !== null) events.push(event)
-          if (this.fleet !== null) {
-            const ttlMs = e[2] ? Math.max(1, e[2] * 1000) : this.defaultTtlMs
-            shared.push(this.fleet.set(e[0], encoded[i], kindOf(e[1], encoded[i]), ttlMs, e[3] ?? undefined))
+          if (this.#fleet !== null) {
+            const ttlMs = e[2] ? Math.max(1, e[2] * 1000) : this.#defaultTtlMs
+            shared.push(this.#fleet.set(e[0], encoded[i], kindOf(e[1], encoded[i]), ttlMs, e[3] ?? undefined))
           }
         })
       } catch (err) {
         // a native failure after some writes: commit what was written (releasing the write
         // lock), then reject
         if (written === 0) throw err
-        return this.commits.join().then(
+        return this.#commits.join().then(
           () => Promise.reject(err),
           () => Promise.reject(err),
         )
@@ -567,8 +570,8 @@ export class CacheManager extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    const done = shared.length === 0 ? this.commits.join() : Promise.all([this.commits.join(), ...shared]).then(() => {})
-    return this.emitAfter(done, () => {
+    const done = shared.length === 0 ? this.#commits.join() : Promise.all([this.#commits.join(), ...shared]).then(() => {})
+    return this.#emitAfter(done, () => {
       for (const event of events) this.emit('cache_set', event)
     })
   }
@@ -581,51 +584,51 @@ export class CacheManager extends EventEmitter {
   getOrSet<T>(key: string, loader: () => T | Promise<T>, ttl?: number, namespace?: string): Promise<T> {
     if (typeof key !== 'string' || !wellFormed(key)) return Promise.reject(keyError('key', key))
     if (typeof loader !== 'function') return Promise.reject(typeError('loader', 'a function', loader))
-    const pending = this.inflight.get(key)
+    const pending = this.#inflight.get(key)
     if (pending !== undefined) return pending as Promise<T>
     const p = (async () => {
-      const found = this.read(key)
+      const found = this.#read(key)
       if (found !== MISS) return found as T
-      if (this.fleet !== null) {
-        return this.fleet.getOrSet(key, loader, (v) => (this.superseded.has(key) ? RESOLVED : this.set(key, v, ttl, namespace)))
+      if (this.#fleet !== null) {
+        return this.#fleet.getOrSet(key, loader, (v) => (this.#superseded.has(key) ? RESOLVED : this.set(key, v, ttl, namespace)))
       }
       const value = await loader()
       // a write of the key while the loader ran is newer than what the loader read
-      if (!this.superseded.has(key)) await this.set(key, value, ttl, namespace)
+      if (!this.#superseded.has(key)) await this.set(key, value, ttl, namespace)
       return value
     })()
-    this.inflight.set(key, p)
+    this.#inflight.set(key, p)
     const done = () => {
-      this.inflight.delete(key)
-      this.superseded.delete(key)
+      this.#inflight.delete(key)
+      this.#superseded.delete(key)
     }
     p.then(done, done)
     return p
   }
 
   /** A `getOrSet` loading `key` must not store its (older) result. */
-  private supersede(key: string): void {
-    if (this.inflight.size !== 0 && this.inflight.has(key)) this.superseded.add(key)
+  #supersede(key: string): void {
+    if (this.#inflight.size !== 0 && this.#inflight.has(key)) this.#superseded.add(key)
   }
 
   /** Like `get`, but tells a stored `null` from a miss. */
-  private read(key: string): unknown {
-    if (this.warm.learning()) this.warm.remember(key)
-    const front = this.handle !== null && this.frontOpen()
+  #read(key: string): unknown {
+    if (this.#warm.learning()) this.#warm.remember(key)
+    const front = this.#handle !== null && this.#frontOpen()
     if (front) {
-      const held = this.front.serve(key)
+      const held = this.#front.serve(key)
       if (held !== NOT_HELD) {
         if (this.listenerCount('cache_hit') > 0) this.emit('cache_hit', { key, source: 'memory', latency: 0 })
         return held
       }
     }
-    const r = this.snapshot.get(this.live(), key)
+    const r = this.#snapshot.get(this.#live(), key)
     if (r === null) {
       if (this.listenerCount('cache_miss') > 0) this.emit('cache_miss', { key, latency: 0 })
       return MISS
     }
     if (this.listenerCount('cache_hit') > 0) this.emit('cache_hit', { key, source: sourceOf(r), latency: 0 })
-    return this.decodeHit(key, r, front)
+    return this.#decodeHit(key, r, front)
   }
 
   /**
@@ -652,18 +655,18 @@ export class CacheManager extends EventEmitter {
     if (context === null || typeof context !== 'object') {
       return Promise.reject(typeError('context', 'an object', context))
     }
-    if (this.handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
+    if (this.#handle === null) return Promise.reject(codedError('ERR_SHUT_DOWN', 'the cache was shut down'))
     let pattern: string
     try {
       pattern = warmPattern(context)
     } catch (err) {
       return Promise.reject(err)
     }
-    const keys = this.warm.activate(pattern)
+    const keys = this.#warm.activate(pattern)
     if (keys.length === 0) return RESOLVED
     try {
-      native.cacheWarm(this.live(), keys)
-      if (this.listenerCount('cache_evict') > 0) this.emitEvictions()
+      native.cacheWarm(this.#live(), keys)
+      if (this.listenerCount('cache_evict') > 0) this.#emitEvictions()
     } catch (err) {
       return Promise.reject(nativeError(err))
     }
@@ -672,7 +675,7 @@ export class CacheManager extends EventEmitter {
 
   /** The cache's statistics now (synchronous, as in the legacy). Throws `ERR_SHUT_DOWN` after `shutdown()`. */
   getStats(): CacheStats {
-    const s = native.cacheStats(this.live())
+    const s = native.cacheStats(this.#live())
     const total = s.hits + s.misses
     return {
       totalKeys: s.totalKeys,
@@ -687,49 +690,52 @@ export class CacheManager extends EventEmitter {
 
   /** Counters of the shared level (`redis` option), or null without it. */
   getFleetStats(): FleetStats | null {
-    return this.fleet?.stats() ?? null
+    return this.#fleet?.stats() ?? null
   }
 
   /** Commits pending writes, stops the cleanup timer, closes the database. */
   shutdown(): void {
-    if (this.cleanupTimer !== null) clearInterval(this.cleanupTimer)
-    this.fleet?.close()
-    if (this.handle === null) return
-    this.front.flush()
-    this.front.clear()
-    this.commits.flush()
+    if (this.#cleanupTimer !== null) clearInterval(this.#cleanupTimer)
+    this.#fleet?.close()
+    if (this.#handle === null) return
+    this.#front.flush()
+    this.#front.clear()
+    this.#commits.flush()
     try {
       // Joins the writer thread: every group shipped is settled when this returns.
-      const failures = native.cacheClose(this.handle)
-      this.commits.settleAll((seq) => {
+      const failures = native.cacheClose(this.#handle)
+      this.#commits.settleAll((seq) => {
         const f = failures.find((x) => x.first <= seq && seq <= x.last)
         return f ? f.message : null
       })
     } catch (err) {
-      this.commits.settleAll(() => (err as Error).message ?? String(err))
+      this.#commits.settleAll(() => (err as Error).message ?? String(err))
       throw nativeError(err)
     } finally {
-      this.handle = null
-      this.inflight.clear()
-      this.warm.clear()
+      this.#handle = null
+      this.#inflight.clear()
+      this.#warm.clear()
     }
   }
 
-  /** Removes expired entries from both levels (also run every `cleanupInterval` ms). */
+  /**
+   * Removes expired entries from both levels (also run every `cleanupInterval` ms). `private`,
+   * not `#`: the timer tests spy on it through the prototype.
+   */
   private cleanup(): void {
-    if (this.handle === null) return
+    if (this.#handle === null) return
     try {
-      const cleanedCount = native.cachePurgeExpired(this.live())
-      if (!this.commits.open()) this.commits.flush()
+      const cleanedCount = native.cachePurgeExpired(this.#live())
+      if (!this.#commits.open()) this.#commits.flush()
       if (cleanedCount > 0) this.emit('cache_cleanup', { cleanedCount })
     } catch {
       // A failed sweep is retried at the next interval.
     }
   }
 
-  private emitEvictions(): void {
-    for (const key of native.cacheTakeEvicted(this.handle!)) {
-      this.emit('cache_evict', { key, reason: this.policy })
+  #emitEvictions(): void {
+    for (const key of native.cacheTakeEvicted(this.#handle!)) {
+      this.emit('cache_evict', { key, reason: this.#policy })
     }
   }
 }

@@ -25,51 +25,54 @@ const QUIET_HOPS = 4
 /** Point reads of the disk level, and the watcher that ends their shared snapshot. */
 export class ReadSnapshot {
   /** The watcher is queued: a read now joins the snapshot. */
-  private reading = false
+  #reading = false
   /** The native side may hold a snapshot open (a read joined it). */
-  private snapshotOpen = false
-  private readSinceWatch = false
-  private quietHops = 0
+  #snapshotOpen = false
+  #readSinceWatch = false
+  #quietHops = 0
 
   /**
    * `handle`: the native handle, or null once the cache is shut down; `persist`: there is a
    * disk level (without one no read opens a snapshot).
    */
-  constructor(
-    private readonly handle: () => Handle | null,
-    private readonly persist: boolean,
-  ) {}
+  readonly #handle: () => Handle | null
+  readonly #persist: boolean
+
+  constructor(handle: () => Handle | null, persist: boolean) {
+    this.#handle = handle
+    this.#persist = persist
+  }
 
   /** `cacheGet`, joining the macrotask's read snapshot when one is being watched. */
   get(h: Handle, key: string): string | Buffer | null {
-    const shared = this.reading
+    const shared = this.#reading
     // marked before the call: a read that fails after opening the snapshot must still end it
-    if (shared) this.snapshotOpen = true
+    if (shared) this.#snapshotOpen = true
     const r = native.cacheGet(h, key, shared)
-    if (this.persist && (r === null || (tagOf(r) & 1) === 1)) {
+    if (this.#persist && (r === null || (tagOf(r) & 1) === 1)) {
       // a disk read: the first of a macrotask starts the watcher, later ones keep it going
-      this.readSinceWatch = true
+      this.#readSinceWatch = true
       if (!shared) {
-        this.reading = true
-        this.quietHops = 0
-        void RESOLVED.then(this.watchReads)
+        this.#reading = true
+        this.#quietHops = 0
+        void RESOLVED.then(this.#watchReads)
       }
     }
     return r
   }
 
-  private readonly watchReads = (): void => {
-    if (this.readSinceWatch) {
-      this.readSinceWatch = false
-      this.quietHops = 0
-      void RESOLVED.then(this.watchReads)
-    } else if (++this.quietHops < QUIET_HOPS) {
-      void RESOLVED.then(this.watchReads)
+  readonly #watchReads = (): void => {
+    if (this.#readSinceWatch) {
+      this.#readSinceWatch = false
+      this.#quietHops = 0
+      void RESOLVED.then(this.#watchReads)
+    } else if (++this.#quietHops < QUIET_HOPS) {
+      void RESOLVED.then(this.#watchReads)
     } else {
-      this.reading = false
-      const h = this.snapshotOpen ? this.handle() : null
+      this.#reading = false
+      const h = this.#snapshotOpen ? this.#handle() : null
       if (h !== null) native.cacheEndRead(h)
-      this.snapshotOpen = false
+      this.#snapshotOpen = false
     }
   }
 }

@@ -33,19 +33,22 @@ export function warmPattern(context: CacheWarmContext): string {
 /** The patterns `predictiveWarmCache` saw and the keys read under each. */
 export class WarmPatterns {
   /** pattern → keys read while it was active (both in recency order, bounded). */
-  private readonly keys = new Map<string, Set<string>>()
+  readonly #keys = new Map<string, Set<string>>()
   /** The keys of the active pattern, or null before any (reads are then not remembered). */
-  private active: Set<string> | null = null
+  #active: Set<string> | null = null
 
   /** `maxKeys` per pattern, the most recent kept; `maxPatterns` patterns, likewise. */
-  constructor(
-    private readonly maxKeys: number,
-    private readonly maxPatterns: number,
-  ) {}
+  readonly #maxKeys: number
+  readonly #maxPatterns: number
+
+  constructor(maxKeys: number, maxPatterns: number) {
+    this.#maxKeys = maxKeys
+    this.#maxPatterns = maxPatterns
+  }
 
   /** Whether reads are being remembered (a pattern is active). */
   learning(): boolean {
-    return this.active !== null
+    return this.#active !== null
   }
 
   /**
@@ -53,31 +56,31 @@ export class WarmPatterns {
    * before, which the caller warms.
    */
   activate(pattern: string): string[] {
-    let keys = this.keys.get(pattern)
+    let keys = this.#keys.get(pattern)
     if (keys !== undefined) {
-      this.keys.delete(pattern) // most recent last
+      this.#keys.delete(pattern) // most recent last
     } else {
       keys = new Set()
-      if (this.keys.size >= this.maxPatterns) {
-        this.keys.delete(this.keys.keys().next().value as string)
+      if (this.#keys.size >= this.#maxPatterns) {
+        this.#keys.delete(this.#keys.keys().next().value as string)
       }
     }
-    this.keys.set(pattern, keys)
-    this.active = keys
+    this.#keys.set(pattern, keys)
+    this.#active = keys
     return keys.size === 0 ? [] : [...keys]
   }
 
   /** Remembers a read of `key` under the active pattern (call only while `learning()`). */
   remember(key: string): void {
-    const keys = this.active!
+    const keys = this.#active!
     if (keys.has(key)) keys.delete(key)
-    else if (keys.size >= this.maxKeys) keys.delete(keys.values().next().value as string)
+    else if (keys.size >= this.#maxKeys) keys.delete(keys.values().next().value as string)
     keys.add(key)
   }
 
   /** Forgets every pattern (the cache was shut down). */
   clear(): void {
-    this.keys.clear()
-    this.active = null
+    this.#keys.clear()
+    this.#active = null
   }
 }

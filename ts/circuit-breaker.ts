@@ -91,26 +91,26 @@ export class CircuitBreaker {
   state: CircuitState = 'closed'
   opens = 0
   lastOpen: CircuitOpenEvent | null = null
-  private readonly latencies: Float64Array
-  private readonly failed: Uint8Array
-  private readonly scratch: Float64Array
-  private count = 0
-  private next = 0
-  private failures = 0
+  readonly #latencies: Float64Array
+  readonly #failed: Uint8Array
+  readonly #scratch: Float64Array
+  #count = 0
+  #next = 0
+  #failures = 0
   /** Calls of the window slower than `maxP99Ms`. */
-  private slow = 0
+  #slow = 0
   /** Calls of the window that were timed (an untimed call's latency is NaN). */
-  private timed = 0
-  private openedAt = 0
-  private probing = false
+  #timed = 0
+  #openedAt = 0
+  #probing = false
   /** Numbers the probes: the outcome of a probe given up (see `admit`) decides nothing. */
-  private probeSerial = 0
-  private probeStartedAt = 0
+  #probeSerial = 0
+  #probeStartedAt = 0
 
-  constructor(
-    options: CircuitOptions | undefined,
-    private readonly now: () => number = () => performance.now(),
-  ) {
+  readonly #now: () => number
+
+  constructor(options: CircuitOptions | undefined, now: () => number = () => performance.now()) {
+    this.#now = now
     if (options === undefined) options = {}
     else if (options === null || typeof options !== 'object') throw typeError('circuit', 'an object of circuit options', options)
     this.windowSize = Math.max(1, Math.floor(positive(options, 'windowSize', 100)))
@@ -122,9 +122,9 @@ export class CircuitBreaker {
     if (this.maxErrorRate > 1) throw rangeError('circuit.maxErrorRate', 'a rate from 0 to 1', this.maxErrorRate)
     this.maxP99Ms = positive(options, 'maxP99Ms', 150)
     this.cooldownMs = positive(options, 'cooldownMs', 30_000)
-    this.latencies = new Float64Array(this.windowSize)
-    this.failed = new Uint8Array(this.windowSize)
-    this.scratch = new Float64Array(this.windowSize)
+    this.#latencies = new Float64Array(this.windowSize)
+    this.#failed = new Uint8Array(this.windowSize)
+    this.#scratch = new Float64Array(this.windowSize)
   }
 
   /**
@@ -138,14 +138,14 @@ export class CircuitBreaker {
    */
   admit(): number {
     if (this.state === 'closed') return ADMIT_NATIVE
-    const now = this.now()
+    const now = this.#now()
     // with no cooldown a pending probe is never given up: every call would be a new probe
-    const due = this.state === 'open' ? now - this.openedAt : this.probing && this.cooldownMs > 0 ? now - this.probeStartedAt : -1
+    const due = this.state === 'open' ? now - this.#openedAt : this.#probing && this.cooldownMs > 0 ? now - this.#probeStartedAt : -1
     if (due >= this.cooldownMs) {
       this.state = 'half_open'
-      this.probing = true
-      this.probeStartedAt = now
-      this.probeSerial++
+      this.#probing = true
+      this.#probeStartedAt = now
+      this.#probeSerial++
       return ADMIT_PROBE
     }
     return ADMIT_LEGACY
@@ -153,7 +153,7 @@ export class CircuitBreaker {
 
   /** The number of the probe `admit` let through last: pass it to `settleProbe`. */
   get currentProbe(): number {
-    return this.probeSerial
+    return this.#probeSerial
   }
 
   /**
@@ -162,36 +162,36 @@ export class CircuitBreaker {
    * that was not timed: it counts for the error rate, and the p99 is that of the timed calls.
    */
   record(latencyMs: number, error: string | undefined): CircuitOpenEvent | null {
-    const i = this.next
-    if (this.count === this.windowSize) {
-      this.failures -= this.failed[i]
-      const old = this.latencies[i]
+    const i = this.#next
+    if (this.#count === this.windowSize) {
+      this.#failures -= this.#failed[i]
+      const old = this.#latencies[i]
       if (old === old) {
-        this.timed--
-        if (old > this.maxP99Ms) this.slow--
+        this.#timed--
+        if (old > this.maxP99Ms) this.#slow--
       }
     } else {
-      this.count++
+      this.#count++
     }
-    this.latencies[i] = latencyMs
-    this.failed[i] = error === undefined ? 0 : 1
-    this.failures += this.failed[i]
+    this.#latencies[i] = latencyMs
+    this.#failed[i] = error === undefined ? 0 : 1
+    this.#failures += this.#failed[i]
     if (latencyMs === latencyMs) {
-      this.timed++
-      if (latencyMs > this.maxP99Ms) this.slow++
+      this.#timed++
+      if (latencyMs > this.maxP99Ms) this.#slow++
     }
-    this.next = i + 1 === this.windowSize ? 0 : i + 1
-    if (this.state !== 'closed' || this.count < this.minCalls) return null
-    const errorRate = this.failures / this.count
+    this.#next = i + 1 === this.windowSize ? 0 : i + 1
+    if (this.state !== 'closed' || this.#count < this.minCalls) return null
+    const errorRate = this.#failures / this.#count
     // a success never raises the rate, except that the window is judged first at minCalls
-    if ((error !== undefined || this.count === this.minCalls) && errorRate > this.maxErrorRate) {
-      return this.open({ reason: 'error_rate', errorRate, p99: this.refreshP99(), error })
+    if ((error !== undefined || this.#count === this.minCalls) && errorRate > this.maxErrorRate) {
+      return this.#open({ reason: 'error_rate', errorRate, p99: this.#refreshP99(), error })
     }
     // p99 = sorted[ceil(0.99·n) − 1] of the n timed calls exceeds the bound exactly when at
     // least n − ceil(0.99·n) + 1 of them exceed it: a counter, so no sort on the hot path.
-    const n = this.timed
-    if (n > 0 && this.slow >= n - Math.ceil(n * 0.99) + 1) {
-      return this.open({ reason: 'p99_latency', errorRate, p99: this.refreshP99() })
+    const n = this.#timed
+    if (n > 0 && this.#slow >= n - Math.ceil(n * 0.99) + 1) {
+      return this.#open({ reason: 'p99_latency', errorRate, p99: this.#refreshP99() })
     }
     return null
   }
@@ -202,34 +202,34 @@ export class CircuitBreaker {
    * given up or already settled.
    */
   settleProbe(probe: number, latencyMs: number, error: string | undefined): CircuitOpenEvent | null | undefined {
-    if (!this.probing || probe !== this.probeSerial) return undefined
-    this.probing = false
+    if (!this.#probing || probe !== this.#probeSerial) return undefined
+    this.#probing = false
     if (error === undefined && latencyMs <= this.maxP99Ms) {
       this.state = 'closed'
-      this.count = 0
-      this.next = 0
-      this.failures = 0
-      this.slow = 0
-      this.timed = 0
+      this.#count = 0
+      this.#next = 0
+      this.#failures = 0
+      this.#slow = 0
+      this.#timed = 0
       return null
     }
-    return this.open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.refreshP99(), latencyMs), error })
+    return this.#open({ reason: 'probe_failed', errorRate: this.errorRate(), p99: Math.max(this.#refreshP99(), latencyMs), error })
   }
 
   /** Probe `probe` will not run: open again, for another cooldown (a stale number changes nothing). */
   abandonProbe(probe: number): void {
-    if (!this.probing || probe !== this.probeSerial) return
-    this.probing = false
+    if (!this.#probing || probe !== this.#probeSerial) return
+    this.#probing = false
     this.state = 'open'
-    this.openedAt = this.now()
+    this.#openedAt = this.#now()
   }
 
   get probeInFlight(): boolean {
-    return this.probing
+    return this.#probing
   }
 
   errorRate(): number {
-    return this.count === 0 ? 0 : this.failures / this.count
+    return this.#count === 0 ? 0 : this.#failures / this.#count
   }
 
   snapshot(): CircuitSnapshot {
@@ -237,26 +237,26 @@ export class CircuitBreaker {
       state: this.state,
       opens: this.opens,
       lastOpen: this.lastOpen,
-      windowCalls: this.count,
+      windowCalls: this.#count,
       errorRate: this.errorRate(),
-      p99Ms: this.refreshP99(),
+      p99Ms: this.#refreshP99(),
     }
   }
 
-  private open(event: CircuitOpenEvent): CircuitOpenEvent {
+  #open(event: CircuitOpenEvent): CircuitOpenEvent {
     this.state = 'open'
-    this.openedAt = this.now()
+    this.#openedAt = this.#now()
     this.opens++
     this.lastOpen = event
     return event
   }
 
   /** The p99 latency of the window's timed calls (a sort: only when opening or asked). */
-  private refreshP99(): number {
-    const n = this.timed
+  #refreshP99(): number {
+    const n = this.#timed
     if (n === 0) return 0
-    const s = this.scratch.subarray(0, this.count)
-    s.set(this.latencies.subarray(0, this.count))
+    const s = this.#scratch.subarray(0, this.#count)
+    s.set(this.#latencies.subarray(0, this.#count))
     s.sort() // NaN (untimed) last
     return s[Math.min(n - 1, Math.ceil(n * 0.99) - 1)]
   }

@@ -24,27 +24,27 @@ export function percentileOf(sorted: ArrayLike<number>, n: number, p: number): n
 
 /** The last `LATENCY_RING` latencies of one side, and the count of all. */
 export class LatencyRing {
-  private readonly values = new Float64Array(LATENCY_RING)
-  private n = 0
-  private total = 0
-  private sum = 0
+  readonly #values = new Float64Array(LATENCY_RING)
+  #n = 0
+  #total = 0
+  #sum = 0
   push(ms: number): void {
-    const i = this.total % LATENCY_RING
-    if (this.n === LATENCY_RING) this.sum -= this.values[i]
-    else this.n++
-    this.values[i] = ms
-    this.sum += ms
-    this.total++
+    const i = this.#total % LATENCY_RING
+    if (this.#n === LATENCY_RING) this.#sum -= this.#values[i]
+    else this.#n++
+    this.#values[i] = ms
+    this.#sum += ms
+    this.#total++
   }
   summary(): LatencySummary {
-    if (this.n === 0) return { count: 0, meanMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 }
-    const s = this.values.slice(0, this.n).sort()
+    if (this.#n === 0) return { count: 0, meanMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 }
+    const s = this.#values.slice(0, this.#n).sort()
     return {
-      count: this.total,
-      meanMs: this.sum / this.n,
-      p50Ms: percentileOf(s, this.n, 0.5),
-      p95Ms: percentileOf(s, this.n, 0.95),
-      p99Ms: percentileOf(s, this.n, 0.99),
+      count: this.#total,
+      meanMs: this.#sum / this.#n,
+      p50Ms: percentileOf(s, this.#n, 0.5),
+      p95Ms: percentileOf(s, this.#n, 0.95),
+      p99Ms: percentileOf(s, this.#n, 0.99),
     }
   }
 }

@@ -26,22 +26,37 @@ type AnyFn = (...args: unknown[]) => unknown
 export class NativeLane {
   /** Set by the wrapper at `shutdown()`: every call then takes the general path. */
   shutDown = false
-  private sampleState = 0x9e3779b9
+  #sampleState = 0x9e3779b9
   /** A call is timed when the next xorshift draw is below this (share · 2^32). */
-  private readonly sampleBelow: number
+  readonly #sampleBelow: number
+
+  readonly #owner: NativeLaneOwner
+  readonly #native: Record<string, unknown>
+  readonly #breaker: CircuitBreaker
+  readonly #calls: { legacy: number; native: number }
+  readonly #latency: LatencyRing
+  readonly #now: () => number
+  /** Promise-returning methods that cannot reject for these arguments (see `KindSpec.neverRejects`). */
+  readonly #neverRejects: Record<string, (args: unknown[]) => boolean>
 
   constructor(
-    private readonly owner: NativeLaneOwner,
-    private readonly native: Record<string, unknown>,
-    private readonly breaker: CircuitBreaker,
-    private readonly calls: { legacy: number; native: number },
-    private readonly latency: LatencyRing,
-    private readonly now: () => number,
+    owner: NativeLaneOwner,
+    native: Record<string, unknown>,
+    breaker: CircuitBreaker,
+    calls: { legacy: number; native: number },
+    latency: LatencyRing,
+    now: () => number,
     latencySample: number,
-    /** Promise-returning methods that cannot reject for these arguments (see `KindSpec.neverRejects`). */
-    private readonly neverRejects: Record<string, (args: unknown[]) => boolean>,
+    neverRejects: Record<string, (args: unknown[]) => boolean>,
   ) {
-    this.sampleBelow = latencySample * 2 ** 32
+    this.#neverRejects = neverRejects
+    this.#owner = owner
+    this.#native = native
+    this.#breaker = breaker
+    this.#calls = calls
+    this.#latency = latency
+    this.#now = now
+    this.#sampleBelow = latencySample * 2 ** 32
   }
 
   /**
@@ -50,39 +65,39 @@ export class NativeLane {
    * measured, as much as the rest of the wrapper: timing every call would double its cost.
    */
   draw(): boolean {
-    let x = this.sampleState
+    let x = this.#sampleState
     x ^= x << 13
     x ^= x >>> 17
     x ^= x << 5
-    this.sampleState = x
-    return x >>> 0 < this.sampleBelow
+    this.#sampleState = x
+    return x >>> 0 < this.#sampleBelow
   }
 
   call(name: string, args: unknown[]): unknown {
-    const breaker = this.breaker
-    if (breaker.state !== 'closed' || this.shutDown) return this.owner.nativeCall(name, args)
-    this.calls.native++
+    const breaker = this.#breaker
+    if (breaker.state !== 'closed' || this.shutDown) return this.#owner.nativeCall(name, args)
+    this.#calls.native++
     const timed = this.draw()
-    const t0 = timed ? this.now() : NaN
-    const target = this.native
+    const t0 = timed ? this.#now() : NaN
+    const target = this.#native
     let result: unknown
     try {
       const fn = target[name]
       if (typeof fn !== 'function') throw new TypeError(`${name} is not a function`)
       result = (fn as AnyFn).apply(target, args)
     } catch (err) {
-      return this.owner.nativeFailed(name, args, err, timed ? this.now() - t0 : NaN, 0)
+      return this.#owner.nativeFailed(name, args, err, timed ? this.#now() - t0 : NaN, 0)
     }
     if (result instanceof Promise || isThenable(result)) {
-      if (timed) return this.owner.awaitNative(result as PromiseLike<unknown>, name, args, t0, 0)
-      const sure = this.neverRejects[name]
-      if (sure === undefined || !sure(args)) return this.owner.awaitNative(result as PromiseLike<unknown>, name, args, NaN, 0)
+      if (timed) return this.#owner.awaitNative(result as PromiseLike<unknown>, name, args, t0, 0)
+      const sure = this.#neverRejects[name]
+      if (sure === undefined || !sure(args)) return this.#owner.awaitNative(result as PromiseLike<unknown>, name, args, NaN, 0)
     }
     // settled (a value, or a promise that cannot reject): a success
-    const ms = timed ? this.now() - t0 : NaN
-    if (timed) this.latency.push(ms)
+    const ms = timed ? this.#now() - t0 : NaN
+    if (timed) this.#latency.push(ms)
     const opened = breaker.record(ms, undefined)
-    if (opened !== null) this.owner.circuitOpened(opened)
+    if (opened !== null) this.#owner.circuitOpened(opened)
     return result
   }
 }
