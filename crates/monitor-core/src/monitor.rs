@@ -15,6 +15,9 @@ pub const HISTORY: usize = 1000;
 pub const DEFAULT_MAX_METRICS: usize = 1000;
 /// A batch holds (id, value, timestamp) triples.
 pub const BATCH_STRIDE: usize = 3;
+/// A batch whose ids all lie within this many consecutive ids is recorded one metric at
+/// a time.
+const RUN_IDS: usize = 4;
 
 #[derive(Debug)]
 pub struct Metric {
@@ -141,17 +144,40 @@ impl Monitor {
             return Err(MonitorError::BatchShape { len: batch.len() });
         }
         let n = self.metrics.len() as f64;
+        // Checked without a branch per value (the error path looks again for the first
+        // bad entry); the smallest and largest id come with it.
+        let (mut ok, mut lo, mut hi) = (true, f64::INFINITY, f64::NEG_INFINITY);
         for t in batch.chunks_exact(BATCH_STRIDE) {
-            let id = t[0];
+            let (id, value, ts) = (t[0], t[1], t[2]);
             // an integer id below the count (`as` truncates; `fract` would be a libm call)
-            if !(id >= 0.0 && id < n && (id as u32) as f64 == id) {
-                return Err(MonitorError::UnknownMetric { id });
-            }
-            check_finite("value", t[1])?;
-            check_finite("timestamp", t[2])?;
+            ok &= (id >= 0.0) & (id < n) & ((id as u32) as f64 == id);
+            ok &= value.is_finite() & ts.is_finite();
+            lo = lo.min(id);
+            hi = hi.max(id);
         }
-        for t in batch.chunks_exact(BATCH_STRIDE) {
-            push(&mut self.metrics[t[0] as usize], t[1], t[2]);
+        if !ok {
+            return Err(first_error(batch, n));
+        }
+        if hi - lo < RUN_IDS as f64 {
+            // few metrics: one pass per metric, so its state stays in registers for all
+            // of its values
+            let base = lo as usize;
+            let mut counts = [0usize; RUN_IDS];
+            for t in batch.chunks_exact(BATCH_STRIDE) {
+                counts[t[0] as usize - base] += 1;
+            }
+            for (i, &k) in counts.iter().enumerate() {
+                if k == 0 {
+                    continue;
+                }
+                let id = (base + i) as f64;
+                let run = batch.chunks_exact(BATCH_STRIDE).filter(move |t| t[0] == id);
+                push_run(&mut self.metrics[base + i], run, k);
+            }
+        } else {
+            for t in batch.chunks_exact(BATCH_STRIDE) {
+                push(&mut self.metrics[t[0] as usize], t[1], t[2]);
+            }
         }
         Ok(())
     }
@@ -188,6 +214,21 @@ impl Monitor {
     }
 }
 
+/// The error for the first bad entry of a batch that holds one.
+fn first_error(batch: &[f64], metric_count: f64) -> MonitorError {
+    for t in batch.chunks_exact(BATCH_STRIDE) {
+        let id = t[0];
+        if !(id >= 0.0 && id < metric_count && (id as u32) as f64 == id) {
+            return MonitorError::UnknownMetric { id };
+        }
+        if let Err(e) = check_finite("value", t[1]).and(check_finite("timestamp", t[2])) {
+            return e;
+        }
+    }
+    // not reached: the caller found a bad entry
+    MonitorError::BatchShape { len: batch.len() }
+}
+
 fn check_finite(field: &'static str, value: f64) -> Result<(), MonitorError> {
     if value.is_finite() {
         Ok(())
@@ -205,6 +246,18 @@ fn push(m: &mut Metric, value: f64, timestamp_ms: f64) {
     });
     m.next_seq += 1;
     m.all_time.record(value);
+}
+
+/// `push` for each of the `k` (id, value, timestamp) triples of `run`, all of metric `m`.
+fn push_run<'a, I>(m: &mut Metric, run: I, k: usize)
+where
+    I: Iterator<Item = &'a [f64]> + Clone,
+{
+    // -0 → +0 as in `push`
+    m.window
+        .push_run(run.clone().map(|t| (t[1] + 0.0, t[2])), k, m.next_seq);
+    m.all_time.record_run(run.map(|t| t[1] + 0.0));
+    m.next_seq += k as u64;
 }
 
 #[cfg(test)]
