@@ -17,7 +17,9 @@ pub const DEFAULT_MAX_METRICS: usize = 1000;
 pub const BATCH_STRIDE: usize = 3;
 /// A batch whose ids all lie within this many consecutive ids is recorded one metric at
 /// a time.
-const RUN_IDS: usize = 4;
+const RUN_IDS: usize = 16;
+/// Values a batch is sorted by metric at a time (bounds the sort's scratch: 16 KB).
+const SORT_CHUNK: usize = 1024;
 
 #[derive(Debug)]
 pub struct Metric {
@@ -66,6 +68,9 @@ pub struct Monitor {
     by_name: AHashMap<String, u32>,
     pub targets: Targets,
     max_metrics: usize,
+    /// A chunk of a batch sorted by metric (at most `SORT_CHUNK` values).
+    sorted_values: Vec<f64>,
+    sorted_times: Vec<f64>,
 }
 
 impl Default for Monitor {
@@ -86,6 +91,8 @@ impl Monitor {
             by_name: AHashMap::new(),
             targets: Targets::default(),
             max_metrics,
+            sorted_values: Vec::new(),
+            sorted_times: Vec::new(),
         }
     }
 
@@ -159,20 +166,37 @@ impl Monitor {
             return Err(first_error(batch, n));
         }
         if hi - lo < RUN_IDS as f64 {
-            // few metrics: one pass per metric, so its state stays in registers for all
-            // of its values
+            // Few metrics: each chunk is first sorted by metric (a counting sort, stable),
+            // then recorded one metric at a time from contiguous values.
             let base = lo as usize;
-            let mut counts = [0usize; RUN_IDS];
-            for t in batch.chunks_exact(BATCH_STRIDE) {
-                counts[t[0] as usize - base] += 1;
-            }
-            for (i, &k) in counts.iter().enumerate() {
-                if k == 0 {
-                    continue;
+            for chunk in batch.chunks(SORT_CHUNK * BATCH_STRIDE) {
+                let mut counts = [0usize; RUN_IDS];
+                for t in chunk.chunks_exact(BATCH_STRIDE) {
+                    counts[t[0] as usize - base] += 1;
                 }
-                let id = (base + i) as f64;
-                let run = batch.chunks_exact(BATCH_STRIDE).filter(move |t| t[0] == id);
-                push_run(&mut self.metrics[base + i], run, k);
+                let mut starts = [0usize; RUN_IDS];
+                let mut at = 0;
+                for (s, &c) in starts.iter_mut().zip(&counts) {
+                    *s = at;
+                    at += c;
+                }
+                let (values, times) = (&mut self.sorted_values, &mut self.sorted_times);
+                values.resize(at, 0.0);
+                times.resize(at, 0.0);
+                let mut next = starts;
+                for t in chunk.chunks_exact(BATCH_STRIDE) {
+                    let slot = &mut next[t[0] as usize - base];
+                    values[*slot] = t[1] + 0.0; // -0 → +0 as in `push`
+                    times[*slot] = t[2];
+                    *slot += 1;
+                }
+                for (i, (&start, &k)) in starts.iter().zip(&counts).enumerate() {
+                    if k != 0 {
+                        let run = start..start + k;
+                        let m = &mut self.metrics[base + i];
+                        push_run(m, &values[run.clone()], &times[run]);
+                    }
+                }
             }
         } else {
             for t in batch.chunks_exact(BATCH_STRIDE) {
@@ -248,16 +272,11 @@ fn push(m: &mut Metric, value: f64, timestamp_ms: f64) {
     m.all_time.record(value);
 }
 
-/// `push` for each of the `k` (id, value, timestamp) triples of `run`, all of metric `m`.
-fn push_run<'a, I>(m: &mut Metric, run: I, k: usize)
-where
-    I: Iterator<Item = &'a [f64]> + Clone,
-{
-    // -0 → +0 as in `push`
-    m.window
-        .push_run(run.clone().map(|t| (t[1] + 0.0, t[2])), k, m.next_seq);
-    m.all_time.record_run(run.map(|t| t[1] + 0.0));
-    m.next_seq += k as u64;
+/// `push` for each `values[i]` at `times[i]`, all of metric `m` (values already ±0-folded).
+fn push_run(m: &mut Metric, values: &[f64], times: &[f64]) {
+    m.window.push_slices(values, times, m.next_seq);
+    m.all_time.record_run(values.iter().copied());
+    m.next_seq += values.len() as u64;
 }
 
 #[cfg(test)]
@@ -279,6 +298,38 @@ mod tests {
         assert!(m.record_batch(&[5.0, 2.0, 11.0]).is_err());
         assert!(m.record_batch(&[0.0, 2.0]).is_err());
         assert_eq!(m.stats(a, 20.0, 0.0).unwrap().count, 1);
+    }
+
+    #[test]
+    fn a_batch_records_as_its_values_one_by_one() {
+        // several sort chunks, ids spread over more and fewer than RUN_IDS metrics
+        for metrics in [3u32, 40] {
+            let (mut by_batch, mut by_one) = (Monitor::default(), Monitor::default());
+            for i in 0..metrics {
+                by_batch.register(&format!("m{i}")).unwrap();
+                by_one.register(&format!("m{i}")).unwrap();
+            }
+            let mut batch = Vec::new();
+            for i in 0..2500u32 {
+                let id = (i * 7 + i / 3) % metrics;
+                let value = if i % 11 == 0 { -0.0 } else { (i % 97) as f64 };
+                let ts = 1000.0 + (i % 13) as f64;
+                batch.extend([id as f64, value, ts]);
+                by_one.record(id, value, ts).unwrap();
+            }
+            by_batch.record_batch(&batch).unwrap();
+            for id in 0..metrics {
+                let (a, b) = (by_batch.metric(id).unwrap(), by_one.metric(id).unwrap());
+                assert!(a.window.iter().eq(b.window.iter()), "metric {id}");
+                assert_eq!(a.all_time.summary(), b.all_time.summary());
+                assert_eq!(a.next_seq, b.next_seq);
+                assert_eq!(
+                    by_batch.stats(id, 1010.0, 5.0),
+                    by_one.stats(id, 1010.0, 5.0)
+                );
+                assert_eq!(by_batch.stats(id, 0.0, 0.0), by_one.stats(id, 0.0, 0.0));
+            }
+        }
     }
 
     #[test]

@@ -118,14 +118,11 @@ impl RecentWindow {
         self.cached = None;
     }
 
-    /// Appends a run of `k` `(value, timestamp)` pairs numbered from `first_seq`, in order: the
-    /// same end state as pushing them one by one, without per-value bookkeeping once the
-    /// run makes the sorted copy stale (the common case for a batch).
-    #[inline]
-    pub fn push_run<I>(&mut self, samples: I, k: usize, first_seq: u64)
-    where
-        I: Iterator<Item = (f64, f64)>,
-    {
+    /// Appends `values[i]` recorded at `times[i]`, numbered from `first_seq`, in order: the
+    /// same end state as pushing them one by one, but once the run makes the sorted copy
+    /// stale (the common case for a batch) the ring is written by slice copies.
+    pub fn push_slices(&mut self, values: &[f64], times: &[f64], first_seq: u64) {
+        let k = values.len().min(times.len());
         if k == 0 {
             return;
         }
@@ -134,7 +131,7 @@ impl RecentWindow {
             self.mark_stale();
         }
         if !self.stale {
-            for (j, (value, timestamp_ms)) in samples.enumerate() {
+            for (j, (&value, &timestamp_ms)) in values.iter().zip(times).enumerate() {
                 self.push(Sample {
                     value,
                     timestamp_ms,
@@ -146,35 +143,28 @@ impl RecentWindow {
         // Stale: the next read re-sorts, so only the ring is written. Values that later
         // values of the same run would evict are never written.
         let skip = k.saturating_sub(self.capacity);
+        let (mut values, mut times) = (&values[skip..k], &times[skip..k]);
         let mut seq = first_seq + skip as u64;
-        let mut samples = samples.skip(skip);
-        while self.values.len() < self.capacity {
-            let Some((value, timestamp_ms)) = samples.next() else {
-                break;
-            };
-            self.values.push(value);
-            self.times.push(timestamp_ms);
-            self.seqs.push(seq);
-            seq += 1;
-        }
-        let mut i = self.head;
-        let cap = self.values.len();
-        let (values, times, seqs) = (
-            &mut self.values[..cap],
-            &mut self.times[..cap],
-            &mut self.seqs[..cap],
-        );
-        for (value, timestamp_ms) in samples {
-            values[i] = value;
-            times[i] = timestamp_ms;
-            seqs[i] = seq;
-            seq += 1;
-            i += 1;
-            if i == cap {
-                i = 0;
+        // not full yet: head stays 0 and the arrays grow in order
+        let grow = (self.capacity - self.values.len()).min(values.len());
+        self.values.extend_from_slice(&values[..grow]);
+        self.times.extend_from_slice(&times[..grow]);
+        self.seqs.extend(seq..seq + grow as u64);
+        seq += grow as u64;
+        (values, times) = (&values[grow..], &times[grow..]);
+        // full: overwrite from the oldest, in at most two segments
+        while !values.is_empty() {
+            let len = self.values.len();
+            let (h, n) = (self.head, (len - self.head).min(values.len()));
+            self.values[h..h + n].copy_from_slice(&values[..n]);
+            self.times[h..h + n].copy_from_slice(&times[..n]);
+            for (dst, s) in self.seqs[h..h + n].iter_mut().zip(seq..) {
+                *dst = s;
             }
+            seq += n as u64;
+            self.head = if h + n == len { 0 } else { h + n };
+            (values, times) = (&values[n..], &times[n..]);
         }
-        self.head = i;
         self.cached = None;
     }
 
@@ -395,7 +385,8 @@ mod tests {
                     .into_iter()
                     .map(|v| (v as f64, (seq + v.unsigned_abs() as u64) as f64))
                     .collect();
-                by_run.push_run(run.iter().copied(), run.len(), seq);
+                let (values, times): (Vec<f64>, Vec<f64>) = run.iter().copied().unzip();
+                by_run.push_slices(&values, &times, seq);
                 for &(value, timestamp_ms) in &run {
                     by_one.push(sample(value, timestamp_ms, seq));
                     seq += 1;
