@@ -154,43 +154,56 @@ impl Monitor {
         // Checked without a branch per value (the error path looks again for the first
         // bad entry); the smallest and largest id come with it.
         let (mut ok, mut lo, mut hi) = (true, f64::INFINITY, f64::NEG_INFINITY);
+        // values per id modulo RUN_IDS: per id when the ids span fewer than RUN_IDS
+        let mut counts = [0usize; RUN_IDS];
         for t in batch.chunks_exact(BATCH_STRIDE) {
             let (id, value, ts) = (t[0], t[1], t[2]);
             // an integer id below the count (`as` truncates; `fract` would be a libm call)
             ok &= (id >= 0.0) & (id < n) & ((id as u32) as f64 == id);
             ok &= value.is_finite() & ts.is_finite();
-            lo = lo.min(id);
-            hi = hi.max(id);
+            lo = if id < lo { id } else { lo };
+            hi = if id > hi { id } else { hi };
+            // `as` saturates: any f64 gives an index in range
+            counts[id as usize % RUN_IDS] += 1;
         }
         if !ok {
             return Err(first_error(batch, n));
         }
         if hi - lo < RUN_IDS as f64 {
             // Few metrics: each chunk is first sorted by metric (a counting sort, stable),
-            // then recorded one metric at a time from contiguous values.
+            // then recorded one metric at a time from contiguous values. Ids within
+            // RUN_IDS of each other have distinct residues, so arrays indexed by
+            // `id % RUN_IDS` hold one entry per metric.
             let base = lo as usize;
+            let one_chunk = batch.len() <= SORT_CHUNK * BATCH_STRIDE;
             for chunk in batch.chunks(SORT_CHUNK * BATCH_STRIDE) {
-                let mut counts = [0usize; RUN_IDS];
-                for t in chunk.chunks_exact(BATCH_STRIDE) {
-                    counts[t[0] as usize - base] += 1;
+                if !one_chunk {
+                    counts = [0; RUN_IDS];
+                    for t in chunk.chunks_exact(BATCH_STRIDE) {
+                        counts[t[0] as usize % RUN_IDS] += 1;
+                    }
                 }
+                // where each metric's values start, in id order
                 let mut starts = [0usize; RUN_IDS];
                 let mut at = 0;
-                for (s, &c) in starts.iter_mut().zip(&counts) {
-                    *s = at;
-                    at += c;
+                for i in 0..RUN_IDS {
+                    let r = (base + i) % RUN_IDS;
+                    starts[r] = at;
+                    at += counts[r];
                 }
                 let (values, times) = (&mut self.sorted_values, &mut self.sorted_times);
                 values.resize(at, 0.0);
                 times.resize(at, 0.0);
                 let mut next = starts;
                 for t in chunk.chunks_exact(BATCH_STRIDE) {
-                    let slot = &mut next[t[0] as usize - base];
+                    let slot = &mut next[t[0] as usize % RUN_IDS];
                     values[*slot] = t[1] + 0.0; // -0 → +0 as in `push`
                     times[*slot] = t[2];
                     *slot += 1;
                 }
-                for (i, (&start, &k)) in starts.iter().zip(&counts).enumerate() {
+                for i in 0..RUN_IDS {
+                    let r = (base + i) % RUN_IDS;
+                    let (start, k) = (starts[r], counts[r]);
                     if k != 0 {
                         let run = start..start + k;
                         let m = &mut self.metrics[base + i];
