@@ -1,5 +1,6 @@
 //! Rough per-value cost of recording and of a changed-window read, without Node:
-//! `cargo run --release -p monitor-core --example record_cost`.
+//! `cargo run --release -p monitor-core --example record_cost` (`-- --record-only`: only the
+//! batch rows, each the fastest of 30 timings).
 use std::time::Instant;
 
 use monitor_core::Monitor;
