@@ -8,7 +8,7 @@
 //! about 60 KB for latencies up to 10 s). Negative values count in `clamped_low` and in the
 //! histogram as 0; the exact min/max/sum still see them.
 
-use hdrhistogram::Histogram;
+use crate::loghist::LogHistogram;
 
 /// Thousandths of the unit.
 const SCALE: f64 = 1000.0;
@@ -29,7 +29,7 @@ pub struct AllTimeSummary {
 
 #[derive(Debug)]
 pub struct AllTime {
-    hist: Histogram<u32>,
+    hist: LogHistogram,
     count: u64,
     sum: f64,
     min: f64,
@@ -45,10 +45,9 @@ impl Default for AllTime {
 
 impl AllTime {
     pub fn new() -> Self {
-        // auto-resizing: memory grows only to the range actually seen (up to HIGHEST)
-        let hist = Histogram::new(3).expect("3 significant digits is a valid HDR precision");
         AllTime {
-            hist,
+            // memory grows only to the range actually seen (up to HIGHEST)
+            hist: LogHistogram::new(),
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -76,10 +75,36 @@ impl AllTime {
             // `as` saturates; + 0.5 rounds (`f64::round` is a libm call on baseline x86-64)
             ((value * SCALE + 0.5) as u64).min(HIGHEST)
         };
-        // `record` resizes (up to HIGHEST); `saturating_record` would clamp instead
-        if self.hist.record(scaled).is_err() {
-            self.hist.saturating_record(scaled);
+        self.hist.record(scaled);
+    }
+
+    /// Records `values` in order; the same result as `record` on each (the sum is taken
+    /// in the same order), with the exact aggregates kept in registers for the run.
+    #[inline]
+    pub fn record_run<I: Iterator<Item = f64>>(&mut self, values: I) {
+        let (mut count, mut sum, mut min, mut max, mut clamped_low) =
+            (self.count, self.sum, self.min, self.max, self.clamped_low);
+        for value in values {
+            count += 1;
+            sum += value;
+            if value < min {
+                min = value;
+            }
+            if value > max {
+                max = value;
+            }
+            let scaled = if value <= 0.0 {
+                if value < 0.0 {
+                    clamped_low += 1;
+                }
+                0
+            } else {
+                ((value * SCALE + 0.5) as u64).min(HIGHEST)
+            };
+            self.hist.record(scaled);
         }
+        (self.count, self.sum, self.min, self.max, self.clamped_low) =
+            (count, sum, min, max, clamped_low);
     }
 
     pub fn count(&self) -> u64 {
@@ -97,7 +122,7 @@ impl AllTime {
         if self.count == 0 {
             return f64::NAN;
         }
-        let v = self.hist.value_at_quantile(q) as f64 / SCALE;
+        let v = self.hist.value_at_quantile(q, self.count) as f64 / SCALE;
         v.max(self.min).min(self.max)
     }
 
@@ -151,5 +176,7 @@ mod tests {
         assert_eq!((s.count, s.min, s.max), (3, -5.0, 1e300));
         assert_eq!(a.clamped_low(), 1);
         assert!(s.p999 <= 1e300);
+        // the highest bin of the clamped range: 30 buckets of 1024 u32 counts, plus one
+        assert!(a.hist.bytes() <= 31 * 1024 * 4, "{} bytes", a.hist.bytes());
     }
 }

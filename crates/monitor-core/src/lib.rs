@@ -2,11 +2,12 @@
 //!
 //! A drop-in core for the legacy `PerformanceMonitor`: per metric the last 1000 values
 //! (`window`) with the legacy statistics (`stats`), an all-time HDR distribution
-//! (`alltime`), targets with a direction (`targets`), bottleneck analysis and health score
+//! (`alltime`, counted in `loghist`), targets with a direction (`targets`), bottleneck analysis and health score
 //! (`analysis`), and the Prometheus text format (`prometheus`). `monitor` ties them together.
 
 pub mod alltime;
 pub mod analysis;
+pub mod loghist;
 pub mod monitor;
 pub mod prometheus;
 pub mod stats;

@@ -15,6 +15,11 @@ pub const HISTORY: usize = 1000;
 pub const DEFAULT_MAX_METRICS: usize = 1000;
 /// A batch holds (id, value, timestamp) triples.
 pub const BATCH_STRIDE: usize = 3;
+/// A batch whose ids all lie within this many consecutive ids is recorded one metric at
+/// a time.
+const RUN_IDS: usize = 16;
+/// Values a batch is sorted by metric at a time (bounds the sort's scratch: 16 KB).
+const SORT_CHUNK: usize = 1024;
 
 #[derive(Debug)]
 pub struct Metric {
@@ -63,6 +68,9 @@ pub struct Monitor {
     by_name: AHashMap<String, u32>,
     pub targets: Targets,
     max_metrics: usize,
+    /// A chunk of a batch sorted by metric (at most `SORT_CHUNK` values).
+    sorted_values: Vec<f64>,
+    sorted_times: Vec<f64>,
 }
 
 impl Default for Monitor {
@@ -83,6 +91,8 @@ impl Monitor {
             by_name: AHashMap::new(),
             targets: Targets::default(),
             max_metrics,
+            sorted_values: Vec::new(),
+            sorted_times: Vec::new(),
         }
     }
 
@@ -141,17 +151,70 @@ impl Monitor {
             return Err(MonitorError::BatchShape { len: batch.len() });
         }
         let n = self.metrics.len() as f64;
+        // Checked without a branch per value (the error path looks again for the first
+        // bad entry); the smallest and largest id come with it.
+        let (mut ok, mut lo, mut hi) = (true, f64::INFINITY, f64::NEG_INFINITY);
+        // values per id modulo RUN_IDS: per id when the ids span fewer than RUN_IDS
+        let mut counts = [0usize; RUN_IDS];
         for t in batch.chunks_exact(BATCH_STRIDE) {
-            let id = t[0];
+            let (id, value, ts) = (t[0], t[1], t[2]);
             // an integer id below the count (`as` truncates; `fract` would be a libm call)
-            if !(id >= 0.0 && id < n && (id as u32) as f64 == id) {
-                return Err(MonitorError::UnknownMetric { id });
-            }
-            check_finite("value", t[1])?;
-            check_finite("timestamp", t[2])?;
+            ok &= (id >= 0.0) & (id < n) & ((id as u32) as f64 == id);
+            ok &= value.is_finite() & ts.is_finite();
+            lo = if id < lo { id } else { lo };
+            hi = if id > hi { id } else { hi };
+            // `as` saturates: any f64 gives an index in range
+            counts[id as usize % RUN_IDS] += 1;
         }
-        for t in batch.chunks_exact(BATCH_STRIDE) {
-            push(&mut self.metrics[t[0] as usize], t[1], t[2]);
+        if !ok {
+            return Err(first_error(batch, n));
+        }
+        if hi - lo < RUN_IDS as f64 {
+            // Few metrics: each chunk is first sorted by metric (a counting sort, stable),
+            // then recorded one metric at a time from contiguous values. Ids within
+            // RUN_IDS of each other have distinct residues, so arrays indexed by
+            // `id % RUN_IDS` hold one entry per metric.
+            let base = lo as usize;
+            let one_chunk = batch.len() <= SORT_CHUNK * BATCH_STRIDE;
+            for chunk in batch.chunks(SORT_CHUNK * BATCH_STRIDE) {
+                if !one_chunk {
+                    counts = [0; RUN_IDS];
+                    for t in chunk.chunks_exact(BATCH_STRIDE) {
+                        counts[t[0] as usize % RUN_IDS] += 1;
+                    }
+                }
+                // where each metric's values start, in id order
+                let mut starts = [0usize; RUN_IDS];
+                let mut at = 0;
+                for i in 0..RUN_IDS {
+                    let r = (base + i) % RUN_IDS;
+                    starts[r] = at;
+                    at += counts[r];
+                }
+                let (values, times) = (&mut self.sorted_values, &mut self.sorted_times);
+                values.resize(at, 0.0);
+                times.resize(at, 0.0);
+                let mut next = starts;
+                for t in chunk.chunks_exact(BATCH_STRIDE) {
+                    let slot = &mut next[t[0] as usize % RUN_IDS];
+                    values[*slot] = t[1] + 0.0; // -0 → +0 as in `push`
+                    times[*slot] = t[2];
+                    *slot += 1;
+                }
+                for i in 0..RUN_IDS {
+                    let r = (base + i) % RUN_IDS;
+                    let (start, k) = (starts[r], counts[r]);
+                    if k != 0 {
+                        let run = start..start + k;
+                        let m = &mut self.metrics[base + i];
+                        push_run(m, &values[run.clone()], &times[run]);
+                    }
+                }
+            }
+        } else {
+            for t in batch.chunks_exact(BATCH_STRIDE) {
+                push(&mut self.metrics[t[0] as usize], t[1], t[2]);
+            }
         }
         Ok(())
     }
@@ -188,6 +251,21 @@ impl Monitor {
     }
 }
 
+/// The error for the first bad entry of a batch that holds one.
+fn first_error(batch: &[f64], metric_count: f64) -> MonitorError {
+    for t in batch.chunks_exact(BATCH_STRIDE) {
+        let id = t[0];
+        if !(id >= 0.0 && id < metric_count && (id as u32) as f64 == id) {
+            return MonitorError::UnknownMetric { id };
+        }
+        if let Err(e) = check_finite("value", t[1]).and(check_finite("timestamp", t[2])) {
+            return e;
+        }
+    }
+    // not reached: the caller found a bad entry
+    MonitorError::BatchShape { len: batch.len() }
+}
+
 fn check_finite(field: &'static str, value: f64) -> Result<(), MonitorError> {
     if value.is_finite() {
         Ok(())
@@ -205,6 +283,13 @@ fn push(m: &mut Metric, value: f64, timestamp_ms: f64) {
     });
     m.next_seq += 1;
     m.all_time.record(value);
+}
+
+/// `push` for each `values[i]` at `times[i]`, all of metric `m` (values already ±0-folded).
+fn push_run(m: &mut Metric, values: &[f64], times: &[f64]) {
+    m.window.push_slices(values, times, m.next_seq);
+    m.all_time.record_run(values.iter().copied());
+    m.next_seq += values.len() as u64;
 }
 
 #[cfg(test)]
@@ -226,6 +311,38 @@ mod tests {
         assert!(m.record_batch(&[5.0, 2.0, 11.0]).is_err());
         assert!(m.record_batch(&[0.0, 2.0]).is_err());
         assert_eq!(m.stats(a, 20.0, 0.0).unwrap().count, 1);
+    }
+
+    #[test]
+    fn a_batch_records_as_its_values_one_by_one() {
+        // several sort chunks, ids spread over more and fewer than RUN_IDS metrics
+        for metrics in [3u32, 40] {
+            let (mut by_batch, mut by_one) = (Monitor::default(), Monitor::default());
+            for i in 0..metrics {
+                by_batch.register(&format!("m{i}")).unwrap();
+                by_one.register(&format!("m{i}")).unwrap();
+            }
+            let mut batch = Vec::new();
+            for i in 0..2500u32 {
+                let id = (i * 7 + i / 3) % metrics;
+                let value = if i % 11 == 0 { -0.0 } else { (i % 97) as f64 };
+                let ts = 1000.0 + (i % 13) as f64;
+                batch.extend([id as f64, value, ts]);
+                by_one.record(id, value, ts).unwrap();
+            }
+            by_batch.record_batch(&batch).unwrap();
+            for id in 0..metrics {
+                let (a, b) = (by_batch.metric(id).unwrap(), by_one.metric(id).unwrap());
+                assert!(a.window.iter().eq(b.window.iter()), "metric {id}");
+                assert_eq!(a.all_time.summary(), b.all_time.summary());
+                assert_eq!(a.next_seq, b.next_seq);
+                assert_eq!(
+                    by_batch.stats(id, 1010.0, 5.0),
+                    by_one.stats(id, 1010.0, 5.0)
+                );
+                assert_eq!(by_batch.stats(id, 0.0, 0.0), by_one.stats(id, 0.0, 0.0));
+            }
+        }
     }
 
     #[test]

@@ -118,6 +118,56 @@ impl RecentWindow {
         self.cached = None;
     }
 
+    /// Appends `values[i]` recorded at `times[i]`, numbered from `first_seq`, in order: the
+    /// same end state as pushing them one by one, but once the run makes the sorted copy
+    /// stale (the common case for a batch) the ring is written by slice copies.
+    pub fn push_slices(&mut self, values: &[f64], times: &[f64], first_seq: u64) {
+        let k = values.len().min(times.len());
+        if k == 0 {
+            return;
+        }
+        if !self.stale && self.added + k > self.capacity / 2 {
+            // pushing one by one would cross the threshold within this run
+            self.mark_stale();
+        }
+        if !self.stale {
+            for (j, (&value, &timestamp_ms)) in values.iter().zip(times).enumerate() {
+                self.push(Sample {
+                    value,
+                    timestamp_ms,
+                    seq: first_seq + j as u64,
+                });
+            }
+            return;
+        }
+        // Stale: the next read re-sorts, so only the ring is written. Values that later
+        // values of the same run would evict are never written.
+        let skip = k.saturating_sub(self.capacity);
+        let (mut values, mut times) = (&values[skip..k], &times[skip..k]);
+        let mut seq = first_seq + skip as u64;
+        // not full yet: head stays 0 and the arrays grow in order
+        let grow = (self.capacity - self.values.len()).min(values.len());
+        self.values.extend_from_slice(&values[..grow]);
+        self.times.extend_from_slice(&times[..grow]);
+        self.seqs.extend(seq..seq + grow as u64);
+        seq += grow as u64;
+        (values, times) = (&values[grow..], &times[grow..]);
+        // full: overwrite from the oldest, in at most two segments
+        while !values.is_empty() {
+            let len = self.values.len();
+            let (h, n) = (self.head, (len - self.head).min(values.len()));
+            self.values[h..h + n].copy_from_slice(&values[..n]);
+            self.times[h..h + n].copy_from_slice(&times[..n]);
+            for (dst, s) in self.seqs[h..h + n].iter_mut().zip(seq..) {
+                *dst = s;
+            }
+            seq += n as u64;
+            self.head = if h + n == len { 0 } else { h + n };
+            (values, times) = (&values[n..], &times[n..]);
+        }
+        self.cached = None;
+    }
+
     fn mark_stale(&mut self) {
         self.stale = true;
         self.added = 0;
@@ -320,6 +370,36 @@ mod tests {
     }
 
     proptest! {
+        // Runs pushed at once end in the state of the same values pushed one by one:
+        // the same samples in order, the same stats (runs longer than the capacity, runs
+        // that cross the re-sort threshold, and runs between reads all occur).
+        #[test]
+        fn a_run_equals_its_values_pushed_one_by_one(
+            runs in prop::collection::vec((prop::collection::vec(-50i32..50, 0..120), any::<bool>()), 1..40),
+            cap in prop::sample::select(vec![1usize, 2, 7, 50, 100]),
+        ) {
+            let (mut by_run, mut by_one) = (RecentWindow::new(cap), RecentWindow::new(cap));
+            let mut seq = 0u64;
+            for (run, read) in runs {
+                let run: Vec<(f64, f64)> = run
+                    .into_iter()
+                    .map(|v| (v as f64, (seq + v.unsigned_abs() as u64) as f64))
+                    .collect();
+                let (values, times): (Vec<f64>, Vec<f64>) = run.iter().copied().unzip();
+                by_run.push_slices(&values, &times, seq);
+                for &(value, timestamp_ms) in &run {
+                    by_one.push(sample(value, timestamp_ms, seq));
+                    seq += 1;
+                }
+                if read {
+                    prop_assert_eq!(by_run.stats(), by_one.stats());
+                    prop_assert_eq!(by_run.stats_since(seq as f64 - 20.0), by_one.stats_since(seq as f64 - 20.0));
+                }
+                prop_assert!(by_run.iter().eq(by_one.iter()));
+            }
+            prop_assert_eq!(by_run.stats(), by_one.stats());
+        }
+
         // Interleaved pushes and reads: every read equals the naive recomputation over the
         // same retained values, exactly (same summation order, same percentile rule).
         #[test]

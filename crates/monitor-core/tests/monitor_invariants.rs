@@ -225,7 +225,7 @@ proptest! {
 
     #[test]
     fn registry_stats_equal_a_naive_recomputation(
-        (metrics, ops) in (1usize..5).prop_flat_map(|n| (Just(n), prop::collection::vec(op(n), 1..60)))
+        (metrics, ops) in (1usize..20).prop_flat_map(|n| (Just(n), prop::collection::vec(op(n), 1..60)))
     ) {
         run(metrics, ops)?;
     }
