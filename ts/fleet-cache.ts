@@ -136,120 +136,126 @@ interface PendingGet {
 }
 
 export class FleetCacheLevel {
-  private handle: FleetHandle | null
-  private readonly host: FleetHost
-  private readonly lockMs: number
-  private pending: PendingGet[] = []
-  private writes: PendingSet[] = []
+  #handle: FleetHandle | null
+  readonly #host: FleetHost
+  readonly #lockMs: number
+  #pending: PendingGet[] = []
+  #writes: PendingSet[] = []
   /** Invalidations received so far; a read that saw one arrive may be stale. */
-  private seq = 0
-  private lastClearSeq = 0
-  private readonly recent = new Map<string, number>()
+  #seq = 0
+  #lastClearSeq = 0
+  readonly #recent = new Map<string, number>()
   /** Highest `seq` that left `recent` (a read older than it cannot be checked: refused). */
-  private forgottenSeq = 0
-  private readonly filled = new Set<string>()
+  #forgottenSeq = 0
+  readonly #filled = new Set<string>()
 
   constructor(options: FleetOptions, host: FleetHost, compression: boolean, maxValueSize: number) {
-    this.host = host
-    this.lockMs = options.lockMs
-    this.handle = native.fleetConnect({ ...options, compression, maxValueBytes: maxValueSize }, FleetCacheLevel.onEvent(new WeakRef(this)))
+    this.#host = host
+    this.#lockMs = options.lockMs
+    this.#handle = native.fleetConnect(
+      { ...options, compression, maxValueBytes: maxValueSize },
+      FleetCacheLevel.#onEvent(new WeakRef(this)),
+    )
   }
 
   // Built outside the constructor: the native side must not keep a dropped cache alive.
-  private static onEvent(ref: WeakRef<FleetCacheLevel>): (e: NativeEvent) => void {
-    return (e) => ref.deref()?.event(e)
+  static #onEvent(ref: WeakRef<FleetCacheLevel>): (e: NativeEvent) => void {
+    return (e) => {
+      const level = ref.deref()
+      if (level !== undefined) level.#event(e)
+    }
   }
 
-  private event(e: NativeEvent): void {
-    if (this.handle === null) return
+  #event(e: NativeEvent): void {
+    if (this.#handle === null) return
     switch (e.kind) {
       case 'degraded':
-        this.host.emit('fleet_degraded', { reason: e.detail })
+        this.#host.emit('fleet_degraded', { reason: e.detail })
         break
       case 'restored':
-        this.host.emit('fleet_restored', { downMs: e.value })
+        this.#host.emit('fleet_restored', { downMs: e.value })
         break
       case 'subscribed':
         // messages may have been missed while unsubscribed: drop what came from Redis
-        this.seq++
-        this.lastClearSeq = this.seq
-        this.forgetFilled()
+        this.#seq++
+        this.#lastClearSeq = this.#seq
+        this.#forgetFilled()
         break
       case 'message':
-        if (e.topic === 'cache') this.invalidate(e.op ?? '', e.detail ?? '', e.value / 1000)
+        if (e.topic === 'cache') this.#invalidate(e.op ?? '', e.detail ?? '', e.value / 1000)
         break
     }
   }
 
-  private invalidate(op: string, target: string, lagMs: number): void {
-    const seq = ++this.seq
+  #invalidate(op: string, target: string, lagMs: number): void {
+    const seq = ++this.#seq
     try {
-      const h = this.host.live() as CacheHandle
+      const h = this.#host.live() as CacheHandle
       if (op === 'd') {
-        this.remember(target, seq)
+        this.#remember(target, seq)
         native.cacheDelete(h, target)
-        this.filled.delete(target)
+        this.#filled.delete(target)
       } else if (op === 'n' || op === 'a') {
-        this.lastClearSeq = seq
+        this.#lastClearSeq = seq
         native.cacheClear(h, op === 'n' ? target : undefined)
-        if (op === 'a') this.filled.clear()
+        if (op === 'a') this.#filled.clear()
       } else {
         return
       }
-      this.host.commit().catch(() => {})
+      this.#host.commit().catch(() => {})
     } catch {
       return // shut down
     }
-    this.host.emit('fleet_invalidate', op === 'd' ? { key: target, lagMs } : op === 'n' ? { namespace: target, lagMs } : { lagMs })
+    this.#host.emit('fleet_invalidate', op === 'd' ? { key: target, lagMs } : op === 'n' ? { namespace: target, lagMs } : { lagMs })
   }
 
-  private remember(key: string, seq: number): void {
-    this.recent.delete(key)
-    if (this.recent.size >= MAX_RECENT) {
-      const [oldKey, oldSeq] = this.recent.entries().next().value as [string, number]
-      this.recent.delete(oldKey)
-      this.forgottenSeq = Math.max(this.forgottenSeq, oldSeq)
+  #remember(key: string, seq: number): void {
+    this.#recent.delete(key)
+    if (this.#recent.size >= MAX_RECENT) {
+      const [oldKey, oldSeq] = this.#recent.entries().next().value as [string, number]
+      this.#recent.delete(oldKey)
+      this.#forgottenSeq = Math.max(this.#forgottenSeq, oldSeq)
     }
-    this.recent.set(key, seq)
+    this.#recent.set(key, seq)
   }
 
   /** True when an invalidation of `key` arrived after a read that started at `seq`. */
-  private stale(key: string, seq: number): boolean {
-    if (this.seq === seq) return false
-    return this.lastClearSeq > seq || this.forgottenSeq > seq || (this.recent.get(key) ?? 0) > seq
+  #stale(key: string, seq: number): boolean {
+    if (this.#seq === seq) return false
+    return this.#lastClearSeq > seq || this.#forgottenSeq > seq || (this.#recent.get(key) ?? 0) > seq
   }
 
-  private forgetFilled(): void {
-    if (this.filled.size === 0) return
+  #forgetFilled(): void {
+    if (this.#filled.size === 0) return
     try {
-      const h = this.host.live() as CacheHandle
-      for (const k of this.filled) native.cacheDelete(h, k)
-      this.host.commit().catch(() => {})
+      const h = this.#host.live() as CacheHandle
+      for (const k of this.#filled) native.cacheDelete(h, k)
+      this.#host.commit().catch(() => {})
     } catch {
       // shut down
     }
-    this.filled.clear()
+    this.#filled.clear()
   }
 
   /** The entry of `key` in Redis, or null; gets of one tick go out together. */
-  private lookup(key: string): Promise<NativeEntry | null> {
-    if (this.handle === null) return Promise.resolve(null)
+  #lookup(key: string): Promise<NativeEntry | null> {
+    if (this.#handle === null) return Promise.resolve(null)
     return new Promise((resolve) => {
-      if (this.pending.push({ key, resolve }) === 1) void RESOLVED.then(this.flushGets)
+      if (this.#pending.push({ key, resolve }) === 1) void RESOLVED.then(this.#flushGets)
     })
   }
 
-  private readonly flushGets = (): void => {
-    const batch = this.pending
-    this.pending = []
-    if (this.handle === null) {
+  readonly #flushGets = (): void => {
+    const batch = this.#pending
+    this.#pending = []
+    if (this.#handle === null) {
       for (const g of batch) g.resolve(null)
       return
     }
     let p: Promise<(NativeEntry | null)[]>
     try {
       p = native.fleetGetMany(
-        this.handle,
+        this.#handle,
         batch.map((g) => g.key),
       )
     } catch {
@@ -267,30 +273,30 @@ export class FleetCacheLevel {
   }
 
   /** Copies an entry read from Redis into the local levels, with its remaining TTL. */
-  private fill(key: string, e: NativeEntry): void {
+  #fill(key: string, e: NativeEntry): void {
     const ttlMs = e.expiresAt === 0 ? 0 : e.expiresAt - Date.now()
     if (e.expiresAt !== 0 && ttlMs <= 0) return
     try {
-      const h = this.host.live() as CacheHandle
+      const h = this.#host.live() as CacheHandle
       if (e.text !== undefined && e.text !== null) native.cacheSetText(h, key, e.namespace ?? undefined, e.kind, e.text, ttlMs)
       else if (e.bytes) native.cacheSetBytes(h, key, e.namespace ?? undefined, e.kind, e.bytes, ttlMs)
       else return
-      this.host.commit().catch(() => {})
+      this.#host.commit().catch(() => {})
     } catch {
       return // a value the local levels refuse (too large for memory): served, not kept
     }
-    if (this.filled.size >= MAX_FILLED) this.filled.delete(this.filled.values().next().value as string)
-    this.filled.add(key)
+    if (this.#filled.size >= MAX_FILLED) this.#filled.delete(this.#filled.values().next().value as string)
+    this.#filled.add(key)
   }
 
-  private value(e: NativeEntry): unknown {
+  #value(e: NativeEntry): unknown {
     const tag = e.kind << 1
-    if (e.text !== undefined && e.text !== null) return this.host.decode(String.fromCharCode(tag) + e.text)
+    if (e.text !== undefined && e.text !== null) return this.#host.decode(String.fromCharCode(tag) + e.text)
     const bytes = e.bytes as Buffer
     const tagged = Buffer.allocUnsafe(bytes.length + 1)
     tagged[0] = tag
     bytes.copy(tagged, 1)
-    return this.host.decode(tagged)
+    return this.#host.decode(tagged)
   }
 
   /**
@@ -301,17 +307,17 @@ export class FleetCacheLevel {
    */
   async get(key: string): Promise<unknown> {
     for (let read = 0; read < MAX_STALE_READS; read++) {
-      const seq = this.seq
-      const e = await this.lookup(key)
+      const seq = this.#seq
+      const e = await this.#lookup(key)
       if (e === null) return null
-      if (this.stale(key, seq)) continue
+      if (this.#stale(key, seq)) continue
       let v: unknown
       try {
-        v = this.value(e)
+        v = this.#value(e)
       } catch {
         return null // a well-formed record holding text that is not JSON: garbage, a miss
       }
-      this.fill(key, e)
+      this.#fill(key, e)
       return v
     }
     return null
@@ -340,8 +346,8 @@ export class FleetCacheLevel {
    * rejects). The writes of one tick go out together.
    */
   set(key: string, encoded: string | Uint8Array, kind: number, ttlMs: number, namespace: string | undefined): Promise<unknown> {
-    if (this.handle === null) return RESOLVED
-    this.filled.delete(key)
+    if (this.#handle === null) return RESOLVED
+    this.#filled.delete(key)
     const value =
       typeof encoded === 'string'
         ? encoded
@@ -349,24 +355,24 @@ export class FleetCacheLevel {
           ? encoded
           : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
     return new Promise((resolve) => {
-      if (this.writes.push({ write: { key, namespace, kind, value, ttlMs }, resolve }) === 1) void RESOLVED.then(this.flushSets)
+      if (this.#writes.push({ write: { key, namespace, kind, value, ttlMs }, resolve }) === 1) void RESOLVED.then(this.#flushSets)
     })
   }
 
-  private readonly flushSets = (): void => {
-    const batch = this.writes
-    this.writes = []
+  readonly #flushSets = (): void => {
+    const batch = this.#writes
+    this.#writes = []
     const none = () => {
       for (const w of batch) w.resolve(false)
     }
-    if (this.handle === null) {
+    if (this.#handle === null) {
       none()
       return
     }
     let p: Promise<boolean[]>
     try {
       p = native.fleetSetMany(
-        this.handle,
+        this.#handle,
         batch.map((w) => w.write),
       )
     } catch {
@@ -379,15 +385,15 @@ export class FleetCacheLevel {
   }
 
   delete(key: string): Promise<unknown> {
-    if (this.handle === null) return RESOLVED
-    this.filled.delete(key)
-    return native.fleetDelete(this.handle, key).catch(() => false)
+    if (this.#handle === null) return RESOLVED
+    this.#filled.delete(key)
+    return native.fleetDelete(this.#handle, key).catch(() => false)
   }
 
   clear(namespace: string | undefined): Promise<unknown> {
-    if (this.handle === null) return RESOLVED
-    if (namespace === undefined) this.filled.clear()
-    return native.fleetClear(this.handle, namespace).catch(() => false)
+    if (this.#handle === null) return RESOLVED
+    if (namespace === undefined) this.#filled.clear()
+    return native.fleetClear(this.#handle, namespace).catch(() => false)
   }
 
   /**
@@ -396,24 +402,24 @@ export class FleetCacheLevel {
    * holder is gone past its lease or Redis is unavailable, computes anyway.
    */
   async getOrSet<T>(key: string, loader: () => T | Promise<T>, store: (value: T) => Promise<void>): Promise<T> {
-    if (this.handle === null) {
+    if (this.#handle === null) {
       const v = await loader()
       await store(v)
       return v
     }
     let r: Awaited<ReturnType<typeof native.fleetAcquire>> = { state: 'giveup' }
     for (let read = 0; read < MAX_STALE_READS; read++) {
-      const seq = this.seq
+      const seq = this.#seq
       try {
-        r = await native.fleetAcquire(this.handle, key, this.lockMs, MAX_LOCK_CHECKS)
+        r = await native.fleetAcquire(this.#handle, key, this.#lockMs, MAX_LOCK_CHECKS)
       } catch {
         r = { state: 'giveup' }
       }
       if (r.state !== 'value' || !r.entry) break
-      if (!this.stale(key, seq)) {
+      if (!this.#stale(key, seq)) {
         try {
-          const v = this.value(r.entry) as T
-          this.fill(key, r.entry)
+          const v = this.#value(r.entry) as T
+          this.#fill(key, r.entry)
           return v
         } catch {
           break // not JSON after all: compute
@@ -424,7 +430,7 @@ export class FleetCacheLevel {
       // Read again instead of computing: the key is either still there, or gone and its
       // lock free for this process to take.
       r = { state: 'giveup' }
-      if (this.handle === null) break
+      if (this.#handle === null) break
     }
     const token = r.state === 'acquired' ? r.token : undefined
     try {
@@ -432,27 +438,28 @@ export class FleetCacheLevel {
       await store(v)
       return v
     } finally {
-      if (token !== undefined && token !== null && this.handle !== null) await native.fleetRelease(this.handle, key, token).catch(() => {})
+      if (token !== undefined && token !== null && this.#handle !== null)
+        await native.fleetRelease(this.#handle, key, token).catch(() => {})
     }
   }
 
   /** Publishes on the fleet's bus (other subsystems' topics). */
   publish(topic: string, op: string, payload: string): Promise<boolean> {
-    if (this.handle === null) return Promise.resolve(false)
-    return native.fleetPublish(this.handle, topic, op, payload)
+    if (this.#handle === null) return Promise.resolve(false)
+    return native.fleetPublish(this.#handle, topic, op, payload)
   }
 
   stats(): FleetStats | null {
-    return this.handle === null ? null : native.fleetStats(this.handle)
+    return this.#handle === null ? null : native.fleetStats(this.#handle)
   }
 
   close(): void {
-    if (this.handle === null) return
-    native.fleetClose(this.handle)
-    this.handle = null
-    for (const g of this.pending) g.resolve(null)
-    this.pending = []
-    for (const w of this.writes) w.resolve(false)
-    this.writes = []
+    if (this.#handle === null) return
+    native.fleetClose(this.#handle)
+    this.#handle = null
+    for (const g of this.#pending) g.resolve(null)
+    this.#pending = []
+    for (const w of this.#writes) w.resolve(false)
+    this.#writes = []
   }
 }

@@ -316,62 +316,62 @@ function positiveInt(field: string, value: unknown, fallback: number, min: numbe
  * @throws {RangeError} from the constructor: an option out of range (the message names it).
  */
 export class PerformanceMonitor extends EventEmitter {
-  private readonly handle: ReturnType<typeof native.monitorCreate>
-  private readonly maxMetrics: number
-  private ids = new Map<string, number>()
+  readonly #handle: ReturnType<typeof native.monitorCreate>
+  readonly #maxMetrics: number
+  #ids = new Map<string, number>()
   /**
    * A name → id cache in front of `ids`, one entry per name length: metric names rarely
    * share a length, and a hit costs a string compare (~5 ns here) where `Map.get` costs
    * ~9–15 ns, a third of `recordMetric`. Names of the same length evict each other and
    * fall back to the Map (costing about what the Map alone costs).
    */
-  private slotNames: (string | undefined)[] = new Array(NAME_SLOTS).fill(undefined)
-  private slotIds: number[] = new Array(NAME_SLOTS).fill(0)
-  private names: string[] = []
+  #slotNames: (string | undefined)[] = new Array(NAME_SLOTS).fill(undefined)
+  #slotIds: number[] = new Array(NAME_SLOTS).fill(0)
+  #names: string[] = []
   /** Values recorded per id: the sequence number of the next one (native counts alike). */
-  private seqs: number[] = []
-  private metadata: (MetadataRing | undefined)[] = []
+  #seqs: number[] = []
+  #metadata: (MetadataRing | undefined)[] = []
   /** Threshold per id (NaN: none) and its direction, mirrored from `thresholds`. */
-  private thresholdOf: number[] = []
-  private thresholdHigher: boolean[] = []
-  private readonly thresholds = new Map<string, MetricBound>()
-  private readonly targets = new Map<string, MetricBound>()
-  private readonly buf: Float64Array
-  private readonly capacity: number
-  private pending = 0
+  #thresholdOf: number[] = []
+  #thresholdHigher: boolean[] = []
+  readonly #thresholds = new Map<string, MetricBound>()
+  readonly #targets = new Map<string, MetricBound>()
+  readonly #buf: Float64Array
+  readonly #capacity: number
+  #pending = 0
   /** Out-parameter of the native stats calls (cheaper than a returned array). */
-  private readonly out = new Float64Array(STATS_WIDTH)
+  readonly #out = new Float64Array(STATS_WIDTH)
   /** Out-parameter of the variable-length native results; grows on demand. */
-  private scratch = new Float64Array(1024)
-  private readonly turnClock: boolean
-  private turnNow = -1
-  private turnUses = 0
-  private readonly endTurn = (): void => {
-    this.turnNow = -1
+  #scratch = new Float64Array(1024)
+  readonly #turnClock: boolean
+  #turnNow = -1
+  #turnUses = 0
+  readonly #endTurn = (): void => {
+    this.#turnNow = -1
   }
   /** Whether `metric_recorded` or `threshold_exceeded` has a listener (see refreshWatched). */
-  private watched = false
-  private healthTimer: NodeJS.Timeout | null = null
+  #watched = false
+  #healthTimer: NodeJS.Timeout | null = null
 
   constructor(options: PerformanceMonitorOptions = {}) {
     super()
     if (options === null || typeof options !== 'object') throw typeError('options', 'an object', options)
     const interval = positiveInt('options.healthCheckIntervalMs', options.healthCheckIntervalMs, 60000, 0, MAX_TIMER_MS)
     // the native side counts metrics in 32 bits
-    this.maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1, 2 ** 32 - 1)
+    this.#maxMetrics = positiveInt('options.maxMetrics', options.maxMetrics, 1000, 1, 2 ** 32 - 1)
     // the buffer holds STRIDE numbers per value: bounded so that it stays an allocation
-    this.capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1, 1 << 20)
-    this.buf = new Float64Array(this.capacity * STRIDE)
+    this.#capacity = positiveInt('options.bufferSize', options.bufferSize, 1024, 1, 1 << 20)
+    this.#buf = new Float64Array(this.#capacity * STRIDE)
     const timestamps = options.timestamps ?? 'exact'
     if (timestamps !== 'exact' && timestamps !== 'turn') {
       throw rangeError('options.timestamps', '"exact" or "turn"', timestamps)
     }
-    this.turnClock = timestamps === 'turn'
-    this.handle = native.monitorCreate(this.maxMetrics)
-    for (const [name, value, direction] of DEFAULT_TARGETS) this.targets.set(name, { value, direction })
-    for (const [name, value] of DEFAULT_THRESHOLDS) this.thresholds.set(name, { value, direction: 'lower' })
+    this.#turnClock = timestamps === 'turn'
+    this.#handle = native.monitorCreate(this.#maxMetrics)
+    for (const [name, value, direction] of DEFAULT_TARGETS) this.#targets.set(name, { value, direction })
+    for (const [name, value] of DEFAULT_THRESHOLDS) this.#thresholds.set(name, { value, direction: 'lower' })
     if (interval > 0) {
-      this.healthTimer = weakInterval(this, interval, PerformanceMonitor.healthTick)
+      this.#healthTimer = weakInterval(this, interval, PerformanceMonitor.#healthTick)
     }
   }
 
@@ -392,20 +392,20 @@ export class PerformanceMonitor extends EventEmitter {
     if (typeof value !== 'number' || value - value !== 0) checkFinite('value', value)
     let id: number
     const slot = typeof name === 'string' ? name.length & (NAME_SLOTS - 1) : -1
-    if (slot >= 0 && this.slotNames[slot] === name) id = this.slotIds[slot]
-    else id = this.idOf(name, slot)
-    const now = this.turnClock ? this.turnTime() : Date.now()
-    const n = this.pending
+    if (slot >= 0 && this.#slotNames[slot] === name) id = this.#slotIds[slot]
+    else id = this.#idOf(name, slot)
+    const now = this.#turnClock ? this.#turnTime() : Date.now()
+    const n = this.#pending
     const o = n * STRIDE
-    const b = this.buf
+    const b = this.#buf
     b[o] = id
     b[o + 1] = value
     b[o + 2] = now
-    this.pending = n + 1
-    const seq = this.seqs[id]++
-    if (metadata !== undefined) this.keepMetadata(id, seq, metadata)
-    if (n + 1 === this.capacity) this.flush()
-    if (this.watched) this.emitRecorded(id, name, value, now, metadata)
+    this.#pending = n + 1
+    const seq = this.#seqs[id]++
+    if (metadata !== undefined) this.#keepMetadata(id, seq, metadata)
+    if (n + 1 === this.#capacity) this.#flush()
+    if (this.#watched) this.#emitRecorded(id, name, value, now, metadata)
   }
 
   /**
@@ -419,10 +419,10 @@ export class PerformanceMonitor extends EventEmitter {
   getStats(name: string, timeWindowMs?: number): PerformanceStats | null {
     checkName(name)
     const window = checkWindow('timeWindowMs', timeWindowMs)
-    const id = this.ids.get(name)
+    const id = this.#ids.get(name)
     if (id === undefined) return null
-    if (this.pending !== 0) this.flush()
-    return native.monitorStats(this.handle, id, Date.now(), window, this.out) ? toStats(this.out, 0) : null
+    if (this.#pending !== 0) this.#flush()
+    return native.monitorStats(this.#handle, id, Date.now(), window, this.#out) ? toStats(this.#out, 0) : null
   }
 
   /**
@@ -435,11 +435,11 @@ export class PerformanceMonitor extends EventEmitter {
    */
   getAllTimeStats(name: string): AllTimeStats | null {
     checkName(name)
-    const id = this.ids.get(name)
+    const id = this.#ids.get(name)
     if (id === undefined) return null
-    if (this.pending !== 0) this.flush()
-    if (!native.monitorAllTime(this.handle, id, this.out)) return null
-    const [count, sum, min, max, p50, p90, p99, p999] = this.out
+    if (this.#pending !== 0) this.#flush()
+    if (!native.monitorAllTime(this.#handle, id, this.#out)) return null
+    const [count, sum, min, max, p50, p90, p99, p999] = this.#out
     return { count, sum, mean: sum / count, min, max, p50, p90, p99, p999 }
   }
 
@@ -457,13 +457,13 @@ export class PerformanceMonitor extends EventEmitter {
    */
   analyzeBottlenecks(timeWindowMs: number = DEFAULT_BOTTLENECK_WINDOW_MS): Bottleneck[] {
     const window = checkWindow('timeWindowMs', timeWindowMs)
-    if (this.pending !== 0) this.flush()
+    if (this.#pending !== 0) this.#flush()
     const now = Date.now()
-    const len = this.flat((out) => native.monitorBottlenecks(this.handle, now, window, out))
-    const a = this.scratch
+    const len = this.#flat((out) => native.monitorBottlenecks(this.#handle, now, window, out))
+    const a = this.#scratch
     const out: Bottleneck[] = []
     for (let o = 0; o < len; o += BOTTLENECK_WIDTH) {
-      const metric = this.names[a[o]]
+      const metric = this.#names[a[o]]
       const finding = a[o + 1]
       const observed = a[o + 4]
       const target = a[o + 5]
@@ -497,18 +497,18 @@ export class PerformanceMonitor extends EventEmitter {
    * 0.3; 100 when no such metric has values.
    */
   getHealthScore(): number {
-    if (this.pending !== 0) this.flush()
-    return native.monitorHealthScore(this.handle, Date.now())
+    if (this.#pending !== 0) this.#flush()
+    return native.monitorHealthScore(this.#handle, Date.now())
   }
 
   /** The statistics of every metric that holds values (its last 1000), by name. */
   getMetrics(): Record<string, PerformanceStats> {
-    if (this.pending !== 0) this.flush()
-    const len = this.flat((out) => native.monitorAllStats(this.handle, out))
-    const a = this.scratch
+    if (this.#pending !== 0) this.#flush()
+    const len = this.#flat((out) => native.monitorAllStats(this.#handle, out))
+    const a = this.#scratch
     const out: Record<string, PerformanceStats> = {}
     for (let o = 0; o < len; o += STATS_WIDTH + 1) {
-      out[this.names[a[o]]] = toStats(a, o + 1)
+      out[this.#names[a[o]]] = toStats(a, o + 1)
     }
     return out
   }
@@ -523,8 +523,8 @@ export class PerformanceMonitor extends EventEmitter {
   clearOldMetrics(olderThanMs: number = DEFAULT_CLEAR_OLDER_MS): void {
     if (typeof olderThanMs !== 'number') throw typeError('olderThanMs', 'a number of milliseconds', olderThanMs)
     if (Number.isNaN(olderThanMs)) throw rangeError('olderThanMs', 'a number of milliseconds', olderThanMs)
-    if (this.pending !== 0) this.flush()
-    native.monitorClearOlder(this.handle, Date.now(), olderThanMs)
+    if (this.#pending !== 0) this.#flush()
+    native.monitorClearOlder(this.#handle, Date.now(), olderThanMs)
   }
 
   /**
@@ -539,14 +539,14 @@ export class PerformanceMonitor extends EventEmitter {
       if (typeof format !== 'string') throw typeError('format', '"json", "csv" or "prometheus"', format)
       throw rangeError('format', '"json", "csv" or "prometheus"', format)
     }
-    if (this.pending !== 0) this.flush()
-    if (format === 'prometheus') return native.monitorPrometheus(this.handle, Date.now())
-    const hLen = this.flat((out) => native.monitorHistory(this.handle, EXPORT_HISTORY, out))
-    const h = this.scratch.slice(0, hLen)
+    if (this.#pending !== 0) this.#flush()
+    if (format === 'prometheus') return native.monitorPrometheus(this.#handle, Date.now())
+    const hLen = this.#flat((out) => native.monitorHistory(this.#handle, EXPORT_HISTORY, out))
+    const h = this.#scratch.slice(0, hLen)
     if (format === 'csv') {
       let csv = 'metric,timestamp,value\n'
       for (let o = 0; o < hLen; ) {
-        const name = this.names[h[o]]
+        const name = this.#names[h[o]]
         const k = h[o + 1]
         o += 2
         for (let i = 0; i < k; i++, o += STRIDE) {
@@ -556,13 +556,13 @@ export class PerformanceMonitor extends EventEmitter {
       return csv
     }
     const stats = new Map<number, PerformanceStats>()
-    const allLen = this.flat((out) => native.monitorAllStats(this.handle, out))
-    const all = this.scratch
+    const allLen = this.#flat((out) => native.monitorAllStats(this.#handle, out))
+    const all = this.#scratch
     for (let o = 0; o < allLen; o += STATS_WIDTH + 1) stats.set(all[o], toStats(all, o + 1))
     const data: Record<string, { stats: PerformanceStats | null; history: unknown[] }> = {}
     for (let o = 0; o < hLen; ) {
       const id = h[o]
-      const name = this.names[id]
+      const name = this.#names[id]
       const k = h[o + 1]
       o += 2
       const history: unknown[] = []
@@ -571,7 +571,7 @@ export class PerformanceMonitor extends EventEmitter {
           name,
           value: h[o + 1],
           timestamp: new Date(h[o + 2]).toISOString(),
-          metadata: this.metadataOf(id, h[o]),
+          metadata: this.#metadataOf(id, h[o]),
         })
       }
       data[name] = { stats: stats.get(id) ?? null, history }
@@ -594,13 +594,13 @@ export class PerformanceMonitor extends EventEmitter {
     checkFinite('value', value)
     // the health score and bottlenecks divide by the target: only a positive one means anything
     if (value <= 0) throw rangeError('value', 'a target > 0', value)
-    const dir = direction === undefined ? (this.targets.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
+    const dir = direction === undefined ? (this.#targets.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
     try {
-      native.monitorSetTarget(this.handle, name, value, dir === 'higher')
+      native.monitorSetTarget(this.#handle, name, value, dir === 'higher')
     } catch (err) {
       throw fromNative(err)
     }
-    this.targets.set(name, { value, direction: dir })
+    this.#targets.set(name, { value, direction: dir })
   }
 
   /**
@@ -616,29 +616,29 @@ export class PerformanceMonitor extends EventEmitter {
   setThreshold(name: string, value: number, direction?: MetricDirection): void {
     checkName(name)
     checkFinite('value', value)
-    const dir = direction === undefined ? (this.thresholds.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
-    if (!this.thresholds.has(name) && this.thresholds.size >= 10000) {
+    const dir = direction === undefined ? (this.#thresholds.get(name)?.direction ?? 'lower') : checkDirection('direction', direction)
+    if (!this.#thresholds.has(name) && this.#thresholds.size >= 10000) {
       throw rangeError('name', 'one of at most 10000 thresholds', name)
     }
-    this.thresholds.set(name, { value, direction: dir })
-    const id = this.ids.get(name)
+    this.#thresholds.set(name, { value, direction: dir })
+    const id = this.#ids.get(name)
     if (id !== undefined) {
-      this.thresholdOf[id] = value
-      this.thresholdHigher[id] = dir === 'higher'
+      this.#thresholdOf[id] = value
+      this.#thresholdHigher[id] = dir === 'higher'
     }
   }
 
   /** Every target by metric name (copies: changing them changes nothing). */
   getTargets(): Record<string, MetricBound> {
     const out: Record<string, MetricBound> = {}
-    for (const [name, t] of this.targets) out[name] = { ...t }
+    for (const [name, t] of this.#targets) out[name] = { ...t }
     return out
   }
 
   /** Every alert threshold by metric name (copies: changing them changes nothing). */
   getThresholds(): Record<string, MetricBound> {
     const out: Record<string, MetricBound> = {}
-    for (const [name, t] of this.thresholds) out[name] = { ...t }
+    for (const [name, t] of this.#thresholds) out[name] = { ...t }
     return out
   }
 
@@ -647,51 +647,51 @@ export class PerformanceMonitor extends EventEmitter {
    * values, all-time statistics, metadata). Targets and thresholds stay. The monitor remains usable.
    */
   shutdown(): void {
-    if (this.healthTimer !== null) {
-      clearInterval(this.healthTimer)
-      this.healthTimer = null
+    if (this.#healthTimer !== null) {
+      clearInterval(this.#healthTimer)
+      this.#healthTimer = null
     }
     this.removeAllListeners()
-    this.pending = 0
-    this.ids = new Map()
-    this.slotNames.fill(undefined)
-    this.names = []
-    this.seqs = []
-    this.metadata = []
-    this.thresholdOf = []
-    this.thresholdHigher = []
-    native.monitorReset(this.handle)
+    this.#pending = 0
+    this.#ids = new Map()
+    this.#slotNames.fill(undefined)
+    this.#names = []
+    this.#seqs = []
+    this.#metadata = []
+    this.#thresholdOf = []
+    this.#thresholdHigher = []
+    native.monitorReset(this.#handle)
   }
 
   /** The id of `name` (registering it), remembered in its cache slot (−1: none). */
-  private idOf(name: string, slot: number): number {
-    let id = this.ids.get(name)
-    if (id === undefined) id = this.register(name)
+  #idOf(name: string, slot: number): number {
+    let id = this.#ids.get(name)
+    if (id === undefined) id = this.#register(name)
     if (slot >= 0) {
-      this.slotNames[slot] = name
-      this.slotIds[slot] = id
+      this.#slotNames[slot] = name
+      this.#slotIds[slot] = id
     }
     return id
   }
 
-  private register(name: string): number {
+  #register(name: string): number {
     checkName(name)
-    if (this.names.length >= this.maxMetrics) {
-      throw rangeError('name', `one of at most maxMetrics (${this.maxMetrics}) distinct names`, name)
+    if (this.#names.length >= this.#maxMetrics) {
+      throw rangeError('name', `one of at most maxMetrics (${this.#maxMetrics}) distinct names`, name)
     }
     let id: number
     try {
-      id = native.monitorRegister(this.handle, name)
+      id = native.monitorRegister(this.#handle, name)
     } catch (err) {
       throw fromNative(err)
     }
-    this.ids.set(name, id)
-    this.names[id] = name
-    this.seqs[id] = 0
-    this.metadata[id] = undefined
-    const t = this.thresholds.get(name)
-    this.thresholdOf[id] = t === undefined ? NaN : t.value
-    this.thresholdHigher[id] = t !== undefined && t.direction === 'higher'
+    this.#ids.set(name, id)
+    this.#names[id] = name
+    this.#seqs[id] = 0
+    this.#metadata[id] = undefined
+    const t = this.#thresholds.get(name)
+    this.#thresholdOf[id] = t === undefined ? NaN : t.value
+    this.#thresholdHigher[id] = t !== undefined && t.direction === 'higher'
     return id
   }
 
@@ -699,56 +699,56 @@ export class PerformanceMonitor extends EventEmitter {
   // events up in the listener table on every call would cost more than the rest of the
   // call. Every way to add or remove a listener goes through these overrides (`once`
   // wrappers remove themselves with `removeListener`), and each recomputes the flag.
-  private refreshWatched(): void {
-    this.watched = this.listenerCount('metric_recorded') !== 0 || this.listenerCount('threshold_exceeded') !== 0
+  #refreshWatched(): void {
+    this.#watched = this.listenerCount('metric_recorded') !== 0 || this.listenerCount('threshold_exceeded') !== 0
   }
 
   /** As `EventEmitter.addListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.addListener(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.on`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     super.on(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.once`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
     super.once(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.prependListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.prependListener(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.prependOnceListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.prependOnceListener(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.removeListener`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override removeListener(event: string | symbol, listener: (...args: any[]) => void): this {
     super.removeListener(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** As `EventEmitter.off`; events: `metric_recorded`, `threshold_exceeded`, `health_check` (see the class). */
   override off(event: string | symbol, listener: (...args: any[]) => void): this {
     super.off(event, listener)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
@@ -756,66 +756,66 @@ export class PerformanceMonitor extends EventEmitter {
   override removeAllListeners(event?: string | symbol): this {
     if (event === undefined) super.removeAllListeners()
     else super.removeAllListeners(event)
-    this.refreshWatched()
+    this.#refreshWatched()
     return this
   }
 
   /** "turn" timestamps: one clock read per synchronous run of records (at most TURN_CLOCK_REUSE). */
-  private turnTime(): number {
-    let t = this.turnNow
-    if (t < 0 || ++this.turnUses >= TURN_CLOCK_REUSE) {
+  #turnTime(): number {
+    let t = this.#turnNow
+    if (t < 0 || ++this.#turnUses >= TURN_CLOCK_REUSE) {
       // a promise job, not queueMicrotask: Jest's fake timers fake queueMicrotask (and drop
       // its jobs when real timers return), which would pin the turn's time
-      if (t < 0) void RESOLVED_TURN.then(this.endTurn)
+      if (t < 0) void RESOLVED_TURN.then(this.#endTurn)
       t = Date.now()
-      this.turnNow = t
-      this.turnUses = 0
+      this.#turnNow = t
+      this.#turnUses = 0
     }
     return t
   }
 
   /** Runs a native call that fills `scratch`, growing it once if too short; returns the length. */
-  private flat(call: (out: Float64Array) => number): number {
-    let n = call(this.scratch)
+  #flat(call: (out: Float64Array) => number): number {
+    let n = call(this.#scratch)
     if (n < 0) {
-      this.scratch = new Float64Array(Math.max(-n, this.scratch.length * 2))
-      n = call(this.scratch)
+      this.#scratch = new Float64Array(Math.max(-n, this.#scratch.length * 2))
+      n = call(this.#scratch)
     }
     return n
   }
 
-  private flush(): void {
-    const n = this.pending
-    this.pending = 0
+  #flush(): void {
+    const n = this.#pending
+    this.#pending = 0
     try {
-      native.monitorRecordBatch(this.handle, this.buf, n)
+      native.monitorRecordBatch(this.#handle, this.#buf, n)
     } catch (err) {
       throw fromNative(err)
     }
   }
 
-  private keepMetadata(id: number, seq: number, value: unknown): void {
-    let ring = this.metadata[id]
+  #keepMetadata(id: number, seq: number, value: unknown): void {
+    let ring = this.#metadata[id]
     if (ring === undefined) {
       ring = { seqs: new Float64Array(EXPORT_HISTORY).fill(-1), values: new Array(EXPORT_HISTORY) }
-      this.metadata[id] = ring
+      this.#metadata[id] = ring
     }
     const slot = seq % EXPORT_HISTORY
     ring.seqs[slot] = seq
     ring.values[slot] = value
   }
 
-  private metadataOf(id: number, seq: number): unknown {
-    const ring = this.metadata[id]
+  #metadataOf(id: number, seq: number): unknown {
+    const ring = this.#metadata[id]
     if (ring === undefined) return undefined
     const slot = seq % EXPORT_HISTORY
     return ring.seqs[slot] === seq ? ring.values[slot] : undefined
   }
 
-  private emitRecorded(id: number, name: string, value: number, now: number, metadata: unknown): void {
-    const threshold = this.thresholdOf[id]
+  #emitRecorded(id: number, name: string, value: number, now: number, metadata: unknown): void {
+    const threshold = this.#thresholdOf[id]
     if (threshold === threshold && this.listenerCount('threshold_exceeded') !== 0) {
-      const higher = this.thresholdHigher[id]
+      const higher = this.#thresholdHigher[id]
       if (higher ? value < threshold : value > threshold) {
         const ratio = higher ? (value > 0 ? threshold / value : Infinity) : value / threshold
         const severity: Severity = ratio >= 3 ? 'critical' : ratio >= 2 ? 'high' : ratio >= 1.5 ? 'medium' : 'low'
@@ -830,11 +830,11 @@ export class PerformanceMonitor extends EventEmitter {
   }
 
   /** The health timer's tick (static: see `weakInterval`). */
-  private static healthTick(monitor: PerformanceMonitor): void {
-    monitor.performHealthCheck()
+  static #healthTick(monitor: PerformanceMonitor): void {
+    monitor.#performHealthCheck()
   }
 
-  private performHealthCheck(): void {
+  #performHealthCheck(): void {
     try {
       const score = this.getHealthScore()
       const event: HealthCheckEvent = {
