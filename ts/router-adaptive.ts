@@ -4,6 +4,7 @@
  * `ModelRouter` (`model-router.ts`) owns the state; this module holds no state.
  */
 import { rangeError, typeError } from './errors'
+import { PICK_AFFINITY, PICK_BALANCED, PICK_PREFERRED, PICK_PROBE } from './router-layout'
 
 /** What went wrong with a call, as the provider or the caller's client says. */
 export type OutcomeErrorType =
@@ -369,14 +370,14 @@ export function adaptiveReason(
 ): string {
   const load = `predicted ${Math.round(predictedMs)} ms, ${inFlight} in flight`
   switch (pick) {
-    case 0:
+    case PICK_PREFERRED:
       // constant: the layer's memo serves this pick without knowing the numbers
       return 'Adaptive: best-ranked healthy model'
-    case 1:
+    case PICK_BALANCED:
       return `Adaptive: power of two choices (${load})`
-    case 2:
+    case PICK_PROBE:
       return `Adaptive: half-open probe of ejected ${modelName}`
-    case 4:
+    case PICK_AFFINITY:
       return 'Adaptive: the session’s model (affinity)'
     default:
       return untilMs === Infinity
