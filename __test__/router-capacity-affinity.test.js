@@ -55,6 +55,10 @@ describe('session affinity', () => {
       expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
     }
     r.clock.t += 40000 // "a" healthy again
+    // a new session's request brings the router's live state up to date, so the next
+    // requests of the same context are served from the memo without crossing into Rust
+    expect((await turn(r, m, { sessionId: 'other' })).modelName).toBe('a')
+    r.clock.t += 100
     const back = await turn(r, m, { sessionId: 's' })
     expect(back.modelName).toBe('a')
     expect(back.reason).toBe('Adaptive: the session’s model (affinity)')
@@ -78,6 +82,26 @@ describe('session affinity', () => {
     for (let i = 0; i < 3; i++) {
       r.clock.t += 100
       expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    }
+  })
+
+  test('a session diverted by one slow answer of its home returns home once that is no longer slow (repeated contexts)', async () => {
+    const r = make()
+    const m = models()
+    const first = await r.selectOptimalModel(ctx({ sessionId: 's' }), m)
+    expect(first.modelName).toBe('a')
+    r.reportOutcome(first, { ok: true, latencyMs: 4000 }) // 10× a's target: a is slow for a while
+    expect((await turn(r, m, { sessionId: 's' })).modelName).not.toBe('a')
+    r.clock.t += 30000
+    // a new session's request brings the router's live state up to date (so the session's
+    // next ones can be served from the memo without crossing into Rust)
+    expect((await turn(r, m, { sessionId: 'other' })).modelName).toBe('a')
+    for (let i = 0; i < 3; i++) {
+      r.clock.t += 100
+      const d = await turn(r, m, { sessionId: 's' })
+      expect(d.modelName).toBe('a')
+      expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
+      expect(d.fromCache).toBe(true)
     }
   })
 
