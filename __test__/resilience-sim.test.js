@@ -598,11 +598,12 @@ describe('capacity: the default run', () => {
   )
 })
 
-// The conversations scenario's cost goal fails at seeds 1 and 3 (docs/resilience.md, Seed
-// sensitivity): one healthy answer in a model's latency tail makes it "slow" for a moment,
-// the decisions of that moment go elsewhere, and affinity keeps those sessions on the
-// model they were diverted to for the rest of the conversation, while new sessions and
-// `strategy: "legacy"` are back on the preferred model. The replay below is the minimal case.
+// One healthy answer in a model's latency tail makes it "slow" for a moment and the
+// decisions of that moment go elsewhere. Affinity once kept those sessions on the model they
+// were diverted to for the rest of the conversation (the conversations scenario's cost goal
+// failed at seeds 1 and 3, docs/resilience.md, Seed sensitivity); a session now returns to
+// its home model, as new sessions and `strategy: "legacy"` do. The replay below is the
+// minimal case.
 describe('a session diverted by a passing slowness', () => {
   const FLASH = 'gemini-2.5-flash'
   const THINKING = 'gemini-2.0-flash-thinking' // twice the price, about twice the latency
@@ -653,10 +654,11 @@ describe('a session diverted by a passing slowness', () => {
     expect(t.a3.legacy).toBe(FLASH)
   })
 
-  // Fails today: session a stays on THINKING ("the session’s model (affinity)") for every
-  // later turn. When this passes, make it a plain test.
-  test.failing('a diverted session returns to the preferred model once it is no longer slow', async () => {
+  // Session a's home is flash (its first model): affinity returns it there once flash is no
+  // longer slow, rather than keeping it on the model it was diverted to.
+  test('a diverted session returns to its home model once that is no longer slow', async () => {
     const t = await replay()
     expect(t.a3.adaptive).toBe(FLASH)
+    expect(t.a3.reason).toBe('Adaptive: the session’s model (affinity)')
   })
 })

@@ -1,6 +1,7 @@
 // strategy "adaptive": session affinity (context.sessionId) through the public API, in virtual
-// time: a session's follow-ups stay on the model that served it while it is a healthy
-// candidate, and move at once when it is not.
+// time: a session's follow-ups go to its home model (the one it was first routed to) while it
+// is a healthy candidate, else stay on the model that served it last while that one is, and
+// move at once when neither is.
 const { ModelRouter } = require('model-router-native')
 const { ctx, adaptiveRouters } = require('./fixtures/adaptive-router')
 
@@ -41,14 +42,67 @@ describe('session affinity', () => {
     expect((await turn(r, m)).modelName).toBe('a')
   })
 
-  test('moves at once when its model cools, then stays on the new one', async () => {
+  test('moves at once when its home cools, stays on the new one through the outage, then returns home', async () => {
     const r = make()
     const m = models()
     expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
     r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 60000 })
     expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
-    r.clock.t += 70000
+    for (let i = 0; i < 3; i++) {
+      r.clock.t += 10000
+      const d = await turn(r, m, { sessionId: 's' })
+      expect(d.modelName).toBe('b')
+      expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
+    }
+    r.clock.t += 40000 // "a" healthy again
+    // a new session's request brings the router's live state up to date, so the next
+    // requests of the same context are served from the memo without crossing into Rust
+    expect((await turn(r, m, { sessionId: 'other' })).modelName).toBe('a')
+    r.clock.t += 100
+    const back = await turn(r, m, { sessionId: 's' })
+    expect(back.modelName).toBe('a')
+    expect(back.reason).toBe('Adaptive: the session’s model (affinity)')
+    // and stays home (memo fast path or not)
+    for (let i = 0; i < 3; i++) {
+      r.clock.t += 100
+      expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+    }
+  })
+
+  test('the home model removed from the Map re-homes the session on the model it is on', async () => {
+    const r = make()
+    const m = models()
+    expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('a')
+    r.reportOutcome('a', { ok: false, latencyMs: 10, status: 429, retryAfterMs: 1000 })
     expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    const withoutA = new Map([...m].filter(([k]) => k !== 'a'))
+    expect((await turn(r, withoutA, { sessionId: 's' })).modelName).toBe('b')
+    r.clock.t += 5000 // "a" healthy again, and back in the Map
+    expect((await turn(r, m, { sessionId: 'other' })).modelName).toBe('a')
+    for (let i = 0; i < 3; i++) {
+      r.clock.t += 100
+      expect((await turn(r, m, { sessionId: 's' })).modelName).toBe('b')
+    }
+  })
+
+  test('a session diverted by one slow answer of its home returns home once that is no longer slow (repeated contexts)', async () => {
+    const r = make()
+    const m = models()
+    const first = await r.selectOptimalModel(ctx({ sessionId: 's' }), m)
+    expect(first.modelName).toBe('a')
+    r.reportOutcome(first, { ok: true, latencyMs: 4000 }) // 10× a's target: a is slow for a while
+    expect((await turn(r, m, { sessionId: 's' })).modelName).not.toBe('a')
+    r.clock.t += 30000
+    // a new session's request brings the router's live state up to date (so the session's
+    // next ones can be served from the memo without crossing into Rust)
+    expect((await turn(r, m, { sessionId: 'other' })).modelName).toBe('a')
+    for (let i = 0; i < 3; i++) {
+      r.clock.t += 100
+      const d = await turn(r, m, { sessionId: 's' })
+      expect(d.modelName).toBe('a')
+      expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
+      expect(d.fromCache).toBe(true)
+    }
   })
 
   test('a prompt that outgrows the session model’s window moves it', async () => {

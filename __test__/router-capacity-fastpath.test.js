@@ -83,7 +83,7 @@ describe('repeated contexts within quotas and budgets', () => {
     expect(key.spent).toBeCloseTo(0.03, 12)
   })
 
-  test('a session stays on its model on repeated contexts, and moves when the model cools', async () => {
+  test('a session moves at once when its model cools, stays through the cooldown, then returns home, on repeated contexts', async () => {
     const r = make()
     const m = new Map([
       ['top', config('top', 300)],
@@ -95,9 +95,11 @@ describe('repeated contexts within quotas and budgets', () => {
     const moved = await r.selectOptimalModel(c({ sessionId: 's' }), m)
     expect(moved.modelName).toBe('next')
     r.reportOutcome(moved, { ok: true, latencyMs: 100 })
-    r.clock.t += 5000 // top has recovered; the session stays on next
-    const stays = await route(r, m, 5, { sessionId: 's' })
-    expect(stays).toEqual(Array(5).fill('next'))
+    // while top cools down the session stays on next
+    expect(await route(r, m, 3, { sessionId: 's' })).toEqual(Array(3).fill('next'))
+    r.clock.t += 5000 // top has recovered: the session returns to its home model
+    const back = await route(r, m, 5, { sessionId: 's' })
+    expect(back).toEqual(Array(5).fill('top'))
     const d = await r.selectOptimalModel(c({ sessionId: 's' }), m)
     expect(d.reason).toBe('Adaptive: the session’s model (affinity)')
     expect(d.fromCache).toBe(true)

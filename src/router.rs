@@ -19,7 +19,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsString, JsValue};
 use napi_derive::napi;
 use router_core::adaptive::{AdaptiveConfig, PickKind, WhenNoneHealthy};
-use router_core::affinity::AffinityConfig;
+use router_core::affinity::{AffinityConfig, SessionModels};
 use router_core::budget::{Budget, Scope};
 use router_core::health::{HealthConfig, State};
 use router_core::outcome::OutcomeClass;
@@ -664,7 +664,10 @@ fn retry_info(out: &[f64]) -> RetryInfo<'static> {
         previous: (p >= 0.0).then_some(p as usize),
         is_retry: out[OUT_RETRY] != 0.0 || p >= 0.0,
         input_tokens: (out[OUT_INPUT_TOKENS] >= 0.0).then_some(out[OUT_INPUT_TOKENS]),
-        session_model: (out[OUT_SESSION_MODEL] >= 0.0).then_some(out[OUT_SESSION_MODEL] as usize),
+        session_model: (out[OUT_SESSION_MODEL] >= 0.0).then(|| SessionModels {
+            current: out[OUT_SESSION_MODEL] as usize,
+            home: (out[OUT_SESSION_HOME] >= 0.0).then_some(out[OUT_SESSION_HOME] as usize),
+        }),
         // passed as arguments by the calls that read them
         session: None,
         budget_key: None,

@@ -40,7 +40,7 @@ layout! {
 
     // `out`, written by routing calls.
     /// Numbers in `out`.
-    OUT_LEN: usize = 19;
+    OUT_LEN: usize = 20;
     /// The chosen model's index in the Map.
     OUT_MODEL: usize = 0;
     OUT_CONFIDENCE: usize = 1;
@@ -79,6 +79,9 @@ layout! {
     OUT_INPUT_TOKENS: usize = 17;
     /// The model index the layer's session table holds for the request's session (-1: none).
     OUT_SESSION_MODEL: usize = 18;
+    /// The home model index the layer's session table holds for the request's session (-1:
+    /// none, or it left the model set).
+    OUT_SESSION_HOME: usize = 19;
     /// `routerSelectPlain`'s inputs, written by the layer over the decision slots:
     /// tier · 4 + priority, and the latency requirement.
     IN_SLOT: usize = 0;
@@ -213,6 +216,7 @@ const _: () = {
         OUT_OUTCOMES,
         OUT_INPUT_TOKENS,
         OUT_SESSION_MODEL,
+        OUT_SESSION_HOME,
     ];
     let mut i = 0;
     while i < out.len() {

@@ -96,6 +96,7 @@ import {
   OUT_PREVIOUS,
   OUT_RETRY,
   OUT_ROUTING_MS,
+  OUT_SESSION_HOME,
   OUT_SESSION_MODEL,
   OUT_UNTIL,
   OUTCOME_CLASS,
@@ -283,6 +284,7 @@ export class ModelRouter extends EventEmitter {
       opts.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS,
     )
     this.#out[OUT_SESSION_MODEL] = -1
+    this.#out[OUT_SESSION_HOME] = -1
     try {
       this.#h = native.routerCreate(JSON.stringify(opts), this.#out, this.#perfLog, this.#live)
     } catch (e) {
@@ -725,28 +727,37 @@ export class ModelRouter extends EventEmitter {
   }
 
   /**
-   * Adaptive: writes the model the session table holds for the context's session to `out`
-   * (`commit`: a routing call, which forgets an idle session; else `explain`).
+   * Adaptive: writes the models the session table holds for the context's session to `out`:
+   * the current one and the home (-1: none, or no longer in the model set). `commit`: a
+   * routing call, which forgets an idle session; else `explain`.
    */
   #writeSession(now: number, commit: boolean): void {
     const session = this.#session
     let i = -1
+    let home = -1
     if (session !== null) {
       const e = commit ? this.#sessions.entryOf(session, now) : this.#sessions.peek(session, now)
       this.#sessionEntry = commit ? e : undefined
-      // the index holds while the model set it was taken from does
-      if (e !== undefined) i = e.of === this.#models ? e.index : (this.#modelIndex.get(e.model) ?? -1)
+      if (e !== undefined) {
+        // the indices hold while the model set they were taken from does
+        const same = e.of === this.#models
+        i = same ? e.index : (this.#modelIndex.get(e.model) ?? -1)
+        home = same ? e.homeIndex : (this.#modelIndex.get(e.home) ?? -1)
+        if (i < 0) i = home
+      }
     }
     this.#out[OUT_SESSION_MODEL] = i
+    this.#out[OUT_SESSION_HOME] = home
   }
 
-  /** Adaptive: the context's session was routed to model `index` at `now`. */
+  /** Adaptive: the context's session was routed to model `index` at `now` (a home gone from the model set becomes `index`). */
   #recordSession(index: number, now: number): void {
     const session = this.#session
     if (session === null) return
     const known = this.#sessionEntry
     this.#sessionEntry = undefined
-    this.#sessions.record(session, this.#models[index].name, index, this.#models, now, known)
+    const home = known === undefined ? -1 : this.#out[OUT_SESSION_HOME]
+    this.#sessions.record(session, this.#models[index].name, index, this.#models, now, home, known)
   }
 
   /** No config's tier or context window was edited in place since it was sent to Rust. */
@@ -959,11 +970,16 @@ export class ModelRouter extends EventEmitter {
       if (ranked === undefined) ranked = this.#loadRanked(id)
       const keyBudget = this.#roomFor(ranked)
       if (keyBudget !== undefined) {
-        // the session's model goes first while it is a healthy candidate; else the first
-        // healthy candidate
-        const pinned = out[OUT_SESSION_MODEL]
-        let row = pinned >= 0 ? this.#pinnedRow(ranked, pinned) : -1
-        let index = row >= 0 ? pinned : -1
+        // the session's home model goes first while it is a healthy candidate, else the
+        // model that served it last; else the first healthy candidate
+        const home = out[OUT_SESSION_HOME]
+        const current = out[OUT_SESSION_MODEL]
+        let row = home >= 0 ? this.#pinnedRow(ranked, home) : -1
+        let index = row >= 0 ? home : -1
+        if (row < 0 && current >= 0) {
+          row = this.#pinnedRow(ranked, current)
+          if (row >= 0) index = current
+        }
         const affinity = row >= 0
         for (let k = 0; !affinity && k + 1 < ranked.length; k += 2) {
           if (live[LIVE_HEAD + LIVE_STRIDE * ranked[k] + LIVE_STATE] === STATE_HEALTHY) {

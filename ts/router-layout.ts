@@ -46,6 +46,7 @@ export const OUT_RETRY = n('OUT_RETRY')
 export const OUT_OUTCOMES = n('OUT_OUTCOMES')
 export const OUT_INPUT_TOKENS = n('OUT_INPUT_TOKENS')
 export const OUT_SESSION_MODEL = n('OUT_SESSION_MODEL')
+export const OUT_SESSION_HOME = n('OUT_SESSION_HOME')
 /** `routerSelectPlain`'s inputs, over the decision slots. */
 export const IN_SLOT = n('IN_SLOT')
 export const IN_LATENCY = n('IN_LATENCY')

@@ -1,6 +1,8 @@
-//! Session affinity: the model that served a session's last request, per session id, so
-//! its follow-ups go to the model that holds their prompt cache. Bounded (least recently
-//! used sessions drop first) and forgetful (a session idle for `idle_ms` is gone).
+//! Session affinity: per session id, the model that served its last request and its home
+//! model (the one it was first routed to), so its follow-ups go to the model that holds
+//! their prompt cache, and a session diverted for a moment (an outage, a passing slowness)
+//! returns home rather than staying on the model it was diverted to. Bounded (least
+//! recently used sessions drop first) and forgetful (a session idle for `idle_ms` is gone).
 
 use std::num::NonZeroUsize;
 
@@ -23,10 +25,26 @@ impl Default for AffinityConfig {
     }
 }
 
-/// Session id → (model name, when the session was last routed).
+/// A session's models: `current` served its last request; `home` is the one it was first
+/// routed to (`None`: the home left the model set, so the next pick becomes the home).
+/// Affinity pins the home while it is a healthy candidate, else the current model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionModels<T> {
+    pub current: T,
+    pub home: Option<T>,
+}
+
+/// One session's entry.
+struct Entry {
+    current: String,
+    home: String,
+    at: f64,
+}
+
+/// Session id → its models and when it was last routed.
 pub struct SessionTable {
     idle_ms: f64,
-    sessions: Option<LruCache<String, (String, f64)>>,
+    sessions: Option<LruCache<String, Entry>>,
 }
 
 impl SessionTable {
@@ -41,45 +59,51 @@ impl SessionTable {
         self.sessions.is_some()
     }
 
-    /// The model of `session` at `now_ms`, unless the session is unknown or idle too long
+    /// The models of `session` at `now_ms`, unless the session is unknown or idle too long
     /// (then it is forgotten). Does not refresh it: `record` does, once routed.
-    pub fn model_of(&mut self, session: &str, now_ms: f64) -> Option<&str> {
+    pub fn model_of(&mut self, session: &str, now_ms: f64) -> Option<SessionModels<&str>> {
         let table = self.sessions.as_mut()?;
         let idle = table
             .peek(session)
-            .is_some_and(|(_, at)| now_ms - at >= self.idle_ms);
+            .is_some_and(|e| now_ms - e.at >= self.idle_ms);
         if idle {
             table.pop(session);
             return None;
         }
-        table.peek(session).map(|(m, _)| m.as_str())
+        table.peek(session).map(Entry::models)
     }
 
-    /// The model of `session` without forgetting or refreshing anything (for `explain`).
-    pub fn peek(&self, session: &str, now_ms: f64) -> Option<&str> {
+    /// The models of `session` without forgetting or refreshing anything (for `explain`).
+    pub fn peek(&self, session: &str, now_ms: f64) -> Option<SessionModels<&str>> {
         self.sessions
             .as_ref()?
             .peek(session)
-            .filter(|(_, at)| now_ms - at < self.idle_ms)
-            .map(|(m, _)| m.as_str())
+            .filter(|e| now_ms - e.at < self.idle_ms)
+            .map(Entry::models)
     }
 
     /// `session` was routed to `model` at `now_ms` (the least recently used session drops
-    /// when the table is full).
-    pub fn record(&mut self, session: &str, model: &str, now_ms: f64) {
+    /// when the table is full). A new session's home is `model`; a known one keeps its home
+    /// unless `rehome` (its home left the model set).
+    pub fn record(&mut self, session: &str, model: &str, rehome: bool, now_ms: f64) {
         let Some(table) = self.sessions.as_mut() else {
             return;
         };
         match table.get_mut(session) {
             Some(e) => {
-                if e.0 != model {
-                    e.0.clear();
-                    e.0.push_str(model);
+                set(&mut e.current, model);
+                if rehome {
+                    set(&mut e.home, model);
                 }
-                e.1 = now_ms;
+                e.at = now_ms;
             }
             None => {
-                table.put(session.to_string(), (model.to_string(), now_ms));
+                let e = Entry {
+                    current: model.to_string(),
+                    home: model.to_string(),
+                    at: now_ms,
+                };
+                table.put(session.to_string(), e);
             }
         }
     }
@@ -91,7 +115,7 @@ impl SessionTable {
         };
         let idle: Vec<String> = table
             .iter()
-            .filter(|(_, (_, at))| now_ms - at >= self.idle_ms)
+            .filter(|(_, e)| now_ms - e.at >= self.idle_ms)
             .map(|(k, _)| k.clone())
             .collect();
         for k in &idle {
@@ -113,9 +137,32 @@ impl SessionTable {
     }
 }
 
+impl Entry {
+    fn models(&self) -> SessionModels<&str> {
+        SessionModels {
+            current: &self.current,
+            home: Some(&self.home),
+        }
+    }
+}
+
+/// Overwrites `s` with `v`, reusing its allocation.
+fn set(s: &mut String, v: &str) {
+    if s != v {
+        s.clear();
+        s.push_str(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (current, home) of `session`.
+    fn models(t: &mut SessionTable, session: &str, now: f64) -> Option<(String, String)> {
+        t.model_of(session, now)
+            .map(|m| (m.current.to_string(), m.home.unwrap_or("-").to_string()))
+    }
 
     fn table(max: usize, idle: f64) -> SessionTable {
         SessionTable::new(AffinityConfig {
@@ -127,51 +174,64 @@ mod tests {
     #[test]
     fn remembers_the_last_model_of_a_session() {
         let mut t = table(10, 1000.0);
-        assert_eq!(t.model_of("s", 0.0), None);
-        t.record("s", "a", 0.0);
-        assert_eq!(t.model_of("s", 10.0), Some("a"));
-        t.record("s", "b", 20.0);
-        assert_eq!(t.model_of("s", 30.0), Some("b"));
+        assert_eq!(models(&mut t, "s", 0.0), None);
+        t.record("s", "a", false, 0.0);
+        assert_eq!(t.model_of("s", 10.0).map(|m| m.current), Some("a"));
+        t.record("s", "b", false, 20.0);
+        assert_eq!(t.model_of("s", 30.0).map(|m| m.current), Some("b"));
+    }
+
+    #[test]
+    fn a_session_keeps_its_home_until_rehomed() {
+        let mut t = table(10, 1000.0);
+        t.record("s", "a", false, 0.0);
+        t.record("s", "b", false, 1.0); // diverted: home stays "a"
+        let pair = |c: &str, h: &str| Some((c.to_string(), h.to_string()));
+        assert_eq!(models(&mut t, "s", 2.0), pair("b", "a"));
+        t.record("s", "a", false, 3.0);
+        assert_eq!(models(&mut t, "s", 4.0), pair("a", "a"));
+        t.record("s", "c", true, 5.0); // the home left the model set
+        assert_eq!(models(&mut t, "s", 6.0), pair("c", "c"));
     }
 
     #[test]
     fn an_idle_session_is_forgotten_and_routing_keeps_it_alive() {
         let mut t = table(10, 1000.0);
-        t.record("s", "a", 0.0);
-        t.record("s", "a", 900.0); // routed again: idle from here
-        assert_eq!(t.model_of("s", 1899.0), Some("a"));
+        t.record("s", "a", false, 0.0);
+        t.record("s", "a", false, 900.0); // routed again: idle from here
+        assert_eq!(t.model_of("s", 1899.0).map(|m| m.current), Some("a"));
         assert_eq!(t.peek("s", 1900.0), None);
-        assert_eq!(t.model_of("s", 1900.0), None);
+        assert_eq!(models(&mut t, "s", 1900.0), None);
         assert_eq!(t.len(), 0);
     }
 
     #[test]
     fn bounded_the_least_recently_used_session_drops() {
         let mut t = table(2, 1e9);
-        t.record("s1", "a", 0.0);
-        t.record("s2", "a", 1.0);
-        t.record("s1", "a", 2.0);
-        t.record("s3", "b", 3.0);
+        t.record("s1", "a", false, 0.0);
+        t.record("s2", "a", false, 1.0);
+        t.record("s1", "a", false, 2.0);
+        t.record("s3", "b", false, 3.0);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.model_of("s2", 4.0), None);
-        assert_eq!(t.model_of("s1", 4.0), Some("a"));
-        assert_eq!(t.model_of("s3", 4.0), Some("b"));
+        assert_eq!(models(&mut t, "s2", 4.0), None);
+        assert_eq!(t.model_of("s1", 4.0).map(|m| m.current), Some("a"));
+        assert_eq!(t.model_of("s3", 4.0).map(|m| m.current), Some("b"));
     }
 
     #[test]
     fn purge_drops_only_idle_sessions() {
         let mut t = table(10, 100.0);
-        t.record("old", "a", 0.0);
-        t.record("new", "a", 150.0);
+        t.record("old", "a", false, 0.0);
+        t.record("new", "a", false, 150.0);
         assert_eq!(t.purge_idle(200.0), 1);
-        assert_eq!(t.peek("new", 200.0), Some("a"));
+        assert_eq!(t.peek("new", 200.0).map(|m| m.current), Some("a"));
     }
 
     #[test]
     fn zero_sessions_turns_it_off() {
         let mut t = table(0, 100.0);
-        t.record("s", "a", 0.0);
+        t.record("s", "a", false, 0.0);
         assert!(!t.enabled());
-        assert_eq!(t.model_of("s", 1.0), None);
+        assert_eq!(models(&mut t, "s", 1.0), None);
     }
 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use ahash::AHashMap;
 
 use crate::adaptive::{AdaptiveBook, AdaptiveConfig, Candidate, PickKind, WhenNoneHealthy};
-use crate::affinity::{AffinityConfig, SessionTable};
+use crate::affinity::{AffinityConfig, SessionModels, SessionTable};
 use crate::budget::{BudgetBook, Scope};
 use crate::complexity::Complexity;
 use crate::context::RoutingContext;
@@ -159,10 +159,10 @@ pub struct RetryInfo<'a> {
     /// `context.sessionId`: the request follows the session's earlier ones (affinity, from
     /// the router's session table).
     pub session: Option<&'a str>,
-    /// The model (an index of the current model set) the caller's own session table holds
+    /// The models (indices of the current model set) the caller's own session table holds
     /// for the request's session: affinity as with `session`, from the caller's table
     /// instead (which then records the pick itself). Takes precedence over `session`.
-    pub session_model: Option<usize>,
+    pub session_model: Option<SessionModels<usize>>,
     /// `context.budgetKey`: the caller key whose budgets the request spends.
     pub budget_key: Option<&'a str>,
 }
@@ -731,32 +731,43 @@ impl Router {
                 cands.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
             }
         }
-        // session affinity: the session's model goes first while it is a candidate and
-        // healthy (a retry has left the model that failed out of the candidates already)
+        // session affinity: the session's home model goes first while it is a healthy
+        // candidate (back home after a diversion), else the model that served it last (kept
+        // through the home's outage); a retry has left the model that failed out already
         let mut pinned = None;
+        let mut rehome = false;
         if retry.session.is_some() || retry.session_model.is_some() {
-            let name = match (retry.session_model, retry.session) {
-                (Some(i), _) => models.get(i).map(|m| m.name.as_str()),
+            let name = |i: usize| models.get(i).map(|m| m.name.as_str());
+            let held = match (retry.session_model, retry.session) {
+                (Some(s), _) => name(s.current).map(|current| SessionModels {
+                    current,
+                    home: s.home.and_then(name),
+                }),
                 (None, Some(session)) if commit => self.sessions.model_of(session, now_ms),
                 (None, Some(session)) => self.sessions.peek(session, now_ms),
                 (None, None) => None,
             };
-            let at = name.and_then(|n| {
-                cands
-                    .iter()
-                    .position(|c| models.get(c.index).is_some_and(|m| m.name == n))
-                    .map(|pos| (pos, n))
-            });
-            if let Some((pos, n)) = at {
-                self.adaptive.refresh(n, now_ms);
-                let healthy = self
-                    .adaptive
-                    .get(n)
-                    .is_none_or(|s| s.health.routable(now_ms) == Routable::Healthy);
-                if healthy {
-                    let c = cands.remove(pos);
-                    cands.insert(0, c);
-                    pinned = Some(c.index);
+            if let Some(held) = held {
+                let home = held.home.filter(|h| models.index_of(h).is_some());
+                rehome = home.is_none();
+                for n in [home, Some(held.current)].into_iter().flatten() {
+                    let Some(pos) = cands
+                        .iter()
+                        .position(|c| models.get(c.index).is_some_and(|m| m.name == n))
+                    else {
+                        continue;
+                    };
+                    self.adaptive.refresh(n, now_ms);
+                    let healthy = self
+                        .adaptive
+                        .get(n)
+                        .is_none_or(|s| s.health.routable(now_ms) == Routable::Healthy);
+                    if healthy {
+                        let c = cands.remove(pos);
+                        cands.insert(0, c);
+                        pinned = Some(c.index);
+                        break;
+                    }
                 }
             }
         }
@@ -794,7 +805,7 @@ impl Router {
         if let (true, true, Some(session), Some(m)) =
             (commit, own_table, retry.session, models.get(pick.index))
         {
-            self.sessions.record(session, &m.name, now_ms);
+            self.sessions.record(session, &m.name, rehome, now_ms);
         }
         let confidence = match pick.kind {
             PickKind::Preferred | PickKind::Affinity => 0.9,

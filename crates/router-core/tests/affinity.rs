@@ -1,6 +1,6 @@
 //! Session affinity under the adaptive strategy, in explicit time: a session's follow-ups
-//! go to the model that served it while that model is a healthy candidate, and move at
-//! once when it is not.
+//! go to its home model (the one it was first routed to) while that is a healthy candidate,
+//! else to the model that served it last while that one is, and move at once when neither is.
 
 use router_core::adaptive::PickKind;
 use router_core::affinity::AffinityConfig;
@@ -112,13 +112,44 @@ fn follow_ups_stay_on_the_sessions_model_after_the_best_one_recovers() {
 }
 
 #[test]
-fn a_session_moves_at_once_when_its_model_is_unhealthy_and_stays_on_the_new_one() {
+fn a_session_moves_at_once_when_its_model_is_unhealthy_and_returns_home_after() {
     let mut r = router(AffinityConfig::default());
     assert_eq!(routed(&mut r, "hi", session("s"), 0.0).0, "a");
     fail(&mut r, "a", ErrorType::RateLimit, Some(60_000.0), 1.0);
     assert_eq!(routed(&mut r, "hi", session("s"), 2.0).0, "b");
-    // "a" back: the session now holds its cache on "b"
-    assert_eq!(routed(&mut r, "hi", session("s"), 70_000.0).0, "b");
+    // through the home's outage the session stays on "b"
+    for t in [100.0, 30_000.0, 59_000.0] {
+        assert_eq!(routed(&mut r, "hi", session("s"), t).0, "b");
+    }
+    // "a" back: the session returns home, by affinity
+    let (m, kind) = routed(&mut r, "hi", session("s"), 70_000.0);
+    assert_eq!(m, "a");
+    assert!(matches!(
+        kind,
+        DecisionKind::Adaptive {
+            pick: PickKind::Affinity,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_home_model_removed_from_the_set_rehomes_the_session() {
+    let mut r = router(AffinityConfig::default());
+    assert_eq!(routed(&mut r, "hi", session("s"), 0.0).0, "a");
+    fail(&mut r, "a", ErrorType::RateLimit, Some(1000.0), 1.0);
+    assert_eq!(routed(&mut r, "hi", session("s"), 2.0).0, "b");
+    // "a" leaves the model set: "b", where the session is, becomes its home
+    r.set_models(vec![model("b", 8000.0, 400.0), model("c", 8000.0, 500.0)]);
+    assert_eq!(routed(&mut r, "hi", session("s"), 3.0).0, "b");
+    // "a" is back and healthy: new sessions go to it, this one stays home on "b"
+    r.set_models(vec![
+        model("a", 1000.0, 300.0),
+        model("b", 8000.0, 400.0),
+        model("c", 8000.0, 500.0),
+    ]);
+    assert_eq!(routed(&mut r, "hi", RetryInfo::default(), 5000.0).0, "a");
+    assert_eq!(routed(&mut r, "hi", session("s"), 5001.0).0, "b");
 }
 
 #[test]

@@ -111,11 +111,11 @@ impl Router {
         let quotas = self.quotas.clone();
         let budgets = self.budgets.clone();
         // the models as the pick finds them (before it counts its decision in flight)
-        let session_model = retry.session_model.or_else(|| {
+        let session_model = retry.session_model.map(|s| s.current).or_else(|| {
             retry
                 .session
                 .and_then(|s| self.sessions.peek(s, now_ms))
-                .and_then(|n| self.models.index_of(n))
+                .and_then(|m| self.models.index_of(m.current))
         });
         let mut candidates = self.candidate_views(ctx, &entry, &self.adaptive, now_ms);
         for c in &mut candidates {
