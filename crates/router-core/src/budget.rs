@@ -46,8 +46,9 @@ pub struct Budget {
     /// Fleet mode: the fleet's spend this process holds and has not spent.
     pub lease: CostLease,
     /// Fleet mode: the fleet's counter for the period at the last lease call (spend
-    /// granted to every process, including this one's unspent lease), and that period.
-    pub fleet_spent: Option<(f64, u64)>,
+    /// granted to every process, including this one's unspent lease), and when (local
+    /// clock) that period ends.
+    pub fleet_spent: Option<(f64, f64)>,
     /// Fleet mode: what to give back (negative: costs above the estimates to add) and the
     /// fleet period it belongs to.
     give: f64,
@@ -259,6 +260,27 @@ impl BudgetBook {
         }
     }
 
+    /// What budget `i` has spent in the period of `now_ms`: in fleet mode the fleet's spend
+    /// as of the last lease call (less what this process holds unspent) when that is the
+    /// same period and more than this process's own; else this process's.
+    pub fn spent(&self, i: usize, now_ms: f64) -> f64 {
+        let Some(b) = self.budgets.get(i) else {
+            return 0.0;
+        };
+        let own = b.spent_at(now_ms);
+        match b.fleet_spent {
+            Some((s, until)) if self.fleet == FleetQuota::Leased && now_ms < until => {
+                let held = if now_ms < b.lease.expires_ms {
+                    b.lease.amount.max(0.0)
+                } else {
+                    0.0
+                };
+                (s - held).max(own)
+            }
+            _ => own,
+        }
+    }
+
     /// Fleet mode: the earliest time after `now_ms` a lease lapses (infinity: none).
     pub fn lease_deadline_ms(&self, now_ms: f64) -> f64 {
         if self.fleet != FleetQuota::Leased {
@@ -316,7 +338,12 @@ impl BudgetBook {
             return;
         };
         b.refilling = false;
-        b.fleet_spent = Some((fleet_spent, period));
+        if period == 0 {
+            // the call failed: the lease held stays, the refill is asked again later
+            b.retry_at = now_ms + FULL_RETRY_MS;
+            return;
+        }
+        b.fleet_spent = Some((fleet_spent, now_ms + left_ms.max(0.0)));
         if !leased {
             if b.give_period != period {
                 b.give = 0.0;
@@ -381,7 +408,9 @@ impl BudgetBook {
             .map(|(i, b)| {
                 // leased: retried once the refill under way is in, unless the fleet's
                 // period is spent
-                let fleet_full = b.fleet_spent.is_some_and(|(s, _)| s + cost > b.limit);
+                let fleet_full = b
+                    .fleet_spent
+                    .is_some_and(|(s, until)| now_ms < until && s + cost > b.limit);
                 if fleet == FleetQuota::Leased && !fleet_full {
                     (i, (now_ms + REFILL_WAIT_MS).max(b.retry_at))
                 } else {
@@ -547,6 +576,8 @@ mod tests {
         assert_eq!(b.take_lease_work(12.0, 0.1)[0].want, 4.0);
         b.grant(0, 4.0, 6.5, 600_000, 29_990.0, 20.0);
         assert_eq!(b.room(0, 20.0), [0.0, 5.0]);
+        // the fleet's spend: its counter less this process's unspent lease
+        assert_eq!(b.spent(0, 20.0), 1.5);
         // the lease lapses: no room; the remainder is given back to its period
         assert_eq!(b.room(0, 20.0 + LEASE_MS), [f64::INFINITY, 0.0]);
         let w = b.take_lease_work(20.0 + LEASE_MS, 0.1);
