@@ -110,6 +110,27 @@ pub fn router_fleet_apply_stored(
     ))
 }
 
+/// This process's own health states still in force (no peer's state): rate limited or
+/// ejected until `untilMs`, or a probe out (`untilMs` 0).
+#[napi(catch_unwind)]
+pub fn router_fleet_local_health(h: &Handle) -> Vec<BindingPeerHealth> {
+    let hd = h.borrow();
+    let book = hd.router.adaptive();
+    book.names()
+        .filter_map(|n| {
+            let hl = &book.get(n)?.health;
+            let state = hl.local_state();
+            matches!(state, State::RateLimited | State::Ejected | State::Probing).then(|| {
+                BindingPeerHealth {
+                    model_name: n.to_owned(),
+                    state: state.as_str().into(),
+                    until_ms: hl.until_ms().unwrap_or(0.0),
+                }
+            })
+        })
+        .collect()
+}
+
 /// Drops every peer's state (the fleet state is unavailable: each process decides alone).
 #[napi(catch_unwind)]
 pub fn router_fleet_clear_peers(h: &Handle, now: f64) {

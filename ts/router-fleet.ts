@@ -59,8 +59,6 @@ interface OwnChange {
   from?: unknown
   to?: unknown
   untilMs?: unknown
-  /** In a `routerModelHealth` record: the state now. */
-  state?: unknown
 }
 
 export class RouterFleet {
@@ -180,12 +178,9 @@ export class RouterFleet {
     }
   }
 
-  /** This router's health states still in force (changes made while degraded were not published): published and stored, so peers learn them. */
+  /** This router's own health states still in force (changes made while degraded were not published): published and stored, so peers learn them. */
   private publishLocal(): void {
-    const h = this.host.handle
-    const records = JSON.parse(native.routerModelHealth(h, this.host.now())) as OwnChange[]
-    this.host.drainHealth()
-    const own = records.filter((r) => r.state === 'rate_limited' || r.state === 'ejected' || r.state === 'probing')
+    const own = native.routerFleetLocalHealth(this.host.handle)
     this.published(own.map((r) => ({ modelName: r.modelName, from: 'healthy', to: r.state, untilMs: r.untilMs })))
   }
 
