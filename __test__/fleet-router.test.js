@@ -325,6 +325,116 @@ describe('fleet-wide quotas', () => {
   })
 })
 
+describe('fleet-wide budgets', () => {
+  /** What one decision of `ctx()` reserves on a budget (a router alone, no fleet). */
+  async function costOfOne(m) {
+    const r = new ModelRouter({ strategy: 'adaptive', seed: 3, jitter: 0, clock: () => 1000 })
+    try {
+      r.setBudget({ scope: 'global', limit: 1e9, windowMs: 3_600_000 })
+      await r.selectOptimalModel(ctx(), m)
+      return r.getBudgets()[0].spent
+    } finally {
+      r.shutdown()
+    }
+  }
+
+  test('two routers spending one budget through memo hits stay within the limit; spend is the fleet’s', async () => {
+    const prefix = newPrefix()
+    const m = models({ top: { costPerToken: 1e-4 }, next: { costPerToken: 1e-4 } })
+    const cost = await costOfOne(m)
+    expect(cost).toBeGreaterThan(0)
+    const limit = 20 * cost // each router alone would admit 20
+    const pair = [0, 1].map(() => router(prefix, { whenNoneHealthy: 'reject' }))
+    for (const r of pair) r.setBudget({ scope: 'global', limit, windowMs: 3_600_000 })
+    await subscribed(prefix, 2)
+    let admitted = 0
+    let memo = 0
+    let rejected = 0
+    for (let round = 0; round < 60; round++) {
+      for (const r of pair) {
+        r.clock.t += 1
+        try {
+          const d = await r.selectOptimalModel(ctx(), m) // the same context: memo hits
+          admitted++
+          if (d.fromCache) memo++
+          r.reportOutcome(d, { ok: true, latencyMs: 100 })
+        } catch (e) {
+          expect(e.code).toBe('ERR_BUDGET_EXCEEDED')
+          rejected++
+        }
+      }
+      await sleep(1) // lease answers arrive between rounds
+    }
+    console.log(`fleet budget of 20 decisions: ${admitted} admitted by 2 routers (${memo} memo hits), ${rejected} rejected`)
+    expect(memo).toBeGreaterThan(0)
+    // the fleet's limit, not each router's: overspend ≤ 1% of the limit
+    expect(admitted * cost).toBeLessThanOrEqual(limit * 1.01)
+    expect(admitted).toBeGreaterThanOrEqual(10)
+    // both report the fleet's spend, which covers what either admitted
+    const [a, b] = pair
+    expect(Math.max(a.getBudgets()[0].spent, b.getBudgets()[0].spent)).toBeGreaterThanOrEqual(admitted * cost * 0.99)
+    // unspent leases are given back: the stored spend is what was admitted
+    const key = redis.cli('--scan', '--pattern', `${prefix}b:*`)
+    const stored = () => Number(redis.cli('HGET', key, 's'))
+    for (const r of pair) r.shutdown()
+    expect(await until(() => Math.abs(stored() - admitted * cost) <= limit * 1e-9, 400, 5)).toBe(true)
+  })
+
+  test('a lapsed lease leaves the memo no room: the decision crosses into Rust and waits for a refill', async () => {
+    const prefix = newPrefix()
+    const m = models({ top: { costPerToken: 1e-4 }, next: { costPerToken: 1e-4 } })
+    const cost = await costOfOne(m)
+    const a = router(prefix, { whenNoneHealthy: 'reject' })
+    a.setBudget({ scope: 'global', limit: 1000 * cost, windowMs: 3_600_000 })
+    await subscribed(prefix, 1)
+    const ok = async () => {
+      try {
+        await a.selectOptimalModel(ctx(), m)
+        return true
+      } catch (e) {
+        expect(e.code).toBe('ERR_BUDGET_EXCEEDED')
+        return false
+      }
+    }
+    expect(await until(ok, 400, 5)).toBe(true)
+    expect(await ok()).toBe(true)
+    // Redis stops answering and the router's clock passes the lease's life: no room, though
+    // the budget is far from spent
+    redis.cli('CLIENT', 'PAUSE', '800', 'ALL')
+    a.clock.t += 2500
+    expect(await ok()).toBe(false)
+    expect(await ok()).toBe(false)
+    // Redis back: a refill, and decisions again
+    expect(await until(ok, 400, 10)).toBe(true)
+  })
+})
+
+describe('health changes made while degraded', () => {
+  test('after fleet_restored a router publishes the ejections it made while degraded', async () => {
+    const r = await startRedis()
+    const prefix = newPrefix()
+    const [a, b] = [0, 1].map(() => router(prefix, { redis: { timeoutMs: 1000 } }, r))
+    try {
+      await until(() => Number(r.cli('PUBSUB', 'NUMSUB', `${prefix}bus`).split('\n')[1]) >= 2, 400, 10)
+      await r.stop()
+      expect(await until(() => a.events.some((x) => x.e === 'fleet_degraded'), 400, 10)).toBe(true)
+      await eject(a, models(), 'top')
+      expect(health(b, 'top').state).not.toBe('ejected')
+      const r2 = await startRedis({ port: r.port })
+      try {
+        expect(await until(() => a.events.some((x) => x.e === 'fleet_restored'), 600, 10)).toBe(true)
+        // b learns the ejection from the bus or from the store
+        expect(await until(() => health(b, 'top').state === 'ejected', 600, 10)).toBe(true)
+        expect(r2.cli('--scan', '--pattern', `${prefix}h:*`)).toContain('top')
+      } finally {
+        await r2.stop()
+      }
+    } finally {
+      await r.stop()
+    }
+  })
+})
+
 describe('faults', () => {
   test('a blocked redis (DEBUG SLEEP, CLIENT PAUSE) fails no decision; degraded, then restored', async () => {
     const prefix = newPrefix()

@@ -11,7 +11,11 @@
  *    with `rpm` (and an unlimited second model); the requests named to the limited model,
  *    summed over the fleet, against the limit (the run is shorter than the 60 s window, so
  *    the whole run is one window). Goal: ≤ 1% over the limit.
- * 3. Routing p50 with the fleet state on (`redis` option, a peer's ejection held) vs off,
+ * 3. Budget overspend: 4 processes route one context as fast as they can (memo hits) under
+ *    one global budget worth `BUDGET_DECISIONS` decisions; the cost of the decisions
+ *    admitted, summed over the fleet, against the limit (a day's window aligned on Redis's
+ *    clock: a run that crosses midnight UTC would start a new period). Goal: ≤ 1% over.
+ * 4. Routing p50 with the fleet state on (`redis` option, a peer's ejection held) vs off,
  *    in one process, alternated. Goal: ≤ 1.2×.
  *
  * Run alone: `node bench/dist/fleet-router.js [--url redis://…]` (starts no Redis itself
@@ -26,6 +30,8 @@ const EJECTIONS = 60
 const QUOTA_RPM = 2000
 const QUOTA_RUN_MS = 3000
 const ROUTING_DECISIONS = 20_000
+const BUDGET_DECISIONS = 20_000
+const BUDGET_RUN_MS = 2000
 
 const now = () => performance.timeOrigin + performance.now()
 
@@ -57,6 +63,7 @@ type Msg =
   | { op: 'watch'; model: string }
   | { op: 'eject'; model: string }
   | { op: 'quota'; untilWall: number }
+  | { op: 'budget'; untilWall: number }
   | { op: 'stop' }
 
 function worker(): void {
@@ -102,6 +109,30 @@ function worker(): void {
         if (total % 64 === 0) await new Promise((res) => setImmediate(res))
       }
       send({ limited, total })
+    } else if (m.op === 'budget') {
+      const r = router!
+      const models = new Map([['paid', config('paid', 300, { costPerToken: 1e-4 })]])
+      // what one decision reserves, from a router without the fleet
+      const alone = new ModelRouter({ strategy: 'adaptive' })
+      alone.setBudget({ scope: 'global', limit: 1e9, windowMs: 86_400_000 })
+      await alone.selectOptimalModel(ctx(), models)
+      const cost = alone.getBudgets()[0].spent
+      alone.shutdown()
+      r.setBudget({ scope: 'global', limit: BUDGET_DECISIONS * cost, windowMs: 86_400_000 })
+      let admitted = 0
+      let tries = 0
+      while (Date.now() < m.untilWall) {
+        tries++
+        try {
+          const d = await r.selectOptimalModel(ctx(), models)
+          admitted++
+          r.reportOutcome(d, { ok: true, latencyMs: 50 })
+        } catch {
+          // ERR_BUDGET_EXCEEDED: waiting for a refill, or the fleet's budget is spent
+        }
+        if (tries % 64 === 0) await new Promise((res) => setImmediate(res))
+      }
+      send({ admitted, cost, tries })
     } else if (m.op === 'stop') {
       router?.shutdown()
       setTimeout(() => process.exit(0), 200)
@@ -200,7 +231,16 @@ export async function routerRows(url: string, prefix: string): Promise<void> {
     const limited = counts.reduce((s, c) => s + c.limited, 0)
     const total = counts.reduce((s, c) => s + c.total, 0)
     const over = Math.max(0, limited - QUOTA_RPM) / QUOTA_RPM
-    // 3. routing p50 on vs off
+    // 3. budget overspend
+    const budgetUntil = Date.now() + BUDGET_RUN_MS
+    for (const k of kids) k.send({ op: 'budget', untilWall: budgetUntil })
+    const spends = await Promise.all(kids.map((k) => k.next()))
+    const admitted = spends.reduce((s, c) => s + c.admitted, 0)
+    const tries = spends.reduce((s, c) => s + c.tries, 0)
+    const spent = spends.reduce((s, c) => s + c.admitted * c.cost, 0)
+    const budgetLimit = BUDGET_DECISIONS * spends[0].cost
+    const overspend = Math.max(0, spent - budgetLimit) / budgetLimit
+    // 4. routing p50 on vs off
     const p = await routingP50(url, `${prefix}p:`)
     const p99 = pct(lags, 99)
     console.log('| row | measured | goal | met |\n|---|---:|---:|---|')
@@ -209,6 +249,9 @@ export async function routerRows(url: string, prefix: string): Promise<void> {
     )
     console.log(
       `| quota overshoot, rpm ${QUOTA_RPM}, 4 processes × ${QUOTA_RUN_MS / 1000} s (${total} decisions, ${limited} named the limited model) | ${(over * 100).toFixed(2)}% | ≤ 1% | ${over <= 0.01 ? 'yes' : 'no'} |`,
+    )
+    console.log(
+      `| budget overspend, one global budget of ${BUDGET_DECISIONS} decisions, 4 processes × ${BUDGET_RUN_MS / 1000} s (${tries} tries, ${admitted} admitted) | ${(overspend * 100).toFixed(2)}% | ≤ 1% | ${overspend <= 0.01 ? 'yes' : 'no'} |`,
     )
     const ratio = p.on / p.off
     console.log(

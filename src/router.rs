@@ -74,12 +74,9 @@ fn sync_capacity(hd: &mut RouterHandle) {
         return;
     }
     let now = out_of(hd)[OUT_NOW];
-    let budgets: Vec<[f64; 2]> = hd
-        .router
-        .budgets()
-        .budgets()
-        .iter()
-        .map(|b| [b.spent_at(now), b.limit])
+    let book = hd.router.budgets();
+    let budgets: Vec<[f64; 2]> = (0..book.budgets().len())
+        .map(|i| book.room(i, now))
         .collect();
     let names = std::mem::take(&mut hd.names);
     let rows: Vec<[f64; CAP_STRIDE]> = names
@@ -1060,13 +1057,15 @@ pub fn router_get_budgets(h: &Handle, now: f64) -> Result<String> {
         .budgets()
         .budgets()
         .iter()
-        .map(|b| {
+        .enumerate()
+        .map(|(i, b)| {
             let (scope, name) = match &b.scope {
                 Scope::Global => ("global", None),
                 Scope::Model(n) => ("model", Some(n.as_str())),
                 Scope::Key(n) => ("key", Some(n.as_str())),
             };
-            let spent = b.spent_at(now);
+            // in fleet mode the fleet's spend, where known
+            let spent = hd.router.budgets().spent(i, now);
             serde_json::json!({
                 "scope": scope,
                 "name": name,

@@ -5,10 +5,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use fleet_core::budget_lease::BudgetCall;
 use fleet_core::health_topic::{Cooldown, HealthMessage};
 use fleet_core::quota_lease::LeaseCall;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use router_core::budget::{BudgetLeaseWork, Scope};
 use router_core::health::State;
 use router_core::quota::{FleetQuota, LeaseWork};
 
@@ -108,6 +110,27 @@ pub fn router_fleet_apply_stored(
     ))
 }
 
+/// This process's own health states still in force (no peer's state): rate limited or
+/// ejected until `untilMs`, or a probe out (`untilMs` 0).
+#[napi(catch_unwind)]
+pub fn router_fleet_local_health(h: &Handle) -> Vec<BindingPeerHealth> {
+    let hd = h.borrow();
+    let book = hd.router.adaptive();
+    book.names()
+        .filter_map(|n| {
+            let hl = &book.get(n)?.health;
+            let state = hl.local_state();
+            matches!(state, State::RateLimited | State::Ejected | State::Probing).then(|| {
+                BindingPeerHealth {
+                    model_name: n.to_owned(),
+                    state: state.as_str().into(),
+                    until_ms: hl.until_ms().unwrap_or(0.0),
+                }
+            })
+        })
+        .collect()
+}
+
 /// Drops every peer's state (the fleet state is unavailable: each process decides alone).
 #[napi(catch_unwind)]
 pub fn router_fleet_clear_peers(h: &Handle, now: f64) {
@@ -159,6 +182,7 @@ pub fn router_fleet_quota_mode(h: &Handle, mode: String, share: f64, now: f64) -
     };
     let mut hd = h.borrow_mut();
     hd.router.quotas_mut().set_fleet(m, now);
+    hd.router.budgets_mut().set_fleet(m, now);
     // the layer's memo admits from the room it last read: not to be trusted past a change
     // of where the limit is kept
     crate::router::distrust_capacity(&mut hd);
@@ -251,6 +275,154 @@ pub fn router_fleet_grant(
 pub fn router_fleet_release_all(h: &Handle, now: f64) -> Vec<BindingLeaseWork> {
     let work = h.borrow_mut().router.quotas_mut().release_all(now);
     to_js_work(h, work)
+}
+
+/// Lease work for one budget: what to take from the fleet's spend in its period and what
+/// to give back.
+#[napi(object)]
+pub struct BindingBudgetWork {
+    /// The budget's index.
+    pub budget: u32,
+    /// `g` global, `m` model, `k` caller key.
+    pub scope: String,
+    pub name: String,
+    pub limit: f64,
+    pub window_ms: f64,
+    pub want: f64,
+    pub give: f64,
+    pub give_period: f64,
+}
+
+fn to_js_budget_work(h: &Handle, work: Vec<BudgetLeaseWork>) -> Vec<BindingBudgetWork> {
+    let hd = h.borrow();
+    let budgets = hd.router.budgets().budgets();
+    work.into_iter()
+        .filter_map(|w| {
+            let b = budgets.get(w.budget)?;
+            let (scope, name) = match &b.scope {
+                Scope::Global => ("g", String::new()),
+                Scope::Model(n) => ("m", n.clone()),
+                Scope::Key(n) => ("k", n.clone()),
+            };
+            Some(BindingBudgetWork {
+                budget: w.budget as u32,
+                scope: scope.into(),
+                name,
+                limit: b.limit,
+                window_ms: b.window_ms,
+                want: w.want,
+                give: w.give,
+                give_period: w.give_period as f64,
+            })
+        })
+        .collect()
+}
+
+/// The budgets' lease work waiting (refills of `slice` of each limit, lapsed spend).
+#[napi(catch_unwind)]
+pub fn router_fleet_budget_work(h: &Handle, now: f64, slice: f64) -> Vec<BindingBudgetWork> {
+    let slice = if slice.is_finite() && slice > 0.0 {
+        slice.min(1.0)
+    } else {
+        0.05
+    };
+    let work = {
+        let mut hd = h.borrow_mut();
+        if hd.router.budgets().is_empty() {
+            return Vec::new();
+        }
+        hd.router.budgets_mut().take_lease_work(now, slice)
+    };
+    to_js_budget_work(h, work)
+}
+
+/// The fleet granted `amount` of budget `budget`'s period `period` (which ends `leftMs`
+/// from now), its spend being `spent` after the grant.
+#[napi(catch_unwind)]
+pub fn router_fleet_budget_grant(
+    h: &Handle,
+    budget: u32,
+    amount: f64,
+    spent: f64,
+    period: f64,
+    left_ms: f64,
+    now: f64,
+) {
+    let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
+    h.borrow_mut().router.budgets_mut().grant(
+        budget as usize,
+        clean(amount),
+        clean(spent),
+        clean(period) as u64,
+        clean(left_ms),
+        now,
+    );
+}
+
+/// Every budget's unspent lease, to give back (shutdown).
+#[napi(catch_unwind)]
+pub fn router_fleet_release_budgets(h: &Handle, now: f64) -> Vec<BindingBudgetWork> {
+    let work = h.borrow_mut().router.budgets_mut().release_all(now);
+    to_js_budget_work(h, work)
+}
+
+/// What a budget lease call got: `state` as `BindingGrant`'s, the spend granted, the
+/// fleet's spend after it, the period (ms on Redis's clock) and the ms left in it.
+#[napi(object)]
+pub struct BindingBudgetGrant {
+    pub state: String,
+    pub amount: f64,
+    pub spent: f64,
+    pub period: f64,
+    pub left_ms: f64,
+}
+
+/// Takes and gives back spend of a budget's fleet period (one script, one round trip).
+#[napi(catch_unwind, ts_return_type = "Promise<BindingBudgetGrant>")]
+pub fn fleet_lease_budget<'e>(
+    env: &'e Env,
+    h: &External<FleetHandle>,
+    work: BindingBudgetWork,
+) -> Result<Object<'e>> {
+    let fleet = h.fleet.clone();
+    let call = BudgetCall {
+        scope: match work.scope.as_str() {
+            "m" => 'm',
+            "k" => 'k',
+            _ => 'g',
+        },
+        name: work.name,
+        limit: work.limit,
+        window_ms: work.window_ms,
+        want: work.want,
+        give: work.give,
+        give_period: work.give_period.max(0.0) as u64,
+    };
+    promise(
+        env,
+        async move { fleet.lease_budget(&call).await },
+        |r| match r {
+            Ok(g) => BindingBudgetGrant {
+                state: "granted".into(),
+                amount: g.amount,
+                spent: g.spent,
+                period: g.period as f64,
+                left_ms: g.left_ms,
+            },
+            Err(unavailable) => BindingBudgetGrant {
+                state: if unavailable {
+                    "unavailable"
+                } else {
+                    "refused"
+                }
+                .into(),
+                amount: 0.0,
+                spent: 0.0,
+                period: 0.0,
+                left_ms: 0.0,
+            },
+        },
+    )
 }
 
 /// Publishes this process's cooldown of `model` (`rate_limited`/`ejected` until

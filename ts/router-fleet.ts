@@ -10,13 +10,14 @@
  *   until its restored (or new) message, or until the stored state would have expired —
  *   then one of them takes the probe with a `SET NX PX` lock, from the work timer, never
  *   from a decision. On (re)subscription the stored cooldowns are read again.
- * - Quotas (`rpm`, `tpm`): the router core spends leases; the work timer sends the refills
- *   it asks for (one Lua script per model and refill), gives back lapsed capacity and, on
- *   `shutdown()`, whatever is unspent.
+ * - Quotas (`rpm`, `tpm`) and budgets (`setBudget`): the router core spends leases; the work
+ *   timer sends the refills it asks for (one Lua script per model or budget and refill),
+ *   gives back lapsed capacity and, on `shutdown()`, whatever is unspent.
  * - Degraded (Redis down or slower than `timeoutMs`): peers' states are dropped (each
  *   process decides alone) and each process keeps to its share of every quota (limit /
  *   live processes last seen in the heartbeat set); `fleet_degraded` fires once,
- *   `fleet_restored` after.
+ *   `fleet_restored` after, when this process publishes the health states it holds (its
+ *   changes while degraded reached no one).
  *
  * Everything Redis-side lives in `crates/fleet-core` (`health_topic.rs`, `quota_lease.rs`);
  * the peer state and the leases in `crates/router-core`; the binding is `src/router_fleet.rs`.
@@ -30,6 +31,7 @@ type FleetHandle = ReturnType<typeof native.fleetConnect>
 type FleetOptions = NonNullable<ReturnType<typeof fleetOptions>>
 type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
 type LeaseWork = ReturnType<typeof native.routerFleetLeaseWork>[number]
+type BudgetWork = ReturnType<typeof native.routerFleetBudgetWork>[number]
 
 /** What the fleet state needs of the router that owns it. */
 export interface RouterFleetHost {
@@ -67,8 +69,9 @@ export class RouterFleet {
   private readonly holds = new Map<string, number>()
   /** Models whose probe lock is being asked for. */
   private readonly asking = new Set<string>()
-  /** Models whose lease call is out. */
+  /** Lease calls out (quotas, budgets). */
   private leasing = 0
+  private budgetLeasing = 0
   private live = 1
   private degraded = false
   private lastBeat = -Infinity
@@ -108,6 +111,7 @@ export class RouterFleet {
       case 'restored':
         this.degraded = false
         native.routerFleetQuotaMode(h, 'leased', 1, this.host.now())
+        this.publishLocal()
         this.loadStored()
         this.host.emit('fleet_restored', { downMs: e.value })
         break
@@ -174,6 +178,12 @@ export class RouterFleet {
     }
   }
 
+  /** This router's own health states still in force (changes made while degraded were not published): published and stored, so peers learn them. */
+  private publishLocal(): void {
+    const own = native.routerFleetLocalHealth(this.host.handle)
+    this.published(own.map((r) => ({ modelName: r.modelName, from: 'healthy', to: r.state, untilMs: r.untilMs })))
+  }
+
   /** The work timer: takeovers due, lease refills and give-backs, the heartbeat. */
   private work(): void {
     const fh = this.handle
@@ -193,6 +203,10 @@ export class RouterFleet {
     if (this.leasing === 0) {
       const work = native.routerFleetLeaseWork(h, now, Math.max(0.01, 0.25 / this.live))
       for (const w of work) this.lease(fh, w)
+    }
+    if (this.budgetLeasing === 0) {
+      const work = native.routerFleetBudgetWork(h, now, Math.max(0.01, 0.25 / this.live))
+      for (const w of work) this.leaseBudget(fh, w)
     }
     const wall = Date.now()
     if (wall - this.lastBeat >= HEARTBEAT_MS) {
@@ -236,6 +250,18 @@ export class RouterFleet {
     )
   }
 
+  private leaseBudget(fh: FleetHandle, w: BudgetWork): void {
+    this.budgetLeasing++
+    const done = (amount: number, spent: number, period: number, leftMs: number): void => {
+      this.budgetLeasing--
+      if (this.handle !== null) native.routerFleetBudgetGrant(this.host.handle, w.budget, amount, spent, period, leftMs, this.host.now())
+    }
+    native.fleetLeaseBudget(fh, w).then(
+      (g) => done(g.amount, g.spent, g.period, g.leftMs),
+      () => done(0, 0, 0, 0),
+    )
+  }
+
   /** Gives back unspent leases, leaves the live set and closes the connection. */
   close(): void {
     const fh = this.handle
@@ -244,6 +270,7 @@ export class RouterFleet {
     clearInterval(this.timer)
     const back = native.routerFleetReleaseAll(this.host.handle, this.host.now())
     const calls: Promise<unknown>[] = back.map((w) => native.fleetLease(fh, w))
+    for (const w of native.routerFleetReleaseBudgets(this.host.handle, this.host.now())) calls.push(native.fleetLeaseBudget(fh, w))
     calls.push(native.fleetLeave(fh))
     Promise.allSettled(calls).then(() => native.fleetClose(fh))
   }

@@ -10,7 +10,9 @@
 //! - [`client`]: the connection, the shared cache operations, the fleet-wide lock.
 //! - [`health_topic`]: the router's model health on the bus and under the prefix.
 //! - [`quota_lease`]: the router's fleet-wide quotas, leased from one script.
+//! - [`budget_lease`]: the router's fleet-wide spending budgets, leased the same way.
 
+pub mod budget_lease;
 pub mod bus;
 pub mod client;
 pub mod codec;

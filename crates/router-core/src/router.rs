@@ -920,7 +920,10 @@ impl Router {
     /// a refill is asked for a quarter of a lease's time before it lapses, so the layer
     /// crosses from then on and the decisions it makes here ask for it.
     pub fn quota_room_until_ms(&self, now_ms: f64) -> f64 {
-        self.quotas.lease_deadline_ms(now_ms) - crate::quota::LEASE_MS / 4.0
+        self.quotas
+            .lease_deadline_ms(now_ms)
+            .min(self.budgets.lease_deadline_ms(now_ms))
+            - crate::quota::LEASE_MS / 4.0
     }
 
     /// The ranked candidates of routing-cache entry `id` (empty when it is gone or outdated).
@@ -1323,6 +1326,9 @@ impl Router {
         now_ms: f64,
     ) -> Option<usize> {
         self.budgets.set(scope, limit, window_ms, now_ms)
+    }
+    pub fn budgets_mut(&mut self) -> &mut BudgetBook {
+        &mut self.budgets
     }
     pub fn budgets(&self) -> &BudgetBook {
         &self.budgets
