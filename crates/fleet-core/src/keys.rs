@@ -12,6 +12,7 @@
 //! | `{prefix}hi` | the set of model names with a stored health |
 //! | `{prefix}p:{tag}:{model}` | the lock of the process that takes over a model's probe |
 //! | `{prefix}q:{tag}:{model}` | a model's fleet-wide quota window (a hash of per-second counts) |
+//! | `{prefix}b:{scope}:{name}` | a budget's fleet-wide spend in its current period (a hash: period start, spend granted; expires two periods after its last use; one key per script call, so no hash tag is needed) |
 //! | `{prefix}hb` | the live processes (a sorted set: origin → when its heartbeat expires) |
 //! | `{prefix}bus` | the pub/sub channel (not a key) |
 
