@@ -62,93 +62,96 @@ interface OwnChange {
 }
 
 export class RouterFleet {
-  private handle: FleetHandle | null
-  private readonly host: RouterFleetHost
-  private readonly probeTimeoutMs: number
+  #handle: FleetHandle | null
+  readonly #host: RouterFleetHost
+  readonly #probeTimeoutMs: number
   /** Peer ejections: model → when (router clock) this process may take the probe. */
-  private readonly holds = new Map<string, number>()
+  readonly #holds = new Map<string, number>()
   /** Models whose probe lock is being asked for. */
-  private readonly asking = new Set<string>()
+  readonly #asking = new Set<string>()
   /** Lease calls out (quotas, budgets). */
-  private leasing = 0
-  private budgetLeasing = 0
-  private live = 1
-  private degraded = false
-  private lastBeat = -Infinity
-  private readonly timer: NodeJS.Timeout
+  #leasing = 0
+  #budgetLeasing = 0
+  #live = 1
+  #degraded = false
+  #lastBeat = -Infinity
+  readonly #timer: NodeJS.Timeout
 
   constructor(options: FleetOptions, host: RouterFleetHost, probeTimeoutMs: number) {
-    this.host = host
-    this.probeTimeoutMs = probeTimeoutMs
+    this.#host = host
+    this.#probeTimeoutMs = probeTimeoutMs
     // the router's options (and any apiKey in its model configs) never reach this call
-    this.handle = native.fleetConnect({ ...options, compression: false, maxValueBytes: 0 }, RouterFleet.onEvent(new WeakRef(this)))
+    this.#handle = native.fleetConnect({ ...options, compression: false, maxValueBytes: 0 }, RouterFleet.#onEvent(new WeakRef(this)))
     native.routerFleetQuotaMode(host.handle, 'leased', 1, host.now())
-    this.timer = weakInterval(this, WORK_MS, RouterFleet.workTick)
+    this.#timer = weakInterval(this, WORK_MS, RouterFleet.#workTick)
   }
 
   // Built outside the constructor: the native side must not keep a dropped router alive.
-  private static onEvent(ref: WeakRef<RouterFleet>): (e: NativeEvent) => void {
-    return (e) => ref.deref()?.event(e)
+  static #onEvent(ref: WeakRef<RouterFleet>): (e: NativeEvent) => void {
+    return (e) => {
+      const fleet = ref.deref()
+      if (fleet !== undefined) fleet.#event(e)
+    }
   }
 
-  private static workTick(fleet: RouterFleet): void {
-    fleet.work()
+  static #workTick(fleet: RouterFleet): void {
+    fleet.#work()
   }
 
-  private event(e: NativeEvent): void {
-    if (this.handle === null) return
-    const h = this.host.handle
+  #event(e: NativeEvent): void {
+    if (this.#handle === null) return
+    const h = this.#host.handle
     switch (e.kind) {
       case 'degraded': {
-        this.degraded = true
-        const now = this.host.now()
+        this.#degraded = true
+        const now = this.#host.now()
         native.routerFleetClearPeers(h, now)
-        this.holds.clear()
-        native.routerFleetQuotaMode(h, 'share', 1 / this.live, now)
-        this.host.emit('fleet_degraded', { reason: e.detail })
+        this.#holds.clear()
+        native.routerFleetQuotaMode(h, 'share', 1 / this.#live, now)
+        this.#host.emit('fleet_degraded', { reason: e.detail })
         break
       }
       case 'restored':
-        this.degraded = false
-        native.routerFleetQuotaMode(h, 'leased', 1, this.host.now())
-        this.publishLocal()
-        this.loadStored()
-        this.host.emit('fleet_restored', { downMs: e.value })
+        this.#degraded = false
+        native.routerFleetQuotaMode(h, 'leased', 1, this.#host.now())
+        this.#publishLocal()
+        this.#loadStored()
+        this.#host.emit('fleet_restored', { downMs: e.value })
         break
       case 'subscribed':
         // messages may have been missed while unsubscribed: read the stored cooldowns
-        this.loadStored()
+        this.#loadStored()
         break
       case 'message':
         if (e.topic === 'health') {
-          const applied = native.routerFleetApply(h, e.op ?? '', e.detail ?? '', this.host.now())
-          if (applied !== null) this.applied(applied.modelName, applied.state, applied.untilMs)
+          const applied = native.routerFleetApply(h, e.op ?? '', e.detail ?? '', this.#host.now())
+          if (applied !== null) this.#applied(applied.modelName, applied.state, applied.untilMs)
         }
         break
     }
   }
 
   /** Tracks a peer's state applied to the router (for the takeover of its probe), and says so. */
-  private applied(model: string, state: string, untilMs: number): void {
+  #applied(model: string, state: string, untilMs: number): void {
     if (state === 'ejected') {
-      if (this.holds.size < MAX_HOLDS || this.holds.has(model)) this.holds.set(model, untilMs + this.probeTimeoutMs)
+      if (this.#holds.size < MAX_HOLDS || this.#holds.has(model)) this.#holds.set(model, untilMs + this.#probeTimeoutMs)
     } else {
-      this.holds.delete(model)
+      this.#holds.delete(model)
     }
-    this.host.drainHealth()
-    this.host.emit('fleet_health', { modelName: model, state, untilMs: state === 'healthy' ? undefined : untilMs })
+    this.#host.drainHealth()
+    this.#host.emit('fleet_health', { modelName: model, state, untilMs: state === 'healthy' ? undefined : untilMs })
   }
 
-  private loadStored(): void {
-    const fh = this.handle
+  #loadStored(): void {
+    const fh = this.#handle
     if (fh === null) return
     native.fleetLoadHealth(fh).then(
       (stored) => {
-        if (stored === null || this.handle === null) return
-        const now = this.host.now()
+        if (stored === null || this.#handle === null) return
+        const now = this.#host.now()
         for (const c of stored.cooldowns) {
-          const applied = native.routerFleetApplyStored(this.host.handle, c, now)
-          if (applied !== null) this.applied(applied.modelName, applied.state, applied.untilMs)
+          const applied = native.routerFleetApplyStored(this.#host.handle, c, now)
+          if (applied !== null) this.#applied(applied.modelName, applied.state, applied.untilMs)
         }
       },
       () => {},
@@ -157,9 +160,9 @@ export class RouterFleet {
 
   /** This router's own health changes, as `#drainHealth` took them: published. */
   published(events: OwnChange[]): void {
-    const fh = this.handle
-    if (fh === null || this.degraded) return
-    const now = this.host.now()
+    const fh = this.#handle
+    if (fh === null || this.#degraded) return
+    const now = this.#host.now()
     const wall = Date.now()
     for (const e of events) {
       const model = e.modelName
@@ -167,10 +170,10 @@ export class RouterFleet {
       let p: Promise<boolean> | undefined
       if ((e.to === 'rate_limited' || e.to === 'ejected') && typeof e.untilMs === 'number') {
         // an ejection stays stored while its probe may be out, so a late joiner holds it too
-        const keep = e.to === 'ejected' ? this.probeTimeoutMs : 0
+        const keep = e.to === 'ejected' ? this.#probeTimeoutMs : 0
         p = native.fleetPublishHealth(fh, model, e.to, wall + Math.max(0, e.untilMs - now), keep)
       } else if (e.to === 'probing') {
-        p = native.fleetPublishHealth(fh, model, 'ejected', wall + this.probeTimeoutMs, 0)
+        p = native.fleetPublishHealth(fh, model, 'ejected', wall + this.#probeTimeoutMs, 0)
       } else if (e.to === 'healthy' && (e.from === 'ejected' || e.from === 'probing')) {
         p = native.fleetPublishHealth(fh, model, 'healthy', 0, 0)
       }
@@ -179,82 +182,82 @@ export class RouterFleet {
   }
 
   /** This router's own health states still in force (changes made while degraded were not published): published and stored, so peers learn them. */
-  private publishLocal(): void {
-    const own = native.routerFleetLocalHealth(this.host.handle)
+  #publishLocal(): void {
+    const own = native.routerFleetLocalHealth(this.#host.handle)
     this.published(own.map((r) => ({ modelName: r.modelName, from: 'healthy', to: r.state, untilMs: r.untilMs })))
   }
 
   /** The work timer: takeovers due, lease refills and give-backs, the heartbeat. */
-  private work(): void {
-    const fh = this.handle
+  #work(): void {
+    const fh = this.#handle
     if (fh === null) return
-    const h = this.host.handle
-    const now = this.host.now()
-    if (!this.degraded) {
-      for (const [model, at] of this.holds) {
-        if (at > now || this.asking.has(model)) continue
-        this.asking.add(model)
-        native.fleetTakeProbeLock(fh, model, this.probeTimeoutMs).then(
-          (r) => this.probeLock(model, r),
-          () => this.asking.delete(model),
+    const h = this.#host.handle
+    const now = this.#host.now()
+    if (!this.#degraded) {
+      for (const [model, at] of this.#holds) {
+        if (at > now || this.#asking.has(model)) continue
+        this.#asking.add(model)
+        native.fleetTakeProbeLock(fh, model, this.#probeTimeoutMs).then(
+          (r) => this.#probeLock(model, r),
+          () => this.#asking.delete(model),
         )
       }
     }
-    if (this.leasing === 0) {
-      const work = native.routerFleetLeaseWork(h, now, Math.max(0.01, 0.25 / this.live))
-      for (const w of work) this.lease(fh, w)
+    if (this.#leasing === 0) {
+      const work = native.routerFleetLeaseWork(h, now, Math.max(0.01, 0.25 / this.#live))
+      for (const w of work) this.#lease(fh, w)
     }
-    if (this.budgetLeasing === 0) {
-      const work = native.routerFleetBudgetWork(h, now, Math.max(0.01, 0.25 / this.live))
-      for (const w of work) this.leaseBudget(fh, w)
+    if (this.#budgetLeasing === 0) {
+      const work = native.routerFleetBudgetWork(h, now, Math.max(0.01, 0.25 / this.#live))
+      for (const w of work) this.#leaseBudget(fh, w)
     }
     const wall = Date.now()
-    if (wall - this.lastBeat >= HEARTBEAT_MS) {
-      this.lastBeat = wall
+    if (wall - this.#lastBeat >= HEARTBEAT_MS) {
+      this.#lastBeat = wall
       native.fleetHeartbeat(fh, HEARTBEAT_TTL_MS).then(
         (n) => {
-          if (n > 0) this.live = n
+          if (n > 0) this.#live = n
         },
         () => {},
       )
     }
   }
 
-  private probeLock(model: string, r: number): void {
-    this.asking.delete(model)
-    if (this.handle === null || !this.holds.has(model)) return
-    const now = this.host.now()
+  #probeLock(model: string, r: number): void {
+    this.#asking.delete(model)
+    if (this.#handle === null || !this.#holds.has(model)) return
+    const now = this.#host.now()
     if (r === 1) {
       // this process probes: its next decision naming the model is the probe
-      this.holds.delete(model)
-      native.routerFleetTakeProbe(this.host.handle, model, now)
+      this.#holds.delete(model)
+      native.routerFleetTakeProbe(this.#host.handle, model, now)
     } else if (r === 0) {
       // another process probes: wait for its word, at most another probe's time
-      this.holds.set(model, now + this.probeTimeoutMs)
-      native.routerFleetExtendPeer(this.host.handle, model, now + this.probeTimeoutMs)
+      this.#holds.set(model, now + this.#probeTimeoutMs)
+      native.routerFleetExtendPeer(this.#host.handle, model, now + this.#probeTimeoutMs)
     }
   }
 
-  private lease(fh: FleetHandle, w: LeaseWork): void {
-    this.leasing++
+  #lease(fh: FleetHandle, w: LeaseWork): void {
+    this.#leasing++
     native.fleetLease(fh, w).then(
       (g) => {
-        this.leasing--
-        if (this.handle === null) return
-        native.routerFleetGrant(this.host.handle, w.modelName, g.requests, g.tokens, g.mark, this.host.now())
+        this.#leasing--
+        if (this.#handle === null) return
+        native.routerFleetGrant(this.#host.handle, w.modelName, g.requests, g.tokens, g.mark, this.#host.now())
       },
       () => {
-        this.leasing--
-        if (this.handle !== null) native.routerFleetGrant(this.host.handle, w.modelName, 0, 0, 0, this.host.now())
+        this.#leasing--
+        if (this.#handle !== null) native.routerFleetGrant(this.#host.handle, w.modelName, 0, 0, 0, this.#host.now())
       },
     )
   }
 
-  private leaseBudget(fh: FleetHandle, w: BudgetWork): void {
-    this.budgetLeasing++
+  #leaseBudget(fh: FleetHandle, w: BudgetWork): void {
+    this.#budgetLeasing++
     const done = (amount: number, spent: number, period: number, leftMs: number): void => {
-      this.budgetLeasing--
-      if (this.handle !== null) native.routerFleetBudgetGrant(this.host.handle, w.budget, amount, spent, period, leftMs, this.host.now())
+      this.#budgetLeasing--
+      if (this.#handle !== null) native.routerFleetBudgetGrant(this.#host.handle, w.budget, amount, spent, period, leftMs, this.#host.now())
     }
     native.fleetLeaseBudget(fh, w).then(
       (g) => done(g.amount, g.spent, g.period, g.leftMs),
@@ -264,13 +267,13 @@ export class RouterFleet {
 
   /** Gives back unspent leases, leaves the live set and closes the connection. */
   close(): void {
-    const fh = this.handle
+    const fh = this.#handle
     if (fh === null) return
-    this.handle = null
-    clearInterval(this.timer)
-    const back = native.routerFleetReleaseAll(this.host.handle, this.host.now())
+    this.#handle = null
+    clearInterval(this.#timer)
+    const back = native.routerFleetReleaseAll(this.#host.handle, this.#host.now())
     const calls: Promise<unknown>[] = back.map((w) => native.fleetLease(fh, w))
-    for (const w of native.routerFleetReleaseBudgets(this.host.handle, this.host.now())) calls.push(native.fleetLeaseBudget(fh, w))
+    for (const w of native.routerFleetReleaseBudgets(this.#host.handle, this.#host.now())) calls.push(native.fleetLeaseBudget(fh, w))
     calls.push(native.fleetLeave(fh))
     Promise.allSettled(calls).then(() => native.fleetClose(fh))
   }
