@@ -221,15 +221,20 @@ fn to_js_work(h: &Handle, work: Vec<LeaseWork>) -> Vec<BindingLeaseWork> {
         .collect()
 }
 
+/// The share of a limit one refill asks for: `slice` within (0, 1], else 5%.
+fn lease_slice(slice: f64) -> f64 {
+    if slice.is_finite() && slice > 0.0 {
+        slice.min(1.0)
+    } else {
+        0.05
+    }
+}
+
 /// The lease work waiting (refills below the low-water mark, lapsed capacity): a refill
 /// asks for `slice` of each limit (at least one request, and one request's tokens).
 #[napi(catch_unwind)]
 pub fn router_fleet_lease_work(h: &Handle, now: f64, slice: f64) -> Vec<BindingLeaseWork> {
-    let slice = if slice.is_finite() && slice > 0.0 {
-        slice.min(1.0)
-    } else {
-        0.05
-    };
+    let slice = lease_slice(slice);
     let work = {
         let mut hd = h.borrow_mut();
         if !hd.router.quotas().has_lease_work() && !hd.router.quotas().has_lapsed(now) {
@@ -321,11 +326,7 @@ fn to_js_budget_work(h: &Handle, work: Vec<BudgetLeaseWork>) -> Vec<BindingBudge
 /// The budgets' lease work waiting (refills of `slice` of each limit, lapsed spend).
 #[napi(catch_unwind)]
 pub fn router_fleet_budget_work(h: &Handle, now: f64, slice: f64) -> Vec<BindingBudgetWork> {
-    let slice = if slice.is_finite() && slice > 0.0 {
-        slice.min(1.0)
-    } else {
-        0.05
-    };
+    let slice = lease_slice(slice);
     let work = {
         let mut hd = h.borrow_mut();
         if hd.router.budgets().is_empty() {
