@@ -792,13 +792,7 @@ impl Fleet {
                 let mut c = conn.clone();
                 let mut cursor: u64 = 0;
                 loop {
-                    let cmd = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .to_owned();
+                    let cmd = scan_cmd(cursor, &pattern);
                     let (next, keys): (u64, Vec<String>) = c.query(&cmd).await?;
                     self.unlink_all(&conn, keys).await?;
                     cursor = next;
@@ -834,13 +828,7 @@ impl Fleet {
                     };
                     let mut cursor: u64 = 0;
                     loop {
-                        let cmd = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(&pattern)
-                            .arg("COUNT")
-                            .arg(1000)
-                            .to_owned();
+                        let cmd = scan_cmd(cursor, &pattern);
                         let v = c
                             .route_command(
                                 cmd,
@@ -1028,6 +1016,17 @@ impl Fleet {
         }
         *self.inner.conn.lock() = None;
     }
+}
+
+/// One step of a `SCAN` over the keys matching `pattern`, from `cursor`.
+fn scan_cmd(cursor: u64, pattern: &str) -> redis::Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .to_owned()
 }
 
 #[cfg(test)]
