@@ -4,8 +4,8 @@
  * prompt cache, and a session diverted for a moment (an outage, a passing slowness) returns
  * home rather than staying where it was diverted. Held here, not in Rust, so a
  * routing-cache hit with a `sessionId` is served without crossing: Rust gets the session's
- * models as numbers. Bounded (the least recently routed session drops first) and forgetful
- * (a session not routed for `idleMs` is gone), as `router-core`'s `SessionTable`.
+ * models as numbers. Bounded and forgetful (a session not routed for `idleMs` is gone), as
+ * `router-core`'s `SessionTable`; which session drops when full: see `record`.
  */
 /**
  * A session's models and when it was last routed: `model` served its last request, `home` is
@@ -19,10 +19,17 @@ export interface SessionEntry {
   index: number
   homeIndex: number
   of: unknown
+  /** Routed again since it was placed in the table's order (see `record`). */
+  routed: boolean
 }
 
 export class SessionTable {
-  /** Session id → its entry; insertion order is recency (oldest first). */
+  /**
+   * Session id → its entry, in the order the sessions were placed: when first routed, or
+   * moved to the back by the eviction walk (see `record`). A routed session is updated in
+   * place, not moved: a `Map` delete + set on every routed request cost more than the rest
+   * of the session's share of a routing-cache hit.
+   */
   readonly #sessions = new Map<string, SessionEntry>()
   readonly #max: number
   readonly #idleMs: number
@@ -59,17 +66,25 @@ export class SessionTable {
   }
 
   /**
-   * `session` was routed to `model` (index `index` of model set `of`) at `now`: it becomes
-   * the most recent (the least recent drops when full). A new session's home is `model`; a
-   * known one keeps its home, at index `homeIndex` of `of` (-1: it left the model set, so
-   * `model` becomes the home). `known`: its entry, as `entryOf` just returned it (saves a lookup).
+   * `session` was routed to `model` (index `index` of model set `of`) at `now`. A new
+   * session's home is `model`; a known one keeps its home, at index `homeIndex` of `of`
+   * (-1: it left the model set, so `model` becomes the home). `known`: its entry, as
+   * `entryOf` just returned it (saves a lookup).
+   *
+   * When a new session finds the table full, one session drops (second chance): a walk from
+   * the earliest placed session moves each one routed since it was placed to the back
+   * (placed anew, at most once per walk) and stops at the first one not routed since; of the
+   * sessions it walked, the least recently routed drops (the earliest walked on a tie).
+   * While no walk has moved a session, that is the least recently routed of the table; it
+   * can be another only when a session an earlier walk moved, and not routed since, sits
+   * behind the one the walk stopped at and was routed less recently. Each move is paid for
+   * by an earlier routed request: amortized O(1), at most `max` moves in one walk.
    */
   record(session: string, model: string, index: number, of: unknown, now: number, homeIndex: number, known?: SessionEntry): void {
     if (this.#max === 0) return
     const sessions = this.#sessions
     const e = known ?? sessions.get(session)
     if (e !== undefined) {
-      sessions.delete(session)
       e.model = model
       e.at = now
       e.index = index
@@ -80,11 +95,32 @@ export class SessionTable {
         e.homeIndex = homeIndex
       }
       e.of = of
-      sessions.set(session, e)
+      e.routed = true
       return
     }
-    if (sessions.size >= this.#max) sessions.delete(sessions.keys().next().value as string)
-    sessions.set(session, { model, home: model, at: now, index, homeIndex: index, of })
+    if (sessions.size >= this.#max) this.#dropOne()
+    sessions.set(session, { model, home: model, at: now, index, homeIndex: index, of, routed: false })
+  }
+
+  /** Drops one session to make room (the second-chance walk described at `record`). */
+  #dropOne(): void {
+    const sessions = this.#sessions
+    let victim: string | undefined
+    let oldest = Infinity
+    for (const s of sessions.keys()) {
+      const e = sessions.get(s) as SessionEntry
+      if (victim === undefined || e.at < oldest) {
+        victim = s
+        oldest = e.at
+      }
+      if (!e.routed) break
+      // routed since placed: placed anew at the back (the iterator meets it again only
+      // after every other session, by then not routed since)
+      e.routed = false
+      sessions.delete(s)
+      sessions.set(s, e)
+    }
+    sessions.delete(victim as string)
   }
 
   /** Forgets the sessions idle at `now`. */
