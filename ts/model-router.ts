@@ -126,7 +126,7 @@ import {
   REPLAY_TOKENS,
   STATE_HEALTHY,
 } from './router-layout'
-import { KeyMemo, MEMO_MAX_TASK_LENGTH } from './router-memo'
+import { KeyMemo, MEMO_MAX_TASK_LENGTH, type RankedCandidates } from './router-memo'
 import { type SessionEntry, SessionTable } from './router-sessions'
 import { type ModelSnapshot, SNAPSHOT_FIELDS, sameEntries, sameModel, sameModels, snapshotModel } from './router-model-set'
 import type {
@@ -210,6 +210,13 @@ export class ModelRouter extends EventEmitter {
   #budgetKey: string | null = null
   /** Budgets set, by index (`setBudget`). */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
+  /**
+   * By model index of `#budgetListsOf`: the global and model budgets it falls under, for the
+   * first `#budgetListsCount` budgets (rebuilt when either changes; see `#budgetsOf`).
+   */
+  #budgetLists: number[][] = []
+  #budgetListsOf: ModelSnapshot[] | undefined
+  #budgetListsCount = -1
   /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
   readonly #sessions: SessionTable
   /** The table's entry of the context being routed, as `#writeSession` found it. */
@@ -770,17 +777,61 @@ export class ModelRouter extends EventEmitter {
     return true
   }
 
-  /**
-   * The ranked candidates of routing-cache entry `id` as [name id, model index] pairs, then
-   * the tokens its decisions reserve (memoized).
-   */
-  #loadRanked(id: number): number[] {
+  /** The ranked candidates of routing-cache entry `id` and the tokens its decisions reserve (memoized). */
+  #loadRanked(id: number): RankedCandidates {
     const indices = native.routerRanked(this.#h, id)
     const pairs: number[] = []
-    for (const i of indices) pairs.push(this.#nameId(this.#models[i].name), i)
-    pairs.push(native.routerReserveTokens(this.#h, id))
-    this.#memo.setRanked(id, pairs)
-    return pairs
+    const quotaRows: number[] = []
+    for (const i of indices) {
+      const nameId = this.#nameId(this.#models[i].name)
+      pairs.push(nameId, i)
+      if (this.#models[i].limited) quotaRows.push(CAP_NAMES + CAP_STRIDE * nameId)
+    }
+    const tokens = native.routerReserveTokens(this.#h, id)
+    const r: RankedCandidates = { pairs, tokens, quotaRows, planned: -1, maxCost: 0, everyBudget: [], modelBudgets: [] }
+    this.#memo.setRanked(id, r)
+    return r
+  }
+
+  /** Builds the budget part of `r`'s admission check for the budgets set now. */
+  #planBudgets(r: RankedCandidates): void {
+    const budgets = this.#budgets
+    const pairs = r.pairs
+    let maxCost = -Infinity
+    const modelBudgets: number[] = []
+    for (let k = 0; k + 1 < pairs.length; k += 2) {
+      const model = this.#models[pairs[k + 1]]
+      const cost = model.costPerToken * r.tokens
+      // NaN stays: a NaN cost fails every check, as it would candidate by candidate
+      if (maxCost === maxCost && (cost !== cost || cost > maxCost)) maxCost = cost
+      for (let i = 0; i < budgets.length; i++) {
+        if (budgets[i].scope === 'model' && budgets[i].name === model.name) modelBudgets.push(i, cost)
+      }
+    }
+    const everyBudget: number[] = []
+    if (pairs.length > 0) for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'global') everyBudget.push(i)
+    r.maxCost = maxCost
+    r.everyBudget = everyBudget
+    r.modelBudgets = modelBudgets
+    r.planned = budgets.length
+  }
+
+  /** The global and model budgets model `index` falls under. */
+  #budgetsOf(index: number): number[] {
+    const budgets = this.#budgets
+    if (this.#budgetListsOf !== this.#models || this.#budgetListsCount !== budgets.length) {
+      this.#budgetLists = this.#models.map((m) => {
+        const list: number[] = []
+        for (let i = 0; i < budgets.length; i++) {
+          const b = budgets[i]
+          if (b.scope === 'global' || (b.scope === 'model' && b.name === m.name)) list.push(i)
+        }
+        return list
+      })
+      this.#budgetListsOf = this.#models
+      this.#budgetListsCount = budgets.length
+    }
+    return this.#budgetLists[index]
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
@@ -849,57 +900,62 @@ export class ModelRouter extends EventEmitter {
   }
 
   /**
-   * Whether a decision of a memoized entry with candidates `ranked` fits every quota and
-   * budget: each candidate's quota has room for one more request of the entry's tokens,
-   * and each budget a candidate falls under has room for its cost (Rust leaves out a
-   * candidate that does not, and reorders by cost when any budget is short: then Rust
-   * decides). Returns the budget index of the request's `budgetKey` (-1: none), or
-   * undefined when Rust must decide.
+   * Whether a decision of a memoized entry with candidates `r` fits every quota and budget:
+   * each candidate's quota has room for one more request of the entry's tokens, and each
+   * budget a candidate falls under has room for its cost (Rust leaves out a candidate that
+   * does not, and reorders by cost when any budget is short: then Rust decides). A budget
+   * every candidate falls under (global, the request's key) is checked once, for the
+   * costliest candidate: the same answer, as rounding is monotonic. Returns the budget index
+   * of the request's `budgetKey` (-1: none), or undefined when Rust must decide.
    */
-  #roomFor(ranked: number[]): number | undefined {
-    const tokens = ranked[ranked.length - 1]
+  #roomFor(r: RankedCandidates): number | undefined {
+    const tokens = r.tokens
     if (!(tokens >= 0)) return undefined
     const cap = this.#capacity
+    const rows = r.quotaRows
+    for (let j = 0; j < rows.length; j++) {
+      const at = rows[j]
+      const tpm = cap[at + CAP_TPM]
+      if (!(cap[at + CAP_REQUESTS] >= 1 && tokens <= tpm && cap[at + CAP_HELD] + tokens <= tpm)) return undefined
+    }
     const budgets = this.#budgets
+    if (budgets.length === 0) return -1
+    if (r.planned !== budgets.length) this.#planBudgets(r)
     const key = this.#budgetKey
     let keyBudget = -1
     if (key !== null) {
       for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'key' && budgets[i].name === key) keyBudget = i
     }
-    for (let k = 0; k + 1 < ranked.length; k += 2) {
-      const model = this.#models[ranked[k + 1]]
-      if (model.limited) {
-        const at = CAP_NAMES + CAP_STRIDE * ranked[k]
-        const tpm = cap[at + CAP_TPM]
-        if (!(cap[at + CAP_REQUESTS] >= 1 && tokens <= tpm && cap[at + CAP_HELD] + tokens <= tpm)) return undefined
-      }
-      if (budgets.length === 0) continue
-      const cost = model.costPerToken * tokens
-      for (let i = 0; i < budgets.length; i++) {
-        const b = budgets[i]
-        if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) {
-          if (!(cap[2 * i + CAP_SPENT] + cost <= cap[2 * i + CAP_LIMIT])) return undefined
-        }
-      }
+    const maxCost = r.maxCost
+    if (keyBudget >= 0 && r.pairs.length > 0 && !(cap[2 * keyBudget + CAP_SPENT] + maxCost <= cap[2 * keyBudget + CAP_LIMIT])) {
+      return undefined
+    }
+    const every = r.everyBudget
+    for (let j = 0; j < every.length; j++) {
+      const i = every[j]
+      if (!(cap[2 * i + CAP_SPENT] + maxCost <= cap[2 * i + CAP_LIMIT])) return undefined
+    }
+    const named = r.modelBudgets
+    for (let j = 0; j + 1 < named.length; j += 2) {
+      const i = named[j]
+      if (!(cap[2 * i + CAP_SPENT] + named[j + 1] <= cap[2 * i + CAP_LIMIT])) return undefined
     }
     return keyBudget
   }
 
-  /** Adds a fast-path decision's reservation on `model` (name id `row`) to the capacity rows, as Rust adds it on replay. */
-  #reserve(model: ModelSnapshot, row: number, tokens: number, keyBudget: number): void {
+  /** Adds a fast-path decision's reservation on `model` (index `index`, name id `row`) to the capacity rows, as Rust adds it on replay. */
+  #reserve(model: ModelSnapshot, index: number, row: number, tokens: number, keyBudget: number): void {
     const cap = this.#capacity
     if (model.limited) {
       const at = CAP_NAMES + CAP_STRIDE * row
       cap[at + CAP_REQUESTS] -= 1
       cap[at + CAP_HELD] += tokens
     }
-    const budgets = this.#budgets
-    if (budgets.length === 0) return
+    if (this.#budgets.length === 0) return
     const cost = model.costPerToken * tokens
-    for (let i = 0; i < budgets.length; i++) {
-      const b = budgets[i]
-      if (b.scope === 'global' || i === keyBudget || (b.scope === 'model' && b.name === model.name)) cap[2 * i + CAP_SPENT] += cost
-    }
+    const list = this.#budgetsOf(index)
+    for (let j = 0; j < list.length; j++) cap[2 * list[j] + CAP_SPENT] += cost
+    if (keyBudget >= 0) cap[2 * keyBudget + CAP_SPENT] += cost
   }
 
   #adaptiveDecision(
@@ -966,10 +1022,11 @@ export class ModelRouter extends EventEmitter {
     // else the first healthy candidate within its limit: the pick Rust would make (see
     // `AdaptiveBook::pick` and `Router::pick_live`).
     if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
-      let ranked = this.#memo.ranked.get(id)
-      if (ranked === undefined) ranked = this.#loadRanked(id)
-      const keyBudget = this.#roomFor(ranked)
+      let r = this.#memo.ranked.get(id)
+      if (r === undefined) r = this.#loadRanked(id)
+      const keyBudget = this.#roomFor(r)
       if (keyBudget !== undefined) {
+        const ranked = r.pairs
         // the session's home model goes first while it is a healthy candidate, else the
         // model that served it last; else the first healthy candidate
         const home = out[OUT_SESSION_HOME]
@@ -1004,8 +1061,8 @@ export class ModelRouter extends EventEmitter {
             // later check only errs towards asking Rust)
             if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
             if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
-            const tokens = ranked[ranked.length - 1]
-            this.#reserve(model, row, tokens, keyBudget)
+            const tokens = r.tokens
+            this.#reserve(model, index, row, tokens, keyBudget)
             return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
           }
         }

@@ -20,6 +20,28 @@ const MEMO_LATENCIES_PER_TASK = 4
 const MEMO_MAX_KEYS = 4096
 const MEMO_MAX_CHARS = 4 * 1024 * 1024
 
+/**
+ * A memoized routing-cache entry's ranked candidates and what admitting one more of its
+ * decisions checks in the capacity rows (see `ModelRouter`'s fast path). The check's budget
+ * part is built for a count of budgets set (`planned`) and rebuilt when more are set.
+ */
+export interface RankedCandidates {
+  /** [name id, model index] per candidate, best first. */
+  pairs: number[]
+  /** The tokens a decision reserves (NaN: not known, so Rust decides). */
+  tokens: number
+  /** Capacity offsets of the quota rows of the candidates with a quota. */
+  quotaRows: number[]
+  /** The budget count the three fields below were built for (-1: not built). */
+  planned: number
+  /** The costliest candidate's cost of `tokens` (NaN when any cost is; -Infinity: no candidate). */
+  maxCost: number
+  /** Global budgets (every candidate falls under them: room for `maxCost` is room for all). */
+  everyBudget: number[]
+  /** [budget index, cost] for each model budget naming a candidate. */
+  modelBudgets: number[]
+}
+
 export class KeyMemo {
   /**
    * task → latency → for each (tier, priority) slot: [entry id, model index, fresh until
@@ -28,11 +50,8 @@ export class KeyMemo {
   readonly byTask = new Map<string, Map<number, number[]>>()
   /** The same for contexts with a budget, capabilities or custom rules: flat key → [id, model index, fresh until, generation]. */
   readonly byKey = new Map<string, number[]>()
-  /**
-   * Adaptive: the ranked candidates of memoized routing-cache entries as [name id, model
-   * index] pairs, by entry id.
-   */
-  readonly ranked = new Map<number, number[]>()
+  /** Adaptive: the ranked candidates of memoized routing-cache entries, by entry id. */
+  readonly ranked = new Map<number, RankedCandidates>()
   /** The current generation: entries of an older one are outdated. */
   generation = 0
   readonly #limit: number
@@ -58,9 +77,9 @@ export class KeyMemo {
   }
 
   /** Keeps the ranked candidates of entry `id` (bounded like the memo's keys). */
-  setRanked(id: number, pairs: number[]): void {
+  setRanked(id: number, r: RankedCandidates): void {
     if (this.ranked.size >= MEMO_MAX_KEYS) this.ranked.clear()
-    this.ranked.set(id, pairs)
+    this.ranked.set(id, r)
   }
 
   /**
