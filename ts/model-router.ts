@@ -370,7 +370,7 @@ export class ModelRouter extends EventEmitter {
         this.#flush()
         native.routerResetNames(this.#h)
         this.#perfNames.clear()
-        this.#memo.ranked.clear() // it holds name ids
+        this.#memo.forgetRanked() // it holds name ids
         this.#namesGeneration++
       }
       id = native.routerRegisterName(this.#h, name)
@@ -1022,7 +1022,7 @@ export class ModelRouter extends EventEmitter {
     // else the first healthy candidate within its limit: the pick Rust would make (see
     // `AdaptiveBook::pick` and `Router::pick_live`).
     if (out[OUT_RETRY] === 0 && now < live[LIVE_NEXT_CHANGE]) {
-      let r = this.#memo.ranked.get(id)
+      let r = this.#memo.rankedOf(id)
       if (r === undefined) r = this.#loadRanked(id)
       const keyBudget = this.#roomFor(r)
       if (keyBudget !== undefined) {

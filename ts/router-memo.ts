@@ -51,7 +51,10 @@ export class KeyMemo {
   /** The same for contexts with a budget, capabilities or custom rules: flat key → [id, model index, fresh until, generation]. */
   readonly byKey = new Map<string, number[]>()
   /** Adaptive: the ranked candidates of memoized routing-cache entries, by entry id. */
-  readonly ranked = new Map<number, RankedCandidates>()
+  readonly #ranked = new Map<number, RankedCandidates>()
+  /** The entry `rankedOf` answered last (-1: none): a repeated context skips the lookup. */
+  #lastRankedId = -1
+  #lastRanked: RankedCandidates | undefined
   /** The current generation: entries of an older one are outdated. */
   generation = 0
   readonly #limit: number
@@ -65,7 +68,25 @@ export class KeyMemo {
   /** Outdates every entry (a generation bump: their slots are reused as keys repeat). */
   forget(): void {
     this.generation++
-    this.ranked.clear()
+    this.forgetRanked()
+  }
+
+  /** Forgets every entry's ranked candidates (they hold name ids: also when those are reset). */
+  forgetRanked(): void {
+    this.#ranked.clear()
+    this.#lastRankedId = -1
+    this.#lastRanked = undefined
+  }
+
+  /** The ranked candidates kept for entry `id`, if any. */
+  rankedOf(id: number): RankedCandidates | undefined {
+    if (id === this.#lastRankedId) return this.#lastRanked
+    const r = this.#ranked.get(id)
+    if (r !== undefined) {
+      this.#lastRankedId = id
+      this.#lastRanked = r
+    }
+    return r
   }
 
   /** Frees the memo (its key text reached MEMO_MAX_CHARS, or the router shut down). */
@@ -78,8 +99,8 @@ export class KeyMemo {
 
   /** Keeps the ranked candidates of entry `id` (bounded like the memo's keys). */
   setRanked(id: number, r: RankedCandidates): void {
-    if (this.ranked.size >= MEMO_MAX_KEYS) this.ranked.clear()
-    this.ranked.set(id, r)
+    if (this.#ranked.size >= MEMO_MAX_KEYS) this.forgetRanked()
+    this.#ranked.set(id, r)
   }
 
   /**
