@@ -163,6 +163,10 @@ const DEFAULT_MAX_SESSIONS = 10_000
 const DEFAULT_SESSION_IDLE_MS = 10 * 60 * 1000
 /** Memo hits logged before a replay into Rust. */
 const REPLAY_LOG_SIZE = 256
+/** What `#sameMapUnedited` found: another Map (or entries changed), the same with a config edited in place, or unedited. */
+const OTHER_MAP = 0
+const SAME_MAP = 1
+const UNEDITED = 2
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
 const PERF_LOG_SIZE = 256
 /** Distinct model names the outcome buffer keeps ids for. */
@@ -577,7 +581,9 @@ export class ModelRouter extends EventEmitter {
     const c = checkContext(context)
     // A memo hit reads no config (the legacy's cache hit does not either), so in-place edits
     // of the configs are looked for only on the way to Rust: a third of a hit's time.
-    const sameMap = this.#sameMap(availableModels)
+    // adaptive: the same walk also looks for in-place edits its memo hits must see (below)
+    const walk = this.#adaptive ? this.#sameMapUnedited(availableModels) : this.#sameMap(availableModels) ? SAME_MAP : OTHER_MAP
+    const sameMap = walk !== OTHER_MAP
     if (!sameMap) this.#syncMap(availableModels)
     if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
     let customJson: string | null
@@ -609,7 +615,7 @@ export class ModelRouter extends EventEmitter {
       if (m !== undefined && m[at + 2] > now && m[at + 3] === memo.generation) {
         if (adaptive) {
           // the live pick reads every candidate's tier: an edited one goes the full way
-          if (this.#tiersUnchanged()) {
+          if (walk === UNEDITED) {
             const d = this.#adaptiveMemoHit(c, context, m[at], now, start)
             if (d !== undefined) return d
           }
@@ -767,14 +773,28 @@ export class ModelRouter extends EventEmitter {
     this.#sessions.record(session, this.#models[index].name, index, this.#models, now, home, known)
   }
 
-  /** No config's tier or context window was edited in place since it was sent to Rust. */
-  #tiersUnchanged(): boolean {
+  /**
+   * Adaptive: `#sameMap` (OTHER_MAP when not), and in the same walk of the configs whether
+   * any one's tier, context window or quota was edited in place since it was sent to Rust
+   * (SAME_MAP) or none (UNEDITED): a memo hit's live pick reads every candidate's. One walk
+   * rather than two: ~20 ns of a routing-cache hit.
+   */
+  #sameMapUnedited(models: unknown): number {
+    if (models !== this.#lastMap || models === undefined) return OTHER_MAP
     const snap = this.#models
-    for (let i = 0; i < snap.length; i++) {
-      const s = snap[i]
-      if (s.ref.tier !== s.tier || s.ref.maxTokens !== s.maxTokens || s.ref.rpm !== s.rpm || s.ref.tpm !== s.tpm) return false
+    const m = models as Map<unknown, ModelConfig>
+    if (m.size !== snap.length) return OTHER_MAP
+    // two plain iterators, as `sameEntries`
+    let i = 0
+    for (const name of m.keys()) if (snap[i++].name !== name) return OTHER_MAP
+    i = 0
+    let walk = UNEDITED
+    for (const cfg of m.values()) {
+      const s = snap[i++]
+      if (s.ref !== cfg) return OTHER_MAP
+      if (cfg.tier !== s.tier || cfg.maxTokens !== s.maxTokens || cfg.rpm !== s.rpm || cfg.tpm !== s.tpm) walk = SAME_MAP
     }
-    return true
+    return walk
   }
 
   /** The ranked candidates of routing-cache entry `id` and the tokens its decisions reserve (memoized). */
