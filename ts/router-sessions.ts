@@ -85,8 +85,11 @@ export class SessionTable {
     const sessions = this.#sessions
     const e = known ?? sessions.get(session)
     if (e !== undefined) {
-      e.model = model
       e.at = now
+      e.routed = true
+      // the same model and home (the usual follow-up): only the time moves
+      if (index === e.index && of === e.of && homeIndex === e.homeIndex) return
+      e.model = model
       e.index = index
       if (homeIndex < 0) {
         e.home = model
@@ -95,7 +98,6 @@ export class SessionTable {
         e.homeIndex = homeIndex
       }
       e.of = of
-      e.routed = true
       return
     }
     if (sessions.size >= this.#max) this.#dropOne()
