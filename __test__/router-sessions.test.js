@@ -3,10 +3,15 @@
 const { SessionTable } = require('../dist/router-sessions.js')
 
 const IDLE_MS = 1_000_000
+const MODELS = ['a', 'b']
 /** A table of at most `max` sessions, and `route(session, t)`: one routed request at time t. */
 function table(max) {
   const t = new SessionTable(max, IDLE_MS)
-  const route = (session, now, model = 'a') => t.record(session, model, 0, null, now, 0, t.entryOf(session, now))
+  const route = (session, now, model = 'a') => {
+    const e = t.entryOf(session, now)
+    // as the router calls it: the model's index in the model set, the known home's index
+    t.record(session, model, MODELS.indexOf(model), MODELS, now, e === undefined ? -1 : e.homeIndex, e)
+  }
   const held = (sessions, now) => sessions.filter((s) => t.peek(s, now) !== undefined)
   return { t, route, held }
 }
@@ -59,7 +64,10 @@ describe('SessionTable', () => {
     route('s', 1, 'a')
     route('s', 2, 'b')
     const e = t.peek('s', 2)
-    expect([e.model, e.home, e.at]).toEqual(['b', 'a', 2])
+    expect([e.model, e.index, e.home, e.homeIndex, e.at]).toEqual(['b', 1, 'a', 0, 2])
+    route('s', 3, 'b') // the same model and home: only the time moves
+    route('s', 4, 'a')
+    expect([e.model, e.index, e.home, e.homeIndex, e.at]).toEqual(['a', 0, 'a', 0, 4])
   })
 
   test('a session not routed for idleMs is forgotten; the bound holds through many sessions', () => {
