@@ -295,6 +295,8 @@ export async function run(opts: { quick: boolean; only?: string }): Promise<Row[
  * the plain adaptive strategy on contexts without `sessionId`, in interleaved rounds.
  */
 const CAPACITY_GOAL = 2
+/** Routing-cache hits each side serves before the timed rounds. */
+const HIT_WARMUP = 5000
 const CAPACITY_CONFIGS: Array<{ label: string; quotas: boolean; budget: boolean; sessions: boolean }> = [
   { label: 'rpm/tpm set', quotas: true, budget: false, sessions: false },
   { label: 'a budget set', quotas: false, budget: true, sessions: false },
@@ -345,6 +347,9 @@ async function capacityRows(opts: { quick: boolean; only?: string }): Promise<Ro
           return () => s.router.selectOptimalModel(contexts[k++ % contexts.length], s.models)
         }),
       )
+      // every side's hit path optimized before the first timed round (--quick's rounds are
+      // short: a side timed first would otherwise run colder code than the others)
+      if (path === 'cache hit') for (const call of calls) for (let i = 0; i < HIT_WARMUP; i++) await call(i)
       const batch = path === 'cache hit' ? 16 : undefined
       const results = await interleaved(
         calls.map((call) => () => measure(call, { iterations, batch })),
