@@ -580,17 +580,22 @@ export class ModelRouter extends EventEmitter {
     this.#open()
     const c = checkContext(context)
     // A memo hit reads no config (the legacy's cache hit does not either), so in-place edits
-    // of the configs are looked for only on the way to Rust: a third of a hit's time.
-    // adaptive: the same walk also looks for in-place edits its memo hits must see (below)
+    // of the configs are looked for only on the way to Rust: a third of a hit's time. The
+    // adaptive strategy's hits read every candidate's tier, window and quota: its walk of
+    // the Map also looks for edits of those.
     const walk = this.#adaptive ? this.#sameMapUnedited(availableModels) : this.#sameMap(availableModels) ? SAME_MAP : OTHER_MAP
     const sameMap = walk !== OTHER_MAP
     if (!sameMap) this.#syncMap(availableModels)
     if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
-    let customJson: string | null
-    try {
-      customJson = this.#matchedCustomRules(context)
-    } catch (e) {
-      return this.#emergency(c, context, e, 0)
+    let customJson: string | null = null
+    // only custom rules run here (a call that is never made is never inlined: the hit's own
+    // steps keep the inlining budget)
+    if (this.#customRules !== 0) {
+      try {
+        customJson = this.#matchedCustomRules(context)
+      } catch (e) {
+        return this.#emergency(c, context, e, 0)
+      }
     }
     const out = this.#out
     const h = this.#h
@@ -727,8 +732,14 @@ export class ModelRouter extends EventEmitter {
     if (retry === undefined && previous === undefined) {
       out[OUT_RETRY] = 0
       out[OUT_PREVIOUS] = -1
-      return
+    } else {
+      this.#writeAttempt(retry, previous)
     }
+  }
+
+  /** `#writeRetry` for a context with `retryCount` or `previousModel` (apart: the first attempt's path stays small enough to inline). */
+  #writeAttempt(retry: unknown, previous: unknown): void {
+    const out = this.#out
     if (retry !== undefined) {
       if (typeof retry !== 'number') throw typeError('context.retryCount', 'a number', retry)
       if (!Number.isInteger(retry) || retry < 0) throw rangeError('context.retryCount', 'an integer ≥ 0', retry)
@@ -889,11 +900,17 @@ export class ModelRouter extends EventEmitter {
     const reason = affinity ? AFFINITY_REASON : PREFERRED_REASON
     const decision = this.#adaptiveDecision(modelName, 0.9, reason, routingTime, true, decisionId * 4096 + nameId)
     if ((samples >= 100 || samples % 10 === 0) && hasListeners(this, 'performance_metrics')) {
-      try {
-        this.emit('performance_metrics', this.#metricsPayload())
-      } catch (e) {
-        return this.#emergency(c, context, e, routingTime)
-      }
+      return this.#emitMetrics(c, context, decision, routingTime)
+    }
+    return decision
+  }
+
+  /** Emits `performance_metrics` after a memo hit: `decision`, or the emergency fallback when a listener throws. */
+  #emitMetrics(c: Checked, context: RoutingContext, decision: RoutingDecision, routingTime: number): RoutingDecision {
+    try {
+      this.emit('performance_metrics', this.#metricsPayload())
+    } catch (e) {
+      return this.#emergency(c, context, e, routingTime)
     }
     return decision
   }
@@ -938,8 +955,13 @@ export class ModelRouter extends EventEmitter {
       const tpm = cap[at + CAP_TPM]
       if (!(cap[at + CAP_REQUESTS] >= 1 && tokens <= tpm && cap[at + CAP_HELD] + tokens <= tpm)) return undefined
     }
+    return this.#budgets.length === 0 ? -1 : this.#budgetRoom(r)
+  }
+
+  /** `#roomFor`'s budget part (apart: the quota part stays small enough to inline). */
+  #budgetRoom(r: RankedCandidates): number | undefined {
+    const cap = this.#capacity
     const budgets = this.#budgets
-    if (budgets.length === 0) return -1
     if (r.planned !== budgets.length) this.#planBudgets(r)
     const key = this.#budgetKey
     let keyBudget = -1
@@ -971,7 +993,12 @@ export class ModelRouter extends EventEmitter {
       cap[at + CAP_REQUESTS] -= 1
       cap[at + CAP_HELD] += tokens
     }
-    if (this.#budgets.length === 0) return
+    if (this.#budgets.length !== 0) this.#reserveBudgets(model, index, tokens, keyBudget)
+  }
+
+  /** `#reserve`'s budget part. */
+  #reserveBudgets(model: ModelSnapshot, index: number, tokens: number, keyBudget: number): void {
+    const cap = this.#capacity
     const cost = model.costPerToken * tokens
     const list = this.#budgetsOf(index)
     for (let j = 0; j < list.length; j++) cap[2 * list[j] + CAP_SPENT] += cost
@@ -1088,6 +1115,12 @@ export class ModelRouter extends EventEmitter {
         }
       }
     }
+    return this.#pickCached(c, context, id, now, start)
+  }
+
+  /** Adaptive: Rust picks among memoized entry `id`'s candidates (the fast path could not); undefined when the entry is gone. */
+  #pickCached(c: Checked, context: RoutingContext, id: number, now: number, start: number): RoutingDecision | undefined {
+    const out = this.#out
     if (this.#logLen > 0) {
       native.routerReplayHits(this.#h, this.#log, this.#logLen)
       this.#logLen = 0
@@ -1132,6 +1165,7 @@ export class ModelRouter extends EventEmitter {
     }
     return decision
   }
+
   /** A decision served from the key memo: as the legacy's step 2, plus a logged replay. */
   #memoHit(c: Checked, context: RoutingContext, id: number, modelName: string, start: number): RoutingDecision {
     const routingTime = performance.now() - start
