@@ -105,4 +105,36 @@ describe('repeated contexts within quotas and budgets', () => {
     expect(d.fromCache).toBe(true)
     expect((await r.selectOptimalModel(c({ sessionId: 'other' }), m)).modelName).toBe('top')
   })
+
+  test('another Map of the same config objects on every call: repeated contexts are still served without asking Rust', async () => {
+    // the binding the layer calls (the same module instance), wrapped to count routing calls
+    const { native } = require('../dist/native.js')
+    const names = ['routerSelect', 'routerSelectPlain', 'routerPickCached']
+    const saved = names.map((n) => native[n])
+    let calls = 0
+    for (const [k, n] of names.entries()) {
+      native[n] = (...a) => {
+        calls++
+        return saved[k](...a)
+      }
+    }
+    try {
+      const r = make()
+      const top = config('top', 300, { rpm: 1000 })
+      const next = config('next', 500)
+      const fresh = () =>
+        new Map([
+          ['top', top],
+          ['next', next],
+        ])
+      await route(r, fresh(), 2) // a miss, then the hit that memoizes the entry
+      const before = calls
+      const names2 = []
+      for (let i = 0; i < 5; i++) names2.push(...(await route(r, fresh(), 1, { sessionId: 's' })))
+      expect(names2).toEqual(Array(5).fill('top'))
+      expect(calls).toBe(before)
+    } finally {
+      for (const [k, n] of names.entries()) native[n] = saved[k]
+    }
+  })
 })

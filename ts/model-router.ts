@@ -583,9 +583,13 @@ export class ModelRouter extends EventEmitter {
     // of the configs are looked for only on the way to Rust: a third of a hit's time. The
     // adaptive strategy's hits read every candidate's tier, window and quota: its walk of
     // the Map also looks for edits of those.
-    const walk = this.#adaptive ? this.#sameMapUnedited(availableModels) : this.#sameMap(availableModels) ? SAME_MAP : OTHER_MAP
+    let walk = this.#adaptive ? this.#sameMapUnedited(availableModels) : this.#sameMap(availableModels) ? SAME_MAP : OTHER_MAP
     const sameMap = walk !== OTHER_MAP
-    if (!sameMap) this.#syncMap(availableModels)
+    if (!sameMap) {
+      this.#syncMap(availableModels)
+      // another Map of the same configs keeps the memo: its hits are served as on the same Map
+      if (this.#adaptive) walk = this.#sameMapUnedited(availableModels)
+    }
     if (this.#models.length === 0) throw codedError('ERR_NO_MODELS', 'No models available')
     let customJson: string | null = null
     // only custom rules run here (a call that is never made is never inlined: the hit's own
