@@ -13,7 +13,8 @@
  *
  * Starts its own `redis-server` on a free port (no persistence) unless FLEET_REDIS_URL is
  * set. Options: --requests N (per process, default 20000), --keys N (default 20000),
- * --reads N (default 20000).
+ * --reads N (default 20000), --rounds N (cross-process get rounds, default 2), --get-only
+ * (part 2's get rows alone).
  *
  * `run()` is the fleet section of `benchmark:compare`: parts 1 and 2 (gets only) at a
  * reduced size, or a line saying why it was skipped.
@@ -346,10 +347,16 @@ async function main(): Promise<void> {
       await routerRows(url, prefix)
       return
     }
+    const rounds = arg('rounds', 2)
+    if (process.argv.includes('--get-only')) {
+      await fillBoth(url, prefix, reads * rounds)
+      console.log(await crossGet(url, prefix, reads, rounds, '##'))
+      return
+    }
     // 1. hit rate; 2. cross-process get, native vs ioredis + JSON, then set and memory
     console.log(await hitRate(url, prefix, requests, keys, '##'))
-    const mem = await fillBoth(url, prefix, reads * 2)
-    console.log(await crossGet(url, prefix, reads, 2, '##'))
+    const mem = await fillBoth(url, prefix, reads * rounds)
+    console.log(await crossGet(url, prefix, reads, rounds, '##'))
     const wn: Lat[] = []
     const wp: Lat[] = []
     for (let round = 0; round < 2; round++) {
@@ -369,7 +376,7 @@ async function main(): Promise<void> {
     console.log(
       `| ratio native / ioredis | ${(a.p50 / b.p50).toFixed(2)}× | ${(a.p99 / b.p99).toFixed(2)}× | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |\n`,
     )
-    const keysStored = reads * 2
+    const keysStored = reads * rounds
     console.log('## Redis memory per entry (INFO used_memory delta / entries; 1 KB JSON value, compressed by the native side)\n')
     console.log(
       `| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${(mem.nativeBytes / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${(mem.peerBytes / keysStored).toFixed(0)} |\n`,
