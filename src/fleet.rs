@@ -4,7 +4,11 @@
 //! weak threadsafe function, so neither the connection, the subscription nor the probe
 //! keeps the process alive.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use fleet_core::{
     Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock, Write,
@@ -116,26 +120,40 @@ fn to_js(e: Entry) -> BindingFleetEntry {
     }
 }
 
-/// A promise settled with `convert(fut.await)` on the JS thread.
+/// A promise settled with `convert(fut.await)` on the JS thread: one task on the runtime,
+/// whose panic (a bug, or a dependency's) rejects the promise instead of leaving it pending.
 pub(crate) fn promise<'e, T, D, F, C>(env: &'e Env, fut: F, convert: C) -> Result<Object<'e>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,
-    F: std::future::Future<Output = T> + Send + 'static,
+    F: Future<Output = T> + Send + 'static,
     C: FnOnce(T) -> D + Send + 'static,
 {
     let rt = runtime()?;
     let (deferred, promise) = env.create_deferred::<D, _>()?;
-    // the work runs as its own task so that a panic in it (a bug, or a dependency's) rejects
-    // the promise instead of leaving it pending
-    let work = rt.spawn(fut);
     rt.spawn(async move {
-        match work.await {
-            Ok(v) => deferred.resolve(move |_| Ok(convert(v))),
-            Err(_) => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
+        match CatchPanic(Box::pin(fut)).await {
+            Some(v) => deferred.resolve(move |_| Ok(convert(v))),
+            None => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
         }
     });
     Ok(promise)
+}
+
+/// A future's output, or `None` when polling it panicked (it is not polled again).
+struct CatchPanic<F: Future>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
+    }
 }
 
 /// Connects (in the background: the returned handle works at once, its calls miss until
