@@ -244,7 +244,8 @@ pub struct FetchedBatch {
 #[napi(object, object_from_js = false)]
 pub struct BindingFleetBatch {
     pub meta: Float64Array,
-    pub json: String,
+    /// Latin-1 when every value is ASCII: V8 copies it instead of decoding UTF-8.
+    pub json: Either<String, Latin1String>,
     pub bytes: Option<Buffer>,
     pub strings: Option<Vec<String>>,
     pub fetched: External<FetchedBatch>,
@@ -254,6 +255,7 @@ pub struct BindingFleetBatch {
 struct Compact {
     meta: Vec<f64>,
     json: String,
+    json_ascii: bool,
     bytes: Vec<u8>,
     strings: Vec<String>,
     fetched: FetchedBatch,
@@ -262,6 +264,7 @@ struct Compact {
 fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
     let mut meta = vec![0.0; keys.len() * META_STRIDE];
     let mut json = String::new();
+    let mut json_ascii = true;
     let mut units = 0usize;
     let mut bytes = Vec::new();
     let mut strings = Vec::new();
@@ -292,6 +295,7 @@ fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
                 units += if s.is_ascii() {
                     s.len()
                 } else {
+                    json_ascii = false;
                     s.encode_utf16().count()
                 };
                 json.push_str(s);
@@ -308,6 +312,7 @@ fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
     Compact {
         meta,
         json,
+        json_ascii,
         bytes,
         strings,
         fetched: FetchedBatch { keys, entries },
@@ -330,7 +335,11 @@ pub fn fleet_get_batch<'e>(
         },
         |c: Compact| BindingFleetBatch {
             meta: Float64Array::new(c.meta),
-            json: c.json,
+            json: if c.json_ascii {
+                Either::B(Latin1String::from(c.json))
+            } else {
+                Either::A(c.json)
+            },
             bytes: (!c.bytes.is_empty()).then(|| Buffer::from(c.bytes)),
             strings: (!c.strings.is_empty()).then_some(c.strings),
             fetched: External::new(c.fetched),
