@@ -146,6 +146,50 @@ interface PendingGet {
   resolve: (value: unknown) => void
 }
 
+/**
+ * The last `MAX_FILLED` keys copied from Redis into the local levels, in O(1) per add: a
+ * ring of keys and each live key's slot (a `Set` trimmed from its oldest entry pays a scan
+ * over the holes its deletes left, microseconds per add once full).
+ */
+class FilledKeys {
+  /** Grows to `MAX_FILLED`, then wraps: `next` is the oldest slot. */
+  #ring: string[] = []
+  readonly #slot = new Map<string, number>()
+  #next = 0
+
+  add(key: string): void {
+    if (this.#ring.length < MAX_FILLED) {
+      this.#slot.set(key, this.#ring.length)
+      this.#ring.push(key)
+      return
+    }
+    const old = this.#ring[this.#next]
+    // the slot's key is gone when it was deleted, or added again (it then has a newer slot)
+    if (this.#slot.get(old) === this.#next) this.#slot.delete(old)
+    this.#ring[this.#next] = key
+    this.#slot.set(key, this.#next)
+    this.#next = (this.#next + 1) % MAX_FILLED
+  }
+
+  delete(key: string): void {
+    this.#slot.delete(key)
+  }
+
+  clear(): void {
+    this.#slot.clear()
+    this.#ring = []
+    this.#next = 0
+  }
+
+  get size(): number {
+    return this.#slot.size
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#slot.keys()
+  }
+}
+
 export class FleetCacheLevel {
   #handle: FleetHandle | null
   readonly #host: FleetHost
@@ -158,7 +202,7 @@ export class FleetCacheLevel {
   readonly #recent = new Map<string, number>()
   /** Highest `seq` that left `recent` (a read older than it cannot be checked: refused). */
   #forgottenSeq = 0
-  readonly #filled = new Set<string>()
+  readonly #filled = new FilledKeys()
 
   constructor(options: FleetOptions, host: FleetHost, compression: boolean, maxValueSize: number) {
     this.#host = host
@@ -240,7 +284,7 @@ export class FleetCacheLevel {
     if (this.#filled.size === 0) return
     try {
       const h = this.#host.live() as CacheHandle
-      for (const k of this.#filled) native.cacheDelete(h, k)
+      for (const k of this.#filled.keys()) native.cacheDelete(h, k)
       this.#host.commit().catch(() => {})
     } catch {
       // shut down
@@ -341,12 +385,7 @@ export class FleetCacheLevel {
     } catch {
       return // shut down: served, not kept
     }
-    for (let i = 0; i < batch.length; i++) if (keep[i] === 1) this.#noteFilled(batch[i].key)
-  }
-
-  #noteFilled(key: string): void {
-    if (this.#filled.size >= MAX_FILLED) this.#filled.delete(this.#filled.values().next().value as string)
-    this.#filled.add(key)
+    for (let i = 0; i < batch.length; i++) if (keep[i] === 1) this.#filled.add(batch[i].key)
   }
 
   /** Copies an entry read from Redis into the local levels, with its remaining TTL. */
@@ -362,7 +401,7 @@ export class FleetCacheLevel {
     } catch {
       return // a value the local levels refuse (too large for memory): served, not kept
     }
-    this.#noteFilled(key)
+    this.#filled.add(key)
   }
 
   #value(e: NativeEntry): unknown {
