@@ -32,6 +32,11 @@ import { rng, zipf } from './workload'
 
 const PROCESSES = 4
 const IN_FLIGHT = 64
+/**
+ * Untimed reads each cross-process reader makes first, of keys stored for this (both sides
+ * alike): its connection and its JIT are warm when the timed reads start.
+ */
+const WARM_READS = 1000
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -55,6 +60,8 @@ interface Job {
   requests: number
   keys: number
   start?: number
+  /** First of the WARM_READS keys a reader reads untimed before its timed reads. */
+  warmStart?: number
 }
 
 async function runWorker(job: Job): Promise<unknown> {
@@ -92,6 +99,9 @@ async function runWorker(job: Job): Promise<unknown> {
     }
     // read-native: each key once, 64 in flight, every read a local miss served by Redis
     await cache.get('warm-up')
+    await closedLoop(WARM_READS, async (i) => {
+      await cache.get(`r:${(job.warmStart ?? 0) + i}`)
+    })
     let missed = 0
     const r = await closedLoop(job.requests, async (i) => {
       if ((await cache.get(`r:${(job.start ?? 0) + i}`)) === null) missed++
@@ -109,6 +119,9 @@ async function readIoredis(job: Job, autoPipelining: boolean): Promise<unknown> 
   const r = new Redis(job.url as string, { enableAutoPipelining: autoPipelining })
   try {
     await r.ping()
+    await closedLoop(WARM_READS, async (i) => {
+      JSON.parse((await r.get(`${job.prefix}peer:${(job.warmStart ?? 0) + i}`)) as string)
+    })
     return await closedLoop(job.requests, async (i) => {
       const s = await r.get(`${job.prefix}peer:${(job.start ?? 0) + i}`)
       if (s === null) throw new Error('peer read missed')
@@ -251,11 +264,13 @@ async function crossGet(url: string, prefix: string, reads: number, rounds: numb
   const nat: Lat[] = []
   const peer: Lat[] = []
   const auto: Lat[] = []
+  const warmStart = rounds * reads
   for (let round = 0; round < rounds; round++) {
     const start = round * reads
-    nat.push(await inChild<Lat>({ kind: 'read-native', url, prefix: `${prefix}x:`, seed: 0, requests: reads, keys: 0, start }))
-    peer.push(await inChild<Lat>({ kind: 'read-ioredis', url, prefix, seed: 0, requests: reads, keys: 0, start }))
-    auto.push(await inChild<Lat>({ kind: 'read-ioredis-auto', url, prefix, seed: 0, requests: reads, keys: 0, start }))
+    const job = { url, seed: 0, requests: reads, keys: 0, start, warmStart }
+    nat.push(await inChild<Lat>({ ...job, kind: 'read-native', prefix: `${prefix}x:` }))
+    peer.push(await inChild<Lat>({ ...job, kind: 'read-ioredis', prefix }))
+    auto.push(await inChild<Lat>({ ...job, kind: 'read-ioredis-auto', prefix }))
   }
   const n = best(nat)
   const q = best(peer)
@@ -267,7 +282,7 @@ async function crossGet(url: string, prefix: string, reads: number, rounds: numb
   const ratio = (name: string, x: Lat, y: Lat) =>
     `| ${name} | ${(x.p50 / y.p50).toFixed(2)}× | ${(x.p99 / y.p99).toFixed(2)}× | ${(x.opsPerSec / y.opsPerSec).toFixed(2)}× | ${(x.cpuUs / y.cpuUs).toFixed(2)}× |`
   return [
-    `${h} Cross-process get, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} reads (best of ${rounds} round${rounds === 1 ? '' : 's'}, alternating)\n`,
+    `${h} Cross-process get, 1 KB JSON, ${IN_FLIGHT} in flight, ${reads.toLocaleString('en-US')} reads after ${WARM_READS} untimed ones (best of ${rounds} round${rounds === 1 ? '' : 's'}, alternating)\n`,
     '| side | p50 µs | p99 µs | ops/s | CPU µs per read |',
     '|---|---:|---:|---:|---:|',
     row('native fleet level (CacheManager.get, local miss → Redis → local fill)', n),
@@ -367,7 +382,7 @@ export async function run(o: { quick: boolean }): Promise<string> {
       `A reduced \`npm run benchmark:fleet\` (${PROCESSES} processes, one local Redis ${own ? 'started for this run' : 'from FLEET_REDIS_URL'}; ` +
       'the full run adds sets, Redis memory per entry and the option-absent costs; docs/fleet.md).\n'
     const hits = await hitRate(url, prefix, requests, keys, '###')
-    await fillBoth(url, prefix, reads * rounds)
+    await fillBoth(url, prefix, reads * rounds + WARM_READS)
     const gets = await crossGet(url, prefix, reads, rounds, '###')
     return [head, hits, gets].join('\n')
   } finally {
@@ -391,13 +406,13 @@ async function main(): Promise<void> {
     }
     const rounds = arg('rounds', 2)
     if (process.argv.includes('--get-only')) {
-      await fillBoth(url, prefix, reads * rounds)
+      await fillBoth(url, prefix, reads * rounds + WARM_READS)
       console.log(await crossGet(url, prefix, reads, rounds, '##'))
       return
     }
     // 1. hit rate; 2. cross-process get, native vs ioredis + JSON, then set and memory
     console.log(await hitRate(url, prefix, requests, keys, '##'))
-    const mem = await fillBoth(url, prefix, reads * rounds)
+    const mem = await fillBoth(url, prefix, reads * rounds + WARM_READS)
     console.log(await crossGet(url, prefix, reads, rounds, '##'))
     const wn: Lat[] = []
     const wp: Lat[] = []
@@ -418,7 +433,7 @@ async function main(): Promise<void> {
     console.log(
       `| ratio native / ioredis | ${(a.p50 / b.p50).toFixed(2)}× | ${(a.p99 / b.p99).toFixed(2)}× | ${(a.opsPerSec / b.opsPerSec).toFixed(2)}× |\n`,
     )
-    const keysStored = reads * rounds
+    const keysStored = reads * rounds + WARM_READS
     console.log('## Redis memory per entry (INFO used_memory delta / entries; 1 KB JSON value, compressed by the native side)\n')
     console.log(
       `| side | bytes per entry |\n|---|---:|\n| native record (key with hash tag, header, lz4) | ${(mem.nativeBytes / keysStored).toFixed(0)} |\n| ioredis + JSON (plain key, JSON text) | ${(mem.peerBytes / keysStored).toFixed(0)} |\n`,
