@@ -33,7 +33,7 @@ pub struct CacheHandle {
     shared: Float64Array,
 }
 
-type CacheCell = RefCell<CacheHandle>;
+pub(crate) type CacheCell = RefCell<CacheHandle>;
 
 /// `shared[SHARED_REMOVALS]`: entries the memory level has removed so far.
 const SHARED_REMOVALS: usize = 0;
@@ -89,6 +89,15 @@ fn map_err(e: CacheError) -> Error {
 
 fn with<T>(h: &External<CacheCell>, f: impl FnOnce(&mut TieredCache) -> Result<T>) -> Result<T> {
     with_shared(h, |c, _| f(c))
+}
+
+/// `f` over the cache and the core's clock: for the fleet level (`src/fleet.rs`), which
+/// copies entries read from Redis into the local levels without a second crossing.
+pub(crate) fn with_cache<T>(
+    h: &External<CacheCell>,
+    f: impl FnOnce(&mut TieredCache, i64) -> T,
+) -> Result<T> {
+    with(h, |c| Ok(f(c, now_ms())))
 }
 
 /// `with`, also handing `f` the shared array; publishes the memory level's state there
@@ -198,7 +207,7 @@ pub fn cache_create(
 }
 
 /// A positive TTL is at least 1 ms (0 would mean the default TTL).
-fn ttl_ms(ttl: f64) -> i64 {
+pub(crate) fn ttl_ms(ttl: f64) -> i64 {
     if ttl.is_finite() && ttl > 0.0 {
         ttl.ceil().min(i64::MAX as f64 / 2.0) as i64
     } else {

@@ -4,7 +4,11 @@
 //! weak threadsafe function, so neither the connection, the subscription nor the probe
 //! keeps the process alive.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use fleet_core::{
     Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock, Write,
@@ -116,26 +120,40 @@ fn to_js(e: Entry) -> BindingFleetEntry {
     }
 }
 
-/// A promise settled with `convert(fut.await)` on the JS thread.
+/// A promise settled with `convert(fut.await)` on the JS thread: one task on the runtime,
+/// whose panic (a bug, or a dependency's) rejects the promise instead of leaving it pending.
 pub(crate) fn promise<'e, T, D, F, C>(env: &'e Env, fut: F, convert: C) -> Result<Object<'e>>
 where
     T: Send + 'static,
     D: ToNapiValue + 'static,
-    F: std::future::Future<Output = T> + Send + 'static,
+    F: Future<Output = T> + Send + 'static,
     C: FnOnce(T) -> D + Send + 'static,
 {
     let rt = runtime()?;
     let (deferred, promise) = env.create_deferred::<D, _>()?;
-    // the work runs as its own task so that a panic in it (a bug, or a dependency's) rejects
-    // the promise instead of leaving it pending
-    let work = rt.spawn(fut);
     rt.spawn(async move {
-        match work.await {
-            Ok(v) => deferred.resolve(move |_| Ok(convert(v))),
-            Err(_) => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
+        match CatchPanic(Box::pin(fut)).await {
+            Some(v) => deferred.resolve(move |_| Ok(convert(v))),
+            None => deferred.reject(coded("ERR_FLEET", "the fleet call failed unexpectedly")),
         }
     });
     Ok(promise)
+}
+
+/// A future's output, or `None` when polling it panicked (it is not polled again).
+struct CatchPanic<F: Future>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
+    }
 }
 
 /// Connects (in the background: the returned handle works at once, its calls miss until
@@ -207,12 +225,103 @@ pub fn fleet_connect(
     Ok(External::new(FleetHandle { fleet }))
 }
 
-/// Entries of `keys` (null: miss, garbage, or Redis unavailable), in one burst.
-#[napi(
-    catch_unwind,
-    ts_return_type = "Promise<Array<BindingFleetEntry | null>>"
-)]
-pub fn fleet_get_many<'e>(
+/// Numbers per key in `BindingFleetBatch::meta`.
+const META_STRIDE: usize = 4;
+
+/// The entries a `fleetGetBatch` read, held natively until `fleetFill` copies the ones the
+/// drop-in layer serves into the local levels (the values do not cross back).
+pub struct FetchedBatch {
+    keys: Vec<String>,
+    entries: Vec<Option<Entry>>,
+}
+
+/// A batch read in compact form: one string for all JSON values and one `Buffer` for all
+/// binary values instead of an object per entry. Per key `i`, `meta[4i..4i+4]` is `kind`
+/// (-1: no entry: a miss, garbage, or Redis unavailable), `expiresAt` (wall-clock ms, 0:
+/// unknown), and where the value is: `start`/`end` UTF-16 offsets in `json` (kind 0), byte
+/// offsets in `bytes` (kinds 2 and 3), or `start` an index in `strings` (the other text
+/// kinds: a value served as a string must not keep the whole batch's text alive).
+#[napi(object, object_from_js = false)]
+pub struct BindingFleetBatch {
+    pub meta: Float64Array,
+    /// Latin-1 when every value is ASCII: V8 copies it instead of decoding UTF-8.
+    pub json: Either<String, Latin1String>,
+    pub bytes: Option<Buffer>,
+    pub strings: Option<Vec<String>>,
+    pub fetched: External<FetchedBatch>,
+}
+
+/// The compact form, built on the runtime's thread.
+struct Compact {
+    meta: Vec<f64>,
+    json: String,
+    json_ascii: bool,
+    bytes: Vec<u8>,
+    strings: Vec<String>,
+    fetched: FetchedBatch,
+}
+
+fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
+    let mut meta = vec![0.0; keys.len() * META_STRIDE];
+    let mut json = String::new();
+    let mut json_ascii = true;
+    let mut units = 0usize;
+    let mut bytes = Vec::new();
+    let mut strings = Vec::new();
+    let mut entries = Vec::with_capacity(keys.len());
+    let mut found = found.into_iter();
+    for m in meta.chunks_exact_mut(META_STRIDE) {
+        m[0] = -1.0;
+        let e = match found.next() {
+            Some(Lookup::Hit(e)) => e,
+            _ => {
+                entries.push(None);
+                continue;
+            }
+        };
+        if matches!(e.kind, 2 | 3) {
+            m[2] = bytes.len() as f64;
+            bytes.extend_from_slice(&e.payload);
+            m[3] = bytes.len() as f64;
+        } else {
+            // the codec checked UTF-8
+            let Ok(s) = std::str::from_utf8(&e.payload) else {
+                entries.push(None);
+                continue;
+            };
+            if e.kind == 0 {
+                // JS offsets count UTF-16 units
+                m[2] = units as f64;
+                units += if s.is_ascii() {
+                    s.len()
+                } else {
+                    json_ascii = false;
+                    s.encode_utf16().count()
+                };
+                json.push_str(s);
+                m[3] = units as f64;
+            } else {
+                m[2] = strings.len() as f64;
+                strings.push(s.to_owned());
+            }
+        }
+        m[0] = f64::from(e.kind);
+        m[1] = e.expires_at_ms as f64;
+        entries.push(Some(e));
+    }
+    Compact {
+        meta,
+        json,
+        json_ascii,
+        bytes,
+        strings,
+        fetched: FetchedBatch { keys, entries },
+    }
+}
+
+/// Entries of `keys` in one burst (one pipeline), in compact form (`BindingFleetBatch`).
+#[napi(catch_unwind, ts_return_type = "Promise<BindingFleetBatch>")]
+pub fn fleet_get_batch<'e>(
     env: &'e Env,
     h: &External<FleetHandle>,
     keys: Vec<String>,
@@ -220,17 +329,67 @@ pub fn fleet_get_many<'e>(
     let fleet = h.fleet.clone();
     promise(
         env,
-        async move { fleet.get_many(&keys).await },
-        |found: Vec<Lookup>| -> Vec<Option<BindingFleetEntry>> {
-            found
-                .into_iter()
-                .map(|l| match l {
-                    Lookup::Hit(e) => Some(to_js(e)),
-                    _ => None,
-                })
-                .collect()
+        async move {
+            let found = fleet.get_many(&keys).await;
+            compact(keys, found)
+        },
+        |c: Compact| BindingFleetBatch {
+            meta: Float64Array::new(c.meta),
+            json: if c.json_ascii {
+                Either::B(Latin1String::from(c.json))
+            } else {
+                Either::A(c.json)
+            },
+            bytes: (!c.bytes.is_empty()).then(|| Buffer::from(c.bytes)),
+            strings: (!c.strings.is_empty()).then_some(c.strings),
+            fetched: External::new(c.fetched),
         },
     )
+}
+
+/// Copies the entries of a `fleetGetBatch` whose `keep[i]` is 1 into the local levels of
+/// `cache`, with the time they have left. `keep[i]` is set to 0 where nothing was stored:
+/// no entry, already expired, a legacy kind, or a value the local levels refuse (too large
+/// for memory: served, not kept). Each entry is copied at most once.
+#[napi(catch_unwind)]
+pub fn fleet_fill(
+    cache: &External<crate::cache::CacheCell>,
+    fetched: &mut External<FetchedBatch>,
+    mut keep: Uint8Array,
+) -> Result<()> {
+    // SAFETY: the caller's array, written only here, on the JS thread, during this call
+    let keep = unsafe { keep.as_mut() };
+    let FetchedBatch { keys, entries } = &mut **fetched;
+    crate::cache::with_cache(cache, |c, now| {
+        for (i, k) in keep.iter_mut().enumerate() {
+            if *k == 0 {
+                continue;
+            }
+            *k = 0;
+            let Some(e) = entries.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
+            // the local levels store these kinds (`cacheSetText`/`cacheSetBytes`)
+            if e.kind > 3 {
+                continue;
+            }
+            let ttl = if e.expires_at_ms == 0 {
+                0
+            } else {
+                let left = e.expires_at_ms as i64 - now;
+                if left <= 0 {
+                    continue;
+                }
+                crate::cache::ttl_ms(left as f64)
+            };
+            let ns = e.namespace.as_deref().unwrap_or("");
+            if c.set_owned(&keys[i], ns, e.kind, e.payload, ttl, now)
+                .is_ok()
+            {
+                *k = 1;
+            }
+        }
+    })
 }
 
 /// One entry of `fleetSetMany`.

@@ -12,6 +12,7 @@
  */
 import { native } from './native'
 import { rangeError, typeError } from './errors'
+import { KIND_BUFFER, KIND_BYTES, KIND_JSON, KIND_STRING } from './cache-codec'
 
 /**
  * The `redis` option of `CacheManager`: a Redis shared by every process, the level after
@@ -40,7 +41,8 @@ interface FleetOptions {
 
 type FleetHandle = ReturnType<typeof native.fleetConnect>
 type CacheHandle = ReturnType<typeof native.cacheCreate>
-type NativeEntry = NonNullable<Awaited<ReturnType<typeof native.fleetGetMany>>[number]>
+type NativeEntry = NonNullable<Awaited<ReturnType<typeof native.fleetAcquire>>['entry']>
+type NativeBatch = Awaited<ReturnType<typeof native.fleetGetBatch>>
 type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
 
 /** Counters of the shared level (`CacheManager.getFleetStats()`). */
@@ -80,6 +82,11 @@ export interface FleetHost {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
+/** Numbers per key in a batch's `meta` (see `fleetGetBatch` in `src/fleet.rs`). */
+const META_STRIDE = 4
+/** A batch's answer for a read an invalidation overtook: read it again. */
+const REREAD = Symbol('reread')
 /** Keys copied from Redis into the local levels, remembered for a resubscription. */
 const MAX_FILLED = 65_536
 /** Recently invalidated keys, remembered to refuse a read that raced its invalidation. */
@@ -132,7 +139,55 @@ interface PendingSet {
 
 interface PendingGet {
   key: string
-  resolve: (entry: NativeEntry | null) => void
+  /** `#seq` when this read started. */
+  seq: number
+  /** Reads of this key an invalidation overtook so far. */
+  stale: number
+  resolve: (value: unknown) => void
+}
+
+/**
+ * The last `MAX_FILLED` keys copied from Redis into the local levels, in O(1) per add: a
+ * ring of keys and each live key's slot (a `Set` trimmed from its oldest entry pays a scan
+ * over the holes its deletes left, microseconds per add once full).
+ */
+class FilledKeys {
+  /** Grows to `MAX_FILLED`, then wraps: `next` is the oldest slot. */
+  #ring: string[] = []
+  readonly #slot = new Map<string, number>()
+  #next = 0
+
+  add(key: string): void {
+    if (this.#ring.length < MAX_FILLED) {
+      this.#slot.set(key, this.#ring.length)
+      this.#ring.push(key)
+      return
+    }
+    const old = this.#ring[this.#next]
+    // the slot's key is gone when it was deleted, or added again (it then has a newer slot)
+    if (this.#slot.get(old) === this.#next) this.#slot.delete(old)
+    this.#ring[this.#next] = key
+    this.#slot.set(key, this.#next)
+    this.#next = (this.#next + 1) % MAX_FILLED
+  }
+
+  delete(key: string): void {
+    this.#slot.delete(key)
+  }
+
+  clear(): void {
+    this.#slot.clear()
+    this.#ring = []
+    this.#next = 0
+  }
+
+  get size(): number {
+    return this.#slot.size
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#slot.keys()
+  }
 }
 
 export class FleetCacheLevel {
@@ -147,7 +202,7 @@ export class FleetCacheLevel {
   readonly #recent = new Map<string, number>()
   /** Highest `seq` that left `recent` (a read older than it cannot be checked: refused). */
   #forgottenSeq = 0
-  readonly #filled = new Set<string>()
+  readonly #filled = new FilledKeys()
 
   constructor(options: FleetOptions, host: FleetHost, compression: boolean, maxValueSize: number) {
     this.#host = host
@@ -229,7 +284,7 @@ export class FleetCacheLevel {
     if (this.#filled.size === 0) return
     try {
       const h = this.#host.live() as CacheHandle
-      for (const k of this.#filled) native.cacheDelete(h, k)
+      for (const k of this.#filled.keys()) native.cacheDelete(h, k)
       this.#host.commit().catch(() => {})
     } catch {
       // shut down
@@ -237,12 +292,8 @@ export class FleetCacheLevel {
     this.#filled.clear()
   }
 
-  /** The entry of `key` in Redis, or null; gets of one tick go out together. */
-  #lookup(key: string): Promise<NativeEntry | null> {
-    if (this.#handle === null) return Promise.resolve(null)
-    return new Promise((resolve) => {
-      if (this.#pending.push({ key, resolve }) === 1) void RESOLVED.then(this.#flushGets)
-    })
+  #enqueue(g: PendingGet): void {
+    if (this.#pending.push(g) === 1) void RESOLVED.then(this.#flushGets)
   }
 
   readonly #flushGets = (): void => {
@@ -252,24 +303,89 @@ export class FleetCacheLevel {
       for (const g of batch) g.resolve(null)
       return
     }
-    let p: Promise<(NativeEntry | null)[]>
+    const keys = new Array<string>(batch.length)
+    for (let i = 0; i < batch.length; i++) keys[i] = batch[i].key
+    let p: Promise<NativeBatch>
     try {
-      p = native.fleetGetMany(
-        this.#handle,
-        batch.map((g) => g.key),
-      )
+      p = native.fleetGetBatch(this.#handle, keys)
     } catch {
       for (const g of batch) g.resolve(null)
       return
     }
     p.then(
-      (rs) => {
-        for (let i = 0; i < batch.length; i++) batch[i].resolve(rs[i] ?? null)
-      },
+      (r) => this.#settle(batch, r),
       () => {
         for (const g of batch) g.resolve(null)
       },
     )
+  }
+
+  /**
+   * A batch's answer: each value decoded, the ones served copied into the local levels in
+   * one native call (the values stay native), then each read resolved, or read again when
+   * an invalidation of its key (or a clear, or a (re)subscription) may have overtaken it:
+   * the second read starts after the invalidation was applied, and Redis executed the
+   * delete before publishing it.
+   */
+  #settle(batch: PendingGet[], r: NativeBatch): void {
+    const meta = r.meta
+    const out = new Array<unknown>(batch.length)
+    let keep: Uint8Array | null = null
+    for (let i = 0; i < batch.length; i++) {
+      const g = batch[i]
+      const m = i * META_STRIDE
+      if (meta[m] < 0) {
+        out[i] = null
+      } else if (this.#stale(g.key, g.seq)) {
+        out[i] = REREAD
+      } else {
+        try {
+          out[i] = this.#valueAt(r, m)
+          if (keep === null) keep = new Uint8Array(batch.length)
+          keep[i] = 1
+        } catch {
+          out[i] = null // a well-formed record holding text that is not JSON: garbage, a miss
+        }
+      }
+    }
+    if (keep !== null) this.#fillBatch(batch, r, keep)
+    for (let i = 0; i < batch.length; i++) {
+      const g = batch[i]
+      const v = out[i]
+      if (v !== REREAD) g.resolve(v)
+      else if (++g.stale >= MAX_STALE_READS || this.#handle === null) g.resolve(null)
+      else {
+        g.seq = this.#seq
+        this.#enqueue(g)
+      }
+    }
+  }
+
+  /** The value at `meta[m]` of a batch: a fresh copy. */
+  #valueAt(r: NativeBatch, m: number): unknown {
+    const meta = r.meta
+    const kind = meta[m]
+    if (kind === KIND_JSON) return JSON.parse(r.json.slice(meta[m + 2], meta[m + 3]))
+    if (kind === KIND_BUFFER || kind === KIND_BYTES) {
+      // its own memory: a value must not share the batch's buffer
+      const n = meta[m + 3] - meta[m + 2]
+      const b = Buffer.allocUnsafeSlow(n)
+      ;(r.bytes as Buffer).copy(b, 0, meta[m + 2], meta[m + 3])
+      return kind === KIND_BYTES ? new Uint8Array(b.buffer, b.byteOffset, n) : b
+    }
+    const text = (r.strings as string[])[meta[m + 2]]
+    return kind === KIND_STRING ? text : this.#host.decode(String.fromCharCode(kind << 1) + text)
+  }
+
+  /** Copies the batch's entries marked in `keep` into the local levels, with their remaining TTL. */
+  #fillBatch(batch: PendingGet[], r: NativeBatch, keep: Uint8Array): void {
+    try {
+      native.fleetFill(this.#host.live() as CacheHandle, r.fetched, keep)
+      this.#host.commit().catch(() => {})
+    } catch {
+      return // shut down: served, not kept
+    }
+    for (let i = 0; i < batch.length; i++) if (keep[i] === 1) this.#filled.add(batch[i].key)
   }
 
   /** Copies an entry read from Redis into the local levels, with its remaining TTL. */
@@ -285,7 +401,6 @@ export class FleetCacheLevel {
     } catch {
       return // a value the local levels refuse (too large for memory): served, not kept
     }
-    if (this.#filled.size >= MAX_FILLED) this.#filled.delete(this.#filled.values().next().value as string)
     this.#filled.add(key)
   }
 
@@ -300,27 +415,12 @@ export class FleetCacheLevel {
   }
 
   /**
-   * A local miss: the value from Redis (copied into the local levels), or null. A read that
-   * an invalidation of its key (or a clear, or a (re)subscription) may have overtaken is
-   * read again: the second read starts after the invalidation was applied, and Redis
-   * executed the delete before publishing it.
+   * A local miss: the value from Redis (copied into the local levels), or null. The gets
+   * of one tick go out together (see `#settle`).
    */
-  async get(key: string): Promise<unknown> {
-    for (let read = 0; read < MAX_STALE_READS; read++) {
-      const seq = this.#seq
-      const e = await this.#lookup(key)
-      if (e === null) return null
-      if (this.#stale(key, seq)) continue
-      let v: unknown
-      try {
-        v = this.#value(e)
-      } catch {
-        return null // a well-formed record holding text that is not JSON: garbage, a miss
-      }
-      this.#fill(key, e)
-      return v
-    }
-    return null
+  get(key: string): Promise<unknown> {
+    if (this.#handle === null) return RESOLVED_NULL
+    return new Promise((resolve) => this.#enqueue({ key, seq: this.#seq, stale: 0, resolve }))
   }
 
   /**
