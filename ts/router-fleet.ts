@@ -16,8 +16,8 @@
  *   lease is asked for as soon as the limit is known (a new model set, `setBudget`, leases
  *   resumed): a decision made while one is out waits for it (`warming`), and one refused
  *   for want of a lease whose refill is out waits for that (`refill`), each bounded by
- *   `timeoutMs`. A lease call Redis does not answer puts the process on its share of every
- *   limit at once (as degraded, without the event) until Redis answers again.
+ *   `timeoutMs`. A lease call Redis does not answer in time puts the process on its share
+ *   of every limit at once, before the `degraded` event arrives.
  * - Degraded (Redis down or slower than `timeoutMs`): peers' states are dropped (each
  *   process decides alone) and each process keeps to its share of every quota (limit /
  *   live processes last seen in the heartbeat set); `fleet_degraded` fires once,
@@ -314,9 +314,15 @@ export class RouterFleet {
     end?.()
   }
 
-  /** A lease call Redis did not answer in time (or while connecting): each limit's share now, rather than refusing until it answers. */
+  /**
+   * A lease call Redis did not answer in time: each limit's share now (the `degraded` event
+   * follows), so the decisions waiting for it proceed. A call skipped while a cluster is
+   * still connecting leaves the limits leased: the share would be granted outside the
+   * fleet's window by every process starting at once.
+   */
   #fallBack(): void {
-    if (this.#handle === null || this.#degraded || this.#fallback) return
+    const fh = this.#handle
+    if (fh === null || this.#degraded || this.#fallback || !native.fleetDegraded(fh)) return
     this.#fallback = true
     native.routerFleetQuotaMode(this.#host.handle, 'share', 1 / this.#live, this.#host.now())
   }
