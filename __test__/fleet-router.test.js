@@ -380,7 +380,7 @@ describe('fleet-wide budgets', () => {
     expect(await until(() => Math.abs(stored() - admitted * cost) <= limit * 1e-9, 400, 5)).toBe(true)
   })
 
-  test('a lapsed lease leaves the memo no room: the decision crosses into Rust and waits for a refill', async () => {
+  test('a lapsed lease leaves the memo no room: the decision waits for the refill; Redis silent, it goes on the share', async () => {
     const prefix = newPrefix()
     const m = models({ top: { costPerToken: 1e-4 }, next: { costPerToken: 1e-4 } })
     const cost = await costOfOne(m)
@@ -396,16 +396,30 @@ describe('fleet-wide budgets', () => {
         return false
       }
     }
-    expect(await until(ok, 400, 5)).toBe(true)
+    // the first decision waits for the first lease
     expect(await ok()).toBe(true)
-    // Redis stops answering and the router's clock passes the lease's life: no room, though
-    // the budget is far from spent
+    expect(await ok()).toBe(true)
+    const key = redis.cli('--scan', '--pattern', `${prefix}b:*`)
+    const stored = () => Number(redis.cli('HGET', key, 's'))
+    // the router's clock passes the lease's life: no room in the memo; the decision crosses
+    // into Rust, is short of a lease, and waits for the refill it asks for
+    a.clock.t += 2500
+    const before = stored()
+    expect(await ok()).toBe(true)
+    expect(stored()).toBeGreaterThan(before)
+    // Redis stops answering and the lease lapses again: the decision waits for the refill
+    // until the call gives up (timeoutMs), then proceeds on the share, the budget being far
+    // from spent
     redis.cli('CLIENT', 'PAUSE', '800', 'ALL')
     a.clock.t += 2500
-    expect(await ok()).toBe(false)
-    expect(await ok()).toBe(false)
-    // Redis back: a refill, and decisions again
-    expect(await until(ok, 400, 10)).toBe(true)
+    expect(await ok()).toBe(true)
+    expect(await ok()).toBe(true)
+    expect(await until(() => a.events.some((x) => x.e === 'fleet_degraded'), 400, 10)).toBe(true)
+    // Redis back: leases again, and decisions on them
+    expect(await until(() => a.events.some((x) => x.e === 'fleet_restored'), 600, 10)).toBe(true)
+    a.clock.t += 2500
+    expect(await ok()).toBe(true)
+    expect(a.events.filter((x) => x.e === 'fleet_degraded')).toHaveLength(1)
   })
 })
 

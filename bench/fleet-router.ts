@@ -10,13 +10,18 @@
  * 2. Quota overshoot: 4 processes route as fast as they can for a few seconds to a model
  *    with `rpm` (and an unlimited second model); the requests named to the limited model,
  *    summed over the fleet, against the limit (the run is shorter than the 60 s window, so
- *    the whole run is one window). Goal: ≤ 1% over the limit.
+ *    the whole run is one window). Goal: ≤ 1% over the limit. The same with 8 processes
+ *    (4 more started for it), on another model's window.
  * 3. Budget overspend: 4 processes route one context as fast as they can (memo hits) under
  *    one global budget worth `BUDGET_DECISIONS` decisions; the cost of the decisions
  *    admitted, summed over the fleet, against the limit (a day's window aligned on Redis's
  *    clock: a run that crosses midnight UTC would start a new period). Goal: ≤ 1% over.
  * 4. Routing p50 with the fleet state on (`redis` option, a peer's ejection held) vs off,
  *    in one process, alternated. Goal: ≤ 1.2×.
+ * 5. Cold starts: fresh routers (each its own connection, as a new process would have),
+ *    a budget set and `rpm` on every model, `whenNoneHealthy: "reject"`; the first decision
+ *    right after construction. Counted: refused first decisions (goal: none) and how long
+ *    the first decision took (it waits for the first leases).
  *
  * Run alone: `node bench/dist/fleet-router.js [--url redis://…]` (starts no Redis itself
  * without --url: use `npm run benchmark:fleet`).
@@ -32,6 +37,8 @@ const QUOTA_RUN_MS = 3000
 const ROUTING_DECISIONS = 20_000
 const BUDGET_DECISIONS = 20_000
 const BUDGET_RUN_MS = 2000
+const WIDE_PROCESSES = 8
+const COLD_STARTS = 20
 
 const now = () => performance.timeOrigin + performance.now()
 
@@ -62,7 +69,7 @@ type Msg =
   | { op: 'start'; url: string; prefix: string }
   | { op: 'watch'; model: string }
   | { op: 'eject'; model: string }
-  | { op: 'quota'; untilWall: number }
+  | { op: 'quota'; untilWall: number; model: string }
   | { op: 'budget'; untilWall: number }
   | { op: 'stop' }
 
@@ -95,7 +102,7 @@ function worker(): void {
     } else if (m.op === 'quota') {
       const r = router!
       const models = new Map([
-        ['limited', config('limited', 300, { rpm: QUOTA_RPM })],
+        [m.model, config(m.model, 300, { rpm: QUOTA_RPM })],
         ['open', config('open', 500)],
       ])
       let limited = 0
@@ -103,7 +110,7 @@ function worker(): void {
       while (Date.now() < m.untilWall) {
         const d = await r.selectOptimalModel(ctx(), models)
         total++
-        if (d.modelName === 'limited') limited++
+        if (d.modelName === m.model) limited++
         r.reportOutcome(d, { ok: true, latencyMs: 50 })
         // let lease answers in now and then
         if (total % 64 === 0) await new Promise((res) => setImmediate(res))
@@ -204,6 +211,29 @@ async function routingP50(url: string, prefix: string): Promise<{ off: number; o
   return { off: pct(offs, 50), on: pct(ons, 50) }
 }
 
+/** Fresh routers' first decisions (a budget, `rpm` on every model): refused ones and their times (ms). */
+async function coldStarts(url: string, prefix: string): Promise<{ refused: number; ms: number[] }> {
+  const models = new Map([
+    ['a', config('a', 300, { rpm: 100_000 })],
+    ['b', config('b', 400, { rpm: 100_000 })],
+  ])
+  let refused = 0
+  const ms: number[] = []
+  for (let i = 0; i < COLD_STARTS; i++) {
+    const r = new ModelRouter({ strategy: 'adaptive', whenNoneHealthy: 'reject', redis: { url, prefix } })
+    r.setBudget({ scope: 'global', limit: 1e6, windowMs: 86_400_000 })
+    const t = performance.now()
+    try {
+      await r.selectOptimalModel(ctx(), models)
+    } catch {
+      refused++
+    }
+    ms.push(performance.now() - t)
+    r.shutdown()
+  }
+  return { refused, ms }
+}
+
 /** Prints the router rows; `url` is a Redis the run may write under `prefix`. */
 export async function routerRows(url: string, prefix: string): Promise<void> {
   console.log(`## ModelRouter fleet state (${PROCESSES} processes, one local Redis)\n`)
@@ -226,11 +256,26 @@ export async function routerRows(url: string, prefix: string): Promise<void> {
     }
     // 2. quota overshoot
     const untilWall = Date.now() + QUOTA_RUN_MS
-    for (const k of kids) k.send({ op: 'quota', untilWall })
+    for (const k of kids) k.send({ op: 'quota', untilWall, model: 'limited' })
     const counts = await Promise.all(kids.map((k) => k.next()))
     const limited = counts.reduce((s, c) => s + c.limited, 0)
     const total = counts.reduce((s, c) => s + c.total, 0)
     const over = Math.max(0, limited - QUOTA_RPM) / QUOTA_RPM
+    // 2b. the same with 8 processes, on another model's window
+    const more = Array.from({ length: WIDE_PROCESSES - PROCESSES }, child)
+    kids.push(...more)
+    for (const k of more) k.send({ op: 'start', url, prefix: `${prefix}r:` })
+    await Promise.all(more.map((k) => k.next()))
+    await new Promise((r) => setTimeout(r, 1500)) // a heartbeat counts all 8
+    const wideUntil = Date.now() + QUOTA_RUN_MS
+    for (const k of kids) k.send({ op: 'quota', untilWall: wideUntil, model: 'limited8' })
+    const wide = await Promise.all(kids.map((k) => k.next()))
+    const wideLimited = wide.reduce((s, c) => s + c.limited, 0)
+    const wideTotal = wide.reduce((s, c) => s + c.total, 0)
+    const wideOver = Math.max(0, wideLimited - QUOTA_RPM) / QUOTA_RPM
+    for (const k of more) k.send({ op: 'stop' })
+    await Promise.all(more.map((k) => new Promise((r) => k.proc.once('exit', r))))
+    kids.splice(PROCESSES)
     // 3. budget overspend
     const budgetUntil = Date.now() + BUDGET_RUN_MS
     for (const k of kids) k.send({ op: 'budget', untilWall: budgetUntil })
@@ -242,6 +287,8 @@ export async function routerRows(url: string, prefix: string): Promise<void> {
     const overspend = Math.max(0, spent - budgetLimit) / budgetLimit
     // 4. routing p50 on vs off
     const p = await routingP50(url, `${prefix}p:`)
+    // 5. cold starts
+    const cold = await coldStarts(url, `${prefix}c:`)
     const p99 = pct(lags, 99)
     console.log('| row | measured | goal | met |\n|---|---:|---:|---|')
     console.log(
@@ -251,11 +298,17 @@ export async function routerRows(url: string, prefix: string): Promise<void> {
       `| quota overshoot, rpm ${QUOTA_RPM}, 4 processes × ${QUOTA_RUN_MS / 1000} s (${total} decisions, ${limited} named the limited model) | ${(over * 100).toFixed(2)}% | ≤ 1% | ${over <= 0.01 ? 'yes' : 'no'} |`,
     )
     console.log(
+      `| quota overshoot, rpm ${QUOTA_RPM}, ${WIDE_PROCESSES} processes × ${QUOTA_RUN_MS / 1000} s (${wideTotal} decisions, ${wideLimited} named the limited model) | ${(wideOver * 100).toFixed(2)}% | ≤ 1% | ${wideOver <= 0.01 ? 'yes' : 'no'} |`,
+    )
+    console.log(
       `| budget overspend, one global budget of ${BUDGET_DECISIONS} decisions, 4 processes × ${BUDGET_RUN_MS / 1000} s (${tries} tries, ${admitted} admitted) | ${(overspend * 100).toFixed(2)}% | ≤ 1% | ${overspend <= 0.01 ? 'yes' : 'no'} |`,
     )
     const ratio = p.on / p.off
     console.log(
-      `| routing p50, fleet state on vs off (memo hits, 3 models, one held out by a peer) | ${(p.on * 1000).toFixed(1)} vs ${(p.off * 1000).toFixed(1)} µs (${ratio.toFixed(2)}×) | ≤ 1.2× | ${ratio <= 1.2 ? 'yes' : 'no'} |\n`,
+      `| routing p50, fleet state on vs off (memo hits, 3 models, one held out by a peer) | ${(p.on * 1000).toFixed(1)} vs ${(p.off * 1000).toFixed(1)} µs (${ratio.toFixed(2)}×) | ≤ 1.2× | ${ratio <= 1.2 ? 'yes' : 'no'} |`,
+    )
+    console.log(
+      `| cold starts: ${COLD_STARTS} fresh routers (budget + rpm, "reject"), first decision right after construction: refused; time p50 / max | ${cold.refused} refused; ${pct(cold.ms, 50).toFixed(2)} / ${Math.max(...cold.ms).toFixed(2)} ms | 0 refused | ${cold.refused === 0 ? 'yes' : 'no'} |\n`,
     )
   } finally {
     for (const k of kids) k.send({ op: 'stop' })

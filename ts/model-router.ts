@@ -502,7 +502,38 @@ export class ModelRouter extends EventEmitter {
 
   /** Chooses a model for `context` among `availableModels` (pass the same Map every call: it is the fast path). Rejects with a `TypeError`/`RangeError` naming a bad field, `ERR_NO_MODELS` (empty Map), `ERR_NO_ELIGIBLE_MODEL` (no model the user's tier may use, or none whose window fits), `ERR_NO_HEALTHY_MODEL` (adaptive, `whenNoneHealthy: "reject"`) or `ERR_BUDGET_EXCEEDED`. */
   async selectOptimalModel(context: RoutingContext, availableModels: Map<string, ModelConfig>): Promise<RoutingDecision> {
-    return this.#select(context, availableModels)
+    const fleet = this.#fleet
+    if (fleet === null) return this.#select(context, availableModels)
+    return this.#fleetSelect(fleet, context, availableModels)
+  }
+
+  /**
+   * Fleet mode: a decision made while a limit's first lease is out (a cold start, a new model
+   * set, `setBudget`, leases resumed) waits for it; one refused for want of a lease whose
+   * refill is out waits for that once. Both bounded by `timeoutMs` (docs/fleet.md).
+   */
+  #fleetSelect(fleet: RouterFleet, context: RoutingContext, models: Map<string, ModelConfig>): RoutingDecision | Promise<RoutingDecision> {
+    if (models !== this.#lastMap) {
+      // the Map's quotas reach Rust before the decision, so their first leases are out
+      this.#open()
+      checkContext(context)
+      this.#syncMap(models)
+      fleet.prefetch()
+    }
+    const first = fleet.warming()
+    if (first !== null) return first.then(() => this.#select(context, models))
+    try {
+      return this.#select(context, models)
+    } catch (e) {
+      // refused for want of a lease (retried within the core's REFILL_WAIT_MS, 20 ms), not
+      // for a spent limit or a cooldown
+      const err = e as CodedError & { retryAfterMs?: number }
+      const code = err.code
+      const short = (code === 'ERR_NO_HEALTHY_MODEL' || code === 'ERR_BUDGET_EXCEEDED') && (err.retryAfterMs as number) <= 20
+      const refill = short ? fleet.refill() : null
+      if (refill === null) throw e
+      return refill.then(() => this.#select(context, models))
+    }
   }
 
   /**
@@ -1459,6 +1490,7 @@ export class ModelRouter extends EventEmitter {
     const i = native.routerSetBudget(this.#h, scope, name ?? null, b.limit, b.windowMs, this.#now())
     if (i < 0) throw rangeError('budget', 'at most 1024 budgets', budget)
     this.#budgets[i] = { scope, name }
+    this.#fleet?.prefetch()
   }
 
   /** New: every budget with its spend and what remains in its current window, in the order first set. */

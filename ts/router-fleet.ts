@@ -12,7 +12,12 @@
  *   from a decision. On (re)subscription the stored cooldowns are read again.
  * - Quotas (`rpm`, `tpm`) and budgets (`setBudget`): the router core spends leases; the work
  *   timer sends the refills it asks for (one Lua script per model or budget and refill),
- *   gives back lapsed capacity and, on `shutdown()`, whatever is unspent.
+ *   gives back lapsed capacity and, on `shutdown()`, whatever is unspent. A limit's first
+ *   lease is asked for as soon as the limit is known (a new model set, `setBudget`, leases
+ *   resumed): a decision made while one is out waits for it (`warming`), and one refused
+ *   for want of a lease whose refill is out waits for that (`refill`), each bounded by
+ *   `timeoutMs`. A lease call Redis does not answer in time puts the process on its share
+ *   of every limit at once, before the `degraded` event arrives.
  * - Degraded (Redis down or slower than `timeoutMs`): peers' states are dropped (each
  *   process decides alone) and each process keeps to its share of every quota (limit /
  *   live processes last seen in the heartbeat set); `fleet_degraded` fires once,
@@ -52,6 +57,8 @@ const HEARTBEAT_MS = 1000
 const HEARTBEAT_TTL_MS = 3000
 /** Peer ejections held at most (one per model name; a bound on what messages may fill). */
 const MAX_HOLDS = 4096
+/** Limits whose first lease was answered, at most (models with a quota and budgets). */
+const MAX_ANSWERED = 4096 + 1024
 
 /** A health event of this router (see `native.routerTakeHealthEvents`). */
 interface OwnChange {
@@ -72,14 +79,30 @@ export class RouterFleet {
   /** Lease calls out (quotas, budgets). */
   #leasing = 0
   #budgetLeasing = 0
+  /** Limits (`q` + model, `b` + budget index) whose first lease was answered since leases (re)started. */
+  readonly #answered = new Set<string>()
+  /** First-lease calls out: decisions wait while any is. */
+  #firstOut = 0
+  /** Decisions waiting for the lease calls out, and when they stop waiting regardless. */
+  #wait: Promise<void> | null = null
+  #endWait: (() => void) | null = null
+  #waitTimer: NodeJS.Timeout | undefined
+  /** Lease batches sent for the wait after its first was answered (at most one). */
+  #waitRounds = 0
+  /** A wait's bound: one lease call answers or fails within `timeoutMs`; a second round may follow one that found more work. */
+  readonly #waitMs: number
   #live = 1
   #degraded = false
+  /** A lease call went unanswered while not degraded: on the share until Redis answers. */
+  #fallback = false
+  #beating = false
   #lastBeat = -Infinity
   readonly #timer: NodeJS.Timeout
 
   constructor(options: FleetOptions, host: RouterFleetHost, probeTimeoutMs: number) {
     this.#host = host
     this.#probeTimeoutMs = probeTimeoutMs
+    this.#waitMs = 2 * options.timeoutMs + WORK_MS
     // the router's options (and any apiKey in its model configs) never reach this call
     this.#handle = native.fleetConnect({ ...options, compression: false, maxValueBytes: 0 }, RouterFleet.#onEvent(new WeakRef(this)))
     native.routerFleetQuotaMode(host.handle, 'leased', 1, host.now())
@@ -104,6 +127,7 @@ export class RouterFleet {
     switch (e.kind) {
       case 'degraded': {
         this.#degraded = true
+        this.#fallback = false
         const now = this.#host.now()
         native.routerFleetClearPeers(h, now)
         this.#holds.clear()
@@ -113,7 +137,8 @@ export class RouterFleet {
       }
       case 'restored':
         this.#degraded = false
-        native.routerFleetQuotaMode(h, 'leased', 1, this.#host.now())
+        this.#fallback = false
+        this.#resumeLeases()
         this.#publishLocal()
         this.#loadStored()
         this.#host.emit('fleet_restored', { downMs: e.value })
@@ -191,7 +216,6 @@ export class RouterFleet {
   #work(): void {
     const fh = this.#handle
     if (fh === null) return
-    const h = this.#host.handle
     const now = this.#host.now()
     if (!this.#degraded) {
       for (const [model, at] of this.#holds) {
@@ -203,6 +227,31 @@ export class RouterFleet {
         )
       }
     }
+    this.#sendLeases(fh, now)
+    const wall = Date.now()
+    // on the fallback share, a beat is what tells that Redis answers again
+    if ((wall - this.#lastBeat >= HEARTBEAT_MS || this.#fallback) && !this.#beating) {
+      this.#lastBeat = wall
+      this.#beating = true
+      native.fleetHeartbeat(fh, HEARTBEAT_TTL_MS).then(
+        (n) => {
+          this.#beating = false
+          if (n > 0) this.#live = n
+          if (n > 0 && this.#fallback && !this.#degraded && this.#handle !== null) {
+            this.#fallback = false
+            this.#resumeLeases()
+          }
+        },
+        () => {
+          this.#beating = false
+        },
+      )
+    }
+  }
+
+  /** Sends the lease work the router core holds (one batch of quota calls and one of budget calls out at a time). */
+  #sendLeases(fh: FleetHandle, now: number): void {
+    const h = this.#host.handle
     if (this.#leasing === 0) {
       const work = native.routerFleetLeaseWork(h, now, Math.max(0.01, 0.25 / this.#live))
       for (const w of work) this.#lease(fh, w)
@@ -211,16 +260,83 @@ export class RouterFleet {
       const work = native.routerFleetBudgetWork(h, now, Math.max(0.01, 0.25 / this.#live))
       for (const w of work) this.#leaseBudget(fh, w)
     }
-    const wall = Date.now()
-    if (wall - this.#lastBeat >= HEARTBEAT_MS) {
-      this.#lastBeat = wall
-      native.fleetHeartbeat(fh, HEARTBEAT_TTL_MS).then(
-        (n) => {
-          if (n > 0) this.#live = n
-        },
-        () => {},
-      )
+  }
+
+  /** Leases (again): every limit's first lease is asked for at once. */
+  #resumeLeases(): void {
+    this.#answered.clear()
+    native.routerFleetQuotaMode(this.#host.handle, 'leased', 1, this.#host.now())
+    this.prefetch()
+  }
+
+  /** Asks now for the leases the router core wants (called when limits appear: a new model set, `setBudget`). */
+  prefetch(): void {
+    const fh = this.#handle
+    if (fh !== null && !this.#degraded && !this.#fallback) this.#sendLeases(fh, this.#host.now())
+  }
+
+  /** While a limit's first lease is out: a promise that settles when the lease calls out are answered (at most about `2 × timeoutMs`). Else null, at no cost. */
+  warming(): Promise<void> | null {
+    return this.#firstOut > 0 ? this.#waitLeases() : null
+  }
+
+  /** After a decision was refused: sends the refills the router core asked for and returns a promise that settles when the lease calls out are answered (bounded as `warming`); null when none is out (the refusal stands). */
+  refill(): Promise<void> | null {
+    const fh = this.#handle
+    if (fh === null) return null
+    if (this.#wait === null && !this.#degraded && !this.#fallback) this.#sendLeases(fh, this.#host.now())
+    return this.#leasing + this.#budgetLeasing > 0 ? this.#waitLeases() : null
+  }
+
+  /** One promise for every waiting decision. Its timer does not hold the process: a lease call out does, for at most `timeoutMs`. */
+  #waitLeases(): Promise<void> {
+    if (this.#wait !== null) return this.#wait
+    this.#waitRounds = 0
+    this.#wait = new Promise<void>((resolve) => {
+      this.#endWait = resolve
+    })
+    this.#waitTimer = setTimeout(RouterFleet.#waitOver, this.#waitMs, new WeakRef(this))
+    this.#waitTimer.unref()
+    return this.#wait
+  }
+
+  static #waitOver(ref: WeakRef<RouterFleet>): void {
+    const fleet = ref.deref()
+    if (fleet !== undefined) fleet.#stopWaiting()
+  }
+
+  #stopWaiting(): void {
+    const end = this.#endWait
+    this.#wait = null
+    this.#endWait = null
+    clearTimeout(this.#waitTimer)
+    this.#waitTimer = undefined
+    end?.()
+  }
+
+  /**
+   * A lease call Redis did not answer in time: each limit's share now (the `degraded` event
+   * follows), so the decisions waiting for it proceed. A call skipped while a cluster is
+   * still connecting leaves the limits leased: the share would be granted outside the
+   * fleet's window by every process starting at once.
+   */
+  #fallBack(): void {
+    const fh = this.#handle
+    if (fh === null || this.#degraded || this.#fallback || !native.fleetDegraded(fh)) return
+    this.#fallback = true
+    native.routerFleetQuotaMode(this.#host.handle, 'share', 1 / this.#live, this.#host.now())
+  }
+
+  /** A lease call was answered: when none is out, waiting decisions go on, unless what came back asks for one more batch at once (a limit that appeared while the first was out). */
+  #answeredOne(key: string, first: boolean): void {
+    if (first) {
+      this.#firstOut--
+      if (this.#answered.size < MAX_ANSWERED) this.#answered.add(key)
     }
+    if (this.#wait === null || this.#leasing + this.#budgetLeasing > 0) return
+    const fh = this.#handle
+    if (fh !== null && !this.#degraded && !this.#fallback && this.#waitRounds++ === 0) this.#sendLeases(fh, this.#host.now())
+    if (this.#leasing + this.#budgetLeasing === 0) this.#stopWaiting()
   }
 
   #probeLock(model: string, r: number): void {
@@ -240,28 +356,39 @@ export class RouterFleet {
 
   #lease(fh: FleetHandle, w: LeaseWork): void {
     this.#leasing++
+    const key = `q${w.modelName}`
+    const first = (w.wantRequests > 0 || w.wantTokens > 0) && !this.#answered.has(key)
+    if (first) this.#firstOut++
+    const done = (requests: number, tokens: number, mark: number, state: string): void => {
+      this.#leasing--
+      if (this.#handle !== null) {
+        if (state === 'unavailable') this.#fallBack() // to the share before the empty grant
+        native.routerFleetGrant(this.#host.handle, w.modelName, requests, tokens, mark, this.#host.now())
+      }
+      this.#answeredOne(key, first)
+    }
     native.fleetLease(fh, w).then(
-      (g) => {
-        this.#leasing--
-        if (this.#handle === null) return
-        native.routerFleetGrant(this.#host.handle, w.modelName, g.requests, g.tokens, g.mark, this.#host.now())
-      },
-      () => {
-        this.#leasing--
-        if (this.#handle !== null) native.routerFleetGrant(this.#host.handle, w.modelName, 0, 0, 0, this.#host.now())
-      },
+      (g) => done(g.requests, g.tokens, g.mark, g.state),
+      () => done(0, 0, 0, 'unavailable'),
     )
   }
 
   #leaseBudget(fh: FleetHandle, w: BudgetWork): void {
     this.#budgetLeasing++
-    const done = (amount: number, spent: number, period: number, leftMs: number): void => {
+    const key = `b${w.budget}`
+    const first = w.want > 0 && !this.#answered.has(key)
+    if (first) this.#firstOut++
+    const done = (amount: number, spent: number, period: number, leftMs: number, state: string): void => {
       this.#budgetLeasing--
-      if (this.#handle !== null) native.routerFleetBudgetGrant(this.#host.handle, w.budget, amount, spent, period, leftMs, this.#host.now())
+      if (this.#handle !== null) {
+        if (state === 'unavailable') this.#fallBack()
+        native.routerFleetBudgetGrant(this.#host.handle, w.budget, amount, spent, period, leftMs, this.#host.now())
+      }
+      this.#answeredOne(key, first)
     }
     native.fleetLeaseBudget(fh, w).then(
-      (g) => done(g.amount, g.spent, g.period, g.leftMs),
-      () => done(0, 0, 0, 0),
+      (g) => done(g.amount, g.spent, g.period, g.leftMs, g.state),
+      () => done(0, 0, 0, 0, 'unavailable'),
     )
   }
 
@@ -271,6 +398,7 @@ export class RouterFleet {
     if (fh === null) return
     this.#handle = null
     clearInterval(this.#timer)
+    this.#stopWaiting()
     const back = native.routerFleetReleaseAll(this.#host.handle, this.#host.now())
     const calls: Promise<unknown>[] = back.map((w) => native.fleetLease(fh, w))
     for (const w of native.routerFleetReleaseBudgets(this.#host.handle, this.#host.now())) calls.push(native.fleetLeaseBudget(fh, w))

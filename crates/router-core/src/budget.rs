@@ -226,13 +226,19 @@ impl BudgetBook {
     }
 
     /// Where limits are enforced (the quotas' modes). Entering `Leased` starts every budget
-    /// without a lease; leaving it gives held leases back.
+    /// without a lease, its first one to be asked for at once (a failed call while the fleet
+    /// state was unavailable does not delay it); leaving it gives held leases back.
     pub fn set_fleet(&mut self, fleet: FleetQuota, now_ms: f64) {
         let was = self.fleet;
         self.fleet = match fleet {
             FleetQuota::Share(s) if !(s > 0.0 && s <= 1.0) => FleetQuota::Share(1.0),
             f => f,
         };
+        if was != FleetQuota::Leased && self.fleet == FleetQuota::Leased {
+            for b in &mut self.budgets {
+                b.retry_at = f64::NEG_INFINITY;
+            }
+        }
         if was == FleetQuota::Leased && self.fleet != FleetQuota::Leased {
             for b in &mut self.budgets {
                 b.lease.expires_ms = f64::NEG_INFINITY;
@@ -367,7 +373,9 @@ impl BudgetBook {
         }
         b.lease.amount += amount;
         b.lease.expires_ms = now_ms + LEASE_MS.min(left_ms.max(0.0));
-        if amount > 0.0 {
+        // the fleet's float sums leave dust when its period is spent: that is a full period
+        // (asked again after FULL_RETRY_MS), not a grant to refill at once
+        if amount > b.limit * 1e-9 {
             b.granted = amount;
         } else {
             b.retry_at = now_ms + FULL_RETRY_MS;
@@ -606,6 +614,38 @@ mod tests {
         b.grant(0, 2.5, 2.5, 660_000, 60_000.0, 600.0);
         b.settle(1, 0.0);
         assert_eq!(b.room(0, 600.0), [0.0, 2.5]);
+    }
+
+    #[test]
+    fn leases_resumed_ask_at_once_though_a_call_failed_while_unavailable() {
+        let mut b = BudgetBook::default();
+        b.set(Scope::Global, 10.0, 60_000.0, 0.0);
+        b.set_fleet(FleetQuota::Leased, 0.0);
+        assert_eq!(b.take_lease_work(0.0, 0.25).len(), 1);
+        // the call was not answered: the process goes on its share, the failure is noted
+        b.set_fleet(FleetQuota::Share(1.0), 1.0);
+        b.grant(0, 0.0, 0.0, 0, 0.0, 1.0);
+        assert!(b.take_lease_work(2.0, 0.25).is_empty());
+        // Redis answers again: the first lease is work at once, not after FULL_RETRY_MS
+        b.set_fleet(FleetQuota::Leased, 3.0);
+        let w = b.take_lease_work(3.0, 0.25);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].want, 2.5);
+    }
+
+    #[test]
+    fn a_grant_of_float_dust_is_a_full_period() {
+        let mut b = BudgetBook::default();
+        b.set(Scope::Global, 2.07, 60_000.0, 0.0);
+        b.set_fleet(FleetQuota::Leased, 0.0);
+        b.take_lease_work(0.0, 0.25);
+        b.grant(0, 2.07, 2.07, 600_000, 30_000.0, 0.0);
+        b.reserve(1, "m", None, 2.07, 0.0);
+        // the period is spent: what comes back is the float sums' remainder
+        assert_eq!(b.take_lease_work(0.5, 0.25).len(), 1);
+        b.grant(0, 4.4e-16, 2.07, 600_000, 30_000.0, 1.0);
+        assert!(b.take_lease_work(2.0, 0.25).is_empty());
+        assert_eq!(b.take_lease_work(1.0 + FULL_RETRY_MS, 0.25).len(), 1);
     }
 
     #[test]

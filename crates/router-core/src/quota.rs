@@ -226,7 +226,27 @@ impl QuotaBook {
             if q.is_unlimited() {
                 continue;
             }
+            let new = !self.logs.contains_key(name);
             self.logs.entry(name.clone()).or_default().quota = *q;
+            if new && self.fleet == FleetQuota::Leased {
+                self.ask_first(name);
+            }
+        }
+    }
+
+    /// Fleet mode: the first lease of `name` is asked for now, before a decision needs it
+    /// (a model that holds nothing and has no refill out).
+    fn ask_first(&mut self, name: &str) {
+        let Some(log) = self.logs.get(name) else {
+            return;
+        };
+        if !log.refilling
+            && log.lease.requests <= 0.0
+            && log.lease.tokens <= 0.0
+            && !self.work.iter().any(|n| n == name)
+            && self.work.len() < MAX_LEASE_WORK
+        {
+            self.work.push(name.to_owned());
         }
     }
 
@@ -336,14 +356,23 @@ impl QuotaBook {
         }
     }
 
-    /// Where limits are enforced. Entering `Leased` starts every model without capacity
-    /// (the first decisions ask for leases); leaving it gives held capacity back.
+    /// Where limits are enforced. Entering `Leased` starts every model without capacity and
+    /// asks for every model's first lease at once; leaving it gives held capacity back.
     pub fn set_fleet(&mut self, fleet: FleetQuota, now_ms: f64) {
         let was = self.fleet;
         self.fleet = match fleet {
             FleetQuota::Share(s) if !(s > 0.0 && s <= 1.0) => FleetQuota::Share(1.0),
             f => f,
         };
+        if was != FleetQuota::Leased && self.fleet == FleetQuota::Leased {
+            let names: Vec<String> = self.logs.keys().cloned().collect();
+            for n in names {
+                if let Some(log) = self.logs.get_mut(&n) {
+                    log.retry_at = f64::NEG_INFINITY;
+                }
+                self.ask_first(&n);
+            }
+        }
         if was == FleetQuota::Leased && self.fleet != FleetQuota::Leased {
             for log in self.logs.values_mut() {
                 log.lease.expires_ms = f64::NEG_INFINITY;
@@ -683,10 +712,10 @@ mod tests {
     #[test]
     fn leased_a_model_waits_for_its_first_lease_and_spends_it() {
         let mut b = leased(Some(100.0), None);
-        assert!(!b.has_lease_work());
-        // no capacity yet: over quota for a moment, a refill is asked for
-        assert_eq!(b.clears_at("m", 1.0, 0.0), REFILL_WAIT_MS);
+        // entering leased mode asks for the first lease at once
         assert!(b.has_lease_work());
+        // no capacity yet: over quota for a moment (the decision asks for nothing more)
+        assert_eq!(b.clears_at("m", 1.0, 0.0), REFILL_WAIT_MS);
         let w = b.take_lease_work(0.0, &slice);
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].want_requests, w[0].want_tokens), (10.0, 0.0));
@@ -702,6 +731,59 @@ mod tests {
         assert_eq!(b.clears_at("m", 1.0, 3.0), 3.0 + REFILL_WAIT_MS);
         // the local window still applies: 10 of 100 used
         assert_eq!(b.usage("m", 3.0), (10, 10.0));
+    }
+
+    #[test]
+    fn first_leases_are_asked_for_before_a_decision_needs_them() {
+        let mut b = leased(Some(100.0), None);
+        let w = b.take_lease_work(0.0, &slice);
+        assert_eq!(w.len(), 1);
+        // a model added while leasing: its first lease is work at once; a known one is not
+        // asked again while its refill is out
+        b.set_quotas(&[
+            (
+                "m".into(),
+                Quota {
+                    rpm: Some(100.0),
+                    tpm: None,
+                },
+            ),
+            (
+                "n".into(),
+                Quota {
+                    rpm: None,
+                    tpm: Some(1000.0),
+                },
+            ),
+        ]);
+        let w = b.take_lease_work(1.0, &slice);
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].name.as_str(), w[0].want_tokens), ("n", 100.0));
+        b.grant("m", 10.0, 0.0, 1, 2.0);
+        b.grant("n", 0.0, 100.0, 1, 2.0);
+        // leases resumed after the fleet state was unavailable: every model asks again
+        b.set_fleet(FleetQuota::Share(0.5), 3.0);
+        b.take_lease_work(3.0, &slice);
+        assert!(!b.has_lease_work());
+        b.set_fleet(FleetQuota::Leased, 4.0);
+        let mut names: Vec<String> = b
+            .take_lease_work(4.0, &slice)
+            .into_iter()
+            .filter(|w| w.want_requests > 0.0 || w.want_tokens > 0.0)
+            .map(|w| w.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["m", "n"]);
+        // outside leased mode nothing is asked for
+        let mut b = book(Some(100.0), None);
+        b.set_quotas(&[(
+            "k".into(),
+            Quota {
+                rpm: Some(5.0),
+                tpm: None,
+            },
+        )]);
+        assert!(!b.has_lease_work());
     }
 
     #[test]
