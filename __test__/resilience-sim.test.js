@@ -598,16 +598,16 @@ describe('capacity: the default run', () => {
   )
 })
 
-// One healthy answer in a model's latency tail makes it "slow" for a moment and the
-// decisions of that moment go elsewhere. Affinity once kept those sessions on the model they
-// were diverted to for the rest of the conversation (the conversations scenario's cost goal
-// failed at seeds 1 and 3, docs/resilience.md, Seed sensitivity); a session now returns to
-// its home model, as new sessions and `strategy: "legacy"` do. The replay below is the
-// minimal case.
-describe('a session diverted by a passing slowness', () => {
+// One healthy answer in a model's latency tail is no evidence that the model is slow: it
+// diverts no decision (such diversions gave rarely used models records that re-ranked later
+// traffic, and cost the steady and conversations scenarios their goals at seeds 1 and 3,
+// docs/resilience.md, Seed sensitivity). A slowdown confirmed by the next answer diverts at
+// once, and a session diverted by it returns to its home model once the model is no longer
+// slow. The replays below are the minimal cases.
+describe('slowness needs more than one tail answer; a diverted session returns home', () => {
   const FLASH = 'gemini-2.5-flash'
   const THINKING = 'gemini-2.0-flash-thinking' // twice the price, about twice the latency
-  async function replay() {
+  async function replay(slowAnswers, latencyRequirement = 1000) {
     let now = 0
     const all = simModels()
     const models = new Map([FLASH, THINKING].map((n) => [n, all.get(n)]))
@@ -618,7 +618,7 @@ describe('a session diverted by a passing slowness', () => {
       task: `${s}.${k} summarize the service log`,
       userTier: 'pro',
       priority: 'medium',
-      latencyRequirement: 1000,
+      latencyRequirement,
     })
     // every answer is a success; flash answers in 500 ms, thinking in 900 ms
     const turn = async (s, k, flashMs = 500) => {
@@ -631,10 +631,11 @@ describe('a session diverted by a passing slowness', () => {
     try {
       const t = {}
       t.a1 = await turn('a', 1)
-      // a healthy answer in flash's tail: 3.3 s, 4.1× its 800 ms target (a lognormal of median
-      // 480 ms and σ 0.5 draws one in about 13,000)
-      t.b1 = await turn('b', 1, 3300)
+      // flash answers in its tail: 3.3 s, 4.1× its 800 ms target (a lognormal of median
+      // 480 ms and σ 0.5 draws one in about 13,000), `slowAnswers` times in a row
+      for (let k = 1; k <= slowAnswers; k++) t[`b${k}`] = await turn('b', k, 3300 + 100 * k)
       t.a2 = await turn('a', 2)
+      t.d1 = await turn('d', 1)
       now += 30_000 // flash's estimate is long back to normal
       t.c1 = await turn('c', 1)
       t.a3 = await turn('a', 3)
@@ -645,20 +646,31 @@ describe('a session diverted by a passing slowness', () => {
     }
   }
 
-  test('the replay: one tail answer diverts the next decision; half a minute later flash is the choice again', async () => {
-    const t = await replay()
+  test('one tail answer diverts no decision: the session and a new one stay on flash, as the legacy’s', async () => {
+    const t = await replay(1)
     expect(t.a1).toMatchObject({ adaptive: FLASH, legacy: FLASH })
+    expect(t.b1).toMatchObject({ adaptive: FLASH, legacy: FLASH })
+    expect(t.a2).toMatchObject({ adaptive: FLASH, legacy: FLASH })
+    expect(t.d1).toMatchObject({ adaptive: FLASH, legacy: FLASH, reason: 'Adaptive: best-ranked healthy model' })
+  })
+
+  test('two slow answers in a row divert the next decisions at once', async () => {
+    const t = await replay(2)
+    expect(t.b2).toMatchObject({ adaptive: FLASH, legacy: FLASH }) // the first slow answer moved nothing
     expect(t.a2).toMatchObject({ adaptive: THINKING, legacy: FLASH })
     expect(t.a2.reason).toMatch(/power of two choices/)
-    expect(t.c1).toMatchObject({ adaptive: FLASH, legacy: FLASH }) // a new session goes to flash
-    expect(t.a3.legacy).toBe(FLASH)
   })
 
   // Session a's home is flash (its first model): affinity returns it there once flash is no
-  // longer slow, rather than keeping it on the model it was diverted to.
+  // longer slow, rather than keeping it on the model it was diverted to; a new session goes
+  // to flash too. A 5 s requirement: flash's recorded average latency after its two slow
+  // answers (1.06 s) stays under 0.8 × the requirement, so the legacy score's latency factor,
+  // and with it the ranking, do not change, and the test sees affinity alone.
   test('a diverted session returns to its home model once that is no longer slow', async () => {
-    const t = await replay()
-    expect(t.a3.adaptive).toBe(FLASH)
+    const t = await replay(2, 5000)
+    expect(t.a2.adaptive).toBe(THINKING)
+    expect(t.c1).toMatchObject({ adaptive: FLASH, legacy: FLASH })
+    expect(t.a3).toMatchObject({ adaptive: FLASH, legacy: FLASH })
     expect(t.a3.reason).toBe('Adaptive: the session’s model (affinity)')
   })
 })

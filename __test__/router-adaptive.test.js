@@ -273,12 +273,28 @@ describe('latency and load', () => {
     expect((await route(r, m)).modelName).not.toBe('a')
   })
 
-  test('a slow answer counts at once: the next decisions avoid the slow model', async () => {
+  test('one slow answer moves nothing: the next decisions stay on the model', async () => {
     const r = make()
     const m = models()
-    const d = await route(r, m)
-    r.reportOutcome(d, { ok: true, latencyMs: 9000 })
-    expect(health(r, 'a').latencyEstimateMs).toBe(9000)
+    r.reportOutcome(await route(r, m), { ok: true, latencyMs: 300 })
+    r.clock.t += 100
+    r.reportOutcome(await route(r, m), { ok: true, latencyMs: 9000 }) // a's latency tail
+    expect(health(r, 'a').latencyEstimateMs).toBeLessThan(310) // 300, decaying towards the 400 ms target
+    for (let i = 0; i < 5; i++) {
+      const next = await route(r, m)
+      expect(next.modelName).toBe('a')
+      r.reportOutcome(next, { ok: true, latencyMs: 300 })
+    }
+  })
+
+  test('a slow answer confirmed by the next counts at once: the next decisions avoid the slow model', async () => {
+    const r = make()
+    const m = models()
+    r.reportOutcome(await route(r, m), { ok: true, latencyMs: 9000 })
+    expect(health(r, 'a').latencyEstimateMs).toBe(400) // held: a's target until confirmed
+    r.clock.t += 100
+    r.reportOutcome(await route(r, m), { ok: true, latencyMs: 9500 })
+    expect(health(r, 'a').latencyEstimateMs).toBe(9000) // the lower of the two
     for (let i = 0; i < 5; i++) {
       const next = await route(r, m)
       expect(next.modelName).not.toBe('a')

@@ -9,12 +9,15 @@
 //! (all of them when none does); and never none: when nothing is routable, the model that
 //! clears soonest (or a rejection).
 //!
-//! "Slow" is relative to the model's own latency target, seen in its latency estimate or
-//! the age of its oldest call in flight (over `slow_factor` × target), or in `late_calls`
-//! calls out for longer than `late_factor` × target: a model that stopped answering
-//! quickly is seen before its first slow answer comes back. A model passed over for
-//! slowness gets one call at a time until an answer brings its estimate back under the
-//! limit.
+//! "Slow" is relative to the model's own latency target and needs the evidence of more than
+//! one call ([`SLOW_EVIDENCE`]): a latency estimate over `slow_factor` × target (the estimate
+//! takes a peak only when the next answer confirms it, see [`PeakEwma`]), or two calls out
+//! for longer than that, or `late_calls` calls out for longer than `late_factor` × target
+//! while no call decided after them has come back within that time (a model that stopped
+//! answering quickly is seen before its first slow answer comes back; a few slow calls among
+//! quick ones are its latency tail). One healthy answer from a model's latency tail diverts nothing, so steady traffic
+//! keeps the ranking `strategy: "legacy"` gives it. A model passed over for slowness gets one call
+//! at a time until an answer brings its estimate back under the limit.
 
 use std::collections::VecDeque;
 
@@ -46,11 +49,11 @@ pub struct AdaptiveConfig {
     pub in_flight_timeout_ms: f64,
     /// Decisions counted in flight per model at most (the oldest drops first).
     pub max_in_flight: usize,
-    /// The first-ranked model is kept while neither its predicted latency nor the age of its
-    /// oldest call in flight exceeds this many times its latency target.
+    /// The first-ranked model is kept while neither its latency estimate nor the age of its
+    /// second-oldest call in flight exceeds this many times its latency target.
     pub slow_factor: f64,
     /// This many calls out for longer than `late_factor` × the model's latency target also
-    /// mark it slow.
+    /// mark it slow, unless a call decided after them has come back within that time.
     pub late_calls: usize,
     pub late_factor: f64,
 }
@@ -70,6 +73,10 @@ impl Default for AdaptiveConfig {
         }
     }
 }
+
+/// Calls that must show a model slow before it is passed over: two answers over the limit in
+/// a row (the estimate's confirmation) or two calls out for longer than the limit.
+pub const SLOW_EVIDENCE: usize = 2;
 
 /// Distinct model names with state; past this, state of names outside the current model
 /// set is dropped.
@@ -91,6 +98,10 @@ pub struct ModelState {
     in_flight: VecDeque<(u64, f64)>,
     /// The last failure class the caller reported and when (context-length retries).
     last_error: Option<(ErrorType, f64)>,
+    /// When the latest-decided call that came back quickly (within `late_factor` × target)
+    /// was decided: calls out for long while later ones answer quickly are the latency
+    /// tail, not a model that stopped answering.
+    quick_answer_decided_ms: f64,
 }
 
 impl ModelState {
@@ -100,6 +111,7 @@ impl ModelState {
             latency: None,
             in_flight: VecDeque::new(),
             last_error: None,
+            quick_answer_decided_ms: f64::NEG_INFINITY,
         }
     }
     pub fn in_flight(&self) -> usize {
@@ -130,10 +142,14 @@ struct Seen {
     routable: Routable,
     /// Decayed latency estimate, raised to the age of the oldest call in flight.
     predicted: f64,
+    /// Decayed latency estimate, raised to the age of the `SLOW_EVIDENCE`-th oldest call in
+    /// flight: what the slowness test reads (one call alone is no evidence).
+    evidence: f64,
     in_flight: usize,
     /// The estimate as last updated by an answer (no decay).
     raw: f64,
-    /// `late_calls` calls are out for longer than `late_factor` × target.
+    /// `late_calls` calls are out for longer than `late_factor` × target, and no call decided
+    /// after them came back within that time.
     late: bool,
 }
 
@@ -345,27 +361,29 @@ impl AdaptiveBook {
         let cfg = self.config;
         let u = self.rng.f64();
         let s = self.state_mut(name, keep);
-        match decision {
-            Some(id) => {
-                if let Some(at) = s.in_flight.iter().position(|&(d, _)| d == id) {
-                    s.in_flight.remove(at);
-                }
-            }
-            None => {
-                s.in_flight.pop_front();
+        let decided = match decision {
+            Some(id) => s
+                .in_flight
+                .iter()
+                .position(|&(d, _)| d == id)
+                .and_then(|at| s.in_flight.remove(at)),
+            None => s.in_flight.pop_front(),
+        };
+        if let Some((_, at)) = decided {
+            if latency_ms <= cfg.late_factor * prior_ms {
+                s.quick_answer_decided_ms = s.quick_answer_decided_ms.max(at);
             }
         }
         let decay = cfg.latency_decay_ms;
         match class {
-            OutcomeClass::Success => {
-                s.latency
-                    .get_or_insert_with(|| PeakEwma::new(latency_ms, now_ms))
-                    .observe(latency_ms, now_ms, decay);
-            }
+            OutcomeClass::Success => match s.latency.as_mut() {
+                Some(e) => e.observe(latency_ms, now_ms, decay),
+                None => s.latency = Some(PeakEwma::first(latency_ms, prior_ms, now_ms)),
+            },
             OutcomeClass::Failure(_) => {
                 s.latency
                     .get_or_insert_with(|| PeakEwma::new(prior_ms, now_ms))
-                    .observe(
+                    .raise(
                         latency_ms.max(prior_ms * cfg.failure_penalty),
                         now_ms,
                         decay,
@@ -430,14 +448,20 @@ impl AdaptiveBook {
                 Some(s) => {
                     Self::refresh_state(&mut self.events, &cfg, name, s, now_ms);
                     let age = s.oldest_in_flight_ms().map_or(0.0, |at| now_ms - at);
-                    let late = s
-                        .kth_in_flight_ms(cfg.late_calls)
-                        .is_some_and(|at| now_ms - at > cfg.late_factor * c.latency_target);
+                    let age_k = s
+                        .kth_in_flight_ms(SLOW_EVIDENCE)
+                        .map_or(0.0, |at| now_ms - at);
+                    let late = s.kth_in_flight_ms(cfg.late_calls).is_some_and(|at| {
+                        now_ms - at > cfg.late_factor * c.latency_target
+                            && s.quick_answer_decided_ms < at
+                    });
+                    let estimate = s.latency_estimate(now_ms, c.latency_target, decay);
                     Seen {
                         late,
                         c: *c,
                         routable: s.health.routable(now_ms),
-                        predicted: s.latency_estimate(now_ms, c.latency_target, decay).max(age),
+                        predicted: estimate.max(age),
+                        evidence: estimate.max(age_k),
                         in_flight: s.in_flight(),
                         raw: s.latency.map_or(c.latency_target, |e| e.last()),
                     }
@@ -447,6 +471,7 @@ impl AdaptiveBook {
                     c: *c,
                     routable: Routable::Healthy,
                     predicted: c.latency_target,
+                    evidence: c.latency_target,
                     in_flight: 0,
                     raw: c.latency_target,
                 },
@@ -519,7 +544,7 @@ impl AdaptiveBook {
         let limit = f.c.latency_target * self.config.slow_factor;
         // passed over for slowness: one call at a time until an answer brings it back
         let recovering = f.raw > limit && f.in_flight > 0;
-        if (f.predicted <= limit && !recovering && !f.late) || healthy.len() == 1 {
+        if (f.evidence <= limit && !recovering && !f.late) || healthy.len() == 1 {
             return (first, PickKind::Preferred);
         }
         // a model passed over for slowness, with its one call out, waits for that call
@@ -627,20 +652,103 @@ mod tests {
     }
 
     #[test]
-    fn a_call_out_longer_than_the_limit_marks_the_model_slow() {
+    fn two_calls_out_longer_than_the_limit_mark_the_model_slow_one_does_not() {
         let mut b = book();
-        b.config.late_calls = 100; // only the oldest call's age here
-        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, 0.0, &keep).unwrap();
-        assert_eq!(p.index, 0);
-        // target 1000 × slow factor 4: at 4000 ms the call is not yet late, past it it is
-        let (p, _) = b
-            .pick(&cands(), &name_of, 0.0, true, 4000.0, &keep)
-            .unwrap();
-        assert_eq!(p.index, 0);
-        let (p, _) = b
-            .pick(&cands(), &name_of, 0.0, true, 4001.0, &keep)
-            .unwrap();
+        b.config.late_calls = 100; // only the calls' ages here
+        let pick = |b: &mut AdaptiveBook, now: f64| {
+            b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap().0
+        };
+        assert_eq!(pick(&mut b, 0.0).index, 0);
+        assert_eq!(pick(&mut b, 100.0).index, 0);
+        // target 1000 × slow factor 4: past 4000 ms the first call alone is out too long
+        assert_eq!(pick(&mut b, 4001.0).index, 0, "one call is not enough");
+        assert_eq!(pick(&mut b, 4100.0).index, 0);
+        // the second call too: slow
+        let p = pick(&mut b, 4101.0);
         assert_ne!(p.index, 0);
+        assert_eq!(p.kind, PickKind::Balanced);
+    }
+
+    /// `n` answers of `ms` from model `a`, `gap_ms` apart from `at_ms`, each answering a
+    /// decision made just before it; returns the time of the last one.
+    fn answers(b: &mut AdaptiveBook, n: usize, ms: f64, at_ms: f64, gap_ms: f64) -> f64 {
+        let mut now = at_ms;
+        for k in 0..n {
+            now = at_ms + gap_ms * k as f64;
+            b.report(
+                "a",
+                None,
+                OutcomeClass::Success,
+                ms,
+                None,
+                now,
+                1000.0,
+                &keep,
+            );
+        }
+        now
+    }
+
+    fn picks_a(b: &mut AdaptiveBook, now: f64) -> bool {
+        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        p.index == 0
+    }
+
+    #[test]
+    fn one_tail_answer_does_not_make_a_model_slow() {
+        let mut b = book();
+        // a's answers take 600 ms (target 1000, limit 4000), one of them 9000 ms
+        let t = answers(&mut b, 20, 600.0, 0.0, 100.0);
+        let t = answers(&mut b, 1, 9000.0, t + 100.0, 0.0);
+        for k in 1..=20 {
+            assert!(
+                picks_a(&mut b, t + k as f64),
+                "decision {k} after the tail answer"
+            );
+        }
+        let t = answers(&mut b, 5, 600.0, t + 100.0, 100.0);
+        // another tail answer later, a faster one between: still one answer's evidence
+        let t = answers(&mut b, 1, 9000.0, t + 100.0, 0.0);
+        assert!(picks_a(&mut b, t + 1.0));
+        assert!(b.last_estimate("a").unwrap() < 4000.0);
+    }
+
+    #[test]
+    fn a_sustained_slowdown_is_seen_on_its_second_slow_answer() {
+        let mut b = book();
+        let t = answers(&mut b, 20, 600.0, 0.0, 100.0);
+        // a becomes 8× slower: its first 4800 ms answer does not divert
+        let t = answers(&mut b, 1, 4800.0, t + 100.0, 0.0);
+        assert!(picks_a(&mut b, t + 1.0));
+        // the second, 200 ms later (within the 10 s time constant), does
+        let t = answers(&mut b, 1, 4800.0, t + 200.0, 0.0);
+        assert_eq!(b.last_estimate("a"), Some(4800.0));
+        for k in 1..=10 {
+            let now = t + k as f64;
+            let (p, id) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+            assert_ne!(p.index, 0, "decision {k} after the second slow answer");
+            assert_eq!(p.kind, PickKind::Balanced);
+            let other = name_of(p.index).unwrap();
+            b.report(
+                other,
+                Some(id),
+                OutcomeClass::Success,
+                600.0,
+                None,
+                now,
+                1000.0,
+                &keep,
+            );
+        }
+    }
+
+    #[test]
+    fn two_slow_answers_further_apart_than_the_time_constant_are_two_tail_answers() {
+        let mut b = book();
+        let t = answers(&mut b, 20, 600.0, 0.0, 100.0);
+        let decay = b.config.latency_decay_ms;
+        let t = answers(&mut b, 2, 9000.0, t + 100.0, decay + 1.0);
+        assert!(picks_a(&mut b, t + 1.0));
     }
 
     #[test]
@@ -662,18 +770,38 @@ mod tests {
     }
 
     #[test]
+    fn late_calls_among_quick_answers_are_the_latency_tail() {
+        let mut b = book();
+        b.config.late_calls = 2;
+        // two calls stay out; the calls decided after them answer in 300 ms
+        let mut now = 0.0;
+        b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        for _ in 0..20 {
+            now += 100.0;
+            let (p, id) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+            assert_eq!(p.index, 0, "at {now} ms");
+            b.report(
+                "a",
+                Some(id),
+                OutcomeClass::Success,
+                300.0,
+                None,
+                now + 300.0,
+                1000.0,
+                &keep,
+            );
+        }
+        // 2000 ms: both first calls are out longer than 1.5 × 1000 ms
+        assert!(now > 1500.0);
+        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        assert_eq!(p.index, 0);
+    }
+
+    #[test]
     fn a_model_passed_over_for_slowness_gets_one_call_at_a_time() {
         let mut b = book();
-        b.report(
-            "a",
-            None,
-            OutcomeClass::Success,
-            9000.0,
-            None,
-            0.0,
-            1000.0,
-            &keep,
-        );
+        answers(&mut b, 2, 9000.0, 0.0, 1.0);
         // long after, the decayed estimate is back under the limit: one call goes to a
         let later = 60_000.0;
         let (p, id) = b.pick(&cands(), &name_of, 0.0, true, later, &keep).unwrap();
@@ -703,16 +831,7 @@ mod tests {
     #[test]
     fn a_slow_preferred_model_is_passed_over() {
         let mut b = book();
-        b.report(
-            "a",
-            None,
-            OutcomeClass::Success,
-            30_000.0,
-            None,
-            0.0,
-            1000.0,
-            &keep,
-        );
+        answers(&mut b, 2, 30_000.0, 0.0, 0.5);
         for _ in 0..10 {
             let (p, _) = b
                 .pick(&cands(), &name_of, 2000.0, true, 1.0, &keep)
