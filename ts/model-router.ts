@@ -1448,8 +1448,9 @@ export class ModelRouter extends EventEmitter {
 
   /**
    * Whether an outcome of name `id` may wait in the buffer: an ok one of a healthy model that
-   * does not raise its latency estimate (a Peak-EWMA peak counts at once). Anything else is
-   * applied now, so health events fire and the next decision sees it.
+   * does not raise its latency estimate (a slower answer is applied at once: it is held, or
+   * confirms a held one). Anything else is applied now, so health events fire and the next
+   * decision sees it.
    */
   #mayBuffer(ok: boolean, id: number, latency: number): boolean {
     if (!ok) return false

@@ -126,9 +126,9 @@ export interface AdaptiveOptions {
   inFlightTimeoutMs?: number
   /** Decisions counted in flight per model at most (default 1024). */
   maxInFlight?: number
-  /** The best-ranked healthy model is kept while neither its predicted latency nor its oldest call in flight exceeds this many times its `latencyTarget` (default 4). */
+  /** The best-ranked healthy model is kept while neither its latency estimate (a slow answer counts once the next answer confirms it) nor its second-oldest call in flight exceeds this many times its `latencyTarget` (default 4). */
   slowFactor?: number
-  /** This many calls out for longer than `lateFactor` × `latencyTarget` also mark a model slow (default 3)… */
+  /** This many calls out for longer than `lateFactor` × `latencyTarget`, with no call decided after them back within that time, also mark a model slow (default 3)… */
   lateCalls?: number
   /** …(default 1.5). */
   lateFactor?: number
