@@ -621,7 +621,7 @@ const BLOCK: usize = 4;
 impl<F: Fn(usize) -> usize> ShortScan<'_, F> {
     /// Compares the `candidates` at `at` (a position of the text) in full and records the
     /// matches; whether nothing left can change the result.
-    #[inline(never)]
+    #[inline(always)]
     fn candidates_at(&mut self, at: usize, mut candidates: u32) -> bool {
         let word = |image: &[u8; SHORT_IMAGE]| {
             // `at` < SHORT_TEXT: the 16 bytes lie in the image
