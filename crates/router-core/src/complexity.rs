@@ -7,7 +7,9 @@
 //! keywords in one pass over a lower-cased image of the text, the case-sensitive
 //! structural patterns in one pass over the text and one byte-set pass. A pattern once
 //! found is not searched again, so a pass stops at a bounded number of matches whatever
-//! the text, and each pass ends as soon as nothing left can change the result.
+//! the text, and each pass ends as soon as nothing left can change the result. A short
+//! text (up to 256 bytes) is instead scanned once, position by position, for all the
+//! patterns: there a search's set-up, paid at each restart, costs more than the scan.
 //!
 //! The lower-cased image keeps every byte in place: ASCII bytes are lower-cased, other
 //! bytes are kept. All patterns are ASCII, so a non-ASCII character can only separate
@@ -113,23 +115,22 @@ impl PatternSets {
 }
 
 /// Searched in the lower-cased image: keywords (group 0), domain keywords (group 1).
-static LOWER_SETS: LazyLock<PatternSets> = LazyLock::new(|| {
-    static PATTERNS: [&str; 12] = [
-        "analyze",
-        "implement",
-        "optimize",
-        "algorithm",
-        "architecture",
-        "debug",
-        "code",
-        "api",
-        "database",
-        "security",
-        "machine learning",
-        "data science",
-    ];
-    PatternSets::new(&PATTERNS, &[0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
-});
+static LOWER_SETS: LazyLock<PatternSets> =
+    LazyLock::new(|| PatternSets::new(&LOWER_PATTERNS, &[0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]));
+const LOWER_PATTERNS: [&str; 12] = [
+    "analyze",
+    "implement",
+    "optimize",
+    "algorithm",
+    "architecture",
+    "debug",
+    "code",
+    "api",
+    "database",
+    "security",
+    "machine learning",
+    "data science",
+];
 const KEYWORDS: usize = 1 << 0;
 const LONGEST_DOMAIN_KEYWORD: usize = 16;
 const DOMAIN: usize = 1 << 1;
@@ -157,17 +158,25 @@ pub struct Complexity {
 /// Analyses `task`; `has_capabilities` is whether the context carried a `capabilities`
 /// array (an empty one counts, as in the legacy).
 pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
-    let (utf16_len, terms) = with_lower_image(task, |lower, ascii| {
-        let utf16_len = if ascii {
-            task.len()
-        } else {
-            utf16_len(task.as_bytes())
-        };
-        let utf8 = (!ascii).then_some(task);
-        let terms = lower_terms(lower, has_capabilities, |at| word_end(lower, at, utf8));
-        (utf16_len, terms)
-    });
-    let structural = structural_count(task.as_bytes());
+    let bytes = task.as_bytes();
+    let ascii = task.is_ascii();
+    let utf16_len = if ascii { task.len() } else { utf16_len(bytes) };
+    let utf8 = (!ascii).then_some(task);
+    let (terms, structural) = if bytes.len() <= SHORT_TEXT {
+        let n = bytes.len();
+        let (mut lower, mut cased) = ([0u8; SHORT_IMAGE], [0u8; SHORT_IMAGE]);
+        lower_image_into(bytes, ascii, &mut lower[..n]);
+        cased[..n].copy_from_slice(bytes);
+        let word_end = |at| word_end(&lower[..n], at, utf8);
+        scan_short(&lower, &cased, n, has_capabilities, word_end)
+    } else {
+        with_lower_image(task, ascii, |lower| {
+            (
+                lower_terms(lower, has_capabilities, |at| word_end(lower, at, utf8)),
+                structural_count(bytes),
+            )
+        })
+    };
     complexity(utf16_len, terms, structural, has_capabilities)
 }
 
@@ -179,14 +188,27 @@ pub fn analyze(task: &str, has_capabilities: bool) -> Complexity {
 /// is not "machine learning"); word ends are found in the units. 'İ' lower-cases to "i̇",
 /// whose "i" can only end a pattern: "api", checked on its own.
 pub fn analyze_utf16(units: &[u16], has_capabilities: bool) -> Complexity {
-    with_images16(units, |lower, cased| {
-        let mut terms = lower_terms(lower, has_capabilities, |at| word_end_utf16(units, at));
+    let word_end = |at| word_end_utf16(units, at);
+    let dotted_i = |terms: &mut LowerTerms, lower: &[u8]| {
         if has_capabilities && !terms.domain {
             terms.domain = dotted_i_ends_api(units, lower);
         }
-        let structural = structural_count(cased);
-        complexity(units.len(), terms, structural, has_capabilities)
-    })
+    };
+    let (terms, structural) = if units.len() <= SHORT_TEXT {
+        let n = units.len();
+        let (mut lower, mut cased) = ([0u8; SHORT_IMAGE], [0u8; SHORT_IMAGE]);
+        images16_into(units, &mut lower[..n], &mut cased[..n]);
+        let (mut terms, structural) = scan_short(&lower, &cased, n, has_capabilities, word_end);
+        dotted_i(&mut terms, &lower[..n]);
+        (terms, structural)
+    } else {
+        with_images16(units, |lower, cased| {
+            let mut terms = lower_terms(lower, has_capabilities, word_end);
+            dotted_i(&mut terms, lower);
+            (terms, structural_count(cased))
+        })
+    };
+    complexity(units.len(), terms, structural, has_capabilities)
 }
 
 /// [`rule_words`] of a task given as UTF-16 code units (see [`analyze_utf16`]): no rule word
@@ -214,8 +236,9 @@ fn with_images16<R>(units: &[u16], f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
     IMAGES16.with(|cell| {
         let (lower, cased) = &mut *cell.borrow_mut();
         cased.clear();
-        // from slice iterators of known length: the loops vectorize
-        cased.extend(units.iter().map(|&u| u.min(u16::from(NOT_ASCII)) as u8));
+        // from slice iterators of known length: the loops vectorize (and write each byte
+        // once, where filling the buffer first would write it twice)
+        cased.extend(units.iter().map(|&u| case_kept(u)));
         lower.clear();
         lower.extend(cased.iter().map(u8::to_ascii_lowercase));
         let r = f(lower, cased);
@@ -225,6 +248,22 @@ fn with_images16<R>(units: &[u16], f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
         }
         r
     })
+}
+
+/// A UTF-16 unit in the case-kept image: itself if ASCII, else a byte of no pattern.
+fn case_kept(u: u16) -> u8 {
+    u.min(u16::from(NOT_ASCII)) as u8
+}
+
+/// Writes the lower-cased and the case-kept images of `units` into `lower` and `cased`, of
+/// its length (vectorized loops).
+fn images16_into(units: &[u16], lower: &mut [u8], cased: &mut [u8]) {
+    for (c, &u) in cased.iter_mut().zip(units) {
+        *c = case_kept(u);
+    }
+    for (l, &c) in lower.iter_mut().zip(cased.iter()) {
+        *l = c.to_ascii_lowercase();
+    }
 }
 
 /// JavaScript's `\s` on a UTF-16 code unit (no whitespace lies outside the BMP), written
@@ -304,7 +343,7 @@ pub struct RuleWords {
 }
 
 pub fn rule_words(task: &str) -> RuleWords {
-    with_lower_image(task, |lower, _| rule_words_in(lower))
+    with_lower_image(task, task.is_ascii(), rule_words_in)
 }
 
 /// [`RuleWords`] of a lower-cased image.
@@ -334,28 +373,46 @@ thread_local! {
 /// The lower-casing buffer kept between calls; a larger one is released after use.
 const LOWER_KEEP: usize = 1 << 20;
 
-/// Runs `f` on the lower-cased image of `task` (see the module's documentation) and on
-/// whether `task` is ASCII. The image is built in one pass into a reused buffer: a fresh
-/// allocation per call of a large task costs page faults, not just a copy.
-fn with_lower_image<R>(task: &str, f: impl FnOnce(&[u8], bool) -> R) -> R {
+/// Runs `f` on the lower-cased image of `task` (see the module's documentation; `ascii`:
+/// whether `task` is ASCII), built in
+/// a reused buffer: a fresh allocation per call of a large task costs page faults, not just
+/// a copy.
+fn with_lower_image<R>(task: &str, ascii: bool, f: impl FnOnce(&[u8]) -> R) -> R {
     let bytes = task.as_bytes();
     LOWER.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
-        // from a slice iterator of known length: the loop vectorizes
+        // from a slice iterator of known length: the loop vectorizes (and writes each byte
+        // once, where filling the buffer first would write it twice)
         buf.extend(bytes.iter().map(u8::to_ascii_lowercase));
-        let ascii = task.is_ascii();
         if !ascii {
-            for at in memchr::memmem::find_iter(bytes, "İ".as_bytes()) {
-                buf[at] = b'i';
-            }
+            dotted_i_to_i(bytes, &mut buf);
         }
-        let r = f(&buf, ascii);
+        let r = f(&buf);
         if buf.capacity() > LOWER_KEEP {
             *buf = Vec::new();
         }
         r
     })
+}
+
+/// Writes the lower-cased image of UTF-8 `bytes` into `lower`, of its length, in one
+/// vectorized pass (and, in non-`ascii` text, a search for 'İ').
+fn lower_image_into(bytes: &[u8], ascii: bool, lower: &mut [u8]) {
+    for (l, b) in lower.iter_mut().zip(bytes) {
+        *l = b.to_ascii_lowercase();
+    }
+    if !ascii {
+        dotted_i_to_i(bytes, lower);
+    }
+}
+
+/// In the lower-cased image `lower` of non-ASCII UTF-8 `bytes`: the first byte of each 'İ'
+/// becomes the "i" of its lower-case form.
+fn dotted_i_to_i(bytes: &[u8], lower: &mut [u8]) {
+    for at in memchr::memmem::find_iter(bytes, "İ".as_bytes()) {
+        lower[at] = b'i';
+    }
 }
 
 /// Length in UTF-16 code units of UTF-8 `bytes`: one per character (bytes that are not
@@ -433,6 +490,189 @@ fn lower_terms(lower: &[u8], want_domain: bool, word_end: impl Fn(usize) -> usiz
         }
     }
     t
+}
+
+/// Texts of at most this many bytes (UTF-16 units) are analysed by [`scan_short`]: the
+/// searchers' set-up, paid per search (a keyword-dense text restarts a search at each
+/// match), costs more than a short text's whole scan.
+const SHORT_TEXT: usize = 256;
+/// A short text's image, then zeros (a byte of no pattern) as far as a block of positions
+/// and a 16-byte comparison at its last position reach.
+const SHORT_IMAGE: usize = SHORT_TEXT + 16;
+
+/// Every pattern of the analysis, for [`scan_short`]: those of the lower-cased image
+/// (bits 0–11, in the order of `LOWER_PATTERNS`), then the structural words (12–16) and
+/// bytes (17–22).
+const SCAN_PATTERNS: [&[u8]; 23] = [
+    b"analyze",
+    b"implement",
+    b"optimize",
+    b"algorithm",
+    b"architecture",
+    b"debug",
+    b"code",
+    b"api",
+    b"database",
+    b"security",
+    b"machine learning",
+    b"data science",
+    b"=>",
+    b"function",
+    b"class",
+    b"if",
+    b"for",
+    b"{",
+    b"}",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+];
+const SCAN_KEYWORDS: u32 = 0x3F;
+const SCAN_DOMAIN: u32 = 0x3F << 6;
+const SCAN_STRUCTURAL: u32 = 0x7FF << 12;
+/// By byte: the patterns whose first byte it is ...
+static SCAN_FIRST: [u32; 256] = scan_byte_masks(0);
+/// ... and those whose second byte it is, with every one-byte pattern (a position is a
+/// candidate for a pattern when both its byte and the next one are).
+static SCAN_SECOND: [u32; 256] = scan_byte_masks(1);
+
+/// Each of `SCAN_PATTERNS` as a little-endian 16-byte word and the mask of its bytes.
+static SCAN_WORDS: [(u128, u128); 23] = scan_words();
+
+const fn scan_words() -> [(u128, u128); 23] {
+    let mut words = [(0u128, 0u128); 23];
+    let mut p = 0;
+    while p < SCAN_PATTERNS.len() {
+        let pattern = SCAN_PATTERNS[p];
+        let mut i = 0;
+        while i < pattern.len() {
+            words[p].0 |= (pattern[i] as u128) << (8 * i);
+            words[p].1 |= 0xFF << (8 * i);
+            i += 1;
+        }
+        p += 1;
+    }
+    words
+}
+
+const fn scan_byte_masks(at: usize) -> [u32; 256] {
+    let mut masks = [0u32; 256];
+    let mut p = 0;
+    while p < SCAN_PATTERNS.len() {
+        let pattern = SCAN_PATTERNS[p];
+        if at < pattern.len() {
+            masks[pattern[at] as usize] |= 1 << p;
+        } else {
+            let mut b = 0;
+            while b < 256 {
+                masks[b] |= 1 << p;
+                b += 1;
+            }
+        }
+        p += 1;
+    }
+    masks
+}
+
+/// [`lower_terms`] and [`structural_count`] of a short text in one scan of its positions:
+/// `lower` is its lower-cased image, `cased` its bytes (or the case-kept image of its
+/// UTF-16 units), of one length. Those searches visit the positions in order too (a search
+/// restarts one byte after a match's start) and seek a pattern only while it can change
+/// the result; so does this scan. A position is a candidate for a pattern when its byte and
+/// the next one in `lower` are the pattern's first two (a structural pattern found in
+/// `cased` is there in `lower` too: lower-casing keeps its bytes); a candidate is then
+/// compared in full.
+fn scan_short(
+    lower: &[u8; SHORT_IMAGE],
+    cased: &[u8; SHORT_IMAGE],
+    len: usize,
+    want_domain: bool,
+    word_end: impl Fn(usize) -> usize,
+) -> (LowerTerms, usize) {
+    let mut scan = ShortScan {
+        lower,
+        cased,
+        word_end,
+        needed: SCAN_KEYWORDS | SCAN_STRUCTURAL | if want_domain { SCAN_DOMAIN } else { 0 },
+        terms: LowerTerms::default(),
+        structural: 0,
+        counted_word_end: 0,
+    };
+    // blocks of positions, tested together: candidates are rare; past `len` the image
+    // is zeros, a byte no pattern starts with
+    let len = len.min(SHORT_TEXT);
+    let mut at = 0;
+    'scan: while at < len {
+        let mut block = [0u32; BLOCK];
+        for (k, candidates) in block.iter_mut().enumerate() {
+            let (byte, next) = (lower[at + k], lower[at + k + 1]);
+            *candidates = SCAN_FIRST[byte as usize] & SCAN_SECOND[next as usize];
+        }
+        if block.iter().fold(0, |any, c| any | c) & scan.needed != 0 {
+            for (k, candidates) in block.into_iter().enumerate() {
+                let candidates = candidates & scan.needed;
+                if candidates != 0 && scan.candidates_at(at + k, candidates) {
+                    break 'scan;
+                }
+            }
+        }
+        at += BLOCK;
+    }
+    (scan.terms, scan.structural)
+}
+
+struct ShortScan<'a, F> {
+    lower: &'a [u8; SHORT_IMAGE],
+    cased: &'a [u8; SHORT_IMAGE],
+    word_end: F,
+    /// The patterns that can still change the result (bits of `SCAN_PATTERNS`).
+    needed: u32,
+    terms: LowerTerms,
+    structural: usize,
+    /// End of the last counted word: keywords before it add nothing.
+    counted_word_end: usize,
+}
+
+/// Positions of a short text whose candidates are tested together.
+const BLOCK: usize = 4;
+
+impl<F: Fn(usize) -> usize> ShortScan<'_, F> {
+    /// Compares the `candidates` at `at` (a position of the text) in full and records the
+    /// matches; whether nothing left can change the result.
+    #[inline(always)]
+    fn candidates_at(&mut self, at: usize, mut candidates: u32) -> bool {
+        let word = |image: &[u8; SHORT_IMAGE]| {
+            // `at` < SHORT_TEXT: the 16 bytes lie in the image
+            let bytes: [u8; 16] = image[at..at + 16].try_into().unwrap_or([0; 16]);
+            u128::from_le_bytes(bytes)
+        };
+        let (lower, cased) = (word(self.lower), word(self.cased));
+        while candidates != 0 {
+            let p = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let bit = 1u32 << p;
+            let (pattern, mask) = SCAN_WORDS[p];
+            if bit & SCAN_STRUCTURAL != 0 {
+                if (cased ^ pattern) & mask == 0 {
+                    self.structural += 1;
+                    self.needed &= !bit;
+                }
+            } else if (lower ^ pattern) & mask == 0 {
+                if bit & SCAN_DOMAIN != 0 {
+                    self.terms.domain = true;
+                    self.needed &= !SCAN_DOMAIN;
+                } else if at >= self.counted_word_end {
+                    self.terms.keyword_words += 1;
+                    self.counted_word_end = (self.word_end)(at + SCAN_PATTERNS[p].len());
+                    if self.terms.keyword_words == KEYWORD_WORDS_CAP {
+                        self.needed &= !SCAN_KEYWORDS;
+                    }
+                }
+            }
+        }
+        self.needed == 0
+    }
 }
 
 fn is_ascii_js_whitespace(b: u8) -> bool {
@@ -819,6 +1059,85 @@ mod tests {
         assert_eq!(structural, STRUCTURAL_PATTERNS);
     }
 
+    /// The position scan of short texts holds the patterns of the searches, in the bit order
+    /// its masks assume, and relies on the zeros after an image matching nothing.
+    #[test]
+    fn the_short_scan_holds_the_patterns_of_the_searches() {
+        let searched: Vec<&[u8]> = LOWER_PATTERNS
+            .iter()
+            .chain(STRUCTURAL_WORDS.iter())
+            .map(|p| p.as_bytes())
+            .chain(STRUCTURAL_BYTES.chunks(1))
+            .collect();
+        assert_eq!(&SCAN_PATTERNS[..], &searched[..]);
+        let bits = |range: std::ops::Range<usize>| range.fold(0u32, |m, p| m | 1 << p);
+        assert_eq!(SCAN_KEYWORDS, bits(0..6));
+        assert_eq!(SCAN_DOMAIN, bits(6..12));
+        assert_eq!(SCAN_STRUCTURAL, bits(12..23));
+        assert!(SCAN_PATTERNS
+            .iter()
+            .all(|p| !p.contains(&0) && p.len() <= 16));
+        assert_eq!(SCAN_FIRST[0], 0);
+    }
+
+    /// The short scan against the searches long texts use, on one text: the same terms and
+    /// structural count.
+    fn short_scan_and_searches(
+        task: &str,
+        caps: bool,
+    ) -> ((usize, bool, usize), (usize, bool, usize)) {
+        let bytes = task.as_bytes();
+        assert!(bytes.len() <= SHORT_TEXT);
+        let utf8 = (!task.is_ascii()).then_some(task);
+        let (mut lower, mut cased) = ([0u8; SHORT_IMAGE], [0u8; SHORT_IMAGE]);
+        lower_image_into(bytes, task.is_ascii(), &mut lower[..bytes.len()]);
+        cased[..bytes.len()].copy_from_slice(bytes);
+        let image = &lower[..bytes.len()];
+        let (t, s) = scan_short(&lower, &cased, bytes.len(), caps, |at| {
+            word_end(image, at, utf8)
+        });
+        let searched = lower_terms(image, caps, |at| word_end(image, at, utf8));
+        (
+            (t.keyword_words, t.domain, s),
+            (
+                searched.keyword_words,
+                searched.domain,
+                structural_count(bytes),
+            ),
+        )
+    }
+
+    #[test]
+    fn short_texts_at_the_length_limit() {
+        for n in [SHORT_TEXT - 9, SHORT_TEXT - 1, SHORT_TEXT, SHORT_TEXT + 1] {
+            // patterns at the very end, cut at the end, and a word running to the end
+            for tail in [
+                "if",
+                "for",
+                "}",
+                "analyze",
+                "analyz",
+                "debug]",
+                "machine learning",
+            ] {
+                let task = format!(
+                    "{}{tail}",
+                    "x ".repeat(n).get(..n - tail.len()).unwrap_or("")
+                );
+                for caps in [false, true] {
+                    assert_eq!(analyze(&task, caps), naive(&task, caps), "{task:?}");
+                    assert_eq!(analyze_utf16(&utf16(&task), caps), naive(&task, caps));
+                }
+            }
+        }
+        // eleven keyword words, ten counted, then a domain keyword and a bracket
+        let dense = "debug ".repeat(11) + "api [";
+        assert_eq!(
+            short_scan_and_searches(&dense, true),
+            ((10, true, 1), (10, true, 1))
+        );
+    }
+
     /// Two patterns that match at one position must be of one group (see
     /// `PatternSets::find`): no pattern is a prefix of another group's.
     #[test]
@@ -937,6 +1256,17 @@ mod tests {
         ) {
             let task = head + &tail;
             prop_assert_eq!(analyze(&task, caps), naive(&task, caps));
+        }
+
+        #[test]
+        fn short_scan_equals_the_searches(task in task_strategy(), caps in any::<bool>()) {
+            // cut to the short scan's limit, between characters
+            let cut = (0..=task.len().min(SHORT_TEXT))
+                .rev()
+                .find(|&i| task.is_char_boundary(i))
+                .unwrap_or(0);
+            let (scanned, searched) = short_scan_and_searches(&task[..cut], caps);
+            prop_assert_eq!(scanned, searched);
         }
 
         #[test]
