@@ -15,9 +15,10 @@
 //! for longer than that, or `late_calls` calls out for longer than `late_factor` × target
 //! while no call decided after them has come back within that time (a model that stopped
 //! answering quickly is seen before its first slow answer comes back; a few slow calls among
-//! quick ones are its latency tail). One healthy answer from a model's latency tail diverts nothing, so steady traffic
-//! keeps the ranking `strategy: "legacy"` gives it. A model passed over for slowness gets one call
-//! at a time until an answer brings its estimate back under the limit.
+//! quick ones are its latency tail). One healthy answer from a model's latency tail diverts
+//! nothing, so steady traffic keeps the ranking `strategy: "legacy"` gives it. A model passed
+//! over for slowness gets one call at a time until an answer brings its estimate back under
+//! the limit.
 
 use std::collections::VecDeque;
 
@@ -98,9 +99,9 @@ pub struct ModelState {
     in_flight: VecDeque<(u64, f64)>,
     /// The last failure class the caller reported and when (context-length retries).
     last_error: Option<(ErrorType, f64)>,
-    /// When the latest-decided call that came back quickly (within `late_factor` × target)
-    /// was decided: calls out for long while later ones answer quickly are the latency
-    /// tail, not a model that stopped answering.
+    /// When the latest-decided call that was answered quickly (a success within
+    /// `late_factor` × target) was decided: calls out for long while later ones answer
+    /// quickly are the latency tail, not a model that stopped answering.
     quick_answer_decided_ms: f64,
 }
 
@@ -369,7 +370,9 @@ impl AdaptiveBook {
                 .and_then(|at| s.in_flight.remove(at)),
             None => s.in_flight.pop_front(),
         };
-        if let Some((_, at)) = decided {
+        // only a quick *answer* shows the model serving: a quick rejection (429, a caller
+        // error, a refused connection) says nothing about calls that hang
+        if let (Some((_, at)), OutcomeClass::Success) = (decided, class) {
             if latency_ms <= cfg.late_factor * prior_ms {
                 s.quick_answer_decided_ms = s.quick_answer_decided_ms.max(at);
             }
@@ -767,6 +770,36 @@ mod tests {
             .pick(&cands(), &name_of, 0.0, true, 1601.0, &keep)
             .unwrap();
         assert_ne!(p.index, 0);
+    }
+
+    #[test]
+    fn quick_rejections_do_not_hide_late_calls() {
+        let mut b = book();
+        b.config.late_calls = 2;
+        // two calls stay out; the calls decided after them are refused at once
+        let mut now = 0.0;
+        b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        for _ in 0..16 {
+            now += 100.0;
+            let (p, id) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+            if p.index != 0 {
+                break;
+            }
+            b.report(
+                "a",
+                Some(id),
+                OutcomeClass::CallerError(ErrorType::BadRequest),
+                5.0,
+                None,
+                now + 5.0,
+                1000.0,
+                &keep,
+            );
+        }
+        assert!(now > 1500.0);
+        let (p, _) = b.pick(&cands(), &name_of, 0.0, true, now, &keep).unwrap();
+        assert_ne!(p.index, 0, "two late calls, and no answer since");
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! that one (within one time constant) is above the estimate too, the estimate rises at once
 //! to the lower of the two, so a sustained slowdown is seen on its second slow answer; when
 //! it is not, the held sample is dropped, so one healthy answer from the latency tail moves
-//! nothing. A sample at or below the estimate is blended in with a weight that grows with the time since the last
-//! update, so recovery decays with time constant `decay_ms`. Reading decays the estimate
-//! towards the model's configured latency target, so a model that gets no traffic is tried
-//! again.
+//! nothing. A sample at or below the estimate is blended in with a weight that grows with the
+//! time since the last update, so recovery decays with time constant `decay_ms`. Reading
+//! decays the estimate towards the model's configured latency target, so a model that gets
+//! no traffic is tried again.
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PeakEwma {
