@@ -599,11 +599,10 @@ describe('capacity: the default run', () => {
 })
 
 // One healthy answer in a model's latency tail is no evidence that the model is slow: it
-// diverts no decision (such diversions gave rarely used models records that re-ranked later
-// traffic, and cost the steady and conversations scenarios their goals at seeds 1 and 3,
-// docs/resilience.md, Seed sensitivity). A slowdown confirmed by the next answer diverts at
-// once, and a session diverted by it returns to its home model once the model is no longer
-// slow. The replays below are the minimal cases.
+// diverts no decision (a diversion gives a rarely used model records that re-rank later
+// traffic). A slowdown confirmed by the next answer diverts at once, and a session diverted
+// by it returns to its home model once the model is no longer slow. The replays below are
+// the minimal cases.
 describe('slowness needs more than one tail answer; a diverted session returns home', () => {
   const FLASH = 'gemini-2.5-flash'
   const THINKING = 'gemini-2.0-flash-thinking' // twice the price, about twice the latency
