@@ -370,7 +370,8 @@ export class FleetCacheLevel {
       // its own memory: a value must not share the batch's buffer
       const n = meta[m + 3] - meta[m + 2]
       const b = Buffer.allocUnsafeSlow(n)
-      ;(r.bytes as Buffer).copy(b, 0, meta[m + 2], meta[m + 3])
+      // a batch whose binary values are all empty comes without `bytes`
+      if (n !== 0) (r.bytes as Buffer).copy(b, 0, meta[m + 2], meta[m + 3])
       return kind === KIND_BYTES ? new Uint8Array(b.buffer, b.byteOffset, n) : b
     }
     const text = (r.strings as string[])[meta[m + 2]]
