@@ -54,6 +54,9 @@ test('one batch: hits of every kind, a miss, garbage and an expired record; the 
       buf: Buffer.from([0, 1, 2, 255]),
       u8: new Uint8Array([9, 8, 7]),
       big,
+      emptyBuf: Buffer.alloc(0),
+      emptyU8: new Uint8Array(0),
+      emptyStr: '',
     }
     const setAt = Date.now()
     for (const [k, v] of Object.entries(hits)) await writer.set(`b:${k}`, v, 60, 'ns1')
@@ -76,6 +79,11 @@ test('one batch: hits of every kind, a miss, garbage and an expired record; the 
     expect(Buffer.isBuffer(byKey.buf)).toBe(true)
     expect(Buffer.isBuffer(byKey.u8)).toBe(false)
     expect(byKey.u8).toBeInstanceOf(Uint8Array)
+    expect(Buffer.isBuffer(byKey.emptyBuf)).toBe(true)
+    expect(byKey.emptyBuf.length).toBe(0)
+    expect(Buffer.isBuffer(byKey.emptyU8)).toBe(false)
+    expect(byKey.emptyU8).toBeInstanceOf(Uint8Array)
+    expect(byKey.emptyU8.length).toBe(0)
     // each binary value owns its memory: writing one leaves the others as they were
     byKey.buf[0] = 77
     expect(byKey.u8).toEqual(new Uint8Array([9, 8, 7]))
@@ -85,7 +93,7 @@ test('one batch: hits of every kind, a miss, garbage and an expired record; the 
     expect(byKey.notjson).toBeNull()
     expect(byKey.expired).toEqual({ late: true })
     const stats = reader.getFleetStats()
-    expect(stats).toMatchObject({ hits: 8, misses: 1, garbage: 2, degraded: false })
+    expect(stats).toMatchObject({ hits: 11, misses: 1, garbage: 2, degraded: false })
 
     // gone from Redis without an invalidation: what was kept is served locally, the rest misses
     for (const k of keys) redis.cli('DEL', redisKey(k))
@@ -123,6 +131,35 @@ test('one batch: hits of every kind, a miss, garbage and an expired record; the 
     writer.shutdown()
     reader.shutdown()
     fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a batch whose binary values are all empty serves them (and an empty string), and keeps them locally', async () => {
+  const writer = new CacheManager({ persistToDisk: false, redis: REDIS() })
+  const reader = new CacheManager({ persistToDisk: false, redis: REDIS() })
+  try {
+    await writer.set('e:buf', Buffer.alloc(0), 60)
+    await writer.set('e:u8', new Uint8Array(0), 60)
+    await writer.set('e:str', '', 60)
+    const keys = ['e:buf', 'e:u8', 'e:str']
+    const check = ([buf, u8, str]) => {
+      expect(Buffer.isBuffer(buf)).toBe(true)
+      expect(buf.length).toBe(0)
+      expect(Buffer.isBuffer(u8)).toBe(false)
+      expect(u8).toBeInstanceOf(Uint8Array)
+      expect(u8.length).toBe(0)
+      expect(str).toBe('')
+    }
+    // issued in one tick: one batch, with no non-empty binary value in it
+    check(await Promise.all(keys.map((k) => reader.get(k))))
+    expect(reader.getFleetStats()).toMatchObject({ hits: 3, misses: 0 })
+    // gone from Redis without an invalidation: the local copies answer
+    for (const k of keys) redis.cli('DEL', redisKey(k))
+    check(await Promise.all(keys.map((k) => reader.get(k))))
+    expect(reader.getFleetStats().hits).toBe(3)
+  } finally {
+    writer.shutdown()
+    reader.shutdown()
   }
 })
 

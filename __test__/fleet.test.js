@@ -377,6 +377,46 @@ describe('getOrSet waiters and invalidations', () => {
       other.shutdown()
     }
   })
+  test("a waiter takes the holder's binary value (empty too) and keeps it locally with its namespace", async () => {
+    const holder = fleetCache()
+    const waiter = fleetCache()
+    try {
+      for (const [key, value] of [
+        ['gosw:u8', new Uint8Array(0)],
+        ['gosw:buf', Buffer.from([5, 0, 6])],
+      ]) {
+        let open
+        const held = holder.getOrSet(
+          key,
+          () =>
+            new Promise((resolve) => {
+              open = () => resolve(value)
+            }),
+          60,
+          'gosw-ns',
+        )
+        expect(await until(() => open !== undefined, 500, 5)).toBe(true)
+        const waited = waiter.getOrSet(key, () => 'from-waiter', 60, 'gosw-ns')
+        open()
+        await held
+        const got = await waited
+        expect(got).toEqual(value)
+        expect(Buffer.isBuffer(got)).toBe(Buffer.isBuffer(value))
+        expect(got).toBeInstanceOf(Uint8Array)
+        // gone from Redis without an invalidation: the waiter's local copy answers
+        redis.cli('DEL', redis.cli('--scan', '--pattern', `mrn:c:*:${key}`))
+        const hits = waiter.getFleetStats().hits
+        expect(await waiter.get(key)).toEqual(value)
+        expect(waiter.getFleetStats().hits).toBe(hits)
+      }
+      // the namespace came along: a local clear of it drops the copies
+      await waiter.clear('gosw-ns')
+      expect(await waiter.get('gosw:buf')).toBeNull()
+    } finally {
+      holder.shutdown()
+      waiter.shutdown()
+    }
+  })
 })
 
 describe('getMany and setMany through the shared level', () => {

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
+use cache_core::kind;
 use fleet_core::{
     Acquire, Backoff, Entry, Fleet, FleetConfig, FleetEvent, Lookup, SystemClock, Write,
 };
@@ -60,23 +61,13 @@ pub struct BindingFleetEvent {
     pub value: f64,
 }
 
-/// An entry read from the shared level. `text` for text kinds, `bytes` for bytes.
-#[napi(object)]
-pub struct BindingFleetEntry {
-    pub kind: u32,
-    pub namespace: Option<String>,
-    /// Wall-clock ms when it expires (0: unknown).
-    pub expires_at: f64,
-    pub text: Option<String>,
-    pub bytes: Option<Buffer>,
-}
-
-/// `fleetAcquire`'s answer: `state` is `acquired` (`token`), `value` (`entry`) or `giveup`.
-#[napi(object)]
+/// `fleetAcquire`'s answer: `state` is `acquired` (`token`), `value` (`batch`: the entry,
+/// as a batch of one key, so one decoder and one fill serve both paths) or `giveup`.
+#[napi(object, object_from_js = false)]
 pub struct BindingFleetAcquire {
     pub state: String,
     pub token: Option<String>,
-    pub entry: Option<BindingFleetEntry>,
+    pub batch: Option<BindingFleetBatch>,
 }
 
 #[napi(object)]
@@ -103,21 +94,9 @@ impl Drop for FleetHandle {
     }
 }
 
-fn to_js(e: Entry) -> BindingFleetEntry {
-    let text_kind = !matches!(e.kind, 2 | 3);
-    let (text, bytes) = if text_kind {
-        // the codec checked UTF-8
-        (Some(String::from_utf8_lossy(&e.payload).into_owned()), None)
-    } else {
-        (None, Some(Buffer::from(e.payload)))
-    };
-    BindingFleetEntry {
-        kind: u32::from(e.kind),
-        namespace: e.namespace,
-        expires_at: e.expires_at_ms as f64,
-        text,
-        bytes,
-    }
+/// True for the kinds whose value is raw bytes (`Buffer`, `Uint8Array`), not text.
+fn is_binary(k: u8) -> bool {
+    matches!(k, kind::BUFFER | kind::BYTES)
 }
 
 /// A promise settled with `convert(fut.await)` on the JS thread: one task on the runtime,
@@ -225,7 +204,8 @@ pub fn fleet_connect(
     Ok(External::new(FleetHandle { fleet }))
 }
 
-/// Numbers per key in `BindingFleetBatch::meta`.
+/// Numbers per key in `BindingFleetBatch::meta`. Its twin is `META_STRIDE` in
+/// `ts/fleet-cache.ts` (no fleet layout is exported to the drop-in layer): change both.
 const META_STRIDE: usize = 4;
 
 /// The entries a `fleetGetBatch` read, held natively until `fleetFill` copies the ones the
@@ -261,6 +241,24 @@ struct Compact {
     fetched: FetchedBatch,
 }
 
+impl Compact {
+    /// On the JS thread. `bytes` is left out when no value has any (all binary values empty,
+    /// or none at all), `strings` when there are none.
+    fn into_js(self) -> BindingFleetBatch {
+        BindingFleetBatch {
+            meta: Float64Array::new(self.meta),
+            json: if self.json_ascii {
+                Either::B(Latin1String::from(self.json))
+            } else {
+                Either::A(self.json)
+            },
+            bytes: (!self.bytes.is_empty()).then(|| Buffer::from(self.bytes)),
+            strings: (!self.strings.is_empty()).then_some(self.strings),
+            fetched: External::new(self.fetched),
+        }
+    }
+}
+
 fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
     let mut meta = vec![0.0; keys.len() * META_STRIDE];
     let mut json = String::new();
@@ -279,7 +277,7 @@ fn compact(keys: Vec<String>, found: Vec<Lookup>) -> Compact {
                 continue;
             }
         };
-        if matches!(e.kind, 2 | 3) {
+        if is_binary(e.kind) {
             m[2] = bytes.len() as f64;
             bytes.extend_from_slice(&e.payload);
             m[3] = bytes.len() as f64;
@@ -333,17 +331,7 @@ pub fn fleet_get_batch<'e>(
             let found = fleet.get_many(&keys).await;
             compact(keys, found)
         },
-        |c: Compact| BindingFleetBatch {
-            meta: Float64Array::new(c.meta),
-            json: if c.json_ascii {
-                Either::B(Latin1String::from(c.json))
-            } else {
-                Either::A(c.json)
-            },
-            bytes: (!c.bytes.is_empty()).then(|| Buffer::from(c.bytes)),
-            strings: (!c.strings.is_empty()).then_some(c.strings),
-            fetched: External::new(c.fetched),
-        },
+        Compact::into_js,
     )
 }
 
@@ -459,6 +447,13 @@ pub fn fleet_clear<'e>(
     )
 }
 
+/// `Acquire`, its value in compact form (built on the runtime's thread).
+enum Acquired {
+    Token(String),
+    Value(Compact),
+    GiveUp,
+}
+
 /// The fleet-wide single flight of `getOrSet` (see `Fleet::acquire`).
 #[napi(catch_unwind, ts_return_type = "Promise<BindingFleetAcquire>")]
 pub fn fleet_acquire<'e>(
@@ -476,22 +471,28 @@ pub fn fleet_acquire<'e>(
     };
     promise(
         env,
-        async move { fleet.acquire(&key, wait, max_checks).await },
+        async move {
+            match fleet.acquire(&key, wait, max_checks).await {
+                Acquire::Acquired(token) => Acquired::Token(token),
+                Acquire::Value(e) => Acquired::Value(compact(vec![key], vec![Lookup::Hit(e)])),
+                Acquire::GiveUp => Acquired::GiveUp,
+            }
+        },
         |a| match a {
-            Acquire::Acquired(token) => BindingFleetAcquire {
+            Acquired::Token(token) => BindingFleetAcquire {
                 state: "acquired".into(),
                 token: Some(token),
-                entry: None,
+                batch: None,
             },
-            Acquire::Value(e) => BindingFleetAcquire {
+            Acquired::Value(c) => BindingFleetAcquire {
                 state: "value".into(),
                 token: None,
-                entry: Some(to_js(e)),
+                batch: Some(c.into_js()),
             },
-            Acquire::GiveUp => BindingFleetAcquire {
+            Acquired::GiveUp => BindingFleetAcquire {
                 state: "giveup".into(),
                 token: None,
-                entry: None,
+                batch: None,
             },
         },
     )

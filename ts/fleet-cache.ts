@@ -41,7 +41,6 @@ interface FleetOptions {
 
 type FleetHandle = ReturnType<typeof native.fleetConnect>
 type CacheHandle = ReturnType<typeof native.cacheCreate>
-type NativeEntry = NonNullable<Awaited<ReturnType<typeof native.fleetAcquire>>['entry']>
 type NativeBatch = Awaited<ReturnType<typeof native.fleetGetBatch>>
 type NativeEvent = Parameters<Parameters<typeof native.fleetConnect>[1]>[0]
 
@@ -83,7 +82,10 @@ export interface FleetHost {
 
 const RESOLVED: Promise<void> = Promise.resolve()
 const RESOLVED_NULL: Promise<null> = Promise.resolve(null)
-/** Numbers per key in a batch's `meta` (see `fleetGetBatch` in `src/fleet.rs`). */
+/**
+ * Numbers per key in a batch's `meta`. Its twin is `META_STRIDE` in `src/fleet.rs` (no fleet
+ * layout is exported by the addon): change both.
+ */
 const META_STRIDE = 4
 /** A batch's answer for a read an invalidation overtook: read it again. */
 const REREAD = Symbol('reread')
@@ -348,7 +350,10 @@ export class FleetCacheLevel {
         }
       }
     }
-    if (keep !== null) this.#fillBatch(batch, r, keep)
+    if (keep !== null) {
+      this.#fill(r, keep)
+      for (let i = 0; i < batch.length; i++) if (keep[i] === 1) this.#filled.add(batch[i].key)
+    }
     for (let i = 0; i < batch.length; i++) {
       const g = batch[i]
       const v = out[i]
@@ -370,48 +375,25 @@ export class FleetCacheLevel {
       // its own memory: a value must not share the batch's buffer
       const n = meta[m + 3] - meta[m + 2]
       const b = Buffer.allocUnsafeSlow(n)
-      ;(r.bytes as Buffer).copy(b, 0, meta[m + 2], meta[m + 3])
+      // a batch whose binary values are all empty comes without `bytes`
+      if (n !== 0) (r.bytes as Buffer).copy(b, 0, meta[m + 2], meta[m + 3])
       return kind === KIND_BYTES ? new Uint8Array(b.buffer, b.byteOffset, n) : b
     }
     const text = (r.strings as string[])[meta[m + 2]]
     return kind === KIND_STRING ? text : this.#host.decode(String.fromCharCode(kind << 1) + text)
   }
 
-  /** Copies the batch's entries marked in `keep` into the local levels, with their remaining TTL. */
-  #fillBatch(batch: PendingGet[], r: NativeBatch, keep: Uint8Array): void {
+  /**
+   * Copies a batch's entries marked in `keep` into the local levels, with their remaining
+   * TTL; `keep[i]` is left 1 only where an entry was stored (see `fleetFill`).
+   */
+  #fill(r: NativeBatch, keep: Uint8Array): void {
     try {
       native.fleetFill(this.#host.live() as CacheHandle, r.fetched, keep)
       this.#host.commit().catch(() => {})
     } catch {
-      return // shut down: served, not kept
+      keep.fill(0) // shut down: served, not kept
     }
-    for (let i = 0; i < batch.length; i++) if (keep[i] === 1) this.#filled.add(batch[i].key)
-  }
-
-  /** Copies an entry read from Redis into the local levels, with its remaining TTL. */
-  #fill(key: string, e: NativeEntry): void {
-    const ttlMs = e.expiresAt === 0 ? 0 : e.expiresAt - Date.now()
-    if (e.expiresAt !== 0 && ttlMs <= 0) return
-    try {
-      const h = this.#host.live() as CacheHandle
-      if (e.text !== undefined && e.text !== null) native.cacheSetText(h, key, e.namespace ?? undefined, e.kind, e.text, ttlMs)
-      else if (e.bytes) native.cacheSetBytes(h, key, e.namespace ?? undefined, e.kind, e.bytes, ttlMs)
-      else return
-      this.#host.commit().catch(() => {})
-    } catch {
-      return // a value the local levels refuse (too large for memory): served, not kept
-    }
-    this.#filled.add(key)
-  }
-
-  #value(e: NativeEntry): unknown {
-    const tag = e.kind << 1
-    if (e.text !== undefined && e.text !== null) return this.#host.decode(String.fromCharCode(tag) + e.text)
-    const bytes = e.bytes as Buffer
-    const tagged = Buffer.allocUnsafe(bytes.length + 1)
-    tagged[0] = tag
-    bytes.copy(tagged, 1)
-    return this.#host.decode(tagged)
   }
 
   /**
@@ -515,15 +497,20 @@ export class FleetCacheLevel {
       } catch {
         r = { state: 'giveup' }
       }
-      if (r.state !== 'value' || !r.entry) break
+      const b = r.batch
+      if (r.state !== 'value' || !b) break
       if (!this.#stale(key, seq)) {
+        if (b.meta[0] < 0) break // not our record after all: compute
+        let v: T
         try {
-          const v = this.#value(r.entry) as T
-          this.#fill(key, r.entry)
-          return v
+          v = this.#valueAt(b, 0) as T
         } catch {
           break // not JSON after all: compute
         }
+        const keep = Uint8Array.of(1)
+        this.#fill(b, keep)
+        if (keep[0] === 1) this.#filled.add(key)
+        return v
       }
       // An invalidation arrived while this process waited (a clear anywhere, its own
       // (re)subscription, a delete of the key): it may or may not postdate the value read.
