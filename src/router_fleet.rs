@@ -200,6 +200,8 @@ pub struct BindingLeaseWork {
     pub return_requests: f64,
     pub return_tokens: f64,
     pub return_from: f64,
+    /// The model's first ask since it appeared or leases (re)started: decisions wait for it.
+    pub first: bool,
 }
 
 fn to_js_work(h: &Handle, work: Vec<LeaseWork>) -> Vec<BindingLeaseWork> {
@@ -215,6 +217,7 @@ fn to_js_work(h: &Handle, work: Vec<LeaseWork>) -> Vec<BindingLeaseWork> {
                 return_requests: w.return_requests,
                 return_tokens: w.return_tokens,
                 return_from: w.return_from as f64,
+                first: w.first,
                 model_name: w.name,
             }
         })
@@ -248,6 +251,15 @@ pub fn router_fleet_lease_work(h: &Handle, now: f64, slice: f64) -> Vec<BindingL
         })
     };
     to_js_work(h, work)
+}
+
+/// Whether a decision refused at `now` found a quota or budget short only of a lease whose
+/// refill is asked for or out (not a spent window or period, not a cooldown): worth waiting
+/// for that refill once.
+#[napi(catch_unwind)]
+pub fn router_fleet_lease_short(h: &Handle, now: f64) -> bool {
+    let hd = h.borrow();
+    hd.router.quotas().lease_short_at(now) || hd.router.budgets().lease_short_at(now)
 }
 
 /// The fleet granted capacity to `model` (zeros: its window is full).
@@ -296,6 +308,8 @@ pub struct BindingBudgetWork {
     pub want: f64,
     pub give: f64,
     pub give_period: f64,
+    /// The budget's first ask since it was set or leases (re)started: decisions wait for it.
+    pub first: bool,
 }
 
 fn to_js_budget_work(h: &Handle, work: Vec<BudgetLeaseWork>) -> Vec<BindingBudgetWork> {
@@ -318,6 +332,7 @@ fn to_js_budget_work(h: &Handle, work: Vec<BudgetLeaseWork>) -> Vec<BindingBudge
                 want: w.want,
                 give: w.give,
                 give_period: w.give_period as f64,
+                first: w.first,
             })
         })
         .collect()

@@ -510,7 +510,8 @@ export class ModelRouter extends EventEmitter {
   /**
    * Fleet mode: a decision made while a limit's first lease is out (a cold start, a new model
    * set, `setBudget`, leases resumed) waits for it; one refused for want of a lease whose
-   * refill is out waits for that once. Both bounded by `timeoutMs` (docs/fleet.md).
+   * refill is out waits for that once. Each wait lasts at most `2 × timeoutMs` + 10 ms
+   * (docs/fleet.md).
    */
   #fleetSelect(fleet: RouterFleet, context: RoutingContext, models: Map<string, ModelConfig>): RoutingDecision | Promise<RoutingDecision> {
     if (models !== this.#lastMap) {
@@ -525,12 +526,10 @@ export class ModelRouter extends EventEmitter {
     try {
       return this.#select(context, models)
     } catch (e) {
-      // refused for want of a lease (retried within the core's REFILL_WAIT_MS, 20 ms), not
-      // for a spent limit or a cooldown
-      const err = e as CodedError & { retryAfterMs?: number }
-      const code = err.code
-      const short = (code === 'ERR_NO_HEALTHY_MODEL' || code === 'ERR_BUDGET_EXCEEDED') && (err.retryAfterMs as number) <= 20
-      const refill = short ? fleet.refill() : null
+      // the router core says whether the refusal was for want of a lease (not a spent
+      // limit or a cooldown)
+      const code = (e as CodedError).code
+      const refill = code === 'ERR_NO_HEALTHY_MODEL' || code === 'ERR_BUDGET_EXCEEDED' ? fleet.refill(this.#out[OUT_NOW]) : null
       if (refill === null) throw e
       return refill.then(() => this.#select(context, models))
     }

@@ -15,8 +15,10 @@
  *   gives back lapsed capacity and, on `shutdown()`, whatever is unspent. A limit's first
  *   lease is asked for as soon as the limit is known (a new model set, `setBudget`, leases
  *   resumed): a decision made while one is out waits for it (`warming`), and one refused
- *   for want of a lease whose refill is out waits for that (`refill`), each bounded by
- *   `timeoutMs`. A lease call Redis does not answer in time puts the process on its share
+ *   for want of a lease whose refill is out waits for that (`refill`). The router core
+ *   flags first asks and says when a refusal was for want of a lease. A wait ends when the
+ *   calls out are answered, at most `2 × timeoutMs + WORK_MS` (a call answers or fails
+ *   within `timeoutMs`; one more round may follow for a limit that appeared meanwhile). A lease call Redis does not answer in time puts the process on its share
  *   of every limit at once, before the `degraded` event arrives.
  * - Degraded (Redis down or slower than `timeoutMs`): peers' states are dropped (each
  *   process decides alone) and each process keeps to its share of every quota (limit /
@@ -57,8 +59,6 @@ const HEARTBEAT_MS = 1000
 const HEARTBEAT_TTL_MS = 3000
 /** Peer ejections held at most (one per model name; a bound on what messages may fill). */
 const MAX_HOLDS = 4096
-/** Limits whose first lease was answered, at most (models with a quota and budgets). */
-const MAX_ANSWERED = 4096 + 1024
 
 /** A health event of this router (see `native.routerTakeHealthEvents`). */
 interface OwnChange {
@@ -79,8 +79,6 @@ export class RouterFleet {
   /** Lease calls out (quotas, budgets). */
   #leasing = 0
   #budgetLeasing = 0
-  /** Limits (`q` + model, `b` + budget index) whose first lease was answered since leases (re)started. */
-  readonly #answered = new Set<string>()
   /** First-lease calls out: decisions wait while any is. */
   #firstOut = 0
   /** Decisions waiting for the lease calls out, and when they stop waiting regardless. */
@@ -89,7 +87,7 @@ export class RouterFleet {
   #waitTimer: NodeJS.Timeout | undefined
   /** Lease batches sent for the wait after its first was answered (at most one). */
   #waitRounds = 0
-  /** A wait's bound: one lease call answers or fails within `timeoutMs`; a second round may follow one that found more work. */
+  /** A wait's bound, `2 × timeoutMs + WORK_MS`: one lease call answers or fails within `timeoutMs`; a second round may follow one that found more work (a limit that appeared meanwhile). */
   readonly #waitMs: number
   #live = 1
   #degraded = false
@@ -264,7 +262,6 @@ export class RouterFleet {
 
   /** Leases (again): every limit's first lease is asked for at once. */
   #resumeLeases(): void {
-    this.#answered.clear()
     native.routerFleetQuotaMode(this.#host.handle, 'leased', 1, this.#host.now())
     this.prefetch()
   }
@@ -275,15 +272,15 @@ export class RouterFleet {
     if (fh !== null && !this.#degraded && !this.#fallback) this.#sendLeases(fh, this.#host.now())
   }
 
-  /** While a limit's first lease is out: a promise that settles when the lease calls out are answered (at most about `2 × timeoutMs`). Else null, at no cost. */
+  /** While a limit's first lease is out: a promise that settles when the lease calls out are answered (at most `2 × timeoutMs + WORK_MS`). Else null, at no cost. */
   warming(): Promise<void> | null {
     return this.#firstOut > 0 ? this.#waitLeases() : null
   }
 
-  /** After a decision was refused: sends the refills the router core asked for and returns a promise that settles when the lease calls out are answered (bounded as `warming`); null when none is out (the refusal stands). */
-  refill(): Promise<void> | null {
+  /** After a decision was refused at `now`: when the router core found a limit short only of a lease, sends the refills it asked for and returns a promise that settles when the lease calls out are answered (bounded as `warming`); null when the refusal was for something else or no call is out (the refusal stands). */
+  refill(now: number): Promise<void> | null {
     const fh = this.#handle
-    if (fh === null) return null
+    if (fh === null || !native.routerFleetLeaseShort(this.#host.handle, now)) return null
     if (this.#wait === null && !this.#degraded && !this.#fallback) this.#sendLeases(fh, this.#host.now())
     return this.#leasing + this.#budgetLeasing > 0 ? this.#waitLeases() : null
   }
@@ -328,11 +325,8 @@ export class RouterFleet {
   }
 
   /** A lease call was answered: when none is out, waiting decisions go on, unless what came back asks for one more batch at once (a limit that appeared while the first was out). */
-  #answeredOne(key: string, first: boolean): void {
-    if (first) {
-      this.#firstOut--
-      if (this.#answered.size < MAX_ANSWERED) this.#answered.add(key)
-    }
+  #answeredOne(first: boolean): void {
+    if (first) this.#firstOut--
     if (this.#wait === null || this.#leasing + this.#budgetLeasing > 0) return
     const fh = this.#handle
     if (fh !== null && !this.#degraded && !this.#fallback && this.#waitRounds++ === 0) this.#sendLeases(fh, this.#host.now())
@@ -356,8 +350,7 @@ export class RouterFleet {
 
   #lease(fh: FleetHandle, w: LeaseWork): void {
     this.#leasing++
-    const key = `q${w.modelName}`
-    const first = (w.wantRequests > 0 || w.wantTokens > 0) && !this.#answered.has(key)
+    const first = w.first
     if (first) this.#firstOut++
     const done = (requests: number, tokens: number, mark: number, state: string): void => {
       this.#leasing--
@@ -365,7 +358,7 @@ export class RouterFleet {
         if (state === 'unavailable') this.#fallBack() // to the share before the empty grant
         native.routerFleetGrant(this.#host.handle, w.modelName, requests, tokens, mark, this.#host.now())
       }
-      this.#answeredOne(key, first)
+      this.#answeredOne(first)
     }
     native.fleetLease(fh, w).then(
       (g) => done(g.requests, g.tokens, g.mark, g.state),
@@ -375,8 +368,7 @@ export class RouterFleet {
 
   #leaseBudget(fh: FleetHandle, w: BudgetWork): void {
     this.#budgetLeasing++
-    const key = `b${w.budget}`
-    const first = w.want > 0 && !this.#answered.has(key)
+    const first = w.first
     if (first) this.#firstOut++
     const done = (amount: number, spent: number, period: number, leftMs: number, state: string): void => {
       this.#budgetLeasing--
@@ -384,7 +376,7 @@ export class RouterFleet {
         if (state === 'unavailable') this.#fallBack()
         native.routerFleetBudgetGrant(this.#host.handle, w.budget, amount, spent, period, leftMs, this.#host.now())
       }
-      this.#answeredOne(key, first)
+      this.#answeredOne(first)
     }
     native.fleetLeaseBudget(fh, w).then(
       (g) => done(g.amount, g.spent, g.period, g.leftMs, g.state),

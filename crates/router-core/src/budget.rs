@@ -61,6 +61,9 @@ pub struct Budget {
     largest: f64,
     /// Local periods were aligned to the fleet's.
     aligned: bool,
+    /// Fleet mode: a lease call for this budget was answered (granted, full or failed)
+    /// since leasing (re)started; until then its refills are first asks.
+    answered: bool,
 }
 
 /// A budget's slice of the fleet's spend for one period.
@@ -93,6 +96,9 @@ pub struct BudgetLeaseWork {
     pub give: f64,
     /// The fleet period `give` belongs to (0: none).
     pub give_period: u64,
+    /// A first ask: the budget's lease was never answered since it was set or leasing
+    /// (re)started, so decisions wait for this call rather than refuse.
+    pub first: bool,
 }
 
 impl Budget {
@@ -165,6 +171,10 @@ pub struct BudgetBook {
     pending: AHashMap<u64, Pending>,
     pending_order: std::collections::VecDeque<u64>,
     fleet: FleetQuota,
+    /// The last time (router clock) a budget was exceeded only for want of a lease whose
+    /// refill is asked for or out (the fleet's period is not spent): a refusal then is
+    /// worth one wait. Written by `exceeded_by`, a read of the book.
+    lease_short_at: std::cell::Cell<f64>,
 }
 
 impl Default for BudgetBook {
@@ -174,6 +184,7 @@ impl Default for BudgetBook {
             pending: AHashMap::new(),
             pending_order: std::collections::VecDeque::new(),
             fleet: FleetQuota::Local,
+            lease_short_at: std::cell::Cell::new(f64::NAN),
         }
     }
 }
@@ -221,6 +232,7 @@ impl BudgetBook {
             granted: 0.0,
             largest: 0.0,
             aligned: false,
+            answered: false,
         });
         Some(self.budgets.len() - 1)
     }
@@ -237,6 +249,7 @@ impl BudgetBook {
         if was != FleetQuota::Leased && self.fleet == FleetQuota::Leased {
             for b in &mut self.budgets {
                 b.retry_at = f64::NEG_INFINITY;
+                b.answered = false;
             }
         }
         if was == FleetQuota::Leased && self.fleet != FleetQuota::Leased {
@@ -317,6 +330,7 @@ impl BudgetBook {
             let give = std::mem::take(&mut b.give);
             if want > 0.0 || give != 0.0 {
                 out.push(BudgetLeaseWork {
+                    first: want > 0.0 && !b.answered,
                     budget: i,
                     want,
                     give,
@@ -344,6 +358,7 @@ impl BudgetBook {
             return;
         };
         b.refilling = false;
+        b.answered = true;
         if period == 0 {
             // the call failed: the lease held stays, the refill is asked again later
             b.retry_at = now_ms + FULL_RETRY_MS;
@@ -420,11 +435,21 @@ impl BudgetBook {
                     .fleet_spent
                     .is_some_and(|(s, until)| now_ms < until && s + cost > b.limit);
                 if fleet == FleetQuota::Leased && !fleet_full {
+                    if now_ms >= b.retry_at {
+                        self.lease_short_at.set(now_ms);
+                    }
                     (i, (now_ms + REFILL_WAIT_MS).max(b.retry_at))
                 } else {
                     (i, b.resets_at(now_ms))
                 }
             })
+    }
+
+    /// Whether a budget was exceeded at `now_ms` only for want of a lease whose refill is
+    /// asked for or out (not a spent fleet period, nor a refill retried later): a refusal
+    /// at `now_ms` may wait for that refill.
+    pub fn lease_short_at(&self, now_ms: f64) -> bool {
+        self.lease_short_at.get() == now_ms
     }
 
     /// Decision `decision` to `model` reserves `cost` on every budget it falls under.
@@ -545,6 +570,52 @@ mod tests {
     }
 
     #[test]
+    fn a_budgets_refills_are_first_asks_until_one_is_answered() {
+        let mut b = BudgetBook::default();
+        b.set(Scope::Global, 10.0, 60_000.0, 0.0);
+        b.set_fleet(FleetQuota::Leased, 0.0);
+        let firsts = |w: Vec<BudgetLeaseWork>| -> Vec<(usize, bool)> {
+            w.into_iter()
+                .filter(|w| w.want > 0.0)
+                .map(|w| (w.budget, w.first))
+                .collect()
+        };
+        assert_eq!(firsts(b.take_lease_work(0.0, 0.25)), [(0, true)]);
+        // a failed call is an answer too: the retry is a refill, not a first ask
+        b.grant(0, 0.0, 0.0, 0, 0.0, 1.0);
+        assert_eq!(
+            firsts(b.take_lease_work(1.0 + FULL_RETRY_MS, 0.25)),
+            [(0, false)]
+        );
+        b.grant(0, 2.5, 2.5, 600_000, 30_000.0, 300.0);
+        // budgets cleared and set again: the index is reused, the budget is new
+        b.clear();
+        b.set(Scope::Key("team".into()), 10.0, 60_000.0, 400.0);
+        assert_eq!(firsts(b.take_lease_work(400.0, 0.25)), [(0, true)]);
+        b.grant(0, 2.5, 2.5, 600_000, 30_000.0, 410.0);
+        // leases resumed after the fleet state was unavailable: a first ask again
+        b.set_fleet(FleetQuota::Share(0.5), 500.0);
+        b.take_lease_work(500.0, 0.25);
+        b.set_fleet(FleetQuota::Leased, 600.0);
+        assert_eq!(firsts(b.take_lease_work(600.0, 0.25)), [(0, true)]);
+    }
+
+    #[test]
+    fn a_refusal_for_want_of_a_lease_is_told_from_a_spent_period() {
+        let mut b = BudgetBook::default();
+        b.set(Scope::Global, 10.0, 60_000.0, 0.0);
+        b.set_fleet(FleetQuota::Leased, 0.0);
+        assert!(b.exceeded_by("m", None, 1.0, 0.0).is_some());
+        assert!(b.lease_short_at(0.0));
+        assert!(!b.lease_short_at(1.0));
+        b.take_lease_work(0.0, 0.25);
+        // the fleet's period is spent: exceeded until it resets, no refill to wait for
+        b.grant(0, 0.0, 10.0, 600_000, 30_000.0, 10.0);
+        assert_eq!(b.exceeded_by("m", None, 1.0, 20.0), Some((0, 30_010.0)));
+        assert!(!b.lease_short_at(20.0));
+    }
+
+    #[test]
     fn leased_budget_spends_its_lease_and_asks_for_more() {
         let mut b = BudgetBook::default();
         b.set(Scope::Global, 10.0, 60_000.0, 0.0);
@@ -562,7 +633,8 @@ mod tests {
                 budget: 0,
                 want: 2.5,
                 give: 0.0,
-                give_period: 0
+                give_period: 0,
+                first: true,
             }]
         );
         // one refill at a time

@@ -80,6 +80,9 @@ pub struct LeaseWork {
     pub return_tokens: f64,
     /// The fleet's mark of the grant the capacity came from (see [`QuotaBook::grant`]).
     pub return_from: u64,
+    /// A first ask: the model's lease was never answered since leasing (re)started, so
+    /// decisions wait for this call rather than refuse (see [`QuotaBook::set_fleet`]).
+    pub first: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +109,9 @@ struct Log {
     grant_mark: u64,
     /// After a refill that got nothing: not asked again before this.
     retry_at: f64,
+    /// Fleet mode: a lease call for this model was answered (granted, full or failed) since
+    /// leasing (re)started; until then its refills are first asks.
+    answered: bool,
 }
 
 impl Log {
@@ -203,6 +209,9 @@ pub struct QuotaBook {
     fleet: FleetQuota,
     /// Models with lease work waiting (bounded by the models with a quota).
     work: Vec<String>,
+    /// The last time (router clock) a model was over quota only for want of a lease whose
+    /// refill is asked for or out (its window admits): a refusal then is worth one wait.
+    lease_short_at: f64,
 }
 
 impl Default for QuotaBook {
@@ -211,6 +220,7 @@ impl Default for QuotaBook {
             logs: AHashMap::new(),
             fleet: FleetQuota::Local,
             work: Vec::new(),
+            lease_short_at: f64::NAN,
         }
     }
 }
@@ -279,6 +289,9 @@ impl QuotaBook {
                 let at = log.clears_at(Self::local_quota(fleet, log.quota), tokens, now_ms);
                 if fleet == FleetQuota::Leased && log.lease_short(tokens, now_ms) {
                     log.lapse(now_ms);
+                    if at <= now_ms && now_ms >= log.retry_at {
+                        self.lease_short_at = now_ms;
+                    }
                     if now_ms >= log.retry_at
                         && !self.work.iter().any(|n| n == name)
                         && self.work.len() < MAX_LEASE_WORK
@@ -369,6 +382,7 @@ impl QuotaBook {
             for n in names {
                 if let Some(log) = self.logs.get_mut(&n) {
                     log.retry_at = f64::NEG_INFINITY;
+                    log.answered = false;
                 }
                 self.ask_first(&n);
             }
@@ -403,6 +417,13 @@ impl QuotaBook {
         self.logs.values().any(|l| {
             now_ms >= l.lease.expires_ms && (l.lease.requests > 0.0 || l.lease.tokens != 0.0)
         })
+    }
+
+    /// Whether a model was over quota at `now_ms` only for want of a lease whose refill is
+    /// asked for or out (not for its window, nor a full fleet window retried later): a
+    /// refusal at `now_ms` may wait for that refill.
+    pub fn lease_short_at(&self, now_ms: f64) -> bool {
+        self.lease_short_at == now_ms
     }
 
     /// Whether any model has lease work waiting.
@@ -444,8 +465,10 @@ impl QuotaBook {
             } else {
                 (0.0, 0.0)
             };
+            let first = (want_requests > 0.0 || want_tokens > 0.0) && !log.answered;
             let w = LeaseWork {
                 name,
+                first,
                 want_requests,
                 want_tokens,
                 return_requests: std::mem::take(&mut log.give_requests),
@@ -472,6 +495,7 @@ impl QuotaBook {
             return;
         };
         log.refilling = false;
+        log.answered = true;
         if requests > 0.0 || tokens > 0.0 {
             log.grant_mark = mark;
         }
@@ -731,6 +755,93 @@ mod tests {
         assert_eq!(b.clears_at("m", 1.0, 3.0), 3.0 + REFILL_WAIT_MS);
         // the local window still applies: 10 of 100 used
         assert_eq!(b.usage("m", 3.0), (10, 10.0));
+    }
+
+    #[test]
+    fn refills_are_first_asks_until_one_is_answered_even_through_many_model_sets() {
+        let mut b = leased(Some(100.0), None);
+        let firsts = |w: Vec<LeaseWork>| -> Vec<(String, bool)> {
+            w.into_iter()
+                .filter(|w| w.want_requests > 0.0 || w.want_tokens > 0.0)
+                .map(|w| (w.name, w.first))
+                .collect()
+        };
+        assert_eq!(firsts(b.take_lease_work(0.0, &slice)), [("m".into(), true)]);
+        b.grant("m", 10.0, 0.0, 1, 1.0);
+        // the model set changes many times: every new model's first ask is flagged, and a
+        // model that stayed refills as a refill (nothing is remembered past the set)
+        let mut t = 2.0;
+        for i in 0..6000 {
+            let name = format!("x{i}");
+            b.set_quotas(&[
+                (
+                    "m".into(),
+                    Quota {
+                        rpm: Some(100.0),
+                        tpm: None,
+                    },
+                ),
+                (
+                    name.clone(),
+                    Quota {
+                        rpm: Some(100.0),
+                        tpm: None,
+                    },
+                ),
+            ]);
+            // `m`'s lease lapses and is refilled on the way: never a first ask
+            let mut w = firsts(b.take_lease_work(t, &slice));
+            w.retain(|(n, first)| n != "m" || *first);
+            assert_eq!(w, [(name.clone(), true)]);
+            b.grant(&name, 10.0, 0.0, 1, t);
+            b.grant("m", 10.0, 0.0, 1, t);
+            for d in 0..8 {
+                b.reserve(&name, d, 1.0, t);
+            }
+            // below the low-water mark: a refill, not a first ask
+            assert_eq!(firsts(b.take_lease_work(t, &slice)), [(name, false)]);
+            t += 1.0;
+        }
+        // a failed call is an answer too
+        b.set_quotas(&[(
+            "y".into(),
+            Quota {
+                rpm: Some(100.0),
+                tpm: None,
+            },
+        )]);
+        assert_eq!(firsts(b.take_lease_work(t, &slice)), [("y".into(), true)]);
+        b.grant("y", 0.0, 0.0, 0, t);
+        assert_eq!(
+            b.clears_at("y", 1.0, t + FULL_RETRY_MS),
+            t + FULL_RETRY_MS + REFILL_WAIT_MS
+        );
+        assert_eq!(
+            firsts(b.take_lease_work(t + FULL_RETRY_MS, &slice)),
+            [("y".into(), false)]
+        );
+    }
+
+    #[test]
+    fn a_refusal_for_want_of_a_lease_is_told_from_a_full_window() {
+        let mut b = leased(Some(2.0), None);
+        // no lease yet, the window admits: only the lease is short
+        assert_eq!(b.clears_at("m", 1.0, 0.0), REFILL_WAIT_MS);
+        assert!(b.lease_short_at(0.0));
+        assert!(!b.lease_short_at(1.0));
+        b.take_lease_work(0.0, &slice);
+        b.grant("m", 2.0, 0.0, 1, 1.0);
+        b.reserve("m", 1, 1.0, 2.0);
+        b.reserve("m", 2, 1.0, 2.0);
+        // the local window is full too: it clears in a minute, no refill makes it sooner
+        assert_eq!(b.clears_at("m", 1.0, 3.0), 2.0 + WINDOW_MS);
+        assert!(!b.lease_short_at(3.0));
+        // the fleet's window was full: retried after FULL_RETRY_MS, nothing to wait for now
+        let mut b = leased(Some(100.0), None);
+        b.take_lease_work(0.0, &slice);
+        b.grant("m", 0.0, 0.0, 0, 1.0);
+        assert_eq!(b.clears_at("m", 1.0, 2.0), 1.0 + FULL_RETRY_MS);
+        assert!(!b.lease_short_at(2.0));
     }
 
     #[test]
