@@ -66,6 +66,7 @@ import {
   KIND_NO_CANDIDATES,
   KIND_SCORED,
   LIVE_ESTIMATE,
+  LIVE_EVIDENCE,
   LIVE_HEAD,
   LIVE_IN_FLIGHT,
   LIVE_LATE,
@@ -124,6 +125,7 @@ import {
   REPLAY_NOW,
   REPLAY_ROUTING_MS,
   REPLAY_TOKENS,
+  SLOW_EVIDENCE,
   STATE_HEALTHY,
 } from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH, type RankedCandidates } from './router-memo'
@@ -1132,17 +1134,20 @@ export class ModelRouter extends EventEmitter {
           const model = this.#models[index]
           const target = model.latencyTarget
           const limit = target * this.#slowFactor
-          // the decayed estimate lies between the last one and the target (≤ limit); no call
-          // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+          // the decayed estimate lies between the last one and the target (≤ limit); fewer
+          // than `SLOW_EVIDENCE` calls have been out for longer than the limit (one is the
+          // latency tail), nor `lateCalls` calls for the late limit
           if (
             live[at + LIVE_ESTIMATE] <= limit &&
-            now - live[at + LIVE_OLDEST] <= limit &&
+            now - live[at + LIVE_EVIDENCE] <= limit &&
             now - live[at + LIVE_LATE] <= target * this.#lateFactor
           ) {
             // this call joins those in flight (outcomes buffered since leave them too old: a
             // later check only errs towards asking Rust)
             if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
-            if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
+            const inFlight = ++live[at + LIVE_IN_FLIGHT]
+            if (inFlight === SLOW_EVIDENCE) live[at + LIVE_EVIDENCE] = now
+            if (inFlight === this.#lateCalls) live[at + LIVE_LATE] = now
             const tokens = r.tokens
             this.#reserve(model, index, row, tokens, keyBudget)
             return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
