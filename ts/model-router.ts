@@ -169,6 +169,17 @@ const REPLAY_LOG_SIZE = 256
 const OTHER_MAP = 0
 const SAME_MAP = 1
 const UNEDITED = 2
+/** The budgets set, by scope, for model set `of` and the first `count` budgets. */
+interface BudgetScopes {
+  of: ModelSnapshot[] | undefined
+  count: number
+  /** Global budgets' indices. */
+  global: number[]
+  /** By model index: the indices of that model's own budgets. */
+  models: number[][]
+  /** Key budgets' indices by key. */
+  keys: Map<string | undefined, number>
+}
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
 const PERF_LOG_SIZE = 256
 /** Distinct model names the outcome buffer keeps ids for. */
@@ -216,13 +227,8 @@ export class ModelRouter extends EventEmitter {
   #budgetKey: string | null = null
   /** Budgets set, by index (`setBudget`). */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
-  /**
-   * By model index of `#budgetListsOf`: the global and model budgets it falls under, for the
-   * first `#budgetListsCount` budgets (rebuilt when either changes; see `#budgetsOf`).
-   */
-  #budgetLists: number[][] = []
-  #budgetListsOf: ModelSnapshot[] | undefined
-  #budgetListsCount = -1
+  /** `#budgets` by scope, for the models and the budget count it was built for (see `#budgetScopes`). */
+  #scopes: BudgetScopes = { of: undefined, count: -1, global: [], models: [], keys: new Map() }
   /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
   readonly #sessions: SessionTable
   /** The table's entry of the context being routed, as `#writeSession` found it. */
@@ -863,43 +869,50 @@ export class ModelRouter extends EventEmitter {
 
   /** Builds the budget part of `r`'s admission check for the budgets set now. */
   #planBudgets(r: RankedCandidates): void {
-    const budgets = this.#budgets
+    const scopes = this.#budgetScopes()
     const pairs = r.pairs
     let maxCost = -Infinity
     const modelBudgets: number[] = []
     for (let k = 0; k + 1 < pairs.length; k += 2) {
-      const model = this.#models[pairs[k + 1]]
-      const cost = model.costPerToken * r.tokens
+      const index = pairs[k + 1]
+      const cost = this.#models[index].costPerToken * r.tokens
       // NaN stays: a NaN cost fails every check, as it would candidate by candidate
       if (maxCost === maxCost && (cost !== cost || cost > maxCost)) maxCost = cost
-      for (let i = 0; i < budgets.length; i++) {
-        if (budgets[i].scope === 'model' && budgets[i].name === model.name) modelBudgets.push(i, cost)
-      }
+      const own = scopes.models[index]
+      for (let j = 0; j < own.length; j++) modelBudgets.push(own[j], cost)
     }
-    const everyBudget: number[] = []
-    if (pairs.length > 0) for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'global') everyBudget.push(i)
     r.maxCost = maxCost
-    r.everyBudget = everyBudget
+    r.everyBudget = pairs.length > 0 ? scopes.global : []
     r.modelBudgets = modelBudgets
-    r.planned = budgets.length
+    r.planned = this.#budgets.length
   }
 
-  /** The global and model budgets model `index` falls under. */
-  #budgetsOf(index: number): number[] {
+  /**
+   * `#budgets` by scope: the global ones, each model's own (by model index), the key budgets
+   * by key. Built once per model set and budget count (`setBudget` replaces a budget of the
+   * same scope and name in place), and the one place a budget's scope is read.
+   */
+  #budgetScopes(): BudgetScopes {
     const budgets = this.#budgets
-    if (this.#budgetListsOf !== this.#models || this.#budgetListsCount !== budgets.length) {
-      this.#budgetLists = this.#models.map((m) => {
-        const list: number[] = []
-        for (let i = 0; i < budgets.length; i++) {
-          const b = budgets[i]
-          if (b.scope === 'global' || (b.scope === 'model' && b.name === m.name)) list.push(i)
-        }
-        return list
-      })
-      this.#budgetListsOf = this.#models
-      this.#budgetListsCount = budgets.length
+    let scopes = this.#scopes
+    if (scopes.of !== this.#models || scopes.count !== budgets.length) {
+      const global: number[] = []
+      const byModel = new Map<string | undefined, number[]>()
+      const keys = new Map<string | undefined, number>()
+      for (let i = 0; i < budgets.length; i++) {
+        const b = budgets[i]
+        if (b.scope === 'global') global.push(i)
+        else if (b.scope === 'model') {
+          const list = byModel.get(b.name)
+          if (list === undefined) byModel.set(b.name, [i])
+          else list.push(i)
+        } else if (b.scope === 'key') keys.set(b.name, i)
+      }
+      const models = this.#models.map((m) => byModel.get(m.name) ?? [])
+      scopes = { of: this.#models, count: budgets.length, global, models, keys }
+      this.#scopes = scopes
     }
-    return this.#budgetLists[index]
+    return scopes
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
@@ -1001,10 +1014,7 @@ export class ModelRouter extends EventEmitter {
     const budgets = this.#budgets
     if (r.planned !== budgets.length) this.#planBudgets(r)
     const key = this.#budgetKey
-    let keyBudget = -1
-    if (key !== null) {
-      for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'key' && budgets[i].name === key) keyBudget = i
-    }
+    const keyBudget = key === null ? -1 : (this.#budgetScopes().keys.get(key) ?? -1)
     const maxCost = r.maxCost
     if (keyBudget >= 0 && r.pairs.length > 0 && !(cap[2 * keyBudget + CAP_SPENT] + maxCost <= cap[2 * keyBudget + CAP_LIMIT])) {
       return undefined
@@ -1037,8 +1047,11 @@ export class ModelRouter extends EventEmitter {
   #reserveBudgets(model: ModelSnapshot, index: number, tokens: number, keyBudget: number): void {
     const cap = this.#capacity
     const cost = model.costPerToken * tokens
-    const list = this.#budgetsOf(index)
-    for (let j = 0; j < list.length; j++) cap[2 * list[j] + CAP_SPENT] += cost
+    const scopes = this.#budgetScopes()
+    const every = scopes.global
+    for (let j = 0; j < every.length; j++) cap[2 * every[j] + CAP_SPENT] += cost
+    const own = scopes.models[index]
+    for (let j = 0; j < own.length; j++) cap[2 * own[j] + CAP_SPENT] += cost
     if (keyBudget >= 0) cap[2 * keyBudget + CAP_SPENT] += cost
   }
 
