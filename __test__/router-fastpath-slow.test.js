@@ -80,6 +80,54 @@ describe('the memo fast path reads slowness as Rust does', () => {
     expect(counter.calls).toBe(before)
   })
 
+  // lateCalls 3, lateFactor 1.5: three calls out past 450 ms make `top` late, unless a call
+  // decided after them answered within 450 ms. Routes `before` calls that stay out, one
+  // answered in 301 ms if `quick` (quick, and above the estimate: applied at once), `after`
+  // more that stay out; then 600 ms pass (late, not past 1200 ms).
+  async function history(r, m, before, quick, after) {
+    const first = await r.selectOptimalModel(c(), m) // a miss
+    r.reportOutcome(first, { ok: true, latencyMs: 300 })
+    const names = []
+    for (let i = 0; i < before + 1 + after; i++) {
+      r.clock.t += 10
+      const d = await r.selectOptimalModel(c(), m)
+      names.push(d.modelName)
+      if (quick && i === before) r.reportOutcome(d, { ok: true, latencyMs: 301 })
+    }
+    r.clock.t += 600
+    return names
+  }
+
+  test('late calls decided before a quickly answered one are the tail: the hit is served without crossing', async () => {
+    const r = make()
+    const m = models()
+    expect(await history(r, m, 3, true, 1)).toEqual(['top', 'top', 'top', 'top', 'top'])
+    const before = counter.calls
+    expect((await r.selectOptimalModel(c(), m)).modelName).toBe('top')
+    expect(counter.calls).toBe(before)
+  })
+
+  test('late calls with no quick answer after them: the hit crosses and Rust diverts', async () => {
+    const r = make()
+    const m = models()
+    await history(r, m, 3, false, 0)
+    const before = counter.calls
+    expect((await r.selectOptimalModel(c(), m)).modelName).toBe('next')
+    expect(counter.calls).toBe(before + 1)
+  })
+
+  test('a buffered answer takes back the excuse: the hit crosses and Rust diverts', async () => {
+    const r = make()
+    const m = models()
+    await history(r, m, 3, true, 1)
+    // the oldest call answers within the estimate (buffered): of the three left out, the
+    // third oldest was decided after the quick answer, so `top` is late
+    r.reportOutcome('top', { ok: true, latencyMs: 250 })
+    const before = counter.calls
+    expect((await r.selectOptimalModel(c(), m)).modelName).toBe('next')
+    expect(counter.calls).toBe(before + 1)
+  })
+
   test('Rust decides alike: a router whose every hit crosses picks the same models', async () => {
     // the same history routed twice: once with the fast path, once with a new context each
     // time (a miss: Rust decides); the picks agree

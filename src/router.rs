@@ -138,7 +138,7 @@ pub fn router_reserve_tokens(h: &Handle, id: f64) -> f64 {
 
 /// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
 /// oldest, its `late_calls`-th oldest and its `SLOW_EVIDENCE`-th oldest call in flight were
-/// decided, calls in flight.
+/// decided, calls in flight, when its latest-decided quickly answered call was decided.
 fn live_row(
     state: f64,
     estimate: f64,
@@ -146,6 +146,7 @@ fn live_row(
     late: f64,
     evidence: f64,
     in_flight: f64,
+    quick: f64,
 ) -> [f64; LIVE_STRIDE] {
     let mut row = [0.0; LIVE_STRIDE];
     row[LIVE_STATE] = state;
@@ -154,6 +155,7 @@ fn live_row(
     row[LIVE_LATE] = late;
     row[LIVE_EVIDENCE] = evidence;
     row[LIVE_IN_FLIGHT] = in_flight;
+    row[LIVE_QUICK] = quick;
     row
 }
 
@@ -166,6 +168,7 @@ fn live_empty() -> [f64; LIVE_STRIDE] {
         f64::INFINITY,
         f64::INFINITY,
         0.0,
+        f64::NEG_INFINITY,
     )
 }
 
@@ -215,6 +218,7 @@ pub(crate) fn sync_live(hd: &mut RouterHandle) {
                 st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(SLOW_EVIDENCE).unwrap_or(f64::INFINITY),
                 st.in_flight() as f64,
+                st.quick_answer_decided_ms(),
             ),
             None => live_empty(),
         })

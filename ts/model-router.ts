@@ -73,6 +73,7 @@ import {
   LIVE_NEXT_CHANGE,
   LIVE_NEXT_ID,
   LIVE_OLDEST,
+  LIVE_QUICK,
   LIVE_STATE,
   LIVE_STRIDE,
   NO_ELIGIBLE_MODEL,
@@ -1149,11 +1150,12 @@ export class ModelRouter extends EventEmitter {
           const limit = target * this.#slowFactor
           // the decayed estimate lies between the last one and the target (≤ limit); fewer
           // than `SLOW_EVIDENCE` calls have been out for longer than the limit (one is the
-          // latency tail), nor `lateCalls` calls for the late limit
+          // latency tail), nor `lateCalls` calls for the late limit unless a call decided
+          // after them answered quickly
           if (
             live[at + LIVE_ESTIMATE] <= limit &&
             now - live[at + LIVE_EVIDENCE] <= limit &&
-            now - live[at + LIVE_LATE] <= target * this.#lateFactor
+            (now - live[at + LIVE_LATE] <= target * this.#lateFactor || live[at + LIVE_QUICK] >= live[at + LIVE_LATE])
           ) {
             // this call joins those in flight (outcomes buffered since leave them too old: a
             // later check only errs towards asking Rust)
@@ -1475,7 +1477,12 @@ export class ModelRouter extends EventEmitter {
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
     const at = LIVE_HEAD + LIVE_STRIDE * id
-    return live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE]
+    if (!(live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE])) return false
+    // its call leaves those in flight only when Rust applies it: until Rust rewrites the row,
+    // the fast path does not excuse late calls (the `lateCalls`-th oldest may move past the
+    // quickly answered call)
+    live[at + LIVE_QUICK] = Number.NEGATIVE_INFINITY
+    return true
   }
 
   /**
