@@ -57,6 +57,18 @@ describe('repeated contexts within quotas and budgets', () => {
     expect(await route(r, m, 3)).toEqual(['top', 'next', 'next'])
   })
 
+  test('a key budget: repeated contexts under the key go to the top model while it fits, then the cheaper one; other keys are not under it', async () => {
+    const r = make()
+    const m = new Map([
+      ['top', config('top', 300)], // 100 tokens × 1e-6: 1e-4 a decision
+      ['next', config('next', 500, { costPerToken: 1e-7 })],
+    ])
+    r.setBudget({ scope: 'key', name: 'k', limit: 3.5e-4, windowMs: 60000 })
+    const names = await route(r, m, 6, { budgetKey: 'k' })
+    expect(names).toEqual(['top', 'top', 'top', 'next', 'next', 'next'])
+    expect(await route(r, m, 2, { budgetKey: 'other' })).toEqual(['top', 'top'])
+  })
+
   test('budgets: the top model until its budget is spent, then the cheaper one; the key’s budget holds every model', async () => {
     const r = make()
     const m = new Map([
@@ -129,6 +141,7 @@ describe('repeated contexts within quotas and budgets', () => {
         ])
       await route(r, fresh(), 2) // a miss, then the hit that memoizes the entry
       const before = calls
+      expect(before).toBeGreaterThan(0) // the wrapper counts: the miss crossed
       const names2 = []
       for (let i = 0; i < 5; i++) names2.push(...(await route(r, fresh(), 1, { sessionId: 's' })))
       expect(names2).toEqual(Array(5).fill('top'))

@@ -66,12 +66,14 @@ import {
   KIND_NO_CANDIDATES,
   KIND_SCORED,
   LIVE_ESTIMATE,
+  LIVE_EVIDENCE,
   LIVE_HEAD,
   LIVE_IN_FLIGHT,
   LIVE_LATE,
   LIVE_NEXT_CHANGE,
   LIVE_NEXT_ID,
   LIVE_OLDEST,
+  LIVE_QUICK,
   LIVE_STATE,
   LIVE_STRIDE,
   NO_ELIGIBLE_MODEL,
@@ -124,6 +126,7 @@ import {
   REPLAY_NOW,
   REPLAY_ROUTING_MS,
   REPLAY_TOKENS,
+  SLOW_EVIDENCE,
   STATE_HEALTHY,
 } from './router-layout'
 import { KeyMemo, MEMO_MAX_TASK_LENGTH, type RankedCandidates } from './router-memo'
@@ -167,6 +170,17 @@ const REPLAY_LOG_SIZE = 256
 const OTHER_MAP = 0
 const SAME_MAP = 1
 const UNEDITED = 2
+/** The budgets set, by scope, for model set `of` and the first `count` budgets. */
+interface BudgetScopes {
+  of: ModelSnapshot[] | undefined
+  count: number
+  /** Global budgets' indices. */
+  global: number[]
+  /** By model index: the indices of that model's own budgets. */
+  models: number[][]
+  /** Key budgets' indices by key. */
+  keys: Map<string | undefined, number>
+}
 /** Outcomes (`recordPerformance`, `reportOutcome`) buffered before they are sent to Rust. */
 const PERF_LOG_SIZE = 256
 /** Distinct model names the outcome buffer keeps ids for. */
@@ -214,13 +228,8 @@ export class ModelRouter extends EventEmitter {
   #budgetKey: string | null = null
   /** Budgets set, by index (`setBudget`). */
   readonly #budgets: Array<{ scope: string; name: string | undefined }> = []
-  /**
-   * By model index of `#budgetListsOf`: the global and model budgets it falls under, for the
-   * first `#budgetListsCount` budgets (rebuilt when either changes; see `#budgetsOf`).
-   */
-  #budgetLists: number[][] = []
-  #budgetListsOf: ModelSnapshot[] | undefined
-  #budgetListsCount = -1
+  /** `#budgets` by scope, for the models and the budget count it was built for (see `#budgetScopes`). */
+  #scopes: BudgetScopes = { of: undefined, count: -1, global: [], models: [], keys: new Map() }
   /** Adaptive: session affinity's table (Rust gets the session's model as an index). */
   readonly #sessions: SessionTable
   /** The table's entry of the context being routed, as `#writeSession` found it. */
@@ -860,43 +869,50 @@ export class ModelRouter extends EventEmitter {
 
   /** Builds the budget part of `r`'s admission check for the budgets set now. */
   #planBudgets(r: RankedCandidates): void {
-    const budgets = this.#budgets
+    const scopes = this.#budgetScopes()
     const pairs = r.pairs
     let maxCost = -Infinity
     const modelBudgets: number[] = []
     for (let k = 0; k + 1 < pairs.length; k += 2) {
-      const model = this.#models[pairs[k + 1]]
-      const cost = model.costPerToken * r.tokens
+      const index = pairs[k + 1]
+      const cost = this.#models[index].costPerToken * r.tokens
       // NaN stays: a NaN cost fails every check, as it would candidate by candidate
       if (maxCost === maxCost && (cost !== cost || cost > maxCost)) maxCost = cost
-      for (let i = 0; i < budgets.length; i++) {
-        if (budgets[i].scope === 'model' && budgets[i].name === model.name) modelBudgets.push(i, cost)
-      }
+      const own = scopes.models[index]
+      for (let j = 0; j < own.length; j++) modelBudgets.push(own[j], cost)
     }
-    const everyBudget: number[] = []
-    if (pairs.length > 0) for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'global') everyBudget.push(i)
     r.maxCost = maxCost
-    r.everyBudget = everyBudget
+    r.everyBudget = pairs.length > 0 ? scopes.global : []
     r.modelBudgets = modelBudgets
-    r.planned = budgets.length
+    r.planned = this.#budgets.length
   }
 
-  /** The global and model budgets model `index` falls under. */
-  #budgetsOf(index: number): number[] {
+  /**
+   * `#budgets` by scope: the global ones, each model's own (by model index), the key budgets
+   * by key. Built once per model set and budget count (`setBudget` replaces a budget of the
+   * same scope and name in place), and the one place a budget's scope is read.
+   */
+  #budgetScopes(): BudgetScopes {
     const budgets = this.#budgets
-    if (this.#budgetListsOf !== this.#models || this.#budgetListsCount !== budgets.length) {
-      this.#budgetLists = this.#models.map((m) => {
-        const list: number[] = []
-        for (let i = 0; i < budgets.length; i++) {
-          const b = budgets[i]
-          if (b.scope === 'global' || (b.scope === 'model' && b.name === m.name)) list.push(i)
-        }
-        return list
-      })
-      this.#budgetListsOf = this.#models
-      this.#budgetListsCount = budgets.length
+    let scopes = this.#scopes
+    if (scopes.of !== this.#models || scopes.count !== budgets.length) {
+      const global: number[] = []
+      const byModel = new Map<string | undefined, number[]>()
+      const keys = new Map<string | undefined, number>()
+      for (let i = 0; i < budgets.length; i++) {
+        const b = budgets[i]
+        if (b.scope === 'global') global.push(i)
+        else if (b.scope === 'model') {
+          const list = byModel.get(b.name)
+          if (list === undefined) byModel.set(b.name, [i])
+          else list.push(i)
+        } else if (b.scope === 'key') keys.set(b.name, i)
+      }
+      const models = this.#models.map((m) => byModel.get(m.name) ?? [])
+      scopes = { of: this.#models, count: budgets.length, global, models, keys }
+      this.#scopes = scopes
     }
-    return this.#budgetLists[index]
+    return scopes
   }
 
   /** A decision made by the memo's fast path: counted in flight when the hit is replayed. */
@@ -998,10 +1014,7 @@ export class ModelRouter extends EventEmitter {
     const budgets = this.#budgets
     if (r.planned !== budgets.length) this.#planBudgets(r)
     const key = this.#budgetKey
-    let keyBudget = -1
-    if (key !== null) {
-      for (let i = 0; i < budgets.length; i++) if (budgets[i].scope === 'key' && budgets[i].name === key) keyBudget = i
-    }
+    const keyBudget = key === null ? -1 : (this.#budgetScopes().keys.get(key) ?? -1)
     const maxCost = r.maxCost
     if (keyBudget >= 0 && r.pairs.length > 0 && !(cap[2 * keyBudget + CAP_SPENT] + maxCost <= cap[2 * keyBudget + CAP_LIMIT])) {
       return undefined
@@ -1034,8 +1047,11 @@ export class ModelRouter extends EventEmitter {
   #reserveBudgets(model: ModelSnapshot, index: number, tokens: number, keyBudget: number): void {
     const cap = this.#capacity
     const cost = model.costPerToken * tokens
-    const list = this.#budgetsOf(index)
-    for (let j = 0; j < list.length; j++) cap[2 * list[j] + CAP_SPENT] += cost
+    const scopes = this.#budgetScopes()
+    const every = scopes.global
+    for (let j = 0; j < every.length; j++) cap[2 * every[j] + CAP_SPENT] += cost
+    const own = scopes.models[index]
+    for (let j = 0; j < own.length; j++) cap[2 * own[j] + CAP_SPENT] += cost
     if (keyBudget >= 0) cap[2 * keyBudget + CAP_SPENT] += cost
   }
 
@@ -1131,17 +1147,21 @@ export class ModelRouter extends EventEmitter {
           const model = this.#models[index]
           const target = model.latencyTarget
           const limit = target * this.#slowFactor
-          // the decayed estimate lies between the last one and the target (≤ limit); no call
-          // has been out for longer than the limit, nor `lateCalls` calls for the late limit
+          // the decayed estimate lies between the last one and the target (≤ limit); fewer
+          // than `SLOW_EVIDENCE` calls have been out for longer than the limit (one is the
+          // latency tail), nor `lateCalls` calls for the late limit unless a call decided
+          // after them answered quickly
           if (
             live[at + LIVE_ESTIMATE] <= limit &&
-            now - live[at + LIVE_OLDEST] <= limit &&
-            now - live[at + LIVE_LATE] <= target * this.#lateFactor
+            now - live[at + LIVE_EVIDENCE] <= limit &&
+            (now - live[at + LIVE_LATE] <= target * this.#lateFactor || live[at + LIVE_QUICK] >= live[at + LIVE_LATE])
           ) {
             // this call joins those in flight (outcomes buffered since leave them too old: a
             // later check only errs towards asking Rust)
             if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
-            if (++live[at + LIVE_IN_FLIGHT] === this.#lateCalls) live[at + LIVE_LATE] = now
+            const inFlight = ++live[at + LIVE_IN_FLIGHT]
+            if (inFlight === SLOW_EVIDENCE) live[at + LIVE_EVIDENCE] = now
+            if (inFlight === this.#lateCalls) live[at + LIVE_LATE] = now
             const tokens = r.tokens
             this.#reserve(model, index, row, tokens, keyBudget)
             return this.#fastPick(c, context, id, index, row, model.name, now, start, affinity, keyBudget, tokens)
@@ -1456,7 +1476,12 @@ export class ModelRouter extends EventEmitter {
     if (!this.#adaptive) return this.#unhealthy.size === 0
     const live = this.#live
     const at = LIVE_HEAD + LIVE_STRIDE * id
-    return live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE]
+    if (!(live[at + LIVE_STATE] === STATE_HEALTHY && latency <= live[at + LIVE_ESTIMATE])) return false
+    // its call leaves those in flight only when Rust applies it: until Rust rewrites the row,
+    // the fast path does not excuse late calls (the `lateCalls`-th oldest may move past the
+    // quickly answered call)
+    live[at + LIVE_QUICK] = Number.NEGATIVE_INFINITY
+    return true
   }
 
   /**

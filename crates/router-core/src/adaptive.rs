@@ -134,6 +134,11 @@ impl ModelState {
     pub fn kth_in_flight_ms(&self, k: usize) -> Option<f64> {
         self.in_flight.get(k.max(1) - 1).map(|&(_, at)| at)
     }
+    /// When the latest-decided call that came back quickly was decided (negative infinity:
+    /// none); late calls decided no later are the latency tail.
+    pub fn quick_answer_decided_ms(&self) -> f64 {
+        self.quick_answer_decided_ms
+    }
 }
 
 /// A candidate with its live state, as the pick weighs it.
