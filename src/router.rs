@@ -137,12 +137,11 @@ pub fn router_reserve_tokens(h: &Handle, id: f64) -> f64 {
 }
 
 /// A `live` row (layout: `router_layout`): state, last estimate (0: no sample), when its
-/// oldest, its `late_calls`-th oldest and its `SLOW_EVIDENCE`-th oldest call in flight were
-/// decided, calls in flight, when its latest-decided quickly answered call was decided.
+/// `late_calls`-th oldest and its `SLOW_EVIDENCE`-th oldest call in flight were decided,
+/// calls in flight, when its latest-decided quickly answered call was decided.
 fn live_row(
     state: f64,
     estimate: f64,
-    oldest: f64,
     late: f64,
     evidence: f64,
     in_flight: f64,
@@ -151,7 +150,6 @@ fn live_row(
     let mut row = [0.0; LIVE_STRIDE];
     row[LIVE_STATE] = state;
     row[LIVE_ESTIMATE] = estimate;
-    row[LIVE_OLDEST] = oldest;
     row[LIVE_LATE] = late;
     row[LIVE_EVIDENCE] = evidence;
     row[LIVE_IN_FLIGHT] = in_flight;
@@ -164,7 +162,6 @@ fn live_empty() -> [f64; LIVE_STRIDE] {
     live_row(
         STATE_HEALTHY,
         0.0,
-        f64::INFINITY,
         f64::INFINITY,
         f64::INFINITY,
         0.0,
@@ -214,7 +211,6 @@ pub(crate) fn sync_live(hd: &mut RouterHandle) {
             Some(st) => live_row(
                 state_code(st.health.state()),
                 book.last_estimate(n).unwrap_or(0.0),
-                st.oldest_in_flight_ms().unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(k).unwrap_or(f64::INFINITY),
                 st.kth_in_flight_ms(SLOW_EVIDENCE).unwrap_or(f64::INFINITY),
                 st.in_flight() as f64,

@@ -178,20 +178,19 @@ layout! {
     LIVE_NEXT_ID: usize = 0;
     LIVE_NEXT_CHANGE: usize = 1;
     LIVE_HEAD: usize = 2;
-    LIVE_STRIDE: usize = 7;
+    LIVE_STRIDE: usize = 6;
     /// Offsets in a name's row: a `STATE_*`, the last latency estimate (0: no sample), when
-    /// its oldest and its `late_calls`-th oldest call in flight were decided (infinity:
-    /// none), its calls in flight, and when its `SLOW_EVIDENCE`-th oldest call in flight was
-    /// decided (infinity: none; the age the slowness test reads), and when its latest-decided
-    /// call that came back within `late_factor` × target was decided (negative infinity:
-    /// none; late calls decided no later do not count).
+    /// its `late_calls`-th oldest call in flight was decided (infinity: none), its calls in
+    /// flight, when its `SLOW_EVIDENCE`-th oldest call in flight was decided (infinity: none;
+    /// the age the slowness test reads), and when its latest-decided call that was answered
+    /// within `late_factor` × target was decided (negative infinity: none; late calls decided
+    /// no later do not count).
     LIVE_STATE: usize = 0;
     LIVE_ESTIMATE: usize = 1;
-    LIVE_OLDEST: usize = 2;
-    LIVE_LATE: usize = 3;
-    LIVE_IN_FLIGHT: usize = 4;
-    LIVE_EVIDENCE: usize = 5;
-    LIVE_QUICK: usize = 6;
+    LIVE_LATE: usize = 2;
+    LIVE_IN_FLIGHT: usize = 3;
+    LIVE_EVIDENCE: usize = 4;
+    LIVE_QUICK: usize = 5;
     /// How many calls out for long it takes to call a model slow (one alone is its tail).
     SLOW_EVIDENCE: usize = router_core::adaptive::SLOW_EVIDENCE;
     STATE_HEALTHY: f64 = 0.0;
@@ -233,7 +232,6 @@ const _: () = {
     let row = [
         LIVE_STATE,
         LIVE_ESTIMATE,
-        LIVE_OLDEST,
         LIVE_LATE,
         LIVE_IN_FLIGHT,
         LIVE_EVIDENCE,

@@ -72,7 +72,6 @@ import {
   LIVE_LATE,
   LIVE_NEXT_CHANGE,
   LIVE_NEXT_ID,
-  LIVE_OLDEST,
   LIVE_QUICK,
   LIVE_STATE,
   LIVE_STRIDE,
@@ -1158,7 +1157,6 @@ export class ModelRouter extends EventEmitter {
           ) {
             // this call joins those in flight (outcomes buffered since leave them too old: a
             // later check only errs towards asking Rust)
-            if (live[at + LIVE_OLDEST] > now) live[at + LIVE_OLDEST] = now
             const inFlight = ++live[at + LIVE_IN_FLIGHT]
             if (inFlight === SLOW_EVIDENCE) live[at + LIVE_EVIDENCE] = now
             if (inFlight === this.#lateCalls) live[at + LIVE_LATE] = now
