@@ -8,34 +8,9 @@ const { execFileSync, spawn } = require('node:child_process')
 const path = require('node:path')
 const { ModelRouter } = require('model-router-native')
 const { startRedis, until, sleep } = require('./fixtures/fleet-redis')
+const { EVENTUALLY_MS, ctx, models } = require('./fixtures/fleet-router')
 
 jest.setTimeout(60_000)
-/** The ceiling of an "eventually" check in real time (Redis answers, a paused server
- * resumes, a message arrives): far above what it takes on a loaded 2-core machine, so a
- * check fails only when the thing never happens. */
-const EVENTUALLY_MS = 10_000
-
-const ctx = (over = {}) => ({
-  task: 'Write a function to sort a list',
-  userTier: 'pro',
-  priority: 'high',
-  latencyRequirement: 2000,
-  ...over,
-})
-const config = (name, latencyTarget, extra = {}) => ({
-  name,
-  tier: 'pro',
-  capabilities: ['code'],
-  latencyTarget,
-  costPerToken: 1e-6,
-  maxTokens: 100000,
-  ...extra,
-})
-const models = (extra = {}) =>
-  new Map([
-    ['top', config('top', 300, extra.top)],
-    ['next', config('next', 500, extra.next)],
-  ])
 
 let redis
 let routers = []
