@@ -9,7 +9,6 @@
 // event is then polled for, with a ceiling far above that).
 const { execFileSync } = require('node:child_process')
 const path = require('node:path')
-const { ModelRouter } = require('model-router-native')
 const { startRedis, until } = require('./fixtures/fleet-redis')
 const fx = require('./fixtures/fleet-router')
 const { EVENTUALLY_MS, ctx } = fx
@@ -35,24 +34,8 @@ afterAll(async () => {
   await redis?.stop()
 })
 
-function router(prefix, opts = {}, server = redis) {
-  const clock = { t: 1000 }
-  const { redis: extra, ...rest } = opts
-  const r = new ModelRouter({
-    strategy: 'adaptive',
-    seed: 3,
-    jitter: 0,
-    whenNoneHealthy: 'reject',
-    clock: () => clock.t,
-    redis: { url: server.url, prefix, ...extra },
-    ...rest,
-  })
-  r.clock = clock
-  r.events = []
-  for (const e of ['fleet_degraded', 'fleet_restored']) r.on(e, (p) => r.events.push({ e, p }))
-  routers.push(r)
-  return r
-}
+const router = (prefix, opts = {}, server = redis) =>
+  fx.fleetRouter(server, prefix, { whenNoneHealthy: 'reject', ...opts }, ['fleet_degraded', 'fleet_restored'], routers)
 const newPrefix = () => `c${++prefixes}:`
 /** Requests the fleet's window of `model` holds (granted to every router, spent or not). */
 const requestsGranted = (prefix, model = 'top') => {

@@ -8,7 +8,7 @@ const { execFileSync, spawn } = require('node:child_process')
 const path = require('node:path')
 const { ModelRouter } = require('model-router-native')
 const { startRedis, until, sleep } = require('./fixtures/fleet-redis')
-const { EVENTUALLY_MS, ctx, models } = require('./fixtures/fleet-router')
+const { EVENTUALLY_MS, ctx, models, fleetRouter } = require('./fixtures/fleet-router')
 
 jest.setTimeout(60_000)
 
@@ -27,23 +27,8 @@ afterAll(async () => {
 })
 
 /** A router on its own connection and a virtual clock (`r.clock.t`). */
-function router(prefix, opts = {}, server = redis) {
-  const clock = { t: 1000 }
-  const { redis: extra, ...rest } = opts
-  const r = new ModelRouter({
-    strategy: 'adaptive',
-    seed: 3,
-    jitter: 0,
-    clock: () => clock.t,
-    redis: { url: server.url, prefix, ...extra },
-    ...rest,
-  })
-  r.clock = clock
-  r.events = []
-  for (const e of ['fleet_degraded', 'fleet_restored', 'fleet_health', 'model_health_changed']) r.on(e, (p) => r.events.push({ e, p }))
-  routers.push(r)
-  return r
-}
+const router = (prefix, opts = {}, server = redis) =>
+  fleetRouter(server, prefix, opts, ['fleet_degraded', 'fleet_restored', 'fleet_health', 'model_health_changed'], routers)
 const newPrefix = () => `t${++prefixes}:`
 const health = (r, name) => r.getModelHealth().find((h) => h.modelName === name) ?? { state: 'unknown' }
 const commands = () => Number(/total_commands_processed:(\d+)/.exec(redis.cli('INFO', 'stats'))[1])
